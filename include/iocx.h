@@ -1,0 +1,254 @@
+/*
+ * iocx: an asynchronous TCP connection engine.
+ *
+ * One engine owns a small pool of worker threads and one completion port
+ * (Windows IOCP; a native backend on Linux).  iocx_connect() starts a
+ * connection, optionally carrying a first payload that leaves with the
+ * handshake; the outcome arrives in callbacks on a worker thread.
+ *
+ * Threading and lifetime contract (details in docs/api.md):
+ *  - Callbacks run on engine worker threads, never inside the call that
+ *    started the operation.  Callbacks of one connection never run
+ *    concurrently with each other.
+ *  - Every iocx_connect() that returns IOCX_OK yields exactly one on_connect
+ *    call and, later, exactly one on_close call; on_close is always the last
+ *    callback of a connection.  The iocx_conn handle stays valid until
+ *    on_close returns and must not be used afterwards.
+ *  - The caller releases every connection with iocx_close() (also after a
+ *    failed connect); iocx_engine_destroy() closes whatever is left.
+ *  - Calls that fail synchronously return a negative IOCX_E_* code, invoke
+ *    no callback and change nothing.
+ */
+#ifndef IOCX_H
+#define IOCX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#else
+#include <sys/socket.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct iocx_engine iocx_engine;
+typedef struct iocx_conn iocx_conn;
+
+/*
+ * Error codes.  0 is success; every error is negative.  Connect results
+ * carry one of these plus the raw OS code in iocx_connect_result.os_code.
+ */
+enum iocx_error {
+	IOCX_OK = 0,
+	IOCX_E_INVAL = -1,		/* bad argument (NULL, unknown flag, ...) */
+	IOCX_E_AFNOSUPPORT = -2,	/* address family not IPv4/IPv6 or unusable */
+	IOCX_E_ADDRLEN = -3,		/* address length too short for its family */
+	IOCX_E_ADDRNOTAVAIL = -4,	/* all-zero address, port 0, or OS refusal */
+	IOCX_E_SHUTDOWN = -5,		/* engine is shutting down */
+	IOCX_E_LIMIT = -6,		/* connects-in-flight cap reached */
+	IOCX_E_NOMEM = -7,		/* out of memory */
+	IOCX_E_ALREADY = -8,		/* close already requested */
+	IOCX_E_MSGSIZE = -9,		/* first payload larger than allowed */
+	IOCX_E_REFUSED = -10,		/* peer refused the connection (RST) */
+	IOCX_E_NETUNREACH = -11,	/* network unreachable */
+	IOCX_E_HOSTUNREACH = -12,	/* host unreachable */
+	IOCX_E_TIMEDOUT = -13,		/* connect attempt timed out */
+	IOCX_E_ADDRINUSE = -14,		/* local address (or 4-tuple) in use */
+	IOCX_E_PORTS_EXHAUSTED = -15,	/* no ephemeral port left to bind */
+	IOCX_E_ABORTED = -16,		/* connection aborted locally */
+	IOCX_E_RESET = -17,		/* connection reset by peer */
+	IOCX_E_CANCELLED = -18,		/* operation cancelled (close, destroy) */
+	IOCX_E_NOTSUP = -19,		/* not supported on this platform/backend */
+	IOCX_E_INCALLBACK = -20,	/* not allowed from inside a callback */
+	IOCX_E_SYSTEM = -21,		/* other OS error: see os_code */
+};
+
+/* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
+#define IOCX_ERROR_COUNT 22
+
+/* Short symbolic name of a code ("IOCX_E_REFUSED"); never NULL. */
+const char *iocx_error_name(int code);
+
+/* One-sentence English description of a code; never NULL. */
+const char *iocx_strerror(int code);
+
+/*
+ * Replace the allocator used for every engine and connection.  Call it
+ * before the first engine is created (and only when none exists): returns
+ * IOCX_E_INVAL for NULL functions, IOCX_E_ALREADY while an engine exists.
+ * The functions must be thread-safe.
+ */
+int iocx_set_allocator(void *(*alloc_fn)(size_t size),
+		       void (*free_fn)(void *ptr));
+
+/* ---- engine ---------------------------------------------------------- */
+
+struct iocx_engine_options {
+	/* Worker threads dequeuing completions; 0 = number of CPUs. */
+	unsigned workers;
+	/* Entries per GetQueuedCompletionStatusEx call; 0 = 64. */
+	unsigned batch;
+	/* Cap on connects started but not yet reported; 0 = no cap. */
+	unsigned max_in_flight;
+	/*
+	 * Largest part of a first payload that ConnectEx itself carries; the
+	 * remainder is sent right after the handshake, before on_connect.
+	 * 0 = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP.
+	 */
+	size_t connect_payload_cap;
+};
+
+#define IOCX_DEFAULT_CONNECT_PAYLOAD_CAP 4096
+/* Largest first payload iocx_connect() accepts. */
+#define IOCX_MAX_PAYLOAD (16u * 1024 * 1024)
+
+/* Fill *opts with defaults (all zero fields = defaults). */
+void iocx_engine_options_init(struct iocx_engine_options *opts);
+
+/*
+ * Create an engine and start its workers.  opts may be NULL for defaults.
+ * Returns IOCX_OK and sets *out, or an error (IOCX_E_INVAL for a NULL out
+ * or a batch above 4096, IOCX_E_NOMEM, IOCX_E_SYSTEM) and leaves *out
+ * untouched.
+ */
+int iocx_engine_create(const struct iocx_engine_options *opts,
+		       iocx_engine **out);
+
+/*
+ * Shut the engine down and free it.  New connects fail with
+ * IOCX_E_SHUTDOWN; every connect still in flight reports IOCX_E_CANCELLED
+ * to on_connect; every connection not yet closed gets on_close with
+ * IOCX_E_SHUTDOWN.  Returns once all callbacks have returned, the workers
+ * have exited and every socket and handle is closed.  Must not be called
+ * from a callback (returns IOCX_E_INCALLBACK and does nothing).
+ */
+int iocx_engine_destroy(iocx_engine *engine);
+
+/* Name of the backend in use ("iocp"), for logs and bench banners. */
+const char *iocx_engine_backend(const iocx_engine *engine);
+
+/* Number of worker threads the engine runs. */
+unsigned iocx_engine_workers(const iocx_engine *engine);
+
+/* ---- connections ----------------------------------------------------- */
+
+struct iocx_connect_result {
+	int status;		/* IOCX_OK or a negative IOCX_E_* code */
+	uint32_t os_code;	/* raw OS code behind status (Windows: the
+				   NTSTATUS of the completion, or the WSA
+				   error of a failed call); 0 on success */
+	size_t payload_sent;	/* first-payload bytes the OS accepted, from
+				   the completion entries */
+	uint64_t latency_ns;	/* from just before socket creation to the
+				   dequeue of the final completion */
+	bool fastopen;		/* TCP Fast Open was enabled on the socket */
+};
+
+/*
+ * Connect outcome: called exactly once per successful iocx_connect().
+ * On success the connection is open until iocx_close(); on failure the
+ * socket is already closed and the handle only awaits iocx_close().
+ */
+typedef void (*iocx_connect_cb)(iocx_conn *conn,
+				const struct iocx_connect_result *result,
+				void *user);
+
+/*
+ * Final callback of a connection.  reason is IOCX_OK after iocx_close(),
+ * IOCX_E_SHUTDOWN when iocx_engine_destroy() closed it.  The handle is
+ * freed when this returns.
+ */
+typedef void (*iocx_close_cb)(iocx_conn *conn, int reason, void *user);
+
+enum iocx_payload_ownership {
+	/* The engine copies the payload; the caller's buffer is free at once. */
+	IOCX_PAYLOAD_COPY = 0,
+	/* The caller keeps the buffer alive and unchanged until on_connect. */
+	IOCX_PAYLOAD_BORROW = 1,
+};
+
+enum iocx_connect_flags {
+	/* Ask for TCP Fast Open; where the OS refuses, connect without it. */
+	IOCX_CONNECT_FASTOPEN = 1u << 0,
+};
+
+struct iocx_connect_request {
+	const struct sockaddr *remote;	/* AF_INET or AF_INET6, required */
+	size_t remote_len;
+	const struct sockaddr *local;	/* optional bind address, NULL =
+					   wildcard of the remote family */
+	size_t local_len;
+	const void *payload;		/* optional first payload */
+	size_t payload_len;
+	enum iocx_payload_ownership payload_ownership;
+	unsigned flags;			/* IOCX_CONNECT_* */
+	iocx_connect_cb on_connect;	/* required */
+	iocx_close_cb on_close;		/* optional */
+	void *user;			/* passed to both callbacks */
+};
+
+/*
+ * Start a connection.  Validates the request synchronously: NULL engine,
+ * request, remote or on_connect, payload_len without payload, or unknown
+ * flags give IOCX_E_INVAL; a family other than AF_INET/AF_INET6 (or a local
+ * address of another family) IOCX_E_AFNOSUPPORT; a length too short for the
+ * family IOCX_E_ADDRLEN; an all-zero remote address or port 0
+ * IOCX_E_ADDRNOTAVAIL; payload_len above IOCX_MAX_PAYLOAD IOCX_E_MSGSIZE;
+ * a destroying engine IOCX_E_SHUTDOWN; the in-flight cap IOCX_E_LIMIT.
+ * Socket set-up failures (socket, bind, port association) are returned
+ * the same way, e.g. IOCX_E_PORTS_EXHAUSTED.  On IOCX_OK, *out (if not
+ * NULL) is set before any callback can run.
+ */
+int iocx_connect(iocx_engine *engine, const struct iocx_connect_request *req,
+		 iocx_conn **out);
+
+enum iocx_close_mode {
+	IOCX_CLOSE_GRACEFUL = 0,	/* FIN after data already queued */
+	IOCX_CLOSE_ABORT = 1,		/* RST (linger 0) */
+};
+
+/*
+ * Release a connection.  A pending connect is cancelled (on_connect then
+ * reports IOCX_E_CANCELLED, or the real result if it won the race), the
+ * socket is closed and on_close follows.  Callable from any thread and from
+ * inside the connection's own callbacks.  Returns IOCX_E_INVAL for a NULL
+ * conn or unknown mode, IOCX_E_ALREADY when close was already requested.
+ */
+int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
+
+/* The user pointer given in the connect request. */
+void *iocx_conn_user(const iocx_conn *conn);
+
+/* ---- statistics ------------------------------------------------------ */
+
+struct iocx_stats {
+	uint64_t connects_started;	/* iocx_connect() calls that returned OK */
+	uint64_t connects_ok;		/* on_connect with IOCX_OK */
+	uint64_t connects_failed;	/* on_connect with an error, incl. cancel */
+	uint64_t connects_cancelled;	/* ... of which IOCX_E_CANCELLED */
+	uint64_t payload_bytes;		/* first-payload bytes sent */
+	uint64_t fastopen_used;		/* connects with TFO enabled */
+	uint64_t closed;		/* on_close calls */
+	uint64_t in_flight;		/* gauge: started, not yet reported */
+	uint64_t open;			/* gauge: handles not yet closed */
+	/* on_connect failures by code: errors[-code], code < 0. */
+	uint64_t errors[IOCX_ERROR_COUNT];
+};
+
+/*
+ * Copy a snapshot of the engine's counters into *out without stopping it.
+ * Counters are read one by one, so a snapshot taken under load may be
+ * off by the few operations that completed while it was being taken.
+ */
+int iocx_engine_stats(const iocx_engine *engine, struct iocx_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IOCX_H */

@@ -1,0 +1,344 @@
+/*
+ * The connection state machine.
+ *
+ *   NEW --start--> CONNECTING --ok, payload left--> SENDING --ok--> OPEN
+ *                      |  \--ok, all sent------------------------->  |
+ *                      |                                  close     |
+ *                 error|      close (connect/send in flight)         v
+ *                      v             CANCELLING --op done--> SOCKET_CLOSED
+ *               SOCKET_CLOSED <--error-- SENDING                     |
+ *                      |                                   close     |
+ *                      +-------------------> CLOSED <----------------+
+ *
+ * conn_transition() is the only function that changes state, always via
+ * set_state(), which asserts the source state.  Events are handled with
+ * conn->lock held and the connection recorded in iocx__current_conn, so a
+ * callback can call iocx_close() on its own connection without a round
+ * trip: the request is picked up by settle() once the callback returns.
+ */
+#include <assert.h>
+
+#include "conn.h"
+
+_Thread_local struct iocx_conn *iocx__current_conn;
+
+enum conn_event_kind {
+	CE_START,	/* issue the first operation */
+	CE_IO_DONE,	/* the operation in flight finished */
+	CE_CLOSE,	/* close requested (user or engine shutdown) */
+};
+
+struct conn_event {
+	enum conn_event_kind kind;
+	int status;		/* CE_IO_DONE: iocx code of the operation */
+	uint32_t os_code;
+	uint32_t bytes;
+	int result;		/* CE_START: what to return to the caller */
+};
+
+static void set_state(struct iocx_conn *c, enum iocx_conn_state from,
+		      enum iocx_conn_state to)
+{
+	assert(c->state == from);
+	(void)from;
+	c->state = to;
+}
+
+static bool close_wanted(const struct iocx_conn *c)
+{
+	return c->shutdown ||
+	       atomic_load_explicit(&c->close_request,
+				    memory_order_acquire) != CONN_CLOSE_NONE;
+}
+
+static bool close_abortive(const struct iocx_conn *c)
+{
+	return atomic_load(&c->close_request) == 1 + IOCX_CLOSE_ABORT;
+}
+
+/* Deliver on_connect.  in_flight drops first so the callback may connect. */
+static void report(struct iocx_conn *c, int status, uint32_t os_code)
+{
+	struct iocx_engine *e = c->engine;
+	struct iocx_connect_result r = {
+		.status = status,
+		.os_code = status == IOCX_OK ? 0 : os_code,
+		.payload_sent = c->payload_sent,
+		.latency_ns = iocx__now_ns() - c->t_start,
+		.fastopen = c->fastopen,
+	};
+
+	iocx__uncount(&e->stats.in_flight, 1);
+	iocx__count(&e->stats.payload_bytes, c->payload_sent);
+	iocx__stats_outcome(&e->stats, status);
+	/* A borrowed payload is the caller's again from here on. */
+	c->payload = NULL;
+	c->on_connect(c, &r, c->user);
+}
+
+/* Deliver on_close: the last callback.  Returns true (drop alive ref). */
+static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
+{
+	struct iocx_engine *e = c->engine;
+	int reason = atomic_load(&c->close_request) != CONN_CLOSE_NONE
+			     ? IOCX_OK
+			     : IOCX_E_SHUTDOWN;
+
+	set_state(c, from, CONN_CLOSED);
+	iocx__count(&e->stats.closed, 1);
+	iocx__uncount(&e->stats.open, 1);
+	if (c->on_close)
+		c->on_close(c, reason, c->user);
+	return true;
+}
+
+/*
+ * The operation failed: close the socket, then report the failure.  Only a
+ * connection that got as far as sending its payload is reset; a socket that
+ * never connected has nothing to abort.
+ */
+static bool fail(struct iocx_conn *c, enum iocx_conn_state from, int status,
+		 uint32_t os_code)
+{
+	c->engine->backend->close(c, from == CONN_SENDING);
+	set_state(c, from, CONN_SOCKET_CLOSED);
+	report(c, status, os_code);
+	return false;
+}
+
+/* Connected: send what ConnectEx did not carry, or report success. */
+static bool send_rest_or_report(struct iocx_conn *c,
+				enum iocx_conn_state from)
+{
+	const struct iocx_backend *b = c->engine->backend;
+	size_t left = c->payload_len - c->payload_sent;
+	int rc;
+
+	if (left == 0) {
+		set_state(c, from, CONN_OPEN);
+		report(c, IOCX_OK, 0);
+		return false;
+	}
+	if (from != CONN_SENDING)
+		set_state(c, from, CONN_SENDING);
+	c->payload_issued = left;
+	rc = b->send(c, c->payload + c->payload_sent, left);
+	if (rc != IOCX_OK)
+		return fail(c, CONN_SENDING, rc, c->os_code);
+	return false;
+}
+
+/* Credit the bytes a completion confirmed (never more than issued). */
+static void credit(struct iocx_conn *c, uint32_t bytes)
+{
+	c->payload_sent += bytes < c->payload_issued ? bytes
+						     : c->payload_issued;
+	c->payload_issued = 0;
+}
+
+static bool on_start(struct iocx_conn *c, struct conn_event *ev)
+{
+	const struct iocx_backend *b = c->engine->backend;
+	size_t cap = c->engine->opts.connect_payload_cap;
+
+	c->payload_issued = c->payload_len < cap ? c->payload_len : cap;
+	/* Written before the I/O is issued: a worker may see it complete
+	 * before connect() returns (it then waits for our lock). */
+	set_state(c, CONN_NEW, CONN_CONNECTING);
+	ev->result = b->connect(c, c->payload, c->payload_issued);
+	if (ev->result != IOCX_OK) {
+		b->close(c, false);
+		set_state(c, CONN_CONNECTING, CONN_CLOSED);
+	}
+	return false;
+}
+
+static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
+{
+	const struct iocx_backend *b = c->engine->backend;
+	enum iocx_conn_state from = c->state;
+	int status = ev->status;
+	int rc;
+
+	switch (from) {
+	case CONN_CONNECTING:
+		if (status != IOCX_OK)
+			return fail(c, from, status, ev->os_code);
+		credit(c, ev->bytes);
+		rc = b->connected(c);
+		if (rc != IOCX_OK)
+			return fail(c, from, rc, c->os_code);
+		return send_rest_or_report(c, from);
+	case CONN_SENDING:
+		if (status != IOCX_OK)
+			return fail(c, from, status, ev->os_code);
+		credit(c, ev->bytes);
+		return send_rest_or_report(c, from);
+	case CONN_CANCELLING:
+		/*
+		 * Close was requested while the operation was in flight.  If
+		 * it still finished the whole job, that real result wins;
+		 * a connect whose payload is incomplete counts as cancelled.
+		 */
+		if (status == IOCX_OK) {
+			credit(c, ev->bytes);
+			if (c->payload_sent < c->payload_len)
+				status = IOCX_E_CANCELLED;
+		}
+		b->close(c, close_abortive(c));
+		set_state(c, from, CONN_SOCKET_CLOSED);
+		report(c, status, status == IOCX_E_CANCELLED && ev->status ==
+					  IOCX_OK ? 0 : ev->os_code);
+		return false;
+	default:
+		assert(!"I/O completion in a state with nothing in flight");
+		return false;
+	}
+}
+
+static bool on_close_request(struct iocx_conn *c)
+{
+	const struct iocx_backend *b = c->engine->backend;
+	enum iocx_conn_state from = c->state;
+
+	switch (from) {
+	case CONN_CONNECTING:
+	case CONN_SENDING:
+		set_state(c, from, CONN_CANCELLING);
+		b->cancel(c);
+		return false;
+	case CONN_OPEN:
+		b->close(c, close_abortive(c));
+		return finish(c, from);
+	case CONN_SOCKET_CLOSED:
+		return finish(c, from);
+	default:
+		/* CANCELLING: the completion will finish the job; CLOSED:
+		 * nothing left to do. */
+		return false;
+	}
+}
+
+/*
+ * The transition function.  Returns true when the connection reached
+ * CLOSED through this event (its on_close has been delivered).
+ */
+static bool conn_transition(struct iocx_conn *c, struct conn_event *ev)
+{
+	switch (ev->kind) {
+	case CE_START:
+		return on_start(c, ev);
+	case CE_IO_DONE:
+		return on_io_done(c, ev);
+	case CE_CLOSE:
+		return on_close_request(c);
+	}
+	return false;
+}
+
+/* After an event: act on a close request that arrived meanwhile. */
+static bool settle(struct iocx_conn *c)
+{
+	struct conn_event close = { .kind = CE_CLOSE };
+
+	if (c->state == CONN_CLOSED || c->state == CONN_CANCELLING ||
+	    !close_wanted(c))
+		return false;
+	return conn_transition(c, &close);
+}
+
+/* See conn.h. */
+int iocx__conn_start(struct iocx_conn *c)
+{
+	struct conn_event start = { .kind = CE_START };
+
+	iocx__mutex_lock(&c->lock);
+	conn_transition(c, &start);
+	iocx__mutex_unlock(&c->lock);
+	return start.result;
+}
+
+/* See conn.h. */
+void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev)
+{
+	bool finished = false;
+
+	iocx__mutex_lock(&c->lock);
+	iocx__current_conn = c;
+	if (ev->kind == IOCX_EV_IO) {
+		struct conn_event io = {
+			.kind = CE_IO_DONE,
+			.status = ev->status,
+			.os_code = ev->os_code,
+			.bytes = ev->bytes,
+		};
+
+		finished = conn_transition(c, &io);
+	} else if (ev->kind == IOCX_EV_SHUTDOWN) {
+		c->shutdown = true;
+	}
+	if (!finished)
+		finished = settle(c);
+	iocx__current_conn = NULL;
+	iocx__mutex_unlock(&c->lock);
+
+	if (ev->kind != IOCX_EV_IO)
+		iocx__conn_unref(c);	/* the posted request's reference */
+	if (finished)
+		iocx__conn_unref(c);	/* the alive reference */
+}
+
+/* See conn.h. */
+void iocx__conn_ref(struct iocx_conn *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+/* See conn.h. */
+void iocx__conn_unref(struct iocx_conn *c)
+{
+	struct iocx_engine *e = c->engine;
+
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	iocx__mutex_destroy(&c->lock);
+	iocx__engine_forget(e, c);
+	iocx__free(c);
+}
+
+/* See iocx.h. */
+int iocx_close(iocx_conn *c, enum iocx_close_mode mode)
+{
+	int expected = CONN_CLOSE_NONE;
+	int rc;
+
+	if (!c || (mode != IOCX_CLOSE_GRACEFUL && mode != IOCX_CLOSE_ABORT))
+		return IOCX_E_INVAL;
+	/*
+	 * Take the request's reference before publishing the request: once
+	 * close_request is set, a worker may finish and free the connection.
+	 */
+	iocx__conn_ref(c);
+	if (!atomic_compare_exchange_strong(&c->close_request, &expected,
+					    1 + (int)mode)) {
+		iocx__conn_unref(c);
+		return IOCX_E_ALREADY;
+	}
+	if (iocx__current_conn == c) {
+		/* Inside c's own callback: settle() acts once it returns. */
+		iocx__conn_unref(c);
+		return IOCX_OK;
+	}
+	rc = c->engine->backend->post(c->engine, IOCX_EV_CLOSE, c);
+	if (rc != IOCX_OK) {
+		atomic_store(&c->close_request, CONN_CLOSE_NONE);
+		iocx__conn_unref(c);
+	}
+	return rc;
+}
+
+/* See iocx.h. */
+void *iocx_conn_user(const iocx_conn *c)
+{
+	return c ? c->user : NULL;
+}

@@ -1,0 +1,102 @@
+/*
+ * The connection and its state machine.
+ *
+ * conn.c is the only writer of conn->state, through one transition
+ * function.  Every event for a connection is handled with conn->lock held,
+ * so its callbacks never run concurrently; the lock is never held while
+ * another connection's lock or the engine lock is taken, except that a
+ * connection's last reference drop takes the engine lock after conn->lock
+ * has been released.
+ *
+ * References: one "alive" reference from iocx_connect() until on_close has
+ * returned, plus one per request event posted for the connection.  The
+ * memory goes back to the allocator at zero.
+ */
+#ifndef IOCX_CONN_H
+#define IOCX_CONN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#else
+#include <netinet/in.h>
+#endif
+
+enum iocx_conn_state {
+	CONN_NEW,		/* socket open, nothing issued */
+	CONN_CONNECTING,	/* connect (with payload head) in flight */
+	CONN_SENDING,		/* connected; payload remainder in flight */
+	CONN_CANCELLING,	/* close requested; waiting for the in-flight
+				   operation to finish */
+	CONN_OPEN,		/* connected and reported; idle */
+	CONN_SOCKET_CLOSED,	/* outcome reported, socket closed; waiting
+				   for the close request */
+	CONN_CLOSED,		/* final: on_close delivered (or start failed) */
+};
+
+/* close_request values: 0 = none, else 1 + enum iocx_close_mode. */
+#define CONN_CLOSE_NONE 0
+
+struct iocx_conn {
+	struct iocx_engine *engine;
+	struct iocx_conn *prev, *next;	/* engine list, under engine lock */
+	iocx_mutex lock;
+	atomic_uint refs;
+	atomic_int close_request;
+	enum iocx_conn_state state;	/* written only by conn_transition */
+	bool shutdown;			/* engine destroy closes it */
+
+	iocx_connect_cb on_connect;
+	iocx_close_cb on_close;
+	void *user;
+	unsigned flags;
+
+	struct sockaddr_storage remote;
+	int remote_len;
+	struct sockaddr_storage local;
+	int local_len;			/* 0 = wildcard of remote family */
+
+	const unsigned char *payload;	/* caller's or the copy after us */
+	size_t payload_len;
+	size_t payload_sent;		/* confirmed by completions */
+	size_t payload_issued;		/* bytes of the op in flight */
+
+	bool fastopen;
+	uint64_t t_start;
+	uint32_t os_code;		/* raw code of the backend's last
+					   synchronous failure */
+};
+
+/* The family of the connection's remote address. */
+static inline int iocx__conn_family(const struct iocx_conn *c)
+{
+	return c->remote.ss_family;
+}
+
+/*
+ * Issue the first operation of a freshly opened connection, with c->lock
+ * held.  Returns IOCX_OK (an event will follow) or the synchronous error;
+ * on error the state is CONN_CLOSED and the socket is closed.
+ */
+int iocx__conn_start(struct iocx_conn *c);
+
+/*
+ * Handle one event for c: takes c->lock, runs the transition and any
+ * callbacks, releases it.  Drops the references the event carried.
+ */
+void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev);
+
+/* Take / drop a reference; the last drop frees c via the engine. */
+void iocx__conn_ref(struct iocx_conn *c);
+void iocx__conn_unref(struct iocx_conn *c);
+
+/* Unlink c from its engine and free it (refs reached zero). */
+void iocx__engine_forget(struct iocx_engine *e, struct iocx_conn *c);
+
+#endif /* IOCX_CONN_H */

@@ -1,0 +1,232 @@
+/*
+ * iocx_connect(): request validation and the start of a connection.
+ *
+ * Everything that can be checked without the OS is checked here, before
+ * anything is allocated, so bad input changes nothing.  Then the socket is
+ * opened on the caller's thread and the connect is issued there too: the
+ * OS keeps I/O of a port-associated socket alive after its issuing thread
+ * exits, and a synchronous failure can still be returned to the caller.
+ */
+#include <string.h>
+
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#else
+#include <netinet/in.h>
+#endif
+
+#include "conn.h"
+
+static bool is_zero(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		if (b[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Check an address and return its exact length for its family (> 0), or
+ * a negative error.  A remote address must name a real host and port.
+ */
+static int address_length(const struct sockaddr *sa, size_t len, bool remote)
+{
+	if (!sa)
+		return IOCX_E_INVAL;
+	if (len < offsetof(struct sockaddr, sa_family) + sizeof(sa->sa_family))
+		return IOCX_E_ADDRLEN;
+
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		if (len < sizeof(*in))
+			return IOCX_E_ADDRLEN;
+		if (remote && (in->sin_port == 0 ||
+			       is_zero(&in->sin_addr, sizeof(in->sin_addr))))
+			return IOCX_E_ADDRNOTAVAIL;
+		return (int)sizeof(*in);
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		if (len < sizeof(*in6))
+			return IOCX_E_ADDRLEN;
+		if (remote && (in6->sin6_port == 0 ||
+			       is_zero(&in6->sin6_addr,
+				       sizeof(in6->sin6_addr))))
+			return IOCX_E_ADDRNOTAVAIL;
+		return (int)sizeof(*in6);
+	}
+	default:
+		return IOCX_E_AFNOSUPPORT;
+	}
+}
+
+static int validate(const struct iocx_connect_request *req,
+		    int *remote_len, int *local_len)
+{
+	if (!req->remote || !req->on_connect)
+		return IOCX_E_INVAL;
+	if (req->payload_len > 0 && !req->payload)
+		return IOCX_E_INVAL;
+	if (req->flags & ~(unsigned)IOCX_CONNECT_FASTOPEN)
+		return IOCX_E_INVAL;
+	if (req->payload_ownership != IOCX_PAYLOAD_COPY &&
+	    req->payload_ownership != IOCX_PAYLOAD_BORROW)
+		return IOCX_E_INVAL;
+
+	*remote_len = address_length(req->remote, req->remote_len, true);
+	if (*remote_len < 0)
+		return *remote_len;
+	*local_len = 0;
+	if (req->local) {
+		*local_len = address_length(req->local, req->local_len, false);
+		if (*local_len < 0)
+			return *local_len;
+		if (req->local->sa_family != req->remote->sa_family)
+			return IOCX_E_AFNOSUPPORT;
+	}
+	if (req->payload_len > IOCX_MAX_PAYLOAD)
+		return IOCX_E_MSGSIZE;
+	return IOCX_OK;
+}
+
+/* Count one more connect in flight unless the cap is reached. */
+static bool reserve_in_flight(iocx_engine *e)
+{
+	_Atomic uint64_t *n = &e->stats.in_flight;
+	uint64_t cap = e->opts.max_in_flight;
+	uint64_t cur;
+
+	if (cap == 0) {
+		iocx__count(n, 1);
+		return true;
+	}
+	cur = atomic_load_explicit(n, memory_order_relaxed);
+	do {
+		if (cur >= cap)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(
+		n, &cur, cur + 1, memory_order_relaxed, memory_order_relaxed));
+	return true;
+}
+
+static struct iocx_conn *conn_alloc(iocx_engine *e,
+				    const struct iocx_connect_request *req,
+				    int remote_len, int local_len)
+{
+	size_t base = e->backend->conn_size;
+	bool copy = req->payload_ownership == IOCX_PAYLOAD_COPY;
+	struct iocx_conn *c;
+
+	c = iocx__alloc(base + (copy ? req->payload_len : 0));
+	if (!c)
+		return NULL;
+	memset(c, 0, base);
+	c->engine = e;
+	iocx__mutex_init(&c->lock);
+	atomic_init(&c->refs, 1);	/* alive until on_close returns */
+	atomic_init(&c->close_request, CONN_CLOSE_NONE);
+	c->state = CONN_NEW;
+	c->on_connect = req->on_connect;
+	c->on_close = req->on_close;
+	c->user = req->user;
+	c->flags = req->flags;
+	memcpy(&c->remote, req->remote, (size_t)remote_len);
+	c->remote_len = remote_len;
+	if (local_len > 0)
+		memcpy(&c->local, req->local, (size_t)local_len);
+	c->local_len = local_len;
+	c->payload_len = req->payload_len;
+	if (copy && req->payload_len > 0) {
+		memcpy((char *)c + base, req->payload, req->payload_len);
+		c->payload = (const unsigned char *)c + base;
+	} else {
+		c->payload = req->payload;
+	}
+	return c;
+}
+
+/* Link c into the engine unless destroy has begun. */
+static bool engine_adopt(iocx_engine *e, struct iocx_conn *c)
+{
+	bool ok;
+
+	iocx__mutex_lock(&e->lock);
+	ok = !atomic_load(&e->shutting_down);
+	if (ok) {
+		c->next = e->conns;
+		if (e->conns)
+			e->conns->prev = c;
+		e->conns = c;
+		e->live++;
+	}
+	iocx__mutex_unlock(&e->lock);
+	return ok;
+}
+
+/* See iocx.h. */
+int iocx_connect(iocx_engine *e, const struct iocx_connect_request *req,
+		 iocx_conn **out)
+{
+	struct iocx_conn *c, *old_out = out ? *out : NULL;
+	int remote_len, local_len, rc;
+
+	if (!e || !req)
+		return IOCX_E_INVAL;
+	rc = validate(req, &remote_len, &local_len);
+	if (rc != IOCX_OK)
+		return rc;
+	if (atomic_load(&e->shutting_down))
+		return IOCX_E_SHUTDOWN;
+	if (!reserve_in_flight(e))
+		return IOCX_E_LIMIT;
+
+	c = conn_alloc(e, req, remote_len, local_len);
+	if (!c) {
+		rc = IOCX_E_NOMEM;
+		goto err_unreserve;
+	}
+	c->t_start = iocx__now_ns();
+	rc = e->backend->open(c, &c->fastopen);
+	if (rc != IOCX_OK)
+		goto err_free;
+	if (!engine_adopt(e, c)) {
+		rc = IOCX_E_SHUTDOWN;
+		e->backend->close(c, false);
+		goto err_free;
+	}
+
+	iocx__count(&e->stats.connects_started, 1);
+	iocx__count(&e->stats.open, 1);
+	if (c->fastopen)
+		iocx__count(&e->stats.fastopen_used, 1);
+	if (out)
+		*out = c;	/* before any callback can run */
+	rc = iocx__conn_start(c);
+	if (rc == IOCX_OK)
+		return IOCX_OK;
+
+	/* The start failed synchronously: the socket is closed, the state
+	 * CLOSED; undo the accounting and drop the only reference. */
+	if (out)
+		*out = old_out;
+	iocx__uncount(&e->stats.connects_started, 1);
+	iocx__uncount(&e->stats.open, 1);
+	if (c->fastopen)
+		iocx__uncount(&e->stats.fastopen_used, 1);
+	iocx__uncount(&e->stats.in_flight, 1);
+	iocx__conn_unref(c);
+	return rc;
+
+err_free:
+	iocx__mutex_destroy(&c->lock);
+	iocx__free(c);
+err_unreserve:
+	iocx__uncount(&e->stats.in_flight, 1);
+	return rc;
+}

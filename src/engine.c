@@ -1,0 +1,301 @@
+/*
+ * Engine lifecycle, worker threads and event dispatch.
+ *
+ * Workers block in backend->wait() and hand every event to its connection
+ * (conn.c).  Shutdown never relies on closing the completion queue (under
+ * Wine that does not wake waiters): destroy posts a SHUTDOWN request per
+ * live connection, waits until the last one is freed, then posts one STOP
+ * per worker and joins them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "engine.h"
+
+#define DEFAULT_BATCH 64
+#define MAX_BATCH 4096
+#define WAIT_SLICE_MS 1000
+
+static void *(*alloc_fn)(size_t) = malloc;
+static void (*free_fn)(void *) = free;
+static atomic_int engines_alive;
+
+/* See engine.h. */
+void *iocx__alloc(size_t size)
+{
+	return alloc_fn(size);
+}
+
+/* See engine.h. */
+void iocx__free(void *ptr)
+{
+	free_fn(ptr);
+}
+
+/* See iocx.h. */
+int iocx_set_allocator(void *(*a)(size_t), void (*f)(void *))
+{
+	if (!a || !f)
+		return IOCX_E_INVAL;
+	if (atomic_load(&engines_alive) > 0)
+		return IOCX_E_ALREADY;
+	alloc_fn = a;
+	free_fn = f;
+	return IOCX_OK;
+}
+
+/* See iocx.h. */
+void iocx_engine_options_init(struct iocx_engine_options *opts)
+{
+	if (opts)
+		memset(opts, 0, sizeof(*opts));
+}
+
+static void worker_main(void *arg);
+
+static int start_workers(iocx_engine *e)
+{
+	size_t bytes = sizeof(*e->workers) * e->opts.workers;
+
+	if (bytes == 0)
+		return IOCX_OK;
+	e->workers = iocx__alloc(bytes);
+	if (!e->workers)
+		return IOCX_E_NOMEM;
+	memset(e->workers, 0, bytes);
+	for (; e->nthreads < e->opts.workers; e->nthreads++) {
+		struct iocx_worker *w = &e->workers[e->nthreads];
+
+		w->engine = e;
+		w->index = e->nthreads;
+		w->events = iocx__alloc(sizeof(*w->events) * e->opts.batch);
+		if (!w->events)
+			return IOCX_E_NOMEM;
+		if (iocx__thread_start(&w->thread, worker_main, w) != 0) {
+			iocx__free(w->events);
+			return IOCX_E_SYSTEM;
+		}
+	}
+	return IOCX_OK;
+}
+
+/* Post one STOP per running worker, wait for all, free their buffers. */
+static void stop_workers(iocx_engine *e)
+{
+	unsigned posted = 0;
+
+	while (posted < e->nthreads) {
+		if (e->backend->post(e, IOCX_EV_STOP, NULL) == IOCX_OK)
+			posted++;
+	}
+	for (unsigned i = 0; i < e->nthreads; i++) {
+		iocx__thread_join(e->workers[i].thread);
+		iocx__free(e->workers[i].events);
+	}
+	iocx__free(e->workers);
+	e->workers = NULL;
+	e->nthreads = 0;
+}
+
+/* See engine.h. */
+int iocx__engine_create_with(const struct iocx_backend *backend,
+			     const struct iocx_engine_options *opts,
+			     unsigned flags, iocx_engine **out)
+{
+	struct iocx_engine_options o;
+	iocx_engine *e;
+	int rc;
+
+	if (!backend || !out)
+		return IOCX_E_INVAL;
+	iocx_engine_options_init(&o);
+	if (opts)
+		o = *opts;
+	if (o.batch > MAX_BATCH)
+		return IOCX_E_INVAL;
+	if (o.workers == 0)
+		o.workers = iocx__cpu_count();
+	if (o.batch == 0)
+		o.batch = DEFAULT_BATCH;
+	if (o.connect_payload_cap == 0)
+		o.connect_payload_cap = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP;
+	if (flags & IOCX__ENGINE_MANUAL)
+		o.workers = 0;
+
+	e = iocx__alloc(sizeof(*e));
+	if (!e)
+		return IOCX_E_NOMEM;
+	memset(e, 0, sizeof(*e));
+	e->backend = backend;
+	e->opts = o;
+	e->flags = flags;
+	iocx__mutex_init(&e->lock);
+	iocx__cond_init(&e->idle);
+	atomic_init(&e->shutting_down, false);
+
+	rc = backend->engine_init(e);
+	if (rc != IOCX_OK)
+		goto err_sync;
+	atomic_fetch_add(&engines_alive, 1);
+	rc = start_workers(e);
+	if (rc != IOCX_OK)
+		goto err_workers;
+	*out = e;
+	return IOCX_OK;
+
+err_workers:
+	if (e->workers)
+		stop_workers(e);
+	atomic_fetch_sub(&engines_alive, 1);
+	backend->engine_fini(e);
+err_sync:
+	iocx__cond_destroy(&e->idle);
+	iocx__mutex_destroy(&e->lock);
+	iocx__free(e);
+	return rc;
+}
+
+/* Set while this thread runs a callback; see conn.c. */
+extern _Thread_local struct iocx_conn *iocx__current_conn;
+
+/*
+ * Post a SHUTDOWN request for every live connection.  Each request holds a
+ * reference, so a connection cannot be freed before its request is seen.
+ */
+static void request_shutdown(iocx_engine *e)
+{
+	iocx__mutex_lock(&e->lock);
+	atomic_store(&e->shutting_down, true);
+	for (struct iocx_conn *c = e->conns; c; c = c->next) {
+		iocx__conn_ref(c);
+		while (e->backend->post(e, IOCX_EV_SHUTDOWN, c) != IOCX_OK)
+			;
+	}
+	iocx__mutex_unlock(&e->lock);
+}
+
+/* See iocx.h. */
+int iocx_engine_destroy(iocx_engine *e)
+{
+	if (!e)
+		return IOCX_E_INVAL;
+	if (iocx__current_conn)
+		return IOCX_E_INCALLBACK;
+
+	request_shutdown(e);
+	if (e->flags & IOCX__ENGINE_MANUAL) {
+		while (e->live > 0) {
+			if (iocx__engine_run(e, WAIT_SLICE_MS) < 0)
+				break;
+		}
+	} else {
+		iocx__mutex_lock(&e->lock);
+		while (e->live > 0)
+			iocx__cond_wait(&e->idle, &e->lock);
+		iocx__mutex_unlock(&e->lock);
+		stop_workers(e);
+	}
+
+	e->backend->engine_fini(e);
+	iocx__cond_destroy(&e->idle);
+	iocx__mutex_destroy(&e->lock);
+	iocx__free(e);
+	atomic_fetch_sub(&engines_alive, 1);
+	return IOCX_OK;
+}
+
+/* See iocx.h. */
+const char *iocx_engine_backend(const iocx_engine *e)
+{
+	return e ? e->backend->name : "none";
+}
+
+/* See iocx.h. */
+unsigned iocx_engine_workers(const iocx_engine *e)
+{
+	return e ? e->nthreads : 0;
+}
+
+/* See iocx.h. */
+int iocx_engine_stats(const iocx_engine *e, struct iocx_stats *out)
+{
+	if (!e || !out)
+		return IOCX_E_INVAL;
+	iocx__stats_snapshot(&e->stats, out);
+	return IOCX_OK;
+}
+
+/* See engine.h. */
+void iocx__engine_dispatch(iocx_engine *e, const struct iocx_event *ev)
+{
+	(void)e;
+	if (ev->conn)
+		iocx__conn_handle(ev->conn, ev);
+}
+
+/* See conn.h. */
+void iocx__engine_forget(iocx_engine *e, struct iocx_conn *c)
+{
+	iocx__mutex_lock(&e->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		e->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	e->live--;
+	if (e->live == 0)
+		iocx__cond_broadcast(&e->idle);
+	iocx__mutex_unlock(&e->lock);
+}
+
+/*
+ * Dequeue one batch for worker w and dispatch it.  Returns true when a STOP
+ * was among the events: the worker must exit.  STOPs meant for other
+ * workers that arrived in the same batch are posted again.
+ */
+static bool run_batch(struct iocx_worker *w)
+{
+	iocx_engine *e = w->engine;
+	unsigned stops = 0;
+	int n;
+
+	n = e->backend->wait(e, w->index, w->events, e->opts.batch,
+			     WAIT_SLICE_MS);
+	for (int i = 0; i < n; i++) {
+		if (w->events[i].kind == IOCX_EV_STOP)
+			stops++;
+		else
+			iocx__engine_dispatch(e, &w->events[i]);
+	}
+	if (stops == 0)
+		return false;
+	while (--stops > 0) {
+		while (e->backend->post(e, IOCX_EV_STOP, NULL) != IOCX_OK)
+			;
+	}
+	return true;
+}
+
+static void worker_main(void *arg)
+{
+	struct iocx_worker *w = arg;
+
+	while (!run_batch(w))
+		;
+}
+
+/* See engine.h. */
+int iocx__engine_run(iocx_engine *e, unsigned timeout_ms)
+{
+	struct iocx_event events[DEFAULT_BATCH];
+	unsigned max = e->opts.batch < DEFAULT_BATCH ? e->opts.batch
+						      : DEFAULT_BATCH;
+	int n;
+
+	n = e->backend->wait(e, 0, events, max, timeout_ms);
+	for (int i = 0; i < n; i++)
+		iocx__engine_dispatch(e, &events[i]);
+	return n;
+}

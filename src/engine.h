@@ -1,0 +1,76 @@
+/*
+ * Engine internals shared by the core files and the backends.
+ *
+ * Locking: e->lock guards the list of live connections, e->live and
+ * e->shutting_down transitions; it is never held while a callback runs or
+ * while a connection's own lock is taken.
+ */
+#ifndef IOCX_ENGINE_H
+#define IOCX_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "iocx.h"
+#include "backend.h"
+#include "platform.h"
+#include "stats.h"
+
+/* Internal creation flag: no worker threads; tests drive iocx__engine_run. */
+#define IOCX__ENGINE_MANUAL 1u
+
+struct iocx_worker {
+	iocx_thread thread;
+	struct iocx_engine *engine;
+	unsigned index;			/* passed to backend->wait */
+	struct iocx_event *events;	/* batch buffer, opts.batch long */
+};
+
+struct iocx_engine {
+	const struct iocx_backend *backend;
+	void *backend_data;		/* owned by the backend */
+	struct iocx_engine_options opts;	/* resolved, no zero fields
+						   except max_in_flight */
+	unsigned flags;			/* IOCX__ENGINE_* */
+
+	struct iocx_worker *workers;
+	unsigned nthreads;		/* workers started */
+
+	iocx_mutex lock;
+	iocx_cond idle;			/* broadcast when live drops to 0 */
+	struct iocx_conn *conns;	/* doubly linked list of live conns */
+	size_t live;			/* allocated conns, freed at 0 refs */
+	atomic_bool shutting_down;
+
+	struct iocx_counters stats;
+};
+
+/*
+ * Create an engine on an explicit backend.  flags: IOCX__ENGINE_MANUAL runs
+ * no workers (unit tests pump events with iocx__engine_run).  Same errors
+ * as iocx_engine_create().
+ */
+int iocx__engine_create_with(const struct iocx_backend *backend,
+			     const struct iocx_engine_options *opts,
+			     unsigned flags, iocx_engine **out);
+
+/*
+ * Dequeue and dispatch one batch on the calling thread (manual engines).
+ * Returns the number of events handled, 0 on timeout, <0 on error.
+ */
+int iocx__engine_run(iocx_engine *e, unsigned timeout_ms);
+
+/* Dispatch one event to its connection (workers and iocx__engine_run). */
+void iocx__engine_dispatch(iocx_engine *e, const struct iocx_event *ev);
+
+/* The library allocator (iocx_set_allocator). */
+void *iocx__alloc(size_t size);
+void iocx__free(void *ptr);
+
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+#endif /* IOCX_ENGINE_H */

@@ -1,0 +1,58 @@
+/*
+ * The one table of iocx error codes: name and message per code.
+ */
+#include "iocx.h"
+
+struct error_entry {
+	const char *name;
+	const char *message;
+};
+
+/* Indexed by -code; IOCX_OK is entry 0. */
+static const struct error_entry errors[IOCX_ERROR_COUNT] = {
+	{ "IOCX_OK", "success" },
+	{ "IOCX_E_INVAL", "invalid argument" },
+	{ "IOCX_E_AFNOSUPPORT", "address family not supported" },
+	{ "IOCX_E_ADDRLEN", "address length too short for its family" },
+	{ "IOCX_E_ADDRNOTAVAIL", "address not available (zero address or port)" },
+	{ "IOCX_E_SHUTDOWN", "engine is shutting down" },
+	{ "IOCX_E_LIMIT", "too many connects in flight" },
+	{ "IOCX_E_NOMEM", "out of memory" },
+	{ "IOCX_E_ALREADY", "close already requested" },
+	{ "IOCX_E_MSGSIZE", "first payload too large" },
+	{ "IOCX_E_REFUSED", "connection refused" },
+	{ "IOCX_E_NETUNREACH", "network unreachable" },
+	{ "IOCX_E_HOSTUNREACH", "host unreachable" },
+	{ "IOCX_E_TIMEDOUT", "connection timed out" },
+	{ "IOCX_E_ADDRINUSE", "address already in use" },
+	{ "IOCX_E_PORTS_EXHAUSTED", "no ephemeral port available" },
+	{ "IOCX_E_ABORTED", "connection aborted" },
+	{ "IOCX_E_RESET", "connection reset by peer" },
+	{ "IOCX_E_CANCELLED", "operation cancelled" },
+	{ "IOCX_E_NOTSUP", "not supported" },
+	{ "IOCX_E_INCALLBACK", "not allowed from inside a callback" },
+	{ "IOCX_E_SYSTEM", "operating system error" },
+};
+
+static const struct error_entry *error_lookup(int code)
+{
+	static const struct error_entry unknown = {
+		"IOCX_E_UNKNOWN", "unknown error code"
+	};
+
+	if (code > 0 || code <= -IOCX_ERROR_COUNT)
+		return &unknown;
+	return &errors[-code];
+}
+
+/* See iocx.h. */
+const char *iocx_error_name(int code)
+{
+	return error_lookup(code)->name;
+}
+
+/* See iocx.h. */
+const char *iocx_strerror(int code)
+{
+	return error_lookup(code)->message;
+}

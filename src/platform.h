@@ -1,0 +1,51 @@
+/*
+ * Platform shims the portable core needs: threads, a mutex, a condition
+ * variable, a monotonic clock and the CPU count.  Implemented once per
+ * platform (src/win/platform.c, src/posix/platform.c); nothing here talks
+ * to sockets.
+ */
+#ifndef IOCX_PLATFORM_H
+#define IOCX_PLATFORM_H
+
+#include <stdint.h>
+
+#ifdef _WIN32
+/* Layout-compatible with SRWLOCK / CONDITION_VARIABLE (one pointer each). */
+typedef struct { void *opaque; } iocx_mutex;
+typedef struct { void *opaque; } iocx_cond;
+typedef void *iocx_thread;
+#else
+#include <pthread.h>
+typedef pthread_mutex_t iocx_mutex;
+typedef pthread_cond_t iocx_cond;
+typedef pthread_t iocx_thread;
+#endif
+
+/* Initialise a mutex; cannot fail on either platform. */
+void iocx__mutex_init(iocx_mutex *m);
+/* Release a mutex's resources; it must be unlocked. */
+void iocx__mutex_destroy(iocx_mutex *m);
+/* Acquire / release; not recursive. */
+void iocx__mutex_lock(iocx_mutex *m);
+void iocx__mutex_unlock(iocx_mutex *m);
+
+/* Initialise / destroy a condition variable. */
+void iocx__cond_init(iocx_cond *c);
+void iocx__cond_destroy(iocx_cond *c);
+/* Wait on c with m held; may wake spuriously, so callers loop. */
+void iocx__cond_wait(iocx_cond *c, iocx_mutex *m);
+/* Wake every waiter. */
+void iocx__cond_broadcast(iocx_cond *c);
+
+/* Start fn(arg) on a new thread; returns 0 or IOCX_E_SYSTEM. */
+int iocx__thread_start(iocx_thread *t, void (*fn)(void *), void *arg);
+/* Wait for a thread started by iocx__thread_start and release it. */
+void iocx__thread_join(iocx_thread t);
+
+/* Monotonic time in nanoseconds from an arbitrary origin. */
+uint64_t iocx__now_ns(void);
+
+/* Number of CPUs this process may run on (at least 1). */
+unsigned iocx__cpu_count(void);
+
+#endif /* IOCX_PLATFORM_H */

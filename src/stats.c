@@ -1,0 +1,38 @@
+/*
+ * Engine counters: outcome accounting and snapshots.
+ */
+#include "stats.h"
+
+/* See stats.h. */
+void iocx__stats_outcome(struct iocx_counters *s, int status)
+{
+	if (status == IOCX_OK) {
+		iocx__count(&s->connects_ok, 1);
+		return;
+	}
+	iocx__count(&s->connects_failed, 1);
+	if (status < 0 && status > -IOCX_ERROR_COUNT)
+		iocx__count(&s->errors[-status], 1);
+}
+
+static uint64_t load(const _Atomic uint64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+/* See stats.h. */
+void iocx__stats_snapshot(const struct iocx_counters *s,
+			  struct iocx_stats *out)
+{
+	out->connects_started = load(&s->connects_started);
+	out->connects_ok = load(&s->connects_ok);
+	out->connects_failed = load(&s->connects_failed);
+	out->connects_cancelled = load(&s->errors[-IOCX_E_CANCELLED]);
+	out->payload_bytes = load(&s->payload_bytes);
+	out->fastopen_used = load(&s->fastopen_used);
+	out->closed = load(&s->closed);
+	out->in_flight = load(&s->in_flight);
+	out->open = load(&s->open);
+	for (int i = 0; i < IOCX_ERROR_COUNT; i++)
+		out->errors[i] = load(&s->errors[i]);
+}

@@ -1,0 +1,44 @@
+/*
+ * Engine counters: relaxed atomics, bumped on the paths that own the event
+ * and read one by one by iocx_engine_stats().
+ */
+#ifndef IOCX_STATS_H
+#define IOCX_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "iocx.h"
+
+struct iocx_counters {
+	_Atomic uint64_t connects_started;
+	_Atomic uint64_t connects_ok;
+	_Atomic uint64_t connects_failed;
+	_Atomic uint64_t payload_bytes;
+	_Atomic uint64_t fastopen_used;
+	_Atomic uint64_t closed;
+	_Atomic uint64_t in_flight;
+	_Atomic uint64_t open;
+	_Atomic uint64_t errors[IOCX_ERROR_COUNT];
+};
+
+/* Add n to a counter. */
+static inline void iocx__count(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+/* Subtract n from a gauge. */
+static inline void iocx__uncount(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_fetch_sub_explicit(counter, n, memory_order_relaxed);
+}
+
+/* Count one reported connect outcome with status (IOCX_OK or an error). */
+void iocx__stats_outcome(struct iocx_counters *s, int status);
+
+/* Copy the counters into a public snapshot. */
+void iocx__stats_snapshot(const struct iocx_counters *s,
+			  struct iocx_stats *out);
+
+#endif /* IOCX_STATS_H */

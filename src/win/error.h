@@ -1,0 +1,25 @@
+/*
+ * The Windows backend's one error egress: raw NTSTATUS / WSA / Win32 codes
+ * in, iocx codes out.  Pure functions on numbers (no Windows headers), so
+ * the table is unit-tested natively too.
+ */
+#ifndef IOCX_WIN_ERROR_H
+#define IOCX_WIN_ERROR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Map the NTSTATUS of a completion entry (OVERLAPPED.Internal). */
+int iocx__win_error_from_ntstatus(uint32_t status);
+
+/* Map a WSA or Win32 error from a call that failed synchronously. */
+int iocx__win_error_from_wsa(int err);
+
+/*
+ * Map a bind() failure: when binding to port 0 (ephemeral), running out of
+ * ports shows as WSAENOBUFS or WSAEADDRINUSE and maps to
+ * IOCX_E_PORTS_EXHAUSTED; otherwise as iocx__win_error_from_wsa.
+ */
+int iocx__win_error_from_bind(int err, bool ephemeral);
+
+#endif /* IOCX_WIN_ERROR_H */

@@ -1,0 +1,390 @@
+/*
+ * The IOCP backend: one completion port per engine, sockets connected with
+ * ConnectEx, batched dequeue with GetQueuedCompletionStatusEx.
+ *
+ * Completion keys tell packets apart: KEY_IO packets carry the OVERLAPPED
+ * embedded in a win_conn (container_of gets the connection back); request
+ * packets (close, shutdown, stop) carry the connection pointer itself.
+ * Every system call goes through iocx__win_sys (win/sys.h) so tests can
+ * observe and fail them.  Raw codes become iocx codes only through
+ * win/error.c.
+ */
+#include "win/sys.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "win/error.h"
+
+#ifndef TCP_FASTOPEN
+#define TCP_FASTOPEN 15		/* missing from mingw-w64 10 headers */
+#endif
+
+enum completion_key {
+	KEY_IO = 1,
+	KEY_CLOSE,
+	KEY_SHUTDOWN,
+	KEY_STOP,
+};
+
+struct win_conn {
+	struct iocx_conn core;		/* first: the core allocates us */
+	SOCKET sock;
+	OVERLAPPED ov;			/* of the one operation in flight */
+	WSABUF buf;
+	/* ConnectEx's lpdwBytesSent: the OS may write it after the call
+	 * returned, so it lives here, and is never read. */
+	DWORD bytes_sent_unused;
+};
+
+struct win_engine {
+	HANDLE port;
+	LPFN_CONNECTEX connectex4;
+	LPFN_CONNECTEX connectex6;	/* NULL when IPv6 is unavailable */
+	OVERLAPPED_ENTRY *entries;	/* batch entries per worker */
+	unsigned batch;
+	bool wsa_started;
+};
+
+static struct win_conn *win_conn(struct iocx_conn *c)
+{
+	return container_of(c, struct win_conn, core);
+}
+
+static struct win_engine *win_engine(struct iocx_engine *e)
+{
+	return e->backend_data;
+}
+
+/* Record a failed call's WSA error on c and map it. */
+static int fail_wsa(struct iocx_conn *c, int err)
+{
+	c->os_code = (uint32_t)err;
+	return iocx__win_error_from_wsa(err);
+}
+
+static LPFN_CONNECTEX load_connectex(int family)
+{
+	GUID guid = WSAID_CONNECTEX;
+	LPFN_CONNECTEX fn = NULL;
+	DWORD bytes;
+	SOCKET s;
+
+	s = iocx__win_sys.wsa_socket(family, SOCK_STREAM, IPPROTO_TCP, NULL,
+				     0, WSA_FLAG_OVERLAPPED);
+	if (s == INVALID_SOCKET)
+		return NULL;
+	if (iocx__win_sys.wsa_ioctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER,
+				    &guid, sizeof(guid), &fn, sizeof(fn),
+				    &bytes, NULL, NULL) != 0)
+		fn = NULL;
+	iocx__win_sys.closesocket(s);
+	return fn;
+}
+
+static void iocp_engine_fini(struct iocx_engine *e)
+{
+	struct win_engine *we = win_engine(e);
+
+	if (we->port)
+		CloseHandle(we->port);
+	if (we->wsa_started)
+		WSACleanup();
+	iocx__free(we->entries);
+	iocx__free(we);
+	e->backend_data = NULL;
+}
+
+static int iocp_engine_init(struct iocx_engine *e)
+{
+	unsigned workers = e->opts.workers ? e->opts.workers : 1;
+	struct win_engine *we;
+	WSADATA wsa;
+	int rc = IOCX_E_SYSTEM;
+
+	we = iocx__alloc(sizeof(*we));
+	if (!we)
+		return IOCX_E_NOMEM;
+	memset(we, 0, sizeof(*we));
+	e->backend_data = we;
+	we->batch = e->opts.batch;
+	we->entries = iocx__alloc(sizeof(*we->entries) * we->batch * workers);
+	if (!we->entries) {
+		rc = IOCX_E_NOMEM;
+		goto err;
+	}
+	if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
+		goto err;
+	we->wsa_started = true;
+	we->port = iocx__win_sys.create_io_completion_port(
+		INVALID_HANDLE_VALUE, NULL, 0, workers);
+	if (!we->port)
+		goto err;
+	we->connectex4 = load_connectex(AF_INET);
+	we->connectex6 = load_connectex(AF_INET6);
+	if (!we->connectex4)
+		goto err;
+	return IOCX_OK;
+
+err:
+	iocp_engine_fini(e);
+	return rc;
+}
+
+static int iocp_wait(struct iocx_engine *e, unsigned worker,
+		     struct iocx_event *events, unsigned max,
+		     unsigned timeout_ms)
+{
+	struct win_engine *we = win_engine(e);
+	OVERLAPPED_ENTRY *ent = we->entries + (size_t)worker * we->batch;
+	ULONG n = 0;
+
+	if (max > we->batch)
+		max = we->batch;
+	/* On FALSE, Wine sets n to 1: never read the entries then. */
+	if (!iocx__win_sys.get_queued_completion_status_ex(
+		    we->port, ent, max, &n, timeout_ms, FALSE))
+		return GetLastError() == WAIT_TIMEOUT ? 0 : IOCX_E_SYSTEM;
+
+	for (ULONG i = 0; i < n; i++) {
+		struct iocx_event *ev = &events[i];
+
+		memset(ev, 0, sizeof(*ev));
+		switch (ent[i].lpCompletionKey) {
+		case KEY_IO: {
+			struct win_conn *w = container_of(ent[i].lpOverlapped,
+							  struct win_conn, ov);
+			uint32_t status = (uint32_t)w->ov.Internal;
+
+			ev->kind = IOCX_EV_IO;
+			ev->conn = &w->core;
+			ev->status = iocx__win_error_from_ntstatus(status);
+			ev->os_code = status;
+			ev->bytes = ent[i].dwNumberOfBytesTransferred;
+			break;
+		}
+		case KEY_CLOSE:
+			ev->kind = IOCX_EV_CLOSE;
+			ev->conn = (struct iocx_conn *)ent[i].lpOverlapped;
+			break;
+		case KEY_SHUTDOWN:
+			ev->kind = IOCX_EV_SHUTDOWN;
+			ev->conn = (struct iocx_conn *)ent[i].lpOverlapped;
+			break;
+		default:
+			ev->kind = IOCX_EV_STOP;
+			break;
+		}
+	}
+	return (int)n;
+}
+
+static int iocp_post(struct iocx_engine *e, enum iocx_event_kind kind,
+		     struct iocx_conn *c)
+{
+	ULONG_PTR key = kind == IOCX_EV_CLOSE	   ? KEY_CLOSE
+			: kind == IOCX_EV_SHUTDOWN ? KEY_SHUTDOWN
+						   : KEY_STOP;
+
+	if (!iocx__win_sys.post_queued_completion_status(
+		    win_engine(e)->port, 0, key, (LPOVERLAPPED)c))
+		return IOCX_E_SYSTEM;
+	return IOCX_OK;
+}
+
+static bool is_v4_mapped(const struct sockaddr_storage *ss)
+{
+	static const unsigned char prefix[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	const struct sockaddr_in6 *in6 = (const void *)ss;
+
+	return ss->ss_family == AF_INET6 &&
+	       memcmp(&in6->sin6_addr, prefix, sizeof(prefix)) == 0;
+}
+
+/* Bind to the caller's address, or the wildcard of the remote family. */
+static int bind_local(struct iocx_conn *c, SOCKET s)
+{
+	struct sockaddr_storage any;
+	const struct sockaddr *addr = (const void *)&c->local;
+	int len = c->local_len;
+	bool ephemeral;
+
+	if (len == 0) {
+		memset(&any, 0, sizeof(any));
+		any.ss_family = c->remote.ss_family;
+		addr = (const void *)&any;
+		len = c->remote.ss_family == AF_INET6
+			      ? (int)sizeof(struct sockaddr_in6)
+			      : (int)sizeof(struct sockaddr_in);
+	}
+	ephemeral = addr->sa_family == AF_INET6
+			    ? ((const struct sockaddr_in6 *)(const void *)addr)
+					      ->sin6_port == 0
+			    : ((const struct sockaddr_in *)(const void *)addr)
+					      ->sin_port == 0;
+	if (iocx__win_sys.bind(s, addr, len) != 0) {
+		int err = WSAGetLastError();
+
+		c->os_code = (uint32_t)err;
+		return iocx__win_error_from_bind(err, ephemeral);
+	}
+	return IOCX_OK;
+}
+
+static int iocp_open(struct iocx_conn *c, bool *fastopen)
+{
+	struct win_engine *we = win_engine(c->engine);
+	struct win_conn *w = win_conn(c);
+	int family = c->remote.ss_family;
+	SOCKET s;
+	int rc;
+
+	w->sock = INVALID_SOCKET;
+	*fastopen = false;
+	if (family == AF_INET6 && !we->connectex6)
+		return IOCX_E_AFNOSUPPORT;
+	s = iocx__win_sys.wsa_socket(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+				     WSA_FLAG_OVERLAPPED |
+					     WSA_FLAG_NO_HANDLE_INHERIT);
+	if (s == INVALID_SOCKET) {
+		rc = fail_wsa(c, WSAGetLastError());
+		/* Running out of sockets is not bad input. */
+		return rc == IOCX_E_INVAL ? IOCX_E_SYSTEM : rc;
+	}
+
+	if (is_v4_mapped(&c->remote)) {
+		DWORD off = 0;
+
+		if (iocx__win_sys.setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY,
+					     (const char *)&off,
+					     sizeof(off)) != 0) {
+			rc = fail_wsa(c, WSAGetLastError());
+			goto err;
+		}
+	}
+	if (c->flags & IOCX_CONNECT_FASTOPEN) {
+		DWORD on = 1;
+
+		/* Best effort: where the OS refuses, connect without it. */
+		*fastopen = iocx__win_sys.setsockopt(s, IPPROTO_TCP,
+						     TCP_FASTOPEN,
+						     (const char *)&on,
+						     sizeof(on)) == 0;
+	}
+	rc = bind_local(c, s);
+	if (rc != IOCX_OK)
+		goto err;
+	if (iocx__win_sys.create_io_completion_port((HANDLE)s, we->port,
+						    KEY_IO, 0) != we->port) {
+		c->os_code = GetLastError();
+		rc = IOCX_E_SYSTEM;
+		goto err;
+	}
+	w->sock = s;
+	return IOCX_OK;
+
+err:
+	iocx__win_sys.closesocket(s);
+	*fastopen = false;
+	return rc;
+}
+
+static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
+{
+	struct win_engine *we = win_engine(c->engine);
+	struct win_conn *w = win_conn(c);
+	LPFN_CONNECTEX fn = iocx__win_sys.connectex;
+
+	if (!fn)
+		fn = c->remote.ss_family == AF_INET6 ? we->connectex6
+						     : we->connectex4;
+	memset(&w->ov, 0, sizeof(w->ov));
+	/* Success or not, a pending ConnectEx queues exactly one packet. */
+	if (!fn(w->sock, (const struct sockaddr *)&c->remote, c->remote_len,
+		(PVOID)buf, (DWORD)len, &w->bytes_sent_unused, &w->ov)) {
+		int err = WSAGetLastError();
+
+		if (err != WSA_IO_PENDING)
+			return fail_wsa(c, err);
+	}
+	return IOCX_OK;
+}
+
+static int iocp_send(struct iocx_conn *c, const void *buf, size_t len)
+{
+	struct win_conn *w = win_conn(c);
+
+	w->buf.buf = (char *)(uintptr_t)buf;
+	w->buf.len = len > MAXDWORD ? MAXDWORD : (ULONG)len;
+	memset(&w->ov, 0, sizeof(w->ov));
+	if (iocx__win_sys.wsa_send(w->sock, &w->buf, 1, NULL, 0, &w->ov,
+				   NULL) != 0) {
+		int err = WSAGetLastError();
+
+		if (err != WSA_IO_PENDING)
+			return fail_wsa(c, err);
+	}
+	return IOCX_OK;
+}
+
+static int iocp_connected(struct iocx_conn *c)
+{
+	struct win_conn *w = win_conn(c);
+
+	/* Without it getpeername, shutdown and friends fail on Windows
+	 * (Wine accepts them anyway, so only a test of the call proves it). */
+	if (iocx__win_sys.setsockopt(w->sock, SOL_SOCKET,
+				     SO_UPDATE_CONNECT_CONTEXT, NULL, 0) != 0)
+		return fail_wsa(c, WSAGetLastError());
+	return IOCX_OK;
+}
+
+static void iocp_cancel(struct iocx_conn *c)
+{
+	struct win_conn *w = win_conn(c);
+
+	/* ERROR_NOT_FOUND means the completion is already on its way; either
+	 * way exactly one packet for the operation follows. */
+	iocx__win_sys.cancel_io_ex((HANDLE)w->sock, &w->ov);
+}
+
+static void iocp_close(struct iocx_conn *c, bool abort)
+{
+	struct win_conn *w = win_conn(c);
+
+	if (w->sock == INVALID_SOCKET)
+		return;
+	if (abort) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		iocx__win_sys.setsockopt(w->sock, SOL_SOCKET, SO_LINGER,
+					 (const char *)&lg, sizeof(lg));
+	}
+	iocx__win_sys.closesocket(w->sock);
+	w->sock = INVALID_SOCKET;
+}
+
+static const struct iocx_backend iocp_backend = {
+	.name = "iocp",
+	.conn_size = sizeof(struct win_conn),
+	.engine_init = iocp_engine_init,
+	.engine_fini = iocp_engine_fini,
+	.wait = iocp_wait,
+	.post = iocp_post,
+	.open = iocp_open,
+	.connect = iocp_connect,
+	.send = iocp_send,
+	.connected = iocp_connected,
+	.cancel = iocp_cancel,
+	.close = iocp_close,
+};
+
+/* See iocx.h. */
+int iocx_engine_create(const struct iocx_engine_options *opts,
+		       iocx_engine **out)
+{
+	return iocx__engine_create_with(&iocp_backend, opts, 0, out);
+}
