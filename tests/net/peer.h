@@ -1,0 +1,336 @@
+/*
+ * Helpers of the Windows net tests: loopback listeners ("peers") served by
+ * their own threads, a callback recorder, a leak-checking allocator, a
+ * recorder and fault injector on the iocx__win_sys syscall table, and the
+ * process-level bits (Wine detection, handle counting, a watchdog).
+ *
+ * Threading rules: engine callbacks run on worker threads, where a cmocka
+ * assert would longjmp across threads.  So the recorder callbacks only
+ * record (atomics and one lock per tracker) and count contract violations;
+ * every assert runs on the test's main thread, after a bounded wait on a
+ * condition variable.  Nothing here sleeps to synchronise: every wait has a
+ * deadline and reports whether it was met.
+ */
+#ifndef IOCX_TESTS_NET_PEER_H
+#define IOCX_TESTS_NET_PEER_H
+
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <mswsock.h>
+#include <windows.h>
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iocx.h"
+
+/* Bounded wait for one loopback completion (they arrive in ms). */
+#define PEER_TIMEOUT_MS 5000
+/* Bounded wait where a SYN retransmission (1 s, then 3 s) is involved. */
+#define PEER_SLOW_TIMEOUT_MS 10000
+
+/* mingw-w64 headers lack it; the value Windows uses (IPPROTO_TCP level). */
+#ifndef TCP_FASTOPEN
+#define TCP_FASTOPEN 15
+#endif
+
+/* NTSTATUS of a refused connect, as carried in result.os_code. */
+#define PEER_STATUS_CONNECTION_REFUSED 0xC0000236u
+
+/* ---- process ---------------------------------------------------------- */
+
+/*
+ * Start Winsock, route the library allocator to the leak-checking test
+ * allocator and arm a watchdog that ends the process with exit code 124
+ * after watchdog_s seconds (a hung test must not hang CI).  Call first in
+ * main(), before any engine exists.
+ */
+void peer_init(unsigned watchdog_s);
+
+/* True when running under Wine (ntdll exports wine_get_version). */
+bool peer_is_wine(void);
+
+/* Wine's version string, or "" on Windows. */
+const char *peer_wine_version(void);
+
+/*
+ * Number of handles the process holds.  GetProcessHandleCount on Windows;
+ * Wine 8 stubs it (TRUE with 0), so there the handle table is walked with
+ * GetHandleInformation, which is exact for that purpose.
+ */
+unsigned peer_handle_count(void);
+
+/* ---- allocator -------------------------------------------------------- */
+
+/* Blocks the library currently holds from the test allocator. */
+long peer_alloc_live(void);
+
+/* Wait until the library holds exactly target blocks; false on timeout. */
+bool peer_alloc_wait_live(long target, unsigned timeout_ms);
+
+/*
+ * Make the nth library allocation from now fail (1 = the next one);
+ * 0 disarms.  Returns nothing; peer_alloc_failures() counts injections.
+ */
+void peer_alloc_fail_nth(long n);
+long peer_alloc_failures(void);
+
+/* ---- addresses -------------------------------------------------------- */
+
+/* Fill *ss with ip:port (numeric IPv4 or IPv6 text); returns the length. */
+int peer_addr(struct sockaddr_storage *ss, int family, const char *ip,
+	      uint16_t port);
+
+/* The port of an AF_INET or AF_INET6 address, host order. */
+uint16_t peer_addr_port(const struct sockaddr *sa);
+
+/* Numeric text of an address without the port, into buf. */
+const char *peer_addr_ip(const struct sockaddr *sa, char *buf, size_t len);
+
+/*
+ * A port on ip with nothing listening: bind a socket to ip:0, read the
+ * port, close it.  Connects to it are refused.
+ */
+uint16_t peer_free_port(int family, const char *ip);
+
+/* True when an IPv6 socket can be bound to ::1. */
+bool peer_ipv6_available(void);
+
+/* ---- callback recorder ------------------------------------------------ */
+
+/* Aggregate counters over every record that points at this tracker. */
+struct peer_tracker {
+	SRWLOCK lock;
+	CONDITION_VARIABLE cv;
+	long connects;			/* on_connect calls */
+	long closes;			/* on_close calls */
+	long violations;		/* contract breaks, see peer_rec */
+	long status[IOCX_ERROR_COUNT];	/* on_connect by -status */
+	long reason_ok;			/* on_close(IOCX_OK) */
+	long reason_shutdown;		/* on_close(IOCX_E_SHUTDOWN) */
+	long reason_other;		/* any other on_close reason */
+	DWORD main_thread;		/* callbacks must never run on it */
+	char first_violation[160];	/* text of the first one seen */
+};
+
+struct peer_rec;
+typedef void (*peer_connect_hook)(struct peer_rec *r, iocx_conn *conn,
+				  const struct iocx_connect_result *res);
+typedef void (*peer_close_hook)(struct peer_rec *r, iocx_conn *conn,
+				int reason);
+
+/*
+ * One connection's record; the request's user pointer.  A violation is:
+ * a second on_connect or on_close, on_close before on_connect, two
+ * callbacks of the connection at once, a callback on the main thread, a
+ * conn pointer or iocx_conn_user() that does not match.
+ */
+struct peer_rec {
+	struct peer_tracker *trk;
+	atomic_int connects;
+	atomic_int closes;
+	atomic_int in_callback;
+	/* Copied from the on_connect result. */
+	int status;
+	uint32_t os_code;
+	size_t payload_sent;
+	uint64_t latency_ns;
+	bool fastopen;
+	/* on_close reason. */
+	int reason;
+	/* peer_seq() values taken when each callback started. */
+	long connect_seq;
+	long close_seq;
+	iocx_conn *conn;		/* as passed to on_connect */
+	/* Optional, run on the worker after recording, before counting. */
+	peer_connect_hook on_connect_hook;
+	peer_close_hook on_close_hook;
+	void *ctx;			/* for the hooks */
+	int hook_rc[4];			/* for the hooks' results */
+};
+
+/* Initialise a tracker; the calling thread is the "main" thread. */
+void peer_tracker_init(struct peer_tracker *t);
+
+/* Zero n records and point them at t. */
+void peer_recs_init(struct peer_rec *r, size_t n, struct peer_tracker *t);
+
+/* The recorder callbacks: user must be a struct peer_rec. */
+void peer_on_connect(iocx_conn *conn, const struct iocx_connect_result *res,
+		     void *user);
+void peer_on_close(iocx_conn *conn, int reason, void *user);
+
+/*
+ * Wait until the tracker counted at least connects on_connect and closes
+ * on_close calls; false on timeout.
+ */
+bool peer_wait(struct peer_tracker *t, long connects, long closes,
+	       unsigned timeout_ms);
+
+/* Snapshot of the tracker's counters, taken under its lock. */
+void peer_tracker_snapshot(struct peer_tracker *t, struct peer_tracker *out);
+
+/* A request to remote with the recorder callbacks and user = r. */
+void peer_req(struct iocx_connect_request *req,
+	      const struct sockaddr_storage *remote, int remote_len,
+	      struct peer_rec *r);
+
+/*
+ * Main-thread assertions (cmocka): the tracker saw no contract violation;
+ * the tracker reaches connects/closes within timeout_ms; the library
+ * gives back every block down to live0 within PEER_TIMEOUT_MS.
+ */
+void peer_assert_clean(struct peer_tracker *t);
+void peer_assert_wait(struct peer_tracker *t, long connects, long closes,
+		      unsigned timeout_ms);
+void peer_assert_no_leak(long live0);
+
+/* A global, increasing sequence number to order events across threads. */
+long peer_seq(void);
+
+/* ---- listeners -------------------------------------------------------- */
+
+enum peer_mode {
+	PEER_CLOSE,		/* accept and close at once (counts only) */
+	PEER_READ,		/* accept, read everything until EOF */
+};
+
+/* One connection a PEER_READ listener accepted. */
+struct peer_accepted {
+	SOCKET s;			/* INVALID_SOCKET once closed */
+	struct sockaddr_storage addr;	/* the client's address */
+	int addr_len;
+	unsigned char *data;		/* bytes received */
+	size_t len;
+	size_t cap;
+	bool eof;			/* FIN (or an error) seen */
+	int error;			/* WSA error that ended it, 0 for FIN */
+};
+
+struct peer {
+	SOCKET ls;
+	int family;
+	struct sockaddr_storage addr;	/* where it listens */
+	int addr_len;
+	uint16_t port;
+	enum peer_mode mode;
+	HANDLE thread;
+	atomic_bool stop;
+	SRWLOCK lock;
+	CONDITION_VARIABLE cv;
+	long accepted;
+	int thread_error;		/* WSA error that stopped the thread */
+	struct peer_accepted *conns;	/* PEER_READ only */
+	size_t nconns;
+	size_t conns_cap;
+	SOCKET fillers[4];		/* peer_listen_full only */
+	int nfillers;
+};
+
+/*
+ * Listen on ip:0 of family with a big backlog and serve it from a thread
+ * in mode.  Returns NULL when the address cannot be bound.
+ */
+struct peer *peer_listen(int family, const char *ip, enum peer_mode mode);
+
+/*
+ * Listen on ip:0 with backlog 1, accept nothing, and fill the accept
+ * queue with client connections: the kernel then drops further SYNs, so
+ * connects to it stay pending (notes/wine.md §5).
+ */
+struct peer *peer_listen_full(int family, const char *ip);
+
+/* Start serving a full listener in mode, which drains its queue. */
+void peer_serve(struct peer *p, enum peer_mode mode);
+
+/* Wait until n connections were accepted; false on timeout. */
+bool peer_wait_accepted(struct peer *p, long n, unsigned timeout_ms);
+
+/* Wait until accepted connection idx saw EOF; false on timeout. */
+bool peer_wait_eof(struct peer *p, size_t idx, unsigned timeout_ms);
+
+/* Wait until accepted connection idx received n bytes; false on timeout. */
+bool peer_wait_bytes(struct peer *p, size_t idx, size_t n,
+		     unsigned timeout_ms);
+
+/* Stop the thread, close every socket, free p (NULL is fine). */
+void peer_close(struct peer *p);
+
+/* ---- syscall recorder and faults -------------------------------------- */
+
+enum peer_sys_kind {
+	SYS_SOCKET,		/* wsa_socket; s = the socket returned */
+	SYS_BIND,
+	SYS_SETSOCKOPT,		/* level, name */
+	SYS_CLOSESOCKET,
+	SYS_CONNECTEX,		/* bytes = send-buffer length */
+	SYS_SEND,		/* bytes = bytes offered */
+	SYS_ASSOCIATE,		/* create_io_completion_port on a socket */
+	SYS_CANCEL,		/* cancel_io_ex */
+};
+
+struct peer_sys_event {
+	enum peer_sys_kind kind;
+	long seq;		/* peer_seq() at the call */
+	SOCKET s;
+	int level;
+	int name;
+	size_t bytes;
+	int ok;			/* the call succeeded (or went pending) */
+	int err;		/* WSA / Win32 error when it failed */
+};
+
+/*
+ * Faults to inject; 0 = off.  Set fields while the recorder is installed;
+ * peer_sys_install() clears them.  The wrappers read them on worker
+ * threads, hence atomics.
+ */
+struct peer_faults {
+	atomic_int socket_err;		/* wsa_socket fails with it */
+	atomic_int bind_err;		/* bind fails with it */
+	atomic_int connectex_err;	/* ConnectEx fails synchronously */
+	atomic_int associate_err;	/* socket-to-port association fails */
+	atomic_int port_err;		/* creating the port itself fails */
+	atomic_int update_ctx_err;	/* SO_UPDATE_CONNECT_CONTEXT fails */
+	atomic_int send_err;		/* wsa_send fails synchronously */
+	atomic_uint send_max;		/* wsa_send offers at most this */
+	atomic_int fired;		/* injections done */
+};
+
+extern struct peer_faults peer_faults;
+
+/*
+ * Swap recording wrappers into iocx__win_sys (before creating the engine,
+ * as the table must not change under a running engine) and clear the log
+ * and the faults.  peer_sys_uninstall() restores the real table.
+ */
+void peer_sys_install(void);
+void peer_sys_uninstall(void);
+
+/*
+ * Forget the events logged so far (the engine's own start-up sockets,
+ * for instance), keeping the wrappers and the armed faults.
+ */
+void peer_sys_clear(void);
+
+/* Events logged so far, and the ith one (i < count). */
+size_t peer_sys_count(void);
+struct peer_sys_event peer_sys_event(size_t i);
+
+/* The nth (0-based) socket wsa_socket returned, or INVALID_SOCKET. */
+SOCKET peer_sys_socket(size_t nth);
+
+/*
+ * Number of logged events of kind on socket s (INVALID_SOCKET = any);
+ * for SYS_SETSOCKOPT only those with level and name.  *first gets the
+ * first match (may be NULL).
+ */
+size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
+		     int name, struct peer_sys_event *first);
+
+/* The log overflowed (a test recorded more than it can hold). */
+bool peer_sys_overflowed(void);
+
+#endif /* IOCX_TESTS_NET_PEER_H */

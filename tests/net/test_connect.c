@@ -1,0 +1,569 @@
+/*
+ * Connect outcomes on real loopback sockets: success, refusal, IPv6 and
+ * v4-mapped addresses, a caller-given local address, a connect that
+ * outlives the thread that started it, SO_UPDATE_CONNECT_CONTEXT, TCP
+ * Fast Open, closing from inside on_connect, and engine create/destroy
+ * cycles that must leak neither memory nor handles.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "peer.h"
+#include "win/sys.h"
+
+struct fx {
+	iocx_engine *engine;
+	struct peer *peer;
+	struct peer_tracker trk;
+	struct peer_rec rec[4];
+	long live0;		/* library blocks with the idle engine */
+	bool sys;		/* syscall recorder installed */
+};
+
+static int fx_setup(void **state, bool sys, bool engine)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	peer_tracker_init(&f->trk);
+	peer_recs_init(f->rec, 4, &f->trk);
+	f->sys = sys;
+	/* The table must be swapped before any engine uses it. */
+	if (sys)
+		peer_sys_install();
+	if (engine && iocx_engine_create(NULL, &f->engine) != IOCX_OK)
+		return -1;
+	/* Only the connection's own calls from here on. */
+	if (sys)
+		peer_sys_clear();
+	f->live0 = peer_alloc_live();
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return fx_setup(state, false, true);
+}
+
+static int setup_sys(void **state)
+{
+	return fx_setup(state, true, true);
+}
+
+static int setup_bare(void **state)
+{
+	return fx_setup(state, false, false);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->engine != NULL)
+		assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	if (f->sys)
+		peer_sys_uninstall();
+	peer_close(f->peer);
+	free(f);
+	return 0;
+}
+
+static struct iocx_stats stats_of(iocx_engine *e)
+{
+	struct iocx_stats s;
+
+	assert_int_equal(iocx_engine_stats(e, &s), IOCX_OK);
+	return s;
+}
+
+/*
+ * Close r's connection gracefully and wait until the tracker counted
+ * closes on_close calls.
+ */
+static void close_and_wait(struct fx *f, struct peer_rec *r, long closes)
+{
+	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 0, closes, PEER_TIMEOUT_MS);
+	assert_int_equal(atomic_load(&r->closes), 1);
+	assert_int_equal(r->reason, IOCX_OK);
+}
+
+static void connect_loopback_succeeds(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct iocx_stats s;
+	iocx_conn *conn = NULL;
+
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	assert_non_null(conn);
+
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_int_equal(r->os_code, 0);
+	assert_int_equal(r->payload_sent, 0);
+	assert_false(r->fastopen);
+	assert_true(r->latency_ns > 0);
+	assert_true(r->latency_ns < 10ull * 1000 * 1000 * 1000);
+	assert_ptr_equal(r->conn, conn);
+	assert_true(peer_wait_accepted(f->peer, 1, PEER_TIMEOUT_MS));
+
+	s = stats_of(f->engine);
+	assert_int_equal(s.connects_started, 1);
+	assert_int_equal(s.connects_ok, 1);
+	assert_int_equal(s.connects_failed, 0);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(s.open, 1);
+	assert_int_equal(s.closed, 0);
+
+	close_and_wait(f, r, 1);
+	/* Graceful close: the peer reads EOF, not a reset. */
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, 0);
+	assert_int_equal(f->peer->conns[0].len, 0);
+
+	s = stats_of(f->engine);
+	assert_int_equal(s.closed, 1);
+	assert_int_equal(s.open, 0);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void connect_refused_reports_refused(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct sockaddr_storage to;
+	struct iocx_stats s;
+	uint16_t port = peer_free_port(AF_INET, "127.0.0.1");
+	int len = peer_addr(&to, AF_INET, "127.0.0.1", port);
+	iocx_conn *conn = NULL;
+
+	assert_int_not_equal(port, 0);
+	peer_req(&req, &to, len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+
+	/* Windows retries a refused SYN for about 2 s; Wine refuses at once. */
+	peer_assert_wait(&f->trk, 1, 0, PEER_SLOW_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_E_REFUSED);
+	assert_int_equal(r->os_code, PEER_STATUS_CONNECTION_REFUSED);
+	assert_int_equal(r->payload_sent, 0);
+	assert_int_equal(atomic_load(&r->closes), 0);
+
+	s = stats_of(f->engine);
+	assert_int_equal(s.connects_started, 1);
+	assert_int_equal(s.connects_ok, 0);
+	assert_int_equal(s.connects_failed, 1);
+	assert_int_equal(s.connects_cancelled, 0);
+	assert_int_equal(s.errors[-IOCX_E_REFUSED], 1);
+	assert_int_equal(s.in_flight, 0);
+	/* The handle waits for iocx_close even after a failure. */
+	assert_int_equal(s.open, 1);
+
+	close_and_wait(f, r, 1);
+	s = stats_of(f->engine);
+	assert_int_equal(s.closed, 1);
+	assert_int_equal(s.open, 0);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+/* Connect to f->peer through remote; the peer must see client_ip. */
+static void connect_and_check_client(struct fx *f, struct peer_rec *r,
+				     const struct sockaddr_storage *remote,
+				     int remote_len, const char *client_ip)
+{
+	struct iocx_connect_request req;
+	char ip[INET6_ADDRSTRLEN];
+	long n = 0;		/* callers make one connection per test */
+
+	peer_req(&req, remote, remote_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, n + 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_int_equal(r->os_code, 0);
+	assert_true(peer_wait_accepted(f->peer, n + 1, PEER_TIMEOUT_MS));
+	peer_addr_ip((struct sockaddr *)&f->peer->conns[n].addr, ip,
+		     sizeof(ip));
+	assert_string_equal(ip, client_ip);
+	close_and_wait(f, r, n + 1);
+}
+
+static void connect_ipv6_loopback_succeeds(void **state)
+{
+	struct fx *f = *state;
+
+	if (!peer_ipv6_available()) {
+		printf("::1 cannot be bound on this host: no IPv6 loopback\n");
+		skip();
+	}
+	f->peer = peer_listen(AF_INET6, "::1", PEER_READ);
+	assert_non_null(f->peer);
+	connect_and_check_client(f, &f->rec[0], &f->peer->addr,
+				 f->peer->addr_len, "::1");
+	assert_int_equal(f->peer->conns[0].addr.ss_family, AF_INET6);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void connect_v4mapped_reaches_ipv4_listener(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_storage to;
+	int len;
+
+	if (!peer_ipv6_available()) {
+		printf("::1 cannot be bound on this host: no IPv6 stack\n");
+		skip();
+	}
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	len = peer_addr(&to, AF_INET6, "::ffff:127.0.0.1", f->peer->port);
+	assert_int_not_equal(len, 0);
+	/* A dual-stack socket: the IPv4 listener sees a plain IPv4 client. */
+	connect_and_check_client(f, &f->rec[0], &to, len, "127.0.0.1");
+	assert_int_equal(f->peer->conns[0].addr.ss_family, AF_INET);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void connect_local_address_is_honoured(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req;
+	struct sockaddr_storage local;
+	const struct sockaddr *seen;
+	char ip[INET6_ADDRSTRLEN];
+	struct peer_rec *r;
+	uint16_t port;
+
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+
+	/* 1: another loopback address, ephemeral port. */
+	r = &f->rec[0];
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	req.local = (struct sockaddr *)&local;
+	req.local_len = (size_t)peer_addr(&local, AF_INET, "127.0.0.2", 0);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_true(peer_wait_accepted(f->peer, 1, PEER_TIMEOUT_MS));
+	seen = (const struct sockaddr *)&f->peer->conns[0].addr;
+	assert_string_equal(peer_addr_ip(seen, ip, sizeof(ip)), "127.0.0.2");
+	close_and_wait(f, r, 1);
+
+	/* 2: a fixed port on 127.0.0.1. */
+	r = &f->rec[1];
+	port = peer_free_port(AF_INET, "127.0.0.1");
+	assert_int_not_equal(port, 0);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	req.local = (struct sockaddr *)&local;
+	req.local_len = (size_t)peer_addr(&local, AF_INET, "127.0.0.1", port);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_true(peer_wait_accepted(f->peer, 2, PEER_TIMEOUT_MS));
+	seen = (const struct sockaddr *)&f->peer->conns[1].addr;
+	assert_string_equal(peer_addr_ip(seen, ip, sizeof(ip)), "127.0.0.1");
+	assert_int_equal(peer_addr_port(seen), port);
+	close_and_wait(f, r, 2);
+
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+struct starter {
+	iocx_engine *engine;
+	struct iocx_connect_request req;
+	iocx_conn *conn;
+	int rc;
+};
+
+static DWORD WINAPI starter_thread(void *arg)
+{
+	struct starter *st = arg;
+
+	st->rc = iocx_connect(st->engine, &st->req, &st->conn);
+	return 0;
+}
+
+static void connect_from_exiting_thread_completes(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct starter st;
+	HANDLE t;
+
+	/* A full accept queue keeps the connect pending past the thread. */
+	f->peer = peer_listen_full(AF_INET, "127.0.0.1");
+	assert_non_null(f->peer);
+	memset(&st, 0, sizeof(st));
+	st.engine = f->engine;
+	peer_req(&st.req, &f->peer->addr, f->peer->addr_len, r);
+	t = CreateThread(NULL, 0, starter_thread, &st, 0, NULL);
+	assert_non_null(t);
+	assert_int_equal(WaitForSingleObject(t, PEER_TIMEOUT_MS),
+			 WAIT_OBJECT_0);
+	CloseHandle(t);
+	assert_int_equal(st.rc, IOCX_OK);
+	assert_non_null(st.conn);
+	/* Still pending: the starting thread's exit cancelled nothing. */
+	assert_int_equal(atomic_load(&r->connects), 0);
+
+	/* Drain the queue; the retransmitted SYN (after ~1 s) gets in. */
+	peer_serve(f->peer, PEER_READ);
+	peer_assert_wait(&f->trk, 1, 0, PEER_SLOW_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_ptr_equal(r->conn, st.conn);
+	close_and_wait(f, r, 1);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void connect_updates_connect_context(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct peer_sys_event upd, cx, cl;
+	SOCKET s;
+
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+
+	assert_int_equal(peer_sys_find(SYS_SOCKET, INVALID_SOCKET, 0, 0, NULL),
+			 1);
+	s = peer_sys_socket(0);
+	assert_true(s != INVALID_SOCKET);
+	assert_int_equal(peer_sys_find(SYS_CONNECTEX, s, 0, 0, &cx), 1);
+	/*
+	 * Wine makes the option a no-op (notes/wine.md §4), so the recorded
+	 * call is the only proof: exactly once, after ConnectEx, before
+	 * on_connect reports the socket usable.
+	 */
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+				       SO_UPDATE_CONNECT_CONTEXT, &upd), 1);
+	assert_true(upd.ok);
+	assert_true(cx.seq < upd.seq);
+	assert_true(upd.seq < r->connect_seq);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, NULL), 0);
+
+	close_and_wait(f, r, 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
+	assert_true(cl.ok);
+	assert_true(cl.seq < r->close_seq);
+	assert_false(peer_sys_overflowed());
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void connect_fastopen_flag_connects(void **state)
+{
+	static const char hello[13] = "hello, world!";
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct peer_sys_event tfo, cx;
+	struct iocx_stats st;
+	SOCKET s;
+
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	req.flags = IOCX_CONNECT_FASTOPEN;
+	req.payload = hello;
+	req.payload_len = sizeof(hello);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	/* Where the OS refuses TFO the connect goes on without it. */
+	assert_int_equal(r->status, IOCX_OK);
+	assert_int_equal(r->payload_sent, sizeof(hello));
+
+	s = peer_sys_socket(0);
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, IPPROTO_TCP,
+				       TCP_FASTOPEN, &tfo), 1);
+	assert_int_equal(peer_sys_find(SYS_CONNECTEX, s, 0, 0, &cx), 1);
+	assert_true(tfo.seq < cx.seq);
+	/* fastopen reports exactly whether the option was accepted. */
+	assert_int_equal(r->fastopen, tfo.ok != 0);
+	st = stats_of(f->engine);
+	assert_int_equal(st.fastopen_used, r->fastopen ? 1 : 0);
+
+	close_and_wait(f, r, 1);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].len, sizeof(hello));
+	assert_memory_equal(f->peer->conns[0].data, hello, sizeof(hello));
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+
+	if (!r->fastopen) {
+		if (!peer_is_wine())
+			fail_msg("TCP_FASTOPEN refused with WSA error %d on "
+				 "Windows", tfo.err);
+		printf("wine %s: TCP_FASTOPEN not implemented (setsockopt "
+		       "error %d), fastopen=false observed\n",
+		       peer_wine_version(), tfo.err);
+		skip();
+	}
+	assert_true(r->fastopen);
+}
+
+static void close_on_connect_hook(struct peer_rec *r, iocx_conn *conn,
+				  const struct iocx_connect_result *res)
+{
+	(void)res;
+	r->hook_rc[0] = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
+}
+
+static void close_inside_on_connect_works(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct iocx_stats s;
+
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	r->hook_rc[0] = 1;
+	r->on_connect_hook = close_on_connect_hook;
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_int_equal(r->hook_rc[0], IOCX_OK);
+	assert_int_equal(r->reason, IOCX_OK);
+	assert_true(r->connect_seq < r->close_seq);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+
+	s = stats_of(f->engine);
+	assert_int_equal(s.connects_ok, 1);
+	assert_int_equal(s.closed, 1);
+	assert_int_equal(s.open, 0);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static unsigned cpus_of_process(void)
+{
+	DWORD_PTR proc = 0, sys = 0;
+	unsigned n = 0;
+
+	if (!GetProcessAffinityMask(GetCurrentProcess(), &proc, &sys))
+		return 0;
+	for (; proc != 0; proc &= proc - 1)
+		n++;
+	return n;
+}
+
+static void engine_create_reports_backend_and_workers(void **state)
+{
+	struct iocx_engine_options o;
+	iocx_engine *e = NULL;
+
+	(void)state;
+	iocx_engine_options_init(&o);
+	assert_int_equal(o.workers, 0);
+	assert_int_equal(o.batch, 0);
+	assert_int_equal(o.max_in_flight, 0);
+	assert_int_equal(o.connect_payload_cap, 0);
+
+	o.workers = 3;
+	assert_int_equal(iocx_engine_create(&o, &e), IOCX_OK);
+	assert_string_equal(iocx_engine_backend(e), "iocp");
+	assert_int_equal(iocx_engine_workers(e), 3);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+
+	e = NULL;
+	assert_int_equal(iocx_engine_create(NULL, &e), IOCX_OK);
+	assert_int_equal(iocx_engine_workers(e), cpus_of_process());
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+}
+
+static void engine_create_destroy_repeated_leaks_nothing(void **state)
+{
+	struct iocx_engine_options o;
+	unsigned h0, h1;
+	long live0;
+	iocx_engine *e;
+
+	(void)state;
+	/* One warm-up cycle: Winsock and ntdll create some objects lazily. */
+	assert_int_equal(iocx_engine_create(NULL, &e), IOCX_OK);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+	h0 = peer_handle_count();
+	live0 = peer_alloc_live();
+
+	for (unsigned i = 0; i < 50; i++) {
+		iocx_engine_options_init(&o);
+		o.workers = 1 + i % 4;
+		e = NULL;
+		assert_int_equal(iocx_engine_create(&o, &e), IOCX_OK);
+		assert_non_null(e);
+		assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+	}
+	/* destroy returns after everything is freed: no wait needed. */
+	assert_int_equal(peer_alloc_live(), live0);
+	h1 = peer_handle_count();
+	/*
+	 * A per-cycle leak (port, worker thread, event) would add at least
+	 * 50 handles.  Allow 2 for process-wide objects the system may
+	 * still create lazily on a later cycle (loader, thread pool).
+	 */
+	if (h1 > h0 + 2)
+		fail_msg("handle count grew from %u to %u over 50 cycles", h0,
+			 h1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(connect_loopback_succeeds,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_refused_reports_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_ipv6_loopback_succeeds, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_v4mapped_reaches_ipv4_listener, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_local_address_is_honoured, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_from_exiting_thread_completes, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_updates_connect_context, setup_sys, teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_fastopen_flag_connects, setup_sys, teardown),
+		cmocka_unit_test_setup_teardown(
+			close_inside_on_connect_works, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			engine_create_reports_backend_and_workers, setup_bare,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			engine_create_destroy_repeated_leaks_nothing,
+			setup_bare, teardown),
+	};
+
+	peer_init(240);
+	return cmocka_run_group_tests_name("net_connect", tests, NULL, NULL);
+}
