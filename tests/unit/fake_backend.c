@@ -1,0 +1,564 @@
+/*
+ * The scripted fake backend (see fake_backend.h for what it models).
+ *
+ * All state is global and owned by the single test thread: the call log,
+ * the scripted results and the socket records.  Only the event FIFO is
+ * per engine; it is allocated with iocx__alloc in engine_init so that an
+ * engine_fini the core forgets to call shows up as a leak.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fake_backend.h"
+
+#define FAKE_FIFO_MAX 1024
+
+/* STATUS_CANCELLED, what a cancelled operation completes with. */
+#define FAKE_OS_CANCELLED 0xC0000120u
+
+struct fake_engine {
+	struct iocx_event fifo[FAKE_FIFO_MAX];
+	unsigned head;
+	unsigned len;
+	unsigned open_socks;	/* opened and not yet closed */
+};
+
+static struct {
+	struct fake_sock socks[FAKE_MAX_SOCKS + 1];	/* [0] unused */
+	unsigned nsocks;
+	struct fake_rec log[FAKE_LOG_MAX];
+	size_t log_len;
+	bool log_overflow;
+	int fail_next[FAKE_CALL_COUNT];
+	bool fastopen_ok;
+	bool cancel_completes;
+	bool poisoned;
+	unsigned engines;
+} fk = { .fastopen_ok = true, .cancel_completes = true };
+
+/*
+ * A violated backend contract is a bug of the core: remember it (the
+ * fixtures then leave the engine alone, as its locks may be held) and fail.
+ */
+#define FAKE_REQUIRE(cond, ...)						\
+	do {								\
+		if (!(cond)) {						\
+			fk.poisoned = true;				\
+			print_error("fake backend: " __VA_ARGS__);	\
+			print_error("\n");				\
+			fail();						\
+		}							\
+	} while (0)
+
+static const char *const call_names[FAKE_CALL_COUNT] = {
+	[FAKE_NONE] = "none",
+	[FAKE_ENGINE_INIT] = "engine_init",
+	[FAKE_ENGINE_FINI] = "engine_fini",
+	[FAKE_WAIT] = "wait",
+	[FAKE_POST] = "post",
+	[FAKE_OPEN] = "open",
+	[FAKE_CONNECT] = "connect",
+	[FAKE_SEND] = "send",
+	[FAKE_CONNECTED] = "connected",
+	[FAKE_CANCEL] = "cancel",
+	[FAKE_CLOSE] = "close",
+};
+
+const char *fake_call_name(enum fake_call call)
+{
+	if ((unsigned)call >= FAKE_CALL_COUNT)
+		return "?";
+	return call_names[call];
+}
+
+static void log_call(enum fake_call call, unsigned id, size_t len)
+{
+	if (fk.log_len == FAKE_LOG_MAX) {
+		fk.log_overflow = true;
+		return;
+	}
+	fk.log[fk.log_len++] = (struct fake_rec){ call, id, len };
+}
+
+/* The scripted result of this call: 0, or the code set by fail_next. */
+static int take_fail(enum fake_call call)
+{
+	int rc = fk.fail_next[call];
+
+	fk.fail_next[call] = 0;
+	return rc;
+}
+
+static struct fake_engine *fake_engine_of(const struct iocx_engine *e)
+{
+	FAKE_REQUIRE(e != NULL && e->backend == &fake_backend &&
+		     e->backend_data != NULL, "engine without fake state");
+	return e->backend_data;
+}
+
+static struct fake_sock *sock_of(const struct iocx_conn *c)
+{
+	unsigned id;
+
+	FAKE_REQUIRE(c != NULL, "NULL connection");
+	id = ((const struct fake_conn *)(const void *)c)->id;
+	FAKE_REQUIRE(id >= 1 && id <= fk.nsocks,
+		     "connection %p has no fake id (%u)", (const void *)c, id);
+	return &fk.socks[id];
+}
+
+static void push(struct iocx_engine *e, const struct iocx_event *ev)
+{
+	struct fake_engine *fe = fake_engine_of(e);
+
+	FAKE_REQUIRE(fe->len < FAKE_FIFO_MAX, "event FIFO full");
+	fe->fifo[(fe->head + fe->len) % FAKE_FIFO_MAX] = *ev;
+	fe->len++;
+}
+
+/*
+ * Keep the bytes an operation carries at their place in the payload
+ * stream: an operation always starts at the first unconfirmed byte.
+ */
+static void capture(struct fake_sock *s, const void *buf, size_t len)
+{
+	size_t off = s->acked;
+	size_t end;
+
+	if (len == 0 || off >= FAKE_CAPTURE_MAX)
+		return;
+	end = off + len < FAKE_CAPTURE_MAX ? off + len : FAKE_CAPTURE_MAX;
+	if (end > s->capture_cap) {
+		unsigned char *p = realloc(s->capture, end);
+
+		FAKE_REQUIRE(p != NULL, "out of memory for capture");
+		s->capture = p;
+		s->capture_cap = end;
+	}
+	memcpy(s->capture + off, buf, end - off);
+}
+
+static int fake_engine_init(struct iocx_engine *e)
+{
+	struct fake_engine *fe;
+	int rc;
+
+	log_call(FAKE_ENGINE_INIT, 0, 0);
+	rc = take_fail(FAKE_ENGINE_INIT);
+	if (rc != 0)
+		return rc;
+	fe = iocx__alloc(sizeof(*fe));
+	if (fe == NULL)
+		return IOCX_E_NOMEM;
+	memset(fe, 0, sizeof(*fe));
+	e->backend_data = fe;
+	fk.engines++;
+	return IOCX_OK;
+}
+
+static void fake_engine_fini(struct iocx_engine *e)
+{
+	struct fake_engine *fe = fake_engine_of(e);
+
+	log_call(FAKE_ENGINE_FINI, 0, 0);
+	/* Each queued event holds a reference: none may be left behind. */
+	FAKE_REQUIRE(fe->len == 0, "engine_fini with %u events queued",
+		     fe->len);
+	FAKE_REQUIRE(fe->open_socks == 0, "engine_fini with %u sockets open",
+		     fe->open_socks);
+	iocx__free(fe);
+	e->backend_data = NULL;
+	fk.engines--;
+}
+
+static int fake_wait(struct iocx_engine *e, unsigned worker,
+		     struct iocx_event *events, unsigned max,
+		     unsigned timeout_ms)
+{
+	struct fake_engine *fe = fake_engine_of(e);
+	unsigned n = 0;
+	int rc;
+
+	(void)worker;
+	(void)timeout_ms;
+	rc = take_fail(FAKE_WAIT);
+	if (rc != 0)
+		return rc;
+	while (n < max && fe->len > 0) {
+		struct iocx_event *ev = &fe->fifo[fe->head];
+
+		fe->head = (fe->head + 1) % FAKE_FIFO_MAX;
+		fe->len--;
+		if (ev->kind == IOCX_EV_IO) {
+			struct fake_sock *s = sock_of(ev->conn);
+
+			if (s->op == FAKE_CONNECT && ev->status == IOCX_OK)
+				s->connect_ok = true;
+			s->op = FAKE_NONE;
+			s->op_len = 0;
+			s->op_done = false;
+		}
+		events[n++] = *ev;
+	}
+	return (int)n;
+}
+
+static int fake_post(struct iocx_engine *e, enum iocx_event_kind kind,
+		     struct iocx_conn *conn)
+{
+	struct iocx_event ev = { .kind = kind, .conn = conn };
+	int rc;
+
+	log_call(FAKE_POST, conn ? sock_of(conn)->id : 0, (size_t)kind);
+	FAKE_REQUIRE(kind == IOCX_EV_CLOSE || kind == IOCX_EV_SHUTDOWN ||
+		     kind == IOCX_EV_STOP, "post of event kind %d", (int)kind);
+	FAKE_REQUIRE((kind == IOCX_EV_STOP) == (conn == NULL),
+		     "post of kind %d with conn %p", (int)kind,
+		     (void *)conn);
+	rc = take_fail(FAKE_POST);
+	if (rc != 0)
+		return rc;
+	push(e, &ev);
+	return IOCX_OK;
+}
+
+static int fake_open(struct iocx_conn *c, bool *fastopen)
+{
+	struct fake_conn *fc = (struct fake_conn *)(void *)c;
+	struct fake_sock *s;
+	int family;
+	int rc;
+
+	FAKE_REQUIRE(c->engine != NULL && c->engine->backend == &fake_backend,
+		     "open of a connection without its engine");
+	FAKE_REQUIRE(fk.nsocks < FAKE_MAX_SOCKS, "too many sockets");
+	fc->id = ++fk.nsocks;
+	s = &fk.socks[fc->id];
+	s->id = fc->id;
+	s->conn = c;
+	log_call(FAKE_OPEN, fc->id, 0);
+	family = iocx__conn_family(c);
+	FAKE_REQUIRE(family == AF_INET || family == AF_INET6,
+		     "open with remote family %d", family);
+	rc = take_fail(FAKE_OPEN);
+	if (rc != 0)
+		return rc;
+	s->opened = true;
+	fake_engine_of(c->engine)->open_socks++;
+	s->fastopen = (c->flags & IOCX_CONNECT_FASTOPEN) && fk.fastopen_ok;
+	*fastopen = s->fastopen;
+	return IOCX_OK;
+}
+
+/* What connect, send and connected share: a usable, idle socket. */
+static struct fake_sock *sock_idle(struct iocx_conn *c, enum fake_call call,
+				   size_t len)
+{
+	struct fake_sock *s = sock_of(c);
+
+	log_call(call, s->id, len);
+	FAKE_REQUIRE(s->opened, "%s on socket %u that was never opened",
+		     fake_call_name(call), s->id);
+	FAKE_REQUIRE(!s->closed, "%s on socket %u after close",
+		     fake_call_name(call), s->id);
+	FAKE_REQUIRE(s->op == FAKE_NONE,
+		     "%s on socket %u while %s is in flight",
+		     fake_call_name(call), s->id, fake_call_name(s->op));
+	return s;
+}
+
+static int fake_connect(struct iocx_conn *c, const void *buf, size_t len)
+{
+	struct fake_sock *s = sock_idle(c, FAKE_CONNECT, len);
+	int rc;
+
+	FAKE_REQUIRE(s->connects == 0, "second connect on socket %u", s->id);
+	FAKE_REQUIRE(len == 0 || buf != NULL, "connect with NULL buffer");
+	s->connects++;
+	memcpy(&s->remote, &c->remote, sizeof(s->remote));
+	rc = take_fail(FAKE_CONNECT);
+	if (rc != 0)
+		return rc;
+	capture(s, buf, len);
+	s->last_buf = buf;
+	s->issued += len;
+	s->op = FAKE_CONNECT;
+	s->op_len = len;
+	return IOCX_OK;
+}
+
+static int fake_send(struct iocx_conn *c, const void *buf, size_t len)
+{
+	struct fake_sock *s = sock_idle(c, FAKE_SEND, len);
+	int rc;
+
+	FAKE_REQUIRE(s->connect_ok && s->connected,
+		     "send on socket %u before a finished connect", s->id);
+	FAKE_REQUIRE(len > 0 && buf != NULL, "empty send on socket %u",
+		     s->id);
+	s->sends++;
+	rc = take_fail(FAKE_SEND);
+	if (rc != 0)
+		return rc;
+	capture(s, buf, len);
+	s->last_buf = buf;
+	s->issued += len;
+	s->op = FAKE_SEND;
+	s->op_len = len;
+	return IOCX_OK;
+}
+
+static int fake_connected(struct iocx_conn *c)
+{
+	struct fake_sock *s = sock_idle(c, FAKE_CONNECTED, 0);
+	int rc;
+
+	FAKE_REQUIRE(s->connect_ok, "connected on socket %u before its "
+		     "connect succeeded", s->id);
+	FAKE_REQUIRE(!s->connected, "connected twice on socket %u", s->id);
+	rc = take_fail(FAKE_CONNECTED);
+	if (rc != 0)
+		return rc;
+	s->connected = true;
+	return IOCX_OK;
+}
+
+static void fake_cancel(struct iocx_conn *c)
+{
+	struct fake_sock *s = sock_of(c);
+	struct iocx_event ev = {
+		.kind = IOCX_EV_IO,
+		.conn = c,
+		.status = IOCX_E_CANCELLED,
+		.os_code = FAKE_OS_CANCELLED,
+	};
+
+	log_call(FAKE_CANCEL, s->id, 0);
+	FAKE_REQUIRE(s->opened && !s->closed,
+		     "cancel on socket %u that is not open", s->id);
+	s->cancels++;
+	if (s->op == FAKE_NONE) {
+		/* Harmless for the OS, but the core lost track: noted. */
+		s->stray_cancels++;
+		return;
+	}
+	if (s->op_done || !fk.cancel_completes)
+		return;
+	s->op_done = true;
+	push(c->engine, &ev);
+}
+
+static void fake_close(struct iocx_conn *c, bool abort)
+{
+	struct fake_sock *s = sock_of(c);
+
+	log_call(FAKE_CLOSE, s->id, abort ? 1 : 0);
+	FAKE_REQUIRE(s->opened, "close on socket %u that was never opened",
+		     s->id);
+	FAKE_REQUIRE(!s->closed, "second close on socket %u", s->id);
+	FAKE_REQUIRE(s->op == FAKE_NONE,
+		     "close on socket %u while %s is in flight", s->id,
+		     fake_call_name(s->op));
+	s->closed = true;
+	s->abort = abort;
+	fake_engine_of(c->engine)->open_socks--;
+}
+
+const struct iocx_backend fake_backend = {
+	.name = "fake",
+	.conn_size = sizeof(struct fake_conn),
+	.engine_init = fake_engine_init,
+	.engine_fini = fake_engine_fini,
+	.wait = fake_wait,
+	.post = fake_post,
+	.open = fake_open,
+	.connect = fake_connect,
+	.send = fake_send,
+	.connected = fake_connected,
+	.cancel = fake_cancel,
+	.close = fake_close,
+};
+
+void fake_cleanup(void)
+{
+	unsigned i;
+
+	for (i = 1; i <= fk.nsocks; i++) {
+		free(fk.socks[i].capture);
+		fk.socks[i].capture = NULL;
+		fk.socks[i].capture_cap = 0;
+	}
+}
+
+void fake_reset(void)
+{
+	unsigned engines = fk.engines;
+
+	fake_cleanup();
+	memset(&fk, 0, sizeof(fk));
+	fk.fastopen_ok = true;
+	fk.cancel_completes = true;
+	fk.engines = engines;
+}
+
+void fake_fail_next(enum fake_call call, int code)
+{
+	assert_true((unsigned)call < FAKE_CALL_COUNT);
+	assert_true(code < 0);
+	fk.fail_next[call] = code;
+}
+
+void fake_set_fastopen(bool accepted)
+{
+	fk.fastopen_ok = accepted;
+}
+
+void fake_set_cancel_completes(bool on)
+{
+	fk.cancel_completes = on;
+}
+
+void fake_complete(iocx_conn *conn, int status, uint32_t os_code,
+		   uint32_t bytes)
+{
+	struct fake_sock *s = sock_of(conn);
+	struct iocx_event ev = {
+		.kind = IOCX_EV_IO,
+		.conn = conn,
+		.status = status,
+		.os_code = os_code,
+		.bytes = bytes,
+	};
+
+	/* These are mistakes of the test, not of the core. */
+	assert_int_not_equal(s->op, FAKE_NONE);
+	assert_false(s->op_done);
+	assert_true(bytes <= s->op_len);
+	s->acked += bytes;
+	s->op_done = true;
+	push(conn->engine, &ev);
+}
+
+unsigned fake_pending(const iocx_engine *e)
+{
+	return fake_engine_of(e)->len;
+}
+
+unsigned fake_pump(iocx_engine *e)
+{
+	unsigned total = 0;
+	unsigned rounds = 0;
+
+	while (fake_pending(e) > 0) {
+		int rc = iocx__engine_run(e, 0);
+
+		if (rc <= 0) {
+			print_error("iocx__engine_run returned %d with %u "
+				    "events queued\n", rc, fake_pending(e));
+			fail();
+		}
+		total += (unsigned)rc;
+		assert_true(++rounds < 100000);
+	}
+	return total;
+}
+
+unsigned fake_id(const iocx_conn *conn)
+{
+	return sock_of(conn)->id;
+}
+
+const struct fake_sock *fake_sock(unsigned id)
+{
+	assert_true(id >= 1 && id <= fk.nsocks);
+	return &fk.socks[id];
+}
+
+unsigned fake_engines(void)
+{
+	return fk.engines;
+}
+
+bool fake_poisoned(void)
+{
+	return fk.poisoned;
+}
+
+size_t fake_log_len(void)
+{
+	return fk.log_len;
+}
+
+const struct fake_rec *fake_log_at(size_t i)
+{
+	assert_true(i < fk.log_len);
+	return &fk.log[i];
+}
+
+void fake_log_clear(void)
+{
+	fk.log_len = 0;
+	fk.log_overflow = false;
+}
+
+unsigned fake_count(enum fake_call call, unsigned id)
+{
+	unsigned n = 0;
+	size_t i;
+
+	assert_false(fk.log_overflow);
+	for (i = 0; i < fk.log_len; i++)
+		if (fk.log[i].call == call && (id == 0 || fk.log[i].id == id))
+			n++;
+	return n;
+}
+
+static bool conn_level(enum fake_call call)
+{
+	return call >= FAKE_OPEN && call <= FAKE_CLOSE;
+}
+
+static void print_rec(const char *tag, size_t i, const struct fake_rec *r)
+{
+	/* cmocka's printf may be MSVCRT's: no %zu. */
+	if (r->len == FAKE_ANY)
+		print_error("  %s[%lu] %s id=%u len=*\n", tag,
+			    (unsigned long)i, fake_call_name(r->call), r->id);
+	else
+		print_error("  %s[%lu] %s id=%u len=%lu\n", tag,
+			    (unsigned long)i, fake_call_name(r->call), r->id,
+			    (unsigned long)r->len);
+}
+
+void fake_assert_log_(const struct fake_rec *exp, size_t n,
+		      const char *file, int line)
+{
+	const struct fake_rec *got[FAKE_LOG_MAX];
+	size_t ngot = 0;
+	bool same;
+	size_t i;
+
+	if (fk.log_overflow) {
+		print_error("fake backend: call log overflowed\n");
+		_fail(file, line);
+	}
+	for (i = 0; i < fk.log_len; i++)
+		if (conn_level(fk.log[i].call))
+			got[ngot++] = &fk.log[i];
+	same = ngot == n;
+	for (i = 0; same && i < n; i++)
+		same = got[i]->call == exp[i].call && got[i]->id == exp[i].id &&
+		       (exp[i].len == FAKE_ANY || got[i]->len == exp[i].len);
+	if (same)
+		return;
+	print_error("backend call log differs from the expected one\n");
+	for (i = 0; i < n; i++)
+		print_rec("expected", i, &exp[i]);
+	for (i = 0; i < ngot; i++)
+		print_rec("got     ", i, got[i]);
+	_fail(file, line);
+}

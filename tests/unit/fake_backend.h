@@ -1,0 +1,163 @@
+/*
+ * A scripted backend for unit tests of the portable core.
+ *
+ * The fake implements struct iocx_backend without sockets or threads:
+ *  - every backend call is appended to a call log ({call, conn id, len}) so
+ *    a test can assert the exact sequence the core issued;
+ *  - a test scripts the result of the next call of a kind
+ *    (fake_fail_next) and whether TCP Fast Open is accepted;
+ *  - completions are injected with fake_complete(), which queues an
+ *    IOCX_EV_IO event on the engine's FIFO; post() queues request events
+ *    on the same FIFO and wait() pops them without ever blocking, so a
+ *    manual engine (IOCX__ENGINE_MANUAL) is driven by fake_pump();
+ *  - the backend contract of src/backend.h is enforced with cmocka
+ *    assertions: connect/send/close only with no operation in flight, close
+ *    at most once, nothing after close.
+ *
+ * A connection's operation counts as in flight from the call that issued it
+ * until wait() has handed its completion to the core, exactly like an
+ * OVERLAPPED whose entry still sits in the completion port.
+ *
+ * cancel() queues an IOCX_E_CANCELLED completion for the operation in
+ * flight, as CancelIoEx does, unless the operation already has a queued
+ * completion or the test turned that off with fake_set_cancel_completes().
+ *
+ * Per-socket records (struct fake_sock) live in a table indexed by the
+ * connection id and outlive the connection, so tests can inspect a socket
+ * after the core freed its iocx_conn.  Ids start at 1 after fake_reset().
+ *
+ * Not thread-safe: only for manual engines driven by one test thread.
+ */
+#ifndef IOCX_TEST_FAKE_BACKEND_H
+#define IOCX_TEST_FAKE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "conn.h"
+
+/* Backend entry points, as logged and as targets of fake_fail_next(). */
+enum fake_call {
+	FAKE_NONE = 0,
+	FAKE_ENGINE_INIT,
+	FAKE_ENGINE_FINI,
+	FAKE_WAIT,		/* never logged, can be failed */
+	FAKE_POST,		/* len = enum iocx_event_kind */
+	FAKE_OPEN,
+	FAKE_CONNECT,		/* len = bytes carried with the handshake */
+	FAKE_SEND,		/* len = bytes to send */
+	FAKE_CONNECTED,
+	FAKE_CANCEL,
+	FAKE_CLOSE,		/* len = 1 for an abortive close, else 0 */
+	FAKE_CALL_COUNT,
+};
+
+/* One entry of the call log. */
+struct fake_rec {
+	enum fake_call call;
+	unsigned id;		/* connection id, 0 for engine-level calls */
+	size_t len;
+};
+
+/* In an expected record: any len matches. */
+#define FAKE_ANY ((size_t)-1)
+
+/* Bytes of the payload stream each fake socket keeps for inspection. */
+#define FAKE_CAPTURE_MAX (64u * 1024)
+/* Sockets per fake_reset() and log entries kept. */
+#define FAKE_MAX_SOCKS 4096
+#define FAKE_LOG_MAX 4096
+
+/* What the fake knows about one socket, kept after the conn is freed. */
+struct fake_sock {
+	unsigned id;
+	struct iocx_conn *conn;	/* valid until the core frees it */
+	bool opened;		/* open() succeeded */
+	bool fastopen;		/* open() reported TFO on */
+	enum fake_call op;	/* FAKE_CONNECT / FAKE_SEND in flight, or
+				   FAKE_NONE */
+	size_t op_len;		/* bytes of the operation in flight */
+	bool op_done;		/* its completion is queued, not dequeued */
+	bool connect_ok;	/* a connect completed with IOCX_OK */
+	bool connected;		/* connected() was called */
+	bool closed;
+	bool abort;		/* the close was abortive */
+	unsigned connects;	/* connect() calls */
+	unsigned sends;		/* send() calls */
+	unsigned cancels;	/* cancel() calls */
+	unsigned stray_cancels;	/* cancel() with nothing in flight */
+	size_t issued;		/* bytes handed to connect/send in total */
+	size_t acked;		/* bytes confirmed by injected completions */
+	const void *last_buf;	/* buf of the last connect/send */
+	struct sockaddr_storage remote;	/* c->remote seen by connect() */
+	unsigned char *capture;	/* stream bytes [0, min(acked+len, MAX)) */
+	size_t capture_cap;
+};
+
+/* The backend itself; conn_size is sizeof(struct fake_conn). */
+extern const struct iocx_backend fake_backend;
+
+/* The fake's connection: the core's part first. */
+struct fake_conn {
+	struct iocx_conn base;
+	unsigned id;
+};
+
+/* Forget all sockets, log entries and scripted results. */
+void fake_reset(void);
+/* Release the capture buffers (call from the group teardown). */
+void fake_cleanup(void);
+
+/* The next call of that kind fails synchronously with code. */
+void fake_fail_next(enum fake_call call, int code);
+/* Whether open() accepts TCP Fast Open when the request asks for it. */
+void fake_set_fastopen(bool accepted);
+/* Whether cancel() queues an IOCX_E_CANCELLED completion (default). */
+void fake_set_cancel_completes(bool on);
+
+/*
+ * Queue the completion of conn's operation in flight: status, raw os_code
+ * and the bytes it transferred (at most the operation's length).
+ */
+void fake_complete(iocx_conn *conn, int status, uint32_t os_code,
+		   uint32_t bytes);
+
+/* Events queued on e's FIFO and not yet dequeued. */
+unsigned fake_pending(const iocx_engine *e);
+/* Run e's manual dispatch until its FIFO is empty; returns events run. */
+unsigned fake_pump(iocx_engine *e);
+
+/* The id of a live connection and its socket record. */
+unsigned fake_id(const iocx_conn *conn);
+const struct fake_sock *fake_sock(unsigned id);
+/* Engines whose fake state exists right now. */
+unsigned fake_engines(void);
+/* Contract violations noticed (also failed as they happened). */
+bool fake_poisoned(void);
+
+/* The call log. */
+size_t fake_log_len(void);
+const struct fake_rec *fake_log_at(size_t i);
+void fake_log_clear(void);
+/* Calls of that kind in the log, for one id or for any (id = 0). */
+unsigned fake_count(enum fake_call call, unsigned id);
+/* Name of a call kind, for messages. */
+const char *fake_call_name(enum fake_call call);
+
+/*
+ * Compare the connection-level calls of the log (open, connect, send,
+ * connected, cancel, close: posts and engine calls are skipped) with exp.
+ * Prints both on mismatch and fails the test.
+ */
+void fake_assert_log_(const struct fake_rec *exp, size_t n,
+		      const char *file, int line);
+#define assert_fake_log(...)						\
+	fake_assert_log_((const struct fake_rec[]){ __VA_ARGS__ },	\
+			 sizeof((const struct fake_rec[]){ __VA_ARGS__ }) / \
+			 sizeof(struct fake_rec), __FILE__, __LINE__)
+/* The log must hold no connection-level call. */
+#define assert_fake_log_empty() fake_assert_log_(NULL, 0, __FILE__, __LINE__)
+
+#endif /* IOCX_TEST_FAKE_BACKEND_H */
