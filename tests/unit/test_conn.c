@@ -37,6 +37,7 @@ enum action {
 	ACT_CLOSE_TWICE,	/* ... and again: must be IOCX_E_ALREADY */
 	ACT_CONNECT,		/* iocx_connect(act_req) */
 	ACT_DESTROY,		/* iocx_engine_destroy(conn's engine) */
+	ACT_CLOSE_OTHER,	/* iocx_close(act_other, GRACEFUL) */
 };
 
 struct probe {
@@ -63,6 +64,7 @@ struct probe {
 	int act_rc2;
 	struct iocx_connect_request act_req;
 	iocx_conn *act_out;
+	iocx_conn *act_other;
 };
 
 struct fx {
@@ -122,6 +124,9 @@ static void cb_connect(iocx_conn *conn, const struct iocx_connect_result *r,
 		break;
 	case ACT_DESTROY:
 		p->act_rc = iocx_engine_destroy(conn->engine);
+		break;
+	case ACT_CLOSE_OTHER:
+		p->act_rc = iocx_close(p->act_other, IOCX_CLOSE_GRACEFUL);
 		break;
 	}
 	cb_depth--;
@@ -1375,6 +1380,31 @@ static void close_inside_on_connect_after_failure(void **state)
 		    .errors[-IOCX_E_NETUNREACH] = 1, .closed = 1);
 }
 
+static void close_inside_other_on_connect_is_deferred(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *a = &fx->p[0], *b = &fx->p[1];
+
+	make_open(fx, b);
+	start_plain(fx, a);
+	a->act = ACT_CLOSE_OTHER;
+	a->act_other = b->conn;
+	fake_complete(a->conn, IOCX_OK, 0, 0);
+	fake_log_clear();
+	expect_value(cb_connect, status, IOCX_OK);
+	assert_int_equal(iocx__engine_run(fx->e, 0), 1);
+	/* b is not the connection whose callback runs: its close is posted
+	 * and b's on_close waits for its own event. */
+	assert_int_equal(a->act_rc, IOCX_OK);
+	assert_int_equal(b->closes, 0);
+	assert_int_equal(fake_count(FAKE_POST, b->id), 1);
+	expect_value(cb_close, reason, IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(b->closes, 1);
+	assert_int_equal(a->closes, 0);
+	close_and_pump(fx, a);
+}
+
 static void close_twice_returns_already(void **state)
 {
 	struct fx *fx = *state;
@@ -1970,6 +2000,7 @@ int main(void)
 		T(close_while_sending_cancels_send),
 		T(close_inside_on_connect_needs_no_round_trip),
 		T(close_inside_on_connect_after_failure),
+		T(close_inside_other_on_connect_is_deferred),
 		T(close_twice_returns_already),
 		T(close_twice_inside_on_connect_returns_already),
 		T(close_while_connecting_twice_returns_already),
