@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine (developer's or CI's) for building and testing iocx.
+# Idempotent and non-interactive; a second run does nothing and takes ~1 s.
+#
+#   1. Debian packages: installs only the missing ones (apt-get update only if
+#      something is missing). Needs root (or sudo) only in that case.
+#   2. subprojects/cmocka/: Debian has no mingw build of cmocka, so the cmocka
+#      source package is fetched with apt-get source, unpacked here, and given
+#      subprojects/packagefiles/cmocka/meson.build. Generated, git-ignored.
+#   3. The Wine prefix (scripts/env.sh): created once, up front, because a
+#      prefix created implicitly by parallel tests made a test fail (wine.md §16).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+packages=(
+  meson ninja-build pkg-config python3   # build system; python3 also parses test logs
+  gcc clang                              # native builds (+ sanitizer runtimes, see below)
+  libclang-rt-14-dev                     # clang's ASan/UBSan runtime: only a Recommends of clang-14
+  mingw-w64                              # Windows cross toolchain (default: win32 thread model)
+  wine wine64                            # runs the Windows tests (64-bit only, no wine32)
+  libcmocka-dev                          # unit-test framework, native
+  liburing-dev                           # future Linux io_uring backend
+  dpkg-dev                               # apt-get source / dpkg-source for the cmocka subproject
+)
+
+log() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n "$@"
+  else
+    die "need root to run: $*"
+  fi
+}
+
+# Never prompt (CI has no stdin); wait for a dpkg lock held by e.g.
+# unattended-upgrades on a fresh machine instead of failing at once.
+apt_opts=(-y -q -o DPkg::Lock::Timeout=600
+          -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+apt_updated=0
+apt_update() {
+  if [ "$apt_updated" -eq 0 ]; then
+    log "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update
+    apt_updated=1
+  fi
+}
+
+# Two setups at once (e.g. two clones on one machine) would race on apt and on
+# the shared Wine prefix.
+lock="/tmp/iocx-setup-$(id -u).lock"
+exec 9>"$lock"
+flock 9
+
+# --- 1. packages -------------------------------------------------------------
+missing=()
+for p in "${packages[@]}"; do
+  status="$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)"
+  [ "$status" = "ii " ] || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  apt_update
+  # Recommends are kept on purpose: that is how Wine was installed where its
+  # behaviour was measured (notes/wine.md).
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install "${missing[@]}"
+else
+  log "all packages present"
+fi
+
+# --- 2. cmocka subproject for the mingw build ---------------------------------
+cmocka_dir=subprojects/cmocka
+cmocka_build=subprojects/packagefiles/cmocka/meson.build
+cache=subprojects/packagecache   # keeps the downloaded source: reseeding needs no network
+
+has_deb_src() {
+  grep -Eqs '^[[:space:]]*(deb-src[[:space:]]|Types:.*deb-src)' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
+}
+
+add_deb_src() {
+  # Mirror the machine's own Debian entries (same mirror, suites and keyring)
+  # as deb-src, in a file of our own.
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    log "adding deb-src entries: /etc/apt/sources.list.d/iocx-deb-src.sources"
+    sed -E 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources |
+      as_root tee /etc/apt/sources.list.d/iocx-deb-src.sources >/dev/null
+  elif grep -Eqs '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list; then
+    log "adding deb-src lines: /etc/apt/sources.list.d/iocx-deb-src.list"
+    sed -En 's/^[[:space:]]*deb[[:space:]]+/deb-src /p' /etc/apt/sources.list |
+      as_root tee /etc/apt/sources.list.d/iocx-deb-src.list >/dev/null
+  else
+    die "no Debian apt source found to derive a deb-src entry from"
+  fi
+  apt_updated=0   # the new entry needs its own apt-get update
+}
+
+fetch_cmocka_source() {
+  # APT::Sandbox::User=root: as root, apt would otherwise try (and warn that it
+  # failed) to download as user _apt into our root-owned directory.
+  local sandbox=()
+  [ "$(id -u)" -ne 0 ] || sandbox=(-o APT::Sandbox::User=root)
+  (cd "$cache" && apt-get source --download-only -q ${sandbox[@]+"${sandbox[@]}"} cmocka)
+}
+# The newest downloaded upstream tarball (not its .asc signature), if any.
+cmocka_orig() {
+  find "$cache" -maxdepth 1 -name 'cmocka_*.orig.tar.*' ! -name '*.asc' | sort -V | tail -n 1
+}
+
+if [ -f "$cmocka_dir/src/cmocka.c" ]; then
+  log "cmocka subproject already seeded"
+else
+  mkdir -p "$cache"
+  if [ -z "$(cmocka_orig)" ]; then
+    log "fetching Debian's cmocka source (apt-get source)"
+    if ! has_deb_src; then
+      add_deb_src
+      apt_update
+    fi
+    # A failure with deb-src present: package lists not updated yet.
+    fetch_cmocka_source || { apt_update; fetch_cmocka_source; }
+  fi
+  orig="$(cmocka_orig)"
+  log "unpacking $orig into $cmocka_dir"
+  # Unpack beside the target, then rename: an interrupted run leaves no
+  # half-seeded subprojects/cmocka behind.
+  tmp="$(mktemp -d subprojects/.cmocka.XXXXXX)"
+  tar -xf "$orig" -C "$tmp" --strip-components=1
+  [ -f "$tmp/src/cmocka.c" ] || die "unexpected layout in $orig"
+  rm -rf "$cmocka_dir"
+  mv "$tmp" "$cmocka_dir"
+fi
+# Always refresh the build file, so edits to the packagefiles copy take effect.
+cmp -s "$cmocka_build" "$cmocka_dir/meson.build" || cp "$cmocka_build" "$cmocka_dir/meson.build"
+
+# --- 3. Wine prefix -------------------------------------------------------------
+# shellcheck source=scripts/env.sh
+. "$repo_root/scripts/env.sh"
+if [ -f "$WINEPREFIX/system.reg" ]; then
+  log "Wine prefix ready: $WINEPREFIX"
+else
+  log "creating Wine prefix $WINEPREFIX (~12 s, ~700 MB)"
+  mkdir -p "$(dirname "$WINEPREFIX")"
+  # wineboot -i prints 3 harmless lines on a fresh prefix (wine.md §16).
+  # wineserver -w: wait until the setup services exit and the registry is saved.
+  wineboot -i
+  # A fresh prefix reports Windows 7; make it Windows 10 like _WIN32_WINNT.
+  wine winecfg -v win10
+  wineserver -w
+  [ -f "$WINEPREFIX/system.reg" ] || die "Wine prefix creation failed: no $WINEPREFIX/system.reg"
+fi
+log "done"
