@@ -145,7 +145,7 @@ struct iocx_connect_result {
 	size_t payload_sent;	/* first-payload bytes the OS accepted, from
 				   the completion entries */
 	uint64_t latency_ns;	/* from just before socket creation to the
-				   dequeue of the final completion */
+				   moment the outcome is reported */
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 };
 
@@ -194,14 +194,16 @@ struct iocx_connect_request {
 
 /*
  * Start a connection.  Validates the request synchronously: NULL engine,
- * request, remote or on_connect, payload_len without payload, or unknown
- * flags give IOCX_E_INVAL; a family other than AF_INET/AF_INET6 (or a local
+ * request, remote or on_connect, payload_len without payload, unknown
+ * flags or an unknown payload_ownership give IOCX_E_INVAL; a family other than AF_INET/AF_INET6 (or a local
  * address of another family) IOCX_E_AFNOSUPPORT; a length too short for the
  * family IOCX_E_ADDRLEN; an all-zero remote address or port 0
  * IOCX_E_ADDRNOTAVAIL; payload_len above IOCX_MAX_PAYLOAD IOCX_E_MSGSIZE;
- * a destroying engine IOCX_E_SHUTDOWN; the in-flight cap IOCX_E_LIMIT.
- * Socket set-up failures (socket, bind, port association) are returned
- * the same way, e.g. IOCX_E_PORTS_EXHAUSTED.  On IOCX_OK, *out (if not
+ * a destroying engine IOCX_E_SHUTDOWN (also when destroy runs concurrently
+ * on another thread); the in-flight cap IOCX_E_LIMIT.  Socket set-up
+ * failures (socket, bind, port association, a connect the OS rejects at
+ * once) are returned the same way, e.g. IOCX_E_PORTS_EXHAUSTED,
+ * IOCX_E_AFNOSUPPORT without IPv6, IOCX_E_SYSTEM.  On IOCX_OK, *out (if not
  * NULL) is set before any callback can run.
  */
 int iocx_connect(iocx_engine *engine, const struct iocx_connect_request *req,
@@ -217,7 +219,9 @@ enum iocx_close_mode {
  * reports IOCX_E_CANCELLED, or the real result if it won the race), the
  * socket is closed and on_close follows.  Callable from any thread and from
  * inside the connection's own callbacks.  Returns IOCX_E_INVAL for a NULL
- * conn or unknown mode, IOCX_E_ALREADY when close was already requested.
+ * conn or unknown mode, IOCX_E_ALREADY when close was already requested,
+ * IOCX_E_SYSTEM when the request could not be queued (it then stays
+ * recorded and takes effect at the connection's next event or at destroy).
  */
 int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 

@@ -1,14 +1,18 @@
 /*
- * The connection state machine.
+ * The connection state machine (docs/architecture.md has the full table).
  *
- *   NEW --start--> CONNECTING --ok, payload left--> SENDING --ok--> OPEN
- *                      |  \--ok, all sent------------------------->  |
- *                      |                                  close     |
- *                 error|      close (connect/send in flight)         v
- *                      v             CANCELLING --op done--> SOCKET_CLOSED
- *               SOCKET_CLOSED <--error-- SENDING                     |
- *                      |                                   close     |
- *                      +-------------------> CLOSED <----------------+
+ *   NEW --start--> CONNECTING --ok, payload left--> SENDING --ok, all--> OPEN
+ *    start fails |     |  \--ok, all carried---------------------------> |
+ *                v     |            (partial send: SENDING again)        |
+ *             CLOSED   | error                 error |                   |
+ *                      v                             v                   |
+ *               SOCKET_CLOSED <----------------------+                   |
+ *                 ^       |                                              |
+ *       op done   |       | close                              close     |
+ *   CANCELLING ---+       v                                              |
+ *       ^              CLOSED <------------------------------------------+
+ *       |
+ *   close while CONNECTING or SENDING (cancel issued)
  *
  * conn_transition() is the only function that changes state, always via
  * set_state(), which asserts the source state.  Events are handled with
@@ -93,14 +97,15 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 }
 
 /*
- * The operation failed: close the socket, then report the failure.  Only a
- * connection that got as far as sending its payload is reset; a socket that
- * never connected has nothing to abort.
+ * The operation failed: close the socket, then report the failure.  A
+ * socket that connected is reset, so the peer never mistakes a truncated
+ * payload for a complete one; one that never connected has nothing to
+ * abort.
  */
 static bool fail(struct iocx_conn *c, enum iocx_conn_state from, int status,
 		 uint32_t os_code)
 {
-	c->engine->backend->close(c, from == CONN_SENDING);
+	c->engine->backend->close(c, c->connected);
 	set_state(c, from, CONN_SOCKET_CLOSED);
 	report(c, status, os_code);
 	return false;
@@ -165,6 +170,7 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 		if (status != IOCX_OK)
 			return fail(c, from, status, ev->os_code);
 		credit(c, ev->bytes);
+		c->connected = true;
 		rc = b->connected(c);
 		if (rc != IOCX_OK)
 			return fail(c, from, rc, c->os_code);
@@ -174,22 +180,33 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 			return fail(c, from, status, ev->os_code);
 		credit(c, ev->bytes);
 		return send_rest_or_report(c, from);
-	case CONN_CANCELLING:
+	case CONN_CANCELLING: {
 		/*
 		 * Close was requested while the operation was in flight.  If
-		 * it still finished the whole job, that real result wins;
-		 * a connect whose payload is incomplete counts as cancelled.
+		 * it still finished the whole job, that real result wins; a
+		 * connect whose payload is incomplete counts as cancelled and
+		 * is reset, so the peer cannot take it for a whole one.
 		 */
+		bool abort = close_abortive(c);
+		uint32_t os_code = ev->os_code;
+
 		if (status == IOCX_OK) {
 			credit(c, ev->bytes);
-			if (c->payload_sent < c->payload_len)
+			if (!c->connected) {
+				c->connected = true;
+				b->connected(c);	/* lets linger apply */
+			}
+			if (c->payload_sent < c->payload_len) {
 				status = IOCX_E_CANCELLED;
+				os_code = 0;
+				abort = true;
+			}
 		}
-		b->close(c, close_abortive(c));
+		b->close(c, abort);
 		set_state(c, from, CONN_SOCKET_CLOSED);
-		report(c, status, status == IOCX_E_CANCELLED && ev->status ==
-					  IOCX_OK ? 0 : ev->os_code);
+		report(c, status, os_code);
 		return false;
+	}
 	default:
 		assert(!"I/O completion in a state with nothing in flight");
 		return false;
@@ -254,6 +271,9 @@ int iocx__conn_start(struct iocx_conn *c)
 
 	iocx__mutex_lock(&c->lock);
 	conn_transition(c, &start);
+	/* A close or shutdown that arrived while NEW is acted on now; from
+	 * CONNECTING that only issues a cancel, never a callback. */
+	settle(c);
 	iocx__mutex_unlock(&c->lock);
 	return start.result;
 }
@@ -295,6 +315,20 @@ void iocx__conn_ref(struct iocx_conn *c)
 }
 
 /* See conn.h. */
+bool iocx__conn_tryref(struct iocx_conn *c)
+{
+	unsigned n = atomic_load_explicit(&c->refs, memory_order_relaxed);
+
+	do {
+		if (n == 0)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&c->refs, &n, n + 1, memory_order_relaxed,
+		memory_order_relaxed));
+	return true;
+}
+
+/* See conn.h. */
 void iocx__conn_unref(struct iocx_conn *c)
 {
 	struct iocx_engine *e = c->engine;
@@ -331,7 +365,8 @@ int iocx_close(iocx_conn *c, enum iocx_close_mode mode)
 	}
 	rc = c->engine->backend->post(c->engine, IOCX_EV_CLOSE, c);
 	if (rc != IOCX_OK) {
-		atomic_store(&c->close_request, CONN_CLOSE_NONE);
+		/* The request stays recorded (a worker may already act on it)
+		 * and takes effect at the next event or at destroy. */
 		iocx__conn_unref(c);
 	}
 	return rc;

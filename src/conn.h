@@ -3,10 +3,12 @@
  *
  * conn.c is the only writer of conn->state, through one transition
  * function.  Every event for a connection is handled with conn->lock held,
- * so its callbacks never run concurrently; the lock is never held while
- * another connection's lock or the engine lock is taken, except that a
- * connection's last reference drop takes the engine lock after conn->lock
- * has been released.
+ * so its callbacks never run concurrently.  Lock order: a callback runs
+ * with its connection's lock held and may call iocx_connect(), which takes
+ * the engine lock and then the new connection's lock; nothing ever waits
+ * for a connection's lock while holding the engine lock, so the order is
+ * acyclic.  A connection's last reference drop takes the engine lock after
+ * conn->lock has been released.
  *
  * References: one "alive" reference from iocx_connect() until on_close has
  * returned, plus one per request event posted for the connection.  The
@@ -68,6 +70,7 @@ struct iocx_conn {
 	size_t payload_issued;		/* bytes of the op in flight */
 
 	bool fastopen;
+	bool connected;			/* the connect op itself succeeded */
 	uint64_t t_start;
 	uint32_t os_code;		/* raw code of the backend's last
 					   synchronous failure */
@@ -94,6 +97,8 @@ void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev);
 
 /* Take / drop a reference; the last drop frees c via the engine. */
 void iocx__conn_ref(struct iocx_conn *c);
+/* Take a reference unless the count already reached zero. */
+bool iocx__conn_tryref(struct iocx_conn *c);
 void iocx__conn_unref(struct iocx_conn *c);
 
 /* Unlink c from its engine and free it (refs reached zero). */

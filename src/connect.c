@@ -28,6 +28,18 @@ static bool is_zero(const void *p, size_t n)
 	return true;
 }
 
+/* :: or ::ffff:0.0.0.0 (the v4-mapped form of 0.0.0.0). */
+static bool is_unspecified6(const struct sockaddr_in6 *in6)
+{
+	static const unsigned char mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	const unsigned char *a = (const unsigned char *)&in6->sin6_addr;
+
+	return is_zero(a + 12, 4) &&
+	       (is_zero(a, 12) || memcmp(a, mapped, sizeof(mapped)) == 0);
+}
+
 /*
  * Check an address and return its exact length for its family (> 0), or
  * a negative error.  A remote address must name a real host and port.
@@ -55,9 +67,7 @@ static int address_length(const struct sockaddr *sa, size_t len, bool remote)
 
 		if (len < sizeof(*in6))
 			return IOCX_E_ADDRLEN;
-		if (remote && (in6->sin6_port == 0 ||
-			       is_zero(&in6->sin6_addr,
-				       sizeof(in6->sin6_addr))))
+		if (remote && (in6->sin6_port == 0 || is_unspecified6(in6)))
 			return IOCX_E_ADDRNOTAVAIL;
 		return (int)sizeof(*in6);
 	}
@@ -169,20 +179,14 @@ static bool engine_adopt(iocx_engine *e, struct iocx_conn *c)
 	return ok;
 }
 
-/* See iocx.h. */
-int iocx_connect(iocx_engine *e, const struct iocx_connect_request *req,
-		 iocx_conn **out)
+/* iocx_connect() once the request is valid and the engine entered. */
+static int start_connect(iocx_engine *e,
+			 const struct iocx_connect_request *req,
+			 int remote_len, int local_len, iocx_conn **out)
 {
 	struct iocx_conn *c, *old_out = out ? *out : NULL;
-	int remote_len, local_len, rc;
+	int rc;
 
-	if (!e || !req)
-		return IOCX_E_INVAL;
-	rc = validate(req, &remote_len, &local_len);
-	if (rc != IOCX_OK)
-		return rc;
-	if (atomic_load(&e->shutting_down))
-		return IOCX_E_SHUTDOWN;
 	if (!reserve_in_flight(e))
 		return IOCX_E_LIMIT;
 
@@ -228,5 +232,23 @@ err_free:
 	iocx__free(c);
 err_unreserve:
 	iocx__uncount(&e->stats.in_flight, 1);
+	return rc;
+}
+
+/* See iocx.h. */
+int iocx_connect(iocx_engine *e, const struct iocx_connect_request *req,
+		 iocx_conn **out)
+{
+	int remote_len, local_len, rc;
+
+	if (!e || !req)
+		return IOCX_E_INVAL;
+	rc = validate(req, &remote_len, &local_len);
+	if (rc != IOCX_OK)
+		return rc;
+	if (!iocx__engine_enter(e))
+		return IOCX_E_SHUTDOWN;
+	rc = start_connect(e, req, remote_len, local_len, out);
+	iocx__engine_leave(e);
 	return rc;
 }

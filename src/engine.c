@@ -133,6 +133,7 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	iocx__mutex_init(&e->lock);
 	iocx__cond_init(&e->idle);
 	atomic_init(&e->shutting_down, false);
+	atomic_init(&e->callers, 0);
 
 	rc = backend->engine_init(e);
 	if (rc != IOCX_OK)
@@ -159,20 +160,52 @@ err_sync:
 /* Set while this thread runs a callback; see conn.c. */
 extern _Thread_local struct iocx_conn *iocx__current_conn;
 
+/* See engine.h. */
+bool iocx__engine_enter(iocx_engine *e)
+{
+	/* Sequentially consistent, paired with destroy: either destroy
+	 * sees our count, or we see its flag. */
+	atomic_fetch_add(&e->callers, 1);
+	if (!atomic_load(&e->shutting_down))
+		return true;
+	iocx__engine_leave(e);
+	return false;
+}
+
+/* See engine.h. */
+void iocx__engine_leave(iocx_engine *e)
+{
+	if (atomic_fetch_sub(&e->callers, 1) == 1 &&
+	    atomic_load(&e->shutting_down)) {
+		iocx__mutex_lock(&e->lock);
+		iocx__cond_broadcast(&e->idle);
+		iocx__mutex_unlock(&e->lock);
+	}
+}
+
 /*
  * Post a SHUTDOWN request for every live connection.  Each request holds a
  * reference, so a connection cannot be freed before its request is seen.
+ * A connection whose last reference is already gone is skipped: it is on
+ * its way out of the list.
  */
 static void request_shutdown(iocx_engine *e)
 {
 	iocx__mutex_lock(&e->lock);
 	atomic_store(&e->shutting_down, true);
 	for (struct iocx_conn *c = e->conns; c; c = c->next) {
-		iocx__conn_ref(c);
+		if (!iocx__conn_tryref(c))
+			continue;
 		while (e->backend->post(e, IOCX_EV_SHUTDOWN, c) != IOCX_OK)
 			;
 	}
 	iocx__mutex_unlock(&e->lock);
+}
+
+/* Nothing left that can touch the engine: no conns, no callers. */
+static bool engine_idle(iocx_engine *e)
+{
+	return e->live == 0 && atomic_load(&e->callers) == 0;
 }
 
 /* See iocx.h. */
@@ -185,13 +218,13 @@ int iocx_engine_destroy(iocx_engine *e)
 
 	request_shutdown(e);
 	if (e->flags & IOCX__ENGINE_MANUAL) {
-		while (e->live > 0) {
+		while (!engine_idle(e)) {
 			if (iocx__engine_run(e, WAIT_SLICE_MS) < 0)
 				break;
 		}
 	} else {
 		iocx__mutex_lock(&e->lock);
-		while (e->live > 0)
+		while (!engine_idle(e))
 			iocx__cond_wait(&e->idle, &e->lock);
 		iocx__mutex_unlock(&e->lock);
 		stop_workers(e);
@@ -261,6 +294,8 @@ static bool run_batch(struct iocx_worker *w)
 	unsigned stops = 0;
 	int n;
 
+	/* A failing wait (the port itself broken) cannot happen while the
+	 * engine lives; the worker just tries again. */
 	n = e->backend->wait(e, w->index, w->events, e->opts.batch,
 			     WAIT_SLICE_MS);
 	for (int i = 0; i < n; i++) {

@@ -42,6 +42,9 @@ struct iocx_engine {
 	struct iocx_conn *conns;	/* doubly linked list of live conns */
 	size_t live;			/* allocated conns, freed at 0 refs */
 	atomic_bool shutting_down;
+	/* Threads inside iocx_connect(); destroy waits for them to leave,
+	 * so a connect racing destroy never touches a freed engine. */
+	atomic_uint callers;
 
 	struct iocx_counters stats;
 };
@@ -63,6 +66,14 @@ int iocx__engine_run(iocx_engine *e, unsigned timeout_ms);
 
 /* Dispatch one event to its connection (workers and iocx__engine_run). */
 void iocx__engine_dispatch(iocx_engine *e, const struct iocx_event *ev);
+
+/*
+ * Bracket an API call that may race iocx_engine_destroy (iocx_connect).
+ * enter returns false when destroy has begun; leave only follows a true
+ * enter.
+ */
+bool iocx__engine_enter(iocx_engine *e);
+void iocx__engine_leave(iocx_engine *e);
 
 /* The library allocator (iocx_set_allocator). */
 void *iocx__alloc(size_t size);
