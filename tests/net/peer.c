@@ -38,9 +38,6 @@ static DWORD WINAPI watchdog_thread(void *arg)
 	return 0;
 }
 
-static void *test_alloc(size_t size);
-static void test_release(void *ptr);
-
 void peer_init(unsigned watchdog_s)
 {
 	WSADATA wsa;
@@ -52,7 +49,7 @@ void peer_init(unsigned watchdog_s)
 		fprintf(stderr, "WSAStartup failed: %d\n", WSAGetLastError());
 		exit(1);
 	}
-	rc = iocx_set_allocator(test_alloc, test_release);
+	rc = iocx_set_allocator(peer_test_alloc, peer_test_free);
 	if (rc != IOCX_OK) {
 		fprintf(stderr, "iocx_set_allocator: %s\n",
 			iocx_error_name(rc));
@@ -129,7 +126,7 @@ static long alloc_fail_at;
 static long alloc_failed;
 
 /* The library allocator: cmocka's test_malloc, serialised. */
-static void *test_alloc(size_t size)
+void *peer_test_alloc(size_t size)
 {
 	void *p = NULL;
 
@@ -147,7 +144,7 @@ static void *test_alloc(size_t size)
 	return p;
 }
 
-static void test_release(void *ptr)
+void peer_test_free(void *ptr)
 {
 	if (ptr == NULL)
 		return;

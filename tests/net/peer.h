@@ -64,6 +64,10 @@ unsigned peer_handle_count(void);
 
 /* ---- allocator -------------------------------------------------------- */
 
+/* The allocator peer_init() installs (for iocx_set_allocator tests). */
+void *peer_test_alloc(size_t size);
+void peer_test_free(void *ptr);
+
 /* Blocks the library currently holds from the test allocator. */
 long peer_alloc_live(void);
 
@@ -261,7 +265,8 @@ void peer_close(struct peer *p);
 /* ---- syscall recorder and faults -------------------------------------- */
 
 enum peer_sys_kind {
-	SYS_SOCKET,		/* wsa_socket; s = the socket returned */
+	SYS_SOCKET,		/* wsa_socket; s = the socket returned
+				   (INVALID_SOCKET when it failed) */
 	SYS_BIND,
 	SYS_SETSOCKOPT,		/* level, name */
 	SYS_CLOSESOCKET,

@@ -1,0 +1,482 @@
+/*
+ * Error paths, driven by failing calls in the iocx__win_sys table (and
+ * the test allocator): each synchronous failure returns its mapped code
+ * with no callback, no counter change, no leak and the socket closed;
+ * each failure after the connect was issued reaches on_connect with the
+ * mapped code and the raw WSA error, the socket closed before it runs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "peer.h"
+
+struct fx {
+	iocx_engine *engine;
+	struct peer *peer;
+	struct peer_tracker trk;
+	struct peer_tracker bad_trk;	/* must stay at zero */
+	struct peer_rec rec[2];
+	struct peer_rec bad;
+	long live_pre;			/* library blocks before the engine */
+	long live0;			/* ... with the idle engine */
+	unsigned h0;
+};
+
+static int fx_setup(void **state, bool engine, size_t cap)
+{
+	struct iocx_engine_options o;
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	*state = f;
+	peer_tracker_init(&f->trk);
+	peer_tracker_init(&f->bad_trk);
+	peer_recs_init(f->rec, 2, &f->trk);
+	peer_recs_init(&f->bad, 1, &f->bad_trk);
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	if (f->peer == NULL)
+		return -1;
+	f->h0 = peer_handle_count();
+	f->live_pre = peer_alloc_live();
+	peer_sys_install();
+	iocx_engine_options_init(&o);
+	o.connect_payload_cap = cap;
+	if (engine && iocx_engine_create(&o, &f->engine) != IOCX_OK)
+		return -1;
+	peer_sys_clear();
+	f->live0 = peer_alloc_live();
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return fx_setup(state, true, 0);
+}
+
+static int setup_cap100(void **state)
+{
+	return fx_setup(state, true, 100);
+}
+
+static int setup_bare(void **state)
+{
+	return fx_setup(state, false, 0);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	peer_alloc_fail_nth(0);
+	if (f->engine != NULL)
+		assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	peer_sys_uninstall();
+	peer_close(f->peer);
+	free(f);
+	return 0;
+}
+
+static struct iocx_stats stats_of(iocx_engine *e)
+{
+	struct iocx_stats s;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(iocx_engine_stats(e, &s), IOCX_OK);
+	return s;
+}
+
+/* Disarm every fault (the wrappers stay and keep recording). */
+static void disarm(void)
+{
+	atomic_store(&peer_faults.socket_err, 0);
+	atomic_store(&peer_faults.bind_err, 0);
+	atomic_store(&peer_faults.connectex_err, 0);
+	atomic_store(&peer_faults.associate_err, 0);
+	atomic_store(&peer_faults.port_err, 0);
+	atomic_store(&peer_faults.update_ctx_err, 0);
+	atomic_store(&peer_faults.send_err, 0);
+	atomic_store(&peer_faults.send_max, 0);
+}
+
+/*
+ * A synchronous failure: iocx_connect(req) returns rc, leaves *out,
+ * counters and memory alone, and closes every socket it opened.
+ */
+static void expect_sync_failure(struct fx *f,
+				const struct iocx_connect_request *req,
+				int rc, const char *what)
+{
+	iocx_conn *sentinel = (iocx_conn *)(uintptr_t)0x5EA1;
+	iocx_conn *out = sentinel;
+	struct iocx_stats before = stats_of(f->engine), after;
+	int fired = atomic_load(&peer_faults.fired);
+	SOCKET s;
+	int got;
+
+	peer_sys_clear();
+	got = iocx_connect(f->engine, req, &out);
+	if (got != rc)
+		fail_msg("%s: iocx_connect returned %s, expected %s", what,
+			 iocx_error_name(got), iocx_error_name(rc));
+	assert_ptr_equal(out, sentinel);
+	assert_int_equal(atomic_load(&peer_faults.fired), fired + 1);
+	after = stats_of(f->engine);
+	assert_memory_equal(&before, &after, sizeof(before));
+	assert_int_equal(peer_alloc_live(), f->live0);
+	for (size_t i = 0; (s = peer_sys_socket(i)) != INVALID_SOCKET; i++) {
+		if (peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, NULL) != 1)
+			fail_msg("%s: socket %llu was not closed exactly once",
+				 what, (unsigned long long)s);
+	}
+}
+
+/*
+ * With the faults off, one good connect runs to its on_close; by then
+ * no callback may have reached the records of the failed requests.
+ */
+static void assert_bad_silent(struct fx *f)
+{
+	struct peer_rec *r = &f->rec[1];
+	struct iocx_connect_request req;
+	struct peer_tracker t0, t;
+	iocx_conn *conn = NULL;
+
+	disarm();
+	peer_tracker_snapshot(&f->trk, &t0);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	peer_assert_wait(&f->trk, t0.connects + 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, t0.connects + 1, t0.closes + 1,
+			 PEER_TIMEOUT_MS);
+	peer_tracker_snapshot(&f->bad_trk, &t);
+	assert_int_equal(t.connects, 0);
+	assert_int_equal(t.closes, 0);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void connect_bind_exhausted_reports_ports_exhausted(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req;
+	struct sockaddr_storage local;
+
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->bad);
+	/* Out of ephemeral ports shows as WSAENOBUFS or WSAEADDRINUSE. */
+	atomic_store(&peer_faults.bind_err, WSAENOBUFS);
+	expect_sync_failure(f, &req, IOCX_E_PORTS_EXHAUSTED,
+			    "ephemeral bind, WSAENOBUFS");
+	assert_int_equal(peer_sys_find(SYS_SOCKET, INVALID_SOCKET, 0, 0, NULL),
+			 1);
+	atomic_store(&peer_faults.bind_err, WSAEADDRINUSE);
+	expect_sync_failure(f, &req, IOCX_E_PORTS_EXHAUSTED,
+			    "ephemeral bind, WSAEADDRINUSE");
+	/* An explicit port in use is the caller's address, not exhaustion. */
+	req.local = (struct sockaddr *)&local;
+	req.local_len = (size_t)peer_addr(&local, AF_INET, "127.0.0.1",
+					  peer_free_port(AF_INET, "127.0.0.1"));
+	expect_sync_failure(f, &req, IOCX_E_ADDRINUSE,
+			    "fixed-port bind, WSAEADDRINUSE");
+	assert_bad_silent(f);
+}
+
+static void connect_socket_failure_reports_mapped_error(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req;
+
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->bad);
+	atomic_store(&peer_faults.socket_err, WSAEMFILE);
+	expect_sync_failure(f, &req, IOCX_E_SYSTEM, "WSASocket WSAEMFILE");
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, INVALID_SOCKET, 0, 0,
+				       NULL), 0);
+	atomic_store(&peer_faults.socket_err, WSAENOBUFS);
+	expect_sync_failure(f, &req, IOCX_E_NOMEM, "WSASocket WSAENOBUFS");
+	assert_bad_silent(f);
+}
+
+static void connect_connectex_failure_reports_mapped_error(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req;
+
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->bad);
+	req.payload = "hello, world!";
+	req.payload_len = 13;
+	atomic_store(&peer_faults.connectex_err, WSAEADDRINUSE);
+	expect_sync_failure(f, &req, IOCX_E_ADDRINUSE,
+			    "ConnectEx WSAEADDRINUSE");
+	assert_int_equal(peer_sys_find(SYS_SOCKET, INVALID_SOCKET, 0, 0, NULL),
+			 1);
+	atomic_store(&peer_faults.connectex_err, WSAENETUNREACH);
+	expect_sync_failure(f, &req, IOCX_E_NETUNREACH,
+			    "ConnectEx WSAENETUNREACH");
+	assert_bad_silent(f);
+}
+
+static void connect_association_failure_closes_socket(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req;
+
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->bad);
+	/*
+	 * 87 is what a failed association reports (wine.md §2); it is not
+	 * the caller's bad argument, so it must not read as IOCX_E_INVAL.
+	 */
+	atomic_store(&peer_faults.associate_err, ERROR_INVALID_PARAMETER);
+	expect_sync_failure(f, &req, IOCX_E_SYSTEM,
+			    "port association ERROR_INVALID_PARAMETER");
+	assert_int_equal(peer_sys_find(SYS_SOCKET, INVALID_SOCKET, 0, 0, NULL),
+			 1);
+	assert_bad_silent(f);
+}
+
+static void connect_alloc_failure_reports_nomem(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req;
+	struct iocx_stats before = stats_of(f->engine), after;
+	iocx_conn *sentinel = (iocx_conn *)(uintptr_t)0x5EA1;
+	iocx_conn *out = sentinel;
+	long failures = peer_alloc_failures();
+
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->bad);
+	peer_alloc_fail_nth(1);
+	assert_int_equal(iocx_connect(f->engine, &req, &out), IOCX_E_NOMEM);
+	peer_alloc_fail_nth(0);
+	assert_int_equal(peer_alloc_failures(), failures + 1);
+	assert_ptr_equal(out, sentinel);
+	after = stats_of(f->engine);
+	assert_memory_equal(&before, &after, sizeof(before));
+	/* Nothing reached the OS. */
+	assert_int_equal(peer_sys_count(), 0);
+	assert_bad_silent(f);
+}
+
+static void engine_create_port_failure_cleans_up(void **state)
+{
+	struct fx *f = *state;
+	iocx_engine *sentinel = (iocx_engine *)(uintptr_t)0x5EA1;
+	iocx_engine *e = sentinel;
+	unsigned h1;
+
+	atomic_store(&peer_faults.port_err, ERROR_ACCESS_DENIED);
+	assert_int_equal(iocx_engine_create(NULL, &e), IOCX_E_SYSTEM);
+	assert_int_equal(atomic_load(&peer_faults.fired), 1);
+	assert_ptr_equal(e, sentinel);
+	assert_int_equal(peer_alloc_live(), f->live_pre);
+	/* The allocator may be swapped again: no engine is left alive. */
+	assert_int_equal(iocx_set_allocator(peer_test_alloc, peer_test_free),
+			 IOCX_OK);
+	disarm();
+	h1 = peer_handle_count();
+	if (h1 > f->h0 + 2)
+		fail_msg("handle count %u after the failed create, %u before",
+			 h1, f->h0);
+
+	/* And the next create works. */
+	assert_int_equal(iocx_engine_create(NULL, &e), IOCX_OK);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+	assert_int_equal(peer_alloc_live(), f->live_pre);
+}
+
+static void engine_create_alloc_failures_clean_up(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_engine_options o;
+	iocx_engine *e = NULL;
+	int rc = IOCX_E_NOMEM;
+	long n;
+	unsigned h1;
+
+	iocx_engine_options_init(&o);
+	o.workers = 2;
+	/* Fail the 1st, 2nd, ... allocation until the create succeeds. */
+	for (n = 1; n <= 64 && rc != IOCX_OK; n++) {
+		peer_alloc_fail_nth(n);
+		rc = iocx_engine_create(&o, &e);
+		peer_alloc_fail_nth(0);
+		if (rc == IOCX_OK)
+			break;
+		if (rc != IOCX_E_NOMEM)
+			fail_msg("allocation %ld failed: create returned %s, "
+				 "expected IOCX_E_NOMEM", n,
+				 iocx_error_name(rc));
+		assert_int_equal(peer_alloc_live(), f->live_pre);
+	}
+	assert_int_equal(rc, IOCX_OK);
+	printf("engine create makes %ld allocations\n", n - 1);
+	assert_true(n > 1);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+	assert_int_equal(peer_alloc_live(), f->live_pre);
+	h1 = peer_handle_count();
+	if (h1 > f->h0 + 2)
+		fail_msg("handle count %u after %ld failed creates, %u before",
+			 h1, n - 1, f->h0);
+}
+
+static void connect_update_context_failure_reports_error(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct peer_sys_event cl;
+	struct iocx_stats s;
+	iocx_conn *conn = NULL;
+	SOCKET sock;
+
+	atomic_store(&peer_faults.update_ctx_err, WSAECONNRESET);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(atomic_load(&peer_faults.fired), 1);
+	assert_int_equal(r->status, IOCX_E_RESET);
+	assert_int_equal(r->os_code, WSAECONNRESET);
+	/* The socket is closed before on_connect reports the failure. */
+	sock = peer_sys_socket(0);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, &cl), 1);
+	assert_true(cl.seq < r->connect_seq);
+
+	s = stats_of(f->engine);
+	assert_int_equal(s.connects_ok, 0);
+	assert_int_equal(s.connects_failed, 1);
+	assert_int_equal(s.errors[-IOCX_E_RESET], 1);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(s.open, 1);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->reason, IOCX_OK);
+	/* Closed once: iocx_close did not close it again. */
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, NULL), 1);
+	disarm();
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void connect_payload_send_failure_reports_error(void **state)
+{
+	static unsigned char payload[1000];
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct peer_sys_event cl, snd;
+	struct iocx_stats s;
+	iocx_conn *conn = NULL;
+	SOCKET sock;
+
+	memset(payload, 'p', sizeof(payload));
+	atomic_store(&peer_faults.send_err, WSAECONNRESET);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	req.payload = payload;
+	req.payload_len = sizeof(payload);
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_E_RESET);
+	assert_int_equal(r->os_code, WSAECONNRESET);
+	/* ConnectEx carried the capped head; the send of the rest failed. */
+	assert_int_equal(r->payload_sent, 100);
+	sock = peer_sys_socket(0);
+	assert_int_equal(peer_sys_find(SYS_SEND, sock, 0, 0, &snd), 1);
+	assert_int_equal(snd.bytes, sizeof(payload) - 100);
+	assert_false(snd.ok);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, &cl), 1);
+	assert_true(snd.seq < cl.seq && cl.seq < r->connect_seq);
+
+	s = stats_of(f->engine);
+	assert_int_equal(s.connects_failed, 1);
+	assert_int_equal(s.errors[-IOCX_E_RESET], 1);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->reason, IOCX_OK);
+	disarm();
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void connect_partial_send_reissues_rest(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	const size_t len = 64 * 1024, step = 1000;
+	unsigned char *want = malloc(len);
+	size_t sends;
+	SOCKET sock;
+
+	assert_non_null(want);
+	for (size_t i = 0; i < len; i++)
+		want[i] = (unsigned char)(i * 7 + i / 253);
+	/* Every WSASend offers at most 1000 bytes, so each completes short. */
+	atomic_store(&peer_faults.send_max, (unsigned)step);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	req.payload = want;
+	req.payload_len = len;
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_int_equal(r->payload_sent, len);
+	sock = peer_sys_socket(0);
+	sends = peer_sys_find(SYS_SEND, sock, 0, 0, NULL);
+	assert_int_equal(sends, (len - 100 + step - 1) / step);
+
+	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].len, len);
+	assert_memory_equal(f->peer->conns[0].data, want, len);
+	assert_int_equal(stats_of(f->engine).payload_bytes, len);
+	disarm();
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+	free(want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			connect_bind_exhausted_reports_ports_exhausted, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_socket_failure_reports_mapped_error, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_connectex_failure_reports_mapped_error, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_association_failure_closes_socket, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_alloc_failure_reports_nomem, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			engine_create_port_failure_cleans_up, setup_bare,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			engine_create_alloc_failures_clean_up, setup_bare,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_update_context_failure_reports_error, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_payload_send_failure_reports_error,
+			setup_cap100, teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_partial_send_reissues_rest, setup_cap100,
+			teardown),
+	};
+
+	peer_init(240);
+	return cmocka_run_group_tests_name("net_faults", tests, NULL, NULL);
+}
