@@ -74,6 +74,7 @@ struct fx {
 	struct sockaddr_in6 v6;
 	struct probe p[8];
 	unsigned engines;	/* fake engines alive besides fx->e */
+	void *sentinel;		/* last block of the setup, see setup() */
 };
 
 /*
@@ -210,6 +211,15 @@ static int setup(void **state)
 	fx->v6.sin6_family = AF_INET6;
 	fx->v6.sin6_port = be16(PORT);
 	memcpy(&fx->v6.sin6_addr, loop6, sizeof(loop6));
+
+	/*
+	 * cmocka checks a test body for leaks from the last block allocated
+	 * before it, and walks the heap list from that block's node: if the
+	 * body frees it (destroying the fixture's engine), the walk reads
+	 * freed memory.  A block that lives until the teardown takes that
+	 * place.
+	 */
+	fx->sentinel = test_malloc(1);
 	*state = fx;
 	return 0;
 }
@@ -219,7 +229,11 @@ static int teardown(void **state)
 	struct fx *fx = *state;
 	int rc;
 
-	if (fx == NULL || fx->e == NULL)
+	if (fx == NULL)
+		return 0;
+	test_free(fx->sentinel);
+	fx->sentinel = NULL;
+	if (fx->e == NULL)
 		return 0;
 	if (cb_depth > 0 || fake_poisoned()) {
 		/*
@@ -1082,6 +1096,19 @@ static void connect_zero_ipv6_address_returns_addrnotavail(void **state)
 	check_rejected(fx, fx->e, &r, IOCX_E_ADDRNOTAVAIL);
 }
 
+static void connect_v4_mapped_zero_address_returns_addrnotavail(void **s)
+{
+	struct fx *fx = *s;
+	struct iocx_connect_request r = request(fx, &fx->p[0]);
+	static const unsigned char mapped0[16] = { [10] = 0xff, [11] = 0xff };
+
+	/* ::ffff:0.0.0.0 is 0.0.0.0 in IPv6 clothing. */
+	memcpy(&fx->v6.sin6_addr, mapped0, sizeof(mapped0));
+	r.remote = (const struct sockaddr *)&fx->v6;
+	r.remote_len = sizeof(fx->v6);
+	check_rejected(fx, fx->e, &r, IOCX_E_ADDRNOTAVAIL);
+}
+
 static void connect_port_zero_returns_addrnotavail(void **state)
 {
 	struct fx *fx = *state;
@@ -1185,19 +1212,46 @@ static void close_bad_arguments_return_inval(void **state)
 	close_and_pump(fx, p);
 }
 
-static void close_post_failure_changes_nothing(void **state)
+static void close_post_failure_takes_effect_at_destroy(void **state)
 {
 	struct fx *fx = *state;
 	struct probe *p = &fx->p[0];
 
 	make_open(fx, p);
-	fake_fail_next(FAKE_POST, IOCX_E_NOMEM);
+	fake_fail_next(FAKE_POST, IOCX_E_SYSTEM);
 	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL),
-			 IOCX_E_NOMEM);
+			 IOCX_E_SYSTEM);
 	assert_int_equal(fake_pending(fx->e), 0);
 	assert_false(fake_sock(p->id)->closed);
-	/* Not counted as a request: closing again is not IOCX_E_ALREADY. */
-	close_and_pump(fx, p);
+	/* The request stays recorded... */
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL),
+			 IOCX_E_ALREADY);
+	/* ...and an open connection has no next event: destroy acts on it
+	 * as the user's close. */
+	expect_value(cb_close, reason, IOCX_OK);
+	destroy(fx);
+	assert_int_equal(p->closes, 1);
+	assert_true(p->sock_closed_at_close);
+}
+
+static void close_post_failure_takes_effect_at_next_event(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	start_plain(fx, p);
+	fake_fail_next(FAKE_POST, IOCX_E_SYSTEM);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL),
+			 IOCX_E_SYSTEM);
+	assert_int_equal(fake_pending(fx->e), 0);
+	assert_int_equal(fake_sock(p->id)->cancels, 0);
+	fake_complete(p->conn, IOCX_OK, 0, 0);
+	expect_value(cb_connect, status, IOCX_OK);
+	expect_value(cb_close, reason, IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->connects, 1);
+	assert_int_equal(p->closes, 1);
+	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1);
 }
 
 /* ---- iocx_close while an operation is in flight ---------------------- */
@@ -1290,10 +1344,39 @@ static void close_while_connecting_success_after_cancel_wins(void **state)
 	fake_pump(fx->e);
 	assert_int_equal(p->res.payload_sent, 8);
 	assert_int_equal(p->closes, 1);
+	/* Connected before the close, so the close mode (linger) applies. */
 	assert_fake_log({ FAKE_OPEN, 1, 0 }, { FAKE_CONNECT, 1, 8 },
-			{ FAKE_CANCEL, 1, 0 }, { FAKE_CLOSE, 1, 0 });
+			{ FAKE_CANCEL, 1, 0 }, { FAKE_CONNECTED, 1, 0 },
+			{ FAKE_CLOSE, 1, 0 });
 	check_stats(fx, .connects_started = 1, .connects_ok = 1,
 		    .payload_bytes = 8, .closed = 1);
+}
+
+static void close_while_connecting_partial_payload_resets(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_payload(fx, p, 40);
+
+	start(fx, p, &r);
+	fake_set_cancel_completes(false);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	/* The handshake made it with the first 16 bytes, the rest never
+	 * will: the peer must not see a FIN after a truncated payload. */
+	fake_complete(p->conn, IOCX_OK, 0, CAP);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	expect_value(cb_close, reason, IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->res.payload_sent, CAP);
+	assert_int_equal(p->res.os_code, 0);
+	assert_true(p->sock_closed_at_connect);
+	assert_fake_log({ FAKE_OPEN, 1, 0 }, { FAKE_CONNECT, 1, CAP },
+			{ FAKE_CANCEL, 1, 0 }, { FAKE_CONNECTED, 1, 0 },
+			{ FAKE_CLOSE, 1, 1 });
+	check_stats(fx, .connects_started = 1, .connects_failed = 1,
+		    .connects_cancelled = 1, .errors[-IOCX_E_CANCELLED] = 1,
+		    .payload_bytes = CAP, .closed = 1);
 }
 
 static void close_while_connecting_failure_after_cancel_wins(void **state)
@@ -1939,6 +2022,244 @@ static void connect_many_each_reported_once(void **state)
 		    .errors[-IOCX_E_RESET] = 1, .closed = 8);
 }
 
+/* ---- worker threads: destroy racing the last reference ---------------- */
+
+/*
+ * A minimal thread-safe backend for the one test that needs real workers:
+ * connect completes at once, wait blocks for the next event, and posting a
+ * SHUTDOWN can be slowed down so destroy holds the engine lock for long.
+ */
+#define MT_CONNS 64
+#define MT_QUEUE 1024
+
+static struct {
+	iocx_mutex lock;
+	iocx_cond cv;
+	struct iocx_event ev[MT_QUEUE];
+	unsigned head, len;
+	bool slow_shutdown;
+} mt;
+static iocx_mutex alloc_lock;
+static atomic_uint mt_connects;
+static atomic_uint mt_closes[MT_CONNS];
+
+static void spin_ns(uint64_t ns)
+{
+	uint64_t t0 = iocx__now_ns();
+
+	while (iocx__now_ns() - t0 < ns)
+		;
+}
+
+static void mt_push(const struct iocx_event *ev)
+{
+	iocx__mutex_lock(&mt.lock);
+	if (mt.len < MT_QUEUE)
+		mt.ev[(mt.head + mt.len++) % MT_QUEUE] = *ev;
+	iocx__cond_broadcast(&mt.cv);
+	iocx__mutex_unlock(&mt.lock);
+}
+
+static int mt_engine_init(struct iocx_engine *e)
+{
+	(void)e;
+	return IOCX_OK;
+}
+
+static void mt_engine_fini(struct iocx_engine *e)
+{
+	(void)e;
+}
+
+static int mt_wait(struct iocx_engine *e, unsigned worker,
+		   struct iocx_event *events, unsigned max, unsigned timeout_ms)
+{
+	(void)e;
+	(void)worker;
+	(void)max;
+	(void)timeout_ms;
+	iocx__mutex_lock(&mt.lock);
+	while (mt.len == 0)
+		iocx__cond_wait(&mt.cv, &mt.lock);
+	/* One event per call: workers interleave as much as possible. */
+	events[0] = mt.ev[mt.head];
+	mt.head = (mt.head + 1) % MT_QUEUE;
+	mt.len--;
+	iocx__mutex_unlock(&mt.lock);
+	return 1;
+}
+
+static int mt_post(struct iocx_engine *e, enum iocx_event_kind kind,
+		   struct iocx_conn *c)
+{
+	struct iocx_event ev = { .kind = kind, .conn = c };
+
+	(void)e;
+	if (kind == IOCX_EV_SHUTDOWN && mt.slow_shutdown)
+		spin_ns(1000000);
+	mt_push(&ev);
+	return IOCX_OK;
+}
+
+static int mt_open(struct iocx_conn *c, bool *fastopen)
+{
+	(void)c;
+	*fastopen = false;
+	return IOCX_OK;
+}
+
+static int mt_connect(struct iocx_conn *c, const void *buf, size_t len)
+{
+	struct iocx_event ev = { .kind = IOCX_EV_IO, .conn = c };
+
+	(void)buf;
+	(void)len;
+	mt_push(&ev);
+	return IOCX_OK;
+}
+
+static int mt_send(struct iocx_conn *c, const void *buf, size_t len)
+{
+	(void)c;
+	(void)buf;
+	(void)len;
+	return IOCX_E_NOTSUP;
+}
+
+static int mt_connected(struct iocx_conn *c)
+{
+	(void)c;
+	return IOCX_OK;
+}
+
+static void mt_cancel(struct iocx_conn *c)
+{
+	(void)c;
+}
+
+static void mt_close(struct iocx_conn *c, bool abort)
+{
+	(void)c;
+	(void)abort;
+}
+
+static const struct iocx_backend mt_backend = {
+	.name = "mt",
+	.conn_size = sizeof(struct iocx_conn),
+	.engine_init = mt_engine_init,
+	.engine_fini = mt_engine_fini,
+	.wait = mt_wait,
+	.post = mt_post,
+	.open = mt_open,
+	.connect = mt_connect,
+	.send = mt_send,
+	.connected = mt_connected,
+	.cancel = mt_cancel,
+	.close = mt_close,
+};
+
+/* cmocka's heap is not thread-safe: serialise it for worker threads. */
+static void *locked_alloc(size_t size)
+{
+	void *p;
+
+	iocx__mutex_lock(&alloc_lock);
+	p = hook_alloc(size);
+	iocx__mutex_unlock(&alloc_lock);
+	return p;
+}
+
+static void locked_free(void *ptr)
+{
+	iocx__mutex_lock(&alloc_lock);
+	hook_free(ptr);
+	iocx__mutex_unlock(&alloc_lock);
+}
+
+/* Callbacks on worker threads: count only, never assert (no longjmp). */
+static void mt_on_connect(iocx_conn *conn,
+			  const struct iocx_connect_result *r, void *user)
+{
+	(void)conn;
+	(void)r;
+	(void)user;
+	atomic_fetch_add(&mt_connects, 1);
+}
+
+static void mt_on_close(iocx_conn *conn, int reason, void *user)
+{
+	(void)conn;
+	(void)reason;
+	/* Keep workers busy so their last unref overlaps destroy. */
+	spin_ns(500000);
+	atomic_fetch_add(&mt_closes[(uintptr_t)user], 1);
+}
+
+/* One engine: connect all, close all, destroy while the closes finish. */
+static void mt_round(struct fx *fx)
+{
+	struct iocx_engine_options o = { .workers = 4 };
+	struct iocx_connect_request r = request(fx, NULL);
+	iocx_conn *conns[MT_CONNS];
+	iocx_engine *e = NULL;
+	uint64_t t0;
+	unsigned i;
+
+	mt.slow_shutdown = false;
+	atomic_store(&mt_connects, 0);
+	for (i = 0; i < MT_CONNS; i++)
+		atomic_store(&mt_closes[i], 0);
+	assert_int_equal(iocx__engine_create_with(&mt_backend, &o, 0, &e),
+			 IOCX_OK);
+	r.on_connect = mt_on_connect;
+	r.on_close = mt_on_close;
+	for (i = 0; i < MT_CONNS; i++) {
+		r.user = (void *)(uintptr_t)i;
+		assert_int_equal(iocx_connect(e, &r, &conns[i]), IOCX_OK);
+	}
+	t0 = iocx__now_ns();
+	while (atomic_load(&mt_connects) < MT_CONNS &&
+	       iocx__now_ns() - t0 < 10000000000ull)
+		;
+	assert_int_equal(atomic_load(&mt_connects), MT_CONNS);
+
+	/*
+	 * Workers drop the last reference of these connections while
+	 * destroy walks the list with the engine lock held (slowly): it
+	 * must not revive a connection that is already being freed.
+	 */
+	for (i = 0; i < MT_CONNS; i++)
+		assert_int_equal(iocx_close(conns[i], IOCX_CLOSE_GRACEFUL),
+				 IOCX_OK);
+	mt.slow_shutdown = true;
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+
+	for (i = 0; i < MT_CONNS; i++)
+		assert_int_equal(atomic_load(&mt_closes[i]), 1);
+	assert_int_equal(mt.len, 0);
+}
+
+static void destroy_racing_last_close_frees_each_conn_once(void **state)
+{
+	struct fx *fx = *state;
+	unsigned round;
+
+	destroy(fx);
+	memset(&mt, 0, sizeof(mt));
+	iocx__mutex_init(&mt.lock);
+	iocx__cond_init(&mt.cv);
+	iocx__mutex_init(&alloc_lock);
+	assert_int_equal(iocx_set_allocator(locked_alloc, locked_free),
+			 IOCX_OK);
+	/* The window is narrow: a few rounds make a regression show. */
+	for (round = 0; round < 3; round++)
+		mt_round(fx);
+	assert_int_equal(iocx_set_allocator(hook_alloc, hook_free), IOCX_OK);
+	iocx__mutex_destroy(&alloc_lock);
+	iocx__cond_destroy(&mt.cv);
+	iocx__mutex_destroy(&mt.lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1984,6 +2305,7 @@ int main(void)
 		T(connect_short_ipv6_length_returns_addrlen),
 		T(connect_zero_ipv4_address_returns_addrnotavail),
 		T(connect_zero_ipv6_address_returns_addrnotavail),
+		T(connect_v4_mapped_zero_address_returns_addrnotavail),
 		T(connect_port_zero_returns_addrnotavail),
 		T(connect_payload_above_max_returns_msgsize),
 		T(connect_local_other_family_returns_afnosupport),
@@ -1991,11 +2313,13 @@ int main(void)
 		T(connect_local_short_length_returns_addrlen),
 		T(connect_local_wildcard_accepted),
 		T(close_bad_arguments_return_inval),
-		T(close_post_failure_changes_nothing),
+		T(close_post_failure_takes_effect_at_destroy),
+		T(close_post_failure_takes_effect_at_next_event),
 		T(close_while_connecting_cancels),
 		T(close_while_connecting_waits_for_completion),
 		T(close_while_connecting_queued_success_wins),
 		T(close_while_connecting_success_after_cancel_wins),
+		T(close_while_connecting_partial_payload_resets),
 		T(close_while_connecting_failure_after_cancel_wins),
 		T(close_while_sending_cancels_send),
 		T(close_inside_on_connect_needs_no_round_trip),
@@ -2026,6 +2350,7 @@ int main(void)
 		T(set_allocator_with_engine_alive_returns_already),
 		T(set_allocator_null_keeps_current_allocator),
 		T(connect_many_each_reported_once),
+		T(destroy_racing_last_close_frees_each_conn_once),
 #undef T
 #undef TO
 	};
