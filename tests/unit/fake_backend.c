@@ -68,6 +68,7 @@ static const char *const call_names[FAKE_CALL_COUNT] = {
 	[FAKE_CLOSE] = "close",
 };
 
+/* See fake_backend.h. */
 const char *fake_call_name(enum fake_call call)
 {
 	if ((unsigned)call >= FAKE_CALL_COUNT)
@@ -383,6 +384,7 @@ const struct iocx_backend fake_backend = {
 	.close = fake_close,
 };
 
+/* See fake_backend.h. */
 void fake_cleanup(void)
 {
 	unsigned i;
@@ -394,6 +396,7 @@ void fake_cleanup(void)
 	}
 }
 
+/* See fake_backend.h. */
 void fake_reset(void)
 {
 	unsigned engines = fk.engines;
@@ -405,6 +408,7 @@ void fake_reset(void)
 	fk.engines = engines;
 }
 
+/* See fake_backend.h. */
 void fake_fail_next(enum fake_call call, int code)
 {
 	assert_true((unsigned)call < FAKE_CALL_COUNT);
@@ -412,16 +416,19 @@ void fake_fail_next(enum fake_call call, int code)
 	fk.fail_next[call] = code;
 }
 
+/* See fake_backend.h. */
 void fake_set_fastopen(bool accepted)
 {
 	fk.fastopen_ok = accepted;
 }
 
+/* See fake_backend.h. */
 void fake_set_cancel_completes(bool on)
 {
 	fk.cancel_completes = on;
 }
 
+/* See fake_backend.h. */
 void fake_complete(iocx_conn *conn, int status, uint32_t os_code,
 		   uint32_t bytes)
 {
@@ -443,11 +450,13 @@ void fake_complete(iocx_conn *conn, int status, uint32_t os_code,
 	push(conn->engine, &ev);
 }
 
+/* See fake_backend.h. */
 unsigned fake_pending(const iocx_engine *e)
 {
 	return fake_engine_of(e)->len;
 }
 
+/* See fake_backend.h. */
 unsigned fake_pump(iocx_engine *e)
 {
 	unsigned total = 0;
@@ -467,44 +476,52 @@ unsigned fake_pump(iocx_engine *e)
 	return total;
 }
 
+/* See fake_backend.h. */
 unsigned fake_id(const iocx_conn *conn)
 {
 	return sock_of(conn)->id;
 }
 
+/* See fake_backend.h. */
 const struct fake_sock *fake_sock(unsigned id)
 {
 	assert_true(id >= 1 && id <= fk.nsocks);
 	return &fk.socks[id];
 }
 
+/* See fake_backend.h. */
 unsigned fake_engines(void)
 {
 	return fk.engines;
 }
 
+/* See fake_backend.h. */
 bool fake_poisoned(void)
 {
 	return fk.poisoned;
 }
 
+/* See fake_backend.h. */
 size_t fake_log_len(void)
 {
 	return fk.log_len;
 }
 
+/* See fake_backend.h. */
 const struct fake_rec *fake_log_at(size_t i)
 {
 	assert_true(i < fk.log_len);
 	return &fk.log[i];
 }
 
+/* See fake_backend.h. */
 void fake_log_clear(void)
 {
 	fk.log_len = 0;
 	fk.log_overflow = false;
 }
 
+/* See fake_backend.h. */
 unsigned fake_count(enum fake_call call, unsigned id)
 {
 	unsigned n = 0;
@@ -534,6 +551,7 @@ static void print_rec(const char *tag, size_t i, const struct fake_rec *r)
 			    (unsigned long)r->len);
 }
 
+/* See fake_backend.h. */
 void fake_assert_log_(const struct fake_rec *exp, size_t n,
 		      const char *file, int line)
 {
