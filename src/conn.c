@@ -199,9 +199,10 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 			if (c->payload_sent < c->payload_len) {
 				status = IOCX_E_CANCELLED;
 				os_code = 0;
-				abort = true;
 			}
 		}
+		if (c->connected && c->payload_sent < c->payload_len)
+			abort = true;
 		b->close(c, abort);
 		set_state(c, from, CONN_SOCKET_CLOSED);
 		report(c, status, os_code);

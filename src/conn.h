@@ -82,6 +82,9 @@ static inline int iocx__conn_family(const struct iocx_conn *c)
 	return c->remote.ss_family;
 }
 
+/* The connection whose event this thread is handling, or NULL. */
+extern _Thread_local struct iocx_conn *iocx__current_conn;
+
 /*
  * Issue the first operation of a freshly opened connection, with c->lock
  * held.  Returns IOCX_OK (an event will follow) or the synchronous error;

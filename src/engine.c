@@ -157,9 +157,6 @@ err_sync:
 	return rc;
 }
 
-/* Set while this thread runs a callback; see conn.c. */
-extern _Thread_local struct iocx_conn *iocx__current_conn;
-
 /* See engine.h. */
 bool iocx__engine_enter(iocx_engine *e)
 {
@@ -218,10 +215,8 @@ int iocx_engine_destroy(iocx_engine *e)
 
 	request_shutdown(e);
 	if (e->flags & IOCX__ENGINE_MANUAL) {
-		while (!engine_idle(e)) {
-			if (iocx__engine_run(e, WAIT_SLICE_MS) < 0)
-				break;
-		}
+		while (!engine_idle(e))
+			iocx__engine_run(e, WAIT_SLICE_MS);
 	} else {
 		iocx__mutex_lock(&e->lock);
 		while (!engine_idle(e))
