@@ -1,0 +1,35 @@
+/*
+ * Numeric socket addresses for --target: "A.B.C.D:PORT" or "[IPv6]:PORT".
+ * Portable (inet_pton exists on Windows and POSIX); no name resolution, so
+ * a bench run never waits on DNS.
+ */
+#ifndef IOCX_BENCH_ADDR_H
+#define IOCX_BENCH_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "iocx.h"	/* struct sockaddr for both platforms */
+
+#ifdef _WIN32
+#include <ws2tcpip.h>
+#else
+#include <netinet/in.h>
+#endif
+
+/*
+ * Parse text into *out.  Returns the address length (sizeof sockaddr_in or
+ * sockaddr_in6), or 0 when text is not an IPv4 literal or a bracketed IPv6
+ * literal followed by ':' and a port 1..65535.  On Windows, Winsock must
+ * be started (WSAStartup) first.
+ */
+size_t bench_addr_parse(const char *text, struct sockaddr_storage *out);
+
+/*
+ * Format addr as "A.B.C.D:PORT" or "[IPv6]:PORT" into buf (at least
+ * BENCH_ADDR_TEXT bytes).  Returns buf.
+ */
+#define BENCH_ADDR_TEXT 64
+const char *bench_addr_format(const struct sockaddr *addr, char *buf);
+
+#endif /* IOCX_BENCH_ADDR_H */

@@ -1,0 +1,340 @@
+/*
+ * Unit tests of iocx-bench's option parser (bench/options.c) and --target
+ * address parsing (bench/addr.c): defaults, every option in both forms,
+ * and every bad input rejected as a usage error (exit status 2) with one
+ * line of explanation.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "options.h"
+
+#define MAX_ARGS 32
+
+struct opts_case {
+	const char *args[6];	/* NULL-terminated, without argv[0] */
+};
+
+static struct bench_options o;
+static char err[256];
+
+static enum bench_parse_result parse(const char *const *args)
+{
+	char *argv[MAX_ARGS + 2] = { "iocx-bench" };
+	int argc = 1;
+
+	for (; args[argc - 1]; argc++) {
+		assert_true(argc <= MAX_ARGS);
+		argv[argc] = (char *)args[argc - 1];
+	}
+	return bench_parse(argc, argv, &o, err, sizeof(err));
+}
+
+#define PARSE(...) parse((const char *const[]){ __VA_ARGS__, NULL })
+
+static int setup(void **state)
+{
+	(void)state;
+#ifdef _WIN32
+	WSADATA wsa;
+
+	/* inet_pton is a Winsock function. */
+	if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
+		return -1;
+#endif
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+#ifdef _WIN32
+	WSACleanup();
+#endif
+	return 0;
+}
+
+static void bench_parse_no_arguments_gives_defaults(void **state)
+{
+	char *argv[] = { "iocx-bench", NULL };
+
+	(void)state;
+	assert_int_equal(bench_parse(1, argv, &o, err, sizeof(err)),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.connects, BENCH_DEFAULT_CONNECTS);
+	assert_int_equal(o.duration_ms, 0);
+	assert_int_equal(o.concurrency, BENCH_DEFAULT_CONCURRENCY);
+	assert_int_equal(o.workers, 0);
+	assert_int_equal(o.batch, BENCH_DEFAULT_BATCH);
+	assert_int_equal(o.payload, BENCH_DEFAULT_PAYLOAD);
+	assert_false(o.fastopen);
+	assert_int_equal(o.close_mode, BENCH_CLOSE_ABORT);
+	assert_int_equal(o.rate, 0);
+	assert_int_equal(o.warmup_connects, 0);
+	assert_int_equal(o.warmup_ms, 0);
+	assert_int_equal(o.timeout_ms, 0);
+	assert_false(o.have_target);
+	assert_int_equal(o.sink_mode, BENCH_SINK_READ);
+	assert_false(o.baseline);
+	assert_int_equal(o.rounds, 1);
+	assert_false(o.json.on);
+	assert_false(o.csv.on);
+}
+
+static void bench_parse_every_option_is_applied(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "500", "--concurrency", "128",
+			       "--workers", "4", "--batch", "16",
+			       "--payload", "4096", "--fastopen", "--close",
+			       "graceful", "--rate", "2500", "--warmup", "50",
+			       "--timeout", "1.5", "--sink", "close",
+			       "--sink-threads", "3"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.connects, 500);
+	assert_int_equal(o.concurrency, 128);
+	assert_int_equal(o.workers, 4);
+	assert_int_equal(o.batch, 16);
+	assert_int_equal(o.payload, 4096);
+	assert_true(o.fastopen);
+	assert_int_equal(o.close_mode, BENCH_CLOSE_GRACEFUL);
+	assert_int_equal(o.rate, 2500);
+	assert_int_equal(o.warmup_connects, 50);
+	assert_int_equal(o.timeout_ms, 1500);
+	assert_int_equal(o.sink_mode, BENCH_SINK_CLOSE);
+	assert_int_equal(o.sink_threads, 3);
+}
+
+static void bench_parse_equals_form_matches_separate_value(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects=777", "--close=abort",
+			       "--payload=0", "--json=out.json",
+			       "--csv=rows.csv"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.connects, 777);
+	assert_int_equal(o.payload, 0);
+	assert_true(o.json.on);
+	assert_string_equal(o.json.path, "out.json");
+	assert_true(o.csv.on);
+	assert_string_equal(o.csv.path, "rows.csv");
+}
+
+static void bench_parse_json_without_path_is_stdout(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--json"), BENCH_PARSE_OK);
+	assert_true(o.json.on);
+	assert_null(o.json.path);
+	assert_int_equal(PARSE("--csv=-", "--json=r.json"), BENCH_PARSE_OK);
+	assert_null(o.csv.path);
+}
+
+static void bench_parse_durations_accept_units(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--duration", "2.5"), BENCH_PARSE_OK);
+	assert_int_equal(o.duration_ms, 2500);
+	assert_int_equal(o.connects, 0);
+	assert_int_equal(PARSE("--duration", "250ms", "--warmup", "100ms"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.duration_ms, 250);
+	assert_int_equal(o.warmup_ms, 100);
+	assert_int_equal(PARSE("--duration", "3s", "--warmup", "1s",
+			       "--timeout", "200ms"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.duration_ms, 3000);
+	assert_int_equal(o.warmup_ms, 1000);
+	assert_int_equal(o.warmup_connects, 0);
+	assert_int_equal(o.timeout_ms, 200);
+}
+
+static void bench_parse_targets_ipv4_and_ipv6(void **state)
+{
+	const struct sockaddr_in *in = (const void *)&o.target;
+	const struct sockaddr_in6 *in6 = (const void *)&o.target;
+	char text[BENCH_ADDR_TEXT];
+
+	(void)state;
+	assert_int_equal(PARSE("--target", "127.0.0.1:8080"), BENCH_PARSE_OK);
+	assert_true(o.have_target);
+	assert_int_equal(o.target_len, sizeof(struct sockaddr_in));
+	assert_int_equal(in->sin_family, AF_INET);
+	assert_int_equal(ntohs(in->sin_port), 8080);
+	assert_string_equal(bench_addr_format((const void *)&o.target, text),
+			    "127.0.0.1:8080");
+
+	assert_int_equal(PARSE("--target=[::1]:443"), BENCH_PARSE_OK);
+	assert_int_equal(o.target_len, sizeof(struct sockaddr_in6));
+	assert_int_equal(in6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(in6->sin6_port), 443);
+	assert_string_equal(bench_addr_format((const void *)&o.target, text),
+			    "[::1]:443");
+}
+
+static void bench_parse_baseline_defaults_to_two_rounds(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--baseline"), BENCH_PARSE_OK);
+	assert_true(o.baseline);
+	assert_int_equal(o.rounds, 2);
+	assert_int_equal(PARSE("--baseline", "--rounds", "1"), BENCH_PARSE_OK);
+	assert_int_equal(o.rounds, 1);
+	assert_int_equal(PARSE("--rounds", "5", "--baseline"), BENCH_PARSE_OK);
+	assert_int_equal(o.rounds, 5);
+}
+
+static void bench_parse_last_value_wins(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--payload", "10", "--payload", "20"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.payload, 20);
+}
+
+static void bench_parse_payload_at_limit_is_accepted(void **state)
+{
+	char max[32];
+
+	(void)state;
+	snprintf(max, sizeof(max), "%u", IOCX_MAX_PAYLOAD);
+	assert_int_equal(PARSE("--payload", max), BENCH_PARSE_OK);
+	assert_int_equal(o.payload, IOCX_MAX_PAYLOAD);
+}
+
+static void bench_parse_help_asks_for_usage(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5", "--help"), BENCH_PARSE_HELP);
+}
+
+/* Every one of these must be a usage error, explained in one line. */
+static const struct opts_case bad_inputs[] = {
+	{ { "--bogus" } },
+	{ { "--bogus=1" } },
+	{ { "connects" } },
+	{ { "-c", "5" } },
+	{ { "--" } },
+	{ { "--connects" } },
+	{ { "--connects", "0" } },
+	{ { "--connects", "-5" } },
+	{ { "--connects", "+5" } },
+	{ { "--connects", "12abc" } },
+	{ { "--connects", "" } },
+	{ { "--connects", "99999999999999999999999" } },
+	{ { "--connects", "--payload" } },
+	{ { "--concurrency", "0" } },
+	{ { "--concurrency", "65537" } },
+	{ { "--workers", "257" } },
+	{ { "--batch", "0" } },
+	{ { "--batch", "4097" } },
+	{ { "--payload", "16777217" } },
+	{ { "--payload", "18446744073709551616" } },
+	{ { "--payload", "-1" } },
+	{ { "--close", "rst" } },
+	{ { "--close", "" } },
+	{ { "--rate", "0" } },
+	{ { "--rate", "1.5" } },
+	{ { "--duration", "0" } },
+	{ { "--duration", "abc" } },
+	{ { "--duration", "5m" } },
+	{ { "--duration", "0x10" } },
+	{ { "--duration", "1e3" } },
+	{ { "--duration", "-1" } },
+	{ { "--duration", "." } },
+	{ { "--warmup", "2x" } },
+	{ { "--warmup", "-1" } },
+	{ { "--timeout", "0" } },
+	{ { "--timeout", "0.0001" } },
+	{ { "--timeout", "nan" } },
+	{ { "--rounds", "0" } },
+	{ { "--rounds", "101" } },
+	{ { "--sink", "discard" } },
+	{ { "--sink-threads", "0" } },
+	{ { "--sink-threads", "17" } },
+	{ { "--fastopen=1" } },
+	{ { "--baseline=yes" } },
+	{ { "--json=" } },
+	{ { "--target", "127.0.0.1" } },
+	{ { "--target", "127.0.0.1:" } },
+	{ { "--target", "127.0.0.1:0" } },
+	{ { "--target", "127.0.0.1:65536" } },
+	{ { "--target", "127.0.0.1:80x" } },
+	{ { "--target", "127.0.0.1:-80" } },
+	{ { "--target", "127.0.0.1:+80" } },
+	{ { "--target", "127.1:80" } },
+	{ { "--target", "256.0.0.1:80" } },
+	{ { "--target", "localhost:80" } },
+	{ { "--target", ":80" } },
+	{ { "--target", "::1:80" } },
+	{ { "--target", "[::1]80" } },
+	{ { "--target", "[::1]:" } },
+	{ { "--target", "[::1:80" } },
+	{ { "--target", "[]:80" } },
+	{ { "--target", "[127.0.0.1]:80" } },
+	{ { "--target", "[::g]:80" } },
+	{ { "--target", "0.0.0.0:80" } },
+	{ { "--target", "[::]:80" } },
+	{ { "--connects", "10", "--duration", "1" } },
+	{ { "--connects", "10", "--warmup", "10" } },
+	{ { "--duration", "1", "--warmup", "1s" } },
+	{ { "--target", "127.0.0.1:80", "--sink", "close" } },
+	{ { "--target", "127.0.0.1:80", "--sink-threads", "2" } },
+	{ { "--json", "--csv" } },
+};
+
+static void bench_parse_bad_input_is_usage_error(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_inputs) / sizeof(*bad_inputs); i++) {
+		enum bench_parse_result r = parse(bad_inputs[i].args);
+
+		if (r != BENCH_PARSE_USAGE)
+			fail_msg("accepted: %s %s %s", bad_inputs[i].args[0],
+				 bad_inputs[i].args[1] ? bad_inputs[i].args[1]
+						       : "",
+				 bad_inputs[i].args[1] &&
+						 bad_inputs[i].args[2]
+					 ? bad_inputs[i].args[2]
+					 : "");
+		assert_true(strlen(err) > 10);
+		assert_null(strchr(err, '\n'));
+	}
+}
+
+static void bench_parse_usage_error_names_the_argument(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--concurrency", "0"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "--concurrency 0"));
+	assert_int_equal(PARSE("--frobnicate"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "--frobnicate"));
+	assert_int_equal(PARSE("--payload", "99999999"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "IOCX_MAX_PAYLOAD"));
+	assert_int_equal(PARSE("--target", "nohost:1"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "nohost:1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bench_parse_no_arguments_gives_defaults),
+		cmocka_unit_test(bench_parse_every_option_is_applied),
+		cmocka_unit_test(bench_parse_equals_form_matches_separate_value),
+		cmocka_unit_test(bench_parse_json_without_path_is_stdout),
+		cmocka_unit_test(bench_parse_durations_accept_units),
+		cmocka_unit_test(bench_parse_targets_ipv4_and_ipv6),
+		cmocka_unit_test(bench_parse_baseline_defaults_to_two_rounds),
+		cmocka_unit_test(bench_parse_last_value_wins),
+		cmocka_unit_test(bench_parse_payload_at_limit_is_accepted),
+		cmocka_unit_test(bench_parse_help_asks_for_usage),
+		cmocka_unit_test(bench_parse_bad_input_is_usage_error),
+		cmocka_unit_test(bench_parse_usage_error_names_the_argument),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
