@@ -125,14 +125,16 @@ int iocx_engine_create(const struct iocx_engine_options *opts,
  * to on_connect; every connection not yet closed gets on_close with
  * IOCX_E_SHUTDOWN.  Returns once all callbacks have returned, the workers
  * have exited and every socket and handle is closed.  Must not be called
- * from a callback (returns IOCX_E_INCALLBACK and does nothing).
+ * from a callback (returns IOCX_E_INCALLBACK and does nothing); NULL gives
+ * IOCX_E_INVAL.
  */
 int iocx_engine_destroy(iocx_engine *engine);
 
-/* Name of the backend in use ("iocp"), for logs and bench banners. */
+/* Name of the backend in use ("iocp"), for logs and bench banners;
+ * "none" for NULL. */
 const char *iocx_engine_backend(const iocx_engine *engine);
 
-/* Number of worker threads the engine runs. */
+/* Number of worker threads the engine runs; 0 for NULL. */
 unsigned iocx_engine_workers(const iocx_engine *engine);
 
 /* ---- connections ----------------------------------------------------- */
@@ -248,6 +250,7 @@ struct iocx_stats {
  * Copy a snapshot of the engine's counters into *out without stopping it.
  * Counters are read one by one, so a snapshot taken under load may be
  * off by the few operations that completed while it was being taken.
+ * NULL engine or out gives IOCX_E_INVAL.
  */
 int iocx_engine_stats(const iocx_engine *engine, struct iocx_stats *out);
 

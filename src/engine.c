@@ -90,7 +90,7 @@ static void stop_workers(iocx_engine *e)
 			posted++;
 	}
 	for (unsigned i = 0; i < e->nthreads; i++) {
-		iocx__thread_join(e->workers[i].thread);
+		iocx__thread_join(&e->workers[i].thread);
 		iocx__free(e->workers[i].events);
 	}
 	iocx__free(e->workers);

@@ -13,13 +13,20 @@
 /* Layout-compatible with SRWLOCK / CONDITION_VARIABLE (one pointer each). */
 typedef struct { void *opaque; } iocx_mutex;
 typedef struct { void *opaque; } iocx_cond;
-typedef void *iocx_thread;
+typedef void *iocx_os_thread;		/* HANDLE */
 #else
 #include <pthread.h>
 typedef pthread_mutex_t iocx_mutex;
 typedef pthread_cond_t iocx_cond;
-typedef pthread_t iocx_thread;
+typedef pthread_t iocx_os_thread;
 #endif
+
+/* A thread and its start routine; lives until joined (no allocation). */
+typedef struct {
+	iocx_os_thread os;
+	void (*fn)(void *);
+	void *arg;
+} iocx_thread;
 
 /* Initialise a mutex; cannot fail on either platform. */
 void iocx__mutex_init(iocx_mutex *m);
@@ -37,10 +44,13 @@ void iocx__cond_wait(iocx_cond *c, iocx_mutex *m);
 /* Wake every waiter. */
 void iocx__cond_broadcast(iocx_cond *c);
 
-/* Start fn(arg) on a new thread; returns 0 or IOCX_E_SYSTEM. */
+/*
+ * Start fn(arg) on a new thread; returns 0 or IOCX_E_SYSTEM.  *t must stay
+ * valid until iocx__thread_join(t) returns.
+ */
 int iocx__thread_start(iocx_thread *t, void (*fn)(void *), void *arg);
 /* Wait for a thread started by iocx__thread_start and release it. */
-void iocx__thread_join(iocx_thread t);
+void iocx__thread_join(iocx_thread *t);
 
 /* Monotonic time in nanoseconds from an arbitrary origin. */
 uint64_t iocx__now_ns(void);

@@ -3,7 +3,6 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
-#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,40 +57,28 @@ void iocx__cond_broadcast(iocx_cond *c)
 	pthread_cond_broadcast(c);
 }
 
-struct thread_start {
-	void (*fn)(void *);
-	void *arg;
-};
-
 static void *thread_trampoline(void *p)
 {
-	struct thread_start start = *(struct thread_start *)p;
+	iocx_thread *t = p;
 
-	free(p);
-	start.fn(start.arg);
+	t->fn(t->arg);
 	return NULL;
 }
 
 /* See platform.h. */
 int iocx__thread_start(iocx_thread *t, void (*fn)(void *), void *arg)
 {
-	struct thread_start *start = malloc(sizeof(*start));
-
-	if (!start)
-		return IOCX_E_NOMEM;
-	start->fn = fn;
-	start->arg = arg;
-	if (pthread_create(t, NULL, thread_trampoline, start) != 0) {
-		free(start);
-		return IOCX_E_SYSTEM;
-	}
-	return 0;
+	t->fn = fn;
+	t->arg = arg;
+	return pthread_create(&t->os, NULL, thread_trampoline, t) == 0
+		       ? 0
+		       : IOCX_E_SYSTEM;
 }
 
 /* See platform.h. */
-void iocx__thread_join(iocx_thread t)
+void iocx__thread_join(iocx_thread *t)
 {
-	pthread_join(t, NULL);
+	pthread_join(t->os, NULL);
 }
 
 /* See platform.h. */

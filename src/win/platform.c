@@ -5,7 +5,6 @@
 #include "iocx.h"	/* winsock2.h, which must come before windows.h */
 
 #include <windows.h>
-#include <stdlib.h>
 
 #include "platform.h"
 
@@ -62,44 +61,28 @@ void iocx__cond_broadcast(iocx_cond *c)
 	WakeAllConditionVariable((PCONDITION_VARIABLE)c);
 }
 
-struct thread_start {
-	void (*fn)(void *);
-	void *arg;
-};
-
 static DWORD WINAPI thread_trampoline(LPVOID p)
 {
-	struct thread_start start = *(struct thread_start *)p;
+	iocx_thread *t = p;
 
-	free(p);
-	start.fn(start.arg);
+	t->fn(t->arg);
 	return 0;
 }
 
 /* See platform.h. */
 int iocx__thread_start(iocx_thread *t, void (*fn)(void *), void *arg)
 {
-	struct thread_start *start = malloc(sizeof(*start));
-	HANDLE h;
-
-	if (!start)
-		return IOCX_E_NOMEM;
-	start->fn = fn;
-	start->arg = arg;
-	h = CreateThread(NULL, 0, thread_trampoline, start, 0, NULL);
-	if (!h) {
-		free(start);
-		return IOCX_E_SYSTEM;
-	}
-	*t = h;
-	return 0;
+	t->fn = fn;
+	t->arg = arg;
+	t->os = CreateThread(NULL, 0, thread_trampoline, t, 0, NULL);
+	return t->os ? 0 : IOCX_E_SYSTEM;
 }
 
 /* See platform.h. */
-void iocx__thread_join(iocx_thread t)
+void iocx__thread_join(iocx_thread *t)
 {
-	WaitForSingleObject((HANDLE)t, INFINITE);
-	CloseHandle((HANDLE)t);
+	WaitForSingleObject((HANDLE)t->os, INFINITE);
+	CloseHandle((HANDLE)t->os);
 }
 
 /* See platform.h. */

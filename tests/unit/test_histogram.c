@@ -305,7 +305,7 @@ static void hist_record_from_threads_loses_nothing(void **state)
 	for (int i = 0; i < N_THREADS; i++)
 		assert_int_equal(iocx__thread_start(&t[i], record_many, h), 0);
 	for (int i = 0; i < N_THREADS; i++)
-		iocx__thread_join(t[i]);
+		iocx__thread_join(&t[i]);
 	for (unsigned b = 0; b < IOCX_HIST_BUCKETS; b++)
 		total += atomic_load(&h->buckets[b]);
 	assert_int_equal(iocx__hist_count(h), (uint64_t)N_THREADS * PER_THREAD);
