@@ -1,6 +1,8 @@
 /*
- * The bench's built-in loopback sink: accepts connections, reads the first
- * payload (if any), closes.  Counts what it saw so a run can be checked.
+ * The bench's built-in loopback sink: accepts connections, reads the
+ * first payload (mode read) or not (mode close), closes.  Counts what it
+ * saw so a run can be checked against the client's own counts.  One
+ * implementation per OS (sink_win.c).
  */
 #ifndef IOCX_BENCH_SINK_H
 #define IOCX_BENCH_SINK_H
@@ -8,21 +10,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "iocx.h"
+#include "options.h"
 
 struct sink;
 
 /*
- * Start a sink on 127.0.0.1 (port 0 = ephemeral) with threads acceptor
- * threads, each reading up to payload bytes per connection before closing.
- * Returns NULL on failure (message on stderr).
+ * Start a sink on 127.0.0.1, port chosen by the OS, with threads acceptor
+ * threads; in mode BENCH_SINK_READ each reads up to payload bytes of a
+ * connection (until EOF) before closing it.  Returns NULL on failure
+ * (message on stderr).
  */
-struct sink *sink_start(unsigned threads, size_t payload);
+struct sink *sink_start(unsigned threads, enum bench_sink_mode mode,
+			size_t payload);
 
 /* The address the sink listens on. */
-const struct sockaddr *sink_address(const struct sink *s, int *len);
+const struct sockaddr *sink_address(const struct sink *s, size_t *len);
+
+/*
+ * Wait until the sink has finished with at least `handled` connections,
+ * or none finished for quiet_ms.  Returns the number finished so far.
+ */
+uint64_t sink_wait(struct sink *s, uint64_t handled, unsigned quiet_ms);
+
+/* Connections accepted, and payload bytes read, so far. */
+void sink_counts(const struct sink *s, uint64_t *accepted, uint64_t *bytes);
+
+/* CPU time the sink's threads used so far, in nanoseconds. */
+uint64_t sink_cpu_ns(const struct sink *s);
 
 /* Stop the acceptors, close the listener and free the sink. */
-void sink_stop(struct sink *s, uint64_t *accepted, uint64_t *bytes);
+void sink_stop(struct sink *s);
 
 #endif /* IOCX_BENCH_SINK_H */

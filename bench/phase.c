@@ -1,0 +1,602 @@
+/*
+ * One bench phase: slots, starts (closed loop or paced), deadlines,
+ * warm-up, counters, intervals (see phase.h).
+ *
+ * Slot states, each tagged with the generation of the connect in it:
+ *
+ *   FREE --start--> STARTING --start returned--> PENDING --outcome--> DONE
+ *                      |                           |                   |
+ *                      +--outcome (early)--> DONE  +--deadline--> CLAIMED
+ *                                                                      |
+ *   DONE / CLAIMED --outcome, close--> (release) FREE       <--outcome-+
+ *
+ * The outcome exchanges the state to DONE; if it finds CLAIMED, the
+ * deadline check owns the close (driver->expire()) and the outcome waits
+ * until expire() has returned before the slot is reused.  Only PENDING is
+ * claimable: a connect whose start has not returned is never expired.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "os.h"
+#include "pacer.h"
+#include "phase.h"
+
+enum slot_state {
+	SLOT_FREE,
+	SLOT_STARTING,
+	SLOT_PENDING,
+	SLOT_CLAIMED,
+	SLOT_DONE,
+};
+
+#define STATE(gen, st) ((uint64_t)(gen) << 8 | (uint64_t)(st))
+#define ST(word) ((enum slot_state)((word) & 0xff))
+#define GEN(word) ((word) >> 8)
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
+#define INTERVAL_NS NS_PER_S
+/* Nothing completed for this long with connects in flight: give up. */
+#define STALL_NS (30 * NS_PER_S)
+/* Starts per pacing pass, so intervals and deadlines still get a turn. */
+#define PACE_BATCH 256
+
+struct counters {
+	_Atomic uint64_t attempts;
+	_Atomic uint64_t ok;
+	_Atomic uint64_t failed;
+	_Atomic uint64_t timeouts;
+	_Atomic uint64_t payload_bytes;
+	_Atomic uint64_t fastopen;
+	_Atomic uint64_t errors[IOCX_ERROR_COUNT];
+};
+
+struct phase {
+	const struct phase_config *cfg;
+	const struct bench_options *opt;
+	const struct driver *drv;
+	void *ctx;
+	struct slot *slots;
+	unsigned nslots;
+	_Atomic uint64_t free_head;	/* tag << 32 | (index + 1) */
+	bool paced;
+	atomic_bool starved;		/* the pacer waits for a free slot */
+	_Atomic uint64_t started;	/* starts claimed */
+	atomic_bool stop;		/* no more starts */
+	_Atomic uint64_t live;		/* started, not yet closed */
+	_Atomic uint64_t outcomes;	/* sequence number of outcomes */
+	struct counters all;
+	struct counters measured;
+	struct iocx_hist *hist_all;	/* every success, for intervals */
+	struct iocx_hist *hist;		/* successes after warm-up */
+	uint64_t t0_ns;
+	uint64_t warm_end_ns;		/* 0: no time-based warm-up */
+	atomic_bool measuring;
+	_Atomic uint64_t t_meas_ns;	/* start of the measured window */
+	_Atomic uint64_t cpu_meas_ns;	/* client CPU at that moment */
+	struct os_event *done;
+	struct pacer pacer;
+	/* Control thread only: the interval being built. */
+	struct iocx_hist *iv_prev, *iv_cur, *iv_diff;
+	uint64_t iv_t_ns;
+	uint64_t iv_ok;
+};
+
+static uint64_t ld(const _Atomic uint64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void add(_Atomic uint64_t *a, uint64_t n)
+{
+	atomic_fetch_add_explicit(a, n, memory_order_relaxed);
+}
+
+static uint64_t client_cpu(const struct phase *p)
+{
+	return p->cfg->cpu_ns ? p->cfg->cpu_ns(p->cfg->cpu_arg) : os_cpu_ns();
+}
+
+/* ---- the free list (Treiber stack; the tag defeats ABA) ------------- */
+
+static void push_free(struct phase *p, struct slot *s)
+{
+	uint64_t old = atomic_load(&p->free_head), new;
+
+	do {
+		atomic_store_explicit(&s->next_free, (uint32_t)old,
+				      memory_order_relaxed);
+		new = ((old >> 32) + 1) << 32 | (s->index + 1);
+	} while (!atomic_compare_exchange_weak(&p->free_head, &old, new));
+}
+
+static struct slot *pop_free(struct phase *p)
+{
+	uint64_t old = atomic_load(&p->free_head), new;
+	struct slot *s;
+
+	do {
+		if ((uint32_t)old == 0)
+			return NULL;
+		s = &p->slots[(uint32_t)old - 1];
+		new = ((old >> 32) + 1) << 32 |
+		      atomic_load_explicit(&s->next_free,
+					   memory_order_relaxed);
+	} while (!atomic_compare_exchange_weak(&p->free_head, &old, new));
+	return s;
+}
+
+/* ---- accounting ------------------------------------------------------ */
+
+static void count(struct counters *c, int status, bool timed_out,
+		  const struct outcome *o)
+{
+	add(&c->attempts, 1);
+	if (o) {
+		add(&c->payload_bytes, o->payload_sent);
+		if (o->fastopen)
+			add(&c->fastopen, 1);
+	}
+	if (timed_out) {
+		add(&c->timeouts, 1);
+		status = IOCX_E_TIMEDOUT;
+	}
+	if (status == IOCX_OK) {
+		add(&c->ok, 1);
+		return;
+	}
+	add(&c->failed, 1);
+	if (status > 0 || status <= -IOCX_ERROR_COUNT)
+		status = IOCX_E_SYSTEM;
+	add(&c->errors[-status], 1);
+}
+
+/* The measured window opens at t (once). */
+static void begin_measuring(struct phase *p, uint64_t t)
+{
+	if (atomic_exchange(&p->measuring, true))
+		return;
+	atomic_store(&p->t_meas_ns, t);
+	atomic_store(&p->cpu_meas_ns, client_cpu(p));
+}
+
+/* One outcome: a completion (o set) or a synchronous failure (o NULL). */
+static void record(struct phase *p, int status, bool timed_out,
+		   const struct outcome *o)
+{
+	uint64_t seq = atomic_fetch_add(&p->outcomes, 1);
+	uint64_t warm_n = p->opt->warmup_connects;
+	bool ok = status == IOCX_OK && !timed_out;
+	bool measured = seq >= warm_n;
+
+	count(&p->all, status, timed_out, o);
+	if (ok)
+		iocx__hist_record(p->hist_all, o->latency_ns);
+	if (warm_n && seq + 1 == warm_n)
+		begin_measuring(p, os_now_ns());
+	if (measured && p->warm_end_ns)
+		measured = os_now_ns() >= p->warm_end_ns;
+	if (!measured)
+		return;
+	count(&p->measured, status, timed_out, o);
+	if (ok)
+		iocx__hist_record(p->hist, o->latency_ns);
+}
+
+/* ---- starts ---------------------------------------------------------- */
+
+static bool starts_over(struct phase *p)
+{
+	return atomic_load(&p->stop) ||
+	       (p->opt->connects && ld(&p->started) >= p->opt->connects);
+}
+
+static void live_drop(struct phase *p)
+{
+	if (atomic_fetch_sub(&p->live, 1) == 1 && starts_over(p))
+		os_event_set(p->done);
+}
+
+/* Take the right to start one more connect (closed loop). */
+static bool claim_start(struct phase *p)
+{
+	if (atomic_load(&p->stop))
+		return false;
+	if (!p->opt->connects) {
+		add(&p->started, 1);
+		return true;
+	}
+	return atomic_fetch_add(&p->started, 1) < p->opt->connects;
+}
+
+/* Start one connect in free slot s.  False: it failed synchronously. */
+static bool start_one(struct phase *p, struct slot *s)
+{
+	uint64_t gen = GEN(atomic_load(&s->state)) + 1;
+	uint64_t starting = STATE(gen, SLOT_STARTING);
+	int rc;
+
+	atomic_store(&s->expired, false);
+	atomic_store_explicit(&s->t_start_ns, os_now_ns(),
+			      memory_order_relaxed);
+	atomic_store(&s->state, starting);
+	add(&p->live, 1);
+	rc = p->drv->start(p->ctx, s);
+	if (rc == 0) {
+		/* Fails when the outcome already arrived: nothing to do. */
+		atomic_compare_exchange_strong(&s->state, &starting,
+					       STATE(gen, SLOT_PENDING));
+		return true;
+	}
+	atomic_store(&s->state, STATE(gen, SLOT_FREE));
+	record(p, rc, false, NULL);
+	live_drop(p);
+	return false;
+}
+
+/* Closed loop: keep s busy until the workload has started in full. */
+static void start_in(struct phase *p, struct slot *s)
+{
+	while (claim_start(p)) {
+		if (start_one(p, s))
+			return;
+	}
+	if (ld(&p->live) == 0)
+		os_event_set(p->done);
+}
+
+/*
+ * Paced: start what is due at now, while slots are free.  Returns how
+ * long until the next start is due (UINT64_MAX: waiting for a slot, or
+ * nothing left to start).
+ */
+static uint64_t pace(struct phase *p, uint64_t now)
+{
+	uint64_t wait;
+
+	for (int n = 0; n < PACE_BATCH; n++) {
+		struct slot *s;
+
+		if (starts_over(p))
+			return UINT64_MAX;
+		s = pop_free(p);
+		if (!s) {
+			atomic_store(&p->starved, true);
+			s = pop_free(p);	/* a release may have raced */
+			if (!s)
+				return UINT64_MAX;
+			atomic_store(&p->starved, false);
+		}
+		if (!pacer_poll(&p->pacer, now, &wait)) {
+			push_free(p, s);
+			return wait;
+		}
+		add(&p->started, 1);
+		if (!start_one(p, s))
+			push_free(p, s);
+		now = os_now_ns();
+	}
+	return 0;
+}
+
+/* ---- the driver-facing calls ---------------------------------------- */
+
+/* See phase.h. */
+bool phase_complete(struct slot *s, const struct outcome *o)
+{
+	uint64_t w = atomic_load(&s->state);
+	bool timed_out;
+
+	w = atomic_exchange(&s->state, STATE(GEN(w), SLOT_DONE));
+	timed_out = ST(w) == SLOT_CLAIMED;
+	/* The deadline check is inside expire(): let it finish before
+	 * the caller closes or reuses anything of this connect. */
+	while (timed_out && !atomic_load(&s->expired))
+		os_yield();
+	record(s->phase, o->status, timed_out, o);
+	return timed_out;
+}
+
+/* See phase.h. */
+void phase_release(struct slot *s)
+{
+	struct phase *p = s->phase;
+
+	atomic_store(&s->state, STATE(GEN(atomic_load(&s->state)), SLOT_FREE));
+	if (!p->paced) {
+		start_in(p, s);
+		return;
+	}
+	push_free(p, s);
+	if (atomic_load(&p->starved) && atomic_exchange(&p->starved, false))
+		os_event_set(p->done);
+}
+
+/* See phase.h. */
+void phase_closed(struct phase *p)
+{
+	live_drop(p);
+}
+
+/* See phase.h. */
+const struct phase_config *phase_config_of(const struct phase *p)
+{
+	return p->cfg;
+}
+
+/* See phase.h. */
+void *phase_driver_ctx(const struct phase *p)
+{
+	return p->ctx;
+}
+
+/* ---- the control thread --------------------------------------------- */
+
+/* Claim and expire every connect pending for longer than the deadline. */
+static void expire_overdue(struct phase *p, uint64_t now)
+{
+	uint64_t limit = p->opt->timeout_ms * NS_PER_MS;
+
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct slot *s = &p->slots[i];
+		uint64_t w = atomic_load(&s->state);
+		uint64_t t = atomic_load_explicit(&s->t_start_ns,
+						  memory_order_relaxed);
+
+		/* t may belong to a newer connect: then the CAS fails. */
+		if (ST(w) != SLOT_PENDING || now < t || now - t < limit)
+			continue;
+		if (!atomic_compare_exchange_strong(
+			    &s->state, &w, STATE(GEN(w), SLOT_CLAIMED)))
+			continue;
+		p->drv->expire(p->ctx, s);
+		atomic_store(&s->expired, true);
+	}
+}
+
+static void emit_interval(struct phase *p, uint64_t now, bool last)
+{
+	struct phase_interval iv = {
+		.name = p->cfg->name,
+		.round = p->cfg->round,
+		.last = last,
+	};
+	uint64_t ok = ld(&p->all.ok);
+	struct iocx_hist *t;
+
+	iv.t_s = (double)(now - p->t0_ns) / NS_PER_S;
+	iv.length_s = (double)(now - p->iv_t_ns) / NS_PER_S;
+	iv.connects = ok - p->iv_ok;
+	iv.connects_per_sec = iv.length_s > 0 ? iv.connects / iv.length_s : 0;
+	iv.connects_total = ok;
+	iv.errors_total = ld(&p->all.failed);
+	iv.in_flight = ld(&p->live);
+	iv.warmup = !atomic_load(&p->measuring);
+
+	iocx__hist_snapshot(p->hist_all, p->iv_cur);
+	iocx__hist_snapshot(p->iv_cur, p->iv_diff);
+	iocx__hist_subtract(p->iv_diff, p->iv_prev);
+	iv.p50_ns = iocx__hist_percentile(p->iv_diff, 50);
+	iv.p99_ns = iocx__hist_percentile(p->iv_diff, 99);
+	t = p->iv_prev;
+	p->iv_prev = p->iv_cur;
+	p->iv_cur = t;
+	p->iv_t_ns = now;
+	p->iv_ok = ok;
+
+	/* A sliver of an interval at the very end says nothing. */
+	if (last && iv.connects == 0 && iv.length_s < 0.05)
+		return;
+	if (p->cfg->on_interval)
+		p->cfg->on_interval(p, &iv, p->cfg->interval_arg);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Drive the phase until everything started has closed (or a stall). */
+static bool control(struct phase *p)
+{
+	const struct bench_options *o = p->opt;
+	uint64_t scan_ns = min_u64(o->timeout_ms * NS_PER_MS / 8,
+				   10 * NS_PER_MS);
+	uint64_t end = o->duration_ms ? p->t0_ns + o->duration_ms * NS_PER_MS
+				      : UINT64_MAX;
+	uint64_t next_tick = p->t0_ns + INTERVAL_NS;
+	uint64_t next_scan = p->t0_ns + scan_ns;
+	uint64_t seen = 0, progress = p->t0_ns;
+
+	if (scan_ns < NS_PER_MS)
+		scan_ns = NS_PER_MS;
+	for (;;) {
+		uint64_t now = os_now_ns(), wake, n;
+
+		if (now >= end)
+			atomic_store(&p->stop, true);
+		if (p->warm_end_ns && now >= p->warm_end_ns)
+			begin_measuring(p, p->warm_end_ns);
+		if (now >= next_tick) {
+			emit_interval(p, now, false);
+			next_tick += INTERVAL_NS;
+			if (next_tick <= now)
+				next_tick = now + INTERVAL_NS;
+		}
+		wake = next_tick;
+		if (p->paced && !atomic_load(&p->stop)) {
+			uint64_t w = pace(p, now);
+
+			if (w != UINT64_MAX)
+				wake = min_u64(wake, now + w);
+		}
+		if (o->timeout_ms) {
+			if (now >= next_scan) {
+				expire_overdue(p, now);
+				next_scan = now + scan_ns;
+			}
+			wake = min_u64(wake, next_scan);
+		}
+		if (starts_over(p) && ld(&p->live) == 0)
+			return true;
+		n = ld(&p->outcomes);
+		if (n != seen) {
+			seen = n;
+			progress = now;
+		} else if (ld(&p->live) > 0 && now - progress > STALL_NS) {
+			fprintf(stderr, "iocx-bench: %s: nothing completed in "
+				"%llu s with %llu connects in flight; giving "
+				"up\n", p->cfg->name,
+				(unsigned long long)(STALL_NS / NS_PER_S),
+				(unsigned long long)ld(&p->live));
+			return false;
+		}
+		if (!atomic_load(&p->stop))
+			wake = min_u64(wake, end);
+		if (p->warm_end_ns && !atomic_load(&p->measuring))
+			wake = min_u64(wake, p->warm_end_ns);
+		now = os_now_ns();
+		os_event_wait(p->done, wake > now ? wake - now : 0);
+	}
+}
+
+static void snapshot_counts(const struct counters *c, struct phase_counts *out)
+{
+	out->attempts = ld(&c->attempts);
+	out->ok = ld(&c->ok);
+	out->failed = ld(&c->failed);
+	out->timeouts = ld(&c->timeouts);
+	out->payload_bytes = ld(&c->payload_bytes);
+	out->fastopen = ld(&c->fastopen);
+	for (int i = 0; i < IOCX_ERROR_COUNT; i++)
+		out->errors[i] = ld(&c->errors[i]);
+}
+
+static struct iocx_hist *hist_new(void)
+{
+	struct iocx_hist *h = malloc(sizeof(*h));
+
+	if (h)
+		iocx__hist_init(h);
+	return h;
+}
+
+static void phase_free(struct phase *p)
+{
+	os_event_destroy(p->done);
+	free(p->slots);
+	free(p->hist_all);
+	free(p->hist);
+	free(p->iv_prev);
+	free(p->iv_cur);
+	free(p->iv_diff);
+	free(p);
+}
+
+static struct phase *phase_new(const struct phase_config *cfg,
+			       const struct driver *drv)
+{
+	struct phase *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->cfg = cfg;
+	p->opt = cfg->opt;
+	p->drv = drv;
+	p->nslots = cfg->opt->concurrency;
+	p->paced = cfg->opt->rate > 0;
+	p->slots = calloc(p->nslots, sizeof(*p->slots));
+	p->hist_all = hist_new();
+	p->hist = hist_new();
+	p->iv_prev = hist_new();
+	p->iv_cur = hist_new();
+	p->iv_diff = hist_new();
+	p->done = os_event_create();
+	if (!p->slots || !p->hist_all || !p->hist || !p->iv_prev ||
+	    !p->iv_cur || !p->iv_diff || !p->done) {
+		phase_free(p);
+		return NULL;
+	}
+	for (unsigned i = 0; i < p->nslots; i++) {
+		p->slots[i].index = i;
+		p->slots[i].phase = p;
+	}
+	return p;
+}
+
+/* See phase.h. */
+int phase_run(const struct phase_config *cfg, const struct driver *drv,
+	      struct phase_result *out)
+{
+	const struct bench_options *o = cfg->opt;
+	struct phase *p = phase_new(cfg, drv);
+	uint64_t t_end, cpu_end, t_meas, cpu_meas;
+	bool finished;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!p) {
+		fprintf(stderr, "iocx-bench: out of memory\n");
+		return IOCX_E_NOMEM;
+	}
+	rc = drv->init(p, &p->ctx);
+	if (rc != 0) {
+		fprintf(stderr, "iocx-bench: %s: cannot start: %s\n",
+			cfg->name, iocx_strerror(rc));
+		phase_free(p);
+		return rc;
+	}
+	out->backend = drv->backend(p->ctx);
+	out->workers = drv->workers(p->ctx);
+
+	p->t0_ns = os_now_ns();
+	p->iv_t_ns = p->t0_ns;
+	if (o->warmup_ms)
+		p->warm_end_ns = p->t0_ns + o->warmup_ms * NS_PER_MS;
+	else if (!o->warmup_connects)
+		begin_measuring(p, p->t0_ns);
+	if (p->paced) {
+		pacer_init(&p->pacer, o->rate, p->t0_ns);
+		for (unsigned i = p->nslots; i-- > 0;)
+			push_free(p, &p->slots[i]);
+	} else {
+		for (unsigned i = 0; i < p->nslots && !starts_over(p); i++)
+			start_in(p, &p->slots[i]);
+	}
+
+	finished = control(p);
+	t_end = os_now_ns();
+	cpu_end = client_cpu(p);
+	begin_measuring(p, t_end);	/* warm-up never ended: empty window */
+	emit_interval(p, t_end, true);
+	atomic_store(&p->stop, true);
+	drv->fini(p->ctx);		/* cancels what a stall left behind */
+
+	t_meas = atomic_load(&p->t_meas_ns);
+	cpu_meas = atomic_load(&p->cpu_meas_ns);
+	out->name = cfg->name;
+	out->round = cfg->round;
+	snapshot_counts(&p->measured, &out->measured);
+	snapshot_counts(&p->all, &out->total);
+	out->seconds = t_end > t_meas ? (double)(t_end - t_meas) / NS_PER_S
+				      : 0;
+	out->connects_per_sec = out->seconds > 0
+					? out->measured.ok / out->seconds
+					: 0;
+	out->cpu_ns = cpu_end > cpu_meas ? cpu_end - cpu_meas : 0;
+	out->pacer_resets = p->paced ? p->pacer.resets : 0;
+	out->stalled = !finished;
+	out->hist = p->hist;
+	p->hist = NULL;
+	phase_free(p);
+	return 0;
+}
+
+/* See phase.h. */
+void phase_result_free(struct phase_result *r)
+{
+	free(r->hist);
+	r->hist = NULL;
+}

@@ -1,0 +1,163 @@
+/*
+ * One phase of a bench run: a workload (connects or a duration, at most
+ * `concurrency` in flight, optionally paced and with a deadline) driven
+ * through one driver (the iocx engine, or the raw baseline loop), with the
+ * bookkeeping both share so their numbers compare: warm-up, counters by
+ * outcome, the latency histogram, per-second intervals, CPU time.
+ *
+ * Threads: phase_run() is the control thread (pacing, deadlines,
+ * intervals, the end).  Drivers call phase_complete(), phase_release() and
+ * phase_closed() from their completion threads.  Slots: each connect in
+ * flight occupies one of `concurrency` slots; the slot's state word
+ * (generation << 8 | state) decides who closes a connect whose deadline
+ * passed, so the deadline check and the completion never both do.
+ */
+#ifndef IOCX_BENCH_PHASE_H
+#define IOCX_BENCH_PHASE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "histogram.h"
+#include "iocx.h"
+#include "options.h"
+
+struct phase;
+
+struct slot {
+	_Atomic uint64_t state;		/* generation << 8 | enum slot_state */
+	atomic_bool expired;		/* the driver's expire() returned */
+	_Atomic uint64_t t_start_ns;	/* when the connect started */
+	_Atomic uint32_t next_free;	/* free-list link: index + 1, 0 = end */
+	uint32_t index;			/* 0 .. concurrency - 1 */
+	struct phase *phase;
+};
+
+/* How a phase makes connects.  Every function may fail only in init. */
+struct driver {
+	const char *name;		/* "iocx" or "raw" */
+	/* Set up (engine, port, threads); 0 or a negative iocx code. */
+	int (*init)(struct phase *p, void **ctx);
+	/*
+	 * Start a connect for slot s.  0: it will be reported through
+	 * phase_complete(); a negative iocx code: it failed synchronously
+	 * and nothing is left to close.
+	 */
+	int (*start)(void *ctx, struct slot *s);
+	/*
+	 * s's deadline passed and the phase claimed it: make the connect
+	 * finish now (cancel it).  Its outcome still arrives through
+	 * phase_complete(), which then returns true.
+	 */
+	void (*expire)(void *ctx, struct slot *s);
+	/*
+	 * Cancel whatever is still in flight, wait until every connection
+	 * is reported and closed, free everything.
+	 */
+	void (*fini)(void *ctx);
+	/* Backend name and worker threads, for the banner. */
+	const char *(*backend)(void *ctx);
+	unsigned (*workers)(void *ctx);
+};
+
+/* One second (or the last, shorter stretch) of a phase. */
+struct phase_interval {
+	const char *name;
+	unsigned round;
+	double t_s;			/* end of the interval, since start */
+	double length_s;
+	uint64_t connects;		/* succeeded in this interval */
+	double connects_per_sec;
+	uint64_t connects_total;	/* since the phase started */
+	uint64_t errors_total;
+	uint64_t in_flight;
+	bool warmup;			/* the interval ended inside warm-up */
+	bool last;
+	uint64_t p50_ns, p99_ns;	/* of this interval's connects */
+};
+
+/* What the phase needs to know besides the options. */
+struct phase_config {
+	const struct bench_options *opt;
+	const char *name;		/* label: "iocx", "raw" */
+	unsigned round;			/* 1-based */
+	const struct sockaddr *remote;
+	size_t remote_len;
+	const void *payload;		/* opt->payload bytes, shared, read-only */
+	unsigned workers;		/* resolved: never 0 */
+	/* Client CPU time so far (process minus the built-in sink). */
+	uint64_t (*cpu_ns)(void *arg);
+	void *cpu_arg;
+	/* Called on the control thread once per second and at the end. */
+	void (*on_interval)(const struct phase *p,
+			    const struct phase_interval *iv, void *arg);
+	void *interval_arg;
+};
+
+/* The outcome of one connect, as a driver reports it. */
+struct outcome {
+	int status;			/* IOCX_OK or a negative iocx code */
+	uint64_t latency_ns;		/* from before socket creation */
+	size_t payload_sent;
+	bool fastopen;
+};
+
+/* Counts of outcomes; errors[-code] for each failure code. */
+struct phase_counts {
+	uint64_t attempts;
+	uint64_t ok;
+	uint64_t failed;
+	uint64_t timeouts;		/* deadline passed (IOCX_E_TIMEDOUT) */
+	uint64_t payload_bytes;		/* first-payload bytes sent */
+	uint64_t fastopen;
+	uint64_t errors[IOCX_ERROR_COUNT];
+};
+
+struct phase_result {
+	const char *name;
+	unsigned round;
+	const char *backend;
+	unsigned workers;
+	struct phase_counts measured;	/* after warm-up */
+	struct phase_counts total;	/* everything, for the sink check */
+	double seconds;			/* measured window */
+	double connects_per_sec;	/* measured.ok / seconds */
+	uint64_t cpu_ns;		/* client CPU in the measured window */
+	uint64_t pacer_resets;		/* rate schedule re-anchored */
+	bool stalled;			/* nothing completed for too long */
+	struct iocx_hist *hist;		/* measured latencies; owned */
+};
+
+/*
+ * Run one phase to its end with driver drv.  Returns 0 and fills *out, or
+ * a negative iocx code when the driver could not start (message on
+ * stderr).  Free out->hist with phase_result_free().
+ */
+int phase_run(const struct phase_config *cfg, const struct driver *drv,
+	      struct phase_result *out);
+
+void phase_result_free(struct phase_result *r);
+
+/* The configuration of a phase, and its driver's context (for drivers). */
+const struct phase_config *phase_config_of(const struct phase *p);
+void *phase_driver_ctx(const struct phase *p);
+
+/*
+ * Report the outcome of s's connect (any driver thread).  Returns true
+ * when its deadline claimed it: it is counted as IOCX_E_TIMEDOUT, and for
+ * the iocx driver the close was already requested by expire().
+ */
+bool phase_complete(struct slot *s, const struct outcome *o);
+
+/*
+ * s's connection is closed or its close requested: the slot may take the
+ * next connect (started right here, or by the pacer).
+ */
+void phase_release(struct slot *s);
+
+/* A connection started by the phase is fully closed (on_close). */
+void phase_closed(struct phase *p);
+
+#endif /* IOCX_BENCH_PHASE_H */

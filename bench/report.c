@@ -1,0 +1,440 @@
+/*
+ * iocx-bench output formats (see report.h).  Latencies are kept in
+ * nanoseconds and shown in milliseconds (table) or microseconds (JSON,
+ * CSV).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+
+/* One side (iocx or raw) over all its rounds. */
+struct side {
+	const char *name;
+	unsigned rounds;
+	double best_cps;
+	double median_cps;
+	double seconds;
+	uint64_t cpu_ns;
+	bool stalled;
+	struct phase_counts measured;
+	struct phase_counts total;
+	struct iocx_hist hist;
+};
+
+static const double shown_percentiles[] = { 50, 90, 99, 99.9 };
+static const char *const json_percentiles[] = { "p50", "p90", "p99",
+						"p999" };
+#define N_PCT (sizeof(shown_percentiles) / sizeof(*shown_percentiles))
+
+static double ms(uint64_t ns)
+{
+	return (double)ns / 1e6;
+}
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1e3;
+}
+
+static void add_counts(struct phase_counts *sum, const struct phase_counts *c)
+{
+	sum->attempts += c->attempts;
+	sum->ok += c->ok;
+	sum->failed += c->failed;
+	sum->timeouts += c->timeouts;
+	sum->payload_bytes += c->payload_bytes;
+	sum->fastopen += c->fastopen;
+	for (int i = 0; i < IOCX_ERROR_COUNT; i++)
+		sum->errors[i] += c->errors[i];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Summarise the rounds named name; false when there are none. */
+static bool side_of(const struct run_report *r, const char *name,
+		    struct side *s)
+{
+	double cps[2 * BENCH_MAX_ROUNDS];
+
+	memset(s, 0, sizeof(*s));
+	iocx__hist_init(&s->hist);
+	s->name = name;
+	for (unsigned i = 0; i < r->nresults; i++) {
+		const struct phase_result *p = &r->results[i];
+
+		if (strcmp(p->name, name))
+			continue;
+		cps[s->rounds++] = p->connects_per_sec;
+		if (p->connects_per_sec > s->best_cps)
+			s->best_cps = p->connects_per_sec;
+		s->seconds += p->seconds;
+		s->cpu_ns += p->cpu_ns;
+		s->stalled |= p->stalled;
+		add_counts(&s->measured, &p->measured);
+		add_counts(&s->total, &p->total);
+		iocx__hist_merge(&s->hist, p->hist);
+	}
+	if (s->rounds == 0)
+		return false;
+	qsort(cps, s->rounds, sizeof(*cps), cmp_double);
+	s->median_cps = s->rounds % 2
+				? cps[s->rounds / 2]
+				: (cps[s->rounds / 2 - 1] + cps[s->rounds / 2]) / 2;
+	return true;
+}
+
+static double cpu_us_per_connect(uint64_t cpu_ns, uint64_t attempts)
+{
+	return attempts ? us(cpu_ns) / (double)attempts : 0;
+}
+
+/* ---- per interval ---------------------------------------------------- */
+
+/* See report.h. */
+void report_progress(FILE *f, const struct phase_interval *iv)
+{
+	fprintf(f, "%-4s #%-2u %6.1f s %9.0f connects/s  p50 %8.3f ms  "
+		   "p99 %8.3f ms  errors %llu  in flight %llu%s\n",
+		iv->name, iv->round, iv->t_s, iv->connects_per_sec,
+		ms(iv->p50_ns), ms(iv->p99_ns),
+		(unsigned long long)iv->errors_total,
+		(unsigned long long)iv->in_flight,
+		iv->warmup ? "  (warm-up)" : "");
+	fflush(f);
+}
+
+/* See report.h. */
+void report_csv_header(FILE *f)
+{
+	fprintf(f, "phase,round,t_s,interval_s,connects,connects_per_sec,"
+		   "connects_total,errors_total,in_flight,warmup,p50_us,"
+		   "p99_us\n");
+	fflush(f);
+}
+
+/* See report.h. */
+void report_csv_row(FILE *f, const struct phase_interval *iv)
+{
+	fprintf(f, "%s,%u,%.3f,%.3f,%llu,%.1f,%llu,%llu,%llu,%d,%.1f,%.1f\n",
+		iv->name, iv->round, iv->t_s, iv->length_s,
+		(unsigned long long)iv->connects, iv->connects_per_sec,
+		(unsigned long long)iv->connects_total,
+		(unsigned long long)iv->errors_total,
+		(unsigned long long)iv->in_flight, iv->warmup ? 1 : 0,
+		us(iv->p50_ns), us(iv->p99_ns));
+	fflush(f);
+}
+
+/* ---- the table ------------------------------------------------------- */
+
+static void table_row(FILE *f, const char *label, double cps,
+		      const struct phase_counts *c, const struct iocx_hist *h,
+		      uint64_t cpu_ns)
+{
+	fprintf(f, "%-10s %10.1f %9llu %7llu", label, cps,
+		(unsigned long long)c->ok, (unsigned long long)c->failed);
+	for (size_t i = 0; i < N_PCT; i++)
+		fprintf(f, " %9.3f",
+			ms(iocx__hist_percentile(h, shown_percentiles[i])));
+	fprintf(f, " %9.3f %8.1f\n", ms(iocx__hist_max(h)),
+		cpu_us_per_connect(cpu_ns, c->attempts));
+}
+
+static void describe_workload(FILE *f, const struct bench_options *o)
+{
+	if (o->duration_ms)
+		fprintf(f, "%.3f s per phase", o->duration_ms / 1e3);
+	else
+		fprintf(f, "%llu connects per phase",
+			(unsigned long long)o->connects);
+	if (o->warmup_connects)
+		fprintf(f, ", warm-up %llu connects",
+			(unsigned long long)o->warmup_connects);
+	else if (o->warmup_ms)
+		fprintf(f, ", warm-up %.3f s", o->warmup_ms / 1e3);
+	if (o->rate)
+		fprintf(f, ", paced at %llu/s", (unsigned long long)o->rate);
+	if (o->timeout_ms)
+		fprintf(f, ", deadline %.3f s", o->timeout_ms / 1e3);
+}
+
+static void print_errors(FILE *f, const struct side *s)
+{
+	bool any = false;
+
+	for (int i = 1; i < IOCX_ERROR_COUNT; i++) {
+		if (!s->total.errors[i])
+			continue;
+		fprintf(f, "%s%s %llu", any ? ", " : "", iocx_error_name(-i),
+			(unsigned long long)s->total.errors[i]);
+		any = true;
+	}
+	if (!any)
+		fprintf(f, "none");
+}
+
+static void print_side(FILE *f, const struct side *s)
+{
+	fprintf(f, "%-4s  %.0f connects/s", s->name, s->best_cps);
+	if (s->rounds > 1)
+		fprintf(f, " (best of %u rounds; median %.0f)", s->rounds,
+			s->median_cps);
+	fprintf(f, "\n      %llu connects, %llu failed, of %llu attempts "
+		   "measured in %.3f s\n",
+		(unsigned long long)s->measured.ok,
+		(unsigned long long)s->measured.failed,
+		(unsigned long long)s->measured.attempts, s->seconds);
+	fprintf(f, "      latency ms");
+	for (size_t i = 0; i < N_PCT; i++)
+		fprintf(f, "  %s %.3f", json_percentiles[i],
+			ms(iocx__hist_percentile(&s->hist,
+						 shown_percentiles[i])));
+	fprintf(f, "  max %.3f\n", ms(iocx__hist_max(&s->hist)));
+	fprintf(f, "      cpu %.1f us per connect (client only)\n",
+		cpu_us_per_connect(s->cpu_ns, s->measured.attempts));
+	fprintf(f, "      errors (all attempts, warm-up included): ");
+	print_errors(f, s);
+	fprintf(f, "\n");
+	if (s->total.fastopen)
+		fprintf(f, "      TCP Fast Open enabled on %llu connects\n",
+			(unsigned long long)s->total.fastopen);
+	if (s->stalled)
+		fprintf(f, "      STALLED: gave up waiting for completions\n");
+}
+
+/* See report.h. */
+void report_table(FILE *f, const struct run_report *r)
+{
+	const struct bench_options *o = r->opt;
+	struct side *iocx = malloc(sizeof(*iocx)), *raw = malloc(sizeof(*raw));
+	bool have_raw;
+
+	if (!iocx || !raw) {
+		free(iocx);
+		free(raw);
+		return;
+	}
+	side_of(r, "iocx", iocx);
+	have_raw = side_of(r, "raw", raw);
+	fprintf(f, "iocx-bench: backend %s, %u worker%s, concurrency %u, "
+		   "payload %zu B, close %s%s\n",
+		r->nresults ? r->results[0].backend : "?", r->workers,
+		r->workers == 1 ? "" : "s", o->concurrency, o->payload,
+		o->close_mode == BENCH_CLOSE_ABORT ? "abort" : "graceful",
+		o->fastopen ? ", fastopen" : "");
+	fprintf(f, "target %s%s; ", r->target,
+		!r->have_sink			    ? ""
+		: o->sink_mode == BENCH_SINK_READ ? " (built-in sink, reads "
+						    "the payload)"
+						  : " (built-in sink, "
+						    "accept+close)");
+	describe_workload(f, o);
+	fprintf(f, "\n\n%-10s %10s %9s %7s %9s %9s %9s %9s %9s %8s\n", "phase",
+		"connect/s", "connects", "errors", "p50 ms", "p90 ms",
+		"p99 ms", "p99.9 ms", "max ms", "cpu us");
+	for (unsigned i = 0; i < r->nresults; i++) {
+		const struct phase_result *p = &r->results[i];
+		char label[32];
+
+		snprintf(label, sizeof(label), "%s #%u", p->name, p->round);
+		table_row(f, label, p->connects_per_sec, &p->measured, p->hist,
+			  p->cpu_ns);
+	}
+	fprintf(f, "\n");
+	print_side(f, iocx);
+	if (have_raw) {
+		print_side(f, raw);
+		fprintf(f, "ratio iocx / raw: %.3f (best round of each; "
+			   "medians give %.3f)\n",
+			raw->best_cps > 0 ? iocx->best_cps / raw->best_cps : 0,
+			raw->median_cps > 0
+				? iocx->median_cps / raw->median_cps
+				: 0);
+	}
+	if (r->have_sink) {
+		fprintf(f, "sink  %llu accepted, %llu payload bytes read: ",
+			(unsigned long long)r->sink_accepted,
+			(unsigned long long)r->sink_bytes);
+		fprintf(f, "%s\n",
+			!r->sink_checked ? "not compared (connects failed)"
+			: r->sink_ok	 ? "matches the client's counts"
+					 : "DIFFERS from the client's counts");
+	}
+	free(iocx);
+	free(raw);
+}
+
+/* ---- JSON ------------------------------------------------------------ */
+
+/* A JSON string from text we produce (no control characters). */
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s >= 0x20)
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_errors(FILE *f, const struct phase_counts *c)
+{
+	bool first = true;
+
+	fprintf(f, "{");
+	for (int i = 1; i < IOCX_ERROR_COUNT; i++) {
+		if (!c->errors[i])
+			continue;
+		fprintf(f, "%s", first ? "" : ", ");
+		json_str(f, iocx_error_name(-i));
+		fprintf(f, ": %llu", (unsigned long long)c->errors[i]);
+		first = false;
+	}
+	fprintf(f, "}");
+}
+
+static void json_latency(FILE *f, const struct iocx_hist *h)
+{
+	fprintf(f, "{");
+	for (size_t i = 0; i < N_PCT; i++)
+		fprintf(f, "\"%s\": %.1f, ", json_percentiles[i],
+			us(iocx__hist_percentile(h, shown_percentiles[i])));
+	fprintf(f, "\"max\": %.1f, \"min\": %.1f, \"mean\": %.1f}",
+		us(iocx__hist_max(h)), us(iocx__hist_min(h)),
+		iocx__hist_mean(h) / 1e3);
+}
+
+static void json_counts(FILE *f, const struct phase_counts *c)
+{
+	fprintf(f, "\"connects\": %llu, \"attempts\": %llu, "
+		   "\"timeouts\": %llu, \"payload_bytes\": %llu, "
+		   "\"fastopen\": %llu, \"errors\": ",
+		(unsigned long long)c->ok, (unsigned long long)c->attempts,
+		(unsigned long long)c->timeouts,
+		(unsigned long long)c->payload_bytes,
+		(unsigned long long)c->fastopen);
+	json_errors(f, c);
+}
+
+/* The fields a side shares with the top level of the object. */
+static void json_side_fields(FILE *f, const struct side *s)
+{
+	fprintf(f, "\"connects_per_sec\": %.1f, "
+		   "\"connects_per_sec_median\": %.1f, \"rounds\": %u, ",
+		s->best_cps, s->median_cps, s->rounds);
+	json_counts(f, &s->measured);
+	fprintf(f, ", \"latency_us\": ");
+	json_latency(f, &s->hist);
+	fprintf(f, ", \"cpu_us_per_connect\": %.2f, \"elapsed_s\": %.3f, "
+		   "\"stalled\": %s, \"totals\": {",
+		cpu_us_per_connect(s->cpu_ns, s->measured.attempts),
+		s->seconds, s->stalled ? "true" : "false");
+	json_counts(f, &s->total);
+	fprintf(f, "}");
+}
+
+static void json_settings(FILE *f, const struct run_report *r)
+{
+	const struct bench_options *o = r->opt;
+
+	fprintf(f, "{\"backend\": ");
+	json_str(f, r->nresults ? r->results[0].backend : "?");
+	fprintf(f, ", \"target\": ");
+	json_str(f, r->target);
+	fprintf(f, ", \"sink\": %s, \"connects\": %llu, \"duration_s\": %.3f, "
+		   "\"concurrency\": %u, \"workers\": %u, \"batch\": %u, "
+		   "\"payload\": %zu, \"fastopen\": %s, \"close\": \"%s\", "
+		   "\"rate\": %llu, \"warmup_connects\": %llu, "
+		   "\"warmup_s\": %.3f, \"timeout_s\": %.3f, "
+		   "\"baseline\": %s, \"rounds\": %u}",
+		!r->have_sink			    ? "null"
+		: o->sink_mode == BENCH_SINK_READ ? "\"read\""
+						  : "\"close\"",
+		(unsigned long long)o->connects, o->duration_ms / 1e3,
+		o->concurrency, r->workers, o->batch, o->payload,
+		o->fastopen ? "true" : "false",
+		o->close_mode == BENCH_CLOSE_ABORT ? "abort" : "graceful",
+		(unsigned long long)o->rate,
+		(unsigned long long)o->warmup_connects, o->warmup_ms / 1e3,
+		o->timeout_ms / 1e3, o->baseline ? "true" : "false",
+		o->rounds);
+}
+
+static void json_phases(FILE *f, const struct run_report *r)
+{
+	fprintf(f, "[");
+	for (unsigned i = 0; i < r->nresults; i++) {
+		const struct phase_result *p = &r->results[i];
+
+		fprintf(f, "%s\n    {\"phase\": ", i ? "," : "");
+		json_str(f, p->name);
+		fprintf(f, ", \"round\": %u, \"connects_per_sec\": %.1f, ",
+			p->round, p->connects_per_sec);
+		json_counts(f, &p->measured);
+		fprintf(f, ", \"latency_us\": ");
+		json_latency(f, p->hist);
+		fprintf(f, ", \"cpu_us_per_connect\": %.2f, "
+			   "\"elapsed_s\": %.3f, \"pacer_resets\": %llu, "
+			   "\"stalled\": %s, \"totals\": {",
+			cpu_us_per_connect(p->cpu_ns, p->measured.attempts),
+			p->seconds, (unsigned long long)p->pacer_resets,
+			p->stalled ? "true" : "false");
+		json_counts(f, &p->total);
+		fprintf(f, "}}");
+	}
+	fprintf(f, "\n  ]");
+}
+
+/* See report.h. */
+void report_json(FILE *f, const struct run_report *r)
+{
+	struct side *iocx = malloc(sizeof(*iocx)), *raw = malloc(sizeof(*raw));
+	bool have_raw;
+
+	if (!iocx || !raw) {
+		free(iocx);
+		free(raw);
+		return;
+	}
+	side_of(r, "iocx", iocx);
+	have_raw = side_of(r, "raw", raw);
+	fprintf(f, "{\n  \"tool\": \"iocx-bench\", \"schema\": 1,\n  ");
+	json_side_fields(f, iocx);
+	fprintf(f, ",\n  \"settings\": ");
+	json_settings(f, r);
+	if (have_raw) {
+		fprintf(f, ",\n  \"baseline\": {");
+		json_side_fields(f, raw);
+		fprintf(f, "},\n  \"ratio\": %.4f, \"ratio_median\": %.4f",
+			raw->best_cps > 0 ? iocx->best_cps / raw->best_cps : 0,
+			raw->median_cps > 0
+				? iocx->median_cps / raw->median_cps
+				: 0);
+	} else {
+		fprintf(f, ",\n  \"baseline\": null, \"ratio\": null, "
+			   "\"ratio_median\": null");
+	}
+	fprintf(f, ",\n  \"sink\": ");
+	if (r->have_sink)
+		fprintf(f, "{\"accepted\": %llu, \"payload_bytes\": %llu, "
+			   "\"checked\": %s, \"ok\": %s}",
+			(unsigned long long)r->sink_accepted,
+			(unsigned long long)r->sink_bytes,
+			r->sink_checked ? "true" : "false",
+			r->sink_ok ? "true" : "false");
+	else
+		fprintf(f, "null");
+	fprintf(f, ",\n  \"phases\": ");
+	json_phases(f, r);
+	fprintf(f, ",\n  \"exit_status\": %d\n}\n", r->exit_status);
+	free(iocx);
+	free(raw);
+}
