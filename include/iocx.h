@@ -149,6 +149,7 @@ struct iocx_connect_result {
 	uint64_t latency_ns;	/* from just before socket creation to the
 				   moment the outcome is reported */
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
+	unsigned attempts;	/* connect attempts made, 1 without retries */
 };
 
 /*
@@ -174,6 +175,23 @@ enum iocx_payload_ownership {
 	IOCX_PAYLOAD_BORROW = 1,
 };
 
+/*
+ * Retry policy.  A connect attempt that fails with IOCX_E_REFUSED,
+ * IOCX_E_NETUNREACH or IOCX_E_TIMEDOUT is retried on a fresh socket after
+ * an exponential backoff with jitter (the delay before attempt n+1 is drawn
+ * from [d/2, d] with d = min(backoff_max_ms, backoff_initial_ms * 2^(n-1))),
+ * until max_attempts attempts were made.  on_connect reports only the last
+ * outcome.  All zero = no retries.
+ */
+struct iocx_retry {
+	unsigned max_attempts;		/* total attempts; 0 or 1 = one attempt */
+	uint32_t backoff_initial_ms;	/* 0 = 100 ms */
+	uint32_t backoff_max_ms;	/* 0 = 10 s */
+};
+
+/* Most attempts a retry policy may ask for. */
+#define IOCX_MAX_ATTEMPTS 1000
+
 enum iocx_connect_flags {
 	/* Ask for TCP Fast Open; where the OS refuses, connect without it. */
 	IOCX_CONNECT_FASTOPEN = 1u << 0,
@@ -192,12 +210,22 @@ struct iocx_connect_request {
 	iocx_connect_cb on_connect;	/* required */
 	iocx_close_cb on_close;		/* optional */
 	void *user;			/* passed to both callbacks */
+	/*
+	 * Deadline of each attempt, in ms, covering the handshake and the
+	 * first payload; 0 = none (the OS gives up by itself, about 21 s on
+	 * Windows).  On expiry the attempt is cancelled, its socket closed,
+	 * and it fails with IOCX_E_TIMEDOUT (retried if the policy says so).
+	 */
+	uint32_t deadline_ms;
+	struct iocx_retry retry;
 };
 
 /*
  * Start a connection.  Validates the request synchronously: NULL engine,
  * request, remote or on_connect, payload_len without payload, unknown
- * flags or an unknown payload_ownership give IOCX_E_INVAL; a family other than AF_INET/AF_INET6 (or a local
+ * flags, an unknown payload_ownership, retry.max_attempts above
+ * IOCX_MAX_ATTEMPTS or a backoff_initial_ms above a non-zero
+ * backoff_max_ms give IOCX_E_INVAL; a family other than AF_INET/AF_INET6 (or a local
  * address of another family) IOCX_E_AFNOSUPPORT; a length too short for the
  * family IOCX_E_ADDRLEN; an all-zero remote address or port 0
  * IOCX_E_ADDRNOTAVAIL; payload_len above IOCX_MAX_PAYLOAD IOCX_E_MSGSIZE;
@@ -239,6 +267,7 @@ struct iocx_stats {
 	uint64_t connects_cancelled;	/* ... of which IOCX_E_CANCELLED */
 	uint64_t payload_bytes;		/* first-payload bytes sent */
 	uint64_t fastopen_used;		/* connects with TFO enabled */
+	uint64_t retries;		/* attempts after the first */
 	uint64_t closed;		/* on_close calls */
 	uint64_t in_flight;		/* gauge: started, not yet reported */
 	uint64_t open;			/* gauge: handles not yet closed */

@@ -29,6 +29,7 @@ enum iocx_event_kind {
 	IOCX_EV_CLOSE,		/* iocx_close() from another thread */
 	IOCX_EV_SHUTDOWN,	/* engine destroy closes conn */
 	IOCX_EV_STOP,		/* a worker must exit (conn is NULL) */
+	IOCX_EV_WAKE,		/* recompute the wait timeout (conn is NULL) */
 };
 
 struct iocx_event {
@@ -52,7 +53,7 @@ struct iocx_backend {
 	int (*wait)(struct iocx_engine *e, unsigned worker,
 		    struct iocx_event *events, unsigned max,
 		    unsigned timeout_ms);
-	/* Queue a request event for conn (NULL for IOCX_EV_STOP). */
+	/* Queue a request event for conn (NULL for STOP and WAKE). */
 	int (*post)(struct iocx_engine *e, enum iocx_event_kind kind,
 		    struct iocx_conn *conn);
 

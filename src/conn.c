@@ -1,24 +1,27 @@
 /*
- * The connection state machine (docs/architecture.md has the full table).
+ * The connection state machine.
  *
  *   NEW --start--> CONNECTING --ok, payload left--> SENDING --ok, all--> OPEN
- *    start fails |     |  \--ok, all carried---------------------------> |
- *                v     |            (partial send: SENDING again)        |
- *             CLOSED   | error                 error |                   |
- *                      v                             v                   |
- *               SOCKET_CLOSED <----------------------+                   |
+ *    start fails |   |  ^  \--ok, all carried---------------------------> |
+ *                v   |  |           (partial send: SENDING again)        |
+ *             CLOSED |  | backoff timer                                  |
+ *                    |  RETRY_WAIT <--- failed attempt, retry left       |
+ *                    | error, no retry          error |                  |
+ *                    v                                v                  |
+ *               SOCKET_CLOSED <-----------------------+                  |
  *                 ^       |                                              |
  *       op done   |       | close                              close     |
  *   CANCELLING ---+       v                                              |
  *       ^              CLOSED <------------------------------------------+
  *       |
- *   close while CONNECTING or SENDING (cancel issued)
+ *   close or deadline while CONNECTING or SENDING (cancel issued)
  *
- * conn_transition() is the only function that changes state, always via
- * set_state(), which asserts the source state.  Events are handled with
- * conn->lock held and the connection recorded in iocx__current_conn, so a
- * callback can call iocx_close() on its own connection without a round
- * trip: the request is picked up by settle() once the callback returns.
+ * docs/architecture.md has the full table.  conn_transition() is the only
+ * function that changes state, always via set_state(), which asserts the
+ * source state.  Events are handled with conn->lock held and the connection
+ * recorded in iocx__current_conn, so a callback can call iocx_close() on
+ * its own connection without a round trip: the request is picked up by
+ * settle() once the callback returns.
  */
 #include <assert.h>
 
@@ -29,6 +32,7 @@ _Thread_local struct iocx_conn *iocx__current_conn;
 enum conn_event_kind {
 	CE_START,	/* issue the first operation */
 	CE_IO_DONE,	/* the operation in flight finished */
+	CE_TIMER,	/* the connection's timer fired */
 	CE_CLOSE,	/* close requested (user or engine shutdown) */
 };
 
@@ -37,6 +41,7 @@ struct conn_event {
 	int status;		/* CE_IO_DONE: iocx code of the operation */
 	uint32_t os_code;
 	uint32_t bytes;
+	uint32_t timer_gen;	/* CE_TIMER: generation it was armed with */
 	int result;		/* CE_START: what to return to the caller */
 };
 
@@ -60,7 +65,10 @@ static bool close_abortive(const struct iocx_conn *c)
 	return atomic_load(&c->close_request) == 1 + IOCX_CLOSE_ABORT;
 }
 
-/* Deliver on_connect.  in_flight drops first so the callback may connect. */
+/*
+ * Deliver on_connect.  The deadline is disarmed and in_flight drops first,
+ * so the callback may start the next connect.
+ */
 static void report(struct iocx_conn *c, int status, uint32_t os_code)
 {
 	struct iocx_engine *e = c->engine;
@@ -68,10 +76,12 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.status = status,
 		.os_code = status == IOCX_OK ? 0 : os_code,
 		.payload_sent = c->payload_sent,
-		.latency_ns = iocx__now_ns() - c->t_start,
+		.latency_ns = e->clock() - c->t_start,
 		.fastopen = c->fastopen,
+		.attempts = c->attempts,
 	};
 
+	iocx__engine_disarm(e, c);
 	iocx__uncount(&e->stats.in_flight, 1);
 	iocx__count(&e->stats.payload_bytes, c->payload_sent);
 	iocx__stats_outcome(&e->stats, status);
@@ -99,16 +109,90 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 /*
  * The operation failed: close the socket, then report the failure.  A
  * socket that connected is reset, so the peer never mistakes a truncated
- * payload for a complete one; one that never connected has nothing to
- * abort.
+ * payload for a complete one; one that never connected is reset only when
+ * the caller asked for an abortive close.
  */
 static bool fail(struct iocx_conn *c, enum iocx_conn_state from, int status,
 		 uint32_t os_code)
 {
-	c->engine->backend->close(c, c->connected);
+	c->engine->backend->close(c, c->connected || close_abortive(c));
 	set_state(c, from, CONN_SOCKET_CLOSED);
 	report(c, status, os_code);
 	return false;
+}
+
+/* The three failures the retry policy covers. */
+static bool retryable(int status)
+{
+	return status == IOCX_E_REFUSED || status == IOCX_E_NETUNREACH ||
+	       status == IOCX_E_TIMEDOUT;
+}
+
+/* Delay before the next attempt: d = initial * 2^(attempts-1), capped,
+ * then drawn from [d/2, d] so that many clients do not retry in step. */
+static uint64_t backoff_ns(struct iocx_conn *c)
+{
+	uint64_t d = c->retry.backoff_initial_ms;
+	uint64_t max = c->retry.backoff_max_ms;
+
+	for (unsigned i = 1; i < c->attempts && d < max; i++)
+		d *= 2;
+	if (d > max)
+		d = max;
+	c->rng ^= c->rng << 13;
+	c->rng ^= c->rng >> 7;
+	c->rng ^= c->rng << 17;
+	return (d / 2 + c->rng % (d - d / 2 + 1)) * 1000000u;
+}
+
+/*
+ * An attempt failed.  Retry it later on a fresh socket when the policy
+ * allows and nobody asked to close; otherwise report the failure.
+ */
+static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
+			   int status, uint32_t os_code)
+{
+	struct iocx_engine *e = c->engine;
+
+	if (!retryable(status) || c->attempts >= c->retry.max_attempts ||
+	    close_wanted(c))
+		return fail(c, from, status, os_code);
+	iocx__engine_disarm(e, c);
+	e->backend->close(c, c->connected);
+	set_state(c, from, CONN_RETRY_WAIT);
+	iocx__count(&e->stats.retries, 1);
+	iocx__engine_arm(e, c, e->clock() + backoff_ns(c));
+	return false;
+}
+
+/*
+ * Start an attempt: issue the connect carrying the payload head, then arm
+ * its deadline.  On a synchronous failure the socket is closed and the
+ * state is CONNECTING; the caller moves on from there.
+ */
+static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
+{
+	struct iocx_engine *e = c->engine;
+	size_t cap = e->opts.connect_payload_cap;
+	int rc;
+
+	c->attempts++;
+	c->payload_sent = 0;
+	c->connected = false;
+	c->timed_out = false;
+	c->payload_issued = c->payload_len < cap ? c->payload_len : cap;
+	/* Written before the I/O is issued: a worker may see it complete
+	 * before connect() returns (it then waits for our lock). */
+	set_state(c, from, CONN_CONNECTING);
+	rc = e->backend->connect(c, c->payload, c->payload_issued);
+	if (rc != IOCX_OK) {
+		e->backend->close(c, false);
+		return rc;
+	}
+	if (c->deadline_ms)
+		iocx__engine_arm(e, c, e->clock() +
+					       (uint64_t)c->deadline_ms * 1000000u);
+	return IOCX_OK;
 }
 
 /* Connected: send what ConnectEx did not carry, or report success. */
@@ -143,17 +227,26 @@ static void credit(struct iocx_conn *c, uint32_t bytes)
 
 static bool on_start(struct iocx_conn *c, struct conn_event *ev)
 {
-	const struct iocx_backend *b = c->engine->backend;
-	size_t cap = c->engine->opts.connect_payload_cap;
-
-	c->payload_issued = c->payload_len < cap ? c->payload_len : cap;
-	/* Written before the I/O is issued: a worker may see it complete
-	 * before connect() returns (it then waits for our lock). */
-	set_state(c, CONN_NEW, CONN_CONNECTING);
-	ev->result = b->connect(c, c->payload, c->payload_issued);
-	if (ev->result != IOCX_OK) {
-		b->close(c, false);
+	ev->result = issue_connect(c, CONN_NEW);
+	if (ev->result != IOCX_OK)
 		set_state(c, CONN_CONNECTING, CONN_CLOSED);
+	return false;
+}
+
+/* The backoff is over: open a fresh socket and start the next attempt. */
+static bool start_retry(struct iocx_conn *c)
+{
+	int rc = c->engine->backend->open(c, &c->fastopen);
+
+	if (rc != IOCX_OK) {
+		set_state(c, CONN_RETRY_WAIT, CONN_SOCKET_CLOSED);
+		report(c, rc, c->os_code);
+		return false;
+	}
+	rc = issue_connect(c, CONN_RETRY_WAIT);
+	if (rc != IOCX_OK) {
+		set_state(c, CONN_CONNECTING, CONN_SOCKET_CLOSED);
+		report(c, rc, c->os_code);
 	}
 	return false;
 }
@@ -162,13 +255,14 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 {
 	const struct iocx_backend *b = c->engine->backend;
 	enum iocx_conn_state from = c->state;
+	uint32_t os_code = ev->os_code;
 	int status = ev->status;
 	int rc;
 
 	switch (from) {
 	case CONN_CONNECTING:
 		if (status != IOCX_OK)
-			return fail(c, from, status, ev->os_code);
+			return attempt_failed(c, from, status, os_code);
 		credit(c, ev->bytes);
 		c->connected = true;
 		rc = b->connected(c);
@@ -177,39 +271,69 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 		return send_rest_or_report(c, from);
 	case CONN_SENDING:
 		if (status != IOCX_OK)
-			return fail(c, from, status, ev->os_code);
+			return fail(c, from, status, os_code);
 		credit(c, ev->bytes);
 		return send_rest_or_report(c, from);
-	case CONN_CANCELLING: {
+	case CONN_CANCELLING:
+		if (status == IOCX_OK && !close_wanted(c)) {
+			/* Only the deadline asked for the cancel and the
+			 * operation beat it: carry on as if it had not. */
+			c->timed_out = false;
+			set_state(c, from, c->connected ? CONN_SENDING
+							: CONN_CONNECTING);
+			return on_io_done(c, ev);
+		}
 		/*
-		 * Close was requested while the operation was in flight.  If
-		 * it still finished the whole job, that real result wins; a
-		 * connect whose payload is incomplete counts as cancelled and
-		 * is reset, so the peer cannot take it for a whole one.
+		 * A close is wanted.  If the operation still finished the
+		 * whole job, that real result wins; a connect whose payload
+		 * is incomplete counts as cancelled (or timed out, when the
+		 * deadline asked first).
 		 */
-		bool abort = close_abortive(c);
-		uint32_t os_code = ev->os_code;
-
 		if (status == IOCX_OK) {
 			credit(c, ev->bytes);
 			if (!c->connected) {
 				c->connected = true;
 				b->connected(c);	/* lets linger apply */
 			}
-			if (c->payload_sent < c->payload_len) {
-				status = IOCX_E_CANCELLED;
-				os_code = 0;
+			if (c->payload_sent == c->payload_len) {
+				b->close(c, close_abortive(c));
+				set_state(c, from, CONN_SOCKET_CLOSED);
+				report(c, IOCX_OK, 0);
+				return false;
 			}
+			status = IOCX_E_CANCELLED;
+			os_code = 0;
 		}
-		if (c->connected && c->payload_sent < c->payload_len)
-			abort = true;
-		b->close(c, abort);
-		set_state(c, from, CONN_SOCKET_CLOSED);
-		report(c, status, os_code);
-		return false;
-	}
+		if (status == IOCX_E_CANCELLED && c->timed_out) {
+			status = IOCX_E_TIMEDOUT;
+			os_code = 0;
+		}
+		return attempt_failed(c, from, status, os_code);
 	default:
 		assert(!"I/O completion in a state with nothing in flight");
+		return false;
+	}
+}
+
+static bool on_timer(struct iocx_conn *c, const struct conn_event *ev)
+{
+	enum iocx_conn_state from = c->state;
+
+	/* A timer re-armed or disarmed since it was popped is stale. */
+	if (ev->timer_gen != c->timer_gen || c->timer_slot != 0)
+		return false;
+	switch (from) {
+	case CONN_CONNECTING:
+	case CONN_SENDING:
+		/* The deadline: cancel, then close and report (or retry)
+		 * once the operation has come back. */
+		c->timed_out = true;
+		set_state(c, from, CONN_CANCELLING);
+		c->engine->backend->cancel(c);
+		return false;
+	case CONN_RETRY_WAIT:
+		return start_retry(c);
+	default:
 		return false;
 	}
 }
@@ -225,14 +349,19 @@ static bool on_close_request(struct iocx_conn *c)
 		set_state(c, from, CONN_CANCELLING);
 		b->cancel(c);
 		return false;
+	case CONN_RETRY_WAIT:
+		/* Between attempts: no socket, nothing in flight. */
+		set_state(c, from, CONN_SOCKET_CLOSED);
+		report(c, IOCX_E_CANCELLED, 0);
+		return finish(c, CONN_SOCKET_CLOSED);
 	case CONN_OPEN:
 		b->close(c, close_abortive(c));
 		return finish(c, from);
 	case CONN_SOCKET_CLOSED:
 		return finish(c, from);
 	default:
-		/* CANCELLING: the completion will finish the job; CLOSED:
-		 * nothing left to do. */
+		/* NEW: iocx__conn_start settles once started; CANCELLING:
+		 * the completion finishes the job; CLOSED: nothing left. */
 		return false;
 	}
 }
@@ -248,6 +377,8 @@ static bool conn_transition(struct iocx_conn *c, struct conn_event *ev)
 		return on_start(c, ev);
 	case CE_IO_DONE:
 		return on_io_done(c, ev);
+	case CE_TIMER:
+		return on_timer(c, ev);
 	case CE_CLOSE:
 		return on_close_request(c);
 	}
@@ -279,32 +410,53 @@ int iocx__conn_start(struct iocx_conn *c)
 	return start.result;
 }
 
-/* See conn.h. */
-void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev)
+/*
+ * Run ev (or only a shutdown flag, or nothing) through c with its lock
+ * held, then settle.  Returns true when c finished.
+ */
+static bool handle_locked(struct iocx_conn *c, struct conn_event *ev,
+			  bool shutdown)
 {
-	bool finished = false;
+	bool finished;
 
 	iocx__mutex_lock(&c->lock);
 	iocx__current_conn = c;
-	if (ev->kind == IOCX_EV_IO) {
-		struct conn_event io = {
-			.kind = CE_IO_DONE,
-			.status = ev->status,
-			.os_code = ev->os_code,
-			.bytes = ev->bytes,
-		};
-
-		finished = conn_transition(c, &io);
-	} else if (ev->kind == IOCX_EV_SHUTDOWN) {
+	if (shutdown)
 		c->shutdown = true;
-	}
+	finished = ev ? conn_transition(c, ev) : false;
 	if (!finished)
 		finished = settle(c);
 	iocx__current_conn = NULL;
 	iocx__mutex_unlock(&c->lock);
+	return finished;
+}
 
+/* See conn.h. */
+void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev)
+{
+	struct conn_event io = {
+		.kind = CE_IO_DONE,
+		.status = ev->status,
+		.os_code = ev->os_code,
+		.bytes = ev->bytes,
+	};
+	bool finished;
+
+	finished = handle_locked(c, ev->kind == IOCX_EV_IO ? &io : NULL,
+				 ev->kind == IOCX_EV_SHUTDOWN);
 	if (ev->kind != IOCX_EV_IO)
 		iocx__conn_unref(c);	/* the posted request's reference */
+	if (finished)
+		iocx__conn_unref(c);	/* the alive reference */
+}
+
+/* See conn.h. */
+void iocx__conn_timer(struct iocx_conn *c, uint32_t gen)
+{
+	struct conn_event timer = { .kind = CE_TIMER, .timer_gen = gen };
+	bool finished = handle_locked(c, &timer, false);
+
+	iocx__conn_unref(c);		/* the heap's reference */
 	if (finished)
 		iocx__conn_unref(c);	/* the alive reference */
 }
@@ -337,6 +489,8 @@ void iocx__conn_unref(struct iocx_conn *c)
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	iocx__mutex_destroy(&c->lock);
+	if (c->uses_timer)
+		iocx__engine_timer_release(e);
 	iocx__engine_forget(e, c);
 	iocx__free(c);
 }

@@ -34,8 +34,10 @@ enum iocx_conn_state {
 	CONN_NEW,		/* socket open, nothing issued */
 	CONN_CONNECTING,	/* connect (with payload head) in flight */
 	CONN_SENDING,		/* connected; payload remainder in flight */
-	CONN_CANCELLING,	/* close requested; waiting for the in-flight
-				   operation to finish */
+	CONN_CANCELLING,	/* close requested or deadline expired;
+				   waiting for the in-flight operation */
+	CONN_RETRY_WAIT,	/* attempt failed, socket closed; a backoff
+				   timer starts the next attempt */
 	CONN_OPEN,		/* connected and reported; idle */
 	CONN_SOCKET_CLOSED,	/* outcome reported, socket closed; waiting
 				   for the close request */
@@ -71,6 +73,15 @@ struct iocx_conn {
 
 	bool fastopen;
 	bool connected;			/* the connect op itself succeeded */
+	bool timed_out;			/* this attempt's deadline expired */
+	bool uses_timer;		/* holds a timer reservation */
+
+	uint32_t deadline_ms;		/* per attempt, 0 = none */
+	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
+	unsigned attempts;		/* attempts started so far */
+	uint64_t rng;			/* xorshift state for backoff jitter */
+	size_t timer_slot;		/* heap index + 1, 0 = not armed */
+	uint32_t timer_gen;		/* bumped at each arm */
 	uint64_t t_start;
 	uint32_t os_code;		/* raw code of the backend's last
 					   synchronous failure */
@@ -103,6 +114,12 @@ void iocx__conn_ref(struct iocx_conn *c);
 /* Take a reference unless the count already reached zero. */
 bool iocx__conn_tryref(struct iocx_conn *c);
 void iocx__conn_unref(struct iocx_conn *c);
+
+/*
+ * A timer of c armed with generation gen fired (called without locks; the
+ * heap's reference is dropped).  Stale generations are ignored.
+ */
+void iocx__conn_timer(struct iocx_conn *c, uint32_t gen);
 
 /* Unlink c from its engine and free it (refs reached zero). */
 void iocx__engine_forget(struct iocx_engine *e, struct iocx_conn *c);

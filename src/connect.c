@@ -17,6 +17,9 @@
 
 #include "conn.h"
 
+#define DEFAULT_BACKOFF_INITIAL_MS 100
+#define DEFAULT_BACKOFF_MAX_MS 10000
+
 static bool is_zero(const void *p, size_t n)
 {
 	const unsigned char *b = p;
@@ -88,6 +91,11 @@ static int validate(const struct iocx_connect_request *req,
 	if (req->payload_ownership != IOCX_PAYLOAD_COPY &&
 	    req->payload_ownership != IOCX_PAYLOAD_BORROW)
 		return IOCX_E_INVAL;
+	if (req->retry.max_attempts > IOCX_MAX_ATTEMPTS)
+		return IOCX_E_INVAL;
+	if (req->retry.backoff_max_ms &&
+	    req->retry.backoff_initial_ms > req->retry.backoff_max_ms)
+		return IOCX_E_INVAL;
 
 	*remote_len = address_length(req->remote, req->remote_len, true);
 	if (*remote_len < 0)
@@ -151,6 +159,19 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	if (local_len > 0)
 		memcpy(&c->local, req->local, (size_t)local_len);
 	c->local_len = local_len;
+	c->deadline_ms = req->deadline_ms;
+	c->retry = req->retry;
+	if (c->retry.max_attempts == 0)
+		c->retry.max_attempts = 1;
+	if (c->retry.backoff_initial_ms == 0)
+		c->retry.backoff_initial_ms = DEFAULT_BACKOFF_INITIAL_MS;
+	if (c->retry.backoff_max_ms == 0)
+		c->retry.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+	if (c->retry.backoff_initial_ms > c->retry.backoff_max_ms)
+		c->retry.backoff_initial_ms = c->retry.backoff_max_ms;
+	/* Jitter only has to differ between connections, not be secret. */
+	c->rng = ((uint64_t)(uintptr_t)c * 0x9E3779B97F4A7C15u) |
+		 1u;
 	c->payload_len = req->payload_len;
 	if (copy && req->payload_len > 0) {
 		memcpy((char *)c + base, req->payload, req->payload_len);
@@ -195,7 +216,16 @@ static int start_connect(iocx_engine *e,
 		rc = IOCX_E_NOMEM;
 		goto err_unreserve;
 	}
-	c->t_start = iocx__now_ns();
+	if (c->deadline_ms || c->retry.max_attempts > 1) {
+		rc = iocx__engine_timer_reserve(e);
+		if (rc != IOCX_OK)
+			goto err_free;
+		c->uses_timer = true;
+	}
+	c->t_start = e->clock();
+	c->rng ^= c->t_start << 1;
+	if (c->rng == 0)
+		c->rng = 1;
 	rc = e->backend->open(c, &c->fastopen);
 	if (rc != IOCX_OK)
 		goto err_free;
@@ -228,6 +258,8 @@ static int start_connect(iocx_engine *e,
 	return rc;
 
 err_free:
+	if (c->uses_timer)
+		iocx__engine_timer_release(e);
 	iocx__mutex_destroy(&c->lock);
 	iocx__free(c);
 err_unreserve:

@@ -17,6 +17,9 @@
 #define MAX_BATCH 4096
 #define WAIT_SLICE_MS 1000
 
+/* Set on worker threads: they recompute their wait timeout by themselves. */
+static _Thread_local bool in_worker;
+
 static void *(*alloc_fn)(size_t) = malloc;
 static void (*free_fn)(void *) = free;
 static atomic_int engines_alive;
@@ -131,7 +134,9 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	e->opts = o;
 	e->flags = flags;
 	iocx__mutex_init(&e->lock);
+	iocx__mutex_init(&e->timer_lock);
 	iocx__cond_init(&e->idle);
+	e->clock = iocx__now_ns;
 	atomic_init(&e->shutting_down, false);
 	atomic_init(&e->callers, 0);
 
@@ -152,6 +157,7 @@ err_workers:
 	backend->engine_fini(e);
 err_sync:
 	iocx__cond_destroy(&e->idle);
+	iocx__mutex_destroy(&e->timer_lock);
 	iocx__mutex_destroy(&e->lock);
 	iocx__free(e);
 	return rc;
@@ -226,7 +232,9 @@ int iocx_engine_destroy(iocx_engine *e)
 	}
 
 	e->backend->engine_fini(e);
+	iocx__timer_free(&e->timers);
 	iocx__cond_destroy(&e->idle);
+	iocx__mutex_destroy(&e->timer_lock);
 	iocx__mutex_destroy(&e->lock);
 	iocx__free(e);
 	atomic_fetch_sub(&engines_alive, 1);
@@ -278,6 +286,92 @@ void iocx__engine_forget(iocx_engine *e, struct iocx_conn *c)
 	iocx__mutex_unlock(&e->lock);
 }
 
+/* See engine.h. */
+int iocx__engine_timer_reserve(iocx_engine *e)
+{
+	int rc;
+
+	iocx__mutex_lock(&e->timer_lock);
+	rc = iocx__timer_reserve(&e->timers, e->timer_users + 1);
+	if (rc == IOCX_OK)
+		e->timer_users++;
+	iocx__mutex_unlock(&e->timer_lock);
+	return rc;
+}
+
+/* See engine.h. */
+void iocx__engine_timer_release(iocx_engine *e)
+{
+	iocx__mutex_lock(&e->timer_lock);
+	e->timer_users--;
+	iocx__mutex_unlock(&e->timer_lock);
+}
+
+/* See engine.h. */
+void iocx__engine_arm(iocx_engine *e, struct iocx_conn *c, uint64_t when)
+{
+	bool earliest;
+
+	iocx__conn_ref(c);
+	iocx__mutex_lock(&e->timer_lock);
+	iocx__timer_add(&e->timers, c, when, ++c->timer_gen);
+	earliest = e->timers.slots[0].conn == c;
+	iocx__mutex_unlock(&e->timer_lock);
+	/*
+	 * Workers sleep until the earliest deadline they saw.  A worker that
+	 * arms recomputes before its next wait; elsewhere one worker must be
+	 * woken to see the new, earlier deadline.
+	 */
+	if (earliest && !in_worker)
+		e->backend->post(e, IOCX_EV_WAKE, NULL);
+}
+
+/* See engine.h. */
+void iocx__engine_disarm(iocx_engine *e, struct iocx_conn *c)
+{
+	bool removed;
+
+	iocx__mutex_lock(&e->timer_lock);
+	removed = iocx__timer_remove(&e->timers, c);
+	iocx__mutex_unlock(&e->timer_lock);
+	if (removed)
+		iocx__conn_unref(c);	/* never the last: c is alive */
+}
+
+/* See engine.h. */
+void iocx__engine_run_timers(iocx_engine *e)
+{
+	for (;;) {
+		struct iocx_conn *c;
+		uint32_t gen = 0;
+
+		iocx__mutex_lock(&e->timer_lock);
+		c = iocx__timer_pop_expired(&e->timers, e->clock(), &gen);
+		iocx__mutex_unlock(&e->timer_lock);
+		if (!c)
+			return;
+		iocx__conn_timer(c, gen);
+	}
+}
+
+/* How long a worker may wait: until the earliest deadline, at most a slice. */
+static unsigned wait_timeout(iocx_engine *e)
+{
+	uint64_t next, now;
+
+	iocx__mutex_lock(&e->timer_lock);
+	next = iocx__timer_next(&e->timers);
+	iocx__mutex_unlock(&e->timer_lock);
+	if (next == IOCX_TIMER_NONE)
+		return WAIT_SLICE_MS;
+	now = e->clock();
+	if (next <= now)
+		return 0;
+	/* Round up: waking early only costs a loop, late costs precision. */
+	next = (next - now + 999999) / 1000000;
+	return next < WAIT_SLICE_MS ? (unsigned)next : WAIT_SLICE_MS;
+}
+
 /*
  * Dequeue one batch for worker w and dispatch it.  Returns true when a STOP
  * was among the events: the worker must exit.  STOPs meant for other
@@ -292,13 +386,14 @@ static bool run_batch(struct iocx_worker *w)
 	/* A failing wait (the port itself broken) cannot happen while the
 	 * engine lives; the worker just tries again. */
 	n = e->backend->wait(e, w->index, w->events, e->opts.batch,
-			     WAIT_SLICE_MS);
+			     wait_timeout(e));
 	for (int i = 0; i < n; i++) {
 		if (w->events[i].kind == IOCX_EV_STOP)
 			stops++;
 		else
 			iocx__engine_dispatch(e, &w->events[i]);
 	}
+	iocx__engine_run_timers(e);
 	if (stops == 0)
 		return false;
 	while (--stops > 0) {
@@ -312,6 +407,7 @@ static void worker_main(void *arg)
 {
 	struct iocx_worker *w = arg;
 
+	in_worker = true;
 	while (!run_batch(w))
 		;
 }
@@ -327,5 +423,6 @@ int iocx__engine_run(iocx_engine *e, unsigned timeout_ms)
 	n = e->backend->wait(e, 0, events, max, timeout_ms);
 	for (int i = 0; i < n; i++)
 		iocx__engine_dispatch(e, &events[i]);
+	iocx__engine_run_timers(e);
 	return n;
 }

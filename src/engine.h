@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "platform.h"
 #include "stats.h"
+#include "timer.h"
 
 /* Internal creation flag: no worker threads; tests drive iocx__engine_run. */
 #define IOCX__ENGINE_MANUAL 1u
@@ -46,6 +47,14 @@ struct iocx_engine {
 	 * so a connect racing destroy never touches a freed engine. */
 	atomic_uint callers;
 
+	/* Deadlines and retry backoffs of all connections.  timer_lock
+	 * guards the heap and timer_users (connections that may arm a
+	 * timer, for which capacity is reserved); it is a leaf lock. */
+	iocx_mutex timer_lock;
+	struct iocx_timer_heap timers;
+	size_t timer_users;
+	uint64_t (*clock)(void);	/* iocx__now_ns; tests swap it */
+
 	struct iocx_counters stats;
 };
 
@@ -66,6 +75,26 @@ int iocx__engine_run(iocx_engine *e, unsigned timeout_ms);
 
 /* Dispatch one event to its connection (workers and iocx__engine_run). */
 void iocx__engine_dispatch(iocx_engine *e, const struct iocx_event *ev);
+
+/*
+ * Reserve timer capacity for one more connection that may arm timers;
+ * IOCX_OK or IOCX_E_NOMEM.  Undone by iocx__engine_timer_release.
+ */
+int iocx__engine_timer_reserve(iocx_engine *e);
+void iocx__engine_timer_release(iocx_engine *e);
+
+/*
+ * Arm c's one timer at when (engine clock), with c->lock held.  The heap
+ * holds a reference until the timer fires or is disarmed.  Wakes a worker
+ * when the new deadline is the earliest and no worker is arming it.
+ */
+void iocx__engine_arm(iocx_engine *e, struct iocx_conn *c, uint64_t when);
+
+/* Disarm c's timer if armed, with c->lock held. */
+void iocx__engine_disarm(iocx_engine *e, struct iocx_conn *c);
+
+/* Fire every expired timer on the calling thread. */
+void iocx__engine_run_timers(iocx_engine *e);
 
 /*
  * Bracket an API call that may race iocx_engine_destroy (iocx_connect).

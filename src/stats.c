@@ -30,6 +30,7 @@ void iocx__stats_snapshot(const struct iocx_counters *s,
 	out->connects_cancelled = load(&s->errors[-IOCX_E_CANCELLED]);
 	out->payload_bytes = load(&s->payload_bytes);
 	out->fastopen_used = load(&s->fastopen_used);
+	out->retries = load(&s->retries);
 	out->closed = load(&s->closed);
 	out->in_flight = load(&s->in_flight);
 	out->open = load(&s->open);

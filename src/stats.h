@@ -16,6 +16,7 @@ struct iocx_counters {
 	_Atomic uint64_t connects_failed;
 	_Atomic uint64_t payload_bytes;
 	_Atomic uint64_t fastopen_used;
+	_Atomic uint64_t retries;
 	_Atomic uint64_t closed;
 	_Atomic uint64_t in_flight;
 	_Atomic uint64_t open;

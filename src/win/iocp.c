@@ -26,6 +26,7 @@ enum completion_key {
 	KEY_CLOSE,
 	KEY_SHUTDOWN,
 	KEY_STOP,
+	KEY_WAKE,
 };
 
 struct win_conn {
@@ -172,6 +173,9 @@ static int iocp_wait(struct iocx_engine *e, unsigned worker,
 			ev->kind = IOCX_EV_SHUTDOWN;
 			ev->conn = (struct iocx_conn *)ent[i].lpOverlapped;
 			break;
+		case KEY_WAKE:
+			ev->kind = IOCX_EV_WAKE;
+			break;
 		default:
 			ev->kind = IOCX_EV_STOP;
 			break;
@@ -185,6 +189,7 @@ static int iocp_post(struct iocx_engine *e, enum iocx_event_kind kind,
 {
 	ULONG_PTR key = kind == IOCX_EV_CLOSE	   ? KEY_CLOSE
 			: kind == IOCX_EV_SHUTDOWN ? KEY_SHUTDOWN
+			: kind == IOCX_EV_WAKE	   ? KEY_WAKE
 						   : KEY_STOP;
 
 	if (!iocx__win_sys.post_queued_completion_status(

@@ -216,8 +216,10 @@ static int fake_post(struct iocx_engine *e, enum iocx_event_kind kind,
 
 	log_call(FAKE_POST, conn ? sock_of(conn)->id : 0, (size_t)kind);
 	FAKE_REQUIRE(kind == IOCX_EV_CLOSE || kind == IOCX_EV_SHUTDOWN ||
-		     kind == IOCX_EV_STOP, "post of event kind %d", (int)kind);
-	FAKE_REQUIRE((kind == IOCX_EV_STOP) == (conn == NULL),
+		     kind == IOCX_EV_STOP || kind == IOCX_EV_WAKE,
+		     "post of event kind %d", (int)kind);
+	FAKE_REQUIRE((kind == IOCX_EV_STOP || kind == IOCX_EV_WAKE) ==
+			     (conn == NULL),
 		     "post of kind %d with conn %p", (int)kind,
 		     (void *)conn);
 	rc = take_fail(FAKE_POST);
