@@ -303,7 +303,9 @@ int iocx__engine_timer_reserve(iocx_engine *e)
 void iocx__engine_timer_release(iocx_engine *e)
 {
 	iocx__mutex_lock(&e->timer_lock);
-	e->timer_users--;
+	/* An engine with no timer users holds no timer memory. */
+	if (--e->timer_users == 0)
+		iocx__timer_free(&e->timers);
 	iocx__mutex_unlock(&e->timer_lock);
 }
 

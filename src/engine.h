@@ -78,7 +78,8 @@ void iocx__engine_dispatch(iocx_engine *e, const struct iocx_event *ev);
 
 /*
  * Reserve timer capacity for one more connection that may arm timers;
- * IOCX_OK or IOCX_E_NOMEM.  Undone by iocx__engine_timer_release.
+ * IOCX_OK or IOCX_E_NOMEM.  Undone by iocx__engine_timer_release, which
+ * frees the heap's storage when the last user goes.
  */
 int iocx__engine_timer_reserve(iocx_engine *e);
 void iocx__engine_timer_release(iocx_engine *e);
