@@ -38,7 +38,8 @@ enum slot_state {
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
 #define INTERVAL_NS NS_PER_S
-/* Nothing completed for this long with connects in flight: give up. */
+/* Nothing completed for this long with connects in flight: give up.
+ * With a deadline, outcomes keep coming, so only a broken run stalls. */
 #define STALL_NS (30 * NS_PER_S)
 /* Starts per pacing pass, so intervals and deadlines still get a turn. */
 #define PACE_BATCH 256
@@ -409,6 +410,10 @@ static bool control(struct phase *p)
 	uint64_t next_tick = p->t0_ns + INTERVAL_NS;
 	uint64_t next_scan = p->t0_ns + scan_ns;
 	uint64_t seen = 0, progress = p->t0_ns;
+	uint64_t stall = o->timeout_ms * NS_PER_MS + 10 * NS_PER_S;
+
+	if (stall < STALL_NS)
+		stall = STALL_NS;
 
 	if (scan_ns < NS_PER_MS)
 		scan_ns = NS_PER_MS;
@@ -445,11 +450,11 @@ static bool control(struct phase *p)
 		if (n != seen) {
 			seen = n;
 			progress = now;
-		} else if (ld(&p->live) > 0 && now - progress > STALL_NS) {
+		} else if (ld(&p->live) > 0 && now - progress > stall) {
 			fprintf(stderr, "iocx-bench: %s: nothing completed in "
 				"%llu s with %llu connects in flight; giving "
 				"up\n", p->cfg->name,
-				(unsigned long long)(STALL_NS / NS_PER_S),
+				(unsigned long long)(stall / NS_PER_S),
 				(unsigned long long)ld(&p->live));
 			return false;
 		}
