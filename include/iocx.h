@@ -66,10 +66,12 @@ enum iocx_error {
 	IOCX_E_NOTSUP = -19,		/* not supported on this platform/backend */
 	IOCX_E_INCALLBACK = -20,	/* not allowed from inside a callback */
 	IOCX_E_SYSTEM = -21,		/* other OS error: see os_code */
+	IOCX_E_EOF = -22,		/* peer closed its side (FIN) */
+	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
 };
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
-#define IOCX_ERROR_COUNT 22
+#define IOCX_ERROR_COUNT 24
 
 /* Short symbolic name of a code ("IOCX_E_REFUSED"); never NULL. */
 const char *iocx_error_name(int code);
@@ -101,7 +103,12 @@ struct iocx_engine_options {
 	 * 0 = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP.
 	 */
 	size_t connect_payload_cap;
+	/* Bytes of the receive buffer each reading connection owns while
+	 * reading; 0 = IOCX_DEFAULT_RECV_BUFFER. */
+	size_t recv_buffer;
 };
+
+#define IOCX_DEFAULT_RECV_BUFFER 16384
 
 #define IOCX_DEFAULT_CONNECT_PAYLOAD_CAP 4096
 /* Largest first payload iocx_connect() accepts. */
@@ -112,8 +119,8 @@ void iocx_engine_options_init(struct iocx_engine_options *opts);
 
 /*
  * Create an engine and start its workers.  opts may be NULL for defaults.
- * Returns IOCX_OK and sets *out, or an error (IOCX_E_INVAL for a NULL out
- * or a batch above 4096, IOCX_E_NOMEM, IOCX_E_SYSTEM) and leaves *out
+ * Returns IOCX_OK and sets *out, or an error (IOCX_E_INVAL for a NULL out,
+ * a batch above 4096 or a recv_buffer above IOCX_MAX_PAYLOAD, IOCX_E_NOMEM, IOCX_E_SYSTEM) and leaves *out
  * untouched.
  */
 int iocx_engine_create(const struct iocx_engine_options *opts,
@@ -247,7 +254,10 @@ enum iocx_close_mode {
 /*
  * Release a connection.  A pending connect is cancelled (on_connect then
  * reports IOCX_E_CANCELLED, or the real result if it won the race), the
- * socket is closed and on_close follows.  Callable from any thread and from
+ * socket is closed and on_close follows.  On an open connection a
+ * graceful close first lets queued sends go out (FIN after the data), an
+ * abortive one cancels them (their on_sent report IOCX_E_CANCELLED) and
+ * resets; reading ends with on_recv(IOCX_E_CANCELLED).  Callable from any thread and from
  * inside the connection's own callbacks.  Returns IOCX_E_INVAL for a NULL
  * conn or unknown mode, IOCX_E_ALREADY when close was already requested,
  * IOCX_E_SYSTEM when the request could not be queued (it then stays
@@ -257,6 +267,64 @@ int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 
 /* The user pointer given in the connect request. */
 void *iocx_conn_user(const iocx_conn *conn);
+
+/* ---- data on an open connection -------------------------------------- */
+
+/*
+ * A send finished: status IOCX_OK with bytes == the length asked, or an
+ * error (the connection broke: IOCX_E_RESET, ...; IOCX_E_CANCELLED when an
+ * abortive close or destroy dropped it) with the bytes that went out.
+ * Called exactly once per send iocx_send() accepted, in the order of the
+ * sends, and always before on_close.
+ */
+typedef void (*iocx_send_cb)(iocx_conn *conn, int status, size_t bytes,
+			     void *send_user);
+
+/*
+ * Data arrived: status IOCX_OK with data[0..len), valid only during the
+ * call (the engine owns the buffer).  Otherwise the end of reading:
+ * IOCX_E_EOF (the peer sent FIN), IOCX_E_RESET, another error, or
+ * IOCX_E_CANCELLED (close or destroy while reading); reading has stopped
+ * then and this is the last call for this read_start.
+ */
+typedef void (*iocx_recv_cb)(iocx_conn *conn, int status, const void *data,
+			     size_t len, void *user);
+
+/*
+ * Queue buf[0..len) for sending on an open connection (after on_connect
+ * reported IOCX_OK).  Sends leave in order; on_sent is called once each.
+ * Ownership as for the first payload: COPY copies now, BORROW keeps the
+ * caller's buffer until on_sent.  Any thread, also inside callbacks.
+ * Returns IOCX_E_INVAL (NULL conn or on_sent, len 0, NULL buf, bad
+ * ownership), IOCX_E_NOTCONN (not open, closing, or shut down for
+ * sending), the error that broke the connection, or IOCX_E_NOMEM; then
+ * on_sent is not called.
+ */
+int iocx_send(iocx_conn *conn, const void *buf, size_t len,
+	      enum iocx_payload_ownership ownership, iocx_send_cb on_sent,
+	      void *send_user);
+
+/*
+ * Start reading: on_recv gets the data as it arrives, until iocx_read_stop,
+ * EOF, an error or close.  IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN
+ * when the connection is not open, IOCX_E_ALREADY when already reading.
+ */
+int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
+
+/*
+ * Stop reading.  A receive already in flight is cancelled; data it may
+ * still have got is delivered first.  No on_recv call follows the last
+ * one the stop caused (IOCX_E_CANCELLED).  IOCX_E_NOTCONN when not
+ * reading.
+ */
+int iocx_read_stop(iocx_conn *conn);
+
+/*
+ * Send FIN once every queued send has gone out; further iocx_send calls
+ * fail with IOCX_E_NOTCONN.  Reading goes on.  IOCX_E_NOTCONN when not
+ * open, IOCX_E_ALREADY when already requested.
+ */
+int iocx_shutdown(iocx_conn *conn);
 
 /* ---- statistics ------------------------------------------------------ */
 
@@ -268,6 +336,8 @@ struct iocx_stats {
 	uint64_t payload_bytes;		/* first-payload bytes sent */
 	uint64_t fastopen_used;		/* connects with TFO enabled */
 	uint64_t retries;		/* attempts after the first */
+	uint64_t bytes_sent;		/* iocx_send bytes the OS confirmed */
+	uint64_t bytes_received;	/* bytes delivered to on_recv */
 	uint64_t closed;		/* on_close calls */
 	uint64_t in_flight;		/* gauge: started, not yet reported */
 	uint64_t open;			/* gauge: handles not yet closed */

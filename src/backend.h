@@ -3,16 +3,19 @@
  *
  * The core owns connections, their state machine, worker threads and
  * callbacks; a backend owns sockets and the completion queue.  Rules:
- *  - connect/send return IOCX_OK when the operation is pending: exactly one
- *    IOCX_EV_IO event for it follows.  A negative return means it failed
- *    synchronously and no event follows.
- *  - At most one operation per connection is in flight; cancel asks the OS
- *    to finish it early and never produces an event of its own.
+ *  - connect/send/recv return IOCX_OK when the operation is pending:
+ *    exactly one IOCX_EV_IO event for it follows, naming its op slot.  A
+ *    negative return means it failed synchronously and no event follows.
+ *  - Two op slots per connection: MAIN (connect, then sends) and RECV; at
+ *    most one operation per slot is in flight.  cancel(op) asks the OS to
+ *    finish that slot's operation early and never produces an event of
+ *    its own.
  *  - close releases the socket and produces no event; it is only called
  *    with no operation in flight.
  *  - Events carry the iocx code (converted by the backend's one error
  *    egress) and the raw OS code for diagnostics.
- *  - post queues a request event (close, shutdown, stop) from any thread.
+ *  - post queues a request event (close, shutdown, kick, stop, wake) from
+ *    any thread.
  */
 #ifndef IOCX_BACKEND_H
 #define IOCX_BACKEND_H
@@ -30,6 +33,12 @@ enum iocx_event_kind {
 	IOCX_EV_SHUTDOWN,	/* engine destroy closes conn */
 	IOCX_EV_STOP,		/* a worker must exit (conn is NULL) */
 	IOCX_EV_WAKE,		/* recompute the wait timeout (conn is NULL) */
+	IOCX_EV_KICK,		/* conn has new data requests (send, read) */
+};
+
+enum iocx_op {
+	IOCX_OP_MAIN = 0,	/* connect, payload and data sends */
+	IOCX_OP_RECV = 1,	/* receives */
 };
 
 struct iocx_event {
@@ -38,6 +47,7 @@ struct iocx_event {
 	int status;		/* IOCX_OK or IOCX_E_*, for IOCX_EV_IO */
 	uint32_t os_code;	/* raw OS status behind it */
 	uint32_t bytes;		/* bytes transferred, for IOCX_EV_IO */
+	enum iocx_op op;	/* which slot finished, for IOCX_EV_IO */
 };
 
 struct iocx_backend {
@@ -61,12 +71,16 @@ struct iocx_backend {
 	int (*open)(struct iocx_conn *c, bool *fastopen);
 	/* Start connecting, carrying buf[0..len) with the handshake. */
 	int (*connect)(struct iocx_conn *c, const void *buf, size_t len);
-	/* Start sending buf[0..len) on a connected socket. */
+	/* Start sending buf[0..len) on a connected socket (MAIN slot). */
 	int (*send)(struct iocx_conn *c, const void *buf, size_t len);
+	/* Start receiving into buf[0..len) (RECV slot); 0 bytes = EOF. */
+	int (*recv)(struct iocx_conn *c, void *buf, size_t len);
+	/* Send FIN now (shutdown of the send side); synchronous. */
+	int (*shutdown)(struct iocx_conn *c);
 	/* Finish a successful connect (Windows: SO_UPDATE_CONNECT_CONTEXT). */
 	int (*connected)(struct iocx_conn *c);
-	/* Ask the OS to finish the in-flight operation now. */
-	void (*cancel)(struct iocx_conn *c);
+	/* Ask the OS to finish the operation in flight in slot op now. */
+	void (*cancel)(struct iocx_conn *c, enum iocx_op op);
 	/* Close the socket, abortively (RST) when abort is true. */
 	void (*close)(struct iocx_conn *c, bool abort);
 };

@@ -42,8 +42,12 @@ struct conn_event {
 	uint32_t os_code;
 	uint32_t bytes;
 	uint32_t timer_gen;	/* CE_TIMER: generation it was armed with */
+	enum iocx_op op;	/* CE_IO_DONE: which slot finished */
 	int result;		/* CE_START: what to return to the caller */
 };
+
+static bool pump(struct iocx_conn *c);
+static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev);
 
 static void set_state(struct iocx_conn *c, enum iocx_conn_state from,
 		      enum iocx_conn_state to)
@@ -205,6 +209,12 @@ static bool send_rest_or_report(struct iocx_conn *c,
 
 	if (left == 0) {
 		set_state(c, from, CONN_OPEN);
+		/* Data requests are accepted from here on, also from inside
+		 * on_connect. */
+		iocx__mutex_lock(&c->req_lock);
+		c->req.open_for_send = true;
+		c->req.open_for_read = true;
+		iocx__mutex_unlock(&c->req_lock);
 		report(c, IOCX_OK, 0);
 		return false;
 	}
@@ -260,6 +270,9 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	int rc;
 
 	switch (from) {
+	case CONN_OPEN:
+	case CONN_CLOSING:
+		return data_io_done(c, ev);
 	case CONN_CONNECTING:
 		if (status != IOCX_OK)
 			return attempt_failed(c, from, status, os_code);
@@ -329,7 +342,7 @@ static bool on_timer(struct iocx_conn *c, const struct conn_event *ev)
 		 * once the operation has come back. */
 		c->timed_out = true;
 		set_state(c, from, CONN_CANCELLING);
-		c->engine->backend->cancel(c);
+		c->engine->backend->cancel(c, IOCX_OP_MAIN);
 		return false;
 	case CONN_RETRY_WAIT:
 		return start_retry(c);
@@ -347,7 +360,7 @@ static bool on_close_request(struct iocx_conn *c)
 	case CONN_CONNECTING:
 	case CONN_SENDING:
 		set_state(c, from, CONN_CANCELLING);
-		b->cancel(c);
+		b->cancel(c, IOCX_OP_MAIN);
 		return false;
 	case CONN_RETRY_WAIT:
 		/* Between attempts: no socket, nothing in flight. */
@@ -355,8 +368,16 @@ static bool on_close_request(struct iocx_conn *c)
 		report(c, IOCX_E_CANCELLED, 0);
 		return finish(c, CONN_SOCKET_CLOSED);
 	case CONN_OPEN:
-		b->close(c, close_abortive(c));
-		return finish(c, from);
+		/* Stop taking data requests; pump() drains or cancels what
+		 * is in flight and finishes.  Destroy does not wait for a
+		 * peer that stopped reading: it resets. */
+		set_state(c, from, CONN_CLOSING);
+		c->closing_abort = close_abortive(c) || c->shutdown;
+		iocx__mutex_lock(&c->req_lock);
+		c->req.open_for_send = false;
+		c->req.open_for_read = false;
+		iocx__mutex_unlock(&c->req_lock);
+		return pump(c);
 	case CONN_SOCKET_CLOSED:
 		return finish(c, from);
 	default:
@@ -364,6 +385,240 @@ static bool on_close_request(struct iocx_conn *c)
 		 * the completion finishes the job; CLOSED: nothing left. */
 		return false;
 	}
+}
+
+/* ---- data on an open connection --------------------------------------- */
+
+/* Requests taken over from other threads (see struct iocx_requests). */
+struct taken {
+	iocx_recv_cb read_start;
+	bool read_stop;
+	bool fin;
+	int broken;
+};
+
+/* Move what was asked since the last look to the worker side. */
+static void take_requests(struct iocx_conn *c, struct taken *t)
+{
+	iocx__mutex_lock(&c->req_lock);
+	if (c->req.head) {
+		if (c->sendq_tail)
+			c->sendq_tail->next = c->req.head;
+		else
+			c->sendq = c->req.head;
+		c->sendq_tail = c->req.tail;
+		c->req.head = c->req.tail = NULL;
+	}
+	t->read_start = c->req.read_start;
+	c->req.read_start = NULL;
+	t->read_stop = c->req.read_stop;
+	t->fin = c->req.shutdown;
+	t->broken = c->req.broken;
+	c->req.kick_pending = false;
+	iocx__mutex_unlock(&c->req_lock);
+}
+
+/* Something arrived that take_requests() has not seen yet. */
+static bool requests_pending(struct iocx_conn *c)
+{
+	bool pending;
+
+	iocx__mutex_lock(&c->req_lock);
+	pending = c->req.head || c->req.read_start ||
+		  (c->req.read_stop && c->reading && !c->read_stopping);
+	iocx__mutex_unlock(&c->req_lock);
+	return pending;
+}
+
+/* The connection broke: no more sends or reads are accepted. */
+static void mark_broken(struct iocx_conn *c, int status)
+{
+	iocx__mutex_lock(&c->req_lock);
+	if (!c->req.broken)
+		c->req.broken = status;
+	c->req.open_for_send = false;
+	c->req.open_for_read = false;
+	iocx__mutex_unlock(&c->req_lock);
+}
+
+/* End the read session with its terminal on_recv(status). */
+static void end_reading(struct iocx_conn *c, int status)
+{
+	iocx_recv_cb cb = c->on_recv;
+
+	c->reading = false;
+	c->read_stopping = false;
+	c->on_recv = NULL;
+	iocx__mutex_lock(&c->req_lock);
+	c->req.read_on = false;	/* a new read_start may follow at once */
+	c->req.read_stop = false;
+	iocx__mutex_unlock(&c->req_lock);
+	cb(c, status, NULL, 0, c->user);
+}
+
+/* Report every queued send not in flight with status, in order. */
+static void fail_sends(struct iocx_conn *c, int status)
+{
+	while (c->sendq) {
+		struct iocx_send_req *r = c->sendq;
+
+		c->sendq = r->next;
+		if (!c->sendq)
+			c->sendq_tail = NULL;
+		r->cb(c, status, r->done, r->user);
+		iocx__free(r);
+	}
+}
+
+static void issue_send(struct iocx_conn *c)
+{
+	struct iocx_send_req *r = c->sendq;
+	int rc;
+
+	c->payload_issued = r->len - r->done;
+	rc = c->engine->backend->send(c, r->buf + r->done, r->len - r->done);
+	if (rc == IOCX_OK) {
+		c->send_busy = true;
+		return;
+	}
+	mark_broken(c, rc);
+	fail_sends(c, rc);
+}
+
+static void issue_recv(struct iocx_conn *c)
+{
+	size_t size = c->engine->opts.recv_buffer;
+	int rc;
+
+	if (!c->recv_buf) {
+		c->recv_buf = iocx__alloc(size);
+		if (!c->recv_buf) {
+			end_reading(c, IOCX_E_NOMEM);
+			return;
+		}
+	}
+	rc = c->engine->backend->recv(c, c->recv_buf, size);
+	if (rc == IOCX_OK) {
+		c->recv_busy = true;
+		return;
+	}
+	mark_broken(c, rc);
+	end_reading(c, rc);
+}
+
+/* A receive finished: data, EOF (0 bytes), cancel or error. */
+static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
+{
+	c->recv_busy = false;
+	if (ev->status == IOCX_OK && ev->bytes > 0) {
+		iocx__count(&c->engine->stats.bytes_received, ev->bytes);
+		c->on_recv(c, IOCX_OK, c->recv_buf, ev->bytes, c->user);
+		/* A stop whose cancel lost to this data ends now. */
+		if (c->read_stopping)
+			end_reading(c, IOCX_E_CANCELLED);
+	} else if (ev->status == IOCX_OK) {
+		end_reading(c, IOCX_E_EOF);
+	} else if (ev->status == IOCX_E_CANCELLED) {
+		end_reading(c, IOCX_E_CANCELLED);
+	} else {
+		mark_broken(c, ev->status);
+		end_reading(c, ev->status);
+	}
+}
+
+/* A data send finished (OPEN or CLOSING). */
+static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
+{
+	struct iocx_send_req *r = c->sendq;
+	uint32_t bytes;
+
+	if (ev->op == IOCX_OP_RECV) {
+		recv_done(c, ev);
+		return false;
+	}
+	bytes = ev->bytes < c->payload_issued ? ev->bytes
+					      : (uint32_t)c->payload_issued;
+	c->send_busy = false;
+	r->done += bytes;
+	iocx__count(&c->engine->stats.bytes_sent, bytes);
+	if (ev->status == IOCX_OK && r->done < r->len)
+		return false;	/* short send: pump() issues the rest */
+	c->sendq = r->next;
+	if (!c->sendq)
+		c->sendq_tail = NULL;
+	r->cb(c, ev->status, r->done, r->user);
+	iocx__free(r);
+	if (ev->status != IOCX_OK) {
+		if (ev->status != IOCX_E_CANCELLED)
+			mark_broken(c, ev->status);
+		fail_sends(c, ev->status);
+	}
+	return false;
+}
+
+/*
+ * Drive an OPEN or CLOSING connection: apply data requests, keep one send
+ * and one receive in flight, send FIN when asked and drained, and in
+ * CLOSING finish once nothing is left in flight.  Callbacks it runs may
+ * make new requests; it loops until none is pending.  Returns true when
+ * the connection finished.
+ */
+static bool pump(struct iocx_conn *c)
+{
+	const struct iocx_backend *b = c->engine->backend;
+	bool closing;
+	struct taken t;
+
+	do {
+		take_requests(c, &t);
+		closing = c->state == CONN_CLOSING;
+		if (t.read_start) {
+			c->reading = true;
+			c->on_recv = t.read_start;
+		}
+		if (c->reading && (t.read_stop || closing) &&
+		    !c->read_stopping) {
+			if (c->recv_busy) {
+				c->read_stopping = true;
+				b->cancel(c, IOCX_OP_RECV);
+			} else {
+				end_reading(c, IOCX_E_CANCELLED);
+			}
+		}
+		if (closing && c->closing_abort && !c->closing_cancelled) {
+			c->closing_cancelled = true;
+			if (c->send_busy)
+				b->cancel(c, IOCX_OP_MAIN);
+			else
+				fail_sends(c, IOCX_E_CANCELLED);
+		}
+		if (c->reading && !c->recv_busy && !c->read_stopping &&
+		    !closing)
+			issue_recv(c);
+		if (!c->send_busy && c->sendq) {
+			if (t.broken)
+				fail_sends(c, t.broken);
+			else if (closing && c->closing_abort)
+				fail_sends(c, IOCX_E_CANCELLED);
+			else
+				issue_send(c);
+		}
+		if (t.fin && !c->fin_sent && !c->send_busy && !c->sendq &&
+		    !closing && !t.broken) {
+			int rc = b->shutdown(c);
+
+			c->fin_sent = true;
+			if (rc != IOCX_OK)
+				mark_broken(c, rc);
+		}
+	} while (requests_pending(c));
+
+	if (c->state == CONN_CLOSING && !c->send_busy && !c->recv_busy &&
+	    !c->reading && !c->sendq) {
+		b->close(c, c->closing_abort);
+		return finish(c, CONN_CLOSING);
+	}
+	return false;
 }
 
 /*
@@ -385,14 +640,19 @@ static bool conn_transition(struct iocx_conn *c, struct conn_event *ev)
 	return false;
 }
 
-/* After an event: act on a close request that arrived meanwhile. */
+/*
+ * After an event: act on data requests and on a close request that
+ * arrived meanwhile.
+ */
 static bool settle(struct iocx_conn *c)
 {
 	struct conn_event close = { .kind = CE_CLOSE };
 
+	if (c->state == CONN_CLOSING)
+		return pump(c);
 	if (c->state == CONN_CLOSED || c->state == CONN_CANCELLING ||
 	    !close_wanted(c))
-		return false;
+		return c->state == CONN_OPEN ? pump(c) : false;
 	return conn_transition(c, &close);
 }
 
@@ -439,6 +699,7 @@ void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev)
 		.status = ev->status,
 		.os_code = ev->os_code,
 		.bytes = ev->bytes,
+		.op = ev->op,
 	};
 	bool finished;
 
@@ -488,7 +749,10 @@ void iocx__conn_unref(struct iocx_conn *c)
 
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	assert(c->req.head == NULL && c->sendq == NULL);
+	iocx__mutex_destroy(&c->req_lock);
 	iocx__mutex_destroy(&c->lock);
+	iocx__free(c->recv_buf);
 	if (c->uses_timer)
 		iocx__engine_timer_release(e);
 	iocx__engine_forget(e, c);

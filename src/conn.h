@@ -38,7 +38,9 @@ enum iocx_conn_state {
 				   waiting for the in-flight operation */
 	CONN_RETRY_WAIT,	/* attempt failed, socket closed; a backoff
 				   timer starts the next attempt */
-	CONN_OPEN,		/* connected and reported; idle */
+	CONN_OPEN,		/* connected and reported; data may flow */
+	CONN_CLOSING,		/* close requested while open: draining or
+				   cancelling data operations */
 	CONN_SOCKET_CLOSED,	/* outcome reported, socket closed; waiting
 				   for the close request */
 	CONN_CLOSED,		/* final: on_close delivered (or start failed) */
@@ -46,6 +48,34 @@ enum iocx_conn_state {
 
 /* close_request values: 0 = none, else 1 + enum iocx_close_mode. */
 #define CONN_CLOSE_NONE 0
+
+/* One iocx_send; the data follows the struct for IOCX_PAYLOAD_COPY. */
+struct iocx_send_req {
+	struct iocx_send_req *next;
+	const unsigned char *buf;
+	size_t len;
+	size_t done;			/* bytes confirmed so far */
+	iocx_send_cb cb;
+	void *user;
+};
+
+/*
+ * Data requests made from any thread (iocx_send, iocx_read_start/stop,
+ * iocx_shutdown), guarded by conn->req_lock, a leaf lock never held while
+ * a callback runs.  A worker takes them over under conn->lock in settle().
+ */
+struct iocx_requests {
+	struct iocx_send_req *head, *tail;	/* sends not yet taken */
+	bool kick_pending;		/* an IOCX_EV_KICK is on its way */
+	bool open_for_send;		/* OPEN, not shut down, not broken */
+	bool open_for_read;		/* OPEN, not broken */
+	int broken;			/* error that broke the connection */
+	bool read_on;			/* read_start accepted, session not
+					   ended yet (terminal on_recv due) */
+	iocx_recv_cb read_start;	/* pending start, NULL = none */
+	bool read_stop;			/* pending stop */
+	bool shutdown;			/* FIN requested */
+};
 
 struct iocx_conn {
 	struct iocx_engine *engine;
@@ -85,6 +115,22 @@ struct iocx_conn {
 	uint64_t t_start;
 	uint32_t os_code;		/* raw code of the backend's last
 					   synchronous failure */
+
+	/* Data path, worker side (conn->lock). */
+	iocx_mutex req_lock;
+	struct iocx_requests req;
+	struct iocx_send_req *sendq, *sendq_tail;	/* head in flight when
+							   send_busy */
+	bool send_busy;
+	bool recv_busy;
+	bool reading;			/* a read session is applied */
+	bool read_stopping;		/* cancel issued to end it */
+	iocx_recv_cb on_recv;
+	unsigned char *recv_buf;	/* opts.recv_buffer bytes */
+	bool fin_wanted;		/* FIN after the send queue drains */
+	bool fin_sent;
+	bool closing_abort;		/* CLOSING by reset: cancel, don't drain */
+	bool closing_cancelled;		/* cancels for CLOSING issued */
 };
 
 /* The family of the connection's remote address. */

@@ -115,7 +115,7 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	iocx_engine_options_init(&o);
 	if (opts)
 		o = *opts;
-	if (o.batch > MAX_BATCH)
+	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD)
 		return IOCX_E_INVAL;
 	if (o.workers == 0)
 		o.workers = iocx__cpu_count();
@@ -123,6 +123,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 		o.batch = DEFAULT_BATCH;
 	if (o.connect_payload_cap == 0)
 		o.connect_payload_cap = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP;
+	if (o.recv_buffer == 0)
+		o.recv_buffer = IOCX_DEFAULT_RECV_BUFFER;
 	if (flags & IOCX__ENGINE_MANUAL)
 		o.workers = 0;
 

@@ -32,6 +32,8 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_NOTSUP", "not supported" },
 	{ "IOCX_E_INCALLBACK", "not allowed from inside a callback" },
 	{ "IOCX_E_SYSTEM", "operating system error" },
+	{ "IOCX_E_EOF", "peer closed the connection" },
+	{ "IOCX_E_NOTCONN", "connection is not open" },
 };
 
 static const struct error_entry *error_lookup(int code)

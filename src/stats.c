@@ -31,6 +31,8 @@ void iocx__stats_snapshot(const struct iocx_counters *s,
 	out->payload_bytes = load(&s->payload_bytes);
 	out->fastopen_used = load(&s->fastopen_used);
 	out->retries = load(&s->retries);
+	out->bytes_sent = load(&s->bytes_sent);
+	out->bytes_received = load(&s->bytes_received);
 	out->closed = load(&s->closed);
 	out->in_flight = load(&s->in_flight);
 	out->open = load(&s->open);

@@ -17,6 +17,8 @@ struct iocx_counters {
 	_Atomic uint64_t payload_bytes;
 	_Atomic uint64_t fastopen_used;
 	_Atomic uint64_t retries;
+	_Atomic uint64_t bytes_sent;
+	_Atomic uint64_t bytes_received;
 	_Atomic uint64_t closed;
 	_Atomic uint64_t in_flight;
 	_Atomic uint64_t open;

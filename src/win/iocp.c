@@ -27,13 +27,22 @@ enum completion_key {
 	KEY_SHUTDOWN,
 	KEY_STOP,
 	KEY_WAKE,
+	KEY_KICK,
+};
+
+/* One op slot's OVERLAPPED, tagged so a completion finds its slot. */
+struct win_op {
+	OVERLAPPED ov;
+	enum iocx_op slot;
 };
 
 struct win_conn {
 	struct iocx_conn core;		/* first: the core allocates us */
 	SOCKET sock;
-	OVERLAPPED ov;			/* of the one operation in flight */
+	struct win_op ops[2];		/* indexed by enum iocx_op */
 	WSABUF buf;
+	WSABUF rbuf;
+	DWORD recv_flags;		/* WSARecv's in/out flags */
 	/* ConnectEx's lpdwBytesSent: the OS may write it after the call
 	 * returned, so it lives here, and is never read. */
 	DWORD bytes_sent_unused;
@@ -51,6 +60,13 @@ struct win_engine {
 static struct win_conn *win_conn(struct iocx_conn *c)
 {
 	return container_of(c, struct win_conn, core);
+}
+
+/* Ready a slot's OVERLAPPED for a new operation. */
+static void reset_op(struct win_conn *w, enum iocx_op slot)
+{
+	memset(&w->ops[slot].ov, 0, sizeof(w->ops[slot].ov));
+	w->ops[slot].slot = slot;
 }
 
 static struct win_engine *win_engine(struct iocx_engine *e)
@@ -154,10 +170,15 @@ static int iocp_wait(struct iocx_engine *e, unsigned worker,
 		memset(ev, 0, sizeof(*ev));
 		switch (ent[i].lpCompletionKey) {
 		case KEY_IO: {
-			struct win_conn *w = container_of(ent[i].lpOverlapped,
-							  struct win_conn, ov);
-			uint32_t status = (uint32_t)w->ov.Internal;
+			struct win_op *op = container_of(ent[i].lpOverlapped,
+							 struct win_op, ov);
+			/* The slot tag says which element of ops[] this is. */
+			struct win_conn *w = container_of(op - op->slot,
+							  struct win_conn,
+							  ops[0]);
+			uint32_t status = (uint32_t)op->ov.Internal;
 
+			ev->op = op->slot;
 			ev->kind = IOCX_EV_IO;
 			ev->conn = &w->core;
 			ev->status = iocx__win_error_from_ntstatus(status);
@@ -176,6 +197,10 @@ static int iocp_wait(struct iocx_engine *e, unsigned worker,
 		case KEY_WAKE:
 			ev->kind = IOCX_EV_WAKE;
 			break;
+		case KEY_KICK:
+			ev->kind = IOCX_EV_KICK;
+			ev->conn = (struct iocx_conn *)ent[i].lpOverlapped;
+			break;
 		default:
 			ev->kind = IOCX_EV_STOP;
 			break;
@@ -190,6 +215,7 @@ static int iocp_post(struct iocx_engine *e, enum iocx_event_kind kind,
 	ULONG_PTR key = kind == IOCX_EV_CLOSE	   ? KEY_CLOSE
 			: kind == IOCX_EV_SHUTDOWN ? KEY_SHUTDOWN
 			: kind == IOCX_EV_WAKE	   ? KEY_WAKE
+			: kind == IOCX_EV_KICK	   ? KEY_KICK
 						   : KEY_STOP;
 
 	if (!iocx__win_sys.post_queued_completion_status(
@@ -306,10 +332,11 @@ static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 	if (!fn)
 		fn = c->remote.ss_family == AF_INET6 ? we->connectex6
 						     : we->connectex4;
-	memset(&w->ov, 0, sizeof(w->ov));
+	reset_op(w, IOCX_OP_MAIN);
 	/* Success or not, a pending ConnectEx queues exactly one packet. */
 	if (!fn(w->sock, (const struct sockaddr *)&c->remote, c->remote_len,
-		(PVOID)buf, (DWORD)len, &w->bytes_sent_unused, &w->ov)) {
+		(PVOID)buf, (DWORD)len, &w->bytes_sent_unused,
+		&w->ops[IOCX_OP_MAIN].ov)) {
 		int err = WSAGetLastError();
 
 		if (err != WSA_IO_PENDING)
@@ -324,9 +351,9 @@ static int iocp_send(struct iocx_conn *c, const void *buf, size_t len)
 
 	w->buf.buf = (char *)(uintptr_t)buf;
 	w->buf.len = len > MAXDWORD ? MAXDWORD : (ULONG)len;
-	memset(&w->ov, 0, sizeof(w->ov));
-	if (iocx__win_sys.wsa_send(w->sock, &w->buf, 1, NULL, 0, &w->ov,
-				   NULL) != 0) {
+	reset_op(w, IOCX_OP_MAIN);
+	if (iocx__win_sys.wsa_send(w->sock, &w->buf, 1, NULL, 0,
+				   &w->ops[IOCX_OP_MAIN].ov, NULL) != 0) {
 		int err = WSAGetLastError();
 
 		if (err != WSA_IO_PENDING)
@@ -347,13 +374,38 @@ static int iocp_connected(struct iocx_conn *c)
 	return IOCX_OK;
 }
 
-static void iocp_cancel(struct iocx_conn *c)
+static int iocp_recv(struct iocx_conn *c, void *buf, size_t len)
+{
+	struct win_conn *w = win_conn(c);
+
+	w->rbuf.buf = buf;
+	w->rbuf.len = len > MAXDWORD ? MAXDWORD : (ULONG)len;
+	w->recv_flags = 0;
+	reset_op(w, IOCX_OP_RECV);
+	if (iocx__win_sys.wsa_recv(w->sock, &w->rbuf, 1, NULL, &w->recv_flags,
+				   &w->ops[IOCX_OP_RECV].ov, NULL) != 0) {
+		int err = WSAGetLastError();
+
+		if (err != WSA_IO_PENDING)
+			return fail_wsa(c, err);
+	}
+	return IOCX_OK;
+}
+
+static int iocp_shutdown(struct iocx_conn *c)
+{
+	if (iocx__win_sys.shutdown(win_conn(c)->sock, SD_SEND) != 0)
+		return fail_wsa(c, WSAGetLastError());
+	return IOCX_OK;
+}
+
+static void iocp_cancel(struct iocx_conn *c, enum iocx_op op)
 {
 	struct win_conn *w = win_conn(c);
 
 	/* ERROR_NOT_FOUND means the completion is already on its way; either
 	 * way exactly one packet for the operation follows. */
-	iocx__win_sys.cancel_io_ex((HANDLE)w->sock, &w->ov);
+	iocx__win_sys.cancel_io_ex((HANDLE)w->sock, &w->ops[op].ov);
 }
 
 static void iocp_close(struct iocx_conn *c, bool abort)
@@ -382,6 +434,8 @@ static const struct iocx_backend iocp_backend = {
 	.open = iocp_open,
 	.connect = iocp_connect,
 	.send = iocp_send,
+	.recv = iocp_recv,
+	.shutdown = iocp_shutdown,
 	.connected = iocp_connected,
 	.cancel = iocp_cancel,
 	.close = iocp_close,

@@ -31,6 +31,11 @@ struct iocx_win_sys {
 	int (WSAAPI *wsa_send)(SOCKET s, LPWSABUF bufs, DWORD count,
 			       LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
 			       LPWSAOVERLAPPED_COMPLETION_ROUTINE routine);
+	int (WSAAPI *wsa_recv)(SOCKET s, LPWSABUF bufs, DWORD count,
+			       LPDWORD received, LPDWORD flags,
+			       LPWSAOVERLAPPED ov,
+			       LPWSAOVERLAPPED_COMPLETION_ROUTINE routine);
+	int (WSAAPI *shutdown)(SOCKET s, int how);
 	HANDLE (WINAPI *create_io_completion_port)(HANDLE file, HANDLE port,
 						   ULONG_PTR key,
 						   DWORD threads);

@@ -216,7 +216,8 @@ static int fake_post(struct iocx_engine *e, enum iocx_event_kind kind,
 
 	log_call(FAKE_POST, conn ? sock_of(conn)->id : 0, (size_t)kind);
 	FAKE_REQUIRE(kind == IOCX_EV_CLOSE || kind == IOCX_EV_SHUTDOWN ||
-		     kind == IOCX_EV_STOP || kind == IOCX_EV_WAKE,
+		     kind == IOCX_EV_STOP || kind == IOCX_EV_WAKE ||
+			     kind == IOCX_EV_KICK,
 		     "post of event kind %d", (int)kind);
 	FAKE_REQUIRE((kind == IOCX_EV_STOP || kind == IOCX_EV_WAKE) ==
 			     (conn == NULL),
@@ -330,7 +331,32 @@ static int fake_connected(struct iocx_conn *c)
 	return IOCX_OK;
 }
 
-static void fake_cancel(struct iocx_conn *c)
+static int fake_recv(struct iocx_conn *c, void *buf, size_t len)
+{
+	struct fake_sock *s = sock_of(c);
+
+	FAKE_REQUIRE(s->opened && !s->closed && s->connected,
+		     "recv on socket %u that is not connected", s->id);
+	FAKE_REQUIRE(s->recv_buf == NULL, "second recv in flight on %u",
+		     s->id);
+	FAKE_REQUIRE(buf != NULL && len > 0, "empty recv on socket %u", s->id);
+	s->recvs++;
+	s->recv_buf = buf;
+	s->recv_len = len;
+	return IOCX_OK;
+}
+
+static int fake_shutdown(struct iocx_conn *c)
+{
+	struct fake_sock *s = sock_of(c);
+
+	FAKE_REQUIRE(s->opened && !s->closed, "shutdown on socket %u that "
+		     "is not open", s->id);
+	s->shutdowns++;
+	return IOCX_OK;
+}
+
+static void fake_cancel(struct iocx_conn *c, enum iocx_op op)
 {
 	struct fake_sock *s = sock_of(c);
 	struct iocx_event ev = {
@@ -338,8 +364,17 @@ static void fake_cancel(struct iocx_conn *c)
 		.conn = c,
 		.status = IOCX_E_CANCELLED,
 		.os_code = FAKE_OS_CANCELLED,
+		.op = op,
 	};
 
+	if (op == IOCX_OP_RECV) {
+		/* Receives are not logged; a cancel finishes one at once. */
+		if (s->recv_buf && fk.cancel_completes) {
+			s->recv_buf = NULL;
+			push(c->engine, &ev);
+		}
+		return;
+	}
 	log_call(FAKE_CANCEL, s->id, 0);
 	FAKE_REQUIRE(s->opened && !s->closed,
 		     "cancel on socket %u that is not open", s->id);
@@ -366,6 +401,8 @@ static void fake_close(struct iocx_conn *c, bool abort)
 	FAKE_REQUIRE(s->op == FAKE_NONE,
 		     "close on socket %u while %s is in flight", s->id,
 		     fake_call_name(s->op));
+	FAKE_REQUIRE(s->recv_buf == NULL,
+		     "close on socket %u while a recv is in flight", s->id);
 	s->closed = true;
 	s->abort = abort;
 	fake_engine_of(c->engine)->open_socks--;
@@ -381,6 +418,8 @@ const struct iocx_backend fake_backend = {
 	.open = fake_open,
 	.connect = fake_connect,
 	.send = fake_send,
+	.recv = fake_recv,
+	.shutdown = fake_shutdown,
 	.connected = fake_connected,
 	.cancel = fake_cancel,
 	.close = fake_close,

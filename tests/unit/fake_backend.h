@@ -92,6 +92,11 @@ struct fake_sock {
 	size_t acked;		/* bytes confirmed by injected completions */
 	const void *last_buf;	/* buf of the last connect/send */
 	struct sockaddr_storage remote;	/* c->remote seen by connect() */
+	void *recv_buf;		/* RECV slot: buffer of the receive in
+				   flight, NULL when none */
+	size_t recv_len;
+	unsigned recvs;		/* recv() calls */
+	unsigned shutdowns;	/* shutdown() calls */
 	unsigned char *capture;	/* stream bytes [0, min(acked+len, MAX)) */
 	size_t capture_cap;
 };

@@ -2132,9 +2132,10 @@ static int mt_connected(struct iocx_conn *c)
 	return IOCX_OK;
 }
 
-static void mt_cancel(struct iocx_conn *c)
+static void mt_cancel(struct iocx_conn *c, enum iocx_op op)
 {
 	(void)c;
+	(void)op;
 }
 
 static void mt_close(struct iocx_conn *c, bool abort)

@@ -40,6 +40,8 @@ static const struct {
 	{ IOCX_E_NOTSUP, "IOCX_E_NOTSUP" },
 	{ IOCX_E_INCALLBACK, "IOCX_E_INCALLBACK" },
 	{ IOCX_E_SYSTEM, "IOCX_E_SYSTEM" },
+	{ IOCX_E_EOF, "IOCX_E_EOF" },
+	{ IOCX_E_NOTCONN, "IOCX_E_NOTCONN" },
 };
 
 /* Codes outside 0 .. -(IOCX_ERROR_COUNT - 1). */

@@ -1,0 +1,166 @@
+/*
+ * The data API: iocx_send, iocx_read_start, iocx_read_stop, iocx_shutdown.
+ *
+ * These run on any thread, so they never touch the connection's state
+ * machine: they record the request under conn->req_lock (a leaf lock,
+ * never held during a callback, so calling them while holding your own
+ * locks cannot deadlock against a callback) and make sure a worker looks:
+ * inside the connection's own callback settle() will, elsewhere a KICK is
+ * posted (one at a time).  The worker applies them in conn.c's pump().
+ */
+#include <string.h>
+
+#include "conn.h"
+
+/*
+ * With req_lock held: must the caller post a KICK after unlocking?  Not
+ * inside c's own callback, and not when one is already on its way.
+ */
+static bool need_kick(struct iocx_conn *c)
+{
+	if (iocx__current_conn == c || c->req.kick_pending)
+		return false;
+	c->req.kick_pending = true;
+	return true;
+}
+
+/* Post the KICK promised by need_kick(); the packet holds a reference. */
+static void kick(struct iocx_conn *c)
+{
+	iocx__conn_ref(c);
+	if (c->engine->backend->post(c->engine, IOCX_EV_KICK, c) == IOCX_OK)
+		return;
+	/* The request stays queued; the connection's next event applies
+	 * it.  Posting to a live port does not fail in practice. */
+	iocx__mutex_lock(&c->req_lock);
+	c->req.kick_pending = false;
+	iocx__mutex_unlock(&c->req_lock);
+	iocx__conn_unref(c);
+}
+
+/* See iocx.h. */
+int iocx_send(iocx_conn *c, const void *buf, size_t len,
+	      enum iocx_payload_ownership own, iocx_send_cb on_sent,
+	      void *send_user)
+{
+	bool copy = own == IOCX_PAYLOAD_COPY;
+	struct iocx_send_req *r;
+	bool post;
+	int rc = IOCX_OK;
+
+	if (!c || !buf || len == 0 || !on_sent ||
+	    (own != IOCX_PAYLOAD_COPY && own != IOCX_PAYLOAD_BORROW))
+		return IOCX_E_INVAL;
+	r = iocx__alloc(sizeof(*r) + (copy ? len : 0));
+	if (!r)
+		return IOCX_E_NOMEM;
+	memset(r, 0, sizeof(*r));
+	if (copy) {
+		memcpy(r + 1, buf, len);
+		r->buf = (const unsigned char *)(r + 1);
+	} else {
+		r->buf = buf;
+	}
+	r->len = len;
+	r->cb = on_sent;
+	r->user = send_user;
+
+	/* Our own reference: c may finish on a worker meanwhile. */
+	iocx__conn_ref(c);
+	iocx__mutex_lock(&c->req_lock);
+	if (!c->req.open_for_send) {
+		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
+		post = false;
+	} else {
+		if (c->req.tail)
+			c->req.tail->next = r;
+		else
+			c->req.head = r;
+		c->req.tail = r;
+		post = need_kick(c);
+	}
+	iocx__mutex_unlock(&c->req_lock);
+	if (rc != IOCX_OK)
+		iocx__free(r);
+	else if (post)
+		kick(c);
+	iocx__conn_unref(c);
+	return rc;
+}
+
+/* See iocx.h. */
+int iocx_read_start(iocx_conn *c, iocx_recv_cb on_recv)
+{
+	bool post = false;
+	int rc = IOCX_OK;
+
+	if (!c || !on_recv)
+		return IOCX_E_INVAL;
+	iocx__conn_ref(c);
+	iocx__mutex_lock(&c->req_lock);
+	if (c->req.read_on) {
+		rc = IOCX_E_ALREADY;
+	} else if (!c->req.open_for_read) {
+		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
+	} else {
+		c->req.read_on = true;
+		c->req.read_start = on_recv;
+		post = need_kick(c);
+	}
+	iocx__mutex_unlock(&c->req_lock);
+	if (post)
+		kick(c);
+	iocx__conn_unref(c);
+	return rc;
+}
+
+/* See iocx.h. */
+int iocx_read_stop(iocx_conn *c)
+{
+	bool post = false;
+	int rc = IOCX_OK;
+
+	if (!c)
+		return IOCX_E_INVAL;
+	iocx__conn_ref(c);
+	iocx__mutex_lock(&c->req_lock);
+	if (!c->req.read_on) {
+		rc = IOCX_E_NOTCONN;
+	} else if (c->req.read_stop) {
+		rc = IOCX_E_ALREADY;
+	} else {
+		c->req.read_stop = true;
+		post = need_kick(c);
+	}
+	iocx__mutex_unlock(&c->req_lock);
+	if (post)
+		kick(c);
+	iocx__conn_unref(c);
+	return rc;
+}
+
+/* See iocx.h. */
+int iocx_shutdown(iocx_conn *c)
+{
+	bool post = false;
+	int rc = IOCX_OK;
+
+	if (!c)
+		return IOCX_E_INVAL;
+	iocx__conn_ref(c);
+	iocx__mutex_lock(&c->req_lock);
+	if (c->req.shutdown) {
+		rc = IOCX_E_ALREADY;
+	} else if (!c->req.open_for_send) {
+		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
+	} else {
+		c->req.shutdown = true;
+		c->req.open_for_send = false;
+		post = need_kick(c);
+	}
+	iocx__mutex_unlock(&c->req_lock);
+	if (post)
+		kick(c);
+	iocx__conn_unref(c);
+	return rc;
+}
