@@ -106,7 +106,19 @@ struct iocx_engine_options {
 	/* Bytes of the receive buffer each reading connection owns while
 	 * reading; 0 = IOCX_DEFAULT_RECV_BUFFER. */
 	size_t recv_buffer;
+	/*
+	 * Source addresses to spread connects over (port 0 each, copied at
+	 * create), for when one address runs out of ephemeral ports.  A
+	 * connect without its own local address binds to the next source of
+	 * its family, round robin, and moves on to the following one when a
+	 * bind finds the ports exhausted.  NULL / 0 = the wildcard address.
+	 */
+	const struct sockaddr_storage *sources;
+	size_t nsources;
 };
+
+/* Most source addresses an engine takes. */
+#define IOCX_MAX_SOURCES 64
 
 #define IOCX_DEFAULT_RECV_BUFFER 16384
 
@@ -120,7 +132,9 @@ void iocx_engine_options_init(struct iocx_engine_options *opts);
 /*
  * Create an engine and start its workers.  opts may be NULL for defaults.
  * Returns IOCX_OK and sets *out, or an error (IOCX_E_INVAL for a NULL out,
- * a batch above 4096 or a recv_buffer above IOCX_MAX_PAYLOAD, IOCX_E_NOMEM, IOCX_E_SYSTEM) and leaves *out
+ * a batch above 4096, a recv_buffer above IOCX_MAX_PAYLOAD, more than
+ * IOCX_MAX_SOURCES sources, a NULL sources with nsources > 0, or a source
+ * with a port; IOCX_E_AFNOSUPPORT for a source not IPv4/IPv6, IOCX_E_NOMEM, IOCX_E_SYSTEM) and leaves *out
  * untouched.
  */
 int iocx_engine_create(const struct iocx_engine_options *opts,

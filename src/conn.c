@@ -246,7 +246,7 @@ static bool on_start(struct iocx_conn *c, struct conn_event *ev)
 /* The backoff is over: open a fresh socket and start the next attempt. */
 static bool start_retry(struct iocx_conn *c)
 {
-	int rc = c->engine->backend->open(c, &c->fastopen);
+	int rc = iocx__conn_open(c);
 
 	if (rc != IOCX_OK) {
 		set_state(c, CONN_RETRY_WAIT, CONN_SOCKET_CLOSED);

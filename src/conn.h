@@ -105,6 +105,7 @@ struct iocx_conn {
 	bool connected;			/* the connect op itself succeeded */
 	bool timed_out;			/* this attempt's deadline expired */
 	bool uses_timer;		/* holds a timer reservation */
+	bool local_from_sources;	/* local is an engine source address */
 
 	uint32_t deadline_ms;		/* per attempt, 0 = none */
 	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
@@ -141,6 +142,13 @@ static inline int iocx__conn_family(const struct iocx_conn *c)
 
 /* The connection whose event this thread is handling, or NULL. */
 extern _Thread_local struct iocx_conn *iocx__current_conn;
+
+/*
+ * Open c's socket for an attempt (backend->open), binding to the engine's
+ * next source address of c's family when c has no local address of its
+ * own, and moving on to the following source when one has no port left.
+ */
+int iocx__conn_open(struct iocx_conn *c);
 
 /*
  * Issue the first operation of a freshly opened connection, with c->lock

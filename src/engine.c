@@ -142,6 +142,9 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	atomic_init(&e->shutting_down, false);
 	atomic_init(&e->callers, 0);
 
+	rc = iocx__engine_copy_sources(e);
+	if (rc != IOCX_OK)
+		goto err_sync;
 	rc = backend->engine_init(e);
 	if (rc != IOCX_OK)
 		goto err_sync;
@@ -158,6 +161,7 @@ err_workers:
 	atomic_fetch_sub(&engines_alive, 1);
 	backend->engine_fini(e);
 err_sync:
+	iocx__free(e->sources);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->timer_lock);
 	iocx__mutex_destroy(&e->lock);
@@ -235,6 +239,7 @@ int iocx_engine_destroy(iocx_engine *e)
 
 	e->backend->engine_fini(e);
 	iocx__timer_free(&e->timers);
+	iocx__free(e->sources);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->timer_lock);
 	iocx__mutex_destroy(&e->lock);

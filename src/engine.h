@@ -55,6 +55,10 @@ struct iocx_engine {
 	size_t timer_users;
 	uint64_t (*clock)(void);	/* iocx__now_ns; tests swap it */
 
+	/* Copies of opts.sources, and where the round robin stands. */
+	struct sockaddr_storage *sources;
+	atomic_uint next_source;
+
 	struct iocx_counters stats;
 };
 
@@ -96,6 +100,12 @@ void iocx__engine_disarm(iocx_engine *e, struct iocx_conn *c);
 
 /* Fire every expired timer on the calling thread. */
 void iocx__engine_run_timers(iocx_engine *e);
+
+/*
+ * Validate opts.sources and copy them into the engine (connect.c);
+ * IOCX_OK, IOCX_E_INVAL, IOCX_E_AFNOSUPPORT or IOCX_E_NOMEM.
+ */
+int iocx__engine_copy_sources(iocx_engine *e);
 
 /*
  * Bracket an API call that may race iocx_engine_destroy (iocx_connect).
