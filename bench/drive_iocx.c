@@ -1,7 +1,9 @@
 /*
  * The iocx driver of a bench phase: one engine per phase, one
- * iocx_connect() per slot start, closed from its own on_connect.  Portable:
- * it uses only the public API, so it runs unchanged on every backend.
+ * iocx_connect() per slot start, closed from its own on_connect.  --timeout
+ * becomes the request's deadline_ms, so the engine's own deadlines are
+ * what gets measured.  Portable: it uses only the public API, so it runs
+ * unchanged on every backend.
  */
 #include <stdlib.h>
 
@@ -12,7 +14,6 @@ struct iocx_drv {
 	iocx_engine *engine;
 	struct iocx_connect_request req;
 	enum iocx_close_mode mode;
-	iocx_conn **conns;		/* per slot: the connect in it */
 };
 
 static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
@@ -27,9 +28,8 @@ static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 		.fastopen = r->fastopen,
 	};
 
-	/* A connect its deadline claimed was closed by expire(). */
-	if (!phase_complete(s, &o))
-		iocx_close(c, d->mode);
+	phase_complete(s, &o);
+	iocx_close(c, d->mode);
 	phase_release(s);
 }
 
@@ -51,17 +51,11 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 
 	if (!d)
 		return IOCX_E_NOMEM;
-	d->conns = calloc(cfg->opt->concurrency, sizeof(*d->conns));
-	if (!d->conns) {
-		free(d);
-		return IOCX_E_NOMEM;
-	}
 	iocx_engine_options_init(&eo);
 	eo.workers = cfg->workers;
 	eo.batch = cfg->opt->batch;
 	rc = iocx_engine_create(&eo, &d->engine);
 	if (rc != IOCX_OK) {
-		free(d->conns);
 		free(d);
 		return rc;
 	}
@@ -79,6 +73,8 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 		.flags = cfg->opt->fastopen ? IOCX_CONNECT_FASTOPEN : 0,
 		.on_connect = on_connect,
 		.on_close = on_close,
+		/* The engine enforces --timeout itself (IOCX_E_TIMEDOUT). */
+		.deadline_ms = (uint32_t)cfg->opt->timeout_ms,
 	};
 	*ctx = d;
 	return 0;
@@ -90,16 +86,7 @@ static int iocx_drv_start(void *ctx, struct slot *s)
 	struct iocx_connect_request req = d->req;
 
 	req.user = s;
-	/* conns[i] is written before any callback of the connect runs. */
-	return iocx_connect(d->engine, &req, &d->conns[s->index]);
-}
-
-static void iocx_drv_expire(void *ctx, struct slot *s)
-{
-	struct iocx_drv *d = ctx;
-
-	/* Cancels the connect: on_connect then reports the outcome. */
-	iocx_close(d->conns[s->index], d->mode);
+	return iocx_connect(d->engine, &req, NULL);
 }
 
 static void iocx_drv_fini(void *ctx)
@@ -107,7 +94,6 @@ static void iocx_drv_fini(void *ctx)
 	struct iocx_drv *d = ctx;
 
 	iocx_engine_destroy(d->engine);
-	free(d->conns);
 	free(d);
 }
 
@@ -125,7 +111,7 @@ const struct driver iocx_driver = {
 	.name = "iocx",
 	.init = iocx_drv_init,
 	.start = iocx_drv_start,
-	.expire = iocx_drv_expire,
+	.expire = NULL,			/* deadline_ms does it */
 	.fini = iocx_drv_fini,
 	.backend = iocx_drv_backend,
 	.workers = iocx_drv_workers,

@@ -2,18 +2,18 @@
  * One bench phase: slots, starts (closed loop or paced), deadlines,
  * warm-up, counters, intervals (see phase.h).
  *
- * Slot states, each tagged with the generation of the connect in it:
+ * Slot states, tagged with the generation of the connect in the slot:
  *
- *   FREE --start--> STARTING --start returned--> PENDING --outcome--> DONE
- *                      |                           |                   |
- *                      +--outcome (early)--> DONE  +--deadline--> CLAIMED
- *                                                                      |
- *   DONE / CLAIMED --outcome, close--> (release) FREE       <--outcome-+
+ *   FREE -> STARTING -> PENDING -> DONE -> FREE (release: next start)
+ *              |           |
+ *              |           +-> CLAIMED (deadline) -> DONE (outcome)
+ *              +-> DONE (outcome before the start returned)
  *
- * The outcome exchanges the state to DONE; if it finds CLAIMED, the
- * deadline check owns the close (driver->expire()) and the outcome waits
- * until expire() has returned before the slot is reused.  Only PENDING is
- * claimable: a connect whose start has not returned is never expired.
+ * The outcome exchanges the state to DONE; finding CLAIMED there means the
+ * deadline check (drivers with expire() only) cancelled the connect, and
+ * the outcome waits until expire() has returned before the driver closes
+ * or reuses anything.  Only PENDING is claimable, so a connect whose start
+ * has not returned is never expired.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,15 +140,15 @@ static void count(struct counters *c, int status, bool timed_out,
 		if (o->fastopen)
 			add(&c->fastopen, 1);
 	}
-	if (timed_out) {
-		add(&c->timeouts, 1);
+	if (timed_out)
 		status = IOCX_E_TIMEDOUT;
-	}
 	if (status == IOCX_OK) {
 		add(&c->ok, 1);
 		return;
 	}
 	add(&c->failed, 1);
+	if (status == IOCX_E_TIMEDOUT)
+		add(&c->timeouts, 1);
 	if (status > 0 || status <= -IOCX_ERROR_COUNT)
 		status = IOCX_E_SYSTEM;
 	add(&c->errors[-status], 1);
@@ -437,7 +437,7 @@ static bool control(struct phase *p)
 			if (w != UINT64_MAX)
 				wake = min_u64(wake, now + w);
 		}
-		if (o->timeout_ms) {
+		if (o->timeout_ms && p->drv->expire) {
 			if (now >= next_scan) {
 				expire_overdue(p, now);
 				next_scan = now + scan_ns;

@@ -49,7 +49,8 @@ struct driver {
 	/*
 	 * s's deadline passed and the phase claimed it: make the connect
 	 * finish now (cancel it).  Its outcome still arrives through
-	 * phase_complete(), which then returns true.
+	 * phase_complete(), which then returns true.  NULL when the driver
+	 * enforces --timeout itself and reports IOCX_E_TIMEDOUT.
 	 */
 	void (*expire)(void *ctx, struct slot *s);
 	/*
@@ -109,7 +110,7 @@ struct phase_counts {
 	uint64_t attempts;
 	uint64_t ok;
 	uint64_t failed;
-	uint64_t timeouts;		/* deadline passed (IOCX_E_TIMEDOUT) */
+	uint64_t timeouts;		/* of failed: IOCX_E_TIMEDOUT */
 	uint64_t payload_bytes;		/* first-payload bytes sent */
 	uint64_t fastopen;
 	uint64_t errors[IOCX_ERROR_COUNT];
@@ -146,8 +147,8 @@ void *phase_driver_ctx(const struct phase *p);
 
 /*
  * Report the outcome of s's connect (any driver thread).  Returns true
- * when its deadline claimed it: it is counted as IOCX_E_TIMEDOUT, and for
- * the iocx driver the close was already requested by expire().
+ * when the phase's deadline check claimed it (drivers with expire() only):
+ * it is then counted as IOCX_E_TIMEDOUT whatever o->status says.
  */
 bool phase_complete(struct slot *s, const struct outcome *o);
 
