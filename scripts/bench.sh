@@ -14,10 +14,19 @@
 # changed results 3-7x from run to run; pinning both to one CPU makes runs
 # comparable. IOCX_BENCH_CPUS=0,1 picks other CPUs; IOCX_BENCH_CPUS= (empty)
 # disables pinning.
+#
+# Wine prefix: the bench uses its own, $HOME/.cache/iocx/wine-bench (created
+# once by scripts/setup.sh, like the test prefix), so a scripts/test.sh running
+# at the same time neither shares the bench's wineserver (which would disturb
+# the numbers) nor loses its own when the bench stops its server.
+# IOCX_WINEPREFIX overrides. docs/bench.md has the rest of how to get stable
+# numbers.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
+
+export IOCX_WINEPREFIX="${IOCX_WINEPREFIX:-${HOME:-/root}/.cache/iocx/wine-bench}"
 
 bash scripts/setup.sh >&2
 # shellcheck source=scripts/env.sh
