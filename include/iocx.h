@@ -115,6 +115,16 @@ struct iocx_engine_options {
 	 */
 	const struct sockaddr_storage *sources;
 	size_t nsources;
+	/*
+	 * Recycle sockets: a graceful close of a wildcard-bound connection
+	 * disconnects it with DisconnectEx(TF_REUSE_SOCKET) and keeps the
+	 * socket, still bound and associated, for the next connect of the
+	 * same family (saving socket, bind and port association).  Where
+	 * the OS cannot reuse a socket (Wine), the first failed reuse turns
+	 * recycling off for the engine and connects go on with fresh
+	 * sockets (stats.recycle_fallbacks).
+	 */
+	bool recycle_sockets;
 };
 
 /* Most source addresses an engine takes. */
@@ -352,6 +362,9 @@ struct iocx_stats {
 	uint64_t retries;		/* attempts after the first */
 	uint64_t bytes_sent;		/* iocx_send bytes the OS confirmed */
 	uint64_t bytes_received;	/* bytes delivered to on_recv */
+	uint64_t sockets_recycled;	/* sockets kept after a disconnect */
+	uint64_t sockets_reused;	/* connects that took a kept socket */
+	uint64_t recycle_fallbacks;	/* reuses the OS refused */
 	uint64_t closed;		/* on_close calls */
 	uint64_t in_flight;		/* gauge: started, not yet reported */
 	uint64_t open;			/* gauge: handles not yet closed */

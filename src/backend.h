@@ -81,6 +81,15 @@ struct iocx_backend {
 	int (*connected)(struct iocx_conn *c);
 	/* Ask the OS to finish the operation in flight in slot op now. */
 	void (*cancel)(struct iocx_conn *c, enum iocx_op op);
+	/*
+	 * Optional (NULL = no recycling).  disconnect: start a graceful
+	 * disconnect that leaves the socket reusable (MAIN slot, an event
+	 * follows; an error return means close instead).  recycle: after it
+	 * succeeded, keep the socket for a later open() of the same family
+	 * (true), or close it (false).
+	 */
+	int (*disconnect)(struct iocx_conn *c);
+	bool (*recycle)(struct iocx_conn *c);
 	/* Close the socket, abortively (RST) when abort is true. */
 	void (*close)(struct iocx_conn *c, bool abort);
 };

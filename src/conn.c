@@ -389,6 +389,58 @@ static bool on_close_request(struct iocx_conn *c)
 
 /* ---- data on an open connection --------------------------------------- */
 
+/*
+ * May the socket of this closing connection be recycled?  Only a clean
+ * graceful close of a wildcard-bound socket: an aborted, broken or
+ * explicitly bound one is closed.
+ */
+static bool recyclable(struct iocx_conn *c)
+{
+	struct iocx_engine *e = c->engine;
+	int broken;
+
+	if (!e->opts.recycle_sockets || !e->backend->disconnect ||
+	    c->closing_abort || c->local_len != 0)
+		return false;
+	iocx__mutex_lock(&c->req_lock);
+	broken = c->req.broken;
+	iocx__mutex_unlock(&c->req_lock);
+	return broken == 0;
+}
+
+/*
+ * Nothing is in flight on a closing connection: hand the socket back and
+ * finish.  A recyclable socket is disconnected first (DisconnectEx with
+ * TF_REUSE_SOCKET, which completes once the transport lets go, TIME_WAIT
+ * included), and finishing waits for that completion.
+ */
+static bool release_socket(struct iocx_conn *c)
+{
+	const struct iocx_backend *b = c->engine->backend;
+
+	if (recyclable(c) && b->disconnect(c) == IOCX_OK) {
+		c->disconnecting = true;
+		return false;
+	}
+	b->close(c, c->closing_abort);
+	return finish(c, CONN_CLOSING);
+}
+
+/* The disconnect for recycling finished: keep the socket, or close it. */
+static bool disconnect_done(struct iocx_conn *c, const struct conn_event *ev)
+{
+	struct iocx_engine *e = c->engine;
+
+	c->disconnecting = false;
+	if (ev->status == IOCX_OK) {
+		if (e->backend->recycle(c))
+			iocx__count(&e->stats.sockets_recycled, 1);
+	} else {
+		e->backend->close(c, false);
+	}
+	return finish(c, CONN_CLOSING);
+}
+
 /* Requests taken over from other threads (see struct iocx_requests). */
 struct taken {
 	iocx_recv_cb read_start;
@@ -536,6 +588,8 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 		recv_done(c, ev);
 		return false;
 	}
+	if (c->disconnecting)
+		return disconnect_done(c, ev);
 	bytes = ev->bytes < c->payload_issued ? ev->bytes
 					      : (uint32_t)c->payload_issued;
 	c->send_busy = false;
@@ -614,10 +668,8 @@ static bool pump(struct iocx_conn *c)
 	} while (requests_pending(c));
 
 	if (c->state == CONN_CLOSING && !c->send_busy && !c->recv_busy &&
-	    !c->reading && !c->sendq) {
-		b->close(c, c->closing_abort);
-		return finish(c, CONN_CLOSING);
-	}
+	    !c->reading && !c->sendq && !c->disconnecting)
+		return release_socket(c);
 	return false;
 }
 

@@ -132,6 +132,8 @@ struct iocx_conn {
 	bool fin_sent;
 	bool closing_abort;		/* CLOSING by reset: cancel, don't drain */
 	bool closing_cancelled;		/* cancels for CLOSING issued */
+	bool disconnecting;		/* DisconnectEx for recycling in flight
+					   (MAIN slot) */
 };
 
 /* The family of the connection's remote address. */

@@ -33,6 +33,9 @@ void iocx__stats_snapshot(const struct iocx_counters *s,
 	out->retries = load(&s->retries);
 	out->bytes_sent = load(&s->bytes_sent);
 	out->bytes_received = load(&s->bytes_received);
+	out->sockets_recycled = load(&s->sockets_recycled);
+	out->sockets_reused = load(&s->sockets_reused);
+	out->recycle_fallbacks = load(&s->recycle_fallbacks);
 	out->closed = load(&s->closed);
 	out->in_flight = load(&s->in_flight);
 	out->open = load(&s->open);

@@ -19,6 +19,9 @@ struct iocx_counters {
 	_Atomic uint64_t retries;
 	_Atomic uint64_t bytes_sent;
 	_Atomic uint64_t bytes_received;
+	_Atomic uint64_t sockets_recycled;
+	_Atomic uint64_t sockets_reused;
+	_Atomic uint64_t recycle_fallbacks;
 	_Atomic uint64_t closed;
 	_Atomic uint64_t in_flight;
 	_Atomic uint64_t open;

@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "win/error.h"
+#include "win/pool.h"
 
 #ifndef TCP_FASTOPEN
 #define TCP_FASTOPEN 15		/* missing from mingw-w64 10 headers */
@@ -46,15 +47,21 @@ struct win_conn {
 	/* ConnectEx's lpdwBytesSent: the OS may write it after the call
 	 * returned, so it lives here, and is never read. */
 	DWORD bytes_sent_unused;
+	bool from_pool;			/* sock is a recycled one */
 };
 
 struct win_engine {
 	HANDLE port;
 	LPFN_CONNECTEX connectex4;
 	LPFN_CONNECTEX connectex6;	/* NULL when IPv6 is unavailable */
+	LPFN_DISCONNECTEX disconnectex;	/* loaded when recycling */
 	OVERLAPPED_ENTRY *entries;	/* batch entries per worker */
 	unsigned batch;
 	bool wsa_started;
+	/* Recycled sockets by family (0: IPv4, 1: IPv6).  reuse_broken is
+	 * set the first time the OS refuses to reconnect one (Wine). */
+	struct iocx_win_pool pool[2];
+	atomic_bool reuse_broken;
 };
 
 static struct win_conn *win_conn(struct iocx_conn *c)
@@ -81,29 +88,33 @@ static int fail_wsa(struct iocx_conn *c, int err)
 	return iocx__win_error_from_wsa(err);
 }
 
-static LPFN_CONNECTEX load_connectex(int family)
+/*
+ * Load a Winsock extension function (ConnectEx, DisconnectEx) for family
+ * into *fn, a function pointer of size bytes; false when unavailable.
+ */
+static bool load_extension(int family, GUID guid, void *fn, DWORD size)
 {
-	GUID guid = WSAID_CONNECTEX;
-	LPFN_CONNECTEX fn = NULL;
 	DWORD bytes;
 	SOCKET s;
+	bool ok;
 
 	s = iocx__win_sys.wsa_socket(family, SOCK_STREAM, IPPROTO_TCP, NULL,
 				     0, WSA_FLAG_OVERLAPPED);
 	if (s == INVALID_SOCKET)
-		return NULL;
-	if (iocx__win_sys.wsa_ioctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER,
-				    &guid, sizeof(guid), &fn, sizeof(fn),
-				    &bytes, NULL, NULL) != 0)
-		fn = NULL;
+		return false;
+	ok = iocx__win_sys.wsa_ioctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER,
+				     &guid, sizeof(guid), fn, size, &bytes,
+				     NULL, NULL) == 0;
 	iocx__win_sys.closesocket(s);
-	return fn;
+	return ok;
 }
 
 static void iocp_engine_fini(struct iocx_engine *e)
 {
 	struct win_engine *we = win_engine(e);
 
+	iocx__win_pool_drain(&we->pool[0]);
+	iocx__win_pool_drain(&we->pool[1]);
 	if (we->port)
 		CloseHandle(we->port);
 	if (we->wsa_started)
@@ -138,10 +149,20 @@ static int iocp_engine_init(struct iocx_engine *e)
 		INVALID_HANDLE_VALUE, NULL, 0, workers);
 	if (!we->port)
 		goto err;
-	we->connectex4 = load_connectex(AF_INET);
-	we->connectex6 = load_connectex(AF_INET6);
-	if (!we->connectex4)
+	iocx__win_pool_init(&we->pool[0]);
+	iocx__win_pool_init(&we->pool[1]);
+	atomic_init(&we->reuse_broken, false);
+	if (!load_extension(AF_INET, (GUID)WSAID_CONNECTEX, &we->connectex4,
+			    sizeof(we->connectex4)))
 		goto err;
+	if (!load_extension(AF_INET6, (GUID)WSAID_CONNECTEX, &we->connectex6,
+			    sizeof(we->connectex6)))
+		we->connectex6 = NULL;
+	/* Without DisconnectEx, graceful closes simply close. */
+	if (e->opts.recycle_sockets &&
+	    !load_extension(AF_INET, (GUID)WSAID_DISCONNECTEX,
+			    &we->disconnectex, sizeof(we->disconnectex)))
+		we->disconnectex = NULL;
 	return IOCX_OK;
 
 err:
@@ -265,7 +286,38 @@ static int bind_local(struct iocx_conn *c, SOCKET s)
 	return IOCX_OK;
 }
 
-static int iocp_open(struct iocx_conn *c, bool *fastopen)
+/* The pool for c's family. */
+static struct iocx_win_pool *pool_of(struct iocx_conn *c)
+{
+	return &win_engine(c->engine)->pool[c->remote.ss_family == AF_INET6];
+}
+
+/*
+ * Take a recycled socket for c if it may use one: recycling on and not
+ * found broken, a wildcard bind, no TFO and no dual-stack option (a kept
+ * socket carries neither).
+ */
+static bool open_recycled(struct iocx_conn *c)
+{
+	struct win_engine *we = win_engine(c->engine);
+	struct win_conn *w = win_conn(c);
+	SOCKET s;
+
+	if (!we->disconnectex || atomic_load(&we->reuse_broken) ||
+	    c->local_len != 0 || (c->flags & IOCX_CONNECT_FASTOPEN) ||
+	    is_v4_mapped(&c->remote))
+		return false;
+	s = iocx__win_pool_take(pool_of(c));
+	if (s == INVALID_SOCKET)
+		return false;
+	w->sock = s;
+	w->from_pool = true;
+	iocx__count(&c->engine->stats.sockets_reused, 1);
+	return true;
+}
+
+/* Create, configure, bind and associate a new socket for c. */
+static int open_fresh(struct iocx_conn *c, bool *fastopen)
 {
 	struct win_engine *we = win_engine(c->engine);
 	struct win_conn *w = win_conn(c);
@@ -274,6 +326,7 @@ static int iocp_open(struct iocx_conn *c, bool *fastopen)
 	int rc;
 
 	w->sock = INVALID_SOCKET;
+	w->from_pool = false;
 	*fastopen = false;
 	if (family == AF_INET6 && !we->connectex6)
 		return IOCX_E_AFNOSUPPORT;
@@ -323,6 +376,14 @@ err:
 	return rc;
 }
 
+static int iocp_open(struct iocx_conn *c, bool *fastopen)
+{
+	*fastopen = false;
+	if (open_recycled(c))
+		return IOCX_OK;
+	return open_fresh(c, fastopen);
+}
+
 static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 {
 	struct win_engine *we = win_engine(c->engine);
@@ -338,9 +399,26 @@ static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 		(PVOID)buf, (DWORD)len, &w->bytes_sent_unused,
 		&w->ops[IOCX_OP_MAIN].ov)) {
 		int err = WSAGetLastError();
+		bool fastopen;
+		int rc;
 
-		if (err != WSA_IO_PENDING)
+		if (err == WSA_IO_PENDING)
+			return IOCX_OK;
+		if (!w->from_pool || (err != WSAEISCONN && err != WSAEINVAL))
 			return fail_wsa(c, err);
+		/*
+		 * The OS would not reconnect a recycled socket (Wine 8 keeps
+		 * it connected: WSAEISCONN).  Stop recycling for this engine
+		 * and go on with a fresh socket.
+		 */
+		atomic_store(&we->reuse_broken, true);
+		iocx__count(&c->engine->stats.recycle_fallbacks, 1);
+		iocx__win_pool_drain(pool_of(c));
+		iocx__win_sys.closesocket(w->sock);
+		rc = open_fresh(c, &fastopen);
+		if (rc != IOCX_OK)
+			return rc;
+		return iocp_connect(c, buf, len);
 	}
 	return IOCX_OK;
 }
@@ -392,6 +470,41 @@ static int iocp_recv(struct iocx_conn *c, void *buf, size_t len)
 	return IOCX_OK;
 }
 
+static int iocp_disconnect(struct iocx_conn *c)
+{
+	struct win_engine *we = win_engine(c->engine);
+	struct win_conn *w = win_conn(c);
+
+	/* Without DisconnectEx, or once reuse proved broken, the core
+	 * simply closes. */
+	if (!we->disconnectex || atomic_load(&we->reuse_broken))
+		return IOCX_E_NOTSUP;
+	reset_op(w, IOCX_OP_MAIN);
+	/* Completes once the transport let go (TIME_WAIT may delay it);
+	 * a packet is queued either way. */
+	if (!we->disconnectex(w->sock, &w->ops[IOCX_OP_MAIN].ov,
+			      TF_REUSE_SOCKET, 0)) {
+		int err = WSAGetLastError();
+
+		if (err != WSA_IO_PENDING)
+			return fail_wsa(c, err);
+	}
+	return IOCX_OK;
+}
+
+static bool iocp_recycle(struct iocx_conn *c)
+{
+	struct win_engine *we = win_engine(c->engine);
+	struct win_conn *w = win_conn(c);
+	bool kept = !atomic_load(&we->reuse_broken) &&
+		    iocx__win_pool_put(pool_of(c), w->sock);
+
+	if (!kept)
+		iocx__win_sys.closesocket(w->sock);
+	w->sock = INVALID_SOCKET;
+	return kept;
+}
+
 static int iocp_shutdown(struct iocx_conn *c)
 {
 	if (iocx__win_sys.shutdown(win_conn(c)->sock, SD_SEND) != 0)
@@ -436,6 +549,8 @@ static const struct iocx_backend iocp_backend = {
 	.send = iocp_send,
 	.recv = iocp_recv,
 	.shutdown = iocp_shutdown,
+	.disconnect = iocp_disconnect,
+	.recycle = iocp_recycle,
 	.connected = iocp_connected,
 	.cancel = iocp_cancel,
 	.close = iocp_close,
