@@ -66,6 +66,9 @@ static const char *const call_names[FAKE_CALL_COUNT] = {
 	[FAKE_CONNECTED] = "connected",
 	[FAKE_CANCEL] = "cancel",
 	[FAKE_CLOSE] = "close",
+	[FAKE_RECV] = "recv",
+	[FAKE_SHUTDOWN] = "shutdown",
+	[FAKE_CANCEL_RECV] = "cancel_recv",
 };
 
 /* See fake_backend.h. */
@@ -194,7 +197,14 @@ static int fake_wait(struct iocx_engine *e, unsigned worker,
 
 		fe->head = (fe->head + 1) % FAKE_FIFO_MAX;
 		fe->len--;
-		if (ev->kind == IOCX_EV_IO) {
+		if (ev->kind == IOCX_EV_IO && ev->op == IOCX_OP_RECV) {
+			/* Only the RECV slot is free now; MAIN is untouched. */
+			struct fake_sock *s = sock_of(ev->conn);
+
+			s->recv_buf = NULL;
+			s->recv_len = 0;
+			s->recv_done = false;
+		} else if (ev->kind == IOCX_EV_IO) {
 			struct fake_sock *s = sock_of(ev->conn);
 
 			if (s->op == FAKE_CONNECT && ev->status == IOCX_OK)
@@ -302,6 +312,8 @@ static int fake_send(struct iocx_conn *c, const void *buf, size_t len)
 
 	FAKE_REQUIRE(s->connect_ok && s->connected,
 		     "send on socket %u before a finished connect", s->id);
+	FAKE_REQUIRE(s->shutdowns == 0, "send on socket %u after shutdown",
+		     s->id);
 	FAKE_REQUIRE(len > 0 && buf != NULL, "empty send on socket %u",
 		     s->id);
 	s->sends++;
@@ -334,13 +346,18 @@ static int fake_connected(struct iocx_conn *c)
 static int fake_recv(struct iocx_conn *c, void *buf, size_t len)
 {
 	struct fake_sock *s = sock_of(c);
+	int rc;
 
+	log_call(FAKE_RECV, s->id, len);
 	FAKE_REQUIRE(s->opened && !s->closed && s->connected,
 		     "recv on socket %u that is not connected", s->id);
 	FAKE_REQUIRE(s->recv_buf == NULL, "second recv in flight on %u",
 		     s->id);
 	FAKE_REQUIRE(buf != NULL && len > 0, "empty recv on socket %u", s->id);
 	s->recvs++;
+	rc = take_fail(FAKE_RECV);
+	if (rc != 0)
+		return rc;
 	s->recv_buf = buf;
 	s->recv_len = len;
 	return IOCX_OK;
@@ -350,10 +367,15 @@ static int fake_shutdown(struct iocx_conn *c)
 {
 	struct fake_sock *s = sock_of(c);
 
+	log_call(FAKE_SHUTDOWN, s->id, s->acked);
 	FAKE_REQUIRE(s->opened && !s->closed, "shutdown on socket %u that "
 		     "is not open", s->id);
+	/* FIN goes after the data: nothing of it may still be in flight. */
+	FAKE_REQUIRE(s->op == FAKE_NONE, "shutdown on socket %u while %s is "
+		     "in flight", s->id, fake_call_name(s->op));
 	s->shutdowns++;
-	return IOCX_OK;
+	s->acked_at_shutdown = s->acked;
+	return take_fail(FAKE_SHUTDOWN);
 }
 
 static void fake_cancel(struct iocx_conn *c, enum iocx_op op)
@@ -368,11 +390,20 @@ static void fake_cancel(struct iocx_conn *c, enum iocx_op op)
 	};
 
 	if (op == IOCX_OP_RECV) {
-		/* Receives are not logged; a cancel finishes one at once. */
-		if (s->recv_buf && fk.cancel_completes) {
-			s->recv_buf = NULL;
-			push(c->engine, &ev);
+		log_call(FAKE_CANCEL_RECV, s->id, 0);
+		FAKE_REQUIRE(s->opened && !s->closed,
+			     "cancel of a recv on socket %u that is not open",
+			     s->id);
+		s->recv_cancels++;
+		if (s->recv_buf == NULL) {
+			s->stray_recv_cancels++;
+			return;
 		}
+		/* Like CancelIoEx: one completion, unless one is queued. */
+		if (s->recv_done || !fk.cancel_completes)
+			return;
+		s->recv_done = true;
+		push(c->engine, &ev);
 		return;
 	}
 	log_call(FAKE_CANCEL, s->id, 0);
@@ -492,6 +523,70 @@ void fake_complete(iocx_conn *conn, int status, uint32_t os_code,
 }
 
 /* See fake_backend.h. */
+void fake_complete_recv(iocx_conn *conn, int status, const void *data,
+			size_t len)
+{
+	struct fake_sock *s = sock_of(conn);
+
+	/* These are mistakes of the test, not of the core. */
+	assert_non_null(s->recv_buf);
+	assert_false(s->recv_done);
+	assert_true(len <= s->recv_len);
+	assert_true(len == 0 || data != NULL);
+	if (len > 0)
+		memcpy(s->recv_buf, data, len);
+	fake_complete_op(conn, IOCX_OP_RECV, status, 0, (uint32_t)len);
+}
+
+/* See fake_backend.h. */
+void fake_complete_op(iocx_conn *conn, enum iocx_op op, int status,
+		      uint32_t os_code, uint32_t bytes)
+{
+	struct fake_sock *s = sock_of(conn);
+	struct iocx_event ev = {
+		.kind = IOCX_EV_IO,
+		.conn = conn,
+		.status = status,
+		.os_code = os_code,
+		.bytes = bytes,
+		.op = op,
+	};
+
+	if (op == IOCX_OP_MAIN) {
+		fake_complete(conn, status, os_code, bytes);
+		return;
+	}
+	assert_int_equal(op, IOCX_OP_RECV);
+	assert_non_null(s->recv_buf);
+	assert_false(s->recv_done);
+	assert_true(bytes <= s->recv_len);
+	s->received += bytes;
+	s->recv_done = true;
+	push(conn->engine, &ev);
+}
+
+/* See fake_backend.h. */
+bool fake_recv_pending(unsigned id)
+{
+	return fake_sock(id)->recv_buf != NULL;
+}
+
+/* See fake_backend.h. */
+unsigned fake_count_posts(enum iocx_event_kind kind, unsigned id)
+{
+	unsigned n = 0;
+	size_t i;
+
+	assert_false(fk.log_overflow);
+	for (i = 0; i < fk.log_len; i++)
+		if (fk.log[i].call == FAKE_POST &&
+		    fk.log[i].len == (size_t)kind &&
+		    (id == 0 || fk.log[i].id == id))
+			n++;
+	return n;
+}
+
+/* See fake_backend.h. */
 unsigned fake_pending(const iocx_engine *e)
 {
 	return fake_engine_of(e)->len;
@@ -590,6 +685,50 @@ static void print_rec(const char *tag, size_t i, const struct fake_rec *r)
 		print_error("  %s[%lu] %s id=%u len=%lu\n", tag,
 			    (unsigned long)i, fake_call_name(r->call), r->id,
 			    (unsigned long)r->len);
+}
+
+static bool data_level(enum fake_call call)
+{
+	return conn_level(call) ||
+	       (call >= FAKE_RECV && call <= FAKE_CANCEL_RECV);
+}
+
+/* Compare the log entries that pass keep() with exp; fail on mismatch. */
+static void assert_log_filtered(const struct fake_rec *exp, size_t n,
+				bool (*keep)(enum fake_call),
+				const char *file, int line)
+{
+	const struct fake_rec *got[FAKE_LOG_MAX];
+	size_t ngot = 0;
+	bool same;
+	size_t i;
+
+	if (fk.log_overflow) {
+		print_error("fake backend: call log overflowed\n");
+		_fail(file, line);
+	}
+	for (i = 0; i < fk.log_len; i++)
+		if (keep(fk.log[i].call))
+			got[ngot++] = &fk.log[i];
+	same = ngot == n;
+	for (i = 0; same && i < n; i++)
+		same = got[i]->call == exp[i].call && got[i]->id == exp[i].id &&
+		       (exp[i].len == FAKE_ANY || got[i]->len == exp[i].len);
+	if (same)
+		return;
+	print_error("backend call log differs from the expected one\n");
+	for (i = 0; i < n; i++)
+		print_rec("expected", i, &exp[i]);
+	for (i = 0; i < ngot; i++)
+		print_rec("got     ", i, got[i]);
+	_fail(file, line);
+}
+
+/* See fake_backend.h. */
+void fake_assert_data_log_(const struct fake_rec *exp, size_t n,
+			   const char *file, int line)
+{
+	assert_log_filtered(exp, n, data_level, file, line);
 }
 
 /* See fake_backend.h. */

@@ -22,6 +22,12 @@
  * flight, as CancelIoEx does, unless the operation already has a queued
  * completion or the test turned that off with fake_set_cancel_completes().
  *
+ * The RECV slot is independent of the MAIN one (connect, sends): recv()
+ * leaves a receive in flight until wait() hands over the completion that
+ * fake_complete_recv() or a cancel queued; a MAIN completion never frees
+ * the RECV slot and vice versa.  shutdown() must find the MAIN slot idle
+ * (FIN only after the data), and send() after shutdown() is a violation.
+ *
  * Per-socket records (struct fake_sock) live in a table indexed by the
  * connection id and outlive the connection, so tests can inspect a socket
  * after the core freed its iocx_conn.  Ids start at 1 after fake_reset().
@@ -51,6 +57,14 @@ enum fake_call {
 	FAKE_CONNECTED,
 	FAKE_CANCEL,
 	FAKE_CLOSE,		/* len = 1 for an abortive close, else 0 */
+	/*
+	 * The data calls come after FAKE_CLOSE so that assert_fake_log()
+	 * keeps comparing only the connect-path calls; assert_fake_data_log()
+	 * compares those and these.
+	 */
+	FAKE_RECV,		/* len = size of the receive buffer */
+	FAKE_SHUTDOWN,		/* FIN; len = bytes confirmed before it */
+	FAKE_CANCEL_RECV,	/* cancel of the RECV slot */
 	FAKE_CALL_COUNT,
 };
 
@@ -93,10 +107,16 @@ struct fake_sock {
 	const void *last_buf;	/* buf of the last connect/send */
 	struct sockaddr_storage remote;	/* c->remote seen by connect() */
 	void *recv_buf;		/* RECV slot: buffer of the receive in
-				   flight, NULL when none */
+				   flight (until wait() hands its
+				   completion over), NULL when none */
 	size_t recv_len;
+	bool recv_done;		/* its completion is queued, not dequeued */
 	unsigned recvs;		/* recv() calls */
 	unsigned shutdowns;	/* shutdown() calls */
+	unsigned recv_cancels;	/* cancel(IOCX_OP_RECV) calls */
+	unsigned stray_recv_cancels;	/* ... with no receive in flight */
+	size_t received;	/* bytes delivered by fake_complete_recv */
+	size_t acked_at_shutdown;	/* acked when shutdown() was called */
 	unsigned char *capture;	/* stream bytes [0, min(acked+len, MAX)) */
 	size_t capture_cap;
 };
@@ -128,6 +148,27 @@ void fake_set_cancel_completes(bool on);
  */
 void fake_complete(iocx_conn *conn, int status, uint32_t os_code,
 		   uint32_t bytes);
+
+/*
+ * Complete conn's receive in flight: copy data[0..len) into the buffer the
+ * core gave to recv() (len at most its size) and queue an IOCX_EV_IO event
+ * of the RECV slot with status and len bytes.  len 0 with IOCX_OK is EOF.
+ */
+void fake_complete_recv(iocx_conn *conn, int status, const void *data,
+			size_t len);
+
+/*
+ * Queue the completion of conn's operation in slot op, like
+ * fake_complete() (MAIN) or fake_complete_recv() without data (RECV).
+ */
+void fake_complete_op(iocx_conn *conn, enum iocx_op op, int status,
+		      uint32_t os_code, uint32_t bytes);
+
+/* A receive is in flight on the socket (issued, completion not dequeued). */
+bool fake_recv_pending(unsigned id);
+
+/* Posts of kind logged for one id (0 = any id, also engine-level). */
+unsigned fake_count_posts(enum iocx_event_kind kind, unsigned id);
 
 /* Events queued on e's FIFO and not yet dequeued. */
 unsigned fake_pending(const iocx_engine *e);
@@ -164,5 +205,16 @@ void fake_assert_log_(const struct fake_rec *exp, size_t n,
 			 sizeof(struct fake_rec), __FILE__, __LINE__)
 /* The log must hold no connection-level call. */
 #define assert_fake_log_empty() fake_assert_log_(NULL, 0, __FILE__, __LINE__)
+
+/*
+ * Like assert_fake_log(), over the connection-level calls including the
+ * data calls (recv, shutdown, cancel of a receive).
+ */
+void fake_assert_data_log_(const struct fake_rec *exp, size_t n,
+			   const char *file, int line);
+#define assert_fake_data_log(...)					\
+	fake_assert_data_log_((const struct fake_rec[]){ __VA_ARGS__ },	\
+			      sizeof((const struct fake_rec[]){ __VA_ARGS__ }) / \
+			      sizeof(struct fake_rec), __FILE__, __LINE__)
 
 #endif /* IOCX_TEST_FAKE_BACKEND_H */
