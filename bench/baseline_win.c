@@ -23,7 +23,7 @@
 
 #include "drivers.h"
 #include "os.h"
-#include "win/error.h"		/* the engine's mapping: same error names */
+#include "win/error.h"	/* the engine's mapping: same error names */
 
 #ifndef TCP_FASTOPEN
 #define TCP_FASTOPEN 15		/* missing from mingw-w64 10 headers */
@@ -34,13 +34,13 @@ enum { KEY_IO = 1, KEY_STOP = 2 };
 #define STOP_WAIT_MS 10000
 
 struct raw_conn {
-	OVERLAPPED ov;			/* of the one operation in flight */
+	OVERLAPPED ov;		/* of the one operation in flight */
 	SOCKET sock;
 	struct slot *slot;
 	atomic_bool busy;		/* started, not yet finished */
 	uint64_t t0_ns;
 	size_t sent;			/* payload bytes confirmed */
-	size_t issued;			/* payload bytes of the operation */
+	size_t issued;		/* payload bytes of the operation */
 	bool connected;
 	bool fastopen;
 	WSABUF buf;

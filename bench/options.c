@@ -190,8 +190,8 @@ static bool opt_timeout(struct parse *p, const char *v)
 {
 	if (!parse_duration_ms(v, 1, MAX_DURATION_MS, &p->o->timeout_ms))
 		return fail(p, "--timeout %s: want a connect deadline in "
-			    "seconds (\"5\", \"0.5\", \"200ms\"), at least 1 ms",
-			    v);
+			    "seconds (\"5\", \"0.5\", \"200ms\"), at least "
+			    "1 ms", v);
 	return true;
 }
 

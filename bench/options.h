@@ -19,7 +19,7 @@ enum bench_close {
 };
 
 enum bench_sink_mode {
-	BENCH_SINK_READ,		/* accept, read the first payload, close */
+	BENCH_SINK_READ,		/* accept, read the payload, close */
 	BENCH_SINK_CLOSE,		/* accept, close */
 };
 
@@ -35,11 +35,11 @@ struct bench_options {
 	uint64_t duration_ms;
 	unsigned concurrency;		/* connects in flight, >= 1 */
 	unsigned workers;		/* 0 = one per CPU */
-	unsigned batch;			/* completions per dequeue, 1..4096 */
-	size_t payload;			/* first-payload bytes per connect */
+	unsigned batch;		/* completions per dequeue, 1..4096 */
+	size_t payload;		/* first-payload bytes per connect */
 	bool fastopen;
 	enum bench_close close_mode;
-	uint64_t rate;			/* starts per second, 0 = unpaced */
+	uint64_t rate;		/* starts per second, 0 = unpaced */
 	uint64_t warmup_connects;	/* outcomes excluded from the stats */
 	uint64_t warmup_ms;		/* ... or time excluded */
 	uint64_t timeout_ms;		/* connect deadline, 0 = none */

@@ -21,7 +21,7 @@
 
 struct os_event {
 	HANDLE event;
-	HANDLE timer;		/* NULL: fall back to millisecond timeouts */
+	HANDLE timer;		/* NULL: millisecond timeouts only */
 };
 
 /* See os.h. */

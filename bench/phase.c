@@ -63,7 +63,7 @@ struct phase {
 	unsigned nslots;
 	_Atomic uint64_t free_head;	/* tag << 32 | (index + 1) */
 	bool paced;
-	atomic_bool starved;		/* the pacer waits for a free slot */
+	atomic_bool starved;		/* the pacer waits for a slot */
 	_Atomic uint64_t started;	/* starts claimed */
 	atomic_bool stop;		/* no more starts */
 	_Atomic uint64_t live;		/* started, not yet closed */
@@ -574,7 +574,8 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 	finished = control(p);
 	t_end = os_now_ns();
 	cpu_end = client_cpu(p);
-	begin_measuring(p, t_end);	/* warm-up never ended: empty window */
+	/* A warm-up that never ended leaves an empty window. */
+	begin_measuring(p, t_end);
 	emit_interval(p, t_end, true);
 	atomic_store(&p->stop, true);
 	drv->fini(p->ctx);		/* cancels what a stall left behind */

@@ -27,10 +27,10 @@
 struct phase;
 
 struct slot {
-	_Atomic uint64_t state;		/* generation << 8 | enum slot_state */
+	_Atomic uint64_t state;		/* generation << 8 | slot state */
 	atomic_bool expired;		/* the driver's expire() returned */
 	_Atomic uint64_t t_start_ns;	/* when the connect started */
-	_Atomic uint32_t next_free;	/* free-list link: index + 1, 0 = end */
+	_Atomic uint32_t next_free;	/* free list: index + 1, 0 = end */
 	uint32_t index;			/* 0 .. concurrency - 1 */
 	struct phase *phase;
 };
@@ -67,14 +67,14 @@ struct driver {
 struct phase_interval {
 	const char *name;
 	unsigned round;
-	double t_s;			/* end of the interval, since start */
+	double t_s;		/* end of the interval, since start */
 	double length_s;
 	uint64_t connects;		/* succeeded in this interval */
 	double connects_per_sec;
 	uint64_t connects_total;	/* since the phase started */
 	uint64_t errors_total;
 	uint64_t in_flight;
-	bool warmup;			/* the interval ended inside warm-up */
+	bool warmup;		/* the interval ended inside warm-up */
 	bool last;
 	uint64_t p50_ns, p99_ns;	/* of this interval's connects */
 };
@@ -86,7 +86,7 @@ struct phase_config {
 	unsigned round;			/* 1-based */
 	const struct sockaddr *remote;
 	size_t remote_len;
-	const void *payload;		/* opt->payload bytes, shared, read-only */
+	const void *payload;		/* opt->payload bytes, read-only */
 	unsigned workers;		/* resolved: never 0 */
 	/* Client CPU time so far (process minus the built-in sink). */
 	uint64_t (*cpu_ns)(void *arg);
@@ -127,7 +127,7 @@ struct phase_result {
 	double connects_per_sec;	/* measured.ok / seconds */
 	uint64_t cpu_ns;		/* client CPU in the measured window */
 	uint64_t pacer_resets;		/* rate schedule re-anchored */
-	bool stalled;			/* nothing completed for too long */
+	bool stalled;		/* nothing completed for too long */
 	struct iocx_hist *hist;		/* measured latencies; owned */
 };
 

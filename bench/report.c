@@ -61,6 +61,7 @@ static bool side_of(const struct run_report *r, const char *name,
 		    struct side *s)
 {
 	double cps[2 * BENCH_MAX_ROUNDS];
+	unsigned mid;
 
 	memset(s, 0, sizeof(*s));
 	iocx__hist_init(&s->hist);
@@ -83,9 +84,9 @@ static bool side_of(const struct run_report *r, const char *name,
 	if (s->rounds == 0)
 		return false;
 	qsort(cps, s->rounds, sizeof(*cps), cmp_double);
-	s->median_cps = s->rounds % 2
-				? cps[s->rounds / 2]
-				: (cps[s->rounds / 2 - 1] + cps[s->rounds / 2]) / 2;
+	mid = s->rounds / 2;
+	s->median_cps = s->rounds % 2 ? cps[mid]
+				      : (cps[mid - 1] + cps[mid]) / 2;
 	return true;
 }
 

@@ -134,7 +134,8 @@ void iocx__hist_subtract(struct iocx_hist *h, const struct iocx_hist *earlier)
 
 	store(&h->sum, load(&h->sum) - load(&earlier->sum));
 	for (unsigned i = 0; i < IOCX_HIST_BUCKETS; i++) {
-		uint64_t a = load(&h->buckets[i]), b = load(&earlier->buckets[i]);
+		uint64_t a = load(&h->buckets[i]);
+		uint64_t b = load(&earlier->buckets[i]);
 		uint64_t n = a > b ? a - b : 0;
 
 		store(&h->buckets[i], n);
@@ -202,5 +203,5 @@ uint64_t iocx__hist_percentile(const struct iocx_hist *h, double p)
 			return v < min ? min : v > max ? max : v;
 		}
 	}
-	return max;		/* count ran ahead of the buckets (snapshot) */
+	return max;	/* count ran ahead of the buckets (snapshot) */
 }

@@ -28,7 +28,7 @@
 
 struct iocx_hist {
 	_Atomic uint64_t count;
-	_Atomic uint64_t sum;		/* wraps after 2^64 ns (584 years) */
+	_Atomic uint64_t sum;		/* wraps after 584 years of ns */
 	_Atomic uint64_t min;		/* UINT64_MAX while empty */
 	_Atomic uint64_t max;		/* exact */
 	_Atomic uint64_t buckets[IOCX_HIST_BUCKETS];

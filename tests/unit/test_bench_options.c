@@ -109,7 +109,7 @@ static void bench_parse_every_option_is_applied(void **state)
 	assert_int_equal(o.sink_threads, 3);
 }
 
-static void bench_parse_equals_form_matches_separate_value(void **state)
+static void bench_parse_equals_form_is_the_same(void **state)
 {
 	(void)state;
 	assert_int_equal(PARSE("--connects=777", "--close=abort",
@@ -324,7 +324,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bench_parse_no_arguments_gives_defaults),
 		cmocka_unit_test(bench_parse_every_option_is_applied),
-		cmocka_unit_test(bench_parse_equals_form_matches_separate_value),
+		cmocka_unit_test(bench_parse_equals_form_is_the_same),
 		cmocka_unit_test(bench_parse_json_without_path_is_stdout),
 		cmocka_unit_test(bench_parse_durations_accept_units),
 		cmocka_unit_test(bench_parse_targets_ipv4_and_ipv6),

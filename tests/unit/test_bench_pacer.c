@@ -34,7 +34,8 @@ static void pacer_due_ns_does_not_drift_over_days(void **state)
 
 	(void)state;
 	pacer_init(&p, 7, T0);
-	assert_int_equal(pacer_due_ns(&p, 7ull * 86400 * 30), T0 + 30 * 86400 * S);
+	assert_int_equal(pacer_due_ns(&p, 7ull * 86400 * 30),
+			 T0 + 30 * 86400 * S);
 	pacer_init(&p, 100000000, T0);	/* the highest rate allowed */
 	assert_int_equal(pacer_due_ns(&p, 100000000ull * 3600), T0 + 3600 * S);
 }
@@ -111,7 +112,7 @@ static void pacer_poll_late_within_lag_catches_up(void **state)
 	assert_int_equal(p.resets, 0);
 }
 
-static void pacer_poll_stall_reanchors_instead_of_bursting(void **state)
+static void pacer_poll_stall_reanchors_without_burst(void **state)
 {
 	struct pacer p;
 	uint64_t wait, now = T0 + 3 * S;
@@ -128,7 +129,7 @@ static void pacer_poll_stall_reanchors_instead_of_bursting(void **state)
 	assert_int_equal(pacer_due_ns(&p, p.next), now + 1 * MS);
 }
 
-static void pacer_init_slow_rate_allows_two_periods_of_lag(void **state)
+static void pacer_init_slow_rate_allows_two_periods(void **state)
 {
 	struct pacer p;
 
@@ -148,8 +149,8 @@ int main(void)
 		cmocka_unit_test(pacer_poll_wait_reaches_next_start),
 		cmocka_unit_test(pacer_poll_sleeping_caller_is_evenly_spaced),
 		cmocka_unit_test(pacer_poll_late_within_lag_catches_up),
-		cmocka_unit_test(pacer_poll_stall_reanchors_instead_of_bursting),
-		cmocka_unit_test(pacer_init_slow_rate_allows_two_periods_of_lag),
+		cmocka_unit_test(pacer_poll_stall_reanchors_without_burst),
+		cmocka_unit_test(pacer_init_slow_rate_allows_two_periods),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

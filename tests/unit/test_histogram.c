@@ -117,7 +117,8 @@ static void hist_bucket_bounds_tile_the_whole_range(void **state)
 			assert_int_equal(iocx__hist_bucket_low(b + 1), hi + 1);
 		/* Width within the relative bound of the lowest value. */
 		if (lo >= IOCX_HIST_SUB_COUNT)
-			assert_true((double)(hi - lo) <= REL_BOUND * (double)lo);
+			assert_true((double)(hi - lo) <=
+				    REL_BOUND * (double)lo);
 	}
 }
 
@@ -155,7 +156,7 @@ static void hist_percentile_uniform_within_bound(void **state)
 	(void)state;
 	assert_non_null(v);
 	for (size_t i = 0; i < N_SAMPLES; i++)
-		v[i] = 1000 + rng_next(&s) % 10000000;	/* 1 us .. 10 ms */
+		v[i] = 1000 + rng_next(&s) % 10000000; /* 1 us .. 10 ms */
 	check_distribution(v, N_SAMPLES);
 	free(v);
 }
