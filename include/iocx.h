@@ -68,10 +68,11 @@ enum iocx_error {
 	IOCX_E_SYSTEM = -21,		/* other OS error: see os_code */
 	IOCX_E_EOF = -22,		/* peer closed its side (FIN) */
 	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
+	IOCX_E_IDLE = -24,		/* closed by the idle watchdog */
 };
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
-#define IOCX_ERROR_COUNT 24
+#define IOCX_ERROR_COUNT 25
 
 /* Short symbolic name of a code ("IOCX_E_REFUSED"); never NULL. */
 const char *iocx_error_name(int code);
@@ -194,7 +195,8 @@ typedef void (*iocx_connect_cb)(iocx_conn *conn,
 
 /*
  * Final callback of a connection.  reason is IOCX_OK after iocx_close(),
- * IOCX_E_SHUTDOWN when iocx_engine_destroy() closed it.  The handle is
+ * IOCX_E_SHUTDOWN when iocx_engine_destroy() closed it, IOCX_E_IDLE when
+ * the idle watchdog did.  The handle is
  * freed when this returns.
  */
 typedef void (*iocx_close_cb)(iocx_conn *conn, int reason, void *user);
@@ -249,6 +251,13 @@ struct iocx_connect_request {
 	 */
 	uint32_t deadline_ms;
 	struct iocx_retry retry;
+	/*
+	 * Idle watchdog, in ms; 0 = none.  An open connection on which no
+	 * data moved (no send completed, nothing received) for this long is
+	 * closed by the engine: on_close then reports IOCX_E_IDLE, and the
+	 * handle is gone like after any on_close.
+	 */
+	uint32_t idle_ms;
 };
 
 /*

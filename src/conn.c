@@ -59,7 +59,7 @@ static void set_state(struct iocx_conn *c, enum iocx_conn_state from,
 
 static bool close_wanted(const struct iocx_conn *c)
 {
-	return c->shutdown ||
+	return c->shutdown || c->idle_expired ||
 	       atomic_load_explicit(&c->close_request,
 				    memory_order_acquire) != CONN_CLOSE_NONE;
 }
@@ -100,8 +100,10 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 	struct iocx_engine *e = c->engine;
 	int reason = atomic_load(&c->close_request) != CONN_CLOSE_NONE
 			     ? IOCX_OK
-			     : IOCX_E_SHUTDOWN;
+		     : c->idle_expired ? IOCX_E_IDLE
+				       : IOCX_E_SHUTDOWN;
 
+	iocx__engine_disarm(e, c);	/* the idle watchdog */
 	set_state(c, from, CONN_CLOSED);
 	iocx__count(&e->stats.closed, 1);
 	iocx__uncount(&e->stats.open, 1);
@@ -216,6 +218,13 @@ static bool send_rest_or_report(struct iocx_conn *c,
 		c->req.open_for_read = true;
 		iocx__mutex_unlock(&c->req_lock);
 		report(c, IOCX_OK, 0);
+		/* The idle watchdog starts once the connection is open (and
+		 * still is: on_connect may have closed it). */
+		if (c->idle_ms && c->state == CONN_OPEN && !close_wanted(c)) {
+			c->last_activity = c->engine->clock();
+			iocx__engine_arm(c->engine, c, c->last_activity +
+					 (uint64_t)c->idle_ms * 1000000u);
+		}
 		return false;
 	}
 	if (from != CONN_SENDING)
@@ -328,6 +337,26 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	}
 }
 
+/*
+ * The idle watchdog fired on an open connection: close it (reason
+ * IOCX_E_IDLE) if no data moved for idle_ms, else re-arm for the rest.
+ * Activity only stamps last_activity, so busy connections cost no heap
+ * operation per transfer.
+ */
+static bool idle_check(struct iocx_conn *c)
+{
+	struct iocx_engine *e = c->engine;
+	uint64_t limit = (uint64_t)c->idle_ms * 1000000u;
+	uint64_t now = e->clock();
+
+	if (now - c->last_activity < limit) {
+		iocx__engine_arm(e, c, c->last_activity + limit);
+		return false;
+	}
+	c->idle_expired = true;	/* settle() closes, finish() says why */
+	return false;
+}
+
 static bool on_timer(struct iocx_conn *c, const struct conn_event *ev)
 {
 	enum iocx_conn_state from = c->state;
@@ -346,6 +375,8 @@ static bool on_timer(struct iocx_conn *c, const struct conn_event *ev)
 		return false;
 	case CONN_RETRY_WAIT:
 		return start_retry(c);
+	case CONN_OPEN:
+		return idle_check(c);
 	default:
 		return false;
 	}
@@ -369,10 +400,11 @@ static bool on_close_request(struct iocx_conn *c)
 		return finish(c, CONN_SOCKET_CLOSED);
 	case CONN_OPEN:
 		/* Stop taking data requests; pump() drains or cancels what
-		 * is in flight and finishes.  Destroy does not wait for a
-		 * peer that stopped reading: it resets. */
+		 * is in flight and finishes.  Destroy and the idle watchdog
+		 * do not wait for a peer that stopped reading: they reset. */
 		set_state(c, from, CONN_CLOSING);
-		c->closing_abort = close_abortive(c) || c->shutdown;
+		c->closing_abort = close_abortive(c) || c->shutdown ||
+				   c->idle_expired;
 		iocx__mutex_lock(&c->req_lock);
 		c->req.open_for_send = false;
 		c->req.open_for_read = false;
@@ -563,6 +595,7 @@ static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 {
 	c->recv_busy = false;
 	if (ev->status == IOCX_OK && ev->bytes > 0) {
+		c->last_activity = c->engine->clock();
 		iocx__count(&c->engine->stats.bytes_received, ev->bytes);
 		c->on_recv(c, IOCX_OK, c->recv_buf, ev->bytes, c->user);
 		/* A stop whose cancel lost to this data ends now. */
@@ -593,6 +626,7 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	bytes = ev->bytes < c->payload_issued ? ev->bytes
 					      : (uint32_t)c->payload_issued;
 	c->send_busy = false;
+	c->last_activity = c->engine->clock();
 	r->done += bytes;
 	iocx__count(&c->engine->stats.bytes_sent, bytes);
 	if (ev->status == IOCX_OK && r->done < r->len)

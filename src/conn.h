@@ -134,6 +134,9 @@ struct iocx_conn {
 	bool closing_cancelled;		/* cancels for CLOSING issued */
 	bool disconnecting;		/* DisconnectEx for recycling in flight
 					   (MAIN slot) */
+	uint32_t idle_ms;		/* idle watchdog limit, 0 = none */
+	uint64_t last_activity;		/* engine clock of the last data */
+	bool idle_expired;		/* the watchdog closes it */
 };
 
 /* The family of the connection's remote address. */

@@ -231,6 +231,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 		memcpy(&c->local, req->local, (size_t)local_len);
 	c->local_len = local_len;
 	c->deadline_ms = req->deadline_ms;
+	c->idle_ms = req->idle_ms;
 	c->retry = req->retry;
 	if (c->retry.max_attempts == 0)
 		c->retry.max_attempts = 1;
@@ -287,7 +288,7 @@ static int start_connect(iocx_engine *e,
 		rc = IOCX_E_NOMEM;
 		goto err_unreserve;
 	}
-	if (c->deadline_ms || c->retry.max_attempts > 1) {
+	if (c->deadline_ms || c->idle_ms || c->retry.max_attempts > 1) {
 		rc = iocx__engine_timer_reserve(e);
 		if (rc != IOCX_OK)
 			goto err_free;

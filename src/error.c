@@ -34,6 +34,7 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_SYSTEM", "operating system error" },
 	{ "IOCX_E_EOF", "peer closed the connection" },
 	{ "IOCX_E_NOTCONN", "connection is not open" },
+	{ "IOCX_E_IDLE", "closed after the idle limit" },
 };
 
 static const struct error_entry *error_lookup(int code)

@@ -377,6 +377,74 @@ static void destroy_with_timers_armed_cancels_all(void **state)
 	peer_assert_no_leak(f->live_pre);
 }
 
+static uint64_t now_ns(void)
+{
+	LARGE_INTEGER f, t;
+
+	QueryPerformanceFrequency(&f);
+	QueryPerformanceCounter(&t);
+	return (uint64_t)(t.QuadPart / f.QuadPart) * 1000000000u +
+	       (uint64_t)(t.QuadPart % f.QuadPart) * 1000000000u /
+		       (uint64_t)f.QuadPart;
+}
+
+static void idle_watchdog_closes_silent_connection(void **state)
+{
+	struct fx *f = *state;
+	struct peer *p = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	iocx_conn *conn = NULL;
+	uint64_t t0;
+
+	assert_non_null(p);
+	peer_req(&req, &p->addr, p->addr_len, r);
+	req.idle_ms = 200;
+	t0 = now_ns();
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	/* No data moves: the engine closes it by itself, never early. */
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->reason, IOCX_E_IDLE);
+	assert_true(now_ns() - t0 >= 200u * 1000000u);
+	/* The peer saw the connection end. */
+	assert_true(peer_wait_eof(p, 0, PEER_TIMEOUT_MS));
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+	peer_close(p);
+}
+
+static void idle_watchdog_gives_way_to_close_and_destroy(void **state)
+{
+	struct fx *f = *state;
+	struct peer *p = peer_listen(AF_INET, "127.0.0.1", PEER_CLOSE);
+	struct peer_tracker t;
+	struct iocx_connect_request req;
+	iocx_conn *conn = NULL;
+
+	assert_non_null(p);
+	/* One closed by the user, one left to destroy: neither is idle. */
+	for (int i = 0; i < 2; i++) {
+		peer_req(&req, &p->addr, p->addr_len, &f->rec[i]);
+		req.idle_ms = 60000;
+		assert_int_equal(iocx_connect(f->engine, &req, &conn),
+				 IOCX_OK);
+		peer_assert_wait(&f->trk, i + 1, 0, PEER_TIMEOUT_MS);
+	}
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec[1].reason, IOCX_OK);
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_tracker_snapshot(&f->trk, &t);
+	assert_int_equal(t.closes, 2);
+	assert_int_equal(f->rec[0].reason, IOCX_E_SHUTDOWN);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live_pre);
+	peer_close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +469,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			destroy_with_timers_armed_cancels_all, setup_full,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			idle_watchdog_closes_silent_connection, setup_plain,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			idle_watchdog_gives_way_to_close_and_destroy,
+			setup_plain, teardown),
 	};
 
 	peer_init(300);

@@ -42,6 +42,7 @@ static const struct {
 	{ IOCX_E_SYSTEM, "IOCX_E_SYSTEM" },
 	{ IOCX_E_EOF, "IOCX_E_EOF" },
 	{ IOCX_E_NOTCONN, "IOCX_E_NOTCONN" },
+	{ IOCX_E_IDLE, "IOCX_E_IDLE" },
 };
 
 /* Codes outside 0 .. -(IOCX_ERROR_COUNT - 1). */
