@@ -768,6 +768,325 @@ void peer_close(struct peer *p)
 	free(p);
 }
 
+/* ---- echo listener and raw sockets (data tests) ----------------------- */
+
+/* Bytes an echo connection reads at once, and holds until sent back. */
+#define ECHO_CHUNK 65536
+
+/* One connection of an echo listener; owned by its thread. */
+struct peer_echo_conn {
+	SOCKET s;			/* INVALID_SOCKET once finished */
+	unsigned char *buf;		/* ECHO_CHUNK bytes */
+	size_t off, len;		/* buf[off..len) still to send back */
+	bool eof;			/* the client's FIN was read */
+};
+
+/* Finish connection c: FIN after the echo, or abort on error. */
+static void echo_finish(struct peer_echo *p, struct peer_echo_conn *c,
+			int err)
+{
+	if (err == 0)
+		shutdown(c->s, SD_SEND);
+	closesocket(c->s);
+	c->s = INVALID_SOCKET;
+	free(c->buf);
+	c->buf = NULL;
+	AcquireSRWLockExclusive(&p->lock);
+	if (err == 0) {
+		p->done++;
+	} else if (p->errors++ == 0) {
+		p->first_error = err;
+	}
+	ReleaseSRWLockExclusive(&p->lock);
+	WakeAllConditionVariable(&p->cv);
+}
+
+/* Send back what c holds; returns false when c finished with an error. */
+static bool echo_flush(struct peer_echo *p, struct peer_echo_conn *c)
+{
+	while (c->off < c->len) {
+		int n = send(c->s, (const char *)c->buf + c->off,
+			     (int)(c->len - c->off), 0);
+
+		if (n < 0) {
+			int err = WSAGetLastError();
+
+			if (err == WSAEWOULDBLOCK)
+				return true;
+			echo_finish(p, c, err);
+			return false;
+		}
+		c->off += (size_t)n;
+		AcquireSRWLockExclusive(&p->lock);
+		p->echoed += n;
+		ReleaseSRWLockExclusive(&p->lock);
+	}
+	c->off = c->len = 0;
+	if (c->eof)
+		echo_finish(p, c, 0);
+	return true;
+}
+
+/* Read one chunk from c and try to send it back at once. */
+static void echo_read(struct peer_echo *p, struct peer_echo_conn *c)
+{
+	int n = recv(c->s, (char *)c->buf, ECHO_CHUNK, 0);
+
+	if (n < 0) {
+		int err = WSAGetLastError();
+
+		if (err != WSAEWOULDBLOCK)
+			echo_finish(p, c, err);
+		return;
+	}
+	if (n == 0)
+		c->eof = true;
+	c->off = 0;
+	c->len = (size_t)n;
+	echo_flush(p, c);
+}
+
+static void echo_accept(struct peer_echo *p)
+{
+	for (;;) {
+		SOCKET s = accept(p->ls, NULL, NULL);
+		struct peer_echo_conn *c;
+
+		if (s == INVALID_SOCKET)
+			return;
+		if (p->nconns == PEER_ECHO_MAX_CONNS) {
+			closesocket(s);
+			continue;
+		}
+		set_nonblocking(s);
+		c = &p->conns[p->nconns];
+		c->buf = malloc(ECHO_CHUNK);
+		if (c->buf == NULL) {
+			closesocket(s);
+			continue;
+		}
+		c->s = s;
+		c->off = c->len = 0;
+		c->eof = false;
+		p->nconns++;
+		AcquireSRWLockExclusive(&p->lock);
+		p->accepted++;
+		ReleaseSRWLockExclusive(&p->lock);
+		WakeAllConditionVariable(&p->cv);
+	}
+}
+
+/*
+ * The echo thread: select() on the listener, on connections with nothing
+ * held (to read) and on connections holding bytes (to write).  The 20 ms
+ * timeout only bounds how long a stop request waits.
+ */
+static DWORD WINAPI echo_thread(void *arg)
+{
+	struct peer_echo *p = arg;
+
+	while (!atomic_load(&p->stop)) {
+		struct timeval tv = { 0, 20000 };
+		fd_set rd, wr;
+		size_t i;
+
+		FD_ZERO(&rd);
+		FD_ZERO(&wr);
+		FD_SET(p->ls, &rd);
+		for (i = 0; i < p->nconns; i++) {
+			struct peer_echo_conn *c = &p->conns[i];
+
+			if (c->s == INVALID_SOCKET)
+				continue;
+			if (c->off < c->len)
+				FD_SET(c->s, &wr);
+			else
+				FD_SET(c->s, &rd);
+		}
+		if (select(0, &rd, &wr, NULL, &tv) == SOCKET_ERROR) {
+			p->thread_error = WSAGetLastError();
+			break;
+		}
+		if (FD_ISSET(p->ls, &rd))
+			echo_accept(p);
+		for (i = 0; i < p->nconns; i++) {
+			struct peer_echo_conn *c = &p->conns[i];
+
+			if (c->s == INVALID_SOCKET)
+				continue;
+			if (FD_ISSET(c->s, &wr))
+				echo_flush(p, c);
+			else if (FD_ISSET(c->s, &rd))
+				echo_read(p, c);
+		}
+	}
+	return 0;
+}
+
+struct peer_echo *peer_echo_listen(int family, const char *ip)
+{
+	struct peer_echo *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	InitializeSRWLock(&p->lock);
+	InitializeConditionVariable(&p->cv);
+	p->conns = calloc(PEER_ECHO_MAX_CONNS, sizeof(*p->conns));
+	p->ls = peer_raw_listen(family, ip, &p->addr, &p->addr_len);
+	if (p->conns == NULL || p->ls == INVALID_SOCKET)
+		goto fail;
+	set_nonblocking(p->ls);
+	p->thread = CreateThread(NULL, 0, echo_thread, p, 0, NULL);
+	if (p->thread == NULL)
+		goto fail;
+	return p;
+fail:
+	peer_echo_close(p);
+	return NULL;
+}
+
+static bool echo_done(struct peer_echo *p, long n)
+{
+	return p->done >= n;
+}
+
+bool peer_echo_wait_done(struct peer_echo *p, long n, unsigned timeout_ms)
+{
+	ULONGLONG deadline = GetTickCount64() + timeout_ms;
+	bool ok;
+
+	AcquireSRWLockExclusive(&p->lock);
+	while (!echo_done(p, n) && left_ms(deadline) > 0)
+		SleepConditionVariableSRW(&p->cv, &p->lock, left_ms(deadline),
+					  0);
+	ok = echo_done(p, n);
+	ReleaseSRWLockExclusive(&p->lock);
+	return ok;
+}
+
+void peer_echo_counts(struct peer_echo *p, long *accepted, long *done,
+		      long *errors, long long *echoed)
+{
+	AcquireSRWLockShared(&p->lock);
+	if (accepted != NULL)
+		*accepted = p->accepted;
+	if (done != NULL)
+		*done = p->done;
+	if (errors != NULL)
+		*errors = p->errors;
+	if (echoed != NULL)
+		*echoed = p->echoed;
+	ReleaseSRWLockShared(&p->lock);
+}
+
+void peer_echo_close(struct peer_echo *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	atomic_store(&p->stop, true);
+	if (p->thread != NULL) {
+		if (WaitForSingleObject(p->thread, 10000) != WAIT_OBJECT_0)
+			fprintf(stderr, "peer_echo_close: echo thread did not "
+				"stop within 10 s\n");
+		CloseHandle(p->thread);
+	}
+	for (i = 0; p->conns != NULL && i < p->nconns; i++) {
+		if (p->conns[i].s != INVALID_SOCKET)
+			closesocket(p->conns[i].s);
+		free(p->conns[i].buf);
+	}
+	if (p->ls != INVALID_SOCKET)
+		closesocket(p->ls);
+	free(p->conns);
+	free(p);
+}
+
+SOCKET peer_raw_listen(int family, const char *ip,
+		       struct sockaddr_storage *addr, int *len)
+{
+	SOCKET s;
+
+	*len = peer_addr(addr, family, ip, 0);
+	if (*len == 0)
+		return INVALID_SOCKET;
+	s = socket(family, SOCK_STREAM, IPPROTO_TCP);
+	if (s == INVALID_SOCKET)
+		return INVALID_SOCKET;
+	if (bind(s, (struct sockaddr *)addr, *len) != 0 ||
+	    getsockname(s, (struct sockaddr *)addr, len) != 0 ||
+	    listen(s, SOMAXCONN) != 0) {
+		closesocket(s);
+		return INVALID_SOCKET;
+	}
+	return s;
+}
+
+SOCKET peer_raw_accept(SOCKET ls, unsigned timeout_ms)
+{
+	struct timeval tv = { (long)(timeout_ms / 1000),
+			      (long)(timeout_ms % 1000) * 1000 };
+	fd_set rd;
+
+	FD_ZERO(&rd);
+	FD_SET(ls, &rd);
+	if (select(0, &rd, NULL, NULL, &tv) != 1)
+		return INVALID_SOCKET;
+	return accept(ls, NULL, NULL);
+}
+
+size_t peer_raw_recv(SOCKET s, void *buf, size_t n, unsigned timeout_ms,
+		     int *err)
+{
+	ULONGLONG deadline = GetTickCount64() + timeout_ms;
+	char drop[16384];
+	size_t got = 0;
+
+	*err = WSAETIMEDOUT;
+	while (n == 0 || got < n) {
+		DWORD left = left_ms(deadline);
+		struct timeval tv = { (long)(left / 1000),
+				      (long)(left % 1000) * 1000 };
+		char *dst = n == 0 ? drop : (char *)buf + got;
+		size_t want = n == 0 ? sizeof(drop) : n - got;
+		fd_set rd;
+		int r;
+
+		if (left == 0)
+			return got;
+		FD_ZERO(&rd);
+		FD_SET(s, &rd);
+		r = select(0, &rd, NULL, NULL, &tv);
+		if (r == SOCKET_ERROR) {
+			*err = WSAGetLastError();
+			return got;
+		}
+		if (r == 0)
+			continue;	/* the deadline ends the loop */
+		r = recv(s, dst, want > 65536 ? 65536 : (int)want, 0);
+		if (r < 0) {
+			*err = WSAGetLastError();
+			return got;
+		}
+		if (r == 0) {
+			*err = 0;
+			return got;
+		}
+		got += (size_t)r;
+	}
+	*err = 0;
+	return got;
+}
+
+void peer_raw_reset(SOCKET s)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof(lg));
+	closesocket(s);
+}
+
 /* ---- syscall recorder and faults -------------------------------------- */
 
 #define SYS_LOG_CAP 16384

@@ -273,6 +273,77 @@ bool peer_wait_bytes(struct peer *p, size_t idx, size_t n,
 /* Stop the thread, close every socket, free p (NULL is fine). */
 void peer_close(struct peer *p);
 
+/* ---- echo listener and raw sockets (data tests) ----------------------- */
+
+/* Connections one echo listener serves at most (select() bound). */
+#define PEER_ECHO_MAX_CONNS 512
+
+struct peer_echo_conn;
+
+/*
+ * A loopback listener whose thread echoes every byte of each accepted
+ * connection back, in order, until that connection's EOF; then it sends
+ * what is left, shuts its sending side down (FIN) and closes the socket.
+ * It reads a chunk only once the previous one went back out, so a client
+ * that stops reading stalls its own connection and no other.
+ */
+struct peer_echo {
+	SOCKET ls;
+	struct sockaddr_storage addr;	/* where it listens */
+	int addr_len;
+	HANDLE thread;
+	atomic_bool stop;
+	SRWLOCK lock;
+	CONDITION_VARIABLE cv;
+	long accepted;
+	long done;			/* EOF seen, all echoed, FIN sent */
+	long errors;			/* connections ended by an error */
+	int first_error;		/* WSA error of the first of them */
+	long long echoed;		/* bytes sent back in total */
+	int thread_error;		/* WSA error that stopped the thread */
+	struct peer_echo_conn *conns;	/* owned by the thread */
+	size_t nconns;
+};
+
+/* Listen on ip:0 and start echoing; NULL when it cannot. */
+struct peer_echo *peer_echo_listen(int family, const char *ip);
+
+/* Wait until n connections finished (see done); false on timeout. */
+bool peer_echo_wait_done(struct peer_echo *p, long n, unsigned timeout_ms);
+
+/* Snapshot of accepted, done, errors and echoed, under the lock. */
+void peer_echo_counts(struct peer_echo *p, long *accepted, long *done,
+		      long *errors, long long *echoed);
+
+/* Stop the thread, close every socket, free p (NULL is fine). */
+void peer_echo_close(struct peer_echo *p);
+
+/*
+ * A blocking listener on ip:0 that nobody serves: the test accepts from
+ * it with peer_raw_accept() and drives each connection itself (or leaves
+ * it unread, so that sends to it stall).  *addr and *len get its address.
+ * INVALID_SOCKET when it cannot be created.
+ */
+SOCKET peer_raw_listen(int family, const char *ip,
+		       struct sockaddr_storage *addr, int *len);
+
+/* Accept one connection within timeout_ms (blocking socket), or
+ * INVALID_SOCKET. */
+SOCKET peer_raw_accept(SOCKET ls, unsigned timeout_ms);
+
+/*
+ * Read from s into buf until n bytes arrived, EOF, an error or
+ * timeout_ms passed.  Returns the bytes read; *err gets 0 when n bytes
+ * arrived or at EOF (fewer bytes), the WSA error that ended it, or
+ * WSAETIMEDOUT.  With n == 0 it reads (and drops) everything until EOF or
+ * an error; buf may then be NULL.
+ */
+size_t peer_raw_recv(SOCKET s, void *buf, size_t n, unsigned timeout_ms,
+		     int *err);
+
+/* Close s abortively: SO_LINGER {1, 0}, then closesocket (peer sees RST). */
+void peer_raw_reset(SOCKET s);
+
 /* ---- syscall recorder and faults -------------------------------------- */
 
 enum peer_sys_kind {
