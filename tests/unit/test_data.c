@@ -561,10 +561,11 @@ static void send_while_closing_reports_notconn(void **state)
 	assert_finished(p, IOCX_OK);
 }
 
-#if 0 /* BUG: src/data.c:71,103,154 accepts iocx_send/read_start/shutdown after
-         iocx_close() returned, until a worker handles the close (open_for_* are
-         only cleared in conn.c on_close_request); iocx.h says IOCX_E_NOTCONN
-         once closing */
+#if 0 /* BUG B1: iocx_send, iocx_read_start and iocx_shutdown (src/data.c) only
+         look at req.open_for_*, which on_close_request (src/conn.c) clears
+         when a worker handles the close; so after iocx_close() returned they
+         still accept requests, where iocx.h promises IOCX_E_NOTCONN once
+         closing */
 /*
  * iocx.h: iocx_send returns IOCX_E_NOTCONN when the connection is
  * "closing".  From the caller's point of view it is closing as soon as
@@ -585,10 +586,11 @@ static void send_right_after_close_reports_notconn(void **state)
 }
 #endif
 
-#if 0 /* BUG: src/data.c:71,103,154 accepts iocx_send/read_start/shutdown after
-         iocx_close() returned, until a worker handles the close (open_for_* are
-         only cleared in conn.c on_close_request); iocx.h says IOCX_E_NOTCONN
-         once closing */
+#if 0 /* BUG B1: iocx_send, iocx_read_start and iocx_shutdown (src/data.c) only
+         look at req.open_for_*, which on_close_request (src/conn.c) clears
+         when a worker handles the close; so after iocx_close() returned they
+         still accept requests, where iocx.h promises IOCX_E_NOTCONN once
+         closing */
 /* The same from inside on_connect, after the callback's own close. */
 static void hook_close_then_send(struct dprobe *p, iocx_conn *conn)
 {
@@ -789,9 +791,9 @@ static void send_error_fails_queued_and_later_sends(void **state)
 	assert_int_equal(p->nsends, 3);
 }
 
-#if 0 /* BUG: src/conn.c:549-553 data_io_done calls on_sent(error) before
-         mark_broken(), so an iocx_send made inside that on_sent is accepted and
-         fails later instead of returning the error */
+#if 0 /* BUG B2: data_io_done (src/conn.c) calls on_sent(error) before
+         mark_broken(), so an iocx_send made inside that on_sent is accepted
+         and fails later instead of returning the error */
 /* The send made inside the on_sent that reports the break. */
 static void hook_send_on_error(struct dprobe *p, iocx_conn *conn,
 			       struct sent *s)
@@ -1323,10 +1325,10 @@ static void destroy_with_data_in_flight_cancels_everything(void **state)
 	assert_int_equal(fake_engines(), fx->engines);
 }
 
-#if 0 /* BUG: src/conn.c:375 sets closing_abort only at OPEN->CLOSING; destroy
-         (c->shutdown) of a connection already draining a graceful close never
-         cancels its sends, so iocx_engine_destroy waits forever for a peer that
-         does not read */
+#if 0 /* BUG B3: on_close_request (src/conn.c) sets closing_abort only at
+         OPEN->CLOSING; destroy (c->shutdown) of a connection already draining
+         a graceful close never cancels its sends, so iocx_engine_destroy waits
+         forever for a peer that does not read */
 /*
  * What iocx_engine_destroy does first for each live connection
  * (request_shutdown in src/engine.c): post IOCX_EV_SHUTDOWN holding a
@@ -1541,10 +1543,10 @@ static void close_inside_on_recv_ends_read_and_closes(void **state)
 	assert_int_equal(fake_sock(p->id)->recvs, 1);
 }
 
-#if 0 /* BUG: src/conn.c:647-657 settle() does not look at close_request again
-         after pump(); an iocx_close() made by a callback that pump() itself ran
-         (on_sent of a synchronously failed send, terminal on_recv of a stop) is
-         ignored until some later event, possibly never */
+#if 0 /* BUG B4: settle (src/conn.c) does not look at close_request again after
+         pump(); an iocx_close() made by a callback that pump() itself ran
+         (on_sent of a synchronously failed send, terminal on_recv of a stop)
+         is ignored until some later event, possibly never */
 static void hook_close_on_any_sent(struct dprobe *p, iocx_conn *conn,
 				   struct sent *s)
 {
@@ -1574,10 +1576,10 @@ static void close_inside_on_sent_after_sync_failure_closes(void **state)
 }
 #endif
 
-#if 0 /* BUG: src/conn.c:647-657 (as above) loses an iocx_close(), and
-         src/conn.c:422-431 requests_pending() ignores a new iocx_shutdown(),
-         when made by a terminal on_recv that pump() ran: the close and the FIN
-         wait for an event that never comes */
+#if 0 /* BUG B4 and B5: settle (src/conn.c) loses an iocx_close(), and
+         requests_pending ignores a new iocx_shutdown(), when made by a
+         terminal on_recv that pump() ran: the close and the FIN wait for an
+         event that never comes */
 /* Data: stop reading; the terminal CANCELLED that follows: hook_arg. */
 static void hook_stop_then_act(struct dprobe *p, iocx_conn *conn, int status)
 {
