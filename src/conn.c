@@ -477,7 +477,6 @@ static bool disconnect_done(struct iocx_conn *c, const struct conn_event *ev)
 struct taken {
 	iocx_recv_cb read_start;
 	bool read_stop;
-	bool fin;
 	int broken;
 };
 
@@ -496,7 +495,8 @@ static void take_requests(struct iocx_conn *c, struct taken *t)
 	t->read_start = c->req.read_start;
 	c->req.read_start = NULL;
 	t->read_stop = c->req.read_stop;
-	t->fin = c->req.shutdown;
+	if (c->req.shutdown)
+		c->fin_wanted = true;
 	t->broken = c->req.broken;
 	c->req.kick_pending = false;
 	iocx__mutex_unlock(&c->req_lock);
@@ -509,7 +509,8 @@ static bool requests_pending(struct iocx_conn *c)
 
 	iocx__mutex_lock(&c->req_lock);
 	pending = c->req.head || c->req.read_start ||
-		  (c->req.read_stop && c->reading && !c->read_stopping);
+		  (c->req.read_stop && c->reading && !c->read_stopping) ||
+		  (c->req.shutdown && !c->fin_wanted);
 	iocx__mutex_unlock(&c->req_lock);
 	return pending;
 }
@@ -634,13 +635,13 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	c->sendq = r->next;
 	if (!c->sendq)
 		c->sendq_tail = NULL;
+	/* Broken before the callback, so a send made inside it fails. */
+	if (ev->status != IOCX_OK && ev->status != IOCX_E_CANCELLED)
+		mark_broken(c, ev->status);
 	r->cb(c, ev->status, r->done, r->user);
 	iocx__free(r);
-	if (ev->status != IOCX_OK) {
-		if (ev->status != IOCX_E_CANCELLED)
-			mark_broken(c, ev->status);
+	if (ev->status != IOCX_OK)
 		fail_sends(c, ev->status);
-	}
 	return false;
 }
 
@@ -660,6 +661,10 @@ static bool pump(struct iocx_conn *c)
 	do {
 		take_requests(c, &t);
 		closing = c->state == CONN_CLOSING;
+		/* Destroy or the watchdog may come to a connection that
+		 * was already closing gracefully: they do not wait. */
+		if (closing && (c->shutdown || c->idle_expired))
+			c->closing_abort = true;
 		if (t.read_start) {
 			c->reading = true;
 			c->on_recv = t.read_start;
@@ -691,8 +696,8 @@ static bool pump(struct iocx_conn *c)
 			else
 				issue_send(c);
 		}
-		if (t.fin && !c->fin_sent && !c->send_busy && !c->sendq &&
-		    !closing && !t.broken) {
+		if (c->fin_wanted && !c->fin_sent && !c->send_busy &&
+		    !c->sendq && !closing && !t.broken) {
 			int rc = b->shutdown(c);
 
 			c->fin_sent = true;
@@ -734,11 +739,18 @@ static bool settle(struct iocx_conn *c)
 {
 	struct conn_event close = { .kind = CE_CLOSE };
 
+	if (c->state == CONN_OPEN && !close_wanted(c)) {
+		/* Callbacks pump() runs may ask to close: look again. */
+		if (pump(c))
+			return true;
+		if (c->state != CONN_OPEN || !close_wanted(c))
+			return false;
+	}
 	if (c->state == CONN_CLOSING)
 		return pump(c);
 	if (c->state == CONN_CLOSED || c->state == CONN_CANCELLING ||
 	    !close_wanted(c))
-		return c->state == CONN_OPEN ? pump(c) : false;
+		return false;
 	return conn_transition(c, &close);
 }
 

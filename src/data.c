@@ -24,6 +24,12 @@ static bool need_kick(struct iocx_conn *c)
 	return true;
 }
 
+/* iocx_close() was called: no new data requests from then on. */
+static bool closing(const struct iocx_conn *c)
+{
+	return atomic_load(&c->close_request) != CONN_CLOSE_NONE;
+}
+
 /* Post the KICK promised by need_kick(); the packet holds a reference. */
 static void kick(struct iocx_conn *c)
 {
@@ -68,7 +74,7 @@ int iocx_send(iocx_conn *c, const void *buf, size_t len,
 	/* Our own reference: c may finish on a worker meanwhile. */
 	iocx__conn_ref(c);
 	iocx__mutex_lock(&c->req_lock);
-	if (!c->req.open_for_send) {
+	if (!c->req.open_for_send || closing(c)) {
 		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
 		post = false;
 	} else {
@@ -100,7 +106,7 @@ int iocx_read_start(iocx_conn *c, iocx_recv_cb on_recv)
 	iocx__mutex_lock(&c->req_lock);
 	if (c->req.read_on) {
 		rc = IOCX_E_ALREADY;
-	} else if (!c->req.open_for_read) {
+	} else if (!c->req.open_for_read || closing(c)) {
 		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
 	} else {
 		c->req.read_on = true;
@@ -151,7 +157,7 @@ int iocx_shutdown(iocx_conn *c)
 	iocx__mutex_lock(&c->req_lock);
 	if (c->req.shutdown) {
 		rc = IOCX_E_ALREADY;
-	} else if (!c->req.open_for_send) {
+	} else if (!c->req.open_for_send || closing(c)) {
 		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
 	} else {
 		c->req.shutdown = true;

@@ -968,10 +968,6 @@ static void destroy_with_reads_and_sends_in_flight(void **state)
 			 h1, f->h0);
 }
 
-#if 0 /* BUG B3: src/conn.c sets closing_abort only at OPEN->CLOSING, so
-         destroy of a connection already draining a graceful close never
-         cancels its stalled send: iocx_engine_destroy never returns here
-         (the watchdog ends the binary). */
 static void destroy_during_graceful_drain_to_silent_peer_returns(void **state)
 {
 	struct fx *f = *state;
@@ -989,7 +985,6 @@ static void destroy_during_graceful_drain_to_silent_peer_returns(void **state)
 	assert_int_equal(atomic_load(&d->rec.closes), 1);
 	assert_data_clean(f);
 }
-#endif
 
 /* ---- many connections at once ---------------------------------------- */
 
@@ -1116,11 +1111,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			destroy_with_reads_and_sends_in_flight, setup_raw,
 			teardown),
-#if 0 /* BUG B3: see the test above */
 		cmocka_unit_test_setup_teardown(
 			destroy_during_graceful_drain_to_silent_peer_returns,
 			setup_raw, teardown),
-#endif
 		cmocka_unit_test_setup_teardown(
 			echo_200_connections_at_once, setup_echo, teardown),
 	};

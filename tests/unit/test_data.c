@@ -561,11 +561,6 @@ static void send_while_closing_reports_notconn(void **state)
 	assert_finished(p, IOCX_OK);
 }
 
-#if 0 /* BUG B1: iocx_send, iocx_read_start and iocx_shutdown (src/data.c) only
-         look at req.open_for_*, which on_close_request (src/conn.c) clears
-         when a worker handles the close; so after iocx_close() returned they
-         still accept requests, where iocx.h promises IOCX_E_NOTCONN once
-         closing */
 /*
  * iocx.h: iocx_send returns IOCX_E_NOTCONN when the connection is
  * "closing".  From the caller's point of view it is closing as soon as
@@ -584,13 +579,7 @@ static void send_right_after_close_reports_notconn(void **state)
 	assert_finished(p, IOCX_OK);
 	assert_int_equal(p->sent_calls, 0);
 }
-#endif
 
-#if 0 /* BUG B1: iocx_send, iocx_read_start and iocx_shutdown (src/data.c) only
-         look at req.open_for_*, which on_close_request (src/conn.c) clears
-         when a worker handles the close; so after iocx_close() returned they
-         still accept requests, where iocx.h promises IOCX_E_NOTCONN once
-         closing */
 /* The same from inside on_connect, after the callback's own close. */
 static void hook_close_then_send(struct dprobe *p, iocx_conn *conn)
 {
@@ -617,7 +606,6 @@ static void send_after_close_inside_callback_reports_notconn(void **state)
 	assert_int_equal(fake_sock(p->id)->sends, 0);
 	assert_finished(p, IOCX_OK);
 }
-#endif
 
 static void data_calls_reject_bad_arguments(void **state)
 {
@@ -791,9 +779,6 @@ static void send_error_fails_queued_and_later_sends(void **state)
 	assert_int_equal(p->nsends, 3);
 }
 
-#if 0 /* BUG B2: data_io_done (src/conn.c) calls on_sent(error) before
-         mark_broken(), so an iocx_send made inside that on_sent is accepted
-         and fails later instead of returning the error */
 /* The send made inside the on_sent that reports the break. */
 static void hook_send_on_error(struct dprobe *p, iocx_conn *conn,
 			       struct sent *s)
@@ -821,7 +806,6 @@ static void send_inside_failing_on_sent_reports_error(void **state)
 	assert_int_equal(fake_sock(p->id)->sends, 1);
 	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
 }
-#endif
 
 static void send_sync_failure_breaks_connection(void **state)
 {
@@ -1325,10 +1309,6 @@ static void destroy_with_data_in_flight_cancels_everything(void **state)
 	assert_int_equal(fake_engines(), fx->engines);
 }
 
-#if 0 /* BUG B3: on_close_request (src/conn.c) sets closing_abort only at
-         OPEN->CLOSING; destroy (c->shutdown) of a connection already draining
-         a graceful close never cancels its sends, so iocx_engine_destroy waits
-         forever for a peer that does not read */
 /*
  * What iocx_engine_destroy does first for each live connection
  * (request_shutdown in src/engine.c): post IOCX_EV_SHUTDOWN holding a
@@ -1376,7 +1356,6 @@ static void destroy_during_graceful_drain_resets(void **state)
 	assert_finished(p, IOCX_OK);
 	assert_true(fake_sock(p->id)->abort);
 }
-#endif
 
 static void destroy_with_requests_not_yet_taken(void **state)
 {
@@ -1543,10 +1522,6 @@ static void close_inside_on_recv_ends_read_and_closes(void **state)
 	assert_int_equal(fake_sock(p->id)->recvs, 1);
 }
 
-#if 0 /* BUG B4: settle (src/conn.c) does not look at close_request again after
-         pump(); an iocx_close() made by a callback that pump() itself ran
-         (on_sent of a synchronously failed send, terminal on_recv of a stop)
-         is ignored until some later event, possibly never */
 static void hook_close_on_any_sent(struct dprobe *p, iocx_conn *conn,
 				   struct sent *s)
 {
@@ -1574,12 +1549,7 @@ static void close_inside_on_sent_after_sync_failure_closes(void **state)
 	assert_int_equal(fake_pending(fx->e), 0);
 	assert_finished(p, IOCX_OK);
 }
-#endif
 
-#if 0 /* BUG B4 and B5: settle (src/conn.c) loses an iocx_close(), and
-         requests_pending ignores a new iocx_shutdown(), when made by a
-         terminal on_recv that pump() ran: the close and the FIN wait for an
-         event that never comes */
 /* Data: stop reading; the terminal CANCELLED that follows: hook_arg. */
 static void hook_stop_then_act(struct dprobe *p, iocx_conn *conn, int status)
 {
@@ -1631,7 +1601,6 @@ static void shutdown_inside_terminal_on_recv_after_stop_sends_fin(void **state)
 	assert_int_equal(fake_sock(p->id)->shutdowns, 1);
 	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
 }
-#endif
 
 /* ---- request packets ------------------------------------------------- */
 
@@ -1809,20 +1778,14 @@ int main(void)
 		T(send_before_connect_reports_notconn),
 		T(send_after_failed_connect_reports_notconn),
 		T(send_while_closing_reports_notconn),
-#if 0 /* BUG: B1 data calls accepted after iocx_close */
 		T(send_right_after_close_reports_notconn),
-#endif
-#if 0 /* BUG: B1 data calls accepted after iocx_close */
 		T(send_after_close_inside_callback_reports_notconn),
-#endif
 		T(data_calls_reject_bad_arguments),
 		T(send_queued_go_one_at_a_time_in_order),
 		T(send_partial_completion_reissues_rest),
 		T(send_copy_copies_borrow_borrows),
 		T(send_error_fails_queued_and_later_sends),
-#if 0 /* BUG: B2 on_sent(error) before mark_broken */
 		T(send_inside_failing_on_sent_reports_error),
-#endif
 		T(send_sync_failure_breaks_connection),
 		T(send_inside_on_sent_keeps_order),
 		T(read_start_issues_recv_and_delivers_bytes),
@@ -1842,9 +1805,7 @@ int main(void)
 		T(abortive_close_cancels_sends_and_read),
 		T(abortive_close_send_beating_cancel_reports_ok),
 		T(destroy_with_data_in_flight_cancels_everything),
-#if 0 /* BUG: B3 destroy waits for a graceful drain */
 		T(destroy_during_graceful_drain_resets),
-#endif
 		T(destroy_with_requests_not_yet_taken),
 		T(graceful_close_after_shutdown_drains_then_closes),
 		T(close_with_only_a_read_in_flight),
@@ -1852,15 +1813,9 @@ int main(void)
 		T(close_inside_on_sent_graceful_drains_rest),
 		T(close_inside_on_sent_abortive_cancels_rest),
 		T(close_inside_on_recv_ends_read_and_closes),
-#if 0 /* BUG: B4 close from a callback pump() ran is lost */
 		T(close_inside_on_sent_after_sync_failure_closes),
-#endif
-#if 0 /* BUG: B4 close from a callback pump() ran is lost */
 		T(close_inside_terminal_on_recv_after_stop_closes),
-#endif
-#if 0 /* BUG: B5 shutdown from a callback pump() ran waits */
 		T(shutdown_inside_terminal_on_recv_after_stop_sends_fin),
-#endif
 		T(kick_posted_once_for_requests_outside_callbacks),
 		T(no_kick_for_requests_inside_callbacks),
 		T(kick_posted_for_requests_from_another_conns_callback),
