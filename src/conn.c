@@ -182,7 +182,6 @@ static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
 	size_t cap = e->opts.connect_payload_cap;
 	int rc;
 
-	c->attempts++;
 	c->payload_sent = 0;
 	c->connected = false;
 	c->timed_out = false;
@@ -246,6 +245,7 @@ static void credit(struct iocx_conn *c, uint32_t bytes)
 
 static bool on_start(struct iocx_conn *c, struct conn_event *ev)
 {
+	c->attempts++;
 	ev->result = issue_connect(c, CONN_NEW);
 	if (ev->result != IOCX_OK)
 		set_state(c, CONN_CONNECTING, CONN_CLOSED);
@@ -255,8 +255,10 @@ static bool on_start(struct iocx_conn *c, struct conn_event *ev)
 /* The backoff is over: open a fresh socket and start the next attempt. */
 static bool start_retry(struct iocx_conn *c)
 {
-	int rc = iocx__conn_open(c);
+	int rc;
 
+	c->attempts++;	/* also when its socket cannot be opened */
+	rc = iocx__conn_open(c);
 	if (rc != IOCX_OK) {
 		set_state(c, CONN_RETRY_WAIT, CONN_SOCKET_CLOSED);
 		report(c, rc, c->os_code);
@@ -297,25 +299,25 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 		credit(c, ev->bytes);
 		return send_rest_or_report(c, from);
 	case CONN_CANCELLING:
-		if (status == IOCX_OK && !close_wanted(c)) {
-			/* Only the deadline asked for the cancel and the
-			 * operation beat it: carry on as if it had not. */
-			c->timed_out = false;
-			set_state(c, from, c->connected ? CONN_SENDING
-							: CONN_CONNECTING);
-			return on_io_done(c, ev);
-		}
 		/*
-		 * A close is wanted.  If the operation still finished the
-		 * whole job, that real result wins; a connect whose payload
-		 * is incomplete counts as cancelled (or timed out, when the
-		 * deadline asked first).
+		 * A close or the deadline cancelled the operation.  If it
+		 * still finished the whole job (connect and every payload
+		 * byte), that real result wins; otherwise the attempt counts
+		 * as cancelled, or timed out when the deadline asked.
 		 */
 		if (status == IOCX_OK) {
 			credit(c, ev->bytes);
 			if (!c->connected) {
 				c->connected = true;
-				b->connected(c);	/* lets linger apply */
+				rc = b->connected(c);	/* lets linger apply */
+				if (rc != IOCX_OK && !close_wanted(c))
+					return fail(c, from, rc, c->os_code);
+			}
+			if (c->payload_sent == c->payload_len &&
+			    !close_wanted(c)) {
+				/* Only the deadline asked, and lost. */
+				c->timed_out = false;
+				return send_rest_or_report(c, from);
 			}
 			if (c->payload_sent == c->payload_len) {
 				b->close(c, close_abortive(c));
@@ -374,6 +376,9 @@ static bool on_timer(struct iocx_conn *c, const struct conn_event *ev)
 		c->engine->backend->cancel(c, IOCX_OP_MAIN);
 		return false;
 	case CONN_RETRY_WAIT:
+		/* A close already queued wins: open nothing for it. */
+		if (close_wanted(c))
+			return false;
 		return start_retry(c);
 	case CONN_OPEN:
 		return idle_check(c);

@@ -58,6 +58,8 @@ int iocx__timer_reserve(struct iocx_timer_heap *h, size_t cap)
 
 	if (cap <= h->cap)
 		return IOCX_OK;
+	if (cap > SIZE_MAX / 2 / sizeof(*slots))
+		return IOCX_E_NOMEM;
 	while (n < cap)
 		n *= 2;
 	slots = iocx__alloc(n * sizeof(*slots));
