@@ -685,9 +685,11 @@ static bool pump(struct iocx_conn *c)
 		}
 		if (closing && c->closing_abort && !c->closing_cancelled) {
 			c->closing_cancelled = true;
-			if (c->send_busy)
+			/* A recycling disconnect may wait out TIME_WAIT:
+			 * destroy does not. */
+			if (c->send_busy || c->disconnecting)
 				b->cancel(c, IOCX_OP_MAIN);
-			else
+			if (!c->send_busy)
 				fail_sends(c, IOCX_E_CANCELLED);
 		}
 		if (c->reading && !c->recv_busy && !c->read_stopping &&

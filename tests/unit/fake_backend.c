@@ -36,9 +36,11 @@ static struct {
 	int fail_next[FAKE_CALL_COUNT];
 	bool fastopen_ok;
 	bool cancel_completes;
+	bool recycle_keeps;
 	bool poisoned;
 	unsigned engines;
-} fk = { .fastopen_ok = true, .cancel_completes = true };
+} fk = { .fastopen_ok = true, .cancel_completes = true,
+	 .recycle_keeps = true };
 
 /*
  * A violated backend contract is a bug of the core: remember it (the
@@ -68,6 +70,8 @@ static const char *const call_names[FAKE_CALL_COUNT] = {
 	[FAKE_CLOSE] = "close",
 	[FAKE_RECV] = "recv",
 	[FAKE_SHUTDOWN] = "shutdown",
+	[FAKE_DISCONNECT] = "disconnect",
+	[FAKE_RECYCLE] = "recycle",
 	[FAKE_CANCEL_RECV] = "cancel_recv",
 };
 
@@ -439,6 +443,37 @@ static void fake_close(struct iocx_conn *c, bool abort)
 	fake_engine_of(c->engine)->open_socks--;
 }
 
+static int fake_disconnect(struct iocx_conn *c)
+{
+	struct fake_sock *s = sock_idle(c, FAKE_DISCONNECT, 0);
+	int rc;
+
+	FAKE_REQUIRE(s->connected, "disconnect on socket %u that never "
+		     "connected", s->id);
+	FAKE_REQUIRE(s->recv_buf == NULL,
+		     "disconnect on socket %u while a recv is in flight", s->id);
+	rc = take_fail(FAKE_DISCONNECT);
+	if (rc != 0)
+		return rc;
+	s->op = FAKE_DISCONNECT;
+	s->op_len = 0;
+	return IOCX_OK;
+}
+
+static bool fake_recycle(struct iocx_conn *c)
+{
+	struct fake_sock *s = sock_of(c);
+
+	log_call(FAKE_RECYCLE, s->id, fk.recycle_keeps ? 1 : 0);
+	FAKE_REQUIRE(s->opened && !s->closed && s->op == FAKE_NONE,
+		     "recycle of socket %u that is not idle", s->id);
+	/* Kept or closed, the core is done with the socket either way. */
+	s->closed = true;
+	s->recycled = fk.recycle_keeps;
+	fake_engine_of(c->engine)->open_socks--;
+	return fk.recycle_keeps;
+}
+
 const struct iocx_backend fake_backend = {
 	.name = "fake",
 	.conn_size = sizeof(struct fake_conn),
@@ -454,6 +489,8 @@ const struct iocx_backend fake_backend = {
 	.connected = fake_connected,
 	.cancel = fake_cancel,
 	.close = fake_close,
+	.disconnect = fake_disconnect,
+	.recycle = fake_recycle,
 };
 
 /* See fake_backend.h. */
@@ -477,6 +514,7 @@ void fake_reset(void)
 	memset(&fk, 0, sizeof(fk));
 	fk.fastopen_ok = true;
 	fk.cancel_completes = true;
+	fk.recycle_keeps = true;
 	fk.engines = engines;
 }
 
@@ -498,6 +536,12 @@ void fake_set_fastopen(bool accepted)
 void fake_set_cancel_completes(bool on)
 {
 	fk.cancel_completes = on;
+}
+
+/* See fake_backend.h. */
+void fake_set_recycle_keeps(bool keeps)
+{
+	fk.recycle_keeps = keeps;
 }
 
 /* See fake_backend.h. */

@@ -65,6 +65,8 @@ enum fake_call {
 	FAKE_RECV,		/* len = size of the receive buffer */
 	FAKE_SHUTDOWN,		/* FIN; len = bytes confirmed before it */
 	FAKE_CANCEL_RECV,	/* cancel of the RECV slot */
+	FAKE_DISCONNECT,	/* recycling disconnect (MAIN slot) */
+	FAKE_RECYCLE,		/* len = 1 when the socket was kept */
 	FAKE_CALL_COUNT,
 };
 
@@ -113,6 +115,7 @@ struct fake_sock {
 	bool recv_done;		/* its completion is queued, not dequeued */
 	unsigned recvs;		/* recv() calls */
 	unsigned shutdowns;	/* shutdown() calls */
+	bool recycled;		/* recycle() kept it (no close follows) */
 	unsigned recv_cancels;	/* cancel(IOCX_OP_RECV) calls */
 	unsigned stray_recv_cancels;	/* ... with no receive in flight */
 	size_t received;	/* bytes delivered by fake_complete_recv */
@@ -141,6 +144,8 @@ void fake_fail_next(enum fake_call call, int code);
 void fake_set_fastopen(bool accepted);
 /* Whether cancel() queues an IOCX_E_CANCELLED completion (default). */
 void fake_set_cancel_completes(bool on);
+/* Whether recycle() keeps the socket (default) or closes it. */
+void fake_set_recycle_keeps(bool keeps);
 
 /*
  * Queue the completion of conn's operation in flight: status, raw os_code
