@@ -165,6 +165,7 @@ static int run(struct bench *b)
 		.target = b->target,
 		.workers = b->workers,
 		.have_sink = b->sink != NULL,
+		.sink_threads = b->sink ? sink_threads(b->sink) : 0,
 	};
 	unsigned max = b->opt.rounds * (b->opt.baseline ? 2 : 1);
 
@@ -234,8 +235,12 @@ int main(int argc, char **argv)
 		b.remote = (const struct sockaddr *)&b.opt.target;
 		b.remote_len = b.opt.target_len;
 	} else {
-		b.sink = sink_start(b.opt.sink_threads, b.opt.sink_mode,
-				    b.opt.payload);
+		/* Acceptors keep pace with the workers: a sink that falls
+		 * behind overflows its accept queue, and the dropped SYNs
+		 * come back as 1 s latency outliers. */
+		b.sink = sink_start(b.opt.sink_threads ? b.opt.sink_threads
+						       : b.workers,
+				    b.opt.sink_mode, b.opt.payload);
 		if (!b.sink)
 			goto out;
 		b.remote = sink_address(b.sink, &b.remote_len);

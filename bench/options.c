@@ -286,7 +286,6 @@ static void defaults(struct bench_options *o)
 	o->payload = BENCH_DEFAULT_PAYLOAD;
 	o->close_mode = BENCH_CLOSE_ABORT;
 	o->sink_mode = BENCH_SINK_READ;
-	o->sink_threads = BENCH_DEFAULT_SINK_THREADS;
 	o->rounds = 1;
 }
 
@@ -433,7 +432,8 @@ void bench_usage(FILE *f)
 "                      sink on 127.0.0.1)\n"
 "  --sink MODE         built-in sink: read (read the first payload, then\n"
 "                      close; default) or close (accept and close)\n"
-"  --sink-threads N    built-in sink acceptor threads (default %u)\n"
+"  --sink-threads N    built-in sink acceptor threads (default: as many\n"
+"                      as workers, at least %u)\n"
 "baseline\n"
 "  --baseline          also run the same workload through a minimal raw\n"
 "                      loop, alternating iocx and raw phases, and print\n"
@@ -450,5 +450,5 @@ void bench_usage(FILE *f)
 		BENCH_DEFAULT_CONNECTS, BENCH_DEFAULT_CONCURRENCY,
 		BENCH_MAX_CONCURRENCY, BENCH_DEFAULT_BATCH,
 		BENCH_DEFAULT_PAYLOAD, IOCX_MAX_PAYLOAD,
-		BENCH_DEFAULT_SINK_THREADS);
+		BENCH_MIN_SINK_THREADS);
 }

@@ -49,7 +49,7 @@ struct bench_options {
 	struct sockaddr_storage target;
 	size_t target_len;
 	enum bench_sink_mode sink_mode;
-	unsigned sink_threads;
+	unsigned sink_threads;		/* 0 = as many as workers, >= 2 */
 
 	/* Baseline: alternate iocx and a raw loop for rounds rounds. */
 	bool baseline;
@@ -64,7 +64,8 @@ struct bench_options {
 #define BENCH_DEFAULT_CONCURRENCY 64
 #define BENCH_DEFAULT_PAYLOAD 64
 #define BENCH_DEFAULT_BATCH 64
-#define BENCH_DEFAULT_SINK_THREADS 2
+/* Fewest acceptor threads the sink gets by default. */
+#define BENCH_MIN_SINK_THREADS 2
 #define BENCH_MAX_CONCURRENCY 65536
 #define BENCH_MAX_WORKERS 256
 #define BENCH_MAX_SINK_THREADS 16

@@ -229,12 +229,12 @@ void report_table(FILE *f, const struct run_report *r)
 		r->workers == 1 ? "" : "s", o->concurrency, o->payload,
 		o->close_mode == BENCH_CLOSE_ABORT ? "abort" : "graceful",
 		o->fastopen ? ", fastopen" : "");
-	fprintf(f, "target %s%s; ", r->target,
-		!r->have_sink			    ? ""
-		: o->sink_mode == BENCH_SINK_READ ? " (built-in sink, reads "
-						    "the payload)"
-						  : " (built-in sink, "
-						    "accept+close)");
+	fprintf(f, "target %s", r->target);
+	if (r->have_sink)
+		fprintf(f, " (built-in sink, %u threads, %s)", r->sink_threads,
+			o->sink_mode == BENCH_SINK_READ ? "reads the payload"
+							: "accept+close");
+	fprintf(f, "; ");
 	describe_workload(f, o);
 	fprintf(f, "\n\n%-10s %10s %9s %7s %9s %9s %9s %9s %9s %8s\n", "phase",
 		"connect/s", "connects", "errors", "p50 ms", "p90 ms",
@@ -350,7 +350,8 @@ static void json_settings(FILE *f, const struct run_report *r)
 	json_str(f, r->nresults ? r->results[0].backend : "?");
 	fprintf(f, ", \"target\": ");
 	json_str(f, r->target);
-	fprintf(f, ", \"sink\": %s, \"connects\": %llu, \"duration_s\": %.3f, "
+	fprintf(f, ", \"sink\": %s, \"sink_threads\": %u, "
+		   "\"connects\": %llu, \"duration_s\": %.3f, "
 		   "\"concurrency\": %u, \"workers\": %u, \"batch\": %u, "
 		   "\"payload\": %zu, \"fastopen\": %s, \"close\": \"%s\", "
 		   "\"rate\": %llu, \"warmup_connects\": %llu, "
@@ -359,7 +360,8 @@ static void json_settings(FILE *f, const struct run_report *r)
 		!r->have_sink			    ? "null"
 		: o->sink_mode == BENCH_SINK_READ ? "\"read\""
 						  : "\"close\"",
-		(unsigned long long)o->connects, o->duration_ms / 1e3,
+		r->sink_threads, (unsigned long long)o->connects,
+		o->duration_ms / 1e3,
 		o->concurrency, r->workers, o->batch, o->payload,
 		o->fastopen ? "true" : "false",
 		o->close_mode == BENCH_CLOSE_ABORT ? "abort" : "graceful",

@@ -24,6 +24,7 @@ struct run_report {
 	struct phase_result *results;	/* in the order they ran */
 	unsigned nresults;
 	bool have_sink;
+	unsigned sink_threads;
 	uint64_t sink_accepted;
 	uint64_t sink_bytes;
 	bool sink_checked;		/* counts were comparable */

@@ -16,15 +16,17 @@ struct sink;
 
 /*
  * Start a sink on 127.0.0.1, port chosen by the OS, with threads acceptor
- * threads; in mode BENCH_SINK_READ each reads up to payload bytes of a
- * connection (until EOF) before closing it.  Returns NULL on failure
- * (message on stderr).
+ * threads (clamped to BENCH_MIN_SINK_THREADS..BENCH_MAX_SINK_THREADS); in
+ * mode BENCH_SINK_READ each reads up to payload bytes of a connection
+ * (until EOF) before closing it.  Returns NULL on failure (message on
+ * stderr).
  */
 struct sink *sink_start(unsigned threads, enum bench_sink_mode mode,
 			size_t payload);
 
-/* The address the sink listens on. */
+/* The address the sink listens on, and its number of acceptor threads. */
 const struct sockaddr *sink_address(const struct sink *s, size_t *len);
+unsigned sink_threads(const struct sink *s);
 
 /*
  * Wait until the sink has finished with at least `handled` connections,

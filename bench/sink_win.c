@@ -86,8 +86,10 @@ struct sink *sink_start(unsigned threads, enum bench_sink_mode mode,
 		fprintf(stderr, "iocx-bench: sink: cannot start Winsock\n");
 		return NULL;
 	}
-	if (threads == 0 || threads > BENCH_MAX_SINK_THREADS)
-		threads = BENCH_DEFAULT_SINK_THREADS;
+	if (threads < BENCH_MIN_SINK_THREADS)
+		threads = BENCH_MIN_SINK_THREADS;
+	if (threads > BENCH_MAX_SINK_THREADS)
+		threads = BENCH_MAX_SINK_THREADS;
 	k->mode = mode;
 	k->payload = payload;
 	k->listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
@@ -125,6 +127,12 @@ const struct sockaddr *sink_address(const struct sink *k, size_t *len)
 {
 	*len = sizeof(k->addr);
 	return (const struct sockaddr *)&k->addr;
+}
+
+/* See sink.h. */
+unsigned sink_threads(const struct sink *k)
+{
+	return k->nthreads;
 }
 
 /* See sink.h. */

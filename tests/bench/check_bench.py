@@ -78,10 +78,10 @@ def check_side(side, where):
 def check_json(doc):
     check_side(doc, "top level")
     settings = doc["settings"]
-    for k in ["backend", "target", "sink", "connects", "duration_s",
-              "concurrency", "workers", "batch", "payload", "fastopen",
-              "close", "rate", "warmup_connects", "warmup_s", "timeout_s",
-              "baseline", "rounds"]:
+    for k in ["backend", "target", "sink", "sink_threads", "connects",
+              "duration_s", "concurrency", "workers", "batch", "payload",
+              "fastopen", "close", "rate", "warmup_connects", "warmup_s",
+              "timeout_s", "baseline", "rounds"]:
         check(k in settings, "settings.%s present" % k)
     check(settings["connects"] == CONNECTS, "settings.connects")
     check(settings["payload"] == PAYLOAD, "settings.payload")

@@ -79,6 +79,7 @@ static void bench_parse_no_arguments_gives_defaults(void **state)
 	assert_int_equal(o.timeout_ms, 0);
 	assert_false(o.have_target);
 	assert_int_equal(o.sink_mode, BENCH_SINK_READ);
+	assert_int_equal(o.sink_threads, 0);
 	assert_false(o.baseline);
 	assert_int_equal(o.rounds, 1);
 	assert_false(o.json.on);
