@@ -181,6 +181,7 @@ struct iocx_connect_result {
 	uint64_t latency_ns;	/* from just before socket creation to the
 				   moment the outcome is reported */
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
+	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
 	unsigned attempts;	/* connect attempts made, 1 without retries */
 };
 
@@ -258,12 +259,29 @@ struct iocx_connect_request {
 	 * handle is gone like after any on_close.
 	 */
 	uint32_t idle_ms;
+	/*
+	 * SYN retransmission tuning, best effort like TFO (Windows 8 and
+	 * later: SIO_TCP_INITIAL_RTO; refused elsewhere, and then the
+	 * connect goes on untuned; result.syn_tuned says which).
+	 * syn_rtt_ms: the initial round-trip estimate the retransmission
+	 * timeout is computed from, 0 = leave the system's.
+	 * syn_retransmissions: SYN retransmissions before the OS gives up,
+	 * 1..253, IOCX_SYN_NO_RETRANSMISSIONS, or 0 = leave the system's.
+	 * A deadline_ms bounds the attempt either way; these make the OS
+	 * retry faster (or not at all) inside it.
+	 */
+	uint16_t syn_rtt_ms;
+	uint8_t syn_retransmissions;
 };
+
+/* syn_retransmissions value: send the SYN once, never again. */
+#define IOCX_SYN_NO_RETRANSMISSIONS 255
 
 /*
  * Start a connection.  Validates the request synchronously: NULL engine,
  * request, remote or on_connect, payload_len without payload, unknown
- * flags, an unknown payload_ownership, retry.max_attempts above
+ * flags, an unknown payload_ownership, syn_retransmissions 254,
+ * retry.max_attempts above
  * IOCX_MAX_ATTEMPTS or a backoff_initial_ms above a non-zero
  * backoff_max_ms give IOCX_E_INVAL; a family other than AF_INET/AF_INET6 (or a local
  * address of another family) IOCX_E_AFNOSUPPORT; a length too short for the

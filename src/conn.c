@@ -82,6 +82,7 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.payload_sent = c->payload_sent,
 		.latency_ns = e->clock() - c->t_start,
 		.fastopen = c->fastopen,
+		.syn_tuned = c->syn_tuned,
 		.attempts = c->attempts,
 	};
 

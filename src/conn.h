@@ -135,6 +135,9 @@ struct iocx_conn {
 	bool disconnecting;		/* DisconnectEx for recycling in flight
 					   (MAIN slot) */
 	uint32_t idle_ms;		/* idle watchdog limit, 0 = none */
+	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
+	uint8_t syn_retransmissions;
+	bool syn_tuned;			/* ... and the OS took it */
 	uint64_t last_activity;		/* engine clock of the last data */
 	bool idle_expired;		/* the watchdog closes it */
 };

@@ -91,7 +91,8 @@ static int validate(const struct iocx_connect_request *req,
 	if (req->payload_ownership != IOCX_PAYLOAD_COPY &&
 	    req->payload_ownership != IOCX_PAYLOAD_BORROW)
 		return IOCX_E_INVAL;
-	if (req->retry.max_attempts > IOCX_MAX_ATTEMPTS)
+	if (req->retry.max_attempts > IOCX_MAX_ATTEMPTS ||
+	    req->syn_retransmissions == 254)
 		return IOCX_E_INVAL;
 	if (req->retry.backoff_max_ms &&
 	    req->retry.backoff_initial_ms > req->retry.backoff_max_ms)
@@ -232,6 +233,8 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	c->local_len = local_len;
 	c->deadline_ms = req->deadline_ms;
 	c->idle_ms = req->idle_ms;
+	c->syn_rtt_ms = req->syn_rtt_ms;
+	c->syn_retransmissions = req->syn_retransmissions;
 	c->retry = req->retry;
 	if (c->retry.max_attempts == 0)
 		c->retry.max_attempts = 1;

@@ -11,6 +11,7 @@
  */
 #include "win/sys.h"
 
+#include <mstcpip.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,6 +306,7 @@ static bool open_recycled(struct iocx_conn *c)
 
 	if (!we->disconnectex || atomic_load(&we->reuse_broken) ||
 	    c->local_len != 0 || (c->flags & IOCX_CONNECT_FASTOPEN) ||
+	    c->syn_rtt_ms || c->syn_retransmissions ||
 	    is_v4_mapped(&c->remote))
 		return false;
 	s = iocx__win_pool_take(pool_of(c));
@@ -314,6 +316,28 @@ static bool open_recycled(struct iocx_conn *c)
 	w->from_pool = true;
 	iocx__count(&c->engine->stats.sockets_reused, 1);
 	return true;
+}
+
+/*
+ * SIO_TCP_INITIAL_RTO (Windows 8+), before the connect.  Best effort:
+ * returns whether the OS took it.
+ */
+static bool tune_syn(struct iocx_conn *c, SOCKET s)
+{
+	TCP_INITIAL_RTO_PARAMETERS p = {
+		.Rtt = c->syn_rtt_ms ? c->syn_rtt_ms
+				     : TCP_INITIAL_RTO_UNSPECIFIED_RTT,
+		.MaxSynRetransmissions =
+			c->syn_retransmissions == IOCX_SYN_NO_RETRANSMISSIONS
+				? TCP_INITIAL_RTO_NO_SYN_RETRANSMISSIONS
+			: c->syn_retransmissions
+				? c->syn_retransmissions
+				: TCP_INITIAL_RTO_UNSPECIFIED_MAX_SYN_RETRANSMISSIONS,
+	};
+	DWORD bytes;
+
+	return iocx__win_sys.wsa_ioctl(s, SIO_TCP_INITIAL_RTO, &p, sizeof(p),
+				       NULL, 0, &bytes, NULL, NULL) == 0;
 }
 
 /* Create, configure, bind and associate a new socket for c. */
@@ -361,6 +385,9 @@ static int open_fresh(struct iocx_conn *c, bool *fastopen)
 	rc = bind_local(c, s);
 	if (rc != IOCX_OK)
 		goto err;
+	c->syn_tuned = false;
+	if (c->syn_rtt_ms || c->syn_retransmissions)
+		c->syn_tuned = tune_syn(c, s);
 	if (iocx__win_sys.create_io_completion_port((HANDLE)s, we->port,
 						    KEY_IO, 0) != we->port) {
 		c->os_code = GetLastError();

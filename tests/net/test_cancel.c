@@ -364,7 +364,7 @@ static void close_racing_completion_reports_once(void **state)
 	struct fx *f = *state;
 	struct peer_tracker t;
 	struct iocx_stats s;
-	const int n = 200;
+	const int n = NRECS;	/* 1,000, as the lifecycle issue asks */
 	long ok = 0, cancelled = 0;
 
 	memset(big, 'x', sizeof(big));
