@@ -126,6 +126,15 @@ struct iocx_engine_options {
 	 * sockets (stats.recycle_fallbacks).
 	 */
 	bool recycle_sockets;
+	/*
+	 * Backend to run on, by name: NULL or "auto" = the best this
+	 * machine runs (Linux: "io_uring", else "epoll"; Windows: "iocp").
+	 * On Linux "auto" may be overridden by the environment variable
+	 * IOCX_BACKEND.  A name this platform lacks, or a backend the
+	 * machine cannot run (io_uring disabled by kernel.io_uring_disabled
+	 * or a seccomp filter), gives IOCX_E_NOTSUP.
+	 */
+	const char *backend;
 };
 
 /* Most source addresses an engine takes. */
@@ -162,8 +171,8 @@ int iocx_engine_create(const struct iocx_engine_options *opts,
  */
 int iocx_engine_destroy(iocx_engine *engine);
 
-/* Name of the backend in use ("iocp"), for logs and bench banners;
- * "none" for NULL. */
+/* Name of the backend in use ("iocp", "io_uring" or "epoll"), for logs
+ * and bench banners; "none" for NULL. */
 const char *iocx_engine_backend(const iocx_engine *engine);
 
 /* Number of worker threads the engine runs; 0 for NULL. */

@@ -1,0 +1,237 @@
+/*
+ * What the two Linux backends (epoll.c, uring.c) share: the connection and
+ * worker records, socket set-up (sock.c) and the per-worker request queue
+ * with its wake-ups (worker.c).
+ *
+ * Ownership: open() gives every connection one owner worker, for life.
+ * The owner's epoll set or ring carries all of the connection's I/O and
+ * the owner's queue all of its requests, so a connection's completions
+ * are only ever produced on its owner's thread.  The core still calls
+ * connect() on the caller's thread, and cancel(), send() and friends on
+ * whichever thread handles the connection's event or timer, always with
+ * the connection's lock held; the backends hand what must run on the
+ * owner over through the queue.
+ *
+ * Locks: w->lock guards w's queue: head, tail, and the qnext, queued and
+ * op[].q_res fields of every connection owned by w.  It is a leaf lock:
+ * nothing else is taken, and nothing calls out, while it is held.
+ */
+#ifndef IOCX_LINUX_LX_H
+#define IOCX_LINUX_LX_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#include <liburing.h>
+
+#include "conn.h"
+
+/*
+ * Bits of lx_conn.queued: what the owner must do for the connection.  The
+ * per-slot ones come in pairs, MAIN then RECV (enum iocx_op): use the
+ * LX_Q_*(op) forms.
+ */
+#define LX_Q_SUBMIT_MAIN (1u << 0)	/* issue the slot's operation */
+#define LX_Q_SUBMIT_RECV (1u << 1)
+#define LX_Q_CANCEL_MAIN (1u << 2)	/* cancel it (holds a reference) */
+#define LX_Q_CANCEL_RECV (1u << 3)
+#define LX_Q_IO_MAIN	(1u << 4)	/* it finished: op[].q_res */
+#define LX_Q_IO_RECV	(1u << 5)
+#define LX_Q_CLOSE	(1u << 6)	/* IOCX_EV_CLOSE (core's ref) */
+#define LX_Q_SHUTDOWN	(1u << 7)	/* IOCX_EV_SHUTDOWN (core's ref) */
+#define LX_Q_KICK	(1u << 8)	/* IOCX_EV_KICK (core's ref) */
+#define LX_Q_SUBMIT(op)	(LX_Q_SUBMIT_MAIN << (op))
+#define LX_Q_CANCEL(op)	(LX_Q_CANCEL_MAIN << (op))
+#define LX_Q_IO(op)	(LX_Q_IO_MAIN << (op))
+
+/* The outcome of an operation, as an IOCX_EV_IO event carries it. */
+struct lx_result {
+	int status;
+	uint32_t os_code;
+	uint32_t bytes;
+};
+
+/* One op slot of a connection (enum iocx_op): at most one operation. */
+struct lx_op {
+	/* The operation in flight: buf[0..len), done bytes of it moved.
+	 * A send's buffer is the caller's and is never written. */
+	unsigned char *buf;
+	size_t len;
+	size_t done;
+
+	/* epoll: the operation waiting for readiness (enum ep_op, 0 =
+	 * none).  The readiness path and cancel() both exchange it with 0;
+	 * whoever gets it produces the one completion. */
+	atomic_int pending;
+	atomic_bool cancel_req;
+
+	/* io_uring, owner thread only: the stage in flight, and whether a
+	 * cancel asked it to stop after that stage. */
+	unsigned char stage;
+	bool cancelled;
+
+	struct lx_result q_res;		/* for LX_Q_IO(op), under the lock */
+};
+
+struct lx_conn {
+	struct iocx_conn core;		/* first: the core allocates us */
+	int fd;				/* -1 once closed */
+	unsigned owner;			/* index of the owner worker */
+	bool owned;			/* owner chosen (kept over retries) */
+	bool ephemeral;			/* the kernel picks the local port */
+	bool tfo;			/* TCP_FASTOPEN_CONNECT is on */
+
+	/* epoll: the socket is in the owner's set / armed there.  Set by
+	 * connect() before the socket joins the set, then by the owner
+	 * only (epoll.c). */
+	bool registered;
+	bool armed;
+
+	struct lx_op op[2];		/* indexed by enum iocx_op */
+
+	/* Queue state, under the owner's lock. */
+	struct lx_conn *qnext;
+	unsigned queued;		/* LX_Q_* */
+};
+
+struct lx_engine;
+
+struct lx_worker {
+	struct lx_engine *le;
+	unsigned index;
+	uint64_t id;			/* unique over all engines */
+
+	iocx_mutex lock;		/* the queue */
+	struct lx_conn *head, *tail;
+	int efd;			/* eventfd: queue went non-empty */
+
+	/* epoll backend */
+	int epfd;
+	struct epoll_event *evs;	/* batch entries */
+
+	/* io_uring backend */
+	struct io_uring ring;
+	bool ring_ok;			/* ring initialised */
+	bool efd_armed;			/* a read of efd is in flight */
+	uint64_t efd_val;		/* its buffer */
+};
+
+struct lx_engine {
+	struct iocx_engine *e;
+	struct lx_worker *w;
+	unsigned nworkers;		/* at least 1 (manual engines) */
+	atomic_uint next_owner;		/* round robin */
+	atomic_uint stops;		/* STOP requests not yet taken */
+};
+
+static inline struct lx_conn *lx_conn(struct iocx_conn *c)
+{
+	return container_of(c, struct lx_conn, core);
+}
+
+static inline struct lx_engine *lx_engine(struct iocx_engine *e)
+{
+	return e->backend_data;
+}
+
+static inline struct lx_worker *lx_owner(struct lx_conn *lc)
+{
+	return &lx_engine(lc->core.engine)->w[lc->owner];
+}
+
+/* The backends, chosen by backend.c. */
+extern const struct iocx_backend iocx__epoll_backend;
+
+/* ---- worker.c: records, queue, wake-ups -------------------------------- */
+
+/*
+ * Allocate e's lx_engine and one lx_worker per worker (at least one), each
+ * with its lock and eventfd; e->backend_data points at it.  IOCX_OK,
+ * IOCX_E_NOMEM or IOCX_E_SYSTEM (everything released again).
+ */
+int lx_engine_init(struct iocx_engine *e);
+
+/* Release what lx_engine_init made (backend parts must be gone). */
+void lx_engine_fini(struct iocx_engine *e);
+
+/* Mark the calling thread as worker w (at the start of every wait). */
+void lx_enter(struct lx_worker *w);
+
+/* True when the calling thread is worker w. */
+bool lx_on_worker(const struct lx_worker *w);
+
+/*
+ * The owner of a new connection: the calling thread's own worker when it
+ * is one of le's (a connect from a callback stays on its thread), else
+ * the next in round robin.
+ */
+unsigned lx_pick_owner(struct lx_engine *le);
+
+/*
+ * Queue bits for lc on its owner, waking the owner if needed.  Returns
+ * those of bits that were queued already: one event answers both, so a
+ * caller whose request holds a reference must drop the duplicate's (never
+ * the last one: the queued request holds its own).
+ */
+unsigned lx_push(struct lx_conn *lc, unsigned bits);
+
+/* Queue the completion of lc's operation in slot op (LX_Q_IO(op)). */
+void lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
+		uint32_t os_code, uint32_t bytes);
+
+/*
+ * If slot op's operation is still queued for issuing (LX_Q_SUBMIT(op)),
+ * turn it into a cancelled completion and return true: it never reaches
+ * the kernel.
+ */
+bool lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op);
+
+/*
+ * On worker w: take the first queued connection's bits, at most room of
+ * them (each may become one event), in LX_Q_* order; res[op] gets the
+ * slots' q_res.  A connection whose bits did not all fit stays first.
+ * NULL when the queue is empty or room is 0.
+ */
+struct lx_conn *lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
+		       struct lx_result res[2]);
+
+/* Take one pending STOP request, if any. */
+bool lx_take_stop(struct lx_engine *le);
+
+/* Consume w's eventfd after it was seen readable (epoll). */
+void lx_drain_efd(struct lx_worker *w);
+
+/* Events for the LX_Q_IO(op), CLOSE, SHUTDOWN and KICK bits; the count. */
+unsigned lx_queue_events(struct lx_conn *lc, unsigned bits,
+			 const struct lx_result res[2],
+			 struct iocx_event *ev);
+
+/* Fill *ev as the completion of lc's operation in slot op. */
+void lx_io_event(struct iocx_event *ev, struct lx_conn *lc, enum iocx_op op,
+		 int status, uint32_t os_code, size_t bytes);
+
+/* backend->post for both backends. */
+int lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
+	    struct iocx_conn *c);
+
+/* ---- sock.c: sockets --------------------------------------------------- */
+
+/*
+ * backend->open: create lc's socket (type_flags: SOCK_NONBLOCK or 0),
+ * set IPV6_V6ONLY off for a v4-mapped remote, TCP_FASTOPEN_CONNECT when
+ * asked and there is a payload to carry, bind when the caller gave a local
+ * address, and pick the owner at the first open (a retry reopens on the
+ * same owner: the connection may still sit in its queue).  On failure
+ * c->os_code has the errno and nothing is left open.
+ */
+int lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen);
+
+/* backend->close: SO_LINGER {1, 0} first when abort; then close. */
+void lx_sock_close(struct lx_conn *lc, bool abort);
+
+/* backend->shutdown: FIN now (shutdown(SHUT_WR)). */
+int lx_sock_shutdown(struct lx_conn *lc);
+
+#endif /* IOCX_LINUX_LX_H */

@@ -1,0 +1,145 @@
+/*
+ * Socket set-up and tear-down, the same for both Linux backends.
+ *
+ * No bind without a local address: Linux picks the source port at
+ * connect time, per destination, so an unbound socket can use the whole
+ * ephemeral range towards each peer (bind(port 0) would reserve a port for
+ * every destination at once).  A caller-given address with port 0 gets
+ * IP_BIND_ADDRESS_NO_PORT for the same reason.  An address the engine took
+ * from options.sources does not: there bind(port 0) must fail when the
+ * source's ports run out, so the core moves on to the next source.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#include "linux/error.h"
+#include "linux/lx.h"
+#include "linux/sys.h"
+
+#ifndef TCP_FASTOPEN_CONNECT
+#define TCP_FASTOPEN_CONNECT 30
+#endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+static bool is_v4_mapped(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *in6 = (const void *)ss;
+
+	return ss->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)(const void *)ss)
+			->sin6_port;
+	return ((const struct sockaddr_in *)(const void *)ss)->sin_port;
+}
+
+/* Record a failed call's errno on c and map it. */
+static int fail_errno(struct iocx_conn *c, int err)
+{
+	c->os_code = (uint32_t)err;
+	return iocx__linux_error(err);
+}
+
+static int set_int(int fd, int level, int name, int value)
+{
+	return iocx__linux_sys.setsockopt(fd, level, name, &value,
+					  sizeof(value));
+}
+
+static int bind_local(struct lx_conn *lc, int fd)
+{
+	struct iocx_conn *c = &lc->core;
+
+	if (lc->ephemeral && !c->local_from_sources) {
+		/* Best effort: without it bind reserves the port now. */
+		set_int(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+	}
+	if (iocx__linux_sys.bind(fd, (const struct sockaddr *)&c->local,
+				 (socklen_t)c->local_len) != 0) {
+		c->os_code = (uint32_t)errno;
+		return iocx__linux_error_bind(errno, lc->ephemeral);
+	}
+	return IOCX_OK;
+}
+
+/* See linux/lx.h. */
+int lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
+{
+	struct iocx_conn *c = &lc->core;
+	int fd, rc;
+
+	lc->fd = -1;
+	lc->tfo = false;
+	*fastopen = false;
+	fd = iocx__linux_sys.socket(c->remote.ss_family,
+				    SOCK_STREAM | SOCK_CLOEXEC | type_flags,
+				    IPPROTO_TCP);
+	if (fd < 0) {
+		rc = fail_errno(c, errno);
+		/* Running out of descriptors is not bad input. */
+		return rc == IOCX_E_INVAL ? IOCX_E_SYSTEM : rc;
+	}
+	if (is_v4_mapped(&c->remote) &&
+	    set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0) != 0) {
+		rc = fail_errno(c, errno);
+		goto err;
+	}
+	/*
+	 * Best effort, and only with a payload: with a cookie cached the
+	 * connect is deferred until the first send, which carries the
+	 * payload in the SYN; with nothing to send no SYN would leave.
+	 */
+	if ((c->flags & IOCX_CONNECT_FASTOPEN) && c->payload_len > 0)
+		lc->tfo = set_int(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1) ==
+			  0;
+	lc->ephemeral = c->local_len == 0 || port_of(&c->local) == 0;
+	if (c->local_len > 0) {
+		rc = bind_local(lc, fd);
+		if (rc != IOCX_OK)
+			goto err;
+	}
+	if (!lc->owned) {
+		lc->owner = lx_pick_owner(lx_engine(c->engine));
+		lc->owned = true;
+	}
+	lc->fd = fd;
+	*fastopen = lc->tfo;
+	return IOCX_OK;
+
+err:
+	iocx__linux_sys.close(fd);
+	lc->tfo = false;
+	return rc;
+}
+
+/* See linux/lx.h. */
+int lx_sock_shutdown(struct lx_conn *lc)
+{
+	if (iocx__linux_sys.shutdown(lc->fd, SHUT_WR) != 0)
+		return fail_errno(&lc->core, errno);
+	return IOCX_OK;
+}
+
+/* See linux/lx.h. */
+void lx_sock_close(struct lx_conn *lc, bool abort)
+{
+	if (lc->fd < 0)
+		return;
+	if (abort) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		iocx__linux_sys.setsockopt(lc->fd, SOL_SOCKET, SO_LINGER, &lg,
+					   sizeof(lg));
+	}
+	iocx__linux_sys.close(lc->fd);
+	lc->fd = -1;
+}

@@ -1,0 +1,78 @@
+/*
+ * The real system calls behind iocx__linux_sys.
+ */
+#define _GNU_SOURCE
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "linux/sys.h"
+
+/*
+ * With _GNU_SOURCE (which liburing.h needs) glibc declares the sockaddr
+ * arguments of bind and connect as transparent unions: wrap them.
+ */
+static int sys_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return bind(fd, addr, len);
+}
+
+static int sys_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return connect(fd, addr, len);
+}
+
+/* liburing's preps are static inline: give the table real functions. */
+static void prep_connect(struct io_uring_sqe *sqe, int fd,
+			 const struct sockaddr *addr, socklen_t len)
+{
+	io_uring_prep_connect(sqe, fd, addr, len);
+}
+
+static void prep_send(struct io_uring_sqe *sqe, int fd, const void *buf,
+		      size_t len, int flags)
+{
+	io_uring_prep_send(sqe, fd, buf, len, flags);
+}
+
+static void prep_recv(struct io_uring_sqe *sqe, int fd, void *buf, size_t len,
+		      int flags)
+{
+	io_uring_prep_recv(sqe, fd, buf, len, flags);
+}
+
+static void prep_cancel(struct io_uring_sqe *sqe, int fd, uint64_t user_data)
+{
+	(void)fd;
+	io_uring_prep_cancel64(sqe, user_data, 0);
+}
+
+/* Both copies are initialised from this (C needs constants there). */
+#define REAL_SYS { \
+	.socket = socket, \
+	.bind = sys_bind, \
+	.setsockopt = setsockopt, \
+	.getsockopt = getsockopt, \
+	.close = close, \
+	.shutdown = shutdown, \
+	.connect = sys_connect, \
+	.send = send, \
+	.recv = recv, \
+	.epoll_create1 = epoll_create1, \
+	.epoll_ctl = epoll_ctl, \
+	.eventfd = eventfd, \
+	.uring_init = io_uring_queue_init_params, \
+	.uring_prep_connect = prep_connect, \
+	.uring_prep_send = prep_send, \
+	.uring_prep_recv = prep_recv, \
+	.uring_prep_cancel = prep_cancel, \
+}
+
+static const struct iocx_linux_sys real_sys = REAL_SYS;
+
+struct iocx_linux_sys iocx__linux_sys = REAL_SYS;
+
+/* See linux/sys.h. */
+void iocx__linux_sys_reset(void)
+{
+	iocx__linux_sys = real_sys;
+}
