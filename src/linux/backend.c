@@ -1,7 +1,13 @@
 /*
- * iocx_engine_create() on Linux: choose the backend.  The option (or,
- * when the option says "auto", the IOCX_BACKEND environment variable)
- * names one; so far there is only epoll.
+ * iocx_engine_create() on Linux: choose the backend.  io_uring when the
+ * machine runs it, else epoll; the option (or, when the option says
+ * "auto", the IOCX_BACKEND environment variable) forces one.
+ *
+ * "Runs it" is decided by creating the rings: io_uring_setup fails with
+ * ENOSYS without kernel support or under a seccomp filter, with EPERM when
+ * kernel.io_uring_disabled forbids it, and a ring without the operations
+ * and features the backend needs counts as missing too; all of these come
+ * back from the io_uring backend as IOCX_E_NOTSUP.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -16,6 +22,7 @@ int iocx_engine_create(const struct iocx_engine_options *opts,
 {
 	struct iocx_engine_options o;
 	const char *want;
+	int rc;
 
 	if (!out)
 		return IOCX_E_INVAL;
@@ -34,9 +41,18 @@ int iocx_engine_create(const struct iocx_engine_options *opts,
 		return iocx__engine_create_with(&iocx__epoll_backend, &o, 0,
 						out);
 	}
+	if (strcmp(want, iocx__uring_backend.name) == 0) {
+		o.backend = iocx__uring_backend.name;
+		return iocx__engine_create_with(&iocx__uring_backend, &o, 0,
+						out);
+	}
 	if (strcmp(want, "auto") != 0)
 		return IOCX_E_NOTSUP;
 
+	o.backend = iocx__uring_backend.name;
+	rc = iocx__engine_create_with(&iocx__uring_backend, &o, 0, out);
+	if (rc != IOCX_E_NOTSUP)
+		return rc;
 	o.backend = iocx__epoll_backend.name;
 	return iocx__engine_create_with(&iocx__epoll_backend, &o, 0, out);
 }

@@ -141,8 +141,9 @@ static inline struct lx_worker *lx_owner(struct lx_conn *lc)
 	return &lx_engine(lc->core.engine)->w[lc->owner];
 }
 
-/* The backends, chosen by backend.c. */
+/* The two backends (epoll.c, uring.c), chosen by backend.c. */
 extern const struct iocx_backend iocx__epoll_backend;
+extern const struct iocx_backend iocx__uring_backend;
 
 /* ---- worker.c: records, queue, wake-ups -------------------------------- */
 

@@ -1,0 +1,516 @@
+/*
+ * The io_uring backend: one ring per worker, connects, sends and receives
+ * as IORING_OP_CONNECT / SEND / RECV, cancellation with
+ * IORING_OP_ASYNC_CANCEL, and one io_uring_enter per loop that both
+ * submits everything the last batch of callbacks queued and waits.
+ *
+ * Only the owner worker touches its ring.  That is required, not a
+ * choice: io_uring ties a request to the task that submitted it, and
+ * completes it with -ECANCELED once that task has exited, so a connect
+ * submitted from a short-lived caller thread would be lost.  An operation
+ * issued on another thread (a connect from the caller, a cancel or send
+ * from a timer on another worker) is therefore queued to the owner as
+ * LX_Q_SUBMIT(op) / LX_Q_CANCEL(op), and issued in its next wait(); one
+ * issued on the owner (the usual "start the next one" from a callback:
+ * open() makes the calling worker the owner) goes straight into the ring.
+ * As a consequence a connect the kernel rejects at once is reported
+ * through on_connect, not returned by iocx_connect().
+ *
+ * One backend operation may take several ring operations (stages):
+ *   connect:  CONNECT, then SEND of the payload head (if any), then for
+ *             TCP Fast Open a POLL_ADD(POLLOUT): with a cookie the connect
+ *             was deferred and the send's SYN is still unanswered;
+ *   send:     SEND;            recv:  RECV (slot RECV).
+ * All stages of a slot carry the connection's address tagged with the
+ * slot as user_data and only one is in flight, so one ASYNC_CANCEL by
+ * user_data reaches whichever it is; op[].cancelled stops the chain after
+ * the current stage.  The cancel's own completion (TAG_CANCEL) is ignored
+ * and never dereferenced: the connection may be gone by then.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "linux/error.h"
+#include "linux/lx.h"
+#include "linux/sys.h"
+
+#define UR_SQ_ENTRIES 512
+#define UR_CQ_ENTRIES 4096
+
+/* Low bits of user_data: what the completion is for. */
+enum ur_tag {
+	TAG_MAIN = 0,		/* a stage of slot MAIN of the connection */
+	TAG_CANCEL = 1,		/* an ASYNC_CANCEL: ignored */
+	TAG_WAKE = 2,		/* the read of the worker's eventfd */
+	TAG_RECV = 3,		/* slot RECV's receive */
+};
+#define TAG_MASK ((uint64_t)7)
+
+enum ur_stage {
+	UR_NONE = 0,
+	UR_CONNECT,
+	UR_HEAD,		/* send of the payload head after connect */
+	UR_TFO_POLL,		/* wait for a deferred TFO handshake */
+	UR_SEND,
+	UR_RECV,
+};
+
+/* Ring operations the backend needs (IORING_OP_SEND: Linux 5.6). */
+static const int needed_ops[] = {
+	IORING_OP_CONNECT, IORING_OP_SEND, IORING_OP_RECV,
+	IORING_OP_ASYNC_CANCEL, IORING_OP_READ, IORING_OP_POLL_ADD,
+};
+
+static int init_error(int err)
+{
+	/* Not there or not allowed: no io_uring on this machine. */
+	if (err == ENOSYS || err == EPERM || err == EACCES)
+		return IOCX_E_NOTSUP;
+	return err == ENOMEM ? IOCX_E_NOMEM : IOCX_E_SYSTEM;
+}
+
+/* The ring lacks a feature or operation the backend relies on. */
+static bool ring_lacks(struct io_uring *ring, unsigned features)
+{
+	struct io_uring_probe *probe;
+	bool lacks = false;
+
+	if (!(features & IORING_FEAT_NODROP) ||
+	    !(features & IORING_FEAT_EXT_ARG))
+		return true;
+	probe = io_uring_get_probe_ring(ring);
+	if (!probe)
+		return true;
+	for (size_t i = 0; i < sizeof(needed_ops) / sizeof(*needed_ops); i++)
+		lacks |= !io_uring_opcode_supported(probe, needed_ops[i]);
+	io_uring_free_probe(probe);
+	return lacks;
+}
+
+static int ring_init(struct lx_worker *w)
+{
+	struct io_uring_params p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	/* Completions arrive only when the worker enters the kernel
+	 * anyway: no interrupts to deliver them earlier (Linux 5.19). */
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+	p.cq_entries = UR_CQ_ENTRIES;
+	rc = iocx__linux_sys.uring_init(UR_SQ_ENTRIES, &w->ring, &p);
+	if (rc == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = UR_CQ_ENTRIES;
+		rc = iocx__linux_sys.uring_init(UR_SQ_ENTRIES, &w->ring, &p);
+	}
+	if (rc < 0)
+		return init_error(-rc);
+	w->ring_ok = true;
+	return ring_lacks(&w->ring, p.features) ? IOCX_E_NOTSUP : IOCX_OK;
+}
+
+static void ur_engine_fini(struct iocx_engine *e)
+{
+	struct lx_engine *le = lx_engine(e);
+
+	if (!le)
+		return;
+	for (unsigned i = 0; i < le->nworkers; i++) {
+		if (le->w[i].ring_ok)
+			io_uring_queue_exit(&le->w[i].ring);
+	}
+	lx_engine_fini(e);
+}
+
+static int ur_engine_init(struct iocx_engine *e)
+{
+	struct lx_engine *le;
+	int rc = lx_engine_init(e);
+
+	if (rc != IOCX_OK)
+		return rc;
+	le = lx_engine(e);
+	for (unsigned i = 0; i < le->nworkers; i++) {
+		rc = ring_init(&le->w[i]);
+		if (rc != IOCX_OK) {
+			ur_engine_fini(e);
+			return rc;
+		}
+	}
+	return IOCX_OK;
+}
+
+/* A free submission entry, flushing the queue to the kernel if full. */
+static struct io_uring_sqe *get_sqe(struct lx_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	if (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+/* Keep one read of the eventfd in flight: a cross-thread wake-up. */
+static void arm_wake(struct lx_worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	if (w->efd_armed)
+		return;
+	sqe = get_sqe(w);
+	if (!sqe)
+		return;		/* tried again at the next wait */
+	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, TAG_WAKE);
+	w->efd_armed = true;
+}
+
+/* user_data of slot op's stages. */
+static uint64_t op_data(struct lx_conn *lc, enum iocx_op op)
+{
+	return (uintptr_t)lc | (op == IOCX_OP_RECV ? TAG_RECV : TAG_MAIN);
+}
+
+/* Issue stage of lc's slot op on worker w; IOCX_OK or a sync failure. */
+static int issue(struct lx_worker *w, struct lx_conn *lc, enum iocx_op op,
+		 enum ur_stage stage)
+{
+	struct iocx_conn *c = &lc->core;
+	struct io_uring_sqe *sqe = get_sqe(w);
+	struct lx_op *o = &lc->op[op];
+
+	if (!sqe) {
+		c->os_code = EBUSY;
+		return IOCX_E_SYSTEM;
+	}
+	o->stage = stage;
+	switch (stage) {
+	case UR_CONNECT:
+		iocx__linux_sys.uring_prep_connect(
+			sqe, lc->fd, (const struct sockaddr *)&c->remote,
+			(socklen_t)c->remote_len);
+		break;
+	case UR_HEAD:
+	case UR_SEND:
+		iocx__linux_sys.uring_prep_send(sqe, lc->fd, o->buf + o->done,
+						o->len - o->done,
+						MSG_NOSIGNAL);
+		break;
+	case UR_RECV:
+		iocx__linux_sys.uring_prep_recv(sqe, lc->fd, o->buf, o->len,
+						0);
+		break;
+	default:
+		io_uring_prep_poll_add(sqe, lc->fd, POLLOUT);
+		break;
+	}
+	io_uring_sqe_set_data64(sqe, op_data(lc, op));
+	return IOCX_OK;
+}
+
+/* Ask the kernel to finish slot op's stage in flight (on the owner). */
+static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
+		       enum iocx_op op)
+{
+	struct io_uring_sqe *sqe;
+
+	if (lc->op[op].stage == UR_NONE)
+		return;		/* already complete; its event is queued */
+	lc->op[op].cancelled = true;
+	sqe = get_sqe(w);
+	if (!sqe) {
+		/* Try again at the next wait, holding the connection. */
+		iocx__conn_ref(&lc->core);
+		if (lx_push(lc, LX_Q_CANCEL(op)))
+			iocx__conn_unref(&lc->core);	/* see lx_push */
+		return;
+	}
+	iocx__linux_sys.uring_prep_cancel(sqe, lc->fd, op_data(lc, op));
+	io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+}
+
+static unsigned finish(struct lx_conn *lc, enum iocx_op op,
+		       struct iocx_event *ev, int status, int err,
+		       size_t bytes)
+{
+	lc->op[op].stage = UR_NONE;
+	lx_io_event(ev, lc, op, status, (uint32_t)err, bytes);
+	return 1;
+}
+
+/* Go on to the next stage of slot MAIN, or finish with what failed. */
+static unsigned next_stage(struct lx_worker *w, struct lx_conn *lc,
+			   enum ur_stage stage, struct iocx_event *ev)
+{
+	int rc = issue(w, lc, IOCX_OP_MAIN, stage);
+
+	if (rc != IOCX_OK)
+		return finish(lc, IOCX_OP_MAIN, ev, rc, (int)lc->core.os_code,
+			      lc->op[IOCX_OP_MAIN].done);
+	return 0;
+}
+
+/* The deferred TFO handshake ended: its outcome is the socket error. */
+static unsigned tfo_done(struct lx_conn *lc, int res, struct iocx_event *ev)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (res < 0)
+		err = -res;
+	else if (iocx__linux_sys.getsockopt(lc->fd, SOL_SOCKET, SO_ERROR,
+					    &err, &len) != 0)
+		err = errno;
+	if (err != 0)
+		return finish(lc, IOCX_OP_MAIN, ev,
+			      iocx__linux_error_connect(err, lc->ephemeral),
+			      err, 0);
+	return finish(lc, IOCX_OP_MAIN, ev, IOCX_OK, 0,
+		      lc->op[IOCX_OP_MAIN].done);
+}
+
+/* A ring operation of slot MAIN completed with res: go on, or finish. */
+static unsigned main_done(struct lx_worker *w, struct lx_conn *lc, int res,
+			  struct iocx_event *ev)
+{
+	struct lx_op *o = &lc->op[IOCX_OP_MAIN];
+	const enum iocx_op op = IOCX_OP_MAIN;
+
+	switch (o->stage) {
+	case UR_CONNECT:
+		if (res < 0)
+			return finish(lc, op, ev,
+				      iocx__linux_error_connect(-res,
+								lc->ephemeral),
+				      -res, 0);
+		if (o->cancelled || o->done == o->len)
+			return finish(lc, op, ev, IOCX_OK, 0, o->done);
+		return next_stage(w, lc, UR_HEAD, ev);
+	case UR_HEAD:
+		/* A deferred TFO send that could not copy yet. */
+		if (res == -EINPROGRESS)
+			res = 0;
+		/* Connected: a cut-short head is the core's to judge. */
+		if (res == -ECANCELED)
+			return finish(lc, op, ev, IOCX_OK, 0, o->done);
+		if (res < 0)
+			return finish(lc, op, ev, iocx__linux_error(-res), -res,
+				      0);
+		o->done += (size_t)res;
+		if (lc->tfo && !o->cancelled)
+			return next_stage(w, lc, UR_TFO_POLL, ev);
+		return finish(lc, op, ev, IOCX_OK, 0, o->done);
+	case UR_TFO_POLL:
+		return tfo_done(lc, res, ev);
+	case UR_SEND:
+		if (res < 0)
+			return finish(lc, op, ev, iocx__linux_error(-res), -res,
+				      0);
+		return finish(lc, op, ev, IOCX_OK, 0, (size_t)res);
+	default:
+		return 0;	/* cannot happen: nothing was in flight */
+	}
+}
+
+/* Slot RECV's receive completed: bytes (0 = EOF) or an error. */
+static unsigned recv_done(struct lx_conn *lc, int res, struct iocx_event *ev)
+{
+	if (lc->op[IOCX_OP_RECV].stage != UR_RECV)
+		return 0;	/* cannot happen: nothing was in flight */
+	if (res < 0)
+		return finish(lc, IOCX_OP_RECV, ev, iocx__linux_error(-res),
+			      -res, 0);
+	return finish(lc, IOCX_OP_RECV, ev, IOCX_OK, 0, (size_t)res);
+}
+
+/* Hand out queued work and requests, up to max events. */
+static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
+			    unsigned n, unsigned max)
+{
+	struct lx_result res[2];
+	struct lx_conn *lc;
+	unsigned bits;
+
+	while ((lc = lx_pop(w, max - n, &bits, res))) {
+		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
+			enum iocx_op op = (enum iocx_op)i;
+
+			if ((bits & LX_Q_SUBMIT(op)) &&
+			    issue(w, lc, op, lc->op[op].stage) != IOCX_OK)
+				n += finish(lc, op, &events[n], IOCX_E_SYSTEM,
+					    (int)lc->core.os_code, 0);
+		}
+		n += lx_queue_events(lc, bits, res, &events[n]);
+		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
+			if (!(bits & LX_Q_CANCEL(i)))
+				continue;
+			cancel_now(w, lc, (enum iocx_op)i);
+			iocx__conn_unref(&lc->core);	/* may free lc */
+		}
+	}
+	return n;
+}
+
+/* Turn completions into events, up to max; *woken on an eventfd read. */
+static unsigned reap(struct lx_worker *w, struct iocx_event *events,
+		     unsigned n, unsigned max, bool *woken)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+
+	io_uring_for_each_cqe(&w->ring, head, cqe) {
+		uint64_t ud = cqe->user_data;
+		struct lx_conn *lc = (struct lx_conn *)(uintptr_t)(ud &
+								    ~TAG_MASK);
+
+		if (n == max)
+			break;
+		seen++;
+		switch (ud & TAG_MASK) {
+		case TAG_MAIN:
+			n += main_done(w, lc, cqe->res, &events[n]);
+			break;
+		case TAG_RECV:
+			n += recv_done(lc, cqe->res, &events[n]);
+			break;
+		case TAG_WAKE:
+			w->efd_armed = false;
+			*woken = true;
+			break;
+		default:
+			break;
+		}
+	}
+	io_uring_cq_advance(&w->ring, seen);
+	return n;
+}
+
+static int ur_wait(struct iocx_engine *e, unsigned worker,
+		   struct iocx_event *events, unsigned max,
+		   unsigned timeout_ms)
+{
+	struct lx_worker *w = &lx_engine(e)->w[worker];
+	bool woken = false;
+	unsigned n = 0;
+
+	lx_enter(w);
+	if (lx_take_stop(w->le)) {
+		memset(&events[n], 0, sizeof(events[n]));
+		events[n++].kind = IOCX_EV_STOP;
+	}
+	n = drain_queue(w, events, n, max);
+	arm_wake(w);
+	if (n == 0 && io_uring_cq_ready(&w->ring) == 0) {
+		struct __kernel_timespec ts = {
+			.tv_sec = timeout_ms / 1000,
+			.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+		};
+		struct io_uring_cqe *cqe;
+
+		/* Submits and waits in one io_uring_enter (EXT_ARG). */
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts,
+						 NULL);
+	} else {
+		io_uring_submit(&w->ring);
+	}
+	n = reap(w, events, n, max, &woken);
+	if (woken)
+		n = drain_queue(w, events, n, max);
+	return (int)n;
+}
+
+static int ur_open(struct iocx_conn *c, bool *fastopen)
+{
+	/* Blocking: io_uring waits for readiness itself. */
+	return lx_sock_open(lx_conn(c), 0, fastopen);
+}
+
+/* Start an operation in slot op: directly on the owner, else queued. */
+static int start(struct lx_conn *lc, enum iocx_op op, const void *buf,
+		 size_t len, enum ur_stage stage)
+{
+	struct lx_worker *w = lx_owner(lc);
+	struct lx_op *o = &lc->op[op];
+
+	o->buf = (unsigned char *)(uintptr_t)buf;
+	o->len = len;
+	o->done = 0;
+	o->cancelled = false;
+	if (lx_on_worker(w))
+		return issue(w, lc, op, stage);
+	o->stage = stage;
+	lx_push(lc, LX_Q_SUBMIT(op));
+	return IOCX_OK;
+}
+
+static int ur_connect(struct iocx_conn *c, const void *buf, size_t len)
+{
+	return start(lx_conn(c), IOCX_OP_MAIN, buf, len, UR_CONNECT);
+}
+
+static int ur_send(struct iocx_conn *c, const void *buf, size_t len)
+{
+	return start(lx_conn(c), IOCX_OP_MAIN, buf, len, UR_SEND);
+}
+
+static int ur_recv(struct iocx_conn *c, void *buf, size_t len)
+{
+	return start(lx_conn(c), IOCX_OP_RECV, buf, len, UR_RECV);
+}
+
+static int ur_shutdown(struct iocx_conn *c)
+{
+	return lx_sock_shutdown(lx_conn(c));
+}
+
+static int ur_connected(struct iocx_conn *c)
+{
+	(void)c;	/* the CONNECT completion said it all */
+	return IOCX_OK;
+}
+
+static void ur_cancel(struct iocx_conn *c, enum iocx_op op)
+{
+	struct lx_conn *lc = lx_conn(c);
+	struct lx_worker *w = lx_owner(lc);
+
+	/* Not handed to the kernel yet: it completes as cancelled. */
+	if (lx_unqueue_submit(lc, op))
+		return;
+	if (lx_on_worker(w)) {
+		cancel_now(w, lc, op);
+		return;
+	}
+	/* The request may outlive the operation: it holds a reference. */
+	iocx__conn_ref(c);
+	if (lx_push(lc, LX_Q_CANCEL(op)))
+		iocx__conn_unref(c);	/* see lx_push */
+}
+
+static void ur_close(struct iocx_conn *c, bool abort)
+{
+	lx_sock_close(lx_conn(c), abort);
+}
+
+/* The io_uring backend (src/backend.h). */
+const struct iocx_backend iocx__uring_backend = {
+	.name = "io_uring",
+	.conn_size = sizeof(struct lx_conn),
+	.engine_init = ur_engine_init,
+	.engine_fini = ur_engine_fini,
+	.wait = ur_wait,
+	.post = lx_post,
+	.open = ur_open,
+	.connect = ur_connect,
+	.send = ur_send,
+	.recv = ur_recv,
+	.shutdown = ur_shutdown,
+	.connected = ur_connected,
+	.cancel = ur_cancel,
+	.close = ur_close,
+};
