@@ -117,6 +117,11 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 		o = *opts;
 	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD)
 		return IOCX_E_INVAL;
+	/* A backend asked for by name must be this one ("auto": any). */
+	if (o.backend && strcmp(o.backend, "auto") != 0 &&
+	    strcmp(o.backend, backend->name) != 0)
+		return IOCX_E_NOTSUP;
+	o.backend = backend->name;	/* never the caller's string */
 	if (o.workers == 0)
 		o.workers = iocx__cpu_count();
 	if (o.batch == 0)
