@@ -1,14 +1,14 @@
 /*
- * Test peers and helpers for the Windows net tests; contracts in peer.h.
+ * Test peers and helpers for the net tests, the portable part; contracts
+ * in peer.h.  The OS shims, the process bits and the syscall wrappers are
+ * in peer_win.c and peer_linux.c (peer_os.h lists what they share).
  *
- * Locks: the allocator lock guards cmocka's block list (cmocka's
- * test_malloc is not thread-safe and the library allocates and frees on
- * worker threads); each tracker and each listener has its own SRW lock
- * and condition variable; the syscall log has one lock.  None is held
- * while another is taken, and none is held across a call into iocx.
+ * Locks: the allocator lock guards the block accounting and, on Windows,
+ * cmocka's block list (its test_malloc is not thread-safe and the library
+ * allocates and frees on worker threads); each tracker and each listener has its own lock and
+ * condition variable; the syscall log has one lock.  None is held while
+ * another is taken, and none is held across a call into iocx.
  */
-#define FD_SETSIZE 1024
-
 #include "peer.h"
 
 #include <stdarg.h>
@@ -19,128 +19,44 @@
 
 #include <cmocka.h>
 
-#include "win/sys.h"
+#include "peer_os.h"
 
-/* ---- process ---------------------------------------------------------- */
+/* Initialised by peer__init_common(), before any engine exists. */
+static peer_mutex alloc_lock;
+static peer_cond alloc_cv;
+static peer_mutex sys_lock;	/* the syscall log, at the end */
 
-static DWORD WINAPI watchdog_thread(void *arg)
+/* See peer_os.h. */
+void peer__init_common(void)
 {
-	unsigned seconds = (unsigned)(uintptr_t)arg;
-	HANDLE never = CreateEventA(NULL, TRUE, FALSE, NULL);
-
-	/* A timer, not synchronisation: nobody ever signals the event. */
-	WaitForSingleObject(never, seconds * 1000u);
-	fprintf(stderr, "watchdog: test binary still running after %u s, "
-		"terminating\n", seconds);
-	fflush(stderr);
-	fflush(stdout);
-	TerminateProcess(GetCurrentProcess(), 124);
-	return 0;
-}
-
-void peer_init(unsigned watchdog_s)
-{
-	WSADATA wsa;
-	HANDLE t;
-	int rc;
-
-	setvbuf(stdout, NULL, _IONBF, 0);
-	if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
-		fprintf(stderr, "WSAStartup failed: %d\n", WSAGetLastError());
-		exit(1);
-	}
-	rc = iocx_set_allocator(peer_test_alloc, peer_test_free);
-	if (rc != IOCX_OK) {
-		fprintf(stderr, "iocx_set_allocator: %s\n",
-			iocx_error_name(rc));
-		exit(1);
-	}
-	t = CreateThread(NULL, 0, watchdog_thread,
-			 (void *)(uintptr_t)watchdog_s, 0, NULL);
-	if (t == NULL) {
-		fprintf(stderr, "watchdog thread: %lu\n", GetLastError());
-		exit(1);
-	}
-	CloseHandle(t);
-	if (peer_is_wine())
-		printf("running under wine %s\n", peer_wine_version());
-}
-
-typedef const char *(CDECL *wine_version_fn)(void);
-
-static wine_version_fn wine_version(void)
-{
-	HMODULE ntdll = GetModuleHandleA("ntdll.dll");
-	FARPROC f;
-
-	if (ntdll == NULL)
-		return NULL;
-	f = GetProcAddress(ntdll, "wine_get_version");
-	/* Cast through void * as FARPROC and data pointers differ in type. */
-	return (wine_version_fn)(void (*)(void))f;
-}
-
-bool peer_is_wine(void)
-{
-	return wine_version() != NULL;
-}
-
-const char *peer_wine_version(void)
-{
-	wine_version_fn f = wine_version();
-
-	return f != NULL ? f() : "";
-}
-
-unsigned peer_handle_count(void)
-{
-	DWORD n = 0, flags;
-	ULONG_PTR v;
-	unsigned live = 0, misses = 0;
-
-	if (GetProcessHandleCount(GetCurrentProcess(), &n) && n != 0)
-		return n;
-	/*
-	 * Wine 8 answers TRUE with 0.  Handles are allocated lowest-free
-	 * first, so the table is dense: walk it until 4096 consecutive
-	 * values are not handles.
-	 */
-	for (v = 4; misses < 4096 && v < (1u << 24); v += 4) {
-		if (GetHandleInformation((HANDLE)v, &flags)) {
-			live++;
-			misses = 0;
-		} else {
-			misses++;
-		}
-	}
-	return live;
+	peer_mutex_init(&alloc_lock);
+	peer_cond_init(&alloc_cv);
+	peer_mutex_init(&sys_lock);
 }
 
 /* ---- allocator -------------------------------------------------------- */
 
-static SRWLOCK alloc_lock = SRWLOCK_INIT;
-static CONDITION_VARIABLE alloc_cv = CONDITION_VARIABLE_INIT;
 static long alloc_live;
 static long alloc_calls;
 static long alloc_fail_at;
 static long alloc_failed;
 
-/* The library allocator: cmocka's test_malloc, serialised. */
+/* The library allocator: peer__block_alloc (peer_os.h), serialised. */
 void *peer_test_alloc(size_t size)
 {
 	void *p = NULL;
 
-	AcquireSRWLockExclusive(&alloc_lock);
+	peer_mutex_lock(&alloc_lock);
 	alloc_calls++;
 	if (alloc_fail_at != 0 && alloc_calls == alloc_fail_at) {
 		alloc_fail_at = 0;
 		alloc_failed++;
 	} else {
-		p = test_malloc(size);
+		p = peer__block_alloc(size);
 		if (p != NULL)
 			alloc_live++;
 	}
-	ReleaseSRWLockExclusive(&alloc_lock);
+	peer_mutex_unlock(&alloc_lock);
 	return p;
 }
 
@@ -148,59 +64,59 @@ void peer_test_free(void *ptr)
 {
 	if (ptr == NULL)
 		return;
-	AcquireSRWLockExclusive(&alloc_lock);
-	test_free(ptr);
+	peer_mutex_lock(&alloc_lock);
+	peer__block_free(ptr);
 	alloc_live--;
-	ReleaseSRWLockExclusive(&alloc_lock);
-	WakeAllConditionVariable(&alloc_cv);
+	peer_mutex_unlock(&alloc_lock);
+	peer_cond_broadcast(&alloc_cv);
 }
 
 long peer_alloc_live(void)
 {
 	long n;
 
-	AcquireSRWLockShared(&alloc_lock);
+	peer_mutex_lock(&alloc_lock);
 	n = alloc_live;
-	ReleaseSRWLockShared(&alloc_lock);
+	peer_mutex_unlock(&alloc_lock);
 	return n;
 }
 
-/* Milliseconds left until deadline (GetTickCount64 based), 0 if past. */
-static DWORD left_ms(ULONGLONG deadline)
+/* Milliseconds left until deadline (peer_now_ms based), 0 if past. */
+static unsigned left_ms(uint64_t deadline)
 {
-	ULONGLONG now = GetTickCount64();
+	uint64_t now = peer_now_ms();
 
-	return now >= deadline ? 0 : (DWORD)(deadline - now);
+	return now >= deadline ? 0 : (unsigned)(deadline - now);
 }
 
 bool peer_alloc_wait_live(long target, unsigned timeout_ms)
 {
-	ULONGLONG deadline = GetTickCount64() + timeout_ms;
+	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	AcquireSRWLockExclusive(&alloc_lock);
+	peer_mutex_lock(&alloc_lock);
 	while (alloc_live != target && left_ms(deadline) > 0)
-		SleepConditionVariableSRW(&alloc_cv, &alloc_lock,
-					  left_ms(deadline), 0);
+		peer_cond_wait_ms(&alloc_cv, &alloc_lock,
+				  left_ms(deadline));
 	ok = alloc_live == target;
-	ReleaseSRWLockExclusive(&alloc_lock);
+	peer_mutex_unlock(&alloc_lock);
 	return ok;
 }
 
 void peer_alloc_fail_nth(long n)
 {
-	AcquireSRWLockExclusive(&alloc_lock);
+	peer_mutex_lock(&alloc_lock);
 	alloc_fail_at = n > 0 ? alloc_calls + n : 0;
-	ReleaseSRWLockExclusive(&alloc_lock);
+	peer_mutex_unlock(&alloc_lock);
 }
 
 long peer_alloc_failures(void)
 {
 	long n;
 
-	AcquireSRWLockShared(&alloc_lock);
+	peer_mutex_lock(&alloc_lock);
 	n = alloc_failed;
-	ReleaseSRWLockShared(&alloc_lock);
+	peer_mutex_unlock(&alloc_lock);
 	return n;
 }
 
@@ -254,7 +170,7 @@ const char *peer_addr_ip(const struct sockaddr *sa, char *buf, size_t len)
 uint16_t peer_free_port(int family, const char *ip)
 {
 	struct sockaddr_storage ss;
-	int len = peer_addr(&ss, family, ip, 0);
+	peer_socklen_t len = peer_addr(&ss, family, ip, 0);
 	SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
 	uint16_t port = 0;
 
@@ -293,9 +209,9 @@ long peer_seq(void)
 void peer_tracker_init(struct peer_tracker *t)
 {
 	memset(t, 0, sizeof(*t));
-	InitializeSRWLock(&t->lock);
-	InitializeConditionVariable(&t->cv);
-	t->main_thread = GetCurrentThreadId();
+	peer_mutex_init(&t->lock);
+	peer_cond_init(&t->cv);
+	t->main_thread = peer_thread_id();
 }
 
 void peer_recs_init(struct peer_rec *r, size_t n, struct peer_tracker *t)
@@ -312,14 +228,14 @@ static void violation(struct peer_rec *r, const char *fmt, ...)
 	struct peer_tracker *t = r->trk;
 	va_list ap;
 
-	AcquireSRWLockExclusive(&t->lock);
+	peer_mutex_lock(&t->lock);
 	if (t->violations++ == 0) {
 		va_start(ap, fmt);
 		vsnprintf(t->first_violation, sizeof(t->first_violation), fmt,
 			  ap);
 		va_end(ap);
 	}
-	ReleaseSRWLockExclusive(&t->lock);
+	peer_mutex_unlock(&t->lock);
 }
 
 /* Checks every callback makes on entry; returns the sequence number. */
@@ -331,7 +247,7 @@ static long callback_enter(struct peer_rec *r, iocx_conn *conn,
 	if (atomic_exchange(&r->in_callback, 1) != 0)
 		violation(r, "%s ran while another callback of the same "
 			  "connection was running", which);
-	if (GetCurrentThreadId() == r->trk->main_thread)
+	if (peer_thread_id() == r->trk->main_thread)
 		violation(r, "%s ran on the test's main thread", which);
 	if (iocx_conn_user(conn) != r)
 		violation(r, "%s: iocx_conn_user() != request user", which);
@@ -361,14 +277,14 @@ void peer_on_connect(iocx_conn *conn, const struct iocx_connect_result *res,
 		r->on_connect_hook(r, conn, res);
 	atomic_store(&r->in_callback, 0);
 
-	AcquireSRWLockExclusive(&t->lock);
+	peer_mutex_lock(&t->lock);
 	t->connects++;
 	if (st <= 0 && st > -IOCX_ERROR_COUNT)
 		t->status[-st]++;
-	ReleaseSRWLockExclusive(&t->lock);
+	peer_mutex_unlock(&t->lock);
 	if (st > 0 || st <= -IOCX_ERROR_COUNT)
 		violation(r, "on_connect status %d is not an iocx code", st);
-	WakeAllConditionVariable(&t->cv);
+	peer_cond_broadcast(&t->cv);
 }
 
 void peer_on_close(iocx_conn *conn, int reason, void *user)
@@ -390,7 +306,7 @@ void peer_on_close(iocx_conn *conn, int reason, void *user)
 		r->on_close_hook(r, conn, reason);
 	atomic_store(&r->in_callback, 0);
 
-	AcquireSRWLockExclusive(&t->lock);
+	peer_mutex_lock(&t->lock);
 	t->closes++;
 	if (reason == IOCX_OK)
 		t->reason_ok++;
@@ -398,23 +314,22 @@ void peer_on_close(iocx_conn *conn, int reason, void *user)
 		t->reason_shutdown++;
 	else
 		t->reason_other++;
-	ReleaseSRWLockExclusive(&t->lock);
-	WakeAllConditionVariable(&t->cv);
+	peer_mutex_unlock(&t->lock);
+	peer_cond_broadcast(&t->cv);
 }
 
 bool peer_wait(struct peer_tracker *t, long connects, long closes,
 	       unsigned timeout_ms)
 {
-	ULONGLONG deadline = GetTickCount64() + timeout_ms;
+	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	AcquireSRWLockExclusive(&t->lock);
+	peer_mutex_lock(&t->lock);
 	while ((t->connects < connects || t->closes < closes) &&
 	       left_ms(deadline) > 0)
-		SleepConditionVariableSRW(&t->cv, &t->lock, left_ms(deadline),
-					  0);
+		peer_cond_wait_ms(&t->cv, &t->lock, left_ms(deadline));
 	ok = t->connects >= connects && t->closes >= closes;
-	ReleaseSRWLockExclusive(&t->lock);
+	peer_mutex_unlock(&t->lock);
 	return ok;
 }
 
@@ -450,9 +365,9 @@ void peer_assert_no_leak(long live0)
 
 void peer_tracker_snapshot(struct peer_tracker *t, struct peer_tracker *out)
 {
-	AcquireSRWLockShared(&t->lock);
+	peer_mutex_lock(&t->lock);
 	*out = *t;
-	ReleaseSRWLockShared(&t->lock);
+	peer_mutex_unlock(&t->lock);
 }
 
 void peer_req(struct iocx_connect_request *req,
@@ -472,44 +387,38 @@ void peer_req(struct iocx_connect_request *req,
 /* Connections a PEER_READ listener keeps; the array never moves. */
 #define PEER_MAX_READ_CONNS 256
 
-static void set_nonblocking(SOCKET s)
-{
-	u_long on = 1;
-
-	ioctlsocket(s, FIONBIO, &on);
-}
-
 /* Accept everything queued; returns false on a fatal listener error. */
 static bool serve_accept(struct peer *p)
 {
 	for (int i = 0; i < 4096; i++) {
 		struct sockaddr_storage ss;
-		int len = sizeof(ss);
+		peer_socklen_t len = sizeof(ss);
 		SOCKET s = accept(p->ls, (struct sockaddr *)&ss, &len);
 		struct peer_accepted *a;
 
 		if (s == INVALID_SOCKET) {
-			int err = WSAGetLastError();
+			int err = peer_sock_errno();
 
-			if (err == WSAEWOULDBLOCK || err == WSAECONNRESET)
+			if (err == PEER_EWOULDBLOCK || err == PEER_ECONNRESET ||
+			    err == PEER_ECONNABORTED)
 				return true;
 			p->thread_error = err;
 			return false;
 		}
-		AcquireSRWLockExclusive(&p->lock);
+		peer_mutex_lock(&p->lock);
 		if (p->mode == PEER_CLOSE ||
 		    p->nconns == PEER_MAX_READ_CONNS) {
 			closesocket(s);
 		} else {
-			set_nonblocking(s);
+			peer__set_nonblocking(s);
 			a = &p->conns[p->nconns++];
 			a->s = s;
 			a->addr = ss;
-			a->addr_len = len;
+			a->addr_len = (int)len;
 		}
 		p->accepted++;
-		ReleaseSRWLockExclusive(&p->lock);
-		WakeAllConditionVariable(&p->cv);
+		peer_mutex_unlock(&p->lock);
+		peer_cond_broadcast(&p->cv);
 	}
 	return true;
 }
@@ -519,12 +428,12 @@ static void serve_read(struct peer *p, struct peer_accepted *a)
 {
 	for (int i = 0; i < 1024; i++) {
 		char buf[16384];
-		int n = recv(a->s, buf, (int)sizeof(buf), 0);
-		int err = n < 0 ? WSAGetLastError() : 0;
+		int n = (int)recv(a->s, buf, sizeof(buf), 0);
+		int err = n < 0 ? peer_sock_errno() : 0;
 
-		if (n < 0 && err == WSAEWOULDBLOCK)
+		if (n < 0 && err == PEER_EWOULDBLOCK)
 			return;
-		AcquireSRWLockExclusive(&p->lock);
+		peer_mutex_lock(&p->lock);
 		if (n > 0) {
 			if (a->len + (size_t)n > a->cap) {
 				size_t cap = a->cap ? a->cap : 65536;
@@ -534,7 +443,7 @@ static void serve_read(struct peer *p, struct peer_accepted *a)
 					cap *= 2;
 				d = realloc(a->data, cap);
 				if (d == NULL) {
-					a->error = WSAENOBUFS;
+					a->error = PEER_ENOBUFS;
 					n = -1;
 				} else {
 					a->data = d;
@@ -553,59 +462,61 @@ static void serve_read(struct peer *p, struct peer_accepted *a)
 			closesocket(a->s);
 			a->s = INVALID_SOCKET;
 		}
-		ReleaseSRWLockExclusive(&p->lock);
-		WakeAllConditionVariable(&p->cv);
+		peer_mutex_unlock(&p->lock);
+		peer_cond_broadcast(&p->cv);
 		if (n <= 0)
 			return;
 	}
 }
 
 /*
- * The listener's thread: select() on the listener and on every open
- * accepted connection.  The 20 ms select timeout only bounds how long a
+ * The listener's thread: wait for the listener and every open accepted
+ * connection to be readable.  The 20 ms timeout only bounds how long a
  * stop request waits; nothing is synchronised on it.
  */
-static DWORD WINAPI serve_thread(void *arg)
+static void serve_thread(void *arg)
 {
 	struct peer *p = arg;
+	/* [0]: the listener, [1 + i]: accepted connection i. */
+	SOCKET socks[1 + PEER_MAX_READ_CONNS];
+	bool write[1 + PEER_MAX_READ_CONNS] = { false };
+	bool ready[1 + PEER_MAX_READ_CONNS];
 
 	while (!atomic_load(&p->stop)) {
-		struct timeval tv = { 0, 20000 };
-		fd_set rd;
 		size_t i, n;
+		int err;
 
-		FD_ZERO(&rd);
-		FD_SET(p->ls, &rd);
-		AcquireSRWLockShared(&p->lock);
+		peer_mutex_lock(&p->lock);
 		n = p->nconns;
-		ReleaseSRWLockShared(&p->lock);
-		for (i = 0; i < n && rd.fd_count < FD_SETSIZE; i++)
-			if (!p->conns[i].eof)
-				FD_SET(p->conns[i].s, &rd);
-		if (select(0, &rd, NULL, NULL, &tv) == SOCKET_ERROR) {
-			p->thread_error = WSAGetLastError();
+		peer_mutex_unlock(&p->lock);
+		socks[0] = p->ls;
+		for (i = 0; i < n; i++)
+			socks[1 + i] = p->conns[i].eof ? INVALID_SOCKET
+						       : p->conns[i].s;
+		err = peer__poll(socks, write, ready, 1 + n, 20);
+		if (err != 0) {
+			p->thread_error = err;
 			break;
 		}
-		if (FD_ISSET(p->ls, &rd) && !serve_accept(p))
+		if (ready[0] && !serve_accept(p))
 			break;
 		for (i = 0; i < n; i++)
-			if (!p->conns[i].eof && FD_ISSET(p->conns[i].s, &rd))
+			if (ready[1 + i])
 				serve_read(p, &p->conns[i]);
 	}
-	return 0;
 }
 
 static struct peer *peer_new(int family, const char *ip, int backlog)
 {
 	struct peer *p = calloc(1, sizeof(*p));
-	int len;
+	peer_socklen_t len;
 
 	if (p == NULL)
 		return NULL;
 	p->family = family;
 	p->ls = INVALID_SOCKET;
-	InitializeSRWLock(&p->lock);
-	InitializeConditionVariable(&p->cv);
+	peer_mutex_init(&p->lock);
+	peer_cond_init(&p->cv);
 	p->conns = calloc(PEER_MAX_READ_CONNS, sizeof(*p->conns));
 	if (p->conns == NULL)
 		goto fail;
@@ -617,13 +528,13 @@ static struct peer *peer_new(int family, const char *ip, int backlog)
 		goto fail;
 	if (bind(p->ls, (struct sockaddr *)&p->addr, p->addr_len) != 0)
 		goto fail;
-	len = p->addr_len;
+	len = (peer_socklen_t)p->addr_len;
 	if (getsockname(p->ls, (struct sockaddr *)&p->addr, &len) != 0)
 		goto fail;
 	p->port = peer_addr_port((struct sockaddr *)&p->addr);
 	if (listen(p->ls, backlog) != 0)
 		goto fail;
-	set_nonblocking(p->ls);
+	peer__set_nonblocking(p->ls);
 	return p;
 fail:
 	peer_close(p);
@@ -633,7 +544,7 @@ fail:
 void peer_serve(struct peer *p, enum peer_mode mode)
 {
 	p->mode = mode;
-	p->thread = CreateThread(NULL, 0, serve_thread, p, 0, NULL);
+	p->thread = peer_thread_start(serve_thread, p);
 }
 
 struct peer *peer_listen(int family, const char *ip, enum peer_mode mode)
@@ -650,24 +561,35 @@ struct peer *peer_listen(int family, const char *ip, enum peer_mode mode)
 	return p;
 }
 
+/*
+ * Wait at most ms for s to be writable (write) or readable: 1 when it is,
+ * 0 on timeout, -1 when the wait failed (*err: the socket error).
+ */
+static int poll_one(SOCKET s, bool write, unsigned ms, int *err)
+{
+	bool ready = false;
+
+	*err = peer__poll(&s, &write, &ready, 1, ms);
+	if (*err != 0)
+		return -1;
+	return ready ? 1 : 0;
+}
+
 /* Connect one filler and wait (bounded) until the handshake is done. */
 static bool add_filler(struct peer *p)
 {
 	SOCKET s = socket(p->family, SOCK_STREAM, IPPROTO_TCP);
-	struct timeval tv = { 2, 0 };
-	fd_set wr;
+	int err;
 
 	if (s == INVALID_SOCKET)
 		return false;
 	p->fillers[p->nfillers++] = s;
-	set_nonblocking(s);
+	peer__set_nonblocking(s);
 	if (connect(s, (struct sockaddr *)&p->addr, p->addr_len) == 0)
 		return true;
-	if (WSAGetLastError() != WSAEWOULDBLOCK)
+	if (peer_sock_errno() != PEER_EINPROGRESS)
 		return false;
-	FD_ZERO(&wr);
-	FD_SET(s, &wr);
-	return select(0, NULL, &wr, NULL, &tv) == 1;
+	return poll_one(s, true, 2000, &err) == 1;
 }
 
 struct peer *peer_listen_full(int family, const char *ip)
@@ -677,8 +599,9 @@ struct peer *peer_listen_full(int family, const char *ip)
 	if (p == NULL)
 		return NULL;
 	/*
-	 * Linux queues backlog + 1 connections (measured under Wine 8:
-	 * backlog 1 takes exactly two); every later SYN is dropped.
+	 * Linux queues backlog + 1 connections (measured under Wine 8 and
+	 * natively: backlog 1 takes exactly two); every later SYN is
+	 * dropped.
 	 */
 	for (int i = 0; i < 2; i++) {
 		if (!add_filler(p)) {
@@ -695,15 +618,14 @@ static bool peer_wait_until(struct peer *p, unsigned timeout_ms,
 			    bool (*done)(struct peer *, size_t, size_t),
 			    size_t a, size_t b)
 {
-	ULONGLONG deadline = GetTickCount64() + timeout_ms;
+	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	AcquireSRWLockExclusive(&p->lock);
+	peer_mutex_lock(&p->lock);
 	while (!done(p, a, b) && left_ms(deadline) > 0)
-		SleepConditionVariableSRW(&p->cv, &p->lock, left_ms(deadline),
-					  0);
+		peer_cond_wait_ms(&p->cv, &p->lock, left_ms(deadline));
 	ok = done(p, a, b);
-	ReleaseSRWLockExclusive(&p->lock);
+	peer_mutex_unlock(&p->lock);
 	return ok;
 }
 
@@ -749,12 +671,9 @@ void peer_close(struct peer *p)
 	if (p == NULL)
 		return;
 	atomic_store(&p->stop, true);
-	if (p->thread != NULL) {
-		if (WaitForSingleObject(p->thread, 10000) != WAIT_OBJECT_0)
-			fprintf(stderr, "peer_close: serving thread did not "
-				"stop within 10 s\n");
-		CloseHandle(p->thread);
-	}
+	if (p->thread != NULL && !peer_thread_join(p->thread, 10000))
+		fprintf(stderr, "peer_close: serving thread did not stop "
+			"within 10 s\n");
 	for (i = 0; p->conns != NULL && i < p->nconns; i++) {
 		if (p->conns[i].s != INVALID_SOCKET && !p->conns[i].eof)
 			closesocket(p->conns[i].s);
@@ -786,40 +705,40 @@ static void echo_finish(struct peer_echo *p, struct peer_echo_conn *c,
 			int err)
 {
 	if (err == 0)
-		shutdown(c->s, SD_SEND);
+		shutdown(c->s, PEER_SHUT_WR);
 	closesocket(c->s);
 	c->s = INVALID_SOCKET;
 	free(c->buf);
 	c->buf = NULL;
-	AcquireSRWLockExclusive(&p->lock);
+	peer_mutex_lock(&p->lock);
 	if (err == 0) {
 		p->done++;
 	} else if (p->errors++ == 0) {
 		p->first_error = err;
 	}
-	ReleaseSRWLockExclusive(&p->lock);
-	WakeAllConditionVariable(&p->cv);
+	peer_mutex_unlock(&p->lock);
+	peer_cond_broadcast(&p->cv);
 }
 
 /* Send back what c holds; returns false when c finished with an error. */
 static bool echo_flush(struct peer_echo *p, struct peer_echo_conn *c)
 {
 	while (c->off < c->len) {
-		int n = send(c->s, (const char *)c->buf + c->off,
-			     (int)(c->len - c->off), 0);
+		int n = (int)send(c->s, (const char *)c->buf + c->off,
+				  (int)(c->len - c->off), 0);
 
 		if (n < 0) {
-			int err = WSAGetLastError();
+			int err = peer_sock_errno();
 
-			if (err == WSAEWOULDBLOCK)
+			if (err == PEER_EWOULDBLOCK)
 				return true;
 			echo_finish(p, c, err);
 			return false;
 		}
 		c->off += (size_t)n;
-		AcquireSRWLockExclusive(&p->lock);
+		peer_mutex_lock(&p->lock);
 		p->echoed += n;
-		ReleaseSRWLockExclusive(&p->lock);
+		peer_mutex_unlock(&p->lock);
 	}
 	c->off = c->len = 0;
 	if (c->eof)
@@ -830,12 +749,12 @@ static bool echo_flush(struct peer_echo *p, struct peer_echo_conn *c)
 /* Read one chunk from c and try to send it back at once. */
 static void echo_read(struct peer_echo *p, struct peer_echo_conn *c)
 {
-	int n = recv(c->s, (char *)c->buf, ECHO_CHUNK, 0);
+	int n = (int)recv(c->s, (char *)c->buf, ECHO_CHUNK, 0);
 
 	if (n < 0) {
-		int err = WSAGetLastError();
+		int err = peer_sock_errno();
 
-		if (err != WSAEWOULDBLOCK)
+		if (err != PEER_EWOULDBLOCK)
 			echo_finish(p, c, err);
 		return;
 	}
@@ -858,7 +777,7 @@ static void echo_accept(struct peer_echo *p)
 			closesocket(s);
 			continue;
 		}
-		set_nonblocking(s);
+		peer__set_nonblocking(s);
 		c = &p->conns[p->nconns];
 		c->buf = malloc(ECHO_CHUNK);
 		if (c->buf == NULL) {
@@ -869,58 +788,54 @@ static void echo_accept(struct peer_echo *p)
 		c->off = c->len = 0;
 		c->eof = false;
 		p->nconns++;
-		AcquireSRWLockExclusive(&p->lock);
+		peer_mutex_lock(&p->lock);
 		p->accepted++;
-		ReleaseSRWLockExclusive(&p->lock);
-		WakeAllConditionVariable(&p->cv);
+		peer_mutex_unlock(&p->lock);
+		peer_cond_broadcast(&p->cv);
 	}
 }
 
 /*
- * The echo thread: select() on the listener, on connections with nothing
- * held (to read) and on connections holding bytes (to write).  The 20 ms
+ * The echo thread: wait on the listener, on connections with nothing held
+ * (to read) and on connections holding bytes (to write).  The 20 ms
  * timeout only bounds how long a stop request waits.
  */
-static DWORD WINAPI echo_thread(void *arg)
+static void echo_thread(void *arg)
 {
 	struct peer_echo *p = arg;
+	/* [0]: the listener, [1 + i]: connection i. */
+	SOCKET socks[1 + PEER_ECHO_MAX_CONNS];
+	bool write[1 + PEER_ECHO_MAX_CONNS];
+	bool ready[1 + PEER_ECHO_MAX_CONNS];
 
 	while (!atomic_load(&p->stop)) {
-		struct timeval tv = { 0, 20000 };
-		fd_set rd, wr;
-		size_t i;
+		size_t i, n = p->nconns;	/* accepts come after */
+		int err;
 
-		FD_ZERO(&rd);
-		FD_ZERO(&wr);
-		FD_SET(p->ls, &rd);
-		for (i = 0; i < p->nconns; i++) {
-			struct peer_echo_conn *c = &p->conns[i];
-
-			if (c->s == INVALID_SOCKET)
-				continue;
-			if (c->off < c->len)
-				FD_SET(c->s, &wr);
-			else
-				FD_SET(c->s, &rd);
+		socks[0] = p->ls;
+		write[0] = false;
+		for (i = 0; i < n; i++) {
+			socks[1 + i] = p->conns[i].s;
+			write[1 + i] = p->conns[i].off < p->conns[i].len;
 		}
-		if (select(0, &rd, &wr, NULL, &tv) == SOCKET_ERROR) {
-			p->thread_error = WSAGetLastError();
+		err = peer__poll(socks, write, ready, 1 + n, 20);
+		if (err != 0) {
+			p->thread_error = err;
 			break;
 		}
-		if (FD_ISSET(p->ls, &rd))
+		if (ready[0])
 			echo_accept(p);
-		for (i = 0; i < p->nconns; i++) {
+		for (i = 0; i < n; i++) {
 			struct peer_echo_conn *c = &p->conns[i];
 
-			if (c->s == INVALID_SOCKET)
+			if (c->s == INVALID_SOCKET || !ready[1 + i])
 				continue;
-			if (FD_ISSET(c->s, &wr))
+			if (write[1 + i])
 				echo_flush(p, c);
-			else if (FD_ISSET(c->s, &rd))
+			else
 				echo_read(p, c);
 		}
 	}
-	return 0;
 }
 
 struct peer_echo *peer_echo_listen(int family, const char *ip)
@@ -929,14 +844,14 @@ struct peer_echo *peer_echo_listen(int family, const char *ip)
 
 	if (p == NULL)
 		return NULL;
-	InitializeSRWLock(&p->lock);
-	InitializeConditionVariable(&p->cv);
+	peer_mutex_init(&p->lock);
+	peer_cond_init(&p->cv);
 	p->conns = calloc(PEER_ECHO_MAX_CONNS, sizeof(*p->conns));
 	p->ls = peer_raw_listen(family, ip, &p->addr, &p->addr_len);
 	if (p->conns == NULL || p->ls == INVALID_SOCKET)
 		goto fail;
-	set_nonblocking(p->ls);
-	p->thread = CreateThread(NULL, 0, echo_thread, p, 0, NULL);
+	peer__set_nonblocking(p->ls);
+	p->thread = peer_thread_start(echo_thread, p);
 	if (p->thread == NULL)
 		goto fail;
 	return p;
@@ -952,22 +867,21 @@ static bool echo_done(struct peer_echo *p, long n)
 
 bool peer_echo_wait_done(struct peer_echo *p, long n, unsigned timeout_ms)
 {
-	ULONGLONG deadline = GetTickCount64() + timeout_ms;
+	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	AcquireSRWLockExclusive(&p->lock);
+	peer_mutex_lock(&p->lock);
 	while (!echo_done(p, n) && left_ms(deadline) > 0)
-		SleepConditionVariableSRW(&p->cv, &p->lock, left_ms(deadline),
-					  0);
+		peer_cond_wait_ms(&p->cv, &p->lock, left_ms(deadline));
 	ok = echo_done(p, n);
-	ReleaseSRWLockExclusive(&p->lock);
+	peer_mutex_unlock(&p->lock);
 	return ok;
 }
 
 void peer_echo_counts(struct peer_echo *p, long *accepted, long *done,
 		      long *errors, long long *echoed)
 {
-	AcquireSRWLockShared(&p->lock);
+	peer_mutex_lock(&p->lock);
 	if (accepted != NULL)
 		*accepted = p->accepted;
 	if (done != NULL)
@@ -976,7 +890,7 @@ void peer_echo_counts(struct peer_echo *p, long *accepted, long *done,
 		*errors = p->errors;
 	if (echoed != NULL)
 		*echoed = p->echoed;
-	ReleaseSRWLockShared(&p->lock);
+	peer_mutex_unlock(&p->lock);
 }
 
 void peer_echo_close(struct peer_echo *p)
@@ -986,12 +900,9 @@ void peer_echo_close(struct peer_echo *p)
 	if (p == NULL)
 		return;
 	atomic_store(&p->stop, true);
-	if (p->thread != NULL) {
-		if (WaitForSingleObject(p->thread, 10000) != WAIT_OBJECT_0)
-			fprintf(stderr, "peer_echo_close: echo thread did not "
-				"stop within 10 s\n");
-		CloseHandle(p->thread);
-	}
+	if (p->thread != NULL && !peer_thread_join(p->thread, 10000))
+		fprintf(stderr, "peer_echo_close: echo thread did not stop "
+			"within 10 s\n");
 	for (i = 0; p->conns != NULL && i < p->nconns; i++) {
 		if (p->conns[i].s != INVALID_SOCKET)
 			closesocket(p->conns[i].s);
@@ -1006,6 +917,7 @@ void peer_echo_close(struct peer_echo *p)
 SOCKET peer_raw_listen(int family, const char *ip,
 		       struct sockaddr_storage *addr, int *len)
 {
+	peer_socklen_t sl;
 	SOCKET s;
 
 	*len = peer_addr(addr, family, ip, 0);
@@ -1014,24 +926,22 @@ SOCKET peer_raw_listen(int family, const char *ip,
 	s = socket(family, SOCK_STREAM, IPPROTO_TCP);
 	if (s == INVALID_SOCKET)
 		return INVALID_SOCKET;
-	if (bind(s, (struct sockaddr *)addr, *len) != 0 ||
-	    getsockname(s, (struct sockaddr *)addr, len) != 0 ||
+	sl = (peer_socklen_t)*len;
+	if (bind(s, (struct sockaddr *)addr, sl) != 0 ||
+	    getsockname(s, (struct sockaddr *)addr, &sl) != 0 ||
 	    listen(s, SOMAXCONN) != 0) {
 		closesocket(s);
 		return INVALID_SOCKET;
 	}
+	*len = (int)sl;
 	return s;
 }
 
 SOCKET peer_raw_accept(SOCKET ls, unsigned timeout_ms)
 {
-	struct timeval tv = { (long)(timeout_ms / 1000),
-			      (long)(timeout_ms % 1000) * 1000 };
-	fd_set rd;
+	int err;
 
-	FD_ZERO(&rd);
-	FD_SET(ls, &rd);
-	if (select(0, &rd, NULL, NULL, &tv) != 1)
+	if (poll_one(ls, false, timeout_ms, &err) != 1)
 		return INVALID_SOCKET;
 	return accept(ls, NULL, NULL);
 }
@@ -1039,34 +949,28 @@ SOCKET peer_raw_accept(SOCKET ls, unsigned timeout_ms)
 size_t peer_raw_recv(SOCKET s, void *buf, size_t n, unsigned timeout_ms,
 		     int *err)
 {
-	ULONGLONG deadline = GetTickCount64() + timeout_ms;
+	uint64_t deadline = peer_now_ms() + timeout_ms;
 	char drop[16384];
 	size_t got = 0;
 
-	*err = WSAETIMEDOUT;
+	*err = PEER_ETIMEDOUT;
 	while (n == 0 || got < n) {
-		DWORD left = left_ms(deadline);
-		struct timeval tv = { (long)(left / 1000),
-				      (long)(left % 1000) * 1000 };
+		unsigned left = left_ms(deadline);
 		char *dst = n == 0 ? drop : (char *)buf + got;
 		size_t want = n == 0 ? sizeof(drop) : n - got;
-		fd_set rd;
 		int r;
 
 		if (left == 0)
 			return got;
-		FD_ZERO(&rd);
-		FD_SET(s, &rd);
-		r = select(0, &rd, NULL, NULL, &tv);
-		if (r == SOCKET_ERROR) {
-			*err = WSAGetLastError();
+		r = poll_one(s, false, left, err);
+		if (r < 0)
 			return got;
-		}
+		*err = PEER_ETIMEDOUT;
 		if (r == 0)
 			continue;	/* the deadline ends the loop */
-		r = recv(s, dst, want > 65536 ? 65536 : (int)want, 0);
+		r = (int)recv(s, dst, want > 65536 ? 65536 : (int)want, 0);
 		if (r < 0) {
-			*err = WSAGetLastError();
+			*err = peer_sock_errno();
 			return got;
 		}
 		if (r == 0) {
@@ -1093,14 +997,12 @@ void peer_raw_reset(SOCKET s)
 
 struct peer_faults peer_faults;
 
-static SRWLOCK sys_lock = SRWLOCK_INIT;
 static struct peer_sys_event sys_log[SYS_LOG_CAP];
 static size_t sys_n;
 static bool sys_overflow;
-static struct iocx_win_sys sys_real;
 
-/* Append an event; returns its index (SYS_LOG_CAP when it was lost). */
-static size_t sys_record(enum peer_sys_kind kind, SOCKET s, int level,
+/* See peer_os.h. */
+size_t peer__sys_record(enum peer_sys_kind kind, SOCKET s, int level,
 			 int name, size_t bytes, int ok, int err)
 {
 	struct peer_sys_event ev = {
@@ -1109,30 +1011,30 @@ static size_t sys_record(enum peer_sys_kind kind, SOCKET s, int level,
 	};
 	size_t i = SYS_LOG_CAP;
 
-	AcquireSRWLockExclusive(&sys_lock);
+	peer_mutex_lock(&sys_lock);
 	if (sys_n < SYS_LOG_CAP) {
 		i = sys_n++;
 		sys_log[i] = ev;
 	} else {
 		sys_overflow = true;
 	}
-	ReleaseSRWLockExclusive(&sys_lock);
+	peer_mutex_unlock(&sys_lock);
 	return i;
 }
 
-/* Mark event i, recorded before its call, as failed synchronously. */
-static void sys_failed(size_t i, int err)
+/* See peer_os.h. */
+void peer__sys_failed(size_t i, int err)
 {
-	AcquireSRWLockExclusive(&sys_lock);
+	peer_mutex_lock(&sys_lock);
 	if (i < sys_n) {
 		sys_log[i].ok = 0;
 		sys_log[i].err = err;
 	}
-	ReleaseSRWLockExclusive(&sys_lock);
+	peer_mutex_unlock(&sys_lock);
 }
 
-/* Take an armed fault: returns its error and counts it, or 0. */
-static int fault(atomic_int *which)
+/* See peer_os.h. */
+int peer__fault(atomic_int *which)
 {
 	int err = atomic_load(which);
 
@@ -1141,231 +1043,65 @@ static int fault(atomic_int *which)
 	return err;
 }
 
-static SOCKET WSAAPI w_socket(int af, int type, int protocol,
-			      LPWSAPROTOCOL_INFOW info, GROUP g, DWORD flags)
+/* See peer_os.h. */
+int peer__bind_fault(const struct sockaddr *addr)
 {
-	int err = fault(&peer_faults.socket_err);
-	SOCKET s;
+	unsigned ip = atomic_load(&peer_faults.bind_err_ip);
+	const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
 
-	if (err != 0) {
-		sys_record(SYS_SOCKET, INVALID_SOCKET, 0, 0, 0, 0, err);
-		WSASetLastError(err);
-		return INVALID_SOCKET;
+	if (ip != 0 && (addr->sa_family != AF_INET ||
+			in->sin_addr.s_addr != ip))
+		return 0;
+	return peer__fault(&peer_faults.bind_err);
+}
+
+/* See peer_os.h. */
+int peer__send_fault(void)
+{
+	unsigned skip;
+
+	if (atomic_load(&peer_faults.send_err) == 0)
+		return 0;
+	skip = atomic_load(&peer_faults.send_skip);
+	while (skip > 0) {
+		if (atomic_compare_exchange_weak(&peer_faults.send_skip, &skip,
+						 skip - 1))
+			return 0;
 	}
-	s = sys_real.wsa_socket(af, type, protocol, info, g, flags);
-	err = s == INVALID_SOCKET ? WSAGetLastError() : 0;
-	sys_record(SYS_SOCKET, s, af, type, 0, s != INVALID_SOCKET, err);
-	WSASetLastError(err);
-	return s;
+	return peer__fault(&peer_faults.send_err);
 }
 
-static int WSAAPI w_bind(SOCKET s, const struct sockaddr *name, int len)
+/* See peer_os.h. */
+void peer__faults_clear(void)
 {
-	int err = fault(&peer_faults.bind_err);
-	int rc;
-
-	if (err != 0) {
-		sys_record(SYS_BIND, s, 0, 0, 0, 0, err);
-		WSASetLastError(err);
-		return SOCKET_ERROR;
-	}
-	rc = sys_real.bind(s, name, len);
-	err = rc != 0 ? WSAGetLastError() : 0;
-	sys_record(SYS_BIND, s, 0, 0, 0, rc == 0, err);
-	WSASetLastError(err);
-	return rc;
-}
-
-static int WSAAPI w_setsockopt(SOCKET s, int level, int name,
-			       const char *val, int len)
-{
-	int err = 0, rc;
-
-	if (level == SOL_SOCKET && name == SO_UPDATE_CONNECT_CONTEXT)
-		err = fault(&peer_faults.update_ctx_err);
-	if (err != 0) {
-		sys_record(SYS_SETSOCKOPT, s, level, name, 0, 0, err);
-		WSASetLastError(err);
-		return SOCKET_ERROR;
-	}
-	rc = sys_real.setsockopt(s, level, name, val, len);
-	err = rc != 0 ? WSAGetLastError() : 0;
-	sys_record(SYS_SETSOCKOPT, s, level, name, 0, rc == 0, err);
-	WSASetLastError(err);
-	return rc;
-}
-
-static int WSAAPI w_closesocket(SOCKET s)
-{
-	int rc = sys_real.closesocket(s);
-	int err = rc != 0 ? WSAGetLastError() : 0;
-
-	sys_record(SYS_CLOSESOCKET, s, 0, 0, 0, rc == 0, err);
-	WSASetLastError(err);
-	return rc;
-}
-
-/* The real ConnectEx of s's provider, loaded on every call (tests only). */
-static LPFN_CONNECTEX real_connectex(SOCKET s)
-{
-	GUID guid = WSAID_CONNECTEX;
-	LPFN_CONNECTEX fn = NULL;
-	DWORD got = 0;
-
-	if (sys_real.wsa_ioctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid,
-			       sizeof(guid), &fn, sizeof(fn), &got, NULL,
-			       NULL) != 0)
-		return NULL;
-	return fn;
-}
-
-static BOOL PASCAL w_connectex(SOCKET s, const struct sockaddr *name,
-			       int namelen, PVOID buf, DWORD len, LPDWORD sent,
-			       LPOVERLAPPED ov)
-{
-	int err = fault(&peer_faults.connectex_err);
-	LPFN_CONNECTEX fn = NULL;
-	size_t i;
-	BOOL ok;
-
-	if (err == 0 && (fn = real_connectex(s)) == NULL)
-		err = WSAGetLastError();
-	if (err != 0) {
-		sys_record(SYS_CONNECTEX, s, 0, 0, len, 0, err);
-		WSASetLastError(err);
-		return FALSE;
-	}
-	/*
-	 * Record before the call: its completion may be dequeued (and the
-	 * callback run) before ConnectEx returns here.
-	 */
-	i = sys_record(SYS_CONNECTEX, s, 0, 0, len, 1, 0);
-	ok = fn(s, name, namelen, buf, len, sent, ov);
-	err = ok ? 0 : WSAGetLastError();
-	if (!ok && err != WSA_IO_PENDING)
-		sys_failed(i, err);
-	WSASetLastError(err);
-	return ok;
-}
-
-static int WSAAPI w_send(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent,
-			 DWORD flags, LPWSAOVERLAPPED ov,
-			 LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
-{
-	int err = fault(&peer_faults.send_err);
-	unsigned max = atomic_load(&peer_faults.send_max);
-	WSABUF cut[16];
-	size_t total = 0, i;
-	int rc;
-
-	for (i = 0; i < count; i++)
-		total += bufs[i].len;
-	if (err != 0) {
-		sys_record(SYS_SEND, s, 0, 0, total, 0, err);
-		WSASetLastError(err);
-		return SOCKET_ERROR;
-	}
-	if (max != 0 && total > max && count <= 16) {
-		/* Offer at most max bytes: the OS then completes a part. */
-		size_t left = max;
-
-		for (i = 0; i < count; i++) {
-			cut[i] = bufs[i];
-			if (cut[i].len > left)
-				cut[i].len = (ULONG)left;
-			left -= cut[i].len;
-		}
-		atomic_fetch_add(&peer_faults.fired, 1);
-		bufs = cut;
-		total = max;
-	}
-	i = sys_record(SYS_SEND, s, 0, 0, total, 1, 0);
-	rc = sys_real.wsa_send(s, bufs, count, sent, flags, ov, routine);
-	err = rc != 0 ? WSAGetLastError() : 0;
-	if (rc != 0 && err != WSA_IO_PENDING)
-		sys_failed(i, err);
-	WSASetLastError(err);
-	return rc;
-}
-
-static HANDLE WINAPI w_iocp(HANDLE file, HANDLE port, ULONG_PTR key,
-			    DWORD threads)
-{
-	bool assoc = file != INVALID_HANDLE_VALUE;
-	int err = fault(assoc ? &peer_faults.associate_err
-			      : &peer_faults.port_err);
-	HANDLE h;
-
-	if (err != 0) {
-		if (assoc)
-			sys_record(SYS_ASSOCIATE, (SOCKET)file, 0, 0, 0, 0,
-				   err);
-		SetLastError((DWORD)err);
-		return NULL;
-	}
-	h = sys_real.create_io_completion_port(file, port, key, threads);
-	err = h == NULL ? (int)GetLastError() : 0;
-	if (assoc)
-		sys_record(SYS_ASSOCIATE, (SOCKET)file, 0, 0, 0, h != NULL,
-			   err);
-	SetLastError((DWORD)err);
-	return h;
-}
-
-static BOOL WINAPI w_cancel(HANDLE file, LPOVERLAPPED ov)
-{
-	BOOL ok = sys_real.cancel_io_ex(file, ov);
-	DWORD err = ok ? 0 : GetLastError();
-
-	sys_record(SYS_CANCEL, (SOCKET)file, 0, 0, 0, ok, (int)err);
-	SetLastError(err);
-	return ok;
-}
-
-void peer_sys_install(void)
-{
-	iocx__win_sys_reset();
-	sys_real = iocx__win_sys;
-	peer_sys_clear();
 	atomic_store(&peer_faults.socket_err, 0);
 	atomic_store(&peer_faults.bind_err, 0);
-	atomic_store(&peer_faults.connectex_err, 0);
+	atomic_store(&peer_faults.bind_err_ip, 0);
+	atomic_store(&peer_faults.connect_err, 0);
 	atomic_store(&peer_faults.associate_err, 0);
 	atomic_store(&peer_faults.port_err, 0);
 	atomic_store(&peer_faults.update_ctx_err, 0);
 	atomic_store(&peer_faults.send_err, 0);
+	atomic_store(&peer_faults.send_skip, 0);
 	atomic_store(&peer_faults.send_max, 0);
 	atomic_store(&peer_faults.fired, 0);
-	iocx__win_sys.wsa_socket = w_socket;
-	iocx__win_sys.bind = w_bind;
-	iocx__win_sys.setsockopt = w_setsockopt;
-	iocx__win_sys.closesocket = w_closesocket;
-	iocx__win_sys.connectex = w_connectex;
-	iocx__win_sys.wsa_send = w_send;
-	iocx__win_sys.create_io_completion_port = w_iocp;
-	iocx__win_sys.cancel_io_ex = w_cancel;
 }
 
 void peer_sys_clear(void)
 {
-	AcquireSRWLockExclusive(&sys_lock);
+	peer_mutex_lock(&sys_lock);
 	sys_n = 0;
 	sys_overflow = false;
-	ReleaseSRWLockExclusive(&sys_lock);
-}
-
-void peer_sys_uninstall(void)
-{
-	iocx__win_sys_reset();
+	peer_mutex_unlock(&sys_lock);
 }
 
 size_t peer_sys_count(void)
 {
 	size_t n;
 
-	AcquireSRWLockShared(&sys_lock);
+	peer_mutex_lock(&sys_lock);
 	n = sys_n;
-	ReleaseSRWLockShared(&sys_lock);
+	peer_mutex_unlock(&sys_lock);
 	return n;
 }
 
@@ -1373,9 +1109,9 @@ struct peer_sys_event peer_sys_event(size_t i)
 {
 	struct peer_sys_event ev;
 
-	AcquireSRWLockShared(&sys_lock);
+	peer_mutex_lock(&sys_lock);
 	ev = sys_log[i < sys_n ? i : 0];
-	ReleaseSRWLockShared(&sys_lock);
+	peer_mutex_unlock(&sys_lock);
 	return ev;
 }
 
@@ -1383,7 +1119,7 @@ SOCKET peer_sys_socket(size_t nth)
 {
 	SOCKET s = INVALID_SOCKET;
 
-	AcquireSRWLockShared(&sys_lock);
+	peer_mutex_lock(&sys_lock);
 	for (size_t i = 0; i < sys_n; i++) {
 		if (sys_log[i].kind == SYS_SOCKET && sys_log[i].ok &&
 		    nth-- == 0) {
@@ -1391,7 +1127,7 @@ SOCKET peer_sys_socket(size_t nth)
 			break;
 		}
 	}
-	ReleaseSRWLockShared(&sys_lock);
+	peer_mutex_unlock(&sys_lock);
 	return s;
 }
 
@@ -1400,7 +1136,7 @@ size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
 {
 	size_t n = 0;
 
-	AcquireSRWLockShared(&sys_lock);
+	peer_mutex_lock(&sys_lock);
 	for (size_t i = 0; i < sys_n; i++) {
 		const struct peer_sys_event *ev = &sys_log[i];
 
@@ -1414,7 +1150,7 @@ size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
 		if (n++ == 0 && first != NULL)
 			*first = *ev;
 	}
-	ReleaseSRWLockShared(&sys_lock);
+	peer_mutex_unlock(&sys_lock);
 	return n;
 }
 
@@ -1422,8 +1158,8 @@ bool peer_sys_overflowed(void)
 {
 	bool o;
 
-	AcquireSRWLockShared(&sys_lock);
+	peer_mutex_lock(&sys_lock);
 	o = sys_overflow;
-	ReleaseSRWLockShared(&sys_lock);
+	peer_mutex_unlock(&sys_lock);
 	return o;
 }

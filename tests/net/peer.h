@@ -1,8 +1,16 @@
 /*
- * Helpers of the Windows net tests: loopback listeners ("peers") served by
- * their own threads, a callback recorder, a leak-checking allocator, a
- * recorder and fault injector on the iocx__win_sys syscall table, and the
- * process-level bits (Wine detection, handle counting, a watchdog).
+ * Helpers of the net tests: loopback listeners ("peers") served by their
+ * own threads, a callback recorder, a leak-checking allocator, a recorder
+ * and fault injector on the backend's syscall table, and the process-level
+ * bits (Wine detection, handle counting, a watchdog).
+ *
+ * The same test sources run on Windows (under Wine) and natively on Linux
+ * on both Linux backends.  peer.c is portable; peer_win.c and
+ * peer_linux.c hold the per-OS parts: the thread, lock and event shims
+ * declared below, the process bits and the syscall recorder (on
+ * iocx__win_sys or iocx__linux_sys).  A few names keep their Windows
+ * spelling on Linux (SOCKET, INVALID_SOCKET, closesocket) so the tests
+ * read the same on both.
  *
  * Threading rules: engine callbacks run on worker threads, where a cmocka
  * assert would longjmp across threads.  So the recorder callbacks only
@@ -14,30 +22,128 @@
 #ifndef IOCX_TESTS_NET_PEER_H
 #define IOCX_TESTS_NET_PEER_H
 
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#include <mswsock.h>
-#include <windows.h>
-
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <mswsock.h>
+#include <windows.h>
+#else
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
+
 #include "iocx.h"
 
-/* Bounded wait for one loopback completion (they arrive in ms). */
-#define PEER_TIMEOUT_MS 5000
-/* Bounded wait where a SYN retransmission (1 s, then 3 s) is involved. */
-#define PEER_SLOW_TIMEOUT_MS 10000
+/* ---- portability ------------------------------------------------------ */
+
+#ifdef _WIN32
+typedef SRWLOCK peer_mutex;
+typedef CONDITION_VARIABLE peer_cond;
+typedef DWORD peer_tid;
+typedef int peer_socklen_t;
+
+/* A socket error of the last failed call, and the values tests expect. */
+#define peer_sock_errno() WSAGetLastError()
+#define PEER_EWOULDBLOCK WSAEWOULDBLOCK
+#define PEER_ECONNRESET WSAECONNRESET
+#define PEER_ENOBUFS WSAENOBUFS
+#define PEER_EADDRINUSE WSAEADDRINUSE
+#define PEER_EMFILE WSAEMFILE
+#define PEER_ENETUNREACH WSAENETUNREACH
+/* How bind(port 0) reports that the address ran out of ephemeral ports. */
+#define PEER_EPORTS WSAENOBUFS
+#define PEER_ETIMEDOUT WSAETIMEDOUT
 
 /* mingw-w64 headers lack it; the value Windows uses (IPPROTO_TCP level). */
 #ifndef TCP_FASTOPEN
 #define TCP_FASTOPEN 15
 #endif
+/* The option the backend sets for IOCX_CONNECT_FASTOPEN. */
+#define PEER_TCP_FASTOPEN_OPT TCP_FASTOPEN
 
-/* NTSTATUS of a refused connect, as carried in result.os_code. */
+/* NTSTATUS of a refused / cancelled connect, as in result.os_code. */
 #define PEER_STATUS_CONNECTION_REFUSED 0xC0000236u
+#define PEER_STATUS_CANCELLED 0xC0000120u
+#else
+typedef int SOCKET;
+#define INVALID_SOCKET (-1)
+#define closesocket(s) close(s)
+typedef pthread_mutex_t peer_mutex;
+typedef pthread_cond_t peer_cond;
+typedef long peer_tid;
+typedef socklen_t peer_socklen_t;
+
+#define peer_sock_errno() errno
+#define PEER_EWOULDBLOCK EAGAIN
+#define PEER_ECONNRESET ECONNRESET
+#define PEER_ENOBUFS ENOBUFS
+#define PEER_EADDRINUSE EADDRINUSE
+#define PEER_EMFILE EMFILE
+#define PEER_ENETUNREACH ENETUNREACH
+#define PEER_EPORTS EADDRINUSE
+#define PEER_ETIMEDOUT ETIMEDOUT
+
+#ifndef TCP_FASTOPEN_CONNECT
+#define TCP_FASTOPEN_CONNECT 30
+#endif
+#define PEER_TCP_FASTOPEN_OPT TCP_FASTOPEN_CONNECT
+
+/* errno of a refused / cancelled connect, as in result.os_code. */
+#define PEER_STATUS_CONNECTION_REFUSED ECONNREFUSED
+#define PEER_STATUS_CANCELLED ECANCELED
+#endif
+
+/* A lock and condition variable (SRW lock / pthread mutex). */
+void peer_mutex_init(peer_mutex *m);
+void peer_mutex_lock(peer_mutex *m);
+void peer_mutex_unlock(peer_mutex *m);
+void peer_cond_init(peer_cond *c);
+/* Wait at most ms with m held; may wake early, so callers loop. */
+void peer_cond_wait_ms(peer_cond *c, peer_mutex *m, unsigned ms);
+void peer_cond_broadcast(peer_cond *c);
+
+/* The calling thread's id, comparable between threads. */
+peer_tid peer_thread_id(void);
+
+/* Start fn(arg) on a thread; NULL when it could not be started. */
+typedef struct peer_thread *peer_thread;
+peer_thread peer_thread_start(void (*fn)(void *), void *arg);
+/*
+ * Wait at most timeout_ms for t to end, then release it; false when it
+ * did not end in time (it is then left running, and not released).
+ */
+bool peer_thread_join(peer_thread t, unsigned timeout_ms);
+
+/* A manual-reset event: set once, every wait then returns true. */
+typedef struct peer_event peer_event;
+peer_event *peer_event_new(void);
+void peer_event_set(peer_event *e);
+bool peer_event_wait(peer_event *e, unsigned timeout_ms);
+void peer_event_free(peer_event *e);
+
+/* A monotonic clock in milliseconds, one in nanoseconds (as precise as
+ * the engine's), and "let another thread run". */
+uint64_t peer_now_ms(void);
+uint64_t peer_now_ns(void);
+void peer_yield(void);
+
+/* Number of CPUs this process may run on (0 if unknown). */
+unsigned peer_cpus(void);
+
+/* Bounded wait for one loopback completion (they arrive in ms). */
+#define PEER_TIMEOUT_MS 5000
+/* Bounded wait where a SYN retransmission (1 s, then 3 s) is involved. */
+#define PEER_SLOW_TIMEOUT_MS 10000
 
 /* ---- process ---------------------------------------------------------- */
 
@@ -46,19 +152,35 @@
  * allocator and arm a watchdog that ends the process with exit code 124
  * after watchdog_s seconds (a hung test must not hang CI).  Call first in
  * main(), before any engine exists.
+ *
+ * On Linux the backend under test comes from IOCX_BACKEND (meson runs
+ * every net test once per backend); when it cannot run on this machine
+ * (io_uring disabled or filtered) the process exits 77, meson's "skip",
+ * after saying why.  The soft descriptor limit is raised to the hard one.
  */
 void peer_init(unsigned watchdog_s);
+
+/* The backend the tests run on ("iocp", "io_uring", "epoll"). */
+const char *peer_backend(void);
+
+/*
+ * True when a connect the kernel refuses at once reaches on_connect
+ * instead of being returned by iocx_connect (io_uring issues connects on
+ * the owner worker, see src/linux/uring.c).
+ */
+bool peer_connect_fails_async(void);
 
 /* True when running under Wine (ntdll exports wine_get_version). */
 bool peer_is_wine(void);
 
-/* Wine's version string, or "" on Windows. */
+/* Wine's version string, or "" elsewhere. */
 const char *peer_wine_version(void);
 
 /*
  * Number of handles the process holds.  GetProcessHandleCount on Windows;
  * Wine 8 stubs it (TRUE with 0), so there the handle table is walked with
- * GetHandleInformation, which is exact for that purpose.
+ * GetHandleInformation, which is exact for that purpose.  On Linux: the
+ * open file descriptors (entries of /proc/self/fd).
  */
 unsigned peer_handle_count(void);
 
@@ -114,8 +236,8 @@ bool peer_ipv6_available(void);
 
 /* Aggregate counters over every record that points at this tracker. */
 struct peer_tracker {
-	SRWLOCK lock;
-	CONDITION_VARIABLE cv;
+	peer_mutex lock;
+	peer_cond cv;
 	long connects;			/* on_connect calls */
 	long closes;			/* on_close calls */
 	long violations;		/* contract breaks, see peer_rec */
@@ -123,7 +245,7 @@ struct peer_tracker {
 	long reason_ok;			/* on_close(IOCX_OK) */
 	long reason_shutdown;		/* on_close(IOCX_E_SHUTDOWN) */
 	long reason_other;		/* any other on_close reason */
-	DWORD main_thread;		/* callbacks must never run on it */
+	peer_tid main_thread;		/* callbacks must never run on it */
 	char first_violation[160];	/* text of the first one seen */
 };
 
@@ -218,7 +340,8 @@ struct peer_accepted {
 	size_t len;
 	size_t cap;
 	bool eof;			/* FIN (or an error) seen */
-	int error;			/* WSA error that ended it, 0 for FIN */
+	int error;			/* socket error that ended it, 0 for
+					   FIN */
 };
 
 struct peer {
@@ -228,12 +351,12 @@ struct peer {
 	int addr_len;
 	uint16_t port;
 	enum peer_mode mode;
-	HANDLE thread;
+	peer_thread thread;
 	atomic_bool stop;
-	SRWLOCK lock;
-	CONDITION_VARIABLE cv;
+	peer_mutex lock;
+	peer_cond cv;
 	long accepted;
-	int thread_error;		/* WSA error that stopped the thread */
+	int thread_error;		/* socket error that stopped it */
 	struct peer_accepted *conns;	/* PEER_READ only */
 	size_t nconns;
 	size_t conns_cap;
@@ -275,7 +398,7 @@ void peer_close(struct peer *p);
 
 /* ---- echo listener and raw sockets (data tests) ----------------------- */
 
-/* Connections one echo listener serves at most (select() bound). */
+/* Connections one echo listener serves at most (select() / poll() bound). */
 #define PEER_ECHO_MAX_CONNS 512
 
 struct peer_echo_conn;
@@ -291,16 +414,16 @@ struct peer_echo {
 	SOCKET ls;
 	struct sockaddr_storage addr;	/* where it listens */
 	int addr_len;
-	HANDLE thread;
+	peer_thread thread;
 	atomic_bool stop;
-	SRWLOCK lock;
-	CONDITION_VARIABLE cv;
+	peer_mutex lock;
+	peer_cond cv;
 	long accepted;
 	long done;			/* EOF seen, all echoed, FIN sent */
 	long errors;			/* connections ended by an error */
-	int first_error;		/* WSA error of the first of them */
+	int first_error;		/* socket error of the first of them */
 	long long echoed;		/* bytes sent back in total */
-	int thread_error;		/* WSA error that stopped the thread */
+	int thread_error;		/* socket error that stopped it */
 	struct peer_echo_conn *conns;	/* owned by the thread */
 	size_t nconns;
 };
@@ -334,8 +457,8 @@ SOCKET peer_raw_accept(SOCKET ls, unsigned timeout_ms);
 /*
  * Read from s into buf until n bytes arrived, EOF, an error or
  * timeout_ms passed.  Returns the bytes read; *err gets 0 when n bytes
- * arrived or at EOF (fewer bytes), the WSA error that ended it, or
- * WSAETIMEDOUT.  With n == 0 it reads (and drops) everything until EOF or
+ * arrived or at EOF (fewer bytes), the socket error that ended it, or
+ * PEER_ETIMEDOUT.  With n == 0 it reads (and drops) everything until EOF or
  * an error; buf may then be NULL.
  */
 size_t peer_raw_recv(SOCKET s, void *buf, size_t n, unsigned timeout_ms,
@@ -346,16 +469,24 @@ void peer_raw_reset(SOCKET s);
 
 /* ---- syscall recorder and faults -------------------------------------- */
 
+/*
+ * What the backends call, per OS.  Windows: the iocx__win_sys entries.
+ * Linux: socket, bind, setsockopt, close; SYS_CONNECT is connect()
+ * (epoll) or the IORING_OP_CONNECT it prepares (io_uring), SYS_SEND
+ * likewise send() or IORING_OP_SEND; SYS_ASSOCIATE is epoll's
+ * EPOLL_CTL_ADD, SYS_CANCEL epoll's EPOLL_CTL_DEL of a cancelled socket or
+ * io_uring's ASYNC_CANCEL.
+ */
 enum peer_sys_kind {
-	SYS_SOCKET,		/* wsa_socket; s = the socket returned
-				   (INVALID_SOCKET when it failed) */
+	SYS_SOCKET,		/* s = the socket returned (INVALID_SOCKET
+				   when it failed); level = family */
 	SYS_BIND,
 	SYS_SETSOCKOPT,		/* level, name */
 	SYS_CLOSESOCKET,
-	SYS_CONNECTEX,		/* bytes = send-buffer length */
+	SYS_CONNECT,		/* ConnectEx: bytes = send-buffer length */
 	SYS_SEND,		/* bytes = bytes offered */
-	SYS_ASSOCIATE,		/* create_io_completion_port on a socket */
-	SYS_CANCEL,		/* cancel_io_ex */
+	SYS_ASSOCIATE,		/* socket joins the completion port / set */
+	SYS_CANCEL,		/* the operation on the socket is cancelled */
 };
 
 struct peer_sys_event {
@@ -366,30 +497,44 @@ struct peer_sys_event {
 	int name;
 	size_t bytes;
 	int ok;			/* the call succeeded (or went pending) */
-	int err;		/* WSA / Win32 error when it failed */
+	int err;		/* WSA / Win32 error or errno when it failed */
 };
 
 /*
  * Faults to inject; 0 = off.  Set fields while the recorder is installed;
  * peer_sys_install() clears them.  The wrappers read them on worker
- * threads, hence atomics.
+ * threads, hence atomics.  Error values are WSA / Win32 codes on Windows,
+ * errno values on Linux.  On io_uring a connect or send fault replaces the
+ * operation with a NOP whose completion carries -err
+ * (IORING_NOP_INJECT_RESULT; see peer_sys_can_inject()).
  */
 struct peer_faults {
-	atomic_int socket_err;		/* wsa_socket fails with it */
+	atomic_int socket_err;		/* socket creation fails with it */
 	atomic_int bind_err;		/* bind fails with it */
-	atomic_int connectex_err;	/* ConnectEx fails synchronously */
-	atomic_int associate_err;	/* socket-to-port association fails */
-	atomic_int port_err;		/* creating the port itself fails */
-	atomic_int update_ctx_err;	/* SO_UPDATE_CONNECT_CONTEXT fails */
-	atomic_int send_err;		/* wsa_send fails synchronously */
-	atomic_uint send_max;		/* wsa_send offers at most this */
+	atomic_uint bind_err_ip;	/* ... only to this IPv4 address
+					   (network order); 0 = any */
+	atomic_int connect_err;		/* the connect fails at once */
+	atomic_int associate_err;	/* joining the port / set fails */
+	atomic_int port_err;		/* creating the port, epoll set or
+					   ring itself fails */
+	atomic_int update_ctx_err;	/* SO_UPDATE_CONNECT_CONTEXT fails
+					   (Windows) */
+	atomic_int send_err;		/* a send fails at once */
+	atomic_uint send_skip;		/* ... after this many sends */
+	atomic_uint send_max;		/* sends offer at most this */
 	atomic_int fired;		/* injections done */
 };
 
 extern struct peer_faults peer_faults;
 
 /*
- * Swap recording wrappers into iocx__win_sys (before creating the engine,
+ * True when connect and send faults can be injected on this backend
+ * (always, except io_uring on a kernel without IORING_NOP_INJECT_RESULT).
+ */
+bool peer_sys_can_inject(void);
+
+/*
+ * Swap recording wrappers into the syscall table (before creating the engine,
  * as the table must not change under a running engine) and clear the log
  * and the faults.  peer_sys_uninstall() restores the real table.
  */

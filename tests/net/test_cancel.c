@@ -18,7 +18,6 @@
 #include "peer.h"
 
 #define NRECS 1000
-#define STATUS_CANCELLED_NT 0xC0000120u
 
 struct fx {
 	iocx_engine *engine;
@@ -28,8 +27,8 @@ struct fx {
 	long live_pre;			/* library blocks before the engine */
 	long live0;			/* ... with the idle engine */
 	unsigned h0;			/* handles before the engine */
-	HANDLE entered;			/* on_close hook started */
-	HANDLE release;			/* ... may return */
+	peer_event *entered;		/* on_close hook started */
+	peer_event *release;		/* ... may return */
 };
 
 static int fx_setup(void **state, int listener)
@@ -40,8 +39,8 @@ static int fx_setup(void **state, int listener)
 		return -1;
 	*state = f;
 	f->rec = calloc(NRECS, sizeof(*f->rec));
-	f->entered = CreateEventA(NULL, TRUE, FALSE, NULL);
-	f->release = CreateEventA(NULL, TRUE, FALSE, NULL);
+	f->entered = peer_event_new();
+	f->release = peer_event_new();
 	if (f->rec == NULL || f->entered == NULL || f->release == NULL)
 		return -1;
 	peer_tracker_init(&f->trk);
@@ -78,15 +77,13 @@ static int teardown(void **state)
 
 	/* Unblock a hook left waiting by a failed assertion. */
 	if (f->release != NULL)
-		SetEvent(f->release);
+		peer_event_set(f->release);
 	if (f->engine != NULL)
 		assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
 	peer_sys_uninstall();
 	peer_close(f->peer);
-	if (f->entered != NULL)
-		CloseHandle(f->entered);
-	if (f->release != NULL)
-		CloseHandle(f->release);
+	peer_event_free(f->entered);
+	peer_event_free(f->release);
 	free(f->rec);
 	free(f);
 	return 0;
@@ -125,7 +122,7 @@ static void close_while_connecting_reports_cancelled(void **state)
 	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->status, IOCX_E_CANCELLED);
-	assert_int_equal(r->os_code, STATUS_CANCELLED_NT);
+	assert_int_equal(r->os_code, PEER_STATUS_CANCELLED);
 	assert_int_equal(r->payload_sent, 0);
 	assert_int_equal(r->reason, IOCX_OK);
 
@@ -282,9 +279,8 @@ static void hold_close_hook(struct peer_rec *r, iocx_conn *conn, int reason)
 
 	(void)conn;
 	(void)reason;
-	SetEvent(f->entered);
-	r->hook_rc[0] = WaitForSingleObject(f->release, PEER_TIMEOUT_MS) ==
-			WAIT_OBJECT_0;
+	peer_event_set(f->entered);
+	r->hook_rc[0] = peer_event_wait(f->release, PEER_TIMEOUT_MS);
 }
 
 static void close_twice_from_thread_reports_already(void **state)
@@ -300,12 +296,11 @@ static void close_twice_from_thread_reports_already(void **state)
 	assert_int_equal(r->status, IOCX_OK);
 	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
 	/* While on_close runs the handle is still valid. */
-	assert_int_equal(WaitForSingleObject(f->entered, PEER_TIMEOUT_MS),
-			 WAIT_OBJECT_0);
+	assert_true(peer_event_wait(f->entered, PEER_TIMEOUT_MS));
 	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL),
 			 IOCX_E_ALREADY);
 	assert_int_equal(iocx_close(conn, IOCX_CLOSE_ABORT), IOCX_E_ALREADY);
-	SetEvent(f->release);
+	peer_event_set(f->release);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->hook_rc[0], 1);
 	assert_int_equal(r->reason, IOCX_OK);

@@ -1,9 +1,10 @@
 /*
  * Connect outcomes on real loopback sockets: success, refusal, IPv6 and
  * v4-mapped addresses, a caller-given local address, a connect that
- * outlives the thread that started it, SO_UPDATE_CONNECT_CONTEXT, TCP
- * Fast Open, closing from inside on_connect, and engine create/destroy
- * cycles that must leak neither memory nor handles.
+ * outlives the thread that started it, SO_UPDATE_CONNECT_CONTEXT (on
+ * Linux: the order of the socket calls), TCP Fast Open, closing from
+ * inside on_connect, the backend option, and engine create/destroy cycles
+ * that must leak neither memory nor handles.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,6 @@
 #include <cmocka.h>
 
 #include "peer.h"
-#include "win/sys.h"
 
 struct fx {
 	iocx_engine *engine;
@@ -294,12 +294,11 @@ struct starter {
 	int rc;
 };
 
-static DWORD WINAPI starter_thread(void *arg)
+static void starter_thread(void *arg)
 {
 	struct starter *st = arg;
 
 	st->rc = iocx_connect(st->engine, &st->req, &st->conn);
-	return 0;
 }
 
 static void connect_from_exiting_thread_completes(void **state)
@@ -307,7 +306,7 @@ static void connect_from_exiting_thread_completes(void **state)
 	struct fx *f = *state;
 	struct peer_rec *r = &f->rec[0];
 	struct starter st;
-	HANDLE t;
+	peer_thread t;
 
 	/* A full accept queue keeps the connect pending past the thread. */
 	f->peer = peer_listen_full(AF_INET, "127.0.0.1");
@@ -315,11 +314,9 @@ static void connect_from_exiting_thread_completes(void **state)
 	memset(&st, 0, sizeof(st));
 	st.engine = f->engine;
 	peer_req(&st.req, &f->peer->addr, f->peer->addr_len, r);
-	t = CreateThread(NULL, 0, starter_thread, &st, 0, NULL);
+	t = peer_thread_start(starter_thread, &st);
 	assert_non_null(t);
-	assert_int_equal(WaitForSingleObject(t, PEER_TIMEOUT_MS),
-			 WAIT_OBJECT_0);
-	CloseHandle(t);
+	assert_true(peer_thread_join(t, PEER_TIMEOUT_MS));
 	assert_int_equal(st.rc, IOCX_OK);
 	assert_non_null(st.conn);
 	/* Still pending: the starting thread's exit cancelled nothing. */
@@ -335,6 +332,7 @@ static void connect_from_exiting_thread_completes(void **state)
 	peer_assert_no_leak(f->live0);
 }
 
+#ifdef _WIN32
 static void connect_updates_connect_context(void **state)
 {
 	struct fx *f = *state;
@@ -354,7 +352,7 @@ static void connect_updates_connect_context(void **state)
 			 1);
 	s = peer_sys_socket(0);
 	assert_true(s != INVALID_SOCKET);
-	assert_int_equal(peer_sys_find(SYS_CONNECTEX, s, 0, 0, &cx), 1);
+	assert_int_equal(peer_sys_find(SYS_CONNECT, s, 0, 0, &cx), 1);
 	/*
 	 * Wine makes the option a no-op (notes/wine.md §4), so the recorded
 	 * call is the only proof: exactly once, after ConnectEx, before
@@ -375,6 +373,54 @@ static void connect_updates_connect_context(void **state)
 	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
 }
+#else
+/*
+ * Linux has no connect context to update; what stays is the order: one
+ * socket, its connect, (epoll) the socket joining the owner's set, then
+ * on_connect; no close until iocx_close, and the close before on_close.
+ */
+static void connect_calls_run_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct peer_sys_event sk, cx, as, cl;
+	SOCKET s;
+
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+
+	assert_int_equal(peer_sys_find(SYS_SOCKET, INVALID_SOCKET, 0, 0, &sk),
+			 1);
+	s = peer_sys_socket(0);
+	assert_true(s != INVALID_SOCKET);
+	assert_int_equal(peer_sys_find(SYS_CONNECT, s, 0, 0, &cx), 1);
+	assert_true(cx.ok);
+	assert_true(sk.seq < cx.seq);
+	assert_true(cx.seq < r->connect_seq);
+	if (strcmp(peer_backend(), "epoll") == 0) {
+		assert_int_equal(peer_sys_find(SYS_ASSOCIATE, s, 0, 0, &as),
+				 1);
+		assert_true(cx.seq < as.seq && as.seq < r->connect_seq);
+	} else {
+		assert_int_equal(peer_sys_find(SYS_ASSOCIATE, s, 0, 0, NULL),
+				 0);
+	}
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, NULL), 0);
+
+	close_and_wait(f, r, 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
+	assert_true(cl.ok);
+	assert_true(cl.seq < r->close_seq);
+	assert_false(peer_sys_overflowed());
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+#endif
 
 static void connect_fastopen_flag_connects(void **state)
 {
@@ -400,8 +446,8 @@ static void connect_fastopen_flag_connects(void **state)
 
 	s = peer_sys_socket(0);
 	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, IPPROTO_TCP,
-				       TCP_FASTOPEN, &tfo), 1);
-	assert_int_equal(peer_sys_find(SYS_CONNECTEX, s, 0, 0, &cx), 1);
+				       PEER_TCP_FASTOPEN_OPT, &tfo), 1);
+	assert_int_equal(peer_sys_find(SYS_CONNECT, s, 0, 0, &cx), 1);
 	assert_true(tfo.seq < cx.seq);
 	/* fastopen reports exactly whether the option was accepted. */
 	assert_int_equal(r->fastopen, tfo.ok != 0);
@@ -416,12 +462,18 @@ static void connect_fastopen_flag_connects(void **state)
 	peer_assert_no_leak(f->live0);
 
 	if (!r->fastopen) {
+#ifdef _WIN32
 		if (!peer_is_wine())
 			fail_msg("TCP_FASTOPEN refused with WSA error %d on "
 				 "Windows", tfo.err);
 		printf("wine %s: TCP_FASTOPEN not implemented (setsockopt "
 		       "error %d), fastopen=false observed\n",
 		       peer_wine_version(), tfo.err);
+#else
+		printf("TCP_FASTOPEN_CONNECT refused (errno %d): kernel "
+		       "without client TFO, fastopen=false observed\n",
+		       tfo.err);
+#endif
 		skip();
 	}
 	assert_true(r->fastopen);
@@ -499,7 +551,7 @@ static void close_abort_resets_peer(void **state)
 		       peer_wine_version());
 		skip();
 	}
-	assert_int_equal(f->peer->conns[0].error, WSAECONNRESET);
+	assert_int_equal(f->peer->conns[0].error, PEER_ECONNRESET);
 }
 
 static void connect_without_on_close_releases(void **state)
@@ -528,18 +580,6 @@ static void connect_without_on_close_releases(void **state)
 	peer_assert_clean(&f->trk);
 }
 
-static unsigned cpus_of_process(void)
-{
-	DWORD_PTR proc = 0, sys = 0;
-	unsigned n = 0;
-
-	if (!GetProcessAffinityMask(GetCurrentProcess(), &proc, &sys))
-		return 0;
-	for (; proc != 0; proc &= proc - 1)
-		n++;
-	return n;
-}
-
 static void engine_create_reports_backend_and_workers(void **state)
 {
 	struct iocx_engine_options o;
@@ -554,14 +594,57 @@ static void engine_create_reports_backend_and_workers(void **state)
 
 	o.workers = 3;
 	assert_int_equal(iocx_engine_create(&o, &e), IOCX_OK);
-	assert_string_equal(iocx_engine_backend(e), "iocp");
+	assert_string_equal(iocx_engine_backend(e), peer_backend());
 	assert_int_equal(iocx_engine_workers(e), 3);
 	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
 
 	e = NULL;
 	assert_int_equal(iocx_engine_create(NULL, &e), IOCX_OK);
-	assert_int_equal(iocx_engine_workers(e), cpus_of_process());
+	assert_int_equal(iocx_engine_workers(e), peer_cpus());
 	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+}
+
+static void engine_create_backend_option_picks_backend(void **state)
+{
+	iocx_engine *sentinel = (iocx_engine *)(uintptr_t)0x5EA1;
+	struct iocx_engine_options o;
+	long live = peer_alloc_live();
+	iocx_engine *e;
+
+	(void)state;
+	iocx_engine_options_init(&o);
+	assert_null(o.backend);
+	o.workers = 1;
+	/* The backend under test by name, and "auto" (which on Linux
+	 * IOCX_BACKEND, set by meson, overrides: the same one). */
+	o.backend = peer_backend();
+	assert_int_equal(iocx_engine_create(&o, &e), IOCX_OK);
+	assert_string_equal(iocx_engine_backend(e), peer_backend());
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+	o.backend = "auto";
+	assert_int_equal(iocx_engine_create(&o, &e), IOCX_OK);
+	assert_string_equal(iocx_engine_backend(e), peer_backend());
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+#ifndef _WIN32
+	/* epoll runs wherever Linux does, whatever the environment says. */
+	o.backend = "epoll";
+	assert_int_equal(iocx_engine_create(&o, &e), IOCX_OK);
+	assert_string_equal(iocx_engine_backend(e), "epoll");
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+#endif
+
+	/* Names this platform lacks change nothing. */
+	e = sentinel;
+	o.backend = "kqueue";
+	assert_int_equal(iocx_engine_create(&o, &e), IOCX_E_NOTSUP);
+#ifdef _WIN32
+	o.backend = "epoll";
+#else
+	o.backend = "iocp";
+#endif
+	assert_int_equal(iocx_engine_create(&o, &e), IOCX_E_NOTSUP);
+	assert_ptr_equal(e, sentinel);
+	assert_int_equal(peer_alloc_live(), live);
 }
 
 static void engine_create_destroy_repeated_leaks_nothing(void **state)
@@ -616,8 +699,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			connect_from_exiting_thread_completes, setup,
 			teardown),
+#ifdef _WIN32
 		cmocka_unit_test_setup_teardown(
 			connect_updates_connect_context, setup_sys, teardown),
+#else
+		cmocka_unit_test_setup_teardown(
+			connect_calls_run_in_order, setup_sys, teardown),
+#endif
 		cmocka_unit_test_setup_teardown(
 			connect_fastopen_flag_connects, setup_sys, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -628,6 +716,9 @@ int main(void)
 			connect_without_on_close_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			engine_create_reports_backend_and_workers, setup_bare,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			engine_create_backend_option_picks_backend, setup_bare,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			engine_create_destroy_repeated_leaks_nothing,

@@ -1,5 +1,6 @@
 /*
- * The data path on real loopback sockets (IOCP backend, under Wine in CI):
+ * The data path on real loopback sockets (IOCP under Wine, and natively
+ * on both Linux backends):
  * ordered sends echoed back byte for byte with EOF after iocx_shutdown,
  * FIN and reset from the peer, graceful and abortive close as the peer
  * sees them, sends from four threads at once, close from inside on_recv
@@ -82,8 +83,8 @@ struct dconn {
 
 /* Totals over all connections, for the main thread's bounded waits. */
 static struct {
-	SRWLOCK lock;
-	CONDITION_VARIABLE cv;
+	peer_mutex lock;
+	peer_cond cv;
 	long sent_calls;
 	long terminals;
 	long long data_bytes;		/* delivered by on_recv(IOCX_OK) */
@@ -123,14 +124,14 @@ static void dviolation(const char *fmt, ...)
 {
 	va_list ap;
 
-	AcquireSRWLockExclusive(&dt.lock);
+	peer_mutex_lock(&dt.lock);
 	if (dt.violations++ == 0) {
 		va_start(ap, fmt);
 		vsnprintf(dt.first_violation, sizeof(dt.first_violation), fmt,
 			  ap);
 		va_end(ap);
 	}
-	ReleaseSRWLockExclusive(&dt.lock);
+	peer_mutex_unlock(&dt.lock);
 }
 
 static struct dconn *dconn_of(void *user)
@@ -173,10 +174,10 @@ static void on_sent(iocx_conn *conn, int status, size_t bytes, void *user)
 		d->on_sent_hook(d, conn, s);
 	data_leave(d);
 
-	AcquireSRWLockExclusive(&dt.lock);
+	peer_mutex_lock(&dt.lock);
 	dt.sent_calls++;
-	ReleaseSRWLockExclusive(&dt.lock);
-	WakeAllConditionVariable(&dt.cv);
+	peer_mutex_unlock(&dt.lock);
+	peer_cond_broadcast(&dt.cv);
 }
 
 static void on_recv(iocx_conn *conn, int status, const void *data,
@@ -211,13 +212,13 @@ static void on_recv(iocx_conn *conn, int status, const void *data,
 		d->on_recv_hook(d, conn, status);
 	data_leave(d);
 
-	AcquireSRWLockExclusive(&dt.lock);
+	peer_mutex_lock(&dt.lock);
 	if (terminal)
 		dt.terminals++;
 	else
 		dt.data_bytes += (long long)len;
-	ReleaseSRWLockExclusive(&dt.lock);
-	WakeAllConditionVariable(&dt.cv);
+	peer_mutex_unlock(&dt.lock);
+	peer_cond_broadcast(&dt.cv);
 }
 
 /* on_close: everything of the connection must have been reported. */
@@ -291,21 +292,21 @@ static void hook_rc(struct dconn *d, int rc)
 static bool dwait_bytes(long sent_calls, long terminals, long long bytes,
 			unsigned timeout_ms)
 {
-	ULONGLONG deadline = GetTickCount64() + timeout_ms;
+	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	AcquireSRWLockExclusive(&dt.lock);
+	peer_mutex_lock(&dt.lock);
 	for (;;) {
-		ULONGLONG now = GetTickCount64();
+		uint64_t now = peer_now_ms();
 
 		ok = dt.sent_calls >= sent_calls &&
 		     dt.terminals >= terminals && dt.data_bytes >= bytes;
 		if (ok || now >= deadline)
 			break;
-		SleepConditionVariableSRW(&dt.cv, &dt.lock,
-					  (DWORD)(deadline - now), 0);
+		peer_cond_wait_ms(&dt.cv, &dt.lock,
+				  (unsigned)(deadline - now));
 	}
-	ReleaseSRWLockExclusive(&dt.lock);
+	peer_mutex_unlock(&dt.lock);
 	return ok;
 }
 
@@ -322,15 +323,15 @@ static void assert_dwait(long sent_calls, long terminals, unsigned timeout_ms)
 static void assert_data_clean(struct fx *f)
 {
 	peer_assert_clean(&f->trk);
-	AcquireSRWLockShared(&dt.lock);
+	peer_mutex_lock(&dt.lock);
 	if (dt.violations != 0) {
 		long n = dt.violations;
 
-		ReleaseSRWLockShared(&dt.lock);
+		peer_mutex_unlock(&dt.lock);
 		fail_msg("%ld data contract violation(s), first: %s", n,
 			 dt.first_violation);
 	}
-	ReleaseSRWLockShared(&dt.lock);
+	peer_mutex_unlock(&dt.lock);
 }
 
 static void assert_sent(struct dconn *d, unsigned i, int status, size_t bytes)
@@ -370,8 +371,8 @@ static int fx_setup(void **state, enum listener kind)
 	if (f->d == NULL)
 		return -1;
 	memset(&dt, 0, sizeof(dt));
-	InitializeSRWLock(&dt.lock);
-	InitializeConditionVariable(&dt.cv);
+	peer_mutex_init(&dt.lock);
+	peer_cond_init(&dt.cv);
 	peer_tracker_init(&f->trk);
 	for (int i = 0; i < NCONNS; i++) {
 		peer_recs_init(&f->d[i].rec, 1, &f->trk);
@@ -664,7 +665,7 @@ static void abortive_close_resets_the_peer(void **state)
 			     "reports WSAECONNRESET (notes/wine.md section "
 			     "11); the reset is not checked",
 			     peer_wine_version());
-	assert_int_equal(err, WSAECONNRESET);
+	assert_int_equal(err, PEER_ECONNRESET);
 }
 
 static void abortive_close_cancels_a_stalled_send(void **state)
@@ -700,7 +701,7 @@ static void abortive_close_cancels_a_stalled_send(void **state)
 	printf("stalled send: on_sent reported %lu bytes; the peer read %lu, "
 	       "then error %d\n", (unsigned long)d->sends[0].bytes,
 	       (unsigned long)got, err);
-	assert_true(err != WSAETIMEDOUT);
+	assert_true(err != PEER_ETIMEDOUT);
 	assert_data_clean(f);
 	peer_assert_no_leak(f->live0);
 }
@@ -737,17 +738,17 @@ static size_t msg_build(unsigned char *m, int stream, unsigned seq)
 struct sender {
 	struct dconn *d;
 	int stream;
-	HANDLE go;
+	peer_event *go;
 	int failures;		/* iocx_send calls that did not return OK */
 	int first_rc;
 };
 
-static DWORD WINAPI sender_thread(void *arg)
+static void sender_thread(void *arg)
 {
 	struct sender *t = arg;
 	unsigned char m[9 + 1500];
 
-	WaitForSingleObject(t->go, PEER_TIMEOUT_MS);
+	peer_event_wait(t->go, PEER_TIMEOUT_MS);
 	for (unsigned seq = 0; seq < THREAD_SENDS; seq++) {
 		size_t len = msg_build(m, t->stream, seq);
 		int rc = ds_send(t->d, t->stream, seq, m, len,
@@ -756,15 +757,14 @@ static DWORD WINAPI sender_thread(void *arg)
 		if (rc != IOCX_OK && t->failures++ == 0)
 			t->first_rc = rc;
 	}
-	return 0;
 }
 
 static void sends_from_four_threads_keep_each_threads_order(void **state)
 {
 	struct fx *f = *state;
 	struct sender t[4];
-	HANDLE h[4];
-	HANDLE go = CreateEventA(NULL, TRUE, FALSE, NULL);
+	peer_thread h[4];
+	peer_event *go = peer_event_new();
 	unsigned next[NSTREAMS] = { 0 };
 	size_t total = 0, off = 0;
 	struct dconn *d;
@@ -778,19 +778,18 @@ static void sends_from_four_threads_keep_each_threads_order(void **state)
 	assert_int_equal(ds_read_start(d), IOCX_OK);
 	for (int i = 0; i < 4; i++) {
 		t[i] = (struct sender){ .d = d, .stream = i + 1, .go = go };
-		h[i] = CreateThread(NULL, 0, sender_thread, &t[i], 0, NULL);
+		h[i] = peer_thread_start(sender_thread, &t[i]);
 		assert_non_null(h[i]);
 	}
-	SetEvent(go);
-	assert_int_equal(WaitForMultipleObjects(4, h, TRUE, LONG_TIMEOUT_MS),
-			 WAIT_OBJECT_0);
+	peer_event_set(go);
+	for (int i = 0; i < 4; i++)
+		assert_true(peer_thread_join(h[i], LONG_TIMEOUT_MS));
 	for (int i = 0; i < 4; i++) {
-		CloseHandle(h[i]);
 		if (t[i].failures != 0)
 			fail_msg("thread %d: %d sends refused, first %s", i + 1,
 				 t[i].failures, iocx_error_name(t[i].first_rc));
 	}
-	CloseHandle(go);
+	peer_event_free(go);
 	assert_int_equal(iocx_shutdown(d->rec.conn), IOCX_OK);
 	assert_dwait(4 * THREAD_SENDS, 1, LONG_TIMEOUT_MS);
 	assert_int_equal(d->terminal, IOCX_E_EOF);

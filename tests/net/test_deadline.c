@@ -46,12 +46,15 @@ static void keep_attempts(struct peer_rec *r, iocx_conn *conn,
 static SOCKET bind_refusing(struct sockaddr_storage *ss, int *len)
 {
 	SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+	peer_socklen_t sl;
 
 	assert_true(s != INVALID_SOCKET);
 	*len = peer_addr(ss, AF_INET, "127.0.0.1", 0);
 	assert_int_equal(*len, sizeof(struct sockaddr_in));
 	assert_int_equal(bind(s, (struct sockaddr *)ss, *len), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)ss, len), 0);
+	sl = (peer_socklen_t)*len;
+	assert_int_equal(getsockname(s, (struct sockaddr *)ss, &sl), 0);
+	*len = (int)sl;
 	return s;
 }
 
@@ -123,14 +126,14 @@ static struct iocx_stats stats_of(iocx_engine *e)
  */
 static void wait_retries(iocx_engine *e, uint64_t n)
 {
-	DWORD t0 = GetTickCount();
+	uint64_t t0 = peer_now_ms();
 
 	while (stats_of(e).retries < n) {
-		if (GetTickCount() - t0 > PEER_SLOW_TIMEOUT_MS)
+		if (peer_now_ms() - t0 > PEER_SLOW_TIMEOUT_MS)
 			fail_msg("engine counted %llu retries, waited for %llu",
 				 (unsigned long long)stats_of(e).retries,
 				 (unsigned long long)n);
-		SwitchToThread();
+		peer_yield();
 	}
 }
 
@@ -400,25 +403,23 @@ static void syn_tuning_is_best_effort(void **state)
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	peer_assert_clean(&f->trk);
 	peer_close(p);
+#ifdef _WIN32
 	if (peer_is_wine() && !r->hook_rc[1]) {
 		printf("wine %s: SIO_TCP_INITIAL_RTO refused, syn_tuned=false "
 		       "observed; the connect went on untuned\n",
 		       peer_wine_version());
 		skip();
 	}
+#else
+	if (!r->hook_rc[1]) {
+		printf("%s: no SYN tuning on Linux yet, syn_tuned=false "
+		       "observed; the connect went on untuned\n",
+		       peer_backend());
+		skip();
+	}
+#endif
 	/* Windows 8 and later take it. */
 	assert_true(r->hook_rc[1]);
-}
-
-static uint64_t now_ns(void)
-{
-	LARGE_INTEGER f, t;
-
-	QueryPerformanceFrequency(&f);
-	QueryPerformanceCounter(&t);
-	return (uint64_t)(t.QuadPart / f.QuadPart) * 1000000000u +
-	       (uint64_t)(t.QuadPart % f.QuadPart) * 1000000000u /
-		       (uint64_t)f.QuadPart;
 }
 
 static void idle_watchdog_closes_silent_connection(void **state)
@@ -433,14 +434,14 @@ static void idle_watchdog_closes_silent_connection(void **state)
 	assert_non_null(p);
 	peer_req(&req, &p->addr, p->addr_len, r);
 	req.idle_ms = 200;
-	t0 = now_ns();
+	t0 = peer_now_ns();
 	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
 	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
 	assert_int_equal(r->status, IOCX_OK);
 	/* No data moves: the engine closes it by itself, never early. */
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->reason, IOCX_E_IDLE);
-	assert_true(now_ns() - t0 >= 200u * 1000000u);
+	assert_true(peer_now_ns() - t0 >= 200u * 1000000u);
 	/* The peer saw the connection end. */
 	assert_true(peer_wait_eof(p, 0, PEER_TIMEOUT_MS));
 	peer_assert_clean(&f->trk);

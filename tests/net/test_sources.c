@@ -3,8 +3,9 @@
  * them, a source whose ephemeral ports are exhausted is skipped for the
  * next one, all of them exhausted gives IOCX_E_PORTS_EXHAUSTED at once,
  * and engine creation rejects bad source lists.  Exhaustion is injected
- * through the syscall table: bind() fails with WSAENOBUFS, which is how
- * Windows reports an ephemeral-port shortage.
+ * through the syscall table: bind() fails with PEER_EPORTS, which is how
+ * the OS reports an ephemeral-port shortage (Windows WSAENOBUFS, Linux
+ * EADDRINUSE from bind to port 0).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +18,6 @@
 #include <cmocka.h>
 
 #include "peer.h"
-#include "win/sys.h"
 
 #define NCONN 4
 
@@ -30,23 +30,11 @@ struct fx {
 	long live0;
 };
 
-/* Which source address binds fail (0 = none), read by the bind wrapper. */
-static atomic_uint exhausted_ip;	/* network order, 0 = none */
-static atomic_bool exhaust_all;
-static int (WSAAPI *next_bind)(SOCKET, const struct sockaddr *, int);
-
-static int WSAAPI exhausting_bind(SOCKET s, const struct sockaddr *name,
-				  int len)
+/* Binds to ip (network order) fail as out of ports; 0 = every bind. */
+static void exhaust(uint32_t ip)
 {
-	const struct sockaddr_in *in = (const struct sockaddr_in *)name;
-
-	if (atomic_load(&exhaust_all) ||
-	    (name->sa_family == AF_INET && in->sin_addr.s_addr != 0 &&
-	     in->sin_addr.s_addr == atomic_load(&exhausted_ip))) {
-		WSASetLastError(WSAENOBUFS);
-		return SOCKET_ERROR;
-	}
-	return next_bind(s, name, len);
+	atomic_store(&peer_faults.bind_err_ip, ip);
+	atomic_store(&peer_faults.bind_err, PEER_EPORTS);
 }
 
 static int setup(void **state)
@@ -64,10 +52,7 @@ static int setup(void **state)
 		return -1;
 	peer_addr(&f->src[0], AF_INET, "127.0.0.2", 0);
 	peer_addr(&f->src[1], AF_INET, "127.0.0.3", 0);
-	atomic_store(&exhausted_ip, 0);
-	atomic_store(&exhaust_all, false);
-	next_bind = iocx__win_sys.bind;
-	iocx__win_sys.bind = exhausting_bind;
+	peer_sys_install();
 	iocx_engine_options_init(&o);
 	o.sources = f->src;
 	o.nsources = 2;
@@ -83,7 +68,7 @@ static int teardown(void **state)
 
 	if (f->engine != NULL)
 		assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
-	iocx__win_sys_reset();
+	peer_sys_uninstall();
 	peer_close(f->peer);
 	free(f);
 	return 0;
@@ -113,7 +98,7 @@ static int accepted_from(struct fx *f, const char *ip)
 	char buf[64];
 	int n = 0;
 
-	AcquireSRWLockExclusive(&f->peer->lock);
+	peer_mutex_lock(&f->peer->lock);
 	for (size_t i = 0; i < f->peer->nconns; i++) {
 		const struct sockaddr *sa =
 			(const struct sockaddr *)&f->peer->conns[i].addr;
@@ -121,7 +106,7 @@ static int accepted_from(struct fx *f, const char *ip)
 		if (strcmp(peer_addr_ip(sa, buf, sizeof(buf)), ip) == 0)
 			n++;
 	}
-	ReleaseSRWLockExclusive(&f->peer->lock);
+	peer_mutex_unlock(&f->peer->lock);
 	return n;
 }
 
@@ -140,8 +125,7 @@ static void sources_exhausted_one_moves_to_next(void **state)
 {
 	struct fx *f = *state;
 
-	atomic_store(&exhausted_ip,
-		     ((struct sockaddr_in *)&f->src[0])->sin_addr.s_addr);
+	exhaust(((struct sockaddr_in *)&f->src[0])->sin_addr.s_addr);
 	connect_all(f);
 	assert_int_equal(accepted_from(f, "127.0.0.2"), 0);
 	assert_int_equal(accepted_from(f, "127.0.0.3"), NCONN);
@@ -157,7 +141,7 @@ static void sources_all_exhausted_reports_ports_exhausted(void **state)
 	iocx_conn *conn = NULL;
 	unsigned h0 = peer_handle_count();
 
-	atomic_store(&exhaust_all, true);
+	exhaust(0);
 	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->rec[0]);
 	assert_int_equal(iocx_connect(f->engine, &req, &conn),
 			 IOCX_E_PORTS_EXHAUSTED);

@@ -124,11 +124,11 @@ static void connect_10000_at_256_accounts_every_callback(void **state)
 	struct fx *f = *state;
 	struct peer_tracker t;
 	struct iocx_stats s;
-	ULONGLONG t0, t1;
+	uint64_t t0, t1;
 	unsigned h1;
 	long started;
 
-	t0 = GetTickCount64();
+	t0 = peer_now_ms();
 	for (int i = 0; i < CONCURRENCY; i++)
 		start_next(f);
 	/*
@@ -140,7 +140,7 @@ static void connect_10000_at_256_accounts_every_callback(void **state)
 
 		if (peer_wait(&f->trk, want, want, 1000))
 			break;
-		if (GetTickCount64() - t0 > STRESS_TIMEOUT_MS) {
+		if (peer_now_ms() - t0 > STRESS_TIMEOUT_MS) {
 			peer_tracker_snapshot(&f->trk, &t);
 			fail_msg("after %u ms: %ld on_connect, %ld on_close of "
 				 "%ld (start errors %ld, first %s)",
@@ -149,9 +149,10 @@ static void connect_10000_at_256_accounts_every_callback(void **state)
 				 iocx_error_name(atomic_load(&f->first_error)));
 		}
 	}
-	t1 = GetTickCount64();
+	t1 = peer_now_ms();
 	printf("%d connect-accept-close cycles at %d in flight: %llu ms "
-	       "(%.0f/s)\n", TOTAL, CONCURRENCY, t1 - t0,
+	       "(%.0f/s)\n", TOTAL, CONCURRENCY,
+	       (unsigned long long)(t1 - t0),
 	       TOTAL * 1000.0 / (double)(t1 - t0 ? t1 - t0 : 1));
 
 	started = atomic_load(&f->next);
