@@ -55,6 +55,21 @@ static int set_int(int fd, int level, int name, int value)
 					  sizeof(value));
 }
 
+/*
+ * SYN tuning, best effort like TFO: TCP_SYNCNT takes the retransmissions
+ * (1..127); Linux has no per-socket initial RTO, so a request that names
+ * syn_rtt_ms, or no retransmission at all, goes untuned rather than half
+ * applied.  Returns whether the socket took it.
+ */
+static bool tune_syn(const struct iocx_conn *c, int fd)
+{
+	int n = c->syn_retransmissions;
+
+	if (c->syn_rtt_ms || n < 1 || n > 127)
+		return false;
+	return set_int(fd, IPPROTO_TCP, TCP_SYNCNT, n) == 0;
+}
+
 static int bind_local(struct lx_conn *lc, int fd)
 {
 	struct iocx_conn *c = &lc->core;
@@ -107,6 +122,9 @@ int lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
 		if (rc != IOCX_OK)
 			goto err;
 	}
+	c->syn_tuned = false;
+	if (c->syn_rtt_ms || c->syn_retransmissions)
+		c->syn_tuned = tune_syn(c, fd);
 	if (!lc->owned) {
 		lc->owner = lx_pick_owner(lx_engine(c->engine));
 		lc->owned = true;
