@@ -384,8 +384,12 @@ void peer_req(struct iocx_connect_request *req,
 
 /* ---- listeners -------------------------------------------------------- */
 
-/* Connections a PEER_READ listener keeps; the array never moves. */
-#define PEER_MAX_READ_CONNS 256
+/*
+ * Connections a PEER_READ listener keeps (the array never moves): as many
+ * as a test opens at once (test_cancel: 1,000).  One it cannot keep is
+ * closed at once, and a payload sent to it then ends in a reset.
+ */
+#define PEER_MAX_READ_CONNS 1024
 
 /* Accept everything queued; returns false on a fatal listener error. */
 static bool serve_accept(struct peer *p)

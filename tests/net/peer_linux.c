@@ -217,7 +217,7 @@ void peer__set_nonblocking(SOCKET s)
 }
 
 /* Sockets one peer__poll call watches at most. */
-#define POLL_MAX 1024
+#define POLL_MAX 2048
 
 int peer__poll(const SOCKET *socks, const bool *write, bool *ready,
 	       size_t n, unsigned ms)
