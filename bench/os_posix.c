@@ -1,0 +1,141 @@
+/*
+ * OS shims of the bench for POSIX systems (see os.h): clock_gettime, a
+ * mutex and condition variable for the wake-up event (timed waits on
+ * CLOCK_MONOTONIC are precise to well under the millisecond the rate
+ * pacer needs), and no network start-up beyond ignoring SIGPIPE.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os.h"
+
+struct os_event {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* on CLOCK_MONOTONIC */
+	bool set;
+};
+
+static uint64_t ns_of(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}
+
+/* See os.h. */
+uint64_t os_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ns_of(&ts);
+}
+
+/* See os.h. */
+uint64_t os_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return ns_of(&ts);
+}
+
+/* See os.h. */
+unsigned os_cpu_count(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* See os.h. */
+void os_yield(void)
+{
+	sched_yield();
+}
+
+/* See os.h. */
+struct os_event *os_event_create(void)
+{
+	struct os_event *e = calloc(1, sizeof(*e));
+	pthread_condattr_t attr;
+
+	if (!e) {
+		fprintf(stderr, "iocx-bench: out of memory\n");
+		return NULL;
+	}
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return e;
+}
+
+/* See os.h. */
+void os_event_set(struct os_event *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->set = true;
+	pthread_cond_signal(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* See os.h. */
+bool os_event_wait(struct os_event *e, uint64_t timeout_ns)
+{
+	uint64_t until = os_now_ns() + timeout_ns;
+	struct timespec ts = {
+		.tv_sec = (time_t)(until / 1000000000u),
+		.tv_nsec = (long)(until % 1000000000u),
+	};
+	bool set;
+
+	pthread_mutex_lock(&e->lock);
+	while (!e->set) {
+		if (pthread_cond_timedwait(&e->cond, &e->lock, &ts) != 0)
+			break;		/* ETIMEDOUT */
+	}
+	set = e->set;
+	e->set = false;		/* auto-reset */
+	pthread_mutex_unlock(&e->lock);
+	return set;
+}
+
+/* See os.h. */
+void os_event_destroy(struct os_event *e)
+{
+	if (!e)
+		return;
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+/* See os.h. */
+bool os_stdout_is_tty(void)
+{
+	return isatty(fileno(stdout)) != 0;
+}
+
+/* See os.h. */
+int os_net_init(void)
+{
+	/* A peer's reset must not kill the bench on a send. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* See os.h. */
+void os_net_fini(void)
+{
+}
