@@ -178,15 +178,21 @@ static void set(struct lx_result *r, int status, int err, size_t bytes)
 	r->bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
 }
 
-/* EP_CONNECT became ready: its outcome, then the payload head. */
-static void connect_ready(struct lx_conn *lc, struct lx_result *r)
+/*
+ * EP_CONNECT became ready: its outcome, then the payload head.  A failed
+ * connect always raises EPOLLERR, so SO_ERROR is read only then (one
+ * system call less per connect).
+ */
+static void connect_ready(struct lx_conn *lc, uint32_t revents,
+			  struct lx_result *r)
 {
 	struct lx_op *o = &lc->op[IOCX_OP_MAIN];
 	socklen_t len = sizeof(int);
 	int err = 0;
 	ssize_t n;
 
-	if (iocx__linux_sys.getsockopt(lc->fd, SOL_SOCKET, SO_ERROR, &err,
+	if ((revents & (EPOLLERR | EPOLLHUP)) &&
+	    iocx__linux_sys.getsockopt(lc->fd, SOL_SOCKET, SO_ERROR, &err,
 				       &len) != 0)
 		err = errno;
 	if (err != 0) {
@@ -205,16 +211,17 @@ static void connect_ready(struct lx_conn *lc, struct lx_result *r)
 }
 
 /*
- * Try the operation kind of slot op now that the socket is ready: true
- * with its outcome in *r, false when it would block again.
+ * Try an operation of kind now that the event (revents) says the socket
+ * is ready: true with its outcome in *r, false when it would block again.
  */
-static bool attempt(struct lx_conn *lc, enum ep_op kind, struct lx_result *r)
+static bool attempt(struct lx_conn *lc, enum ep_op kind, uint32_t revents,
+		    struct lx_result *r)
 {
 	ssize_t n;
 
 	switch (kind) {
 	case EP_CONNECT:
-		connect_ready(lc, r);
+		connect_ready(lc, revents, r);
 		return true;
 	case EP_SEND:
 		n = send_rest(lc);
@@ -287,7 +294,8 @@ static unsigned ready(struct lx_worker *w, struct lx_conn *lc,
 		if (kind == EP_NONE)
 			continue;	/* cancel() won: its completion is
 					   queued */
-		if (!attempt(lc, kind, &r) && !wait_again(lc, op, kind, &r))
+		if (!attempt(lc, kind, revents, &r) &&
+		    !wait_again(lc, op, kind, &r))
 			continue;
 		emit(lc, op, &r, ev, &n, room);
 	}
