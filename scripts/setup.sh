@@ -21,7 +21,7 @@ packages=(
   mingw-w64                              # Windows cross toolchain (default: win32 thread model)
   wine wine64                            # runs the Windows tests (64-bit only, no wine32)
   libcmocka-dev                          # unit-test framework, native
-  liburing-dev                           # future Linux io_uring backend
+  liburing-dev                           # the Linux io_uring backend (src/linux/)
   dpkg-dev                               # apt-get source / dpkg-source for the cmocka subproject
 )
 
