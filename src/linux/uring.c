@@ -176,7 +176,11 @@ static uint64_t op_data(struct lx_conn *lc, enum iocx_op op)
 	return (uintptr_t)lc | (op == IOCX_OP_RECV ? TAG_RECV : TAG_MAIN);
 }
 
-/* Issue stage of lc's slot op on worker w; IOCX_OK or a sync failure. */
+/*
+ * Issue stage of lc's slot op on worker w: IOCX_OK, or IOCX_E_SYSTEM when
+ * no submission entry could be had (errno EBUSY: the kernel would not
+ * take the full queue).
+ */
 static int issue(struct lx_worker *w, struct lx_conn *lc, enum iocx_op op,
 		 enum ur_stage stage)
 {
@@ -184,10 +188,8 @@ static int issue(struct lx_worker *w, struct lx_conn *lc, enum iocx_op op,
 	struct io_uring_sqe *sqe = get_sqe(w);
 	struct lx_op *o = &lc->op[op];
 
-	if (!sqe) {
-		c->os_code = EBUSY;
+	if (!sqe)
 		return IOCX_E_SYSTEM;
-	}
 	o->stage = stage;
 	switch (stage) {
 	case UR_CONNECT:
@@ -250,7 +252,7 @@ static unsigned next_stage(struct lx_worker *w, struct lx_conn *lc,
 	int rc = issue(w, lc, IOCX_OP_MAIN, stage);
 
 	if (rc != IOCX_OK)
-		return finish(lc, IOCX_OP_MAIN, ev, rc, (int)lc->core.os_code,
+		return finish(lc, IOCX_OP_MAIN, ev, rc, EBUSY,
 			      lc->op[IOCX_OP_MAIN].done);
 	return 0;
 }
@@ -343,7 +345,7 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 			if ((bits & LX_Q_SUBMIT(op)) &&
 			    issue(w, lc, op, lc->op[op].stage) != IOCX_OK)
 				n += finish(lc, op, &events[n], IOCX_E_SYSTEM,
-					    (int)lc->core.os_code, 0);
+					    EBUSY, 0);
 		}
 		n += lx_queue_events(lc, bits, res, &events[n]);
 		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
@@ -441,8 +443,14 @@ static int start(struct lx_conn *lc, enum iocx_op op, const void *buf,
 	o->len = len;
 	o->done = 0;
 	o->cancelled = false;
-	if (lx_on_worker(w))
-		return issue(w, lc, op, stage);
+	if (lx_on_worker(w)) {
+		int rc = issue(w, lc, op, stage);
+
+		/* Synchronous: the core holds the connection's lock. */
+		if (rc != IOCX_OK)
+			lc->core.os_code = EBUSY;
+		return rc;
+	}
 	o->stage = stage;
 	lx_push(lc, LX_Q_SUBMIT(op));
 	return IOCX_OK;
