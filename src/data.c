@@ -8,6 +8,7 @@
  * inside the connection's own callback settle() will, elsewhere a KICK is
  * posted (one at a time).  The worker applies them in conn.c's pump().
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "conn.h"
@@ -44,6 +45,84 @@ static void kick(struct iocx_conn *c)
 	iocx__conn_unref(c);
 }
 
+/*
+ * Record one request: apply(c, arg) runs under req_lock and returns
+ * IOCX_OK when it recorded something a worker must act on; then a worker
+ * is made to look.  The reference keeps c alive while we touch it: it may
+ * finish on a worker meanwhile.
+ */
+static int request(struct iocx_conn *c,
+		   int (*apply)(struct iocx_conn *c, void *arg), void *arg)
+{
+	bool post = false;
+	int rc;
+
+	iocx__conn_ref(c);
+	iocx__mutex_lock(&c->req_lock);
+	rc = apply(c, arg);
+	if (rc == IOCX_OK)
+		post = need_kick(c);
+	iocx__mutex_unlock(&c->req_lock);
+	if (post)
+		kick(c);
+	iocx__conn_unref(c);
+	return rc;
+}
+
+/* The error for a request on a connection that does not take it. */
+static int refusal(const struct iocx_conn *c)
+{
+	return c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
+}
+
+static int queue_send(struct iocx_conn *c, void *arg)
+{
+	struct iocx_send_req *r = arg;
+
+	if (!c->req.open_for_send || closing(c))
+		return refusal(c);
+	if (c->req.tail)
+		c->req.tail->next = r;
+	else
+		c->req.head = r;
+	c->req.tail = r;
+	return IOCX_OK;
+}
+
+static int start_reading(struct iocx_conn *c, void *arg)
+{
+	if (c->req.read_on)
+		return IOCX_E_ALREADY;
+	if (!c->req.open_for_read || closing(c))
+		return refusal(c);
+	c->req.read_on = true;
+	c->req.read_start = (iocx_recv_cb)(uintptr_t)arg;
+	return IOCX_OK;
+}
+
+static int stop_reading(struct iocx_conn *c, void *arg)
+{
+	(void)arg;
+	if (!c->req.read_on)
+		return IOCX_E_NOTCONN;
+	if (c->req.read_stop)
+		return IOCX_E_ALREADY;
+	c->req.read_stop = true;
+	return IOCX_OK;
+}
+
+static int shut_sending(struct iocx_conn *c, void *arg)
+{
+	(void)arg;
+	if (c->req.shutdown)
+		return IOCX_E_ALREADY;
+	if (!c->req.open_for_send || closing(c))
+		return refusal(c);
+	c->req.shutdown = true;
+	c->req.open_for_send = false;
+	return IOCX_OK;
+}
+
 /* See iocx.h. */
 int iocx_send(iocx_conn *c, const void *buf, size_t len,
 	      enum iocx_payload_ownership own, iocx_send_cb on_sent,
@@ -51,8 +130,7 @@ int iocx_send(iocx_conn *c, const void *buf, size_t len,
 {
 	bool copy = own == IOCX_PAYLOAD_COPY;
 	struct iocx_send_req *r;
-	bool post;
-	int rc = IOCX_OK;
+	int rc;
 
 	if (!c || !buf || len == 0 || !on_sent ||
 	    (own != IOCX_PAYLOAD_COPY && own != IOCX_PAYLOAD_BORROW))
@@ -71,102 +149,32 @@ int iocx_send(iocx_conn *c, const void *buf, size_t len,
 	r->cb = on_sent;
 	r->user = send_user;
 
-	/* Our own reference: c may finish on a worker meanwhile. */
-	iocx__conn_ref(c);
-	iocx__mutex_lock(&c->req_lock);
-	if (!c->req.open_for_send || closing(c)) {
-		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
-		post = false;
-	} else {
-		if (c->req.tail)
-			c->req.tail->next = r;
-		else
-			c->req.head = r;
-		c->req.tail = r;
-		post = need_kick(c);
-	}
-	iocx__mutex_unlock(&c->req_lock);
+	rc = request(c, queue_send, r);
 	if (rc != IOCX_OK)
 		iocx__free(r);
-	else if (post)
-		kick(c);
-	iocx__conn_unref(c);
 	return rc;
 }
 
 /* See iocx.h. */
 int iocx_read_start(iocx_conn *c, iocx_recv_cb on_recv)
 {
-	bool post = false;
-	int rc = IOCX_OK;
-
 	if (!c || !on_recv)
 		return IOCX_E_INVAL;
-	iocx__conn_ref(c);
-	iocx__mutex_lock(&c->req_lock);
-	if (c->req.read_on) {
-		rc = IOCX_E_ALREADY;
-	} else if (!c->req.open_for_read || closing(c)) {
-		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
-	} else {
-		c->req.read_on = true;
-		c->req.read_start = on_recv;
-		post = need_kick(c);
-	}
-	iocx__mutex_unlock(&c->req_lock);
-	if (post)
-		kick(c);
-	iocx__conn_unref(c);
-	return rc;
+	return request(c, start_reading, (void *)(uintptr_t)on_recv);
 }
 
 /* See iocx.h. */
 int iocx_read_stop(iocx_conn *c)
 {
-	bool post = false;
-	int rc = IOCX_OK;
-
 	if (!c)
 		return IOCX_E_INVAL;
-	iocx__conn_ref(c);
-	iocx__mutex_lock(&c->req_lock);
-	if (!c->req.read_on) {
-		rc = IOCX_E_NOTCONN;
-	} else if (c->req.read_stop) {
-		rc = IOCX_E_ALREADY;
-	} else {
-		c->req.read_stop = true;
-		post = need_kick(c);
-	}
-	iocx__mutex_unlock(&c->req_lock);
-	if (post)
-		kick(c);
-	iocx__conn_unref(c);
-	return rc;
+	return request(c, stop_reading, NULL);
 }
 
 /* See iocx.h. */
 int iocx_shutdown(iocx_conn *c)
 {
-	bool post = false;
-	int rc = IOCX_OK;
-
 	if (!c)
 		return IOCX_E_INVAL;
-	iocx__conn_ref(c);
-	iocx__mutex_lock(&c->req_lock);
-	if (c->req.shutdown) {
-		rc = IOCX_E_ALREADY;
-	} else if (!c->req.open_for_send || closing(c)) {
-		rc = c->req.broken ? c->req.broken : IOCX_E_NOTCONN;
-	} else {
-		c->req.shutdown = true;
-		c->req.open_for_send = false;
-		post = need_kick(c);
-	}
-	iocx__mutex_unlock(&c->req_lock);
-	if (post)
-		kick(c);
-	iocx__conn_unref(c);
-	return rc;
+	return request(c, shut_sending, NULL);
 }
