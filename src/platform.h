@@ -41,6 +41,8 @@ void iocx__cond_init(iocx_cond *c);
 void iocx__cond_destroy(iocx_cond *c);
 /* Wait on c with m held; may wake spuriously, so callers loop. */
 void iocx__cond_wait(iocx_cond *c, iocx_mutex *m);
+/* Like iocx__cond_wait, for at most ms milliseconds (monotonic clock). */
+void iocx__cond_timedwait(iocx_cond *c, iocx_mutex *m, unsigned ms);
 /* Wake every waiter. */
 void iocx__cond_broadcast(iocx_cond *c);
 

@@ -36,7 +36,14 @@ void iocx__mutex_unlock(iocx_mutex *m)
 /* See platform.h. */
 void iocx__cond_init(iocx_cond *c)
 {
-	pthread_cond_init(c, NULL);
+	pthread_condattr_t attr;
+
+	/* Timed waits measure on the monotonic clock, immune to date
+	 * changes. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
 }
 
 /* See platform.h. */
@@ -49,6 +56,21 @@ void iocx__cond_destroy(iocx_cond *c)
 void iocx__cond_wait(iocx_cond *c, iocx_mutex *m)
 {
 	pthread_cond_wait(c, m);
+}
+
+/* See platform.h. */
+void iocx__cond_timedwait(iocx_cond *c, iocx_mutex *m, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(c, m, &ts);
 }
 
 /* See platform.h. */

@@ -56,6 +56,12 @@ void iocx__cond_wait(iocx_cond *c, iocx_mutex *m)
 }
 
 /* See platform.h. */
+void iocx__cond_timedwait(iocx_cond *c, iocx_mutex *m, unsigned ms)
+{
+	SleepConditionVariableSRW((PCONDITION_VARIABLE)c, (PSRWLOCK)m, ms, 0);
+}
+
+/* See platform.h. */
 void iocx__cond_broadcast(iocx_cond *c)
 {
 	WakeAllConditionVariable((PCONDITION_VARIABLE)c);

@@ -1728,23 +1728,14 @@ struct tb_conn {
 
 static struct {
 	iocx_mutex lock;
+	iocx_cond cv;		/* events queued, or a connection closed */
+	unsigned closes;	/* on_close calls, under lock */
 	struct iocx_event ev[TB_QUEUE];
 	unsigned head, len;
 	bool overflow;
 } tb;
 static struct tb_rec tb_recs[TB_CONNS];
 static iocx_mutex alloc_lock;
-
-static void sleep_ms(unsigned ms)
-{
-#ifdef _WIN32
-	Sleep(ms);
-#else
-	struct timespec ts = { 0, (long)ms * 1000000L };
-
-	nanosleep(&ts, NULL);
-#endif
-}
 
 static void tb_push_locked(const struct iocx_event *ev)
 {
@@ -1753,6 +1744,7 @@ static void tb_push_locked(const struct iocx_event *ev)
 		return;
 	}
 	tb.ev[(tb.head + tb.len++) % TB_QUEUE] = *ev;
+	iocx__cond_broadcast(&tb.cv);
 }
 
 static int tb_engine_init(struct iocx_engine *e)
@@ -1777,18 +1769,22 @@ static int tb_wait(struct iocx_engine *e, unsigned worker,
 
 	(void)e;
 	(void)worker;
+	iocx__mutex_lock(&tb.lock);
 	for (;;) {
-		iocx__mutex_lock(&tb.lock);
+		uint64_t now = iocx__now_ns();
+
 		while (n < max && tb.len > 0) {
 			events[n++] = tb.ev[tb.head];
 			tb.head = (tb.head + 1) % TB_QUEUE;
 			tb.len--;
 		}
-		iocx__mutex_unlock(&tb.lock);
-		if (n > 0 || iocx__now_ns() >= end)
-			return (int)n;
-		sleep_ms(1);
+		if (n > 0 || now >= end)
+			break;
+		iocx__cond_timedwait(&tb.cv, &tb.lock,
+				     (unsigned)((end - now + MS - 1) / MS));
 	}
+	iocx__mutex_unlock(&tb.lock);
+	return (int)n;
 }
 
 static int tb_post(struct iocx_engine *e, enum iocx_event_kind kind,
@@ -1932,6 +1928,10 @@ static void tb_on_close(iocx_conn *conn, int reason, void *user)
 	(void)conn;
 	(void)reason;
 	atomic_fetch_add(&rec->closes, 1);
+	iocx__mutex_lock(&tb.lock);
+	tb.closes++;
+	iocx__cond_broadcast(&tb.cv);
+	iocx__mutex_unlock(&tb.lock);
 }
 
 /*
@@ -1946,11 +1946,13 @@ static void deadline_on_worker_engine_times_out(void **state)
 	struct iocx_connect_request r = request(fx, NULL);
 	iocx_engine *e = NULL;
 	uint64_t t0;
-	unsigned i, done;
+	unsigned i;
 
 	iocx_engine_destroy(fx->e);
 	fx->e = NULL;
 	iocx__mutex_init(&tb.lock);
+	iocx__cond_init(&tb.cv);
+	tb.closes = 0;
 	iocx__mutex_init(&alloc_lock);
 	assert_int_equal(iocx_set_allocator(locked_alloc, locked_free),
 			 IOCX_OK);
@@ -1968,15 +1970,16 @@ static void deadline_on_worker_engine_times_out(void **state)
 		r.user = &tb_recs[i];
 		assert_int_equal(iocx_connect(e, &r, NULL), IOCX_OK);
 	}
+	/* Wait (bounded: 30 s) until every connection has closed. */
 	t0 = iocx__now_ns();
-	do {
-		sleep_ms(2);
-		for (i = 0, done = 0; i < TB_CONNS; i++)
-			done += atomic_load(&tb_recs[i].closes);
-	} while (done < TB_CONNS && iocx__now_ns() - t0 < 30000 * MS);
+	iocx__mutex_lock(&tb.lock);
+	while (tb.closes < TB_CONNS && iocx__now_ns() - t0 < 30000 * MS)
+		iocx__cond_timedwait(&tb.cv, &tb.lock, 1000);
+	iocx__mutex_unlock(&tb.lock);
 	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
 	assert_int_equal(iocx_set_allocator(hook_alloc, hook_free), IOCX_OK);
 	iocx__mutex_destroy(&alloc_lock);
+	iocx__cond_destroy(&tb.cv);
 	iocx__mutex_destroy(&tb.lock);
 
 	assert_false(tb.overflow);
