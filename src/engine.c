@@ -7,6 +7,7 @@
  * live connection, waits until the last one is freed, then posts one STOP
  * per worker and joins them.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,6 +327,7 @@ void iocx__engine_arm(iocx_engine *e, struct iocx_conn *c, uint64_t when)
 {
 	bool earliest;
 
+	assert(c->uses_timer);	/* the heap has room reserved for c */
 	iocx__conn_ref(c);
 	iocx__mutex_lock(&e->timer_lock);
 	iocx__timer_add(&e->timers, c, when, ++c->timer_gen);
@@ -345,6 +347,9 @@ void iocx__engine_disarm(iocx_engine *e, struct iocx_conn *c)
 {
 	bool removed;
 
+	/* Without a reservation c never arms: no lock on its hot path. */
+	if (!c->uses_timer)
+		return;
 	iocx__mutex_lock(&e->timer_lock);
 	removed = iocx__timer_remove(&e->timers, c);
 	iocx__mutex_unlock(&e->timer_lock);
