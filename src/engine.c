@@ -18,8 +18,9 @@
 #define MAX_BATCH 4096
 #define WAIT_SLICE_MS 1000
 
-/* Set on worker threads: they recompute their wait timeout by themselves. */
-static _Thread_local bool in_worker;
+/* The engine whose worker this thread is, if any: such a worker recomputes
+ * its own engine's wait timeout by itself, but not another engine's. */
+static _Thread_local const struct iocx_engine *worker_of;
 
 static void *(*alloc_fn)(size_t) = malloc;
 static void (*free_fn)(void *) = free;
@@ -334,11 +335,12 @@ void iocx__engine_arm(iocx_engine *e, struct iocx_conn *c, uint64_t when)
 	earliest = e->timers.slots[0].conn == c;
 	iocx__mutex_unlock(&e->timer_lock);
 	/*
-	 * Workers sleep until the earliest deadline they saw.  A worker that
-	 * arms recomputes before its next wait; elsewhere one worker must be
-	 * woken to see the new, earlier deadline.
+	 * Workers sleep until the earliest deadline they saw.  A worker of e
+	 * that arms recomputes before its next wait; anywhere else (another
+	 * engine's worker included) one of e's workers must be woken to see
+	 * the new, earlier deadline.
 	 */
-	if (earliest && !in_worker)
+	if (earliest && worker_of != e)
 		e->backend->post(e, IOCX_EV_WAKE, NULL);
 }
 
@@ -426,7 +428,7 @@ static void worker_main(void *arg)
 {
 	struct iocx_worker *w = arg;
 
-	in_worker = true;
+	worker_of = w->engine;
 	while (!run_batch(w))
 		;
 }

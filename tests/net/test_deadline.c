@@ -2,6 +2,7 @@
  * Connect deadlines and retries on real loopback sockets: a deadline
  * shorter than the handshake (a listener with a full accept queue keeps
  * the connect pending, notes/wine.md §5), a deadline that never fires,
+ * a deadline armed by another engine's worker,
  * retries against a port that starts listening after two refusals, retries
  * that run out, a close during the backoff, and destroy with deadlines and
  * backoffs armed.
@@ -207,6 +208,66 @@ static void deadline_shorter_than_handshake_times_out(void **state)
 	peer_assert_clean(&f->trk);
 	/* Connections and the timer heap's storage are all given back. */
 	peer_assert_no_leak(f->live0);
+}
+
+/* For the cross-engine hook: the second engine and where to connect. */
+static struct {
+	iocx_engine *engine;
+	struct fx *f;
+	iocx_conn *conn;
+} other;
+
+/* rec[0]'s on_connect, on a worker of f->engine: connect rec[1] through
+ * the other engine with a 100 ms deadline. */
+static void connect_through_other(struct peer_rec *r, iocx_conn *conn,
+				  const struct iocx_connect_result *res)
+{
+	struct iocx_connect_request req;
+	struct fx *f = other.f;
+
+	(void)conn;
+	(void)res;
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->rec[1]);
+	req.deadline_ms = 100;
+	r->hook_rc[0] = iocx_connect(other.engine, &req, &other.conn);
+}
+
+/*
+ * A worker of one engine that arms a deadline in another engine (a
+ * callback connecting through a second engine) must wake that engine's
+ * workers: with nothing armed they sleep for up to a second, and the
+ * deadline would fire that late.
+ */
+static void deadline_armed_from_other_engine_fires_in_time(void **state)
+{
+	struct fx *f = *state;
+	struct peer *p = peer_listen(AF_INET, "127.0.0.1", PEER_CLOSE);
+	const struct iocx_retry once = { 0 };
+	struct peer_rec *r = &f->rec[1];
+	iocx_conn *conn;
+
+	assert_non_null(p);
+	other.f = f;
+	other.conn = NULL;
+	/* Its workers start now and go to sleep with nothing armed. */
+	assert_int_equal(iocx_engine_create(NULL, &other.engine), IOCX_OK);
+	f->rec[0].on_connect_hook = connect_through_other;
+	conn = start(f, &f->rec[0], &p->addr, p->addr_len, 0, once);
+	peer_assert_wait(&f->trk, 2, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec[0].status, IOCX_OK);
+	assert_int_equal(f->rec[0].hook_rc[0], IOCX_OK);
+	assert_int_equal(r->status, IOCX_E_TIMEDOUT);
+	assert_true(r->latency_ns >= 100u * 1000000u);
+	/* Late by a sleeping worker's slice (1 s) if nobody woke it. */
+	assert_true(r->latency_ns < 700u * 1000000u);
+
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	assert_int_equal(iocx_close(other.conn, IOCX_CLOSE_GRACEFUL),
+			 IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 2, PEER_TIMEOUT_MS);
+	assert_int_equal(iocx_engine_destroy(other.engine), IOCX_OK);
+	peer_assert_clean(&f->trk);
+	peer_close(p);
 }
 
 static void deadline_longer_than_connect_never_fires(void **state)
@@ -505,6 +566,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			deadline_longer_than_connect_never_fires, setup_plain,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			deadline_armed_from_other_engine_fires_in_time,
+			setup_full, teardown),
 		cmocka_unit_test_setup_teardown(
 			retry_reaches_port_that_starts_listening, setup_plain,
 			teardown),
