@@ -317,11 +317,16 @@ enum iocx_close_mode {
  * socket is closed and on_close follows.  On an open connection a
  * graceful close first lets queued sends go out (FIN after the data), an
  * abortive one cancels them (their on_sent report IOCX_E_CANCELLED) and
- * resets; reading ends with on_recv(IOCX_E_CANCELLED).  Callable from any thread and from
- * inside the connection's own callbacks.  Returns IOCX_E_INVAL for a NULL
- * conn or unknown mode, IOCX_E_ALREADY when close was already requested,
- * IOCX_E_SYSTEM when the request could not be queued (it then stays
- * recorded and takes effect at the connection's next event or at destroy).
+ * resets; reading ends with on_recv(IOCX_E_CANCELLED).  A graceful close
+ * that waits too long (a peer that stopped reading) can be made abortive
+ * by a second call with IOCX_CLOSE_ABORT while it is still in progress
+ * (once on_close is due, that returns IOCX_E_ALREADY).
+ * Callable from any thread and from inside the connection's own
+ * callbacks.  Returns IOCX_E_INVAL for a NULL conn or unknown mode,
+ * IOCX_E_ALREADY when a close was already requested (and this call is not
+ * that upgrade), IOCX_E_SYSTEM when the request could not be queued (it
+ * then stays recorded and takes effect at the connection's next event or
+ * at destroy).
  */
 int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 

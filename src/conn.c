@@ -104,6 +104,11 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 		     : c->idle_expired ? IOCX_E_IDLE
 				       : IOCX_E_SHUTDOWN;
 
+	int graceful = 1 + IOCX_CLOSE_GRACEFUL;
+
+	/* Nothing is left for a later abortive close to reset. */
+	atomic_compare_exchange_strong(&c->close_request, &graceful,
+				       CONN_CLOSE_DONE);
 	iocx__engine_disarm(e, c);	/* the idle watchdog */
 	set_state(c, from, CONN_CLOSED);
 	iocx__count(&e->stats.closed, 1);
@@ -474,7 +479,8 @@ static bool disconnect_done(struct iocx_conn *c, const struct conn_event *ev)
 		if (e->backend->recycle(c))
 			iocx__count(&e->stats.sockets_recycled, 1);
 	} else {
-		e->backend->close(c, false);
+		/* Cancelled by a reset (abortive close, destroy): reset. */
+		e->backend->close(c, c->closing_abort);
 	}
 	return finish(c, CONN_CLOSING);
 }
@@ -667,9 +673,11 @@ static bool pump(struct iocx_conn *c)
 	do {
 		take_requests(c, &t);
 		closing = c->state == CONN_CLOSING;
-		/* Destroy or the watchdog may come to a connection that
-		 * was already closing gracefully: they do not wait. */
-		if (closing && (c->shutdown || c->idle_expired))
+		/* Destroy, the watchdog or a later abortive close may come
+		 * to a connection already closing gracefully: they do not
+		 * wait. */
+		if (closing && (c->shutdown || c->idle_expired ||
+				close_abortive(c)))
 			c->closing_abort = true;
 		if (t.read_start) {
 			c->reading = true;
@@ -879,7 +887,13 @@ int iocx_close(iocx_conn *c, enum iocx_close_mode mode)
 	 */
 	iocx__conn_ref(c);
 	if (!atomic_compare_exchange_strong(&c->close_request, &expected,
-					    1 + (int)mode)) {
+					    1 + (int)mode) &&
+	    !(mode == IOCX_CLOSE_ABORT &&
+	      expected == 1 + IOCX_CLOSE_GRACEFUL &&
+	      atomic_compare_exchange_strong(&c->close_request, &expected,
+					     1 + IOCX_CLOSE_ABORT))) {
+		/* Already asked, and not a graceful close made abortive
+		 * (the one change a second close may make). */
 		iocx__conn_unref(c);
 		return IOCX_E_ALREADY;
 	}

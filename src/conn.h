@@ -46,8 +46,13 @@ enum iocx_conn_state {
 	CONN_CLOSED,		/* final: on_close delivered (or start failed) */
 };
 
-/* close_request values: 0 = none, else 1 + enum iocx_close_mode. */
+/*
+ * close_request values: 0 = none, else 1 + enum iocx_close_mode, or DONE:
+ * a graceful close that has finished, which can no longer be made
+ * abortive.
+ */
 #define CONN_CLOSE_NONE 0
+#define CONN_CLOSE_DONE 3
 
 /* One iocx_send; the data follows the struct for IOCX_PAYLOAD_COPY. */
 struct iocx_send_req {

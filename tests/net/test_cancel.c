@@ -251,7 +251,10 @@ static void close_twice_hook(struct peer_rec *r, iocx_conn *conn,
 {
 	(void)res;
 	r->hook_rc[0] = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
-	r->hook_rc[1] = iocx_close(conn, IOCX_CLOSE_ABORT);
+	r->hook_rc[1] = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
+	/* The one change a second close may make: graceful to abortive. */
+	r->hook_rc[2] = iocx_close(conn, IOCX_CLOSE_ABORT);
+	r->hook_rc[3] = iocx_close(conn, IOCX_CLOSE_ABORT);
 }
 
 static void close_twice_in_callback_reports_already(void **state)
@@ -259,13 +262,15 @@ static void close_twice_in_callback_reports_already(void **state)
 	struct fx *f = *state;
 	struct peer_rec *r = &f->rec[0];
 
-	r->hook_rc[0] = r->hook_rc[1] = 1;
+	r->hook_rc[0] = r->hook_rc[1] = r->hook_rc[2] = r->hook_rc[3] = 1;
 	r->on_connect_hook = close_twice_hook;
 	start(f, r);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->status, IOCX_OK);
 	assert_int_equal(r->hook_rc[0], IOCX_OK);
 	assert_int_equal(r->hook_rc[1], IOCX_E_ALREADY);
+	assert_int_equal(r->hook_rc[2], IOCX_OK);
+	assert_int_equal(r->hook_rc[3], IOCX_E_ALREADY);
 	assert_int_equal(r->reason, IOCX_OK);
 	assert_int_equal(stats_of(f->engine).closed, 1);
 	peer_assert_clean(&f->trk);
@@ -299,6 +304,7 @@ static void close_twice_from_thread_reports_already(void **state)
 	assert_true(peer_event_wait(f->entered, PEER_TIMEOUT_MS));
 	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL),
 			 IOCX_E_ALREADY);
+	/* The graceful close has run its course: too late to reset. */
 	assert_int_equal(iocx_close(conn, IOCX_CLOSE_ABORT), IOCX_E_ALREADY);
 	peer_event_set(f->release);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
@@ -349,6 +355,41 @@ static void destroy_in_callback_reports_incallback(void **state)
 	assert_int_equal(r->status, IOCX_OK);
 	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
 	peer_assert_wait(&f->trk, 2, 2, PEER_TIMEOUT_MS);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+/*
+ * A connect carrying a payload, closed while the handshake cannot finish:
+ * on io_uring the payload's send waits behind the connect in one chain,
+ * and cancelling must end both with one report that nothing was sent.
+ */
+static void close_while_connecting_with_payload_sends_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct iocx_stats s;
+	iocx_conn *conn = NULL;
+
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	req.payload = "hello, world!";
+	req.payload_len = 13;
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	assert_int_equal(atomic_load(&r->connects), 0);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(atomic_load(&r->connects), 1);
+	assert_int_equal(atomic_load(&r->closes), 1);
+	assert_int_equal(r->status, IOCX_E_CANCELLED);
+	assert_int_equal(r->payload_sent, 0);
+	assert_int_equal(r->reason, IOCX_OK);
+
+	s = stats_of(f->engine);
+	assert_int_equal(s.connects_cancelled, 1);
+	assert_int_equal(s.payload_bytes, 0);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(s.open, 0);
 	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
 }
@@ -424,6 +465,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			close_while_connecting_reports_cancelled, setup_full,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			close_while_connecting_with_payload_sends_nothing,
+			setup_full, teardown),
 		cmocka_unit_test_setup_teardown(
 			destroy_cancels_connects_in_flight, setup_full,
 			teardown),

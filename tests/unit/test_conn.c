@@ -35,6 +35,7 @@ enum action {
 	ACT_NONE,
 	ACT_CLOSE,		/* iocx_close(conn, GRACEFUL) */
 	ACT_CLOSE_TWICE,	/* ... and again: must be IOCX_E_ALREADY */
+	ACT_CLOSE_RESET,	/* graceful, then abortive after all */
 	ACT_CONNECT,		/* iocx_connect(act_req) */
 	ACT_DESTROY,		/* iocx_engine_destroy(conn's engine) */
 	ACT_CLOSE_OTHER,	/* iocx_close(act_other, GRACEFUL) */
@@ -115,6 +116,10 @@ static void cb_connect(iocx_conn *conn, const struct iocx_connect_result *r,
 		p->act_rc = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
 		break;
 	case ACT_CLOSE_TWICE:
+		p->act_rc = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
+		p->act_rc2 = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
+		break;
+	case ACT_CLOSE_RESET:
 		p->act_rc = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
 		p->act_rc2 = iocx_close(conn, IOCX_CLOSE_ABORT);
 		break;
@@ -1498,12 +1503,46 @@ static void close_twice_returns_already(void **state)
 	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
 	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL),
 			 IOCX_E_ALREADY);
+	fake_pump(fx->e);
+	assert_int_equal(p->closes, 1);
+	assert_false(fake_sock(p->id)->abort);
+	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1);
+}
+
+static void close_after_abortive_close_returns_already(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	make_open(fx, p);
+	expect_value(cb_close, reason, IOCX_OK);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_ABORT), IOCX_OK);
 	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_ABORT),
+			 IOCX_E_ALREADY);
+	/* A reset is never turned back into a graceful close. */
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL),
 			 IOCX_E_ALREADY);
 	fake_pump(fx->e);
 	assert_int_equal(p->closes, 1);
-	/* The first request's mode stands. */
-	assert_false(fake_sock(p->id)->abort);
+	assert_true(fake_sock(p->id)->abort);
+}
+
+static void abortive_close_after_graceful_one_resets(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	make_open(fx, p);
+	expect_value(cb_close, reason, IOCX_OK);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_ABORT),
+			 IOCX_E_ALREADY);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL),
+			 IOCX_E_ALREADY);
+	fake_pump(fx->e);
+	assert_int_equal(p->closes, 1);
+	assert_true(fake_sock(p->id)->abort);
 	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1);
 }
 
@@ -1522,6 +1561,23 @@ static void close_twice_inside_on_connect_returns_already(void **state)
 	assert_int_equal(p->act_rc2, IOCX_E_ALREADY);
 	assert_int_equal(p->closes, 1);
 	assert_false(fake_sock(p->id)->abort);
+}
+
+static void close_made_abortive_inside_on_connect_resets(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	start_plain(fx, p);
+	p->act = ACT_CLOSE_RESET;
+	fake_complete(p->conn, IOCX_OK, 0, 0);
+	expect_value(cb_connect, status, IOCX_OK);
+	expect_value(cb_close, reason, IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->act_rc, IOCX_OK);
+	assert_int_equal(p->act_rc2, IOCX_OK);
+	assert_int_equal(p->closes, 1);
+	assert_true(fake_sock(p->id)->abort);
 }
 
 static void close_while_connecting_twice_returns_already(void **state)
@@ -2327,7 +2383,10 @@ int main(void)
 		T(close_inside_on_connect_after_failure),
 		T(close_inside_other_on_connect_is_deferred),
 		T(close_twice_returns_already),
+		T(close_after_abortive_close_returns_already),
+		T(abortive_close_after_graceful_one_resets),
 		T(close_twice_inside_on_connect_returns_already),
+		T(close_made_abortive_inside_on_connect_resets),
 		T(close_while_connecting_twice_returns_already),
 		TO(connect_at_max_in_flight_returns_limit, &opts_limit2),
 		TO(connect_at_limit_failed_connect_frees_slot, &opts_limit1),

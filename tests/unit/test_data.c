@@ -1247,6 +1247,35 @@ static void graceful_close_drains_sends_then_closes(void **state)
 	assert_true(p->seq_terminal[0] < p->sends[0].seq);
 }
 
+/*
+ * A graceful close waits for the peer to take the data; one that takes
+ * too long can be made abortive: what is still queued or in flight is
+ * cancelled and the socket reset, with one on_sent each and one on_close.
+ */
+static void graceful_close_made_abortive_cancels_drain(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_busy(fx, p);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	complete_send(fx, p);
+	assert_sent(p, 0, IOCX_OK, 10);
+	assert_int_equal(p->closes, 0);
+	fake_log_clear();
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	fake_pump(fx->e);
+	assert_sent(p, 1, IOCX_E_CANCELLED, 0);
+	assert_sent(p, 2, IOCX_E_CANCELLED, 0);
+	assert_int_equal(p->sent_calls, 3);
+	assert_int_equal(p->terminals, 1);
+	assert_finished(p, IOCX_OK);
+	assert_fake_data_log({ FAKE_CANCEL, p->id, 0 },
+			     { FAKE_CLOSE, p->id, 1 });
+	assert_memory_equal(fake_sock(p->id)->capture, pat, 10);
+}
+
 static void abortive_close_cancels_sends_and_read(void **state)
 {
 	struct fx *fx = *state;
@@ -1802,6 +1831,7 @@ int main(void)
 		T(shutdown_with_nothing_queued_sends_fin_at_once),
 		T(shutdown_failure_breaks_connection),
 		T(graceful_close_drains_sends_then_closes),
+		T(graceful_close_made_abortive_cancels_drain),
 		T(abortive_close_cancels_sends_and_read),
 		T(abortive_close_send_beating_cancel_reports_ok),
 		T(destroy_with_data_in_flight_cancels_everything),
