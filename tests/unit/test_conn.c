@@ -1546,38 +1546,34 @@ static void abortive_close_after_graceful_one_resets(void **state)
 	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1);
 }
 
-static void close_twice_inside_on_connect_returns_already(void **state)
+/* Run act inside on_connect: its second close returns rc2, and the socket
+ * is reset or not. */
+static void close_inside_on_connect(struct fx *fx, enum action act, int rc2,
+				    bool reset)
 {
-	struct fx *fx = *state;
 	struct probe *p = &fx->p[0];
 
 	start_plain(fx, p);
-	p->act = ACT_CLOSE_TWICE;
+	p->act = act;
 	fake_complete(p->conn, IOCX_OK, 0, 0);
 	expect_value(cb_connect, status, IOCX_OK);
 	expect_value(cb_close, reason, IOCX_OK);
 	fake_pump(fx->e);
 	assert_int_equal(p->act_rc, IOCX_OK);
-	assert_int_equal(p->act_rc2, IOCX_E_ALREADY);
+	assert_int_equal(p->act_rc2, rc2);
 	assert_int_equal(p->closes, 1);
-	assert_false(fake_sock(p->id)->abort);
+	assert_int_equal(fake_sock(p->id)->abort, reset);
+}
+
+static void close_twice_inside_on_connect_returns_already(void **state)
+{
+	close_inside_on_connect(*state, ACT_CLOSE_TWICE, IOCX_E_ALREADY,
+				false);
 }
 
 static void close_made_abortive_inside_on_connect_resets(void **state)
 {
-	struct fx *fx = *state;
-	struct probe *p = &fx->p[0];
-
-	start_plain(fx, p);
-	p->act = ACT_CLOSE_RESET;
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	expect_value(cb_close, reason, IOCX_OK);
-	fake_pump(fx->e);
-	assert_int_equal(p->act_rc, IOCX_OK);
-	assert_int_equal(p->act_rc2, IOCX_OK);
-	assert_int_equal(p->closes, 1);
-	assert_true(fake_sock(p->id)->abort);
+	close_inside_on_connect(*state, ACT_CLOSE_RESET, IOCX_OK, true);
 }
 
 static void close_while_connecting_twice_returns_already(void **state)
