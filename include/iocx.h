@@ -372,7 +372,8 @@ int iocx_send(iocx_conn *conn, const void *buf, size_t len,
 /*
  * Start reading: on_recv gets the data as it arrives, until iocx_read_stop,
  * EOF, an error or close.  IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN
- * when the connection is not open, IOCX_E_ALREADY when already reading.
+ * when the connection is not open, the error that broke it, or
+ * IOCX_E_ALREADY when already reading.
  */
 int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
 
@@ -387,7 +388,11 @@ int iocx_read_stop(iocx_conn *conn);
 /*
  * Send FIN once every queued send has gone out; further iocx_send calls
  * fail with IOCX_E_NOTCONN.  Reading goes on.  IOCX_E_NOTCONN when not
- * open, IOCX_E_ALREADY when already requested.
+ * open, the error that broke the connection, IOCX_E_ALREADY when already
+ * requested.  The FIN is sent later, on a worker: if the OS refuses it,
+ * the connection breaks with the mapped error, and iocx_send and
+ * iocx_read_start return that error from then on (a read session already
+ * on goes on).
  */
 int iocx_shutdown(iocx_conn *conn);
 

@@ -25,6 +25,7 @@
 static peer_mutex alloc_lock;
 static peer_cond alloc_cv;
 static peer_mutex sys_lock;	/* the syscall log, at the end */
+static peer_cond sys_cv;	/* an event was logged */
 
 /* See peer_os.h. */
 void peer__init_common(void)
@@ -32,6 +33,7 @@ void peer__init_common(void)
 	peer_mutex_init(&alloc_lock);
 	peer_cond_init(&alloc_cv);
 	peer_mutex_init(&sys_lock);
+	peer_cond_init(&sys_cv);
 }
 
 /* ---- allocator -------------------------------------------------------- */
@@ -1023,6 +1025,7 @@ size_t peer__sys_record(enum peer_sys_kind kind, SOCKET s, int level,
 		sys_overflow = true;
 	}
 	peer_mutex_unlock(&sys_lock);
+	peer_cond_broadcast(&sys_cv);
 	return i;
 }
 
@@ -1088,6 +1091,8 @@ void peer__faults_clear(void)
 	atomic_store(&peer_faults.send_err, 0);
 	atomic_store(&peer_faults.send_skip, 0);
 	atomic_store(&peer_faults.send_max, 0);
+	atomic_store(&peer_faults.recv_err, 0);
+	atomic_store(&peer_faults.shutdown_err, 0);
 	atomic_store(&peer_faults.fired, 0);
 }
 
@@ -1135,12 +1140,12 @@ SOCKET peer_sys_socket(size_t nth)
 	return s;
 }
 
-size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
-		     int name, struct peer_sys_event *first)
+/* peer_sys_find with sys_lock held. */
+static size_t find_locked(enum peer_sys_kind kind, SOCKET s, int level,
+			  int name, struct peer_sys_event *first)
 {
 	size_t n = 0;
 
-	peer_mutex_lock(&sys_lock);
 	for (size_t i = 0; i < sys_n; i++) {
 		const struct peer_sys_event *ev = &sys_log[i];
 
@@ -1154,8 +1159,34 @@ size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
 		if (n++ == 0 && first != NULL)
 			*first = *ev;
 	}
+	return n;
+}
+
+size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
+		     int name, struct peer_sys_event *first)
+{
+	size_t n;
+
+	peer_mutex_lock(&sys_lock);
+	n = find_locked(kind, s, level, name, first);
 	peer_mutex_unlock(&sys_lock);
 	return n;
+}
+
+/* See peer.h. */
+bool peer_sys_wait(enum peer_sys_kind kind, SOCKET s, size_t n,
+		   unsigned timeout_ms)
+{
+	uint64_t deadline = peer_now_ms() + timeout_ms, now;
+	bool ok;
+
+	peer_mutex_lock(&sys_lock);
+	while (!(ok = find_locked(kind, s, 0, 0, NULL) >= n) &&
+	       (now = peer_now_ms()) < deadline)
+		peer_cond_wait_ms(&sys_cv, &sys_lock,
+				  (unsigned)(deadline - now));
+	peer_mutex_unlock(&sys_lock);
+	return ok;
 }
 
 bool peer_sys_overflowed(void)

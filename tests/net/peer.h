@@ -56,6 +56,7 @@ typedef int peer_socklen_t;
 #define peer_sock_errno() WSAGetLastError()
 #define PEER_EWOULDBLOCK WSAEWOULDBLOCK
 #define PEER_ECONNRESET WSAECONNRESET
+#define PEER_ENOTCONN WSAENOTCONN
 #define PEER_ENOBUFS WSAENOBUFS
 #define PEER_EADDRINUSE WSAEADDRINUSE
 #define PEER_EMFILE WSAEMFILE
@@ -86,6 +87,7 @@ typedef socklen_t peer_socklen_t;
 #define peer_sock_errno() errno
 #define PEER_EWOULDBLOCK EAGAIN
 #define PEER_ECONNRESET ECONNRESET
+#define PEER_ENOTCONN ENOTCONN
 #define PEER_ENOBUFS ENOBUFS
 #define PEER_EADDRINUSE EADDRINUSE
 #define PEER_EMFILE EMFILE
@@ -471,11 +473,11 @@ void peer_raw_reset(SOCKET s);
 
 /*
  * What the backends call, per OS.  Windows: the iocx__win_sys entries.
- * Linux: socket, bind, setsockopt, close; SYS_CONNECT is connect()
- * (epoll) or the IORING_OP_CONNECT it prepares (io_uring), SYS_SEND
- * likewise send() or IORING_OP_SEND; SYS_ASSOCIATE is epoll's
- * EPOLL_CTL_ADD, SYS_CANCEL epoll's EPOLL_CTL_DEL of a cancelled socket or
- * io_uring's ASYNC_CANCEL.
+ * Linux: socket, bind, setsockopt, close, shutdown; SYS_CONNECT is
+ * connect() (epoll) or the IORING_OP_CONNECT it prepares (io_uring),
+ * SYS_SEND likewise send() or IORING_OP_SEND, SYS_RECV recv() or
+ * IORING_OP_RECV; SYS_ASSOCIATE is epoll's EPOLL_CTL_ADD, SYS_CANCEL
+ * epoll's EPOLL_CTL_DEL of a cancelled socket or io_uring's ASYNC_CANCEL.
  */
 enum peer_sys_kind {
 	SYS_SOCKET,		/* s = the socket returned (INVALID_SOCKET
@@ -485,6 +487,9 @@ enum peer_sys_kind {
 	SYS_CLOSESOCKET,
 	SYS_CONNECT,		/* ConnectEx: bytes = send-buffer length */
 	SYS_SEND,		/* bytes = bytes offered */
+	SYS_RECV,		/* WSARecv / recv / RECV: bytes = buffer
+				   size; a recv() that would block is ok */
+	SYS_SHUTDOWN,		/* FIN: level = how (SD_SEND, SHUT_WR) */
 	SYS_ASSOCIATE,		/* socket joins the completion port / set */
 	SYS_CANCEL,		/* the operation on the socket is cancelled */
 };
@@ -504,9 +509,16 @@ struct peer_sys_event {
  * Faults to inject; 0 = off.  Set fields while the recorder is installed;
  * peer_sys_install() clears them.  The wrappers read them on worker
  * threads, hence atomics.  Error values are WSA / Win32 codes on Windows,
- * errno values on Linux.  On io_uring a connect or send fault replaces the
- * operation with a NOP whose completion carries -err
+ * errno values on Linux.  An armed fault fails every matching call until
+ * it is disarmed.  On io_uring a connect, send or receive fault replaces
+ * the operation with a NOP whose completion carries -err
  * (IORING_NOP_INJECT_RESULT; see peer_sys_can_inject()).
+ *
+ * recv_err fails the receive that would have completed: WSARecv and
+ * IORING_OP_RECV are replaced as they are issued; on epoll a recv() that
+ * would block passes (the operation waits for readiness) and the first one
+ * that returns something (data, EOF or an error) fails instead, its bytes
+ * dropped as if a reset had overtaken them.
  */
 struct peer_faults {
 	atomic_int socket_err;		/* socket creation fails with it */
@@ -522,14 +534,17 @@ struct peer_faults {
 	atomic_int send_err;		/* a send fails at once */
 	atomic_uint send_skip;		/* ... after this many sends */
 	atomic_uint send_max;		/* sends offer at most this */
+	atomic_int recv_err;		/* a receive fails with it (above) */
+	atomic_int shutdown_err;	/* shutdown (FIN) fails with it */
 	atomic_int fired;		/* injections done */
 };
 
 extern struct peer_faults peer_faults;
 
 /*
- * True when connect and send faults can be injected on this backend
- * (always, except io_uring on a kernel without IORING_NOP_INJECT_RESULT).
+ * True when connect, send and receive faults can be injected on this
+ * backend (always, except io_uring on a kernel without
+ * IORING_NOP_INJECT_RESULT).  Other faults need no support.
  */
 bool peer_sys_can_inject(void);
 
@@ -561,6 +576,13 @@ SOCKET peer_sys_socket(size_t nth);
  */
 size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
 		     int name, struct peer_sys_event *first);
+
+/*
+ * Wait until at least n events of kind on socket s (INVALID_SOCKET = any)
+ * were logged; false on timeout.  Not for SYS_SETSOCKOPT.
+ */
+bool peer_sys_wait(enum peer_sys_kind kind, SOCKET s, size_t n,
+		   unsigned timeout_ms);
 
 /* The log overflowed (a test recorded more than it can hold). */
 bool peer_sys_overflowed(void);

@@ -437,6 +437,23 @@ static int w_close(int fd)
 	return rc;
 }
 
+static int w_shutdown(int fd, int how)
+{
+	int err = peer__fault(&peer_faults.shutdown_err);
+	int rc;
+
+	if (err != 0) {
+		peer__sys_record(SYS_SHUTDOWN, fd, how, 0, 0, 0, err);
+		errno = err;
+		return -1;
+	}
+	rc = sys_real.shutdown(fd, how);
+	err = rc != 0 ? errno : 0;
+	peer__sys_record(SYS_SHUTDOWN, fd, how, 0, 0, rc == 0, err);
+	errno = err;
+	return rc;
+}
+
 static int w_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int err = peer__fault(&peer_faults.connect_err);
@@ -479,6 +496,28 @@ static ssize_t w_send(int fd, const void *buf, size_t len, int flags)
 	err = n < 0 ? errno : 0;
 	if (n < 0)
 		peer__sys_failed(i, err);
+	errno = err;
+	return n;
+}
+
+/*
+ * A recv() that would block passes: the operation then waits for
+ * readiness.  The first one that returns something fails instead when
+ * recv_err is armed, and what it read is dropped (peer.h).
+ */
+static ssize_t w_recv(int fd, void *buf, size_t len, int flags)
+{
+	ssize_t n = sys_real.recv(fd, buf, len, flags);
+	int err = n < 0 ? errno : 0;
+	bool waits = n < 0 && (err == EAGAIN || err == EWOULDBLOCK);
+	int fault = waits ? 0 : peer__fault(&peer_faults.recv_err);
+
+	if (fault != 0) {
+		n = -1;
+		err = fault;
+	}
+	peer__sys_record(SYS_RECV, fd, 0, 0, len, n >= 0 || waits,
+			 waits ? 0 : err);
 	errno = err;
 	return n;
 }
@@ -568,6 +607,20 @@ static void w_prep_send(struct io_uring_sqe *sqe, int fd, const void *buf,
 	sys_real.uring_prep_send(sqe, fd, buf, len, flags);
 }
 
+static void w_prep_recv(struct io_uring_sqe *sqe, int fd, void *buf,
+			size_t len, int flags)
+{
+	int err = peer__fault(&peer_faults.recv_err);
+
+	if (err != 0) {
+		peer__sys_record(SYS_RECV, fd, 0, 0, len, 0, err);
+		prep_injected(sqe, err);
+		return;
+	}
+	peer__sys_record(SYS_RECV, fd, 0, 0, len, 1, 0);
+	sys_real.uring_prep_recv(sqe, fd, buf, len, flags);
+}
+
 static void w_prep_cancel(struct io_uring_sqe *sqe, int fd,
 			  uint64_t user_data)
 {
@@ -613,13 +666,16 @@ void peer_sys_install(void)
 	iocx__linux_sys.bind = w_bind;
 	iocx__linux_sys.setsockopt = w_setsockopt;
 	iocx__linux_sys.close = w_close;
+	iocx__linux_sys.shutdown = w_shutdown;
 	iocx__linux_sys.connect = w_connect;
 	iocx__linux_sys.send = w_send;
+	iocx__linux_sys.recv = w_recv;
 	iocx__linux_sys.epoll_create1 = w_epoll_create1;
 	iocx__linux_sys.epoll_ctl = w_epoll_ctl;
 	iocx__linux_sys.uring_init = w_uring_init;
 	iocx__linux_sys.uring_prep_connect = w_prep_connect;
 	iocx__linux_sys.uring_prep_send = w_prep_send;
+	iocx__linux_sys.uring_prep_recv = w_prep_recv;
 	iocx__linux_sys.uring_prep_cancel = w_prep_cancel;
 }
 

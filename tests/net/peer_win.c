@@ -465,6 +465,48 @@ static int WSAAPI w_send(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD sent,
 	return rc;
 }
 
+static int WSAAPI w_recv(SOCKET s, LPWSABUF bufs, DWORD count,
+			 LPDWORD received, LPDWORD flags, LPWSAOVERLAPPED ov,
+			 LPWSAOVERLAPPED_COMPLETION_ROUTINE routine)
+{
+	int err = peer__fault(&peer_faults.recv_err);
+	size_t total = 0, i;
+	int rc;
+
+	for (i = 0; i < count; i++)
+		total += bufs[i].len;
+	if (err != 0) {
+		peer__sys_record(SYS_RECV, s, 0, 0, total, 0, err);
+		WSASetLastError(err);
+		return SOCKET_ERROR;
+	}
+	/* Before the call: its completion may be dequeued first. */
+	i = peer__sys_record(SYS_RECV, s, 0, 0, total, 1, 0);
+	rc = sys_real.wsa_recv(s, bufs, count, received, flags, ov, routine);
+	err = rc != 0 ? WSAGetLastError() : 0;
+	if (rc != 0 && err != WSA_IO_PENDING)
+		peer__sys_failed(i, err);
+	WSASetLastError(err);
+	return rc;
+}
+
+static int WSAAPI w_shutdown(SOCKET s, int how)
+{
+	int err = peer__fault(&peer_faults.shutdown_err);
+	int rc;
+
+	if (err != 0) {
+		peer__sys_record(SYS_SHUTDOWN, s, how, 0, 0, 0, err);
+		WSASetLastError(err);
+		return SOCKET_ERROR;
+	}
+	rc = sys_real.shutdown(s, how);
+	err = rc != 0 ? WSAGetLastError() : 0;
+	peer__sys_record(SYS_SHUTDOWN, s, how, 0, 0, rc == 0, err);
+	WSASetLastError(err);
+	return rc;
+}
+
 static HANDLE WINAPI w_iocp(HANDLE file, HANDLE port, ULONG_PTR key,
 			    DWORD threads)
 {
@@ -516,6 +558,8 @@ void peer_sys_install(void)
 	iocx__win_sys.closesocket = w_closesocket;
 	iocx__win_sys.connectex = w_connectex;
 	iocx__win_sys.wsa_send = w_send;
+	iocx__win_sys.wsa_recv = w_recv;
+	iocx__win_sys.shutdown = w_shutdown;
 	iocx__win_sys.create_io_completion_port = w_iocp;
 	iocx__win_sys.cancel_io_ex = w_cancel;
 }

@@ -2,8 +2,9 @@
  * The data path on real loopback sockets (IOCP under Wine, and natively
  * on both Linux backends):
  * ordered sends echoed back byte for byte with EOF after iocx_shutdown,
- * FIN and reset from the peer, graceful and abortive close as the peer
- * sees them, sends from four threads at once, close from inside on_recv
+ * FIN and reset from the peer, a receive and a FIN that fail (injected
+ * through the syscall table, peer.h), graceful and abortive close as the
+ * peer sees them, sends from four threads at once, close from inside on_recv
  * and on_sent, destroy with reads and sends in flight, and 200
  * connections echoing at once.
  *
@@ -100,6 +101,7 @@ struct fx {
 	struct sockaddr_storage raw_addr;
 	int raw_len;
 	struct peer_tracker trk;
+	bool recording;			/* the syscall recorder is installed */
 	struct dconn *d;		/* NCONNS of them */
 	long live_pre;			/* library blocks before the engine */
 	long live0;			/* ... with the idle engine */
@@ -359,7 +361,7 @@ static struct iocx_stats stats_of(iocx_engine *e)
 
 enum listener { L_ECHO, L_READ, L_RAW };
 
-static int fx_setup(void **state, enum listener kind)
+static int fx_setup(void **state, enum listener kind, bool recording)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
@@ -389,25 +391,36 @@ static int fx_setup(void **state, enum listener kind)
 		return -1;
 	f->h0 = peer_handle_count();
 	f->live_pre = peer_alloc_live();
+	/* The table must not change under a running engine. */
+	if (recording)
+		peer_sys_install();
+	f->recording = recording;
 	if (iocx_engine_create(NULL, &f->engine) != IOCX_OK)
 		return -1;
+	peer_sys_clear();
 	f->live0 = peer_alloc_live();
 	return 0;
 }
 
 static int setup_echo(void **state)
 {
-	return fx_setup(state, L_ECHO);
+	return fx_setup(state, L_ECHO, false);
 }
 
 static int setup_read(void **state)
 {
-	return fx_setup(state, L_READ);
+	return fx_setup(state, L_READ, false);
 }
 
 static int setup_raw(void **state)
 {
-	return fx_setup(state, L_RAW);
+	return fx_setup(state, L_RAW, false);
+}
+
+/* A raw listener, and the syscall recorder under the engine (faults). */
+static int setup_raw_recorded(void **state)
+{
+	return fx_setup(state, L_RAW, true);
 }
 
 static int teardown(void **state)
@@ -418,6 +431,8 @@ static int teardown(void **state)
 		return 0;
 	if (f->engine != NULL)
 		assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	if (f->recording)
+		peer_sys_uninstall();
 	peer_echo_close(f->echo);
 	peer_close(f->peer);
 	if (f->raw != INVALID_SOCKET)
@@ -610,6 +625,173 @@ static void peer_reset_reports_reset(void **state)
 			     "11); IOCX_E_RESET not checked",
 			     peer_wine_version());
 	assert_int_equal(terminal, IOCX_E_RESET);
+}
+
+/* ---- failures injected through the syscall table --------------------- */
+
+/* Receive faults on io_uring need IORING_NOP_INJECT_RESULT. */
+static void require_injection(void)
+{
+	if (peer_sys_can_inject())
+		return;
+	skip_because("%s: this kernel cannot inject operation results "
+		     "(IORING_NOP_INJECT_RESULT)", peer_backend());
+}
+
+/* The last logged event of kind on socket s (a zeroed one if none). */
+static struct peer_sys_event last_sys_event(enum peer_sys_kind kind, SOCKET s)
+{
+	struct peer_sys_event ev;
+
+	for (size_t i = peer_sys_count(); i-- > 0;) {
+		ev = peer_sys_event(i);
+		if (ev.kind == kind && ev.s == s)
+			return ev;
+	}
+	memset(&ev, 0, sizeof(ev));
+	return ev;
+}
+
+/*
+ * On the first data: fail receives from now on.  This runs before the
+ * engine issues the next receive, so exactly that one fails; d->arg gets
+ * the number of receives logged so far.
+ */
+static void fail_receives_after_first_data(struct dconn *d, iocx_conn *conn,
+					   int status)
+{
+	(void)conn;
+	if (status != IOCX_OK || d->data_calls != 1)
+		return;
+	d->arg = (int)peer_sys_find(SYS_RECV, INVALID_SOCKET, 0, 0, NULL);
+	atomic_store(&peer_faults.recv_err, PEER_ECONNRESET);
+	hook_rc(d, IOCX_OK);
+}
+
+static void recv_failure_ends_reading_with_mapped_error(void **state)
+{
+	struct fx *f = *state;
+	struct dconn *d = prepare(f, 0, 1, 16);
+	struct peer_sys_event ev;
+	SOCKET s, sock;
+
+	require_injection();
+	d->on_recv_hook = fail_receives_after_first_data;
+	open_n(f, 1);
+	sock = peer_sys_socket(0);
+	s = peer_raw_accept(f->raw, PEER_TIMEOUT_MS);
+	assert_true(s != INVALID_SOCKET);
+	assert_int_equal(ds_read_start(d), IOCX_OK);
+	/* Reading works: one byte arrives before the fault is armed. */
+	assert_int_equal(send(s, "x", 1, 0), 1);
+	assert_true(dwait_bytes(0, 0, 1, PEER_TIMEOUT_MS));
+	assert_int_equal(atomic_load(&d->hook_calls), 1);
+	/*
+	 * The next receive is issued with the fault armed.  WSARecv and
+	 * io_uring's RECV fail as they are issued; epoll's recv() would
+	 * block, so the receive waits, and this byte's readiness makes the
+	 * recv() that fails.
+	 */
+	assert_true(peer_sys_wait(SYS_RECV, sock, (size_t)d->arg + 1,
+				  PEER_TIMEOUT_MS));
+	assert_int_equal(send(s, "y", 1, 0), 1);
+	assert_dwait(0, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(d->terminals, 1);
+	assert_int_equal(d->terminal, IOCX_E_RESET);
+	assert_int_equal(d->data_calls, 1);
+	assert_int_equal(d->rx_len, 1);
+	assert_memory_equal(d->rx, "x", 1);
+	assert_int_equal(atomic_load(&peer_faults.fired), 1);
+	/* The failed receive was the last one: reading stopped there.  On
+	 * epoll the recv() that would block came first. */
+	assert_int_equal(peer_sys_find(SYS_RECV, sock, 0, 0, NULL),
+			 (size_t)d->arg + 1 +
+				 (strcmp(peer_backend(), "epoll") == 0));
+	ev = last_sys_event(SYS_RECV, sock);
+	assert_false(ev.ok);
+	assert_int_equal(ev.err, PEER_ECONNRESET);
+	assert_int_equal(stats_of(f->engine).bytes_received, 1);
+
+	/* Broken: data calls get the error (tests/unit/test_data.c). */
+	assert_int_equal(ds_send(d, 0, 0, "z", 1, IOCX_PAYLOAD_COPY),
+			 IOCX_E_RESET);
+	assert_int_equal(ds_read_start(d), IOCX_E_RESET);
+	assert_int_equal(iocx_shutdown(d->rec.conn), IOCX_E_RESET);
+	assert_int_equal(iocx_read_stop(d->rec.conn), IOCX_E_NOTCONN);
+	atomic_store(&peer_faults.recv_err, 0);
+	/* on_close once, after the terminal on_recv (close_hook checks). */
+	close_and_wait(f, d, IOCX_CLOSE_GRACEFUL, 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, NULL), 1);
+	closesocket(s);
+	assert_data_clean(f);
+	peer_assert_no_leak(f->live0);
+}
+
+/* Data after the failed FIN: the calls the break refuses, from inside. */
+static void send_and_shutdown_on_data(struct dconn *d, iocx_conn *conn,
+				      int status)
+{
+	if (status != IOCX_OK)
+		return;
+	hook_rc(d, ds_send(d, 0, 0, "z", 1, IOCX_PAYLOAD_COPY));
+	hook_rc(d, iocx_shutdown(conn));
+}
+
+/*
+ * A FIN the OS refuses (ENOTCONN: the peer reset the connection first)
+ * breaks the connection with the mapped error, IOCX_E_SYSTEM: iocx_shutdown
+ * itself returned OK (the FIN goes out later, on a worker), reading goes
+ * on, and sends and new read sessions are refused with that error.
+ */
+static void shutdown_failure_breaks_connection_with_mapped_error(void **state)
+{
+	struct fx *f = *state;
+	struct dconn *d = prepare(f, 0, 2, 16);
+	struct peer_sys_event ev;
+	SOCKET s, sock;
+
+	d->on_recv_hook = send_and_shutdown_on_data;
+	open_n(f, 1);
+	sock = peer_sys_socket(0);
+	s = peer_raw_accept(f->raw, PEER_TIMEOUT_MS);
+	assert_true(s != INVALID_SOCKET);
+	assert_int_equal(ds_read_start(d), IOCX_OK);
+	atomic_store(&peer_faults.shutdown_err, PEER_ENOTCONN);
+	assert_int_equal(iocx_shutdown(d->rec.conn), IOCX_OK);
+	assert_true(peer_sys_wait(SYS_SHUTDOWN, sock, 1, PEER_TIMEOUT_MS));
+	/*
+	 * The worker that tried the FIN holds the connection until it is
+	 * done with the failure, so this byte's on_recv comes after it.
+	 */
+	assert_int_equal(send(s, "b", 1, 0), 1);
+	assert_true(dwait_bytes(0, 0, 1, PEER_TIMEOUT_MS));
+	assert_int_equal(atomic_load(&d->hook_calls), 2);
+	if (d->hook_rc[0] != IOCX_E_SYSTEM || d->hook_rc[1] != IOCX_E_ALREADY)
+		fail_msg("after the failed FIN: iocx_send %s, iocx_shutdown "
+			 "%s; expected IOCX_E_SYSTEM, IOCX_E_ALREADY",
+			 iocx_error_name(d->hook_rc[0]),
+			 iocx_error_name(d->hook_rc[1]));
+	assert_memory_equal(d->rx, "b", 1);
+	assert_int_equal(peer_sys_find(SYS_SHUTDOWN, sock, 0, 0, &ev), 1);
+	assert_false(ev.ok);
+	assert_int_equal(ev.err, PEER_ENOTCONN);
+	assert_int_equal(atomic_load(&peer_faults.fired), 1);
+
+	/* The peer's FIN still ends the read session as usual. */
+	closesocket(s);
+	assert_dwait(0, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(d->terminals, 1);
+	assert_int_equal(d->terminal, IOCX_E_EOF);
+	assert_int_equal(ds_read_start(d), IOCX_E_SYSTEM);
+	assert_int_equal(ds_send(d, 0, 0, "z", 1, IOCX_PAYLOAD_COPY),
+			 IOCX_E_SYSTEM);
+	assert_int_equal(iocx_shutdown(d->rec.conn), IOCX_E_ALREADY);
+	atomic_store(&peer_faults.shutdown_err, 0);
+	close_and_wait(f, d, IOCX_CLOSE_GRACEFUL, 1);
+	assert_int_equal(peer_sys_find(SYS_SHUTDOWN, sock, 0, 0, NULL), 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, NULL), 1);
+	assert_data_clean(f);
+	peer_assert_no_leak(f->live0);
 }
 
 /* ---- closing with data queued, seen from the peer -------------------- */
@@ -1110,6 +1292,12 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(peer_reset_reports_reset,
 						setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(
+			recv_failure_ends_reading_with_mapped_error,
+			setup_raw_recorded, teardown),
+		cmocka_unit_test_setup_teardown(
+			shutdown_failure_breaks_connection_with_mapped_error,
+			setup_raw_recorded, teardown),
 		cmocka_unit_test_setup_teardown(
 			graceful_close_delivers_every_byte_then_fin,
 			setup_read, teardown),

@@ -112,6 +112,8 @@ static void disarm(void)
 	atomic_store(&peer_faults.send_err, 0);
 	atomic_store(&peer_faults.send_skip, 0);
 	atomic_store(&peer_faults.send_max, 0);
+	atomic_store(&peer_faults.recv_err, 0);
+	atomic_store(&peer_faults.shutdown_err, 0);
 }
 
 #ifndef _WIN32
