@@ -850,9 +850,13 @@ static void abortive_close_resets_the_peer(void **state)
 	assert_int_equal(err, PEER_ECONNRESET);
 }
 
-static void abortive_close_cancels_a_stalled_send(void **state)
+/*
+ * Close a connection whose 32 MiB send stalled on a peer that never reads:
+ * abortively, or first gracefully (which would wait for the peer forever)
+ * and then abortively, which must take over the drain.
+ */
+static void close_stalled_send(struct fx *f, bool graceful_first)
 {
-	struct fx *f = *state;
 	struct dconn *d = prepare(f, 0, 3, 0);
 	size_t got;
 	SOCKET s;
@@ -869,6 +873,9 @@ static void abortive_close_cancels_a_stalled_send(void **state)
 			 IOCX_OK);
 	assert_int_equal(ds_send(d, 0, 2, tx, 100, IOCX_PAYLOAD_BORROW),
 			 IOCX_OK);
+	if (graceful_first)
+		assert_int_equal(iocx_close(d->rec.conn, IOCX_CLOSE_GRACEFUL),
+				 IOCX_OK);
 	close_and_wait(f, d, IOCX_CLOSE_ABORT, 1);
 	assert_int_equal(atomic_load(&d->sends[0].calls), 1);
 	assert_int_equal(d->sends[0].status, IOCX_E_CANCELLED);
@@ -886,6 +893,16 @@ static void abortive_close_cancels_a_stalled_send(void **state)
 	assert_true(err != PEER_ETIMEDOUT);
 	assert_data_clean(f);
 	peer_assert_no_leak(f->live0);
+}
+
+static void abortive_close_cancels_a_stalled_send(void **state)
+{
+	close_stalled_send(*state, false);
+}
+
+static void graceful_close_made_abortive_cancels_a_stalled_send(void **state)
+{
+	close_stalled_send(*state, true);
 }
 
 /* ---- several threads sending ----------------------------------------- */
@@ -1306,6 +1323,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			abortive_close_cancels_a_stalled_send, setup_raw,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			graceful_close_made_abortive_cancels_a_stalled_send,
+			setup_raw, teardown),
 		cmocka_unit_test_setup_teardown(
 			sends_from_four_threads_keep_each_threads_order,
 			setup_echo, teardown),
