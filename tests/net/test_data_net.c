@@ -739,7 +739,7 @@ static void send_and_shutdown_on_data(struct dconn *d, iocx_conn *conn,
 
 /*
  * A FIN the OS refuses (ENOTCONN: the peer reset the connection first)
- * breaks the connection with the mapped error, IOCX_E_SYSTEM: iocx_shutdown
+ * breaks the connection with the mapped error, IOCX_E_NOTCONN: iocx_shutdown
  * itself returned OK (the FIN goes out later, on a worker), reading goes
  * on, and sends and new read sessions are refused with that error.
  */
@@ -766,9 +766,9 @@ static void shutdown_failure_breaks_connection_with_mapped_error(void **state)
 	assert_int_equal(send(s, "b", 1, 0), 1);
 	assert_true(dwait_bytes(0, 0, 1, PEER_TIMEOUT_MS));
 	assert_int_equal(atomic_load(&d->hook_calls), 2);
-	if (d->hook_rc[0] != IOCX_E_SYSTEM || d->hook_rc[1] != IOCX_E_ALREADY)
+	if (d->hook_rc[0] != IOCX_E_NOTCONN || d->hook_rc[1] != IOCX_E_ALREADY)
 		fail_msg("after the failed FIN: iocx_send %s, iocx_shutdown "
-			 "%s; expected IOCX_E_SYSTEM, IOCX_E_ALREADY",
+			 "%s; expected IOCX_E_NOTCONN, IOCX_E_ALREADY",
 			 iocx_error_name(d->hook_rc[0]),
 			 iocx_error_name(d->hook_rc[1]));
 	assert_memory_equal(d->rx, "b", 1);
@@ -782,9 +782,9 @@ static void shutdown_failure_breaks_connection_with_mapped_error(void **state)
 	assert_dwait(0, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(d->terminals, 1);
 	assert_int_equal(d->terminal, IOCX_E_EOF);
-	assert_int_equal(ds_read_start(d), IOCX_E_SYSTEM);
+	assert_int_equal(ds_read_start(d), IOCX_E_NOTCONN);
 	assert_int_equal(ds_send(d, 0, 0, "z", 1, IOCX_PAYLOAD_COPY),
-			 IOCX_E_SYSTEM);
+			 IOCX_E_NOTCONN);
 	assert_int_equal(iocx_shutdown(d->rec.conn), IOCX_E_ALREADY);
 	atomic_store(&peer_faults.shutdown_err, 0);
 	close_and_wait(f, d, IOCX_CLOSE_GRACEFUL, 1);
