@@ -2,18 +2,63 @@
  * The iocx driver of a bench phase: one engine per phase, one
  * iocx_connect() per slot start, closed from its own on_connect.  --timeout
  * becomes the request's deadline_ms, so the engine's own deadlines are
- * what gets measured.  Portable: it uses only the public API, so it runs
- * unchanged on every backend.
+ * what gets measured.  Portable: it uses only the public API (and the
+ * bench's OS shims), so it runs unchanged on every backend.
+ *
+ * --armed N: before the workload, init() parks N extra connects with an
+ * armed timer each, and fini() cancels them after it.  They connect to a
+ * local port that refuses (os_refuser), with a retry policy of two
+ * attempts and the longest backoff iocx takes: the first attempt is
+ * refused at once, and the connect then waits in RETRY_WAIT, without a
+ * socket, for a backoff timer that would fire weeks later.  They are not
+ * the phase's connects: they have their own callbacks and counters, never
+ * touch a slot, and never reach the sink.
  */
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "drivers.h"
+#include "os.h"
+
+#define NS_PER_MS 1000000ull
+/* Held connects between iocx_connect() and their retry wait, at most:
+ * each has a socket until it is refused, and descriptors are finite. */
+#define ARM_WINDOW 1024
+/* Arming gives up when no held connect reached its retry wait for this
+ * long; a refused loopback connect takes microseconds. */
+#define ARM_STALL_NS (10000 * NS_PER_MS)
+/* How long fini() waits for the held connects' on_close. */
+#define RELEASE_WAIT_NS (30000 * NS_PER_MS)
+/* Poll period of those waits. */
+#define POLL_NS NS_PER_MS
+
+struct iocx_drv;
+
+/* One connect held in its retry wait (--armed). */
+struct held {
+	struct iocx_drv *d;
+	iocx_conn *conn;
+	_Atomic unsigned connects;	/* on_connect calls */
+	_Atomic unsigned closes;	/* on_close calls */
+	_Atomic int status;		/* of the last on_connect */
+	_Atomic int reason;		/* of the last on_close */
+};
 
 struct iocx_drv {
 	struct phase *phase;
 	iocx_engine *engine;
 	struct iocx_connect_request req;
 	enum iocx_close_mode mode;
+	/* --armed: the held connects and where they are refused. */
+	struct held *held;
+	unsigned nheld;			/* started (iocx_connect() OK) */
+	struct os_refuser *refuser;
+	struct os_event *wake;		/* the last held on_close */
+	_Atomic unsigned held_reported;	/* held on_connect calls */
+	_Atomic int held_status;	/* ... the last one's status */
+	_Atomic unsigned held_closed;	/* held on_close calls */
+	char tag[32];			/* "iocx #2", for messages */
 };
 
 static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
@@ -42,6 +87,198 @@ static void on_close(iocx_conn *c, int reason, void *user)
 	phase_closed(s->phase);
 }
 
+static void held_on_connect(iocx_conn *c, const struct iocx_connect_result *r,
+			    void *user)
+{
+	struct held *h = user;
+
+	(void)c;
+	atomic_store(&h->status, r->status);
+	atomic_fetch_add(&h->connects, 1);
+	atomic_store(&h->d->held_status, r->status);
+	atomic_fetch_add(&h->d->held_reported, 1);
+}
+
+static void held_on_close(iocx_conn *c, int reason, void *user)
+{
+	struct held *h = user;
+	struct iocx_drv *d = h->d;
+
+	(void)c;
+	atomic_store(&h->reason, reason);
+	atomic_fetch_add(&h->closes, 1);
+	/* nheld no longer changes: no held connect closes before fini(),
+	 * or before init() gave up. */
+	if (atomic_fetch_add(&d->held_closed, 1) + 1 == d->nheld)
+		os_event_set(d->wake);
+}
+
+/* One held connect, refused at once, then parked with its backoff armed. */
+static int hold_one(struct iocx_drv *d, struct held *h)
+{
+	struct iocx_connect_request req = {
+		.on_connect = held_on_connect,
+		.on_close = held_on_close,
+		.user = h,
+		/* Two attempts, and a backoff (drawn from [max/2, max]) of
+		 * 24 to 49 days: the timer stays armed all phase long. */
+		.retry = {
+			.max_attempts = 2,
+			.backoff_initial_ms = UINT32_MAX,
+			.backoff_max_ms = UINT32_MAX,
+		},
+		/* Windows retries a SYN answered by RST unless told not to;
+		 * elsewhere this is ignored. */
+		.syn_retransmissions = IOCX_SYN_NO_RETRANSMISSIONS,
+	};
+
+	h->d = d;
+	req.remote = os_refuser_address(d->refuser, &req.remote_len);
+	return iocx_connect(d->engine, &req, &h->conn);
+}
+
+/*
+ * Start n held connects, at most ARM_WINDOW of them short of their retry
+ * wait at a time, and wait until the engine counts n retries: then n
+ * backoff timers are armed.  0, or an iocx code after a message.
+ */
+static int hold_armed(struct iocx_drv *d, unsigned n, int family)
+{
+	uint64_t progress = os_now_ns();
+	uint64_t waiting = 0;
+	struct iocx_stats st;
+	int rc;
+
+	d->held = calloc(n, sizeof(*d->held));
+	d->refuser = os_refuser_open(family);
+	d->wake = os_event_create();
+	if (!d->held || !d->wake) {
+		fprintf(stderr, "iocx-bench: %s: --armed %u: out of memory\n",
+			d->tag, n);
+		return IOCX_E_NOMEM;
+	}
+	if (!d->refuser)
+		return IOCX_E_SYSTEM;
+	for (;;) {
+		uint64_t now = os_now_ns();
+
+		iocx_engine_stats(d->engine, &st);
+		if (st.retries != waiting) {
+			waiting = st.retries;
+			progress = now;
+		}
+		if (atomic_load(&d->held_reported)) {
+			fprintf(stderr, "iocx-bench: %s: --armed %u: a held "
+				"connect reported %s instead of waiting to "
+				"retry\n", d->tag, n,
+				iocx_error_name(atomic_load(&d->held_status)));
+			return IOCX_E_SYSTEM;
+		}
+		if (waiting >= n)
+			return 0;
+		while (d->nheld < n && d->nheld - waiting < ARM_WINDOW) {
+			rc = hold_one(d, &d->held[d->nheld]);
+			if (rc != IOCX_OK) {
+				fprintf(stderr, "iocx-bench: %s: --armed %u: "
+					"held connect %u failed to start: %s\n",
+					d->tag, n, d->nheld + 1,
+					iocx_error_name(rc));
+				return rc;
+			}
+			d->nheld++;
+		}
+		if (now - progress > ARM_STALL_NS) {
+			fprintf(stderr, "iocx-bench: %s: --armed %u: only "
+				"%llu of %u held connects reached their retry "
+				"wait; none did in the last %llu s\n", d->tag,
+				n, (unsigned long long)waiting, n,
+				(unsigned long long)(ARM_STALL_NS /
+						     (1000 * NS_PER_MS)));
+			return IOCX_E_TIMEDOUT;
+		}
+		os_event_wait(d->wake, POLL_NS);
+	}
+}
+
+/*
+ * After the workload: cancel every held connect, and wait (bounded) for
+ * their on_close.  False after a message when they did not all close.
+ */
+static bool release_held(struct iocx_drv *d)
+{
+	uint64_t until = os_now_ns() + RELEASE_WAIT_NS, now;
+	unsigned refused = 0;
+
+	for (unsigned i = 0; i < d->nheld; i++) {
+		if (iocx_close(d->held[i].conn, IOCX_CLOSE_ABORT) != IOCX_OK)
+			refused++;
+	}
+	if (refused)
+		fprintf(stderr, "iocx-bench: %s: --armed: iocx_close refused "
+			"%u of %u held connects\n", d->tag, refused,
+			d->nheld);
+	while (atomic_load(&d->held_closed) < d->nheld) {
+		now = os_now_ns();
+		if (now >= until) {
+			fprintf(stderr, "iocx-bench: %s: --armed: only %u of "
+				"%u held connects closed within %llu s of "
+				"their cancel\n", d->tag,
+				atomic_load(&d->held_closed), d->nheld,
+				(unsigned long long)(RELEASE_WAIT_NS /
+						     (1000 * NS_PER_MS)));
+			return false;
+		}
+		os_event_wait(d->wake, until - now < 100 * NS_PER_MS
+					       ? until - now
+					       : 100 * NS_PER_MS);
+	}
+	return refused == 0;
+}
+
+/*
+ * Once the engine is gone (every callback returned): each held connect
+ * must have had exactly one on_connect, IOCX_E_CANCELLED, and exactly one
+ * on_close, IOCX_OK (closed by our cancel, not by the engine's destroy).
+ */
+static bool check_held(struct iocx_drv *d)
+{
+	unsigned bad = 0, first = 0;
+
+	for (unsigned i = d->nheld; i-- > 0;) {
+		struct held *h = &d->held[i];
+
+		if (atomic_load(&h->connects) == 1 &&
+		    atomic_load(&h->status) == IOCX_E_CANCELLED &&
+		    atomic_load(&h->closes) == 1 &&
+		    atomic_load(&h->reason) == IOCX_OK)
+			continue;
+		bad++;
+		first = i;
+	}
+	if (!bad)
+		return true;
+	fprintf(stderr, "iocx-bench: %s: --armed: %u of %u held connects did "
+		"not end with one on_connect(IOCX_E_CANCELLED) and one "
+		"on_close(IOCX_OK); the first, #%u, had %u on_connect (last "
+		"%s) and %u on_close (last %s)\n", d->tag, bad, d->nheld,
+		first + 1, atomic_load(&d->held[first].connects),
+		iocx_error_name(atomic_load(&d->held[first].status)),
+		atomic_load(&d->held[first].closes),
+		iocx_error_name(atomic_load(&d->held[first].reason)));
+	return false;
+}
+
+/* Destroy the engine (closing whatever is left), then free d. */
+static void drv_free(struct iocx_drv *d)
+{
+	if (d->engine)
+		iocx_engine_destroy(d->engine);
+	free(d->held);
+	os_refuser_close(d->refuser);
+	os_event_destroy(d->wake);
+	free(d);
+}
+
 static int iocx_drv_init(struct phase *p, void **ctx)
 {
 	const struct phase_config *cfg = phase_config_of(p);
@@ -51,6 +288,8 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 
 	if (!d)
 		return IOCX_E_NOMEM;
+	/* max_in_flight stays 0 (no cap): held connects count as in
+	 * flight, and must not take the workload's room. */
 	iocx_engine_options_init(&eo);
 	eo.workers = cfg->workers;
 	eo.batch = cfg->opt->batch;
@@ -60,6 +299,7 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 		return rc;
 	}
 	d->phase = p;
+	snprintf(d->tag, sizeof(d->tag), "%s #%u", cfg->name, cfg->round);
 	d->mode = cfg->opt->close_mode == BENCH_CLOSE_ABORT
 			  ? IOCX_CLOSE_ABORT
 			  : IOCX_CLOSE_GRACEFUL;
@@ -76,6 +316,14 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 		/* The engine enforces --timeout itself (IOCX_E_TIMEDOUT). */
 		.deadline_ms = (uint32_t)cfg->opt->timeout_ms,
 	};
+	if (cfg->opt->armed) {
+		rc = hold_armed(d, cfg->opt->armed, cfg->remote->sa_family);
+		if (rc != 0) {
+			drv_free(d);
+			return rc;
+		}
+		phase_set_armed(p, d->nheld);
+	}
 	*ctx = d;
 	return 0;
 }
@@ -92,9 +340,15 @@ static int iocx_drv_start(void *ctx, struct slot *s)
 static void iocx_drv_fini(void *ctx)
 {
 	struct iocx_drv *d = ctx;
+	bool ok = true;
 
+	if (d->nheld)
+		ok = release_held(d);
 	iocx_engine_destroy(d->engine);
-	free(d);
+	d->engine = NULL;
+	if (d->nheld && !(check_held(d) && ok))
+		phase_fail(d->phase);
+	drv_free(d);
 }
 
 static const char *iocx_drv_backend(void *ctx)

@@ -4,8 +4,9 @@
  * iocx and (with --baseline) through a minimal raw loop, alternating.
  *
  * Exit status: 0 when every connect succeeded (and the sink saw them
- * all), 1 when a connect failed or timed out, a phase stalled or the
- * sink's counts differ, 2 for bad usage.  docs/bench.md has the details.
+ * all), 1 when a connect failed or timed out, a phase stalled or failed
+ * its driver's own check (--armed), or the sink's counts differ, 2 for
+ * bad usage.  docs/bench.md has the details.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +118,8 @@ static void check_sink(struct run_report *r)
 static int exit_status(const struct run_report *r)
 {
 	for (unsigned i = 0; i < r->nresults; i++) {
-		if (r->results[i].total.failed || r->results[i].stalled)
+		if (r->results[i].total.failed || r->results[i].stalled ||
+		    r->results[i].failed)
 			return 1;
 	}
 	return r->have_sink && r->sink_checked && !r->sink_ok ? 1 : 0;

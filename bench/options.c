@@ -195,6 +195,17 @@ static bool opt_timeout(struct parse *p, const char *v)
 	return true;
 }
 
+static bool opt_armed(struct parse *p, const char *v)
+{
+	uint64_t n;
+
+	if (!parse_uint(v, 0, BENCH_MAX_ARMED, &n))
+		return fail(p, "--armed %s: want timers to hold armed, 0..%u",
+			    v, BENCH_MAX_ARMED);
+	p->o->armed = (unsigned)n;
+	return true;
+}
+
 static bool is_unspecified(const struct sockaddr_storage *ss)
 {
 	static const unsigned char zero[16];
@@ -271,6 +282,7 @@ static const struct option_row value_options[] = {
 	{ "rate", opt_rate },
 	{ "warmup", opt_warmup },
 	{ "timeout", opt_timeout },
+	{ "armed", opt_armed },
 	{ "target", opt_target },
 	{ "sink", opt_sink },
 	{ "sink-threads", opt_sink_threads },
@@ -427,6 +439,11 @@ void bench_usage(FILE *f)
 "  --timeout T         connect deadline: iocx gets it as deadline_ms, the\n"
 "                      raw loop cancels what is pending after T; both\n"
 "                      count IOCX_E_TIMEDOUT (default: no deadline)\n"
+"  --armed N           iocx phases only: before the workload, park N extra\n"
+"                      connects (refused by a local port) in their retry\n"
+"                      wait, so N timers stay armed until the workload is\n"
+"                      done (default 0, max %u); the raw loop has no\n"
+"                      engine and no timers, so its phases ignore it\n"
 "target\n"
 "  --target ADDR       IPv4:PORT or [IPv6]:PORT (default: a built-in\n"
 "                      sink on 127.0.0.1)\n"
@@ -449,6 +466,6 @@ void bench_usage(FILE *f)
 "or the sink's counts disagree; 2 bad usage.\n",
 		BENCH_DEFAULT_CONNECTS, BENCH_DEFAULT_CONCURRENCY,
 		BENCH_MAX_CONCURRENCY, BENCH_DEFAULT_BATCH,
-		BENCH_DEFAULT_PAYLOAD, IOCX_MAX_PAYLOAD,
+		BENCH_DEFAULT_PAYLOAD, IOCX_MAX_PAYLOAD, BENCH_MAX_ARMED,
 		BENCH_MIN_SINK_THREADS);
 }

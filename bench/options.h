@@ -43,6 +43,9 @@ struct bench_options {
 	uint64_t warmup_connects;	/* outcomes excluded from the stats */
 	uint64_t warmup_ms;		/* ... or time excluded */
 	uint64_t timeout_ms;		/* connect deadline, 0 = none */
+	/* Extra connects each iocx phase holds with an armed backoff timer
+	 * while the workload runs, 0 = none (drive_iocx.c). */
+	unsigned armed;
 
 	/* Target: an external address, or the built-in sink. */
 	bool have_target;
@@ -70,6 +73,7 @@ struct bench_options {
 #define BENCH_MAX_WORKERS 256
 #define BENCH_MAX_SINK_THREADS 16
 #define BENCH_MAX_ROUNDS 100
+#define BENCH_MAX_ARMED 1000000
 
 enum bench_parse_result {
 	BENCH_PARSE_OK = 0,

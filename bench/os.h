@@ -8,7 +8,10 @@
 #define IOCX_BENCH_OS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct sockaddr;
 
 /* Monotonic time in nanoseconds (the clock iocx measures latency with). */
 uint64_t os_now_ns(void);
@@ -42,6 +45,24 @@ void os_event_destroy(struct os_event *e);
 
 /* Whether stdout is a terminal (progress lines go there only then). */
 bool os_stdout_is_tty(void);
+
+/*
+ * A loopback TCP port that refuses connects: a socket bound to 127.0.0.1
+ * (AF_INET) or ::1 (AF_INET6), port chosen by the OS, that never listens.
+ * A connect to it is refused at once, and the port stays taken, so no
+ * other socket gets it, until os_refuser_close().
+ */
+struct os_refuser;
+
+/* Open one of family AF_INET or AF_INET6, or NULL (message on stderr). */
+struct os_refuser *os_refuser_open(int family);
+
+/* The refusing address (port filled in) and its length. */
+const struct sockaddr *os_refuser_address(const struct os_refuser *r,
+					  size_t *len);
+
+/* Close the socket and free r; NULL does nothing. */
+void os_refuser_close(struct os_refuser *r);
 
 /* Start / stop the network stack (WSAStartup on Windows); 0 on success. */
 int os_net_init(void);

@@ -5,15 +5,25 @@
  * pacer needs), and no network start-up beyond ignoring SIGPIPE.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "os.h"
+
+struct os_refuser {
+	int fd;
+	struct sockaddr_storage addr;
+	socklen_t len;
+};
 
 struct os_event {
 	pthread_mutex_t lock;
@@ -125,6 +135,73 @@ void os_event_destroy(struct os_event *e)
 bool os_stdout_is_tty(void)
 {
 	return isatty(fileno(stdout)) != 0;
+}
+
+/* Fill r->addr with the loopback address of family, port 0. */
+static void loopback(struct os_refuser *r, int family)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&r->addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&r->addr;
+
+	if (family == AF_INET6) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		r->len = sizeof(*in6);
+	} else {
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		r->len = sizeof(*in);
+	}
+}
+
+/* See os.h. */
+struct os_refuser *os_refuser_open(int family)
+{
+	struct os_refuser *r = calloc(1, sizeof(*r));
+	int err;
+
+	if (!r) {
+		fprintf(stderr, "iocx-bench: out of memory\n");
+		return NULL;
+	}
+	loopback(r, family);
+	r->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (r->fd < 0) {
+		err = errno;
+		goto err_free;
+	}
+	/* Bound and never listening: every SYN to it is answered by RST. */
+	if (bind(r->fd, (struct sockaddr *)&r->addr, r->len) != 0 ||
+	    getsockname(r->fd, (struct sockaddr *)&r->addr, &r->len) != 0) {
+		err = errno;
+		goto err_close;
+	}
+	return r;
+
+err_close:
+	close(r->fd);
+err_free:
+	fprintf(stderr, "iocx-bench: cannot bind a refusing port on %s: %s\n",
+		family == AF_INET6 ? "::1" : "127.0.0.1", strerror(err));
+	free(r);
+	return NULL;
+}
+
+/* See os.h. */
+const struct sockaddr *os_refuser_address(const struct os_refuser *r,
+					  size_t *len)
+{
+	*len = r->len;
+	return (const struct sockaddr *)&r->addr;
+}
+
+/* See os.h. */
+void os_refuser_close(struct os_refuser *r)
+{
+	if (!r)
+		return;
+	close(r->fd);
+	free(r);
 }
 
 /* See os.h. */

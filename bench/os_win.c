@@ -7,6 +7,7 @@
  * pacer needs about a millisecond.
  */
 #include <winsock2.h>
+#include <ws2tcpip.h>
 #include <windows.h>
 
 #include <io.h>
@@ -18,6 +19,12 @@
 #ifndef CREATE_WAITABLE_TIMER_HIGH_RESOLUTION
 #define CREATE_WAITABLE_TIMER_HIGH_RESOLUTION 0x00000002
 #endif
+
+struct os_refuser {
+	SOCKET sock;
+	struct sockaddr_storage addr;
+	int len;
+};
 
 struct os_event {
 	HANDLE event;
@@ -135,6 +142,75 @@ void os_event_destroy(struct os_event *e)
 bool os_stdout_is_tty(void)
 {
 	return _isatty(_fileno(stdout)) != 0;
+}
+
+/* Fill r->addr with the loopback address of family, port 0. */
+static void loopback(struct os_refuser *r, int family)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&r->addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&r->addr;
+
+	if (family == AF_INET6) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr.s6_addr[15] = 1;		/* ::1 */
+		r->len = sizeof(*in6);
+	} else {
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		r->len = sizeof(*in);
+	}
+}
+
+/* See os.h. */
+struct os_refuser *os_refuser_open(int family)
+{
+	struct os_refuser *r = calloc(1, sizeof(*r));
+	int err;
+
+	if (!r) {
+		fprintf(stderr, "iocx-bench: out of memory\n");
+		return NULL;
+	}
+	loopback(r, family);
+	r->sock = WSASocketW(r->addr.ss_family, SOCK_STREAM, IPPROTO_TCP,
+			     NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+	if (r->sock == INVALID_SOCKET) {
+		err = WSAGetLastError();
+		goto err_free;
+	}
+	/* Bound and never listening: every SYN to it is answered by RST. */
+	if (bind(r->sock, (struct sockaddr *)&r->addr, r->len) != 0 ||
+	    getsockname(r->sock, (struct sockaddr *)&r->addr, &r->len) != 0) {
+		err = WSAGetLastError();
+		goto err_close;
+	}
+	return r;
+
+err_close:
+	closesocket(r->sock);
+err_free:
+	fprintf(stderr, "iocx-bench: cannot bind a refusing port on %s: "
+		"WSA error %d\n", family == AF_INET6 ? "::1" : "127.0.0.1",
+		err);
+	free(r);
+	return NULL;
+}
+
+/* See os.h. */
+const struct sockaddr *os_refuser_address(const struct os_refuser *r,
+					  size_t *len)
+{
+	*len = (size_t)r->len;
+	return (const struct sockaddr *)&r->addr;
+}
+
+/* See os.h. */
+void os_refuser_close(struct os_refuser *r)
+{
+	if (!r)
+		return;
+	closesocket(r->sock);
+	free(r);
 }
 
 /* See os.h. */

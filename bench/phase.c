@@ -78,6 +78,8 @@ struct phase {
 	_Atomic uint64_t t_meas_ns;	/* start of the measured window */
 	_Atomic uint64_t cpu_meas_ns;	/* client CPU at that moment */
 	struct os_event *done;
+	atomic_bool failed;		/* phase_fail() */
+	unsigned armed;			/* phase_set_armed() */
 	struct pacer pacer;
 	/* Control thread only: the interval being built. */
 	struct iocx_hist *iv_prev, *iv_cur, *iv_diff;
@@ -319,6 +321,18 @@ void phase_release(struct slot *s)
 void phase_closed(struct phase *p)
 {
 	live_drop(p);
+}
+
+/* See phase.h. */
+void phase_fail(struct phase *p)
+{
+	atomic_store(&p->failed, true);
+}
+
+/* See phase.h. */
+void phase_set_armed(struct phase *p, unsigned n)
+{
+	p->armed = n;
 }
 
 /* See phase.h. */
@@ -594,6 +608,8 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 	out->cpu_ns = cpu_end > cpu_meas ? cpu_end - cpu_meas : 0;
 	out->pacer_resets = p->paced ? p->pacer.resets : 0;
 	out->stalled = !finished;
+	out->failed = atomic_load(&p->failed);
+	out->armed = p->armed;
 	out->hist = p->hist;
 	p->hist = NULL;
 	phase_free(p);

@@ -128,6 +128,9 @@ struct phase_result {
 	uint64_t cpu_ns;		/* client CPU in the measured window */
 	uint64_t pacer_resets;		/* rate schedule re-anchored */
 	bool stalled;		/* nothing completed for too long */
+	/* The driver found its own bookkeeping broken (phase_fail()). */
+	bool failed;
+	unsigned armed;		/* timers held armed through the phase */
 	struct iocx_hist *hist;		/* measured latencies; owned */
 };
 
@@ -160,5 +163,18 @@ void phase_release(struct slot *s);
 
 /* A connection started by the phase is fully closed (on_close). */
 void phase_closed(struct phase *p);
+
+/*
+ * The driver found something wrong outside the phase's own counters (its
+ * message is on stderr already): the phase is marked failed, which fails
+ * the run (exit status 1).  Any thread, also from fini().
+ */
+void phase_fail(struct phase *p);
+
+/*
+ * The driver holds n timers armed through the phase (--armed), shown
+ * with the phase's result.  Call from init().
+ */
+void phase_set_armed(struct phase *p, unsigned n);
 
 #endif /* IOCX_BENCH_PHASE_H */

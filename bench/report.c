@@ -17,6 +17,7 @@ struct side {
 	double seconds;
 	uint64_t cpu_ns;
 	bool stalled;
+	bool failed;
 	struct phase_counts measured;
 	struct phase_counts total;
 	struct iocx_hist hist;
@@ -77,6 +78,7 @@ static bool side_of(const struct run_report *r, const char *name,
 		s->seconds += p->seconds;
 		s->cpu_ns += p->cpu_ns;
 		s->stalled |= p->stalled;
+		s->failed |= p->failed;
 		add_counts(&s->measured, &p->measured);
 		add_counts(&s->total, &p->total);
 		iocx__hist_merge(&s->hist, p->hist);
@@ -163,6 +165,9 @@ static void describe_workload(FILE *f, const struct bench_options *o)
 		fprintf(f, ", paced at %llu/s", (unsigned long long)o->rate);
 	if (o->timeout_ms)
 		fprintf(f, ", deadline %.3f s", o->timeout_ms / 1e3);
+	if (o->armed)
+		fprintf(f, ", armed=%u (timers held armed in iocx phases)",
+			o->armed);
 }
 
 static void print_errors(FILE *f, const struct side *s)
@@ -207,6 +212,9 @@ static void print_side(FILE *f, const struct side *s)
 			(unsigned long long)s->total.fastopen);
 	if (s->stalled)
 		fprintf(f, "      STALLED: gave up waiting for completions\n");
+	if (s->failed)
+		fprintf(f, "      FAILED: the driver's own check, see "
+			   "stderr\n");
 }
 
 /* See report.h. */
@@ -356,7 +364,7 @@ static void json_settings(FILE *f, const struct run_report *r)
 		   "\"payload\": %zu, \"fastopen\": %s, \"close\": \"%s\", "
 		   "\"rate\": %llu, \"warmup_connects\": %llu, "
 		   "\"warmup_s\": %.3f, \"timeout_s\": %.3f, "
-		   "\"baseline\": %s, \"rounds\": %u}",
+		   "\"baseline\": %s, \"rounds\": %u, \"armed\": %u}",
 		!r->have_sink			    ? "null"
 		: o->sink_mode == BENCH_SINK_READ ? "\"read\""
 						  : "\"close\"",
@@ -368,7 +376,7 @@ static void json_settings(FILE *f, const struct run_report *r)
 		(unsigned long long)o->rate,
 		(unsigned long long)o->warmup_connects, o->warmup_ms / 1e3,
 		o->timeout_ms / 1e3, o->baseline ? "true" : "false",
-		o->rounds);
+		o->rounds, o->armed);
 }
 
 static void json_phases(FILE *f, const struct run_report *r)
@@ -386,10 +394,12 @@ static void json_phases(FILE *f, const struct run_report *r)
 		json_latency(f, p->hist);
 		fprintf(f, ", \"cpu_us_per_connect\": %.2f, "
 			   "\"elapsed_s\": %.3f, \"pacer_resets\": %llu, "
-			   "\"stalled\": %s, \"totals\": {",
+			   "\"stalled\": %s, \"armed\": %u, \"failed\": %s, "
+			   "\"totals\": {",
 			cpu_us_per_connect(p->cpu_ns, p->measured.attempts),
 			p->seconds, (unsigned long long)p->pacer_resets,
-			p->stalled ? "true" : "false");
+			p->stalled ? "true" : "false", p->armed,
+			p->failed ? "true" : "false");
 		json_counts(f, &p->total);
 		fprintf(f, "}}");
 	}

@@ -13,8 +13,11 @@ then checks natively that:
   - latency percentiles are ordered and non-zero;
   - the CSV has its header and at least one row per phase.
 
-Then checks that bad usage exits 2 with a one-line message.  No timing is
-asserted.
+Then runs it again with --armed 2000 (each iocx phase holds 2000 extra
+connects with armed timers, outside the phase's counts) and checks the
+same, plus that settings and phases say armed=2000 for iocx and 0 for raw.
+Finally checks that bad usage exits 2 with a one-line message.  No timing
+is asserted.
 
 usage: check_bench.py --exe PATH [--wrapper PROG]
 """
@@ -29,6 +32,7 @@ import tempfile
 CONNECTS = 500
 WARMUP = 50
 PAYLOAD = 64
+ARMED = 2000
 TIMEOUT_S = 120
 
 failures = []
@@ -75,14 +79,15 @@ def check_side(side, where):
     check(side["connects_per_sec"] > 0, where + ": connects_per_sec > 0")
 
 
-def check_json(doc):
+def check_json(doc, armed):
     check_side(doc, "top level")
     settings = doc["settings"]
     for k in ["backend", "target", "sink", "sink_threads", "connects",
               "duration_s", "concurrency", "workers", "batch", "payload",
               "fastopen", "close", "rate", "warmup_connects", "warmup_s",
-              "timeout_s", "baseline", "rounds"]:
+              "timeout_s", "baseline", "rounds", "armed"]:
         check(k in settings, "settings.%s present" % k)
+    check(settings["armed"] == armed, "settings.armed == %d" % armed)
     check(settings["connects"] == CONNECTS, "settings.connects")
     check(settings["payload"] == PAYLOAD, "settings.payload")
     check(settings["baseline"] is True, "settings.baseline")
@@ -103,6 +108,10 @@ def check_json(doc):
         check(p["attempts"] == CONNECTS - WARMUP,
               where + ": measured attempts == --connects - --warmup")
         check(not p["stalled"], where + ": not stalled")
+        check(not p["failed"], where + ": not failed")
+        want = armed if p["phase"] == "iocx" else 0
+        check(p["armed"] == want, "%s: armed %d, want %d" %
+              (where, p["armed"], want))
 
     sink = doc["sink"]
     connects = sum(p["totals"]["connects"] for p in phases)
@@ -130,7 +139,8 @@ def check_csv(path):
 
 def check_bad_usage(cmd):
     bad = [["--concurrency", "0"], ["--bogus"], ["--target", "localhost:80"],
-           ["--payload", "16777217"], ["--close", "maybe"]]
+           ["--payload", "16777217"], ["--close", "maybe"],
+           ["--armed", "1000001"]]
     for args in bad:
         r = run(cmd + args)
         check(r.returncode == 2, "%s: exit status %d, want 2" %
@@ -141,6 +151,27 @@ def check_bad_usage(cmd):
         check(r.stdout == "", "%s: nothing on stdout" % " ".join(args))
 
 
+def check_run(cmd, tmp, armed, extra):
+    """One --baseline --json run; its JSON must add up."""
+    jpath = os.path.join(tmp, "bench-%d.json" % armed)
+    r = run(cmd + ["--connects", str(CONNECTS), "--warmup", str(WARMUP),
+                   "--concurrency", "32", "--payload", str(PAYLOAD),
+                   "--baseline", "--json=" + jpath] + extra)
+    sys.stdout.write(r.stdout)
+    sys.stderr.write(r.stderr)
+    check(r.returncode == 0, "bench exit status %d, want 0" % r.returncode)
+    try:
+        with open(jpath) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        check(False, "JSON output parses: %s" % e)
+        return
+    try:
+        check_json(doc, armed)
+    except (KeyError, TypeError) as e:
+        check(False, "JSON has the documented shape: %r" % e)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--exe", required=True)
@@ -149,31 +180,13 @@ def main():
     cmd = ([a.wrapper] if a.wrapper else []) + [a.exe]
 
     with tempfile.TemporaryDirectory() as tmp:
-        jpath = os.path.join(tmp, "bench.json")
         cpath = os.path.join(tmp, "bench.csv")
-        r = run(cmd + ["--connects", str(CONNECTS), "--warmup", str(WARMUP),
-                       "--concurrency", "32", "--payload", str(PAYLOAD),
-                       "--close", "graceful", "--baseline",
-                       "--json=" + jpath, "--csv=" + cpath])
-        sys.stdout.write(r.stdout)
-        sys.stderr.write(r.stderr)
-        check(r.returncode == 0, "bench exit status %d, want 0" %
-              r.returncode)
-        try:
-            with open(jpath) as f:
-                doc = json.load(f)
-        except (OSError, ValueError) as e:
-            check(False, "JSON output parses: %s" % e)
-            doc = None
-        if doc is not None:
-            try:
-                check_json(doc)
-            except (KeyError, TypeError) as e:
-                check(False, "JSON has the documented shape: %r" % e)
+        check_run(cmd, tmp, 0, ["--close", "graceful", "--csv=" + cpath])
         try:
             check_csv(cpath)
         except (OSError, KeyError, ValueError) as e:
             check(False, "CSV output parses: %r" % e)
+        check_run(cmd, tmp, ARMED, ["--armed", str(ARMED)])
     check_bad_usage(cmd)
 
     if failures:

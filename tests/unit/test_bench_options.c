@@ -82,6 +82,7 @@ static void bench_parse_no_arguments_gives_defaults(void **state)
 	assert_int_equal(o.sink_threads, 0);
 	assert_false(o.baseline);
 	assert_int_equal(o.rounds, 1);
+	assert_int_equal(o.armed, 0);
 	assert_false(o.json.on);
 	assert_false(o.csv.on);
 }
@@ -207,6 +208,24 @@ static void bench_parse_payload_at_limit_is_accepted(void **state)
 	assert_int_equal(o.payload, IOCX_MAX_PAYLOAD);
 }
 
+static void bench_parse_armed_takes_0_to_max(void **state)
+{
+	char max[32];
+
+	(void)state;
+	assert_int_equal(PARSE("--armed", "0"), BENCH_PARSE_OK);
+	assert_int_equal(o.armed, 0);
+	assert_int_equal(PARSE("--armed", "100000", "--baseline"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.armed, 100000);
+	assert_int_equal(PARSE("--armed=2000", "--target", "[::1]:80"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.armed, 2000);
+	snprintf(max, sizeof(max), "%u", BENCH_MAX_ARMED);
+	assert_int_equal(PARSE("--armed", max), BENCH_PARSE_OK);
+	assert_int_equal(o.armed, 1000000);
+}
+
 static void bench_parse_help_asks_for_usage(void **state)
 {
 	(void)state;
@@ -252,6 +271,13 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--timeout", "0" } },
 	{ { "--timeout", "0.0001" } },
 	{ { "--timeout", "nan" } },
+	{ { "--armed" } },
+	{ { "--armed", "1000001" } },
+	{ { "--armed", "4294967296" } },
+	{ { "--armed", "-1" } },
+	{ { "--armed", "1e5" } },
+	{ { "--armed", "many" } },
+	{ { "--armed=" } },
 	{ { "--rounds", "0" } },
 	{ { "--rounds", "101" } },
 	{ { "--sink", "discard" } },
@@ -318,6 +344,9 @@ static void bench_parse_usage_error_names_the_argument(void **state)
 	assert_non_null(strstr(err, "IOCX_MAX_PAYLOAD"));
 	assert_int_equal(PARSE("--target", "nohost:1"), BENCH_PARSE_USAGE);
 	assert_non_null(strstr(err, "nohost:1"));
+	assert_int_equal(PARSE("--armed", "1000001"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "--armed 1000001"));
+	assert_non_null(strstr(err, "1000000"));
 }
 
 int main(void)
@@ -332,6 +361,7 @@ int main(void)
 		cmocka_unit_test(bench_parse_baseline_defaults_to_two_rounds),
 		cmocka_unit_test(bench_parse_last_value_wins),
 		cmocka_unit_test(bench_parse_payload_at_limit_is_accepted),
+		cmocka_unit_test(bench_parse_armed_takes_0_to_max),
 		cmocka_unit_test(bench_parse_help_asks_for_usage),
 		cmocka_unit_test(bench_parse_bad_input_is_usage_error),
 		cmocka_unit_test(bench_parse_usage_error_names_the_argument),
