@@ -420,9 +420,10 @@ struct iocx_stats {
 
 /*
  * Copy a snapshot of the engine's counters into *out without stopping it.
- * Counters are read one by one, so a snapshot taken under load may be
- * off by the few operations that completed while it was being taken.
- * NULL engine or out gives IOCX_E_INVAL.
+ * Counters are read one by one (and summed over the worker threads), so a
+ * snapshot taken under load may be off by the few operations that
+ * completed while it was being taken; gauges never read below 0.  NULL
+ * engine or out gives IOCX_E_INVAL.
  */
 int iocx_engine_stats(const iocx_engine *engine, struct iocx_stats *out);
 

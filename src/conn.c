@@ -85,11 +85,12 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.syn_tuned = c->syn_tuned,
 		.attempts = c->attempts,
 	};
+	struct iocx_counters *set = iocx__counters(e);
 
 	iocx__engine_disarm(e, c);
-	iocx__uncount(&e->stats.in_flight, 1);
-	iocx__count(&e->stats.payload_bytes, c->payload_sent);
-	iocx__stats_outcome(&e->stats, status);
+	iocx__engine_in_flight_done(e, set);
+	iocx__count(&set->payload_bytes, c->payload_sent);
+	iocx__stats_outcome(set, status);
 	/* A borrowed payload is the caller's again from here on. */
 	c->payload = NULL;
 	c->on_connect(c, &r, c->user);
@@ -103,7 +104,7 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 			     ? IOCX_OK
 		     : c->idle_expired ? IOCX_E_IDLE
 				       : IOCX_E_SHUTDOWN;
-
+	struct iocx_counters *set = iocx__counters(e);
 	int graceful = 1 + IOCX_CLOSE_GRACEFUL;
 
 	/* Nothing is left for a later abortive close to reset. */
@@ -111,8 +112,8 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 				       CONN_CLOSE_DONE);
 	iocx__engine_disarm(e, c);	/* the idle watchdog */
 	set_state(c, from, CONN_CLOSED);
-	iocx__count(&e->stats.closed, 1);
-	iocx__uncount(&e->stats.open, 1);
+	iocx__count(&set->closed, 1);
+	iocx__uncount(&set->open, 1);
 	if (c->on_close)
 		c->on_close(c, reason, c->user);
 	return true;
@@ -172,7 +173,7 @@ static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
 	iocx__engine_disarm(e, c);
 	e->backend->close(c, c->connected);
 	set_state(c, from, CONN_RETRY_WAIT);
-	iocx__count(&e->stats.retries, 1);
+	iocx__count(&iocx__counters(e)->retries, 1);
 	iocx__engine_arm(e, c, e->clock() + backoff_ns(c));
 	return false;
 }
@@ -477,7 +478,7 @@ static bool disconnect_done(struct iocx_conn *c, const struct conn_event *ev)
 	c->disconnecting = false;
 	if (ev->status == IOCX_OK) {
 		if (e->backend->recycle(c))
-			iocx__count(&e->stats.sockets_recycled, 1);
+			iocx__count(&iocx__counters(e)->sockets_recycled, 1);
 	} else {
 		/* Cancelled by a reset (abortive close, destroy): reset. */
 		e->backend->close(c, c->closing_abort);
@@ -609,7 +610,8 @@ static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 	c->recv_busy = false;
 	if (ev->status == IOCX_OK && ev->bytes > 0) {
 		c->last_activity = c->engine->clock();
-		iocx__count(&c->engine->stats.bytes_received, ev->bytes);
+		iocx__count(&iocx__counters(c->engine)->bytes_received,
+			    ev->bytes);
 		c->on_recv(c, IOCX_OK, c->recv_buf, ev->bytes, c->user);
 		/* A stop whose cancel lost to this data ends now. */
 		if (c->read_stopping)
@@ -641,7 +643,7 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	c->send_busy = false;
 	c->last_activity = c->engine->clock();
 	r->done += bytes;
-	iocx__count(&c->engine->stats.bytes_sent, bytes);
+	iocx__count(&iocx__counters(c->engine)->bytes_sent, bytes);
 	if (ev->status == IOCX_OK && r->done < r->len)
 		return false;	/* short send: pump() issues the rest */
 	c->sendq = r->next;

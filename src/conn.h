@@ -84,7 +84,8 @@ struct iocx_requests {
 
 struct iocx_conn {
 	struct iocx_engine *engine;
-	struct iocx_conn *prev, *next;	/* engine list, under engine lock */
+	struct iocx_conn *prev, *next;	/* engine live list, under its lock */
+	struct iocx_live_list *live;	/* which one */
 	iocx_mutex lock;
 	atomic_uint refs;
 	atomic_int close_request;

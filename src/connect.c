@@ -184,26 +184,6 @@ int iocx__engine_copy_sources(iocx_engine *e)
 	return IOCX_OK;
 }
 
-/* Count one more connect in flight unless the cap is reached. */
-static bool reserve_in_flight(iocx_engine *e)
-{
-	_Atomic uint64_t *n = &e->stats.in_flight;
-	uint64_t cap = e->opts.max_in_flight;
-	uint64_t cur;
-
-	if (cap == 0) {
-		iocx__count(n, 1);
-		return true;
-	}
-	cur = atomic_load_explicit(n, memory_order_relaxed);
-	do {
-		if (cur >= cap)
-			return false;
-	} while (!atomic_compare_exchange_weak_explicit(
-		n, &cur, cur + 1, memory_order_relaxed, memory_order_relaxed));
-	return true;
-}
-
 static struct iocx_conn *conn_alloc(iocx_engine *e,
 				    const struct iocx_connect_request *req,
 				    int remote_len, int local_len)
@@ -257,33 +237,16 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	return c;
 }
 
-/* Link c into the engine unless destroy has begun. */
-static bool engine_adopt(iocx_engine *e, struct iocx_conn *c)
-{
-	bool ok;
-
-	iocx__mutex_lock(&e->lock);
-	ok = !atomic_load(&e->shutting_down);
-	if (ok) {
-		c->next = e->conns;
-		if (e->conns)
-			e->conns->prev = c;
-		e->conns = c;
-		e->live++;
-	}
-	iocx__mutex_unlock(&e->lock);
-	return ok;
-}
-
 /* iocx_connect() once the request is valid and the engine entered. */
 static int start_connect(iocx_engine *e,
 			 const struct iocx_connect_request *req,
 			 int remote_len, int local_len, iocx_conn **out)
 {
+	struct iocx_counters *set = iocx__counters(e);
 	struct iocx_conn *c, *old_out = out ? *out : NULL;
 	int rc;
 
-	if (!reserve_in_flight(e))
+	if (!iocx__engine_reserve_in_flight(e, set))
 		return IOCX_E_LIMIT;
 
 	c = conn_alloc(e, req, remote_len, local_len);
@@ -304,16 +267,16 @@ static int start_connect(iocx_engine *e,
 	rc = iocx__conn_open(c);
 	if (rc != IOCX_OK)
 		goto err_free;
-	if (!engine_adopt(e, c)) {
+	if (!iocx__engine_adopt(e, c)) {
 		rc = IOCX_E_SHUTDOWN;
 		e->backend->close(c, false);
 		goto err_free;
 	}
 
-	iocx__count(&e->stats.connects_started, 1);
-	iocx__count(&e->stats.open, 1);
+	iocx__count(&set->connects_started, 1);
+	iocx__count(&set->open, 1);
 	if (c->fastopen)
-		iocx__count(&e->stats.fastopen_used, 1);
+		iocx__count(&set->fastopen_used, 1);
 	if (out)
 		*out = c;	/* before any callback can run */
 	rc = iocx__conn_start(c);
@@ -324,11 +287,11 @@ static int start_connect(iocx_engine *e,
 	 * CLOSED; undo the accounting and drop the only reference. */
 	if (out)
 		*out = old_out;
-	iocx__uncount(&e->stats.connects_started, 1);
-	iocx__uncount(&e->stats.open, 1);
+	iocx__uncount(&set->connects_started, 1);
+	iocx__uncount(&set->open, 1);
 	if (c->fastopen)
-		iocx__uncount(&e->stats.fastopen_used, 1);
-	iocx__uncount(&e->stats.in_flight, 1);
+		iocx__uncount(&set->fastopen_used, 1);
+	iocx__engine_in_flight_done(e, set);
 	iocx__conn_unref(c);
 	return rc;
 
@@ -339,7 +302,7 @@ err_free:
 	iocx__mutex_destroy(&c->lock);
 	iocx__free(c);
 err_unreserve:
-	iocx__uncount(&e->stats.in_flight, 1);
+	iocx__engine_in_flight_done(e, set);
 	return rc;
 }
 

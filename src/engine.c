@@ -18,9 +18,10 @@
 #define MAX_BATCH 4096
 #define WAIT_SLICE_MS 1000
 
-/* The engine whose worker this thread is, if any: such a worker recomputes
- * its own engine's wait timeout by itself, but not another engine's. */
-static _Thread_local const struct iocx_engine *worker_of;
+/* The worker this thread is, if any.  A worker recomputes its own
+ * engine's wait timeout by itself (not another engine's), and bumps its
+ * own counter set. */
+static _Thread_local struct iocx_worker *this_worker;
 
 static void *(*alloc_fn)(size_t) = malloc;
 static void (*free_fn)(void *) = free;
@@ -77,7 +78,9 @@ static int start_workers(iocx_engine *e)
 		w->events = iocx__alloc(sizeof(*w->events) * e->opts.batch);
 		if (!w->events)
 			return IOCX_E_NOMEM;
+		iocx__mutex_init(&w->live.lock);
 		if (iocx__thread_start(&w->thread, worker_main, w) != 0) {
+			iocx__mutex_destroy(&w->live.lock);
 			iocx__free(w->events);
 			return IOCX_E_SYSTEM;
 		}
@@ -96,6 +99,7 @@ static void stop_workers(iocx_engine *e)
 	}
 	for (unsigned i = 0; i < e->nthreads; i++) {
 		iocx__thread_join(&e->workers[i].thread);
+		iocx__mutex_destroy(&e->workers[i].live.lock);
 		iocx__free(e->workers[i].events);
 	}
 	iocx__free(e->workers);
@@ -143,6 +147,7 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	e->opts = o;
 	e->flags = flags;
 	iocx__mutex_init(&e->lock);
+	iocx__mutex_init(&e->live_shared.lock);
 	iocx__mutex_init(&e->timer_lock);
 	iocx__cond_init(&e->idle);
 	e->clock = iocx__now_ns;
@@ -171,14 +176,28 @@ err_sync:
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->timer_lock);
+	iocx__mutex_destroy(&e->live_shared.lock);
 	iocx__mutex_destroy(&e->lock);
 	iocx__free(e);
 	return rc;
 }
 
+/*
+ * One of e's own workers: a callback (or timer) of e starting a connect.
+ * Destroy cannot finish while a callback of e runs (its connection is
+ * live) and joins the workers only after that, so such a caller needs no
+ * count in e->callers.
+ */
+static bool on_own_worker(const iocx_engine *e)
+{
+	return this_worker && this_worker->engine == e;
+}
+
 /* See engine.h. */
 bool iocx__engine_enter(iocx_engine *e)
 {
+	if (on_own_worker(e))
+		return !atomic_load(&e->shutting_down);
 	/* Sequentially consistent, paired with destroy: either destroy
 	 * sees our count, or we see its flag. */
 	atomic_fetch_add(&e->callers, 1);
@@ -191,6 +210,8 @@ bool iocx__engine_enter(iocx_engine *e)
 /* See engine.h. */
 void iocx__engine_leave(iocx_engine *e)
 {
+	if (on_own_worker(e))
+		return;
 	if (atomic_fetch_sub(&e->callers, 1) == 1 &&
 	    atomic_load(&e->shutting_down)) {
 		iocx__mutex_lock(&e->lock);
@@ -200,28 +221,41 @@ void iocx__engine_leave(iocx_engine *e)
 }
 
 /*
- * Post a SHUTDOWN request for every live connection.  Each request holds a
- * reference, so a connection cannot be freed before its request is seen.
- * A connection whose last reference is already gone is skipped: it is on
- * its way out of the list.
+ * Post a SHUTDOWN request for every connection of list l.  Each request
+ * holds a reference, so a connection cannot be freed before its request
+ * is seen.  A connection whose last reference is already gone is skipped:
+ * it is on its way out of the list.
  */
-static void request_shutdown(iocx_engine *e)
+static void shutdown_list(iocx_engine *e, struct iocx_live_list *l)
 {
-	iocx__mutex_lock(&e->lock);
-	atomic_store(&e->shutting_down, true);
-	for (struct iocx_conn *c = e->conns; c; c = c->next) {
+	iocx__mutex_lock(&l->lock);
+	for (struct iocx_conn *c = l->conns; c; c = c->next) {
 		if (!iocx__conn_tryref(c))
 			continue;
 		while (e->backend->post(e, IOCX_EV_SHUTDOWN, c) != IOCX_OK)
 			;
 	}
-	iocx__mutex_unlock(&e->lock);
+	iocx__mutex_unlock(&l->lock);
+}
+
+/*
+ * Refuse new connections, then reach every live one.  The flag is set
+ * before any list is walked, and adoption checks it under the list's lock:
+ * a connection adopted into a list after the walk passed it was adopted
+ * after the flag, which cannot be.
+ */
+static void request_shutdown(iocx_engine *e)
+{
+	atomic_store(&e->shutting_down, true);
+	shutdown_list(e, &e->live_shared);
+	for (unsigned i = 0; i < e->nthreads; i++)
+		shutdown_list(e, &e->workers[i].live);
 }
 
 /* Nothing left that can touch the engine: no conns, no callers. */
 static bool engine_idle(iocx_engine *e)
 {
-	return e->live == 0 && atomic_load(&e->callers) == 0;
+	return atomic_load(&e->live) == 0 && atomic_load(&e->callers) == 0;
 }
 
 /* See iocx.h. */
@@ -249,6 +283,7 @@ int iocx_engine_destroy(iocx_engine *e)
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->timer_lock);
+	iocx__mutex_destroy(&e->live_shared.lock);
 	iocx__mutex_destroy(&e->lock);
 	iocx__free(e);
 	atomic_fetch_sub(&engines_alive, 1);
@@ -272,8 +307,49 @@ int iocx_engine_stats(const iocx_engine *e, struct iocx_stats *out)
 {
 	if (!e || !out)
 		return IOCX_E_INVAL;
-	iocx__stats_snapshot(&e->stats, out);
+	memset(out, 0, sizeof(*out));
+	iocx__stats_add(&e->stats, out);
+	for (unsigned i = 0; i < e->nthreads; i++)
+		iocx__stats_add(&e->workers[i].stats, out);
+	iocx__stats_clamp(out);
 	return IOCX_OK;
+}
+
+/* See engine.h. */
+struct iocx_counters *iocx__counters(iocx_engine *e)
+{
+	struct iocx_worker *w = this_worker;
+
+	return w && w->engine == e ? &w->stats : &e->stats;
+}
+
+/* See engine.h. */
+bool iocx__engine_reserve_in_flight(iocx_engine *e,
+				    struct iocx_counters *set)
+{
+	uint64_t cap = e->opts.max_in_flight;
+	uint64_t cur;
+
+	if (cap != 0) {
+		cur = atomic_load_explicit(&e->capped_in_flight,
+					   memory_order_relaxed);
+		do {
+			if (cur >= cap)
+				return false;
+		} while (!atomic_compare_exchange_weak_explicit(
+			&e->capped_in_flight, &cur, cur + 1,
+			memory_order_relaxed, memory_order_relaxed));
+	}
+	iocx__count(&set->in_flight, 1);
+	return true;
+}
+
+/* See engine.h. */
+void iocx__engine_in_flight_done(iocx_engine *e, struct iocx_counters *set)
+{
+	iocx__uncount(&set->in_flight, 1);
+	if (e->opts.max_in_flight != 0)
+		iocx__uncount(&e->capped_in_flight, 1);
 }
 
 /* See engine.h. */
@@ -284,20 +360,48 @@ void iocx__engine_dispatch(iocx_engine *e, const struct iocx_event *ev)
 		iocx__conn_handle(ev->conn, ev);
 }
 
+/* See engine.h. */
+bool iocx__engine_adopt(iocx_engine *e, struct iocx_conn *c)
+{
+	struct iocx_live_list *l = on_own_worker(e) ? &this_worker->live
+						    : &e->live_shared;
+	bool ok;
+
+	iocx__mutex_lock(&l->lock);
+	ok = !atomic_load(&e->shutting_down);
+	if (ok) {
+		c->live = l;
+		c->prev = NULL;
+		c->next = l->conns;
+		if (l->conns)
+			l->conns->prev = c;
+		l->conns = c;
+		atomic_fetch_add(&e->live, 1);
+	}
+	iocx__mutex_unlock(&l->lock);
+	return ok;
+}
+
 /* See conn.h. */
 void iocx__engine_forget(iocx_engine *e, struct iocx_conn *c)
 {
-	iocx__mutex_lock(&e->lock);
+	struct iocx_live_list *l = c->live;
+
+	iocx__mutex_lock(&l->lock);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		e->conns = c->next;
+		l->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	e->live--;
-	if (e->live == 0)
+	iocx__mutex_unlock(&l->lock);
+	/* The last one wakes destroy; under e->lock, so that a destroy
+	 * between its check and its wait cannot miss it. */
+	if (atomic_fetch_sub(&e->live, 1) == 1) {
+		iocx__mutex_lock(&e->lock);
 		iocx__cond_broadcast(&e->idle);
-	iocx__mutex_unlock(&e->lock);
+		iocx__mutex_unlock(&e->lock);
+	}
 }
 
 /* See engine.h. */
@@ -340,7 +444,7 @@ void iocx__engine_arm(iocx_engine *e, struct iocx_conn *c, uint64_t when)
 	 * engine's worker included) one of e's workers must be woken to see
 	 * the new, earlier deadline.
 	 */
-	if (earliest && worker_of != e)
+	if (earliest && (!this_worker || this_worker->engine != e))
 		e->backend->post(e, IOCX_EV_WAKE, NULL);
 }
 
@@ -428,7 +532,7 @@ static void worker_main(void *arg)
 {
 	struct iocx_worker *w = arg;
 
-	worker_of = w->engine;
+	this_worker = w;
 	while (!run_batch(w))
 		;
 }

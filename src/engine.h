@@ -1,9 +1,13 @@
 /*
  * Engine internals shared by the core files and the backends.
  *
- * Locking: e->lock guards the list of live connections, e->live and
- * e->shutting_down transitions; it is never held while a callback runs or
- * while a connection's own lock is taken.
+ * Locking: live connections are kept in several lists, one per worker
+ * (connections started on that worker) and one shared (started on any
+ * other thread), so that workers starting and freeing connections do not
+ * take one engine-wide lock twice per connect.  Each list's lock guards
+ * its members' prev/next; e->lock guards the idle wait of destroy.  None
+ * of them is held while a callback runs or while a connection's own lock
+ * is taken.  e->live counts the connections in all lists.
  */
 #ifndef IOCX_ENGINE_H
 #define IOCX_ENGINE_H
@@ -21,11 +25,22 @@
 /* Internal creation flag: no worker threads; tests drive iocx__engine_run. */
 #define IOCX__ENGINE_MANUAL 1u
 
+/* Live connections started on one thread kind; see the top of the file. */
+struct iocx_live_list {
+	iocx_mutex lock;
+	struct iocx_conn *conns;	/* doubly linked through prev/next */
+};
+
 struct iocx_worker {
 	iocx_thread thread;
 	struct iocx_engine *engine;
 	unsigned index;			/* passed to backend->wait */
 	struct iocx_event *events;	/* batch buffer, opts.batch long */
+	/* Counters this worker bumps (only it writes them); the padding
+	 * keeps the next worker's off these cache lines. */
+	struct iocx_counters stats;
+	struct iocx_live_list live;	/* connections started here */
+	char pad[64];
 };
 
 struct iocx_engine {
@@ -40,8 +55,8 @@ struct iocx_engine {
 
 	iocx_mutex lock;
 	iocx_cond idle;			/* broadcast when live drops to 0 */
-	struct iocx_conn *conns;	/* doubly linked list of live conns */
-	size_t live;			/* allocated conns, freed at 0 refs */
+	struct iocx_live_list live_shared;	/* started off the workers */
+	atomic_size_t live;		/* allocated conns, freed at 0 refs */
 	atomic_bool shutting_down;
 	/* Threads inside iocx_connect(); destroy waits for them to leave,
 	 * so a connect racing destroy never touches a freed engine. */
@@ -59,7 +74,12 @@ struct iocx_engine {
 	struct sockaddr_storage *sources;
 	atomic_uint next_source;
 
+	/* Counters bumped by threads that are not workers of this engine
+	 * (callers of iocx_connect, manual engines). */
 	struct iocx_counters stats;
+	/* Connects in flight, kept only when opts.max_in_flight caps them:
+	 * the per-thread gauges cannot be checked against a cap. */
+	_Atomic uint64_t capped_in_flight;
 };
 
 /*
@@ -77,8 +97,27 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
  */
 int iocx__engine_run(iocx_engine *e, unsigned timeout_ms);
 
+/*
+ * The counter set the calling thread bumps for e: its own when it is one
+ * of e's workers, else e's shared set.
+ */
+struct iocx_counters *iocx__counters(iocx_engine *e);
+
+/* Count one more connect in flight unless max_in_flight is reached. */
+bool iocx__engine_reserve_in_flight(iocx_engine *e,
+				    struct iocx_counters *set);
+
+/* A connect is no longer in flight (reported, or never started). */
+void iocx__engine_in_flight_done(iocx_engine *e, struct iocx_counters *set);
+
 /* Dispatch one event to its connection (workers and iocx__engine_run). */
 void iocx__engine_dispatch(iocx_engine *e, const struct iocx_event *ev);
+
+/*
+ * Link c into a live list of e (the calling worker's, or the shared one)
+ * unless destroy has begun; false then.
+ */
+bool iocx__engine_adopt(iocx_engine *e, struct iocx_conn *c);
 
 /*
  * Reserve timer capacity for one more connection that may arm timers;

@@ -21,24 +21,33 @@ static uint64_t load(const _Atomic uint64_t *counter)
 }
 
 /* See stats.h. */
-void iocx__stats_snapshot(const struct iocx_counters *s,
-			  struct iocx_stats *out)
+void iocx__stats_add(const struct iocx_counters *s, struct iocx_stats *out)
 {
-	out->connects_started = load(&s->connects_started);
-	out->connects_ok = load(&s->connects_ok);
-	out->connects_failed = load(&s->connects_failed);
-	out->connects_cancelled = load(&s->errors[-IOCX_E_CANCELLED]);
-	out->payload_bytes = load(&s->payload_bytes);
-	out->fastopen_used = load(&s->fastopen_used);
-	out->retries = load(&s->retries);
-	out->bytes_sent = load(&s->bytes_sent);
-	out->bytes_received = load(&s->bytes_received);
-	out->sockets_recycled = load(&s->sockets_recycled);
-	out->sockets_reused = load(&s->sockets_reused);
-	out->recycle_fallbacks = load(&s->recycle_fallbacks);
-	out->closed = load(&s->closed);
-	out->in_flight = load(&s->in_flight);
-	out->open = load(&s->open);
+	out->connects_started += load(&s->connects_started);
+	out->connects_ok += load(&s->connects_ok);
+	out->connects_failed += load(&s->connects_failed);
+	out->connects_cancelled += load(&s->errors[-IOCX_E_CANCELLED]);
+	out->payload_bytes += load(&s->payload_bytes);
+	out->fastopen_used += load(&s->fastopen_used);
+	out->retries += load(&s->retries);
+	out->bytes_sent += load(&s->bytes_sent);
+	out->bytes_received += load(&s->bytes_received);
+	out->sockets_recycled += load(&s->sockets_recycled);
+	out->sockets_reused += load(&s->sockets_reused);
+	out->recycle_fallbacks += load(&s->recycle_fallbacks);
+	out->closed += load(&s->closed);
+	/* Gauges wrap below zero in a set; the sum comes out right. */
+	out->in_flight += load(&s->in_flight);
+	out->open += load(&s->open);
 	for (int i = 0; i < IOCX_ERROR_COUNT; i++)
-		out->errors[i] = load(&s->errors[i]);
+		out->errors[i] += load(&s->errors[i]);
+}
+
+/* See stats.h. */
+void iocx__stats_clamp(struct iocx_stats *out)
+{
+	if ((int64_t)out->in_flight < 0)
+		out->in_flight = 0;
+	if ((int64_t)out->open < 0)
+		out->open = 0;
 }

@@ -1,6 +1,10 @@
 /*
  * Engine counters: relaxed atomics, bumped on the paths that own the event
- * and read one by one by iocx_engine_stats().
+ * and read one by one by iocx_engine_stats().  An engine keeps one set per
+ * worker, written only by that worker, and one shared set for every other
+ * thread (see iocx__counters in engine.h): counters bumped on every
+ * connect would otherwise bounce their cache lines between the workers'
+ * CPUs.  A snapshot adds the sets up.
  */
 #ifndef IOCX_STATS_H
 #define IOCX_STATS_H
@@ -43,8 +47,13 @@ static inline void iocx__uncount(_Atomic uint64_t *counter, uint64_t n)
 /* Count one reported connect outcome with status (IOCX_OK or an error). */
 void iocx__stats_outcome(struct iocx_counters *s, int status);
 
-/* Copy the counters into a public snapshot. */
-void iocx__stats_snapshot(const struct iocx_counters *s,
-			  struct iocx_stats *out);
+/* Add the counters of one set to a public snapshot. */
+void iocx__stats_add(const struct iocx_counters *s, struct iocx_stats *out);
+
+/*
+ * Finish a snapshot summed over sets: a gauge raised in one set and
+ * lowered in another can be read as below zero; it is shown as 0.
+ */
+void iocx__stats_clamp(struct iocx_stats *out);
 
 #endif /* IOCX_STATS_H */

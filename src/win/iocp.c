@@ -314,7 +314,7 @@ static bool open_recycled(struct iocx_conn *c)
 		return false;
 	w->sock = s;
 	w->from_pool = true;
-	iocx__count(&c->engine->stats.sockets_reused, 1);
+	iocx__count(&iocx__counters(c->engine)->sockets_reused, 1);
 	return true;
 }
 
@@ -439,7 +439,8 @@ static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 		 * and go on with a fresh socket.
 		 */
 		atomic_store(&we->reuse_broken, true);
-		iocx__count(&c->engine->stats.recycle_fallbacks, 1);
+		iocx__count(&iocx__counters(c->engine)->recycle_fallbacks,
+			    1);
 		iocx__win_pool_drain(pool_of(c));
 		iocx__win_sys.closesocket(w->sock);
 		rc = open_fresh(c, &fastopen);
