@@ -75,9 +75,13 @@ static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 
 	phase_complete(s, &o);
 	iocx_close(c, d->mode);
-	phase_release(s);
 }
 
+/*
+ * The slot takes its next connect once this one is closed, as in the raw
+ * loop (close, then start): both drivers then free a socket before they
+ * create the next, which the kernel's allocators notice.
+ */
 static void on_close(iocx_conn *c, int reason, void *user)
 {
 	struct slot *s = user;
@@ -85,6 +89,7 @@ static void on_close(iocx_conn *c, int reason, void *user)
 	(void)c;
 	(void)reason;
 	phase_closed(s->phase);
+	phase_release(s);
 }
 
 static void held_on_connect(iocx_conn *c, const struct iocx_connect_result *r,
