@@ -92,6 +92,42 @@ static bool side_of(const struct run_report *r, const char *name,
 	return true;
 }
 
+/*
+ * iocx round k against raw round k, which ran right after it: each
+ * ratio is taken under nearly the same machine conditions.  Fills
+ * ratios (BENCH_MAX_ROUNDS long) in round order and returns how many
+ * pairs there were; *median gets their median (0 without pairs).
+ */
+static unsigned paired_ratios(const struct run_report *r, double *ratios,
+			      double *median)
+{
+	double sorted[BENCH_MAX_ROUNDS];
+	unsigned n = 0, mid;
+
+	for (unsigned i = 0; i < r->nresults; i++) {
+		const struct phase_result *a = &r->results[i];
+
+		if (strcmp(a->name, "iocx"))
+			continue;
+		for (unsigned j = 0; j < r->nresults; j++) {
+			const struct phase_result *b = &r->results[j];
+
+			if (strcmp(b->name, "raw") || b->round != a->round ||
+			    b->connects_per_sec <= 0 || n == BENCH_MAX_ROUNDS)
+				continue;
+			ratios[n++] = a->connects_per_sec / b->connects_per_sec;
+		}
+	}
+	*median = 0;
+	if (n == 0)
+		return 0;
+	memcpy(sorted, ratios, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_double);
+	mid = n / 2;
+	*median = n % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+	return n;
+}
+
 static double cpu_us_per_connect(uint64_t cpu_ns, uint64_t attempts)
 {
 	return attempts ? us(cpu_ns) / (double)attempts : 0;
@@ -222,6 +258,8 @@ void report_table(FILE *f, const struct run_report *r)
 {
 	const struct bench_options *o = r->opt;
 	struct side *iocx = malloc(sizeof(*iocx)), *raw = malloc(sizeof(*raw));
+	double ratios[BENCH_MAX_ROUNDS], paired;
+	unsigned npaired, above = 0;
 	bool have_raw;
 
 	if (!iocx || !raw) {
@@ -231,6 +269,9 @@ void report_table(FILE *f, const struct run_report *r)
 	}
 	side_of(r, "iocx", iocx);
 	have_raw = side_of(r, "raw", raw);
+	npaired = paired_ratios(r, ratios, &paired);
+	for (unsigned i = 0; i < npaired; i++)
+		above += ratios[i] >= 1;
 	fprintf(f, "iocx-bench: backend %s, %u worker%s, concurrency %u, "
 		   "payload %zu B, close %s%s\n",
 		r->nresults ? r->results[0].backend : "?", r->workers,
@@ -265,6 +306,10 @@ void report_table(FILE *f, const struct run_report *r)
 			raw->median_cps > 0
 				? iocx->median_cps / raw->median_cps
 				: 0);
+		if (npaired > 0)
+			fprintf(f, "      round by round: median %.3f, %u of "
+				   "%u rounds at or above 1\n",
+				paired, above, npaired);
 	}
 	if (r->have_sink) {
 		fprintf(f, "sink  %llu accepted, %llu payload bytes read: ",
@@ -410,6 +455,8 @@ static void json_phases(FILE *f, const struct run_report *r)
 void report_json(FILE *f, const struct run_report *r)
 {
 	struct side *iocx = malloc(sizeof(*iocx)), *raw = malloc(sizeof(*raw));
+	double ratios[BENCH_MAX_ROUNDS], paired;
+	unsigned npaired;
 	bool have_raw;
 
 	if (!iocx || !raw) {
@@ -419,6 +466,7 @@ void report_json(FILE *f, const struct run_report *r)
 	}
 	side_of(r, "iocx", iocx);
 	have_raw = side_of(r, "raw", raw);
+	npaired = paired_ratios(r, ratios, &paired);
 	fprintf(f, "{\n  \"tool\": \"iocx-bench\", \"schema\": 1,\n  ");
 	json_side_fields(f, iocx);
 	fprintf(f, ",\n  \"settings\": ");
@@ -431,9 +479,15 @@ void report_json(FILE *f, const struct run_report *r)
 			raw->median_cps > 0
 				? iocx->median_cps / raw->median_cps
 				: 0);
+		fprintf(f, ", \"ratio_paired\": %.4f, \"ratio_rounds\": [",
+			paired);
+		for (unsigned i = 0; i < npaired; i++)
+			fprintf(f, "%s%.4f", i ? ", " : "", ratios[i]);
+		fprintf(f, "]");
 	} else {
 		fprintf(f, ",\n  \"baseline\": null, \"ratio\": null, "
-			   "\"ratio_median\": null");
+			   "\"ratio_median\": null, \"ratio_paired\": null, "
+			   "\"ratio_rounds\": null");
 	}
 	fprintf(f, ",\n  \"sink\": ");
 	if (r->have_sink)

@@ -113,6 +113,21 @@ def check_json(doc, armed):
         check(p["armed"] == want, "%s: armed %d, want %d" %
               (where, p["armed"], want))
 
+    # Round by round: iocx round k over raw round k, and their median.
+    cps = {(p["phase"], p["round"]): p["connects_per_sec"] for p in phases}
+    rounds = sorted({p["round"] for p in phases})
+    want = [cps[("iocx", k)] / cps[("raw", k)] for k in rounds]
+    got = doc["ratio_rounds"]
+    check(len(got) == len(want) and
+          all(abs(g - w) <= 1e-3 * w for g, w in zip(got, want)),
+          "ratio_rounds %s == per-round iocx/raw %s" % (got, want))
+    mid = sorted(want)
+    median = (mid[len(mid) // 2] if len(mid) % 2
+              else (mid[len(mid) // 2 - 1] + mid[len(mid) // 2]) / 2)
+    check(abs(doc["ratio_paired"] - median) <= 1e-3 * median,
+          "ratio_paired %s == median of the rounds %s" %
+          (doc["ratio_paired"], median))
+
     sink = doc["sink"]
     connects = sum(p["totals"]["connects"] for p in phases)
     payload = sum(p["totals"]["payload_bytes"] for p in phases)
