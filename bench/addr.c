@@ -99,3 +99,20 @@ const char *bench_addr_format(const struct sockaddr *addr, char *buf)
 	}
 	return buf;
 }
+
+/* See addr.h. */
+size_t bench_addr_loopback(int family, struct sockaddr_storage *out)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (family == AF_INET6) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr.s6_addr[15] = 1;		/* ::1 */
+		return sizeof(*in6);
+	}
+	in->sin_family = AF_INET;
+	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sizeof(*in);
+}

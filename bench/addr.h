@@ -26,6 +26,12 @@
 size_t bench_addr_parse(const char *text, struct sockaddr_storage *out);
 
 /*
+ * Fill *out with the loopback address of family (::1 for AF_INET6, else
+ * 127.0.0.1), port 0, everything else zero.  Returns its length.
+ */
+size_t bench_addr_loopback(int family, struct sockaddr_storage *out);
+
+/*
  * Format addr as "A.B.C.D:PORT" or "[IPv6]:PORT" into buf (at least
  * BENCH_ADDR_TEXT bytes).  Returns buf.
  */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "os.h"
 
 struct os_refuser {
@@ -137,23 +138,6 @@ bool os_stdout_is_tty(void)
 	return isatty(fileno(stdout)) != 0;
 }
 
-/* Fill r->addr with the loopback address of family, port 0. */
-static void loopback(struct os_refuser *r, int family)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)&r->addr;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&r->addr;
-
-	if (family == AF_INET6) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_addr = in6addr_loopback;
-		r->len = sizeof(*in6);
-	} else {
-		in->sin_family = AF_INET;
-		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		r->len = sizeof(*in);
-	}
-}
-
 /* See os.h. */
 struct os_refuser *os_refuser_open(int family)
 {
@@ -164,7 +148,7 @@ struct os_refuser *os_refuser_open(int family)
 		fprintf(stderr, "iocx-bench: out of memory\n");
 		return NULL;
 	}
-	loopback(r, family);
+	r->len = (socklen_t)bench_addr_loopback(family, &r->addr);
 	r->fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (r->fd < 0) {
 		err = errno;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "addr.h"
 #include "os.h"
 
 #ifndef CREATE_WAITABLE_TIMER_HIGH_RESOLUTION
@@ -144,23 +145,6 @@ bool os_stdout_is_tty(void)
 	return _isatty(_fileno(stdout)) != 0;
 }
 
-/* Fill r->addr with the loopback address of family, port 0. */
-static void loopback(struct os_refuser *r, int family)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)&r->addr;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&r->addr;
-
-	if (family == AF_INET6) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_addr.s6_addr[15] = 1;		/* ::1 */
-		r->len = sizeof(*in6);
-	} else {
-		in->sin_family = AF_INET;
-		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		r->len = sizeof(*in);
-	}
-}
-
 /* See os.h. */
 struct os_refuser *os_refuser_open(int family)
 {
@@ -171,7 +155,7 @@ struct os_refuser *os_refuser_open(int family)
 		fprintf(stderr, "iocx-bench: out of memory\n");
 		return NULL;
 	}
-	loopback(r, family);
+	r->len = (int)bench_addr_loopback(family, &r->addr);
 	r->sock = WSASocketW(r->addr.ss_family, SOCK_STREAM, IPPROTO_TCP,
 			     NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
 	if (r->sock == INVALID_SOCKET) {
