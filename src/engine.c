@@ -207,17 +207,34 @@ bool iocx__engine_enter(iocx_engine *e)
 	return false;
 }
 
+/*
+ * Take one from *n, a count destroy waits on (live connections, callers).
+ * Destroy frees the engine once it sees both at 0 under e->lock, so the
+ * drop that may reach 0 is made under e->lock (and wakes destroy), and
+ * every other drop is a compare-and-swap that leaves at least 1 behind:
+ * either way this thread is done with e before destroy can see 0.  (A
+ * drop to 0 outside the lock, followed by locking to wake destroy, would
+ * lock a freed engine if destroy got there first.)
+ */
+static void drop_and_wake(iocx_engine *e, atomic_size_t *n)
+{
+	size_t cur = atomic_load(n);
+
+	while (cur > 1) {
+		if (atomic_compare_exchange_weak(n, &cur, cur - 1))
+			return;
+	}
+	iocx__mutex_lock(&e->lock);
+	if (atomic_fetch_sub(n, 1) == 1)
+		iocx__cond_broadcast(&e->idle);
+	iocx__mutex_unlock(&e->lock);
+}
+
 /* See engine.h. */
 void iocx__engine_leave(iocx_engine *e)
 {
-	if (on_own_worker(e))
-		return;
-	if (atomic_fetch_sub(&e->callers, 1) == 1 &&
-	    atomic_load(&e->shutting_down)) {
-		iocx__mutex_lock(&e->lock);
-		iocx__cond_broadcast(&e->idle);
-		iocx__mutex_unlock(&e->lock);
-	}
+	if (!on_own_worker(e))
+		drop_and_wake(e, &e->callers);
 }
 
 /*
@@ -395,13 +412,7 @@ void iocx__engine_forget(iocx_engine *e, struct iocx_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	iocx__mutex_unlock(&l->lock);
-	/* The last one wakes destroy; under e->lock, so that a destroy
-	 * between its check and its wait cannot miss it. */
-	if (atomic_fetch_sub(&e->live, 1) == 1) {
-		iocx__mutex_lock(&e->lock);
-		iocx__cond_broadcast(&e->idle);
-		iocx__mutex_unlock(&e->lock);
-	}
+	drop_and_wake(e, &e->live);
 }
 
 /* See engine.h. */

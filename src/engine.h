@@ -60,7 +60,7 @@ struct iocx_engine {
 	atomic_bool shutting_down;
 	/* Threads inside iocx_connect(); destroy waits for them to leave,
 	 * so a connect racing destroy never touches a freed engine. */
-	atomic_uint callers;
+	atomic_size_t callers;
 
 	/* Deadlines and retry backoffs of all connections.  timer_lock
 	 * guards the heap and timer_users (connections that may arm a
