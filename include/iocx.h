@@ -320,7 +320,7 @@ enum iocx_close_mode {
  * resets; reading ends with on_recv(IOCX_E_CANCELLED).  A graceful close
  * that waits too long (a peer that stopped reading) can be made abortive
  * by a second call with IOCX_CLOSE_ABORT while it is still in progress
- * (once on_close is due, that returns IOCX_E_ALREADY).
+ * (once the socket has been closed, that returns IOCX_E_ALREADY).
  * Callable from any thread and from inside the connection's own
  * callbacks.  Returns IOCX_E_INVAL for a NULL conn or unknown mode,
  * IOCX_E_ALREADY when a close was already requested (and this call is not

@@ -96,6 +96,22 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 	c->on_connect(c, &r, c->user);
 }
 
+/*
+ * The socket is about to be closed for good, reset when abort.  A graceful
+ * close asked for is sealed first: a later iocx_close(ABORT) finds nothing
+ * to reset and returns IOCX_E_ALREADY.  Returns whether to reset: abort,
+ * or an abortive close that came before the seal.
+ */
+static bool seal_close(struct iocx_conn *c, bool abort)
+{
+	int seen = 1 + IOCX_CLOSE_GRACEFUL;
+
+	if (atomic_compare_exchange_strong(&c->close_request, &seen,
+					   CONN_CLOSE_DONE))
+		return abort;
+	return abort || seen == 1 + IOCX_CLOSE_ABORT;
+}
+
 /* Deliver on_close: the last callback.  Returns true (drop alive ref). */
 static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 {
@@ -105,11 +121,7 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 		     : c->idle_expired ? IOCX_E_IDLE
 				       : IOCX_E_SHUTDOWN;
 	struct iocx_counters *set = iocx__counters(e);
-	int graceful = 1 + IOCX_CLOSE_GRACEFUL;
 
-	/* Nothing is left for a later abortive close to reset. */
-	atomic_compare_exchange_strong(&c->close_request, &graceful,
-				       CONN_CLOSE_DONE);
 	iocx__engine_disarm(e, c);	/* the idle watchdog */
 	set_state(c, from, CONN_CLOSED);
 	iocx__count(&set->closed, 1);
@@ -128,7 +140,7 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 static bool fail(struct iocx_conn *c, enum iocx_conn_state from, int status,
 		 uint32_t os_code)
 {
-	c->engine->backend->close(c, c->connected || close_abortive(c));
+	c->engine->backend->close(c, seal_close(c, c->connected));
 	set_state(c, from, CONN_SOCKET_CLOSED);
 	report(c, status, os_code);
 	return false;
@@ -327,7 +339,7 @@ static bool on_io_done(struct iocx_conn *c, const struct conn_event *ev)
 				return send_rest_or_report(c, from);
 			}
 			if (c->payload_sent == c->payload_len) {
-				b->close(c, close_abortive(c));
+				b->close(c, seal_close(c, false));
 				set_state(c, from, CONN_SOCKET_CLOSED);
 				report(c, IOCX_OK, 0);
 				return false;
@@ -466,7 +478,7 @@ static bool release_socket(struct iocx_conn *c)
 		c->disconnecting = true;
 		return false;
 	}
-	b->close(c, c->closing_abort);
+	b->close(c, seal_close(c, c->closing_abort));
 	return finish(c, CONN_CLOSING);
 }
 
@@ -476,12 +488,14 @@ static bool disconnect_done(struct iocx_conn *c, const struct conn_event *ev)
 	struct iocx_engine *e = c->engine;
 
 	c->disconnecting = false;
-	if (ev->status == IOCX_OK) {
+	/* An abortive close that came during the disconnect: no reuse. */
+	if (ev->status == IOCX_OK && !seal_close(c, false)) {
 		if (e->backend->recycle(c))
 			iocx__count(&iocx__counters(e)->sockets_recycled, 1);
 	} else {
-		/* Cancelled by a reset (abortive close, destroy): reset. */
-		e->backend->close(c, c->closing_abort);
+		/* Failed, or cancelled by a reset (abortive close, destroy):
+		 * reset if one was asked for. */
+		e->backend->close(c, seal_close(c, c->closing_abort));
 	}
 	return finish(c, CONN_CLOSING);
 }

@@ -48,8 +48,8 @@ enum iocx_conn_state {
 
 /*
  * close_request values: 0 = none, else 1 + enum iocx_close_mode, or DONE:
- * a graceful close that has finished, which can no longer be made
- * abortive.
+ * a graceful close whose socket has been closed (seal_close in conn.c),
+ * which can no longer be made abortive.
  */
 #define CONN_CLOSE_NONE 0
 #define CONN_CLOSE_DONE 3

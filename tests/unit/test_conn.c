@@ -36,6 +36,7 @@ enum action {
 	ACT_CLOSE,		/* iocx_close(conn, GRACEFUL) */
 	ACT_CLOSE_TWICE,	/* ... and again: must be IOCX_E_ALREADY */
 	ACT_CLOSE_RESET,	/* graceful, then abortive after all */
+	ACT_ABORT,		/* iocx_close(conn, ABORT) */
 	ACT_CONNECT,		/* iocx_connect(act_req) */
 	ACT_DESTROY,		/* iocx_engine_destroy(conn's engine) */
 	ACT_CLOSE_OTHER,	/* iocx_close(act_other, GRACEFUL) */
@@ -122,6 +123,9 @@ static void cb_connect(iocx_conn *conn, const struct iocx_connect_result *r,
 	case ACT_CLOSE_RESET:
 		p->act_rc = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
 		p->act_rc2 = iocx_close(conn, IOCX_CLOSE_ABORT);
+		break;
+	case ACT_ABORT:
+		p->act_rc = iocx_close(conn, IOCX_CLOSE_ABORT);
 		break;
 	case ACT_CONNECT:
 		p->act_rc = iocx_connect(conn->engine, &p->act_req,
@@ -1576,6 +1580,32 @@ static void close_made_abortive_inside_on_connect_resets(void **state)
 	close_inside_on_connect(*state, ACT_CLOSE_RESET, IOCX_OK, true);
 }
 
+/*
+ * A graceful close while connecting, and the connect won the race: the
+ * socket is closed (FIN) before on_connect reports OK.  An abortive close
+ * inside that callback has nothing left to reset: IOCX_E_ALREADY.
+ */
+static void abortive_close_after_graceful_socket_close_returns_already(
+	void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	start_plain(fx, p);
+	fake_set_cancel_completes(false);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	fake_complete(p->conn, IOCX_OK, 0, 0);
+	p->act = ACT_ABORT;
+	expect_value(cb_connect, status, IOCX_OK);
+	expect_value(cb_close, reason, IOCX_OK);
+	fake_pump(fx->e);
+	assert_true(p->sock_closed_at_connect);
+	assert_false(fake_sock(p->id)->abort);
+	assert_int_equal(p->act_rc, IOCX_E_ALREADY);
+	assert_int_equal(p->closes, 1);
+}
+
 static void close_while_connecting_twice_returns_already(void **state)
 {
 	struct fx *fx = *state;
@@ -2383,6 +2413,7 @@ int main(void)
 		T(abortive_close_after_graceful_one_resets),
 		T(close_twice_inside_on_connect_returns_already),
 		T(close_made_abortive_inside_on_connect_resets),
+		T(abortive_close_after_graceful_socket_close_returns_already),
 		T(close_while_connecting_twice_returns_already),
 		TO(connect_at_max_in_flight_returns_limit, &opts_limit2),
 		TO(connect_at_limit_failed_connect_frees_slot, &opts_limit1),
