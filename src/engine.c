@@ -60,6 +60,19 @@ void iocx_engine_options_init(struct iocx_engine_options *opts)
 
 static void worker_main(void *arg);
 
+static void live_list_init(struct iocx_live_list *l)
+{
+	iocx__mutex_init(&l->lock);
+	iocx__cond_init(&l->empty);
+	l->conns = NULL;
+}
+
+static void live_list_destroy(struct iocx_live_list *l)
+{
+	iocx__cond_destroy(&l->empty);
+	iocx__mutex_destroy(&l->lock);
+}
+
 static int start_workers(iocx_engine *e)
 {
 	size_t bytes = sizeof(*e->workers) * e->opts.workers;
@@ -78,9 +91,9 @@ static int start_workers(iocx_engine *e)
 		w->events = iocx__alloc(sizeof(*w->events) * e->opts.batch);
 		if (!w->events)
 			return IOCX_E_NOMEM;
-		iocx__mutex_init(&w->live.lock);
+		live_list_init(&w->live);
 		if (iocx__thread_start(&w->thread, worker_main, w) != 0) {
-			iocx__mutex_destroy(&w->live.lock);
+			live_list_destroy(&w->live);
 			iocx__free(w->events);
 			return IOCX_E_SYSTEM;
 		}
@@ -99,7 +112,7 @@ static void stop_workers(iocx_engine *e)
 	}
 	for (unsigned i = 0; i < e->nthreads; i++) {
 		iocx__thread_join(&e->workers[i].thread);
-		iocx__mutex_destroy(&e->workers[i].live.lock);
+		live_list_destroy(&e->workers[i].live);
 		iocx__free(e->workers[i].events);
 	}
 	iocx__free(e->workers);
@@ -147,7 +160,7 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	e->opts = o;
 	e->flags = flags;
 	iocx__mutex_init(&e->lock);
-	iocx__mutex_init(&e->live_shared.lock);
+	live_list_init(&e->live_shared);
 	iocx__mutex_init(&e->timer_lock);
 	iocx__cond_init(&e->idle);
 	e->clock = iocx__now_ns;
@@ -176,7 +189,7 @@ err_sync:
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->timer_lock);
-	iocx__mutex_destroy(&e->live_shared.lock);
+	live_list_destroy(&e->live_shared);
 	iocx__mutex_destroy(&e->lock);
 	iocx__free(e);
 	return rc;
@@ -208,33 +221,28 @@ bool iocx__engine_enter(iocx_engine *e)
 }
 
 /*
- * Take one from *n, a count destroy waits on (live connections, callers).
- * Destroy frees the engine once it sees both at 0 under e->lock, so the
- * drop that may reach 0 is made under e->lock (and wakes destroy), and
- * every other drop is a compare-and-swap that leaves at least 1 behind:
- * either way this thread is done with e before destroy can see 0.  (A
- * drop to 0 outside the lock, followed by locking to wake destroy, would
- * lock a freed engine if destroy got there first.)
+ * See engine.h.  Destroy frees the engine once it sees callers at 0 under
+ * e->lock, so the drop that may reach 0 is made under e->lock (and wakes
+ * destroy), and every other drop is a compare-and-swap that leaves at
+ * least 1 behind: either way this thread is done with e before destroy
+ * can see 0.  (A drop to 0 outside the lock, followed by locking to wake
+ * destroy, would lock a freed engine if destroy got there first.)
  */
-static void drop_and_wake(iocx_engine *e, atomic_size_t *n)
+void iocx__engine_leave(iocx_engine *e)
 {
-	size_t cur = atomic_load(n);
+	size_t cur;
 
+	if (on_own_worker(e))
+		return;
+	cur = atomic_load(&e->callers);
 	while (cur > 1) {
-		if (atomic_compare_exchange_weak(n, &cur, cur - 1))
+		if (atomic_compare_exchange_weak(&e->callers, &cur, cur - 1))
 			return;
 	}
 	iocx__mutex_lock(&e->lock);
-	if (atomic_fetch_sub(n, 1) == 1)
+	if (atomic_fetch_sub(&e->callers, 1) == 1)
 		iocx__cond_broadcast(&e->idle);
 	iocx__mutex_unlock(&e->lock);
-}
-
-/* See engine.h. */
-void iocx__engine_leave(iocx_engine *e)
-{
-	if (!on_own_worker(e))
-		drop_and_wake(e, &e->callers);
 }
 
 /*
@@ -269,10 +277,38 @@ static void request_shutdown(iocx_engine *e)
 		shutdown_list(e, &e->workers[i].live);
 }
 
+static bool list_empty(struct iocx_live_list *l)
+{
+	bool empty;
+
+	iocx__mutex_lock(&l->lock);
+	empty = l->conns == NULL;
+	iocx__mutex_unlock(&l->lock);
+	return empty;
+}
+
 /* Nothing left that can touch the engine: no conns, no callers. */
 static bool engine_idle(iocx_engine *e)
 {
-	return atomic_load(&e->live) == 0 && atomic_load(&e->callers) == 0;
+	if (!list_empty(&e->live_shared))
+		return false;
+	for (unsigned i = 0; i < e->nthreads; i++) {
+		if (!list_empty(&e->workers[i].live))
+			return false;
+	}
+	return atomic_load(&e->callers) == 0;
+}
+
+/*
+ * Wait until l is empty.  No connection joins a list once shutting_down
+ * is set, so an empty list stays empty.
+ */
+static void wait_list_empty(struct iocx_live_list *l)
+{
+	iocx__mutex_lock(&l->lock);
+	while (l->conns)
+		iocx__cond_wait(&l->empty, &l->lock);
+	iocx__mutex_unlock(&l->lock);
 }
 
 /* See iocx.h. */
@@ -288,8 +324,11 @@ int iocx_engine_destroy(iocx_engine *e)
 		while (!engine_idle(e))
 			iocx__engine_run(e, WAIT_SLICE_MS);
 	} else {
+		wait_list_empty(&e->live_shared);
+		for (unsigned i = 0; i < e->nthreads; i++)
+			wait_list_empty(&e->workers[i].live);
 		iocx__mutex_lock(&e->lock);
-		while (!engine_idle(e))
+		while (atomic_load(&e->callers) != 0)
 			iocx__cond_wait(&e->idle, &e->lock);
 		iocx__mutex_unlock(&e->lock);
 		stop_workers(e);
@@ -300,7 +339,7 @@ int iocx_engine_destroy(iocx_engine *e)
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->timer_lock);
-	iocx__mutex_destroy(&e->live_shared.lock);
+	live_list_destroy(&e->live_shared);
 	iocx__mutex_destroy(&e->lock);
 	iocx__free(e);
 	atomic_fetch_sub(&engines_alive, 1);
@@ -393,7 +432,6 @@ bool iocx__engine_adopt(iocx_engine *e, struct iocx_conn *c)
 		if (l->conns)
 			l->conns->prev = c;
 		l->conns = c;
-		atomic_fetch_add(&e->live, 1);
 	}
 	iocx__mutex_unlock(&l->lock);
 	return ok;
@@ -411,8 +449,12 @@ void iocx__engine_forget(iocx_engine *e, struct iocx_conn *c)
 		l->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	/* Destroy waits for every list to empty, under the list's lock: it
+	 * cannot free the engine before this unlock, and nothing here
+	 * touches the engine after it. */
+	if (!l->conns && atomic_load(&e->shutting_down))
+		iocx__cond_broadcast(&l->empty);
 	iocx__mutex_unlock(&l->lock);
-	drop_and_wake(e, &e->live);
 }
 
 /* See engine.h. */

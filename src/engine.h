@@ -5,9 +5,9 @@
  * (connections started on that worker) and one shared (started on any
  * other thread), so that workers starting and freeing connections do not
  * take one engine-wide lock twice per connect.  Each list's lock guards
- * its members' prev/next; e->lock guards the idle wait of destroy.  None
- * of them is held while a callback runs or while a connection's own lock
- * is taken.  e->live counts the connections in all lists.
+ * its members' prev/next and its `empty` wait; e->lock guards destroy's
+ * wait for e->callers.  None of them is held while a callback runs or
+ * while a connection's own lock is taken.
  */
 #ifndef IOCX_ENGINE_H
 #define IOCX_ENGINE_H
@@ -28,6 +28,7 @@
 /* Live connections started on one thread kind; see the top of the file. */
 struct iocx_live_list {
 	iocx_mutex lock;
+	iocx_cond empty;		/* conns became NULL during shutdown */
 	struct iocx_conn *conns;	/* doubly linked through prev/next */
 };
 
@@ -54,9 +55,8 @@ struct iocx_engine {
 	unsigned nthreads;		/* workers started */
 
 	iocx_mutex lock;
-	iocx_cond idle;			/* broadcast when live drops to 0 */
+	iocx_cond idle;			/* broadcast when callers drops to 0 */
 	struct iocx_live_list live_shared;	/* started off the workers */
-	atomic_size_t live;		/* allocated conns, freed at 0 refs */
 	atomic_bool shutting_down;
 	/* Threads inside iocx_connect(); destroy waits for them to leave,
 	 * so a connect racing destroy never touches a freed engine. */
