@@ -885,8 +885,7 @@ void iocx__conn_unref(struct iocx_conn *c)
 	iocx__free(c->recv_buf);
 	if (c->uses_timer)
 		iocx__engine_timer_release(e);
-	iocx__engine_forget(e, c);
-	iocx__free(c);
+	iocx__engine_forget(e, c);	/* frees c */
 }
 
 /* See iocx.h. */
@@ -918,12 +917,21 @@ int iocx_close(iocx_conn *c, enum iocx_close_mode mode)
 		iocx__conn_unref(c);
 		return IOCX_OK;
 	}
+	/*
+	 * A reference of our own while post() runs: once the request is
+	 * queued its reference may be used up and c freed by a worker, and
+	 * destroy may then finish and free the backend that post() is still
+	 * in (a wake-up after the queue's unlock).  c stays in its live list
+	 * until we drop this, so destroy waits.
+	 */
+	iocx__conn_ref(c);
 	rc = c->engine->backend->post(c->engine, IOCX_EV_CLOSE, c);
 	if (rc != IOCX_OK) {
 		/* The request stays recorded (a worker may already act on it)
 		 * and takes effect at the next event or at destroy. */
 		iocx__conn_unref(c);
 	}
+	iocx__conn_unref(c);		/* ours: may be the last */
 	return rc;
 }
 

@@ -290,13 +290,20 @@ static bool list_empty(struct iocx_live_list *l)
 /* Nothing left that can touch the engine: no conns, no callers. */
 static bool engine_idle(iocx_engine *e)
 {
+	bool idle;
+
 	if (!list_empty(&e->live_shared))
 		return false;
 	for (unsigned i = 0; i < e->nthreads; i++) {
 		if (!list_empty(&e->workers[i].live))
 			return false;
 	}
-	return atomic_load(&e->callers) == 0;
+	/* Under e->lock, where the last caller drops the count: seeing 0
+	 * any earlier would free the engine under its broadcast. */
+	iocx__mutex_lock(&e->lock);
+	idle = atomic_load(&e->callers) == 0;
+	iocx__mutex_unlock(&e->lock);
+	return idle;
 }
 
 /*
@@ -449,9 +456,10 @@ void iocx__engine_forget(iocx_engine *e, struct iocx_conn *c)
 		l->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	/* Destroy waits for every list to empty, under the list's lock: it
-	 * cannot free the engine before this unlock, and nothing here
-	 * touches the engine after it. */
+	/* Freed before the unlock: destroy, which waits for every list to
+	 * empty under its lock, then finds every connection freed, and
+	 * nothing here touches the engine after the unlock. */
+	iocx__free(c);
 	if (!l->conns && atomic_load(&e->shutting_down))
 		iocx__cond_broadcast(&l->empty);
 	iocx__mutex_unlock(&l->lock);
