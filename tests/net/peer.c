@@ -1174,6 +1174,23 @@ size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
 }
 
 /* See peer.h. */
+struct peer_sys_event peer_sys_last(enum peer_sys_kind kind, SOCKET s)
+{
+	struct peer_sys_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	peer_mutex_lock(&sys_lock);
+	for (size_t i = sys_n; i-- > 0;) {
+		if (sys_log[i].kind == kind && sys_log[i].s == s) {
+			ev = sys_log[i];
+			break;
+		}
+	}
+	peer_mutex_unlock(&sys_lock);
+	return ev;
+}
+
+/* See peer.h. */
 bool peer_sys_wait(enum peer_sys_kind kind, SOCKET s, size_t n,
 		   unsigned timeout_ms)
 {

@@ -577,6 +577,9 @@ SOCKET peer_sys_socket(size_t nth);
 size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
 		     int name, struct peer_sys_event *first);
 
+/* The last logged event of kind on socket s (all zero if none). */
+struct peer_sys_event peer_sys_last(enum peer_sys_kind kind, SOCKET s);
+
 /*
  * Wait until at least n events of kind on socket s (INVALID_SOCKET = any)
  * were logged; false on timeout.  Not for SYS_SETSOCKOPT.

@@ -638,20 +638,6 @@ static void require_injection(void)
 		     "(IORING_NOP_INJECT_RESULT)", peer_backend());
 }
 
-/* The last logged event of kind on socket s (a zeroed one if none). */
-static struct peer_sys_event last_sys_event(enum peer_sys_kind kind, SOCKET s)
-{
-	struct peer_sys_event ev;
-
-	for (size_t i = peer_sys_count(); i-- > 0;) {
-		ev = peer_sys_event(i);
-		if (ev.kind == kind && ev.s == s)
-			return ev;
-	}
-	memset(&ev, 0, sizeof(ev));
-	return ev;
-}
-
 /*
  * On the first data: fail receives from now on.  This runs before the
  * engine issues the next receive, so exactly that one fails; d->arg gets
@@ -707,7 +693,7 @@ static void recv_failure_ends_reading_with_mapped_error(void **state)
 	assert_int_equal(peer_sys_find(SYS_RECV, sock, 0, 0, NULL),
 			 (size_t)d->arg + 1 +
 				 (strcmp(peer_backend(), "epoll") == 0));
-	ev = last_sys_event(SYS_RECV, sock);
+	ev = peer_sys_last(SYS_RECV, sock);
 	assert_false(ev.ok);
 	assert_int_equal(ev.err, PEER_ECONNRESET);
 	assert_int_equal(stats_of(f->engine).bytes_received, 1);

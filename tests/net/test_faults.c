@@ -116,22 +116,6 @@ static void disarm(void)
 	atomic_store(&peer_faults.shutdown_err, 0);
 }
 
-#ifndef _WIN32
-/* The last logged event of kind on socket s (a zeroed one if none). */
-static struct peer_sys_event last_event(enum peer_sys_kind kind, SOCKET s)
-{
-	struct peer_sys_event ev = { 0 };
-
-	for (size_t i = peer_sys_count(); i-- > 0;) {
-		ev = peer_sys_event(i);
-		if (ev.kind == kind && ev.s == s)
-			return ev;
-	}
-	memset(&ev, 0, sizeof(ev));
-	return ev;
-}
-#endif
-
 /* Connect and send faults need injection support (io_uring: a kernel
  * with IORING_NOP_INJECT_RESULT); skip the test when it lacks it. */
 static void require_injection(void)
@@ -589,7 +573,7 @@ static void connect_payload_send_failure_reports_error(void **state)
 	assert_int_equal(peer_sys_find(SYS_SEND, sock, 0, 0, &snd), 2);
 	assert_int_equal(snd.bytes, 100);
 	assert_true(snd.ok);
-	snd = last_event(SYS_SEND, sock);
+	snd = peer_sys_last(SYS_SEND, sock);
 #endif
 	assert_int_equal(snd.bytes, sizeof(payload) - 100);
 	assert_false(snd.ok);
