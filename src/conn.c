@@ -24,6 +24,7 @@
  * settle() once the callback returns.
  */
 #include <assert.h>
+#include <string.h>
 
 #include "conn.h"
 
@@ -510,6 +511,15 @@ struct taken {
 /* Move what was asked since the last look to the worker side. */
 static void take_requests(struct iocx_conn *c, struct taken *t)
 {
+	/*
+	 * Nothing was ever recorded: nothing to take.  A request recorded
+	 * after this look comes from c's own callback on this thread (seen
+	 * by the next look) or posts a KICK, whose event looks again.
+	 */
+	if (!atomic_load_explicit(&c->req_touched, memory_order_relaxed)) {
+		memset(t, 0, sizeof(*t));
+		return;
+	}
 	iocx__mutex_lock(&c->req_lock);
 	if (c->req.head) {
 		if (c->sendq_tail)
@@ -534,6 +544,8 @@ static bool requests_pending(struct iocx_conn *c)
 {
 	bool pending;
 
+	if (!atomic_load_explicit(&c->req_touched, memory_order_relaxed))
+		return false;	/* as in take_requests() */
 	iocx__mutex_lock(&c->req_lock);
 	pending = c->req.head || c->req.read_start ||
 		  (c->req.read_stop && c->reading && !c->read_stopping) ||
@@ -546,6 +558,7 @@ static bool requests_pending(struct iocx_conn *c)
 static void mark_broken(struct iocx_conn *c, int status)
 {
 	iocx__mutex_lock(&c->req_lock);
+	atomic_store_explicit(&c->req_touched, true, memory_order_relaxed);
 	if (!c->req.broken)
 		c->req.broken = status;
 	c->req.open_for_send = false;

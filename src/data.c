@@ -60,8 +60,11 @@ static int request(struct iocx_conn *c,
 	iocx__conn_ref(c);
 	iocx__mutex_lock(&c->req_lock);
 	rc = apply(c, arg);
-	if (rc == IOCX_OK)
+	if (rc == IOCX_OK) {
+		atomic_store_explicit(&c->req_touched, true,
+				      memory_order_relaxed);
 		post = need_kick(c);
+	}
 	iocx__mutex_unlock(&c->req_lock);
 	if (post)
 		kick(c);
