@@ -232,10 +232,8 @@ static bool send_rest_or_report(struct iocx_conn *c,
 		set_state(c, from, CONN_OPEN);
 		/* Data requests are accepted from here on, also from inside
 		 * on_connect. */
-		iocx__mutex_lock(&c->req_lock);
-		c->req.open_for_send = true;
-		c->req.open_for_read = true;
-		iocx__mutex_unlock(&c->req_lock);
+		atomic_store(&c->open_for_send, true);
+		atomic_store(&c->open_for_read, true);
 		report(c, IOCX_OK, 0);
 		/* The idle watchdog starts once the connection is open (and
 		 * still is: on_connect may have closed it). */
@@ -430,10 +428,11 @@ static bool on_close_request(struct iocx_conn *c)
 		set_state(c, from, CONN_CLOSING);
 		c->closing_abort = close_abortive(c) || c->shutdown ||
 				   c->idle_expired;
-		iocx__mutex_lock(&c->req_lock);
-		c->req.open_for_send = false;
-		c->req.open_for_read = false;
-		iocx__mutex_unlock(&c->req_lock);
+		/* No request is taken from here on.  One that found them
+		 * still open set req_touched first, so pump() sees it and
+		 * takes req_lock, which waits for it (see take_requests). */
+		atomic_store(&c->open_for_send, false);
+		atomic_store(&c->open_for_read, false);
 		return pump(c);
 	case CONN_SOCKET_CLOSED:
 		return finish(c, from);
@@ -512,11 +511,15 @@ struct taken {
 static void take_requests(struct iocx_conn *c, struct taken *t)
 {
 	/*
-	 * Nothing was ever recorded: nothing to take.  A request recorded
-	 * after this look comes from c's own callback on this thread (seen
-	 * by the next look) or posts a KICK, whose event looks again.
+	 * No request ever came: nothing to take, no lock needed.  One that
+	 * comes after this look is made in c's own callback on this thread
+	 * (the next look sees it) or posts a KICK whose event looks again.
+	 * After on_close_request() cleared the open flags, a request either
+	 * stored req_touched before we load it here (we then lock and wait
+	 * for it) or loads the flags after our store and is refused: both
+	 * sides store, then load, sequentially consistent.
 	 */
-	if (!atomic_load_explicit(&c->req_touched, memory_order_relaxed)) {
+	if (!atomic_load(&c->req_touched)) {
 		memset(t, 0, sizeof(*t));
 		return;
 	}
@@ -544,7 +547,7 @@ static bool requests_pending(struct iocx_conn *c)
 {
 	bool pending;
 
-	if (!atomic_load_explicit(&c->req_touched, memory_order_relaxed))
+	if (!atomic_load(&c->req_touched))
 		return false;	/* as in take_requests() */
 	iocx__mutex_lock(&c->req_lock);
 	pending = c->req.head || c->req.read_start ||
@@ -558,11 +561,11 @@ static bool requests_pending(struct iocx_conn *c)
 static void mark_broken(struct iocx_conn *c, int status)
 {
 	iocx__mutex_lock(&c->req_lock);
-	atomic_store_explicit(&c->req_touched, true, memory_order_relaxed);
+	atomic_store(&c->req_touched, true);	/* take_requests reports it */
 	if (!c->req.broken)
 		c->req.broken = status;
-	c->req.open_for_send = false;
-	c->req.open_for_read = false;
+	atomic_store(&c->open_for_send, false);
+	atomic_store(&c->open_for_read, false);
 	iocx__mutex_unlock(&c->req_lock);
 }
 

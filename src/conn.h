@@ -72,8 +72,6 @@ struct iocx_send_req {
 struct iocx_requests {
 	struct iocx_send_req *head, *tail;	/* sends not yet taken */
 	bool kick_pending;		/* an IOCX_EV_KICK is on its way */
-	bool open_for_send;		/* OPEN, not shut down, not broken */
-	bool open_for_read;		/* OPEN, not broken */
 	int broken;			/* error that broke the connection */
 	bool read_on;			/* read_start accepted, session not
 					   ended yet (terminal on_recv due) */
@@ -111,9 +109,19 @@ struct iocx_conn {
 	iocx_mutex lock;
 	atomic_uint refs;
 	atomic_int close_request;
-	/* Set under req_lock once anything was recorded in req: until then
-	 * the worker need not take req_lock to look (see take_requests). */
+	/*
+	 * The worker's side of the data requests without req_lock (see
+	 * take_requests in conn.c).  req_touched: set under req_lock by
+	 * every request before it looks at the open flags; until then
+	 * req holds nothing.  open_for_*: whether requests are taken
+	 * (OPEN, not shut down for sending, not broken); set by the
+	 * worker, cleared by the worker or by iocx_shutdown under
+	 * req_lock.  All three are sequentially consistent: a request and
+	 * the worker's close each store one and then load the other.
+	 */
 	atomic_bool req_touched;
+	atomic_bool open_for_send;
+	atomic_bool open_for_read;
 	enum iocx_conn_state state;	/* written only by conn_transition */
 	bool shutdown;			/* engine destroy closes it */
 	bool fastopen;

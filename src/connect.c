@@ -202,6 +202,8 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	atomic_init(&c->refs, 1);	/* alive until on_close returns */
 	atomic_init(&c->close_request, CONN_CLOSE_NONE);
 	atomic_init(&c->req_touched, false);
+	atomic_init(&c->open_for_send, false);
+	atomic_init(&c->open_for_read, false);
 	c->state = CONN_NEW;
 	c->on_connect = req->on_connect;
 	c->on_close = req->on_close;

@@ -59,12 +59,11 @@ static int request(struct iocx_conn *c,
 
 	iocx__conn_ref(c);
 	iocx__mutex_lock(&c->req_lock);
+	/* Before apply() looks at the open flags: see take_requests(). */
+	atomic_store(&c->req_touched, true);
 	rc = apply(c, arg);
-	if (rc == IOCX_OK) {
-		atomic_store_explicit(&c->req_touched, true,
-				      memory_order_relaxed);
+	if (rc == IOCX_OK)
 		post = need_kick(c);
-	}
 	iocx__mutex_unlock(&c->req_lock);
 	if (post)
 		kick(c);
@@ -82,7 +81,7 @@ static int queue_send(struct iocx_conn *c, void *arg)
 {
 	struct iocx_send_req *r = arg;
 
-	if (!c->req.open_for_send || closing(c))
+	if (!atomic_load(&c->open_for_send) || closing(c))
 		return refusal(c);
 	if (c->req.tail)
 		c->req.tail->next = r;
@@ -96,7 +95,7 @@ static int start_reading(struct iocx_conn *c, void *arg)
 {
 	if (c->req.read_on)
 		return IOCX_E_ALREADY;
-	if (!c->req.open_for_read || closing(c))
+	if (!atomic_load(&c->open_for_read) || closing(c))
 		return refusal(c);
 	c->req.read_on = true;
 	c->req.read_start = (iocx_recv_cb)(uintptr_t)arg;
@@ -119,10 +118,10 @@ static int shut_sending(struct iocx_conn *c, void *arg)
 	(void)arg;
 	if (c->req.shutdown)
 		return IOCX_E_ALREADY;
-	if (!c->req.open_for_send || closing(c))
+	if (!atomic_load(&c->open_for_send) || closing(c))
 		return refusal(c);
 	c->req.shutdown = true;
-	c->req.open_for_send = false;
+	atomic_store(&c->open_for_send, false);
 	return IOCX_OK;
 }
 
