@@ -127,6 +127,20 @@ struct iocx_engine_options {
 	 */
 	bool recycle_sockets;
 	/*
+	 * io_uring only: close a socket through the worker's ring, in its
+	 * next submission, instead of with system calls of its own; an
+	 * abortive close resets it there too (a connect to AF_UNSPEC, which
+	 * is what close does under SO_LINGER {1, 0}).  Saves two system
+	 * calls per abortive close, one per graceful one (docs/linux.md has
+	 * what that buys).  The price: on_close runs just before the socket
+	 * is closed, not just after; it is closed before the worker waits
+	 * again, and before iocx_engine_destroy() returns.  Applies to
+	 * sockets the kernel bound (no local address of the connect's own
+	 * or from sources) closed on their worker; others close at once.
+	 * The other backends ignore it.
+	 */
+	bool batch_closes;
+	/*
 	 * Backend to run on, by name: NULL or "auto" = the best this
 	 * machine runs (Linux: "io_uring", else "epoll"; Windows: "iocp").
 	 * On Linux "auto" may be overridden by the environment variable

@@ -114,6 +114,7 @@ struct lx_worker {
 	/* io_uring backend */
 	struct io_uring ring;
 	bool ring_ok;			/* ring initialised */
+	bool hardlink_ok;		/* IOSQE_IO_HARDLINK works (5.7) */
 	bool efd_armed;			/* a read of efd is in flight */
 	uint64_t efd_val;		/* its buffer */
 };

@@ -46,6 +46,19 @@ static void prep_cancel(struct io_uring_sqe *sqe, int fd, uint64_t user_data)
 	io_uring_prep_cancel64(sqe, user_data, 0);
 }
 
+/* The address a connect dissolves its association with (connect(2)). */
+static const struct sockaddr unspecified = { .sa_family = AF_UNSPEC };
+
+static void prep_reset(struct io_uring_sqe *sqe, int fd)
+{
+	io_uring_prep_connect(sqe, fd, &unspecified, sizeof(unspecified));
+}
+
+static void prep_close(struct io_uring_sqe *sqe, int fd)
+{
+	io_uring_prep_close(sqe, fd);
+}
+
 /* Both copies are initialised from this (C needs constants there). */
 #define REAL_SYS { \
 	.socket = socket, \
@@ -65,6 +78,8 @@ static void prep_cancel(struct io_uring_sqe *sqe, int fd, uint64_t user_data)
 	.uring_prep_send = prep_send, \
 	.uring_prep_recv = prep_recv, \
 	.uring_prep_cancel = prep_cancel, \
+	.uring_prep_reset = prep_reset, \
+	.uring_prep_close = prep_close, \
 }
 
 static const struct iocx_linux_sys real_sys = REAL_SYS;

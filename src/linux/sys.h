@@ -54,6 +54,10 @@ struct iocx_linux_sys {
 	 * it runs on, passed so a recorder can tell whose it is. */
 	void (*uring_prep_cancel)(struct io_uring_sqe *sqe, int fd,
 				  uint64_t user_data);
+	/* options.batch_closes: reset a connection (IORING_OP_CONNECT to
+	 * AF_UNSPEC), and close a socket (IORING_OP_CLOSE). */
+	void (*uring_prep_reset)(struct io_uring_sqe *sqe, int fd);
+	void (*uring_prep_close)(struct io_uring_sqe *sqe, int fd);
 };
 
 extern struct iocx_linux_sys iocx__linux_sys;

@@ -46,6 +46,7 @@ enum ur_tag {
 	TAG_CANCEL = 1,		/* an ASYNC_CANCEL: ignored */
 	TAG_WAKE = 2,		/* the read of the worker's eventfd */
 	TAG_RECV = 3,		/* slot RECV's receive */
+	TAG_CLOSE = 4,		/* a batched reset or close: ignored */
 };
 #define TAG_MASK ((uint64_t)7)
 
@@ -62,6 +63,7 @@ enum ur_stage {
 static const int needed_ops[] = {
 	IORING_OP_CONNECT, IORING_OP_SEND, IORING_OP_RECV,
 	IORING_OP_ASYNC_CANCEL, IORING_OP_READ, IORING_OP_POLL_ADD,
+	IORING_OP_CLOSE,
 };
 
 static int init_error(int err)
@@ -110,6 +112,8 @@ static int ring_init(struct lx_worker *w)
 	if (rc < 0)
 		return init_error(-rc);
 	w->ring_ok = true;
+	/* IOSQE_IO_HARDLINK came with Linux 5.7, as did this feature. */
+	w->hardlink_ok = p.features & IORING_FEAT_FAST_POLL;
 	return ring_lacks(&w->ring, p.features) ? IOCX_E_NOTSUP : IOCX_OK;
 }
 
@@ -120,8 +124,11 @@ static void ur_engine_fini(struct iocx_engine *e)
 	if (!le)
 		return;
 	for (unsigned i = 0; i < le->nworkers; i++) {
-		if (le->w[i].ring_ok)
-			io_uring_queue_exit(&le->w[i].ring);
+		if (!le->w[i].ring_ok)
+			continue;
+		/* Batched closes still queued: they run inline here. */
+		io_uring_submit(&le->w[i].ring);
+		io_uring_queue_exit(&le->w[i].ring);
 	}
 	lx_engine_fini(e);
 }
@@ -529,9 +536,43 @@ static void ur_cancel(struct iocx_conn *c, enum iocx_op op)
 		iocx__conn_unref(c);	/* see lx_push */
 }
 
+/* At least n free submission entries, flushing the queue once if not. */
+static bool sq_room(struct lx_worker *w, unsigned n)
+{
+	if (io_uring_sq_space_left(&w->ring) >= n)
+		return true;
+	io_uring_submit(&w->ring);
+	return io_uring_sq_space_left(&w->ring) >= n;
+}
+
+/*
+ * options.batch_closes: a socket the kernel bound, closed on its owner,
+ * goes through the ring with the next submission: for abort a reset
+ * first, hard-linked so the close runs even if the reset fails (the
+ * peer already reset it).  Everything else closes at once.
+ */
 static void ur_close(struct iocx_conn *c, bool abort)
 {
-	lx_sock_close(lx_conn(c), abort);
+	struct lx_conn *lc = lx_conn(c);
+	struct lx_worker *w = lx_owner(lc);
+	struct io_uring_sqe *sqe;
+
+	if (lc->fd < 0 || !c->engine->opts.batch_closes || c->local_len != 0 ||
+	    !lx_on_worker(w) || !w->hardlink_ok ||
+	    !sq_room(w, abort ? 2 : 1)) {
+		lx_sock_close(lc, abort);
+		return;
+	}
+	if (abort) {
+		sqe = io_uring_get_sqe(&w->ring);
+		iocx__linux_sys.uring_prep_reset(sqe, lc->fd);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqe, TAG_CLOSE);
+	}
+	sqe = io_uring_get_sqe(&w->ring);
+	iocx__linux_sys.uring_prep_close(sqe, lc->fd);
+	io_uring_sqe_set_data64(sqe, TAG_CLOSE);
+	lc->fd = -1;
 }
 
 /* The io_uring backend (src/backend.h). */

@@ -492,6 +492,9 @@ enum peer_sys_kind {
 	SYS_SHUTDOWN,		/* FIN: level = how (SD_SEND, SHUT_WR) */
 	SYS_ASSOCIATE,		/* socket joins the completion port / set */
 	SYS_CANCEL,		/* the operation on the socket is cancelled */
+	SYS_RESET,		/* io_uring, options.batch_closes: the reset
+				   queued to the ring (IORING_OP_CONNECT to
+				   AF_UNSPEC); its close is SYS_CLOSESOCKET */
 };
 
 struct peer_sys_event {

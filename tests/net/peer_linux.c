@@ -628,6 +628,19 @@ static void w_prep_cancel(struct io_uring_sqe *sqe, int fd,
 	sys_real.uring_prep_cancel(sqe, fd, user_data);
 }
 
+/* Batched closes are recorded when queued; the ring runs them later. */
+static void w_prep_reset(struct io_uring_sqe *sqe, int fd)
+{
+	peer__sys_record(SYS_RESET, fd, 0, 0, 0, 1, 0);
+	sys_real.uring_prep_reset(sqe, fd);
+}
+
+static void w_prep_close(struct io_uring_sqe *sqe, int fd)
+{
+	peer__sys_record(SYS_CLOSESOCKET, fd, 0, 0, 0, 1, 0);
+	sys_real.uring_prep_close(sqe, fd);
+}
+
 /* Whether this kernel runs IORING_NOP_INJECT_RESULT (Linux 6.10?). */
 static bool probe_inject(void)
 {
@@ -677,6 +690,8 @@ void peer_sys_install(void)
 	iocx__linux_sys.uring_prep_send = w_prep_send;
 	iocx__linux_sys.uring_prep_recv = w_prep_recv;
 	iocx__linux_sys.uring_prep_cancel = w_prep_cancel;
+	iocx__linux_sys.uring_prep_reset = w_prep_reset;
+	iocx__linux_sys.uring_prep_close = w_prep_close;
 }
 
 void peer_sys_uninstall(void)

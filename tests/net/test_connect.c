@@ -13,6 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#endif
 
 #include <cmocka.h>
 
@@ -63,6 +68,13 @@ static int setup_bare(void **state)
 {
 	return fx_setup(state, false, false);
 }
+
+#ifndef _WIN32
+static int setup_sys_bare(void **state)
+{
+	return fx_setup(state, true, false);
+}
+#endif
 
 static int teardown(void **state)
 {
@@ -554,6 +566,115 @@ static void close_abort_resets_peer(void **state)
 	assert_int_equal(f->peer->conns[0].error, PEER_ECONNRESET);
 }
 
+#ifndef _WIN32
+/* Whether fd is closed, waiting up to timeout_ms for it to be. */
+static bool fd_closed_within(int fd, unsigned timeout_ms)
+{
+	uint64_t give_up = peer_now_ms() + timeout_ms;
+
+	while (fcntl(fd, F_GETFD) != -1 || errno != EBADF) {
+		if (peer_now_ms() > give_up)
+			return false;
+		sched_yield();
+	}
+	return true;
+}
+
+/* An engine with options.batch_closes and one worker, recorder on. */
+static void batch_closes_engine(struct fx *f)
+{
+	struct iocx_engine_options o;
+
+	iocx_engine_options_init(&o);
+	o.workers = 1;
+	o.batch_closes = true;
+	assert_int_equal(iocx_engine_create(&o, &f->engine), IOCX_OK);
+	peer_sys_clear();
+	f->live0 = peer_alloc_live();
+}
+
+/*
+ * options.batch_closes on io_uring: an abortive close queues the reset
+ * and then the close to the ring (no SO_LINGER, no close() of its own);
+ * the peer sees the reset and the socket ends up closed.  The other
+ * backends ignore the option and reset with SO_LINGER {1, 0}.
+ */
+static void batch_closes_abort_resets_through_ring(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct peer_sys_event rs, cl;
+	bool ring = strcmp(peer_backend(), "io_uring") == 0;
+	SOCKET s;
+
+	batch_closes_engine(f);
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_true(peer_wait_accepted(f->peer, 1, PEER_TIMEOUT_MS));
+	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->reason, IOCX_OK);
+
+	s = peer_sys_socket(0);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
+	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &rs), ring);
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+				       SO_LINGER, NULL), !ring);
+	if (ring)
+		assert_true(rs.seq < cl.seq);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, PEER_ECONNRESET);
+	assert_true(fd_closed_within((int)s, PEER_TIMEOUT_MS));
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+/*
+ * Closes still queued to a ring when the engine is destroyed run before
+ * iocx_engine_destroy() returns: every socket is closed by then.
+ */
+static void batch_closes_destroy_closes_every_socket(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req;
+	SOCKET s[4];
+	const long n = 4;
+
+	batch_closes_engine(f);
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	for (long i = 0; i < n; i++) {
+		peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->rec[i]);
+		assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	}
+	peer_assert_wait(&f->trk, n, 0, PEER_TIMEOUT_MS);
+	for (long i = 0; i < n; i++) {
+		assert_int_equal(f->rec[i].status, IOCX_OK);
+		s[i] = peer_sys_socket((size_t)i);
+		assert_true(s[i] != INVALID_SOCKET);
+	}
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_assert_wait(&f->trk, n, n, PEER_TIMEOUT_MS);
+	for (long i = 0; i < n; i++) {
+		assert_int_equal(f->rec[i].reason, IOCX_E_SHUTDOWN);
+		assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s[i], 0, 0,
+					       NULL), 1);
+		/* Destroy resets; on io_uring through the ring. */
+		assert_int_equal(peer_sys_find(SYS_RESET, s[i], 0, 0, NULL),
+				 strcmp(peer_backend(), "io_uring") == 0);
+		/* Closed already, not after a wait. */
+		assert_true(fd_closed_within((int)s[i], 0));
+	}
+	peer_assert_clean(&f->trk);
+}
+#endif
+
 static void connect_without_on_close_releases(void **state)
 {
 	struct fx *f = *state;
@@ -712,6 +833,14 @@ int main(void)
 			close_inside_on_connect_works, setup, teardown),
 		cmocka_unit_test_setup_teardown(close_abort_resets_peer,
 						setup_sys, teardown),
+#ifndef _WIN32
+		cmocka_unit_test_setup_teardown(
+			batch_closes_abort_resets_through_ring,
+			setup_sys_bare, teardown),
+		cmocka_unit_test_setup_teardown(
+			batch_closes_destroy_closes_every_socket,
+			setup_sys_bare, teardown),
+#endif
 		cmocka_unit_test_setup_teardown(
 			connect_without_on_close_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(
