@@ -298,6 +298,7 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 	iocx_engine_options_init(&eo);
 	eo.workers = cfg->workers;
 	eo.batch = cfg->opt->batch;
+	eo.batch_closes = cfg->opt->batch_closes;
 	rc = iocx_engine_create(&eo, &d->engine);
 	if (rc != IOCX_OK) {
 		free(d);

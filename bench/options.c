@@ -375,7 +375,8 @@ enum bench_parse_result bench_parse(int argc, char **argv,
 					   IS("json") ? &o->json : &o->csv))
 				return BENCH_PARSE_USAGE;
 			continue;
-		} else if (IS("fastopen") || IS("baseline")) {
+		} else if (IS("fastopen") || IS("baseline") ||
+			   IS("batch-closes")) {
 			if (eq) {
 				fail(&p, "--%.*s takes no value", (int)nlen,
 				     arg);
@@ -383,6 +384,8 @@ enum bench_parse_result bench_parse(int argc, char **argv,
 			}
 			if (IS("fastopen"))
 				o->fastopen = true;
+			else if (IS("batch-closes"))
+				o->batch_closes = true;
 			else
 				o->baseline = true;
 			continue;
@@ -432,6 +435,8 @@ void bench_usage(FILE *f)
 "                      handshake (default %u, max %u)\n"
 "  --fastopen          ask for TCP Fast Open\n"
 "  --close MODE        abort (RST, default) or graceful (FIN)\n"
+"  --batch-closes      iocx phases: the engine's batch_closes option\n"
+"                      (io_uring: reset and close through the ring)\n"
 "  --rate N            start N connects/s on a smooth schedule\n"
 "                      (default: as fast as --concurrency allows)\n"
 "  --warmup N|T        leave the first N connects (\"500\") or the first\n"

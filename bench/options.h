@@ -38,6 +38,7 @@ struct bench_options {
 	unsigned batch;		/* completions per dequeue, 1..4096 */
 	size_t payload;		/* first-payload bytes per connect */
 	bool fastopen;
+	bool batch_closes;	/* iocx phases: options.batch_closes */
 	enum bench_close close_mode;
 	uint64_t rate;		/* starts per second, 0 = unpaced */
 	uint64_t warmup_connects;	/* outcomes excluded from the stats */
