@@ -115,6 +115,7 @@ struct lx_worker {
 	struct io_uring ring;
 	bool ring_ok;			/* ring initialised */
 	bool hardlink_ok;		/* IOSQE_IO_HARDLINK works (5.7) */
+	bool cqe_skip_ok;		/* IOSQE_CQE_SKIP_SUCCESS (5.17) */
 	bool efd_armed;			/* a read of efd is in flight */
 	uint64_t efd_val;		/* its buffer */
 };
@@ -232,6 +233,8 @@ int lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen);
 
 /* backend->close: SO_LINGER {1, 0} first when abort; then close. */
 void lx_sock_close(struct lx_conn *lc, bool abort);
+/* The same for a bare descriptor (a batched close that never ran). */
+void lx_fd_close(int fd, bool abort);
 
 /* backend->shutdown: FIN now (shutdown(SHUT_WR)). */
 int lx_sock_shutdown(struct lx_conn *lc);

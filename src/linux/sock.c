@@ -148,16 +148,22 @@ int lx_sock_shutdown(struct lx_conn *lc)
 }
 
 /* See linux/lx.h. */
+void lx_fd_close(int fd, bool abort)
+{
+	if (abort) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		iocx__linux_sys.setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+					   sizeof(lg));
+	}
+	iocx__linux_sys.close(fd);
+}
+
+/* See linux/lx.h. */
 void lx_sock_close(struct lx_conn *lc, bool abort)
 {
 	if (lc->fd < 0)
 		return;
-	if (abort) {
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-		iocx__linux_sys.setsockopt(lc->fd, SOL_SOCKET, SO_LINGER, &lg,
-					   sizeof(lg));
-	}
-	iocx__linux_sys.close(lc->fd);
+	lx_fd_close(lc->fd, abort);
 	lc->fd = -1;
 }

@@ -46,7 +46,7 @@ enum ur_tag {
 	TAG_CANCEL = 1,		/* an ASYNC_CANCEL: ignored */
 	TAG_WAKE = 2,		/* the read of the worker's eventfd */
 	TAG_RECV = 3,		/* slot RECV's receive */
-	TAG_CLOSE = 4,		/* a batched reset or close: ignored */
+	TAG_CLOSE = 4,		/* a batched reset or close (close_data) */
 };
 #define TAG_MASK ((uint64_t)7)
 
@@ -114,6 +114,7 @@ static int ring_init(struct lx_worker *w)
 	w->ring_ok = true;
 	/* IOSQE_IO_HARDLINK came with Linux 5.7, as did this feature. */
 	w->hardlink_ok = p.features & IORING_FEAT_FAST_POLL;
+	w->cqe_skip_ok = p.features & IORING_FEAT_CQE_SKIP;
 	return ring_lacks(&w->ring, p.features) ? IOCX_E_NOTSUP : IOCX_OK;
 }
 
@@ -368,6 +369,23 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 
 /* Turn completions into events, up to max; *woken on an eventfd read. */
 /*
+ * user_data of a batched close: the tag, whether it resets, and fd + 1 (a
+ * reset carries no fd).  A close that completes with -ECANCELED never
+ * ran (a reset the kernel rejected before running it ends even a hard
+ * link): reap() then closes the socket the usual way.
+ */
+static uint64_t close_data(int fd, bool abort)
+{
+	return TAG_CLOSE | (uint64_t)abort << 3 | ((uint64_t)fd + 1) << 4;
+}
+
+static void close_done(uint64_t ud, int res)
+{
+	if (res == -ECANCELED && (ud >> 4) != 0)
+		lx_fd_close((int)((ud >> 4) - 1), (ud >> 3) & 1);
+}
+
+/*
  * Start loading the connections of the ready completions (up to room of
  * them) into the cache before any is handled: each was last touched
  * before a whole batch of kernel work, and the loads then overlap
@@ -419,6 +437,9 @@ static unsigned reap(struct lx_worker *w, struct iocx_event *events,
 		case TAG_WAKE:
 			w->efd_armed = false;
 			*woken = true;
+			break;
+		case TAG_CLOSE:
+			close_done(ud, cqe->res);
 			break;
 		default:
 			break;
@@ -556,6 +577,13 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	struct lx_conn *lc = lx_conn(c);
 	struct lx_worker *w = lx_owner(lc);
 	struct io_uring_sqe *sqe;
+	/*
+	 * The close's success needs no completion (one would end the next
+	 * wait early).  The reset's does post one: with the reset's
+	 * skipped too, the kernel would also drop the -ECANCELED of a
+	 * close that never ran.
+	 */
+	unsigned char quiet = w->cqe_skip_ok ? IOSQE_CQE_SKIP_SUCCESS : 0;
 
 	if (lc->fd < 0 || !c->engine->opts.batch_closes || c->local_len != 0 ||
 	    !lx_on_worker(w) || !w->hardlink_ok ||
@@ -571,7 +599,8 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	}
 	sqe = io_uring_get_sqe(&w->ring);
 	iocx__linux_sys.uring_prep_close(sqe, lc->fd);
-	io_uring_sqe_set_data64(sqe, TAG_CLOSE);
+	sqe->flags |= quiet;
+	io_uring_sqe_set_data64(sqe, close_data(lc->fd, abort));
 	lc->fd = -1;
 }
 

@@ -539,6 +539,10 @@ struct peer_faults {
 	atomic_uint send_max;		/* sends offer at most this */
 	atomic_int recv_err;		/* a receive fails with it (above) */
 	atomic_int shutdown_err;	/* shutdown (FIN) fails with it */
+	atomic_int reset_reject;	/* io_uring batch_closes: the kernel
+					   rejects the queued reset before
+					   running it (an unknown opcode),
+					   which cancels the linked close */
 	atomic_int fired;		/* injections done */
 };
 

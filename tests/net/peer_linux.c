@@ -631,6 +631,12 @@ static void w_prep_cancel(struct io_uring_sqe *sqe, int fd,
 /* Batched closes are recorded when queued; the ring runs them later. */
 static void w_prep_reset(struct io_uring_sqe *sqe, int fd)
 {
+	if (peer__fault(&peer_faults.reset_reject) != 0) {
+		peer__sys_record(SYS_RESET, fd, 0, 0, 0, 0, EINVAL);
+		io_uring_prep_nop(sqe);
+		sqe->opcode = 0xff;	/* no such operation */
+		return;
+	}
 	peer__sys_record(SYS_RESET, fd, 0, 0, 0, 1, 0);
 	sys_real.uring_prep_reset(sqe, fd);
 }

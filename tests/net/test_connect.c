@@ -7,6 +7,7 @@
  * that must leak neither memory nor handles.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -580,6 +581,19 @@ static bool fd_closed_within(int fd, unsigned timeout_ms)
 	return true;
 }
 
+/* Whether n closes of s are recorded, waiting up to timeout_ms. */
+static bool close_records_within(SOCKET s, size_t n, unsigned timeout_ms)
+{
+	uint64_t give_up = peer_now_ms() + timeout_ms;
+
+	while (peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, NULL) < n) {
+		if (peer_now_ms() > give_up)
+			return false;
+		sched_yield();
+	}
+	return peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, NULL) == n;
+}
+
 /* An engine with options.batch_closes and one worker, recorder on. */
 static void batch_closes_engine(struct fx *f)
 {
@@ -635,6 +649,50 @@ static void batch_closes_abort_resets_through_ring(void **state)
 }
 
 /*
+ * A reset the kernel rejects before running it cancels its hard-linked
+ * close too (the whole link fails at submission): the backend then closes
+ * the socket itself, still abortively.  io_uring only.
+ */
+static void batch_closes_rejected_reset_still_resets(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	struct peer_sys_event rs, lg;
+	SOCKET s;
+
+	if (strcmp(peer_backend(), "io_uring") != 0)
+		skip();		/* the option is io_uring's alone */
+	batch_closes_engine(f);
+	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+	assert_non_null(f->peer);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_true(peer_wait_accepted(f->peer, 1, PEER_TIMEOUT_MS));
+	atomic_store(&peer_faults.reset_reject, EINVAL);
+	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	/* The reset was queued before on_close: no other one may fail. */
+	atomic_store(&peer_faults.reset_reject, 0);
+
+	s = peer_sys_socket(0);
+	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &rs), 1);
+	assert_false(rs.ok);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, PEER_ECONNRESET);
+	/* The queued close, then the backend's own (recorded once it has
+	 * returned, so wait for the record), with linger first. */
+	assert_true(close_records_within(s, 2, PEER_TIMEOUT_MS));
+	assert_true(fd_closed_within((int)s, 0));
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+				       SO_LINGER, &lg), 1);
+	assert_true(rs.seq < lg.seq);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+/*
  * Closes still queued to a ring when the engine is destroyed run before
  * iocx_engine_destroy() returns: every socket is closed by then.
  */
@@ -653,6 +711,8 @@ static void batch_closes_destroy_closes_every_socket(void **state)
 		assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
 	}
 	peer_assert_wait(&f->trk, n, 0, PEER_TIMEOUT_MS);
+	/* All accepted first: a later accept could reuse a closed number. */
+	assert_true(peer_wait_accepted(f->peer, n, PEER_TIMEOUT_MS));
 	for (long i = 0; i < n; i++) {
 		assert_int_equal(f->rec[i].status, IOCX_OK);
 		s[i] = peer_sys_socket((size_t)i);
@@ -836,6 +896,9 @@ int main(void)
 #ifndef _WIN32
 		cmocka_unit_test_setup_teardown(
 			batch_closes_abort_resets_through_ring,
+			setup_sys_bare, teardown),
+		cmocka_unit_test_setup_teardown(
+			batch_closes_rejected_reset_still_resets,
 			setup_sys_bare, teardown),
 		cmocka_unit_test_setup_teardown(
 			batch_closes_destroy_closes_every_socket,
