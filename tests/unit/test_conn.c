@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "conn.h"
 #include "fake_backend.h"
+#include "conn_fixture.h"
 #include "alloc_hooks.h"
 
 /* connect_payload_cap of the default fixture: small, so tests can exceed
@@ -78,13 +79,6 @@ struct fx {
 	unsigned engines;	/* fake engines alive besides fx->e */
 	void *sentinel;		/* last block of the setup, see setup() */
 };
-
-/*
- * The connection whose callback this thread runs (src/conn.c).  A failed
- * assertion jumps out of a callback without clearing it; the teardown
- * does, so that one failure does not turn every later destroy into
- * IOCX_E_INCALLBACK.
- */
 
 static struct fx the_fx;
 static unsigned cb_depth;	/* > 0 while a callback runs */
@@ -162,15 +156,6 @@ static void cb_close(iocx_conn *conn, int reason, void *user)
 
 /* ---- fixtures ------------------------------------------------------- */
 
-static uint16_t be16(uint16_t v)
-{
-	unsigned char b[2] = { (unsigned char)(v >> 8), (unsigned char)v };
-	uint16_t r;
-
-	memcpy(&r, b, sizeof(r));
-	return r;
-}
-
 static int group_setup(void **state)
 {
 	size_t i;
@@ -181,20 +166,11 @@ static int group_setup(void **state)
 	return iocx_set_allocator(hook_alloc, hook_free) == IOCX_OK ? 0 : -1;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	fake_cleanup();
-	return 0;
-}
-
 /* *state may point at engine options (prestate); default: cap CAP. */
 static int setup(void **state)
 {
 	const struct iocx_engine_options *o = *state;
 	struct fx *fx = &the_fx;
-	static const unsigned char loop6[16] = { [15] = 1 };
-	static const unsigned char loop4[4] = { 127, 0, 0, 1 };
 
 	memset(fx, 0, sizeof(*fx));
 	fake_reset();
@@ -208,17 +184,12 @@ static int setup(void **state)
 	fx->opts.connect_payload_cap = CAP;
 	if (o != NULL)
 		fx->opts = *o;
-	if (iocx__engine_create_with(&fake_backend, &fx->opts,
-				     IOCX__ENGINE_MANUAL, &fx->e) != IOCX_OK)
+	if (cfx_engine_create(&fx->opts, &fx->e) != IOCX_OK)
 		return -1;
 	fake_log_clear();
 
-	fx->v4.sin_family = AF_INET;
-	fx->v4.sin_port = be16(PORT);
-	memcpy(&fx->v4.sin_addr, loop4, sizeof(loop4));
-	fx->v6.sin6_family = AF_INET6;
-	fx->v6.sin6_port = be16(PORT);
-	memcpy(&fx->v6.sin6_addr, loop6, sizeof(loop6));
+	cfx_loopback4(&fx->v4, PORT);
+	cfx_loopback6(&fx->v6, PORT);
 
 	/*
 	 * cmocka checks a test body for leaks from the last block allocated
@@ -235,29 +206,19 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	int rc;
 
 	if (fx == NULL)
 		return 0;
 	test_free(fx->sentinel);
 	fx->sentinel = NULL;
-	if (fx->e == NULL)
+	/* After a failure that jumped out of a callback or a backend call,
+	 * the engine's locks may still be held: leave it alone. */
+	if (cfx_engine_abandon(&fx->e, cb_depth > 0))
 		return 0;
-	if (cb_depth > 0 || fake_poisoned()) {
-		/*
-		 * A failure jumped out of the engine (a callback or a backend
-		 * call): its locks may still be held, so leave it alone.
-		 */
-		iocx__current_conn = NULL;
-		fx->e = NULL;
-		return 0;
-	}
 	/* A failed test may have left connections: just let them go. */
 	cb_lenient = true;
 	fake_set_cancel_completes(true);
-	rc = iocx_engine_destroy(fx->e);
-	fx->e = NULL;
-	return rc == IOCX_OK && fake_engines() == fx->engines ? 0 : -1;
+	return cfx_engine_destroy(&fx->e, fx->engines);
 }
 
 /* ---- helpers -------------------------------------------------------- */
@@ -371,42 +332,9 @@ static void let_clock_tick(void)
 		;
 }
 
-#define check_stats(fx, ...)						\
-	check_stats_((fx)->e, &(const struct iocx_stats){ __VA_ARGS__ },\
-		     __FILE__, __LINE__)
-
-#define STAT(f)								\
-	do {								\
-		if (got.f != want->f) {					\
-			print_error("stats." #f " = %llu, want %llu\n",	\
-				    (unsigned long long)got.f,		\
-				    (unsigned long long)want->f);	\
-			same = false;					\
-		}							\
-	} while (0)
-
-static void check_stats_(iocx_engine *e, const struct iocx_stats *want,
-			 const char *file, int line)
-{
-	struct iocx_stats got;
-	bool same = true;
-	int i;
-
-	assert_int_equal(iocx_engine_stats(e, &got), IOCX_OK);
-	STAT(connects_started);
-	STAT(connects_ok);
-	STAT(connects_failed);
-	STAT(connects_cancelled);
-	STAT(payload_bytes);
-	STAT(fastopen_used);
-	STAT(closed);
-	STAT(in_flight);
-	STAT(open);
-	for (i = 0; i < IOCX_ERROR_COUNT; i++)
-		STAT(errors[i]);
-	if (!same)
-		_fail(file, line);
-}
+/* The stats of fx's engine are exactly these (conn_fixture.h lists the
+ * fields compared). */
+#define check_stats(fx, ...) cfx_check_stats((fx)->e, false, __VA_ARGS__)
 
 /*
  * A request that iocx_connect must reject with code: no callback, no
@@ -476,7 +404,7 @@ static void connect_ipv6_reports_ok(void **state)
 	start(fx, p, &r);
 	seen = (const void *)&fake_sock(p->id)->remote;
 	assert_int_equal(seen->sin6_family, AF_INET6);
-	assert_int_equal(seen->sin6_port, be16(PORT));
+	assert_int_equal(seen->sin6_port, cfx_be16(PORT));
 	assert_memory_equal(&seen->sin6_addr, &fx->v6.sin6_addr, 16);
 
 	fake_complete(p->conn, IOCX_OK, 0, 0);
@@ -499,7 +427,7 @@ static void connect_copies_remote_address(void **state)
 	memset(&sin, 0xAB, sizeof(sin));
 	seen = (const void *)&fake_sock(p->id)->remote;
 	assert_int_equal(seen->sin_family, AF_INET);
-	assert_int_equal(seen->sin_port, be16(PORT));
+	assert_int_equal(seen->sin_port, cfx_be16(PORT));
 	assert_memory_equal(&seen->sin_addr, &fx->v4.sin_addr, 4);
 
 	fake_complete(p->conn, IOCX_OK, 0, 0);
@@ -2443,5 +2371,5 @@ int main(void)
 	};
 
 	return cmocka_run_group_tests_name("conn", tests, group_setup,
-					   group_teardown);
+					   cfx_group_teardown);
 }

@@ -32,6 +32,7 @@
 #include "engine.h"
 #include "conn.h"
 #include "fake_backend.h"
+#include "conn_fixture.h"
 #include "alloc_hooks.h"
 
 #ifdef _WIN32
@@ -123,15 +124,6 @@ static void cb_close(iocx_conn *conn, int reason, void *user)
 
 /* ---- fixtures ------------------------------------------------------- */
 
-static uint16_t be16(uint16_t v)
-{
-	unsigned char b[2] = { (unsigned char)(v >> 8), (unsigned char)v };
-	uint16_t r;
-
-	memcpy(&r, b, sizeof(r));
-	return r;
-}
-
 static int group_setup(void **state)
 {
 	size_t i;
@@ -142,18 +134,10 @@ static int group_setup(void **state)
 	return iocx_set_allocator(hook_alloc, hook_free) == IOCX_OK ? 0 : -1;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	fake_cleanup();
-	return 0;
-}
-
 static int setup(void **state)
 {
 	struct fx *fx = &the_fx;
 	struct iocx_engine_options o;
-	static const unsigned char loop4[4] = { 127, 0, 0, 1 };
 
 	memset(fx, 0, sizeof(*fx));
 	fake_reset();
@@ -165,16 +149,13 @@ static int setup(void **state)
 	fx->engines = fake_engines();
 	iocx_engine_options_init(&o);
 	o.connect_payload_cap = CAP;
-	if (iocx__engine_create_with(&fake_backend, &o, IOCX__ENGINE_MANUAL,
-				     &fx->e) != IOCX_OK)
+	if (cfx_engine_create(&o, &fx->e) != IOCX_OK)
 		return -1;
 	/* Tests may swap the clock once the engine exists (engine.h). */
 	fx->e->clock = fake_clock;
 	fake_log_clear();
 
-	fx->v4.sin_family = AF_INET;
-	fx->v4.sin_port = be16(PORT);
-	memcpy(&fx->v4.sin_addr, loop4, sizeof(loop4));
+	cfx_loopback4(&fx->v4, PORT);
 
 	/* cmocka walks its leak list from the last block allocated before
 	 * the body: one that lives until the teardown keeps the walk off
@@ -187,27 +168,19 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	int rc;
 
 	if (fx == NULL)
 		return 0;
 	test_free(fx->sentinel);
 	fx->sentinel = NULL;
-	if (fx->e == NULL)
+	/* A failure jumped out of the engine (its locks may be held), or
+	 * out of a test holding a connection's reference (destroy would
+	 * wait for it forever): leave the engine alone. */
+	if (cfx_engine_abandon(&fx->e, cb_depth > 0 || fx->holds_ref))
 		return 0;
-	if (cb_depth > 0 || fake_poisoned() || fx->holds_ref) {
-		/* A failure jumped out of the engine (its locks may be held),
-		 * or out of a test holding a connection's reference (destroy
-		 * would wait for it forever): leave the engine alone. */
-		iocx__current_conn = NULL;
-		fx->e = NULL;
-		return 0;
-	}
 	cb_lenient = true;
 	fake_set_cancel_completes(true);
-	rc = iocx_engine_destroy(fx->e);
-	fx->e = NULL;
-	return rc == IOCX_OK && fake_engines() == fx->engines ? 0 : -1;
+	return cfx_engine_destroy(&fx->e, fx->engines);
 }
 
 /* ---- helpers -------------------------------------------------------- */
@@ -306,43 +279,9 @@ static void close_and_pump(struct fx *fx, struct probe *p)
 	assert_int_equal(p->closes, closes + 1);
 }
 
-#define check_stats(fx, ...)						\
-	check_stats_((fx)->e, &(const struct iocx_stats){ __VA_ARGS__ },\
-		     __FILE__, __LINE__)
-
-#define STAT(f)								\
-	do {								\
-		if (got.f != want->f) {					\
-			print_error("stats." #f " = %llu, want %llu\n",	\
-				    (unsigned long long)got.f,		\
-				    (unsigned long long)want->f);	\
-			same = false;					\
-		}							\
-	} while (0)
-
-static void check_stats_(iocx_engine *e, const struct iocx_stats *want,
-			 const char *file, int line)
-{
-	struct iocx_stats got;
-	bool same = true;
-	int i;
-
-	assert_int_equal(iocx_engine_stats(e, &got), IOCX_OK);
-	STAT(connects_started);
-	STAT(connects_ok);
-	STAT(connects_failed);
-	STAT(connects_cancelled);
-	STAT(payload_bytes);
-	STAT(fastopen_used);
-	STAT(retries);
-	STAT(closed);
-	STAT(in_flight);
-	STAT(open);
-	for (i = 0; i < IOCX_ERROR_COUNT; i++)
-		STAT(errors[i]);
-	if (!same)
-		_fail(file, line);
-}
+/* The stats of fx's engine are exactly these (conn_fixture.h lists the
+ * fields compared). */
+#define check_stats(fx, ...) cfx_check_stats((fx)->e, true, __VA_ARGS__)
 
 /* A request iocx_connect must reject with code, changing nothing. */
 static void check_rejected(struct fx *fx,
@@ -2042,5 +1981,5 @@ int main(void)
 	};
 
 	return cmocka_run_group_tests_name("conn_deadline", tests,
-					   group_setup, group_teardown);
+					   group_setup, cfx_group_teardown);
 }

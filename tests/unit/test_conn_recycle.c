@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "engine.h"
 #include "fake_backend.h"
+#include "conn_fixture.h"
 #include "alloc_hooks.h"
 
 struct fx {
@@ -69,12 +70,9 @@ static int setup_with(void **state, bool recycle)
 	alloc_hooks_reset();
 	iocx_engine_options_init(&o);
 	o.recycle_sockets = recycle;
-	if (iocx__engine_create_with(&fake_backend, &o, IOCX__ENGINE_MANUAL,
-				     &fx->e) != IOCX_OK)
+	if (cfx_engine_create(&o, &fx->e) != IOCX_OK)
 		return -1;
-	fx->v4.sin_family = AF_INET;
-	fx->v4.sin_port = htons(9);
-	fx->v4.sin_addr.s_addr = htonl(0x7f000001);
+	cfx_loopback4(&fx->v4, 9);
 	/* A block that outlives the body, for cmocka's leak walk. */
 	fx->sentinel = test_malloc(1);
 	*state = fx;

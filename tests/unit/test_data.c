@@ -28,6 +28,7 @@
 #include "engine.h"
 #include "conn.h"
 #include "fake_backend.h"
+#include "conn_fixture.h"
 #include "alloc_hooks.h"
 
 /* recv_buffer of the fixture: small, so a test can fill it. */
@@ -263,15 +264,6 @@ static void hook_result(struct dprobe *p, int rc)
 
 /* ---- fixtures -------------------------------------------------------- */
 
-static uint16_t be16(uint16_t v)
-{
-	unsigned char b[2] = { (unsigned char)(v >> 8), (unsigned char)v };
-	uint16_t r;
-
-	memcpy(&r, b, sizeof(r));
-	return r;
-}
-
 static int group_setup(void **state)
 {
 	size_t i;
@@ -282,17 +274,9 @@ static int group_setup(void **state)
 	return iocx_set_allocator(hook_alloc, hook_free) == IOCX_OK ? 0 : -1;
 }
 
-static int group_teardown(void **state)
-{
-	(void)state;
-	fake_cleanup();
-	return 0;
-}
-
 static int setup(void **state)
 {
 	struct fx *fx = &the_fx;
-	static const unsigned char loop4[4] = { 127, 0, 0, 1 };
 
 	memset(fx, 0, sizeof(*fx));
 	fake_reset();
@@ -303,13 +287,10 @@ static int setup(void **state)
 	fx->engines = fake_engines();
 	iocx_engine_options_init(&fx->opts);
 	fx->opts.recv_buffer = RBUF;
-	if (iocx__engine_create_with(&fake_backend, &fx->opts,
-				     IOCX__ENGINE_MANUAL, &fx->e) != IOCX_OK)
+	if (cfx_engine_create(&fx->opts, &fx->e) != IOCX_OK)
 		return -1;
 	fake_log_clear();
-	fx->v4.sin_family = AF_INET;
-	fx->v4.sin_port = be16(PORT);
-	memcpy(&fx->v4.sin_addr, loop4, sizeof(loop4));
+	cfx_loopback4(&fx->v4, PORT);
 	/* A block that outlives the body, for cmocka's leak walk (see
 	 * test_conn.c). */
 	fx->sentinel = test_malloc(1);
@@ -343,25 +324,17 @@ static void release_stuck_ops(struct fx *fx)
 static int teardown(void **state)
 {
 	struct fx *fx = *state;
-	int rc;
 
 	if (fx == NULL)
 		return 0;
 	test_free(fx->sentinel);
 	fx->sentinel = NULL;
-	if (fx->e == NULL)
+	/* A failure jumped out of the engine: leave it alone. */
+	if (cfx_engine_abandon(&fx->e, cb_depth > 0))
 		return 0;
-	if (cb_depth > 0 || fake_poisoned()) {
-		/* A failure jumped out of the engine: leave it alone. */
-		iocx__current_conn = NULL;
-		fx->e = NULL;
-		return 0;
-	}
 	fake_set_cancel_completes(true);
 	release_stuck_ops(fx);
-	rc = iocx_engine_destroy(fx->e);
-	fx->e = NULL;
-	return rc == IOCX_OK && fake_engines() == fx->engines ? 0 : -1;
+	return cfx_engine_destroy(&fx->e, fx->engines);
 }
 
 /* ---- helpers --------------------------------------------------------- */
@@ -1854,5 +1827,5 @@ int main(void)
 	};
 
 	return cmocka_run_group_tests_name("data", tests, group_setup,
-					   group_teardown);
+					   cfx_group_teardown);
 }

@@ -1,0 +1,68 @@
+/*
+ * Scaffolding shared by the unit tests that drive connections through the
+ * public API on a manual engine over the fake backend (test_conn.c,
+ * test_conn_deadline.c, test_data.c, test_conn_recycle.c): the loopback
+ * remote, engine creation and the teardown's destroy-or-abandon decision,
+ * and the stats comparison.
+ *
+ * What differs between those files stays in them: their probes and
+ * callbacks, the allocator hooks (alloc_hooks.h is static per program) and
+ * what a teardown does before it destroys the engine.
+ *
+ * Like the fake backend, only for one test thread.
+ */
+#ifndef IOCX_TEST_CONN_FIXTURE_H
+#define IOCX_TEST_CONN_FIXTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "iocx.h"
+#include "conn.h"		/* sockaddr_in(6): the platform's headers */
+
+/* v in network byte order, without the platform's socket headers. */
+uint16_t cfx_be16(uint16_t v);
+
+/* Set *sa to 127.0.0.1:port (and zero the rest). */
+void cfx_loopback4(struct sockaddr_in *sa, uint16_t port);
+/* Set *sa to [::1]:port (and zero the rest). */
+void cfx_loopback6(struct sockaddr_in6 *sa, uint16_t port);
+
+/*
+ * Create a manual engine (IOCX__ENGINE_MANUAL: no workers, the test pumps
+ * it) over the fake backend with options o; returns what the engine's
+ * create returned.  The call log still holds the engine's own calls.
+ */
+int cfx_engine_create(const struct iocx_engine_options *o, iocx_engine **e);
+
+/*
+ * For a teardown: true when there is no engine to destroy, because *e is
+ * NULL already or because a failure jumped out of it (in_engine: out of a
+ * callback or another call into the engine; or the fake saw a contract
+ * violation).  Its locks may then be held, so *e is set to NULL without
+ * destroying it and the current connection is forgotten.
+ */
+bool cfx_engine_abandon(iocx_engine **e, bool in_engine);
+
+/*
+ * Destroy *e and set it to NULL; 0 when that succeeded and the fake
+ * engines alive are back to engines, -1 otherwise (a teardown's result).
+ */
+int cfx_engine_destroy(iocx_engine **e, unsigned engines);
+
+/* A cmocka group teardown: release the fake's capture buffers. */
+int cfx_group_teardown(void **state);
+
+/*
+ * Compare e's stats with want and fail the test at file:line, after
+ * printing every field that differs.  The compared fields are the connect
+ * counters, payload_bytes, fastopen_used, closed, in_flight, open and
+ * errors[], plus retries if with_retries.
+ */
+void cfx_check_stats_(iocx_engine *e, const struct iocx_stats *want,
+		      bool with_retries, const char *file, int line);
+#define cfx_check_stats(e, with_retries, ...)				\
+	cfx_check_stats_((e), &(const struct iocx_stats){ __VA_ARGS__ },	\
+			 (with_retries), __FILE__, __LINE__)
+
+#endif /* IOCX_TEST_CONN_FIXTURE_H */
