@@ -50,6 +50,14 @@ bool cfx_engine_abandon(iocx_engine **e, bool in_engine);
  */
 int cfx_engine_destroy(iocx_engine **e, unsigned engines);
 
+/*
+ * Complete c's connect in flight with status and os_code (no bytes), and
+ * pump e: the test expects exactly one on_connect(status), which its
+ * callback named cb_connect checks with check_expected(status).
+ */
+void cfx_complete_connect(iocx_engine *e, iocx_conn *c, int status,
+			  uint32_t os_code);
+
 /* A cmocka group teardown: release the fake's capture buffers. */
 int cfx_group_teardown(void **state);
 

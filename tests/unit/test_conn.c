@@ -371,9 +371,7 @@ static void connect_without_payload_reports_ok(void **state)
 	assert_int_equal(fake_pending(fx->e), 0);
 	check_stats(fx, .connects_started = 1, .in_flight = 1, .open = 1);
 
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->connects, 1);
 	assert_ptr_equal(p->connect_conn, p->conn);
 	assert_int_equal(p->res.os_code, 0);
@@ -407,9 +405,7 @@ static void connect_ipv6_reports_ok(void **state)
 	assert_int_equal(seen->sin6_port, cfx_be16(PORT));
 	assert_memory_equal(&seen->sin6_addr, &fx->v6.sin6_addr, 16);
 
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	close_and_pump(fx, p);
 	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1);
 }
@@ -430,9 +426,7 @@ static void connect_copies_remote_address(void **state)
 	assert_int_equal(seen->sin_port, cfx_be16(PORT));
 	assert_memory_equal(&seen->sin_addr, &fx->v4.sin_addr, 4);
 
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	close_and_pump(fx, p);
 }
 
@@ -448,9 +442,7 @@ static void connect_long_address_length_accepted(void **state)
 	r.remote = (const struct sockaddr *)&ss;
 	r.remote_len = sizeof(ss);
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	close_and_pump(fx, p);
 }
 
@@ -659,9 +651,7 @@ static void connect_fastopen_accepted_is_reported(void **state)
 	start(fx, p, &r);
 	check_stats(fx, .connects_started = 1, .fastopen_used = 1,
 		    .in_flight = 1, .open = 1);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_true(p->res.fastopen);
 	close_and_pump(fx, p);
 	check_stats(fx, .connects_started = 1, .connects_ok = 1,
@@ -706,9 +696,7 @@ static void connect_latency_is_positive(void **state)
 
 	start_plain(fx, p);
 	let_clock_tick();
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_true(p->res.latency_ns > 0);
 	close_and_pump(fx, p);
 }
@@ -734,9 +722,7 @@ static void connect_without_on_close_closes_quietly(void **state)
 
 	r.on_close = NULL;
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
 	fake_pump(fx->e);
 	assert_int_equal(p->closes, 0);
@@ -767,9 +753,7 @@ static void connect_refused_reports_error_with_socket_closed(void **state)
 	struct probe *p = &fx->p[0];
 
 	start_plain(fx, p);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	expect_value(cb_connect, status, IOCX_E_REFUSED);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_E_REFUSED, 10061);
 	assert_int_equal(p->connects, 1);
 	assert_int_equal(p->res.os_code, 10061);
 	assert_int_equal(p->res.payload_sent, 0);
@@ -794,9 +778,7 @@ static void connect_timeout_reports_timedout(void **state)
 	struct probe *p = &fx->p[0];
 
 	start_plain(fx, p);
-	fake_complete(p->conn, IOCX_E_TIMEDOUT, 0xC00000B5u, 0);
-	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_E_TIMEDOUT, 0xC00000B5u);
 	assert_int_equal(p->res.os_code, 0xC00000B5u);
 	close_and_pump(fx, p);
 	check_stats(fx, .connects_started = 1, .connects_failed = 1,
@@ -809,9 +791,7 @@ static void connect_send_failure_reports_error(void **state)
 	struct probe *p = &fx->p[0];
 
 	make_sending(fx, p);
-	fake_complete(p->conn, IOCX_E_RESET, 0xC000020Du, 0);
-	expect_value(cb_connect, status, IOCX_E_RESET);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_E_RESET, 0xC000020Du);
 	assert_int_equal(p->res.os_code, 0xC000020Du);
 	assert_int_equal(p->res.payload_sent, CAP);
 	assert_true(p->sock_closed_at_connect);
@@ -1575,9 +1555,7 @@ static void connect_at_max_in_flight_returns_limit(void **state)
 	check_stats(fx, .connects_started = 2, .in_flight = 2, .open = 2);
 
 	/* Once a is reported, there is room again. */
-	fake_complete(a->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, a->conn, IOCX_OK, 0);
 	check_stats(fx, .connects_started = 2, .connects_ok = 1,
 		    .in_flight = 1, .open = 2);
 	start(fx, c, &rc);
@@ -1638,9 +1616,7 @@ static void connect_inside_on_connect_at_limit_succeeds(void **state)
 	start_plain(fx, a);
 	a->act = ACT_CONNECT;
 	a->act_req = request(fx, b);
-	fake_complete(a->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, a->conn, IOCX_OK, 0);
 	/* in_flight dropped before on_connect ran. */
 	assert_int_equal(a->stats_at_connect.in_flight, 0);
 	assert_int_equal(a->act_rc, IOCX_OK);
@@ -1652,9 +1628,7 @@ static void connect_inside_on_connect_at_limit_succeeds(void **state)
 		    .in_flight = 1, .open = 2);
 
 	close_and_pump(fx, a);
-	fake_complete(b->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, b->conn, IOCX_OK, 0);
 	close_and_pump(fx, b);
 }
 
@@ -1831,9 +1805,7 @@ static void destroy_inside_callback_returns_incallback(void **state)
 
 	start_plain(fx, p);
 	p->act = ACT_DESTROY;
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->act_rc, IOCX_E_INCALLBACK);
 	/* Nothing happened: the engine and the connection go on. */
 	assert_int_equal(fake_engines(), fx->engines + 1);

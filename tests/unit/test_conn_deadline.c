@@ -231,6 +231,13 @@ static iocx_conn *start(struct fx *fx, struct probe *p,
 	return p->conn;
 }
 
+/* The attempt in flight is refused (WSAECONNREFUSED); pump what follows. */
+static void refuse(struct fx *fx, struct probe *p)
+{
+	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
+	fake_pump(fx->e);
+}
+
 /* Deliver what is queued, set the clock to ms after the start, and give
  * the engine one run: expired timers fire; their cancels are queued. */
 static void at(struct fx *fx, uint64_t ms)
@@ -358,9 +365,7 @@ static void deadline_completion_first_disarms(void **state)
 
 	start(fx, p, &r);
 	at(fx, 30);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->res.attempts, 1);
 	assert_int_equal(p->res.latency_ns, 30 * MS);
 	assert_int_equal(timers_armed(fx), 0);
@@ -390,9 +395,7 @@ static void deadline_zero_arms_no_timer(void **state)
 	assert_int_equal(wake_posts(), 0);
 	at(fx, 100000);
 	assert_int_equal(fake_count(FAKE_CANCEL, 0), 0);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	close_and_pump(fx, p);
 }
 
@@ -467,9 +470,7 @@ static void deadline_failure_after_cancel_wins(void **state)
 	start(fx, p, &r);
 	fake_set_cancel_completes(false);
 	at(fx, 50);
-	fake_complete(p->conn, IOCX_E_HOSTUNREACH, 1232, 0);
-	expect_value(cb_connect, status, IOCX_E_HOSTUNREACH);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_E_HOSTUNREACH, 1232);
 	assert_int_equal(p->res.os_code, 1232);
 	assert_true(p->sock_closed_at_connect);
 	check_stats(fx, .connects_started = 1, .connects_failed = 1,
@@ -626,8 +627,7 @@ static void retry_refused_retries_on_fresh_socket(void **state)
 
 	/* Attempt 1 refused at 5 ms: no report, socket closed, waiting. */
 	at(fx, 5);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	assert_int_equal(p->connects, 0);
 	assert_true(fake_sock(1)->closed);
 	assert_false(fake_sock(1)->abort);
@@ -648,8 +648,7 @@ static void retry_refused_retries_on_fresh_socket(void **state)
 	assert_memory_equal(fake_sock(2)->capture, payload, 10);
 
 	/* Attempt 2 refused: the next backoff is 100..200 ms. */
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	assert_int_equal(p->connects, 0);
 	check_stats(fx, .connects_started = 1, .retries = 2, .in_flight = 1,
 		    .open = 1);
@@ -729,9 +728,7 @@ static void retry_netunreach_and_os_timedout_are_retried(void **state)
 	fake_pump(fx->e);
 	step(fx, 10);
 	assert_int_equal(fake_id(p->conn), 3);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->res.attempts, 3);
 	check_stats(fx, .connects_started = 1, .connects_ok = 1,
 		    .retries = 2, .open = 1);
@@ -805,9 +802,7 @@ static void retry_after_deadline_starts_fresh_attempt(void **state)
 	/* Its own 50 ms from its start. */
 	at(fx, t2 + 49);
 	assert_int_equal(fake_count(FAKE_CANCEL, 2), 0);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->res.attempts, 2);
 	assert_int_equal(p->res.latency_ns, (t2 + 49) * MS);
 	at(fx, t2 + 1000);
@@ -925,8 +920,7 @@ static void retry_backoff_within_bounds(void **state)
 			if (n == BACKOFF_ATTEMPTS)
 				expect_value(cb_connect, status,
 					     IOCX_E_REFUSED);
-			fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-			fake_pump(fx->e);
+			refuse(fx, p);
 			if (n == BACKOFF_ATTEMPTS)
 				break;
 			delay = ms_until_open(fx, d);
@@ -970,13 +964,10 @@ static void retry_backoff_defaults_to_100ms(void **state)
 	unsigned delay;
 
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	delay = ms_until_open(fx, 100);
 	assert_true(delay >= 50 && delay <= 100);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->res.attempts, 2);
 	close_and_pump(fx, p);
 }
@@ -990,18 +981,14 @@ static void retry_backoff_default_initial_capped_by_max(void **state)
 	unsigned delay;
 
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	delay = ms_until_open(fx, 40);
 	assert_true(delay >= 20 && delay <= 40);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	/* Doubling stays at the max. */
 	delay = ms_until_open(fx, 40);
 	assert_true(delay >= 20 && delay <= 40);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->res.attempts, 3);
 	close_and_pump(fx, p);
 }
@@ -1013,8 +1000,7 @@ static void close_during_retry_wait_reports_cancelled(void **state)
 	struct iocx_connect_request r = request_retry(fx, p, 3, 100, 1000);
 
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	assert_int_equal(p->conn->state, CONN_RETRY_WAIT);
 	at(fx, 20);
 
@@ -1074,8 +1060,7 @@ static void retry_timer_with_close_queued_opens_nothing(void **state)
 	struct iocx_connect_request r = request_retry(fx, p, 3, 10, 10);
 
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
 	/* The timer pass runs before the queued CLOSE is dequeued: it sees
 	 * the request and closes at once instead of opening a socket. */
@@ -1096,8 +1081,7 @@ static void destroy_during_retry_wait_reports_cancelled(void **state)
 	struct iocx_connect_request r = request_retry(fx, p, 3, 100, 1000);
 
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	assert_int_equal(p->conn->state, CONN_RETRY_WAIT);
 
 	expect_value(cb_connect, status, IOCX_E_CANCELLED);
@@ -1121,8 +1105,7 @@ static void retry_open_failure_reports_it(void **state)
 
 	r.deadline_ms = 50;
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	fake_fail_next(FAKE_OPEN, IOCX_E_PORTS_EXHAUSTED);
 	expect_value(cb_connect, status, IOCX_E_PORTS_EXHAUSTED);
 	at(fx, 10);
@@ -1152,8 +1135,7 @@ static void retry_connect_failure_reports_it(void **state)
 
 	r.deadline_ms = 50;
 	start(fx, p, &r);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	fake_fail_next(FAKE_CONNECT, IOCX_E_ADDRINUSE);
 	expect_value(cb_connect, status, IOCX_E_ADDRINUSE);
 	at(fx, 10);
@@ -1183,8 +1165,7 @@ static void stale_deadline_does_not_cancel_next_attempt(void **state)
 	r.deadline_ms = 500;
 	start(fx, p, &r);
 	at(fx, 10);
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	t2 = 10 + ms_until_open(fx, 100);
 	assert_int_equal(now_ms(), t2);
 
@@ -1224,8 +1205,7 @@ static void stale_timer_generation_is_ignored(void **state)
 	assert_ptr_equal(popped, p->conn);
 
 	/* Meanwhile attempt 1 is refused and the backoff armed. */
-	fake_complete(p->conn, IOCX_E_REFUSED, 10061, 0);
-	fake_pump(fx->e);
+	refuse(fx, p);
 	assert_int_equal(p->conn->state, CONN_RETRY_WAIT);
 	assert_int_equal(timers_armed(fx), 1);
 
@@ -1270,9 +1250,7 @@ static void stale_timer_generation_is_ignored(void **state)
 
 	at(fx, 160);
 	assert_int_equal(fake_count(FAKE_CANCEL, 0), 0);
-	fake_complete(p->conn, IOCX_OK, 0, 0);
-	expect_value(cb_connect, status, IOCX_OK);
-	fake_pump(fx->e);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->res.attempts, 2);
 	close_and_pump(fx, p);
 }
