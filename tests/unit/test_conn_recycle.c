@@ -125,6 +125,21 @@ static void open_conn(struct fx *fx, const struct sockaddr_in *local)
 	fake_log_clear();
 }
 
+/* Open a connection as open_conn() does, close it with mode and pump;
+ * returns its id. */
+static unsigned open_then_close(struct fx *fx,
+				const struct sockaddr_in *local,
+				enum iocx_close_mode mode)
+{
+	unsigned id;
+
+	open_conn(fx, local);
+	id = fake_id(fx->conn);
+	assert_int_equal(iocx_close(fx->conn, mode), IOCX_OK);
+	fake_pump(fx->e);
+	return id;
+}
+
 static uint64_t recycled(struct fx *fx)
 {
 	struct iocx_stats s;
@@ -138,10 +153,7 @@ static void recycle_graceful_close_disconnects_then_keeps(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	open_conn(fx, NULL);
-	id = fake_id(fx->conn);
-	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
-	fake_pump(fx->e);
+	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
 	/* The disconnect is in flight: on_close waits for it. */
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 1);
 	assert_int_equal(fx->closes, 0);
@@ -161,10 +173,7 @@ static void recycle_refused_by_backend_closes(void **state)
 	unsigned id;
 
 	fake_set_recycle_keeps(false);
-	open_conn(fx, NULL);
-	id = fake_id(fx->conn);
-	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
-	fake_pump(fx->e);
+	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
 	fake_complete(fx->conn, IOCX_OK, 0, 0);
 	fake_pump(fx->e);
 	assert_int_equal(fx->closes, 1);
@@ -178,10 +187,7 @@ static void recycle_disconnect_failure_closes(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	open_conn(fx, NULL);
-	id = fake_id(fx->conn);
-	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
-	fake_pump(fx->e);
+	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
 	fake_complete(fx->conn, IOCX_E_RESET, 0xC000020Du, 0);
 	fake_pump(fx->e);
 	assert_int_equal(fx->closes, 1);
@@ -195,11 +201,9 @@ static void recycle_disconnect_refused_at_once_closes(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	open_conn(fx, NULL);
-	id = fake_id(fx->conn);
+	/* Opening issues no disconnect: the close's is the one that fails. */
 	fake_fail_next(FAKE_DISCONNECT, IOCX_E_NOTSUP);
-	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
-	fake_pump(fx->e);
+	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
 	assert_false(fake_sock(id)->abort);
@@ -210,10 +214,7 @@ static void recycle_not_for_abortive_close(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	open_conn(fx, NULL);
-	id = fake_id(fx->conn);
-	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_ABORT), IOCX_OK);
-	fake_pump(fx->e);
+	id = open_then_close(fx, NULL, IOCX_CLOSE_ABORT);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 	assert_true(fake_sock(id)->abort);
@@ -226,10 +227,7 @@ static void recycle_not_for_explicit_local(void **state)
 	unsigned id;
 
 	local.sin_port = 0;
-	open_conn(fx, &local);
-	id = fake_id(fx->conn);
-	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
-	fake_pump(fx->e);
+	id = open_then_close(fx, &local, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 }
@@ -239,10 +237,7 @@ static void recycle_off_never_disconnects(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	open_conn(fx, NULL);
-	id = fake_id(fx->conn);
-	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
-	fake_pump(fx->e);
+	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
@@ -253,10 +248,7 @@ static void recycle_destroy_cancels_disconnect_in_flight(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	open_conn(fx, NULL);
-	id = fake_id(fx->conn);
-	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
-	fake_pump(fx->e);
+	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 1);
 	/* TIME_WAIT could hold the disconnect for minutes: destroy cancels
 	 * it (the fake's cancel completes it at once) and closes. */
