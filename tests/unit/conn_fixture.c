@@ -42,6 +42,21 @@ void cfx_loopback6(struct sockaddr_in6 *sa, uint16_t port)
 	memcpy(&sa->sin6_addr, loop6, sizeof(loop6));
 }
 
+struct iocx_connect_request cfx_request(const struct sockaddr_in *to,
+					iocx_connect_cb on_connect,
+					iocx_close_cb on_close, void *user)
+{
+	struct iocx_connect_request r = {
+		.remote = (const struct sockaddr *)to,
+		.remote_len = sizeof(*to),
+		.on_connect = on_connect,
+		.on_close = on_close,
+		.user = user,
+	};
+
+	return r;
+}
+
 int cfx_engine_create(const struct iocx_engine_options *o, iocx_engine **e)
 {
 	return iocx__engine_create_with(&fake_backend, o, IOCX__ENGINE_MANUAL,

@@ -28,6 +28,11 @@ void cfx_loopback4(struct sockaddr_in *sa, uint16_t port);
 /* Set *sa to [::1]:port (and zero the rest). */
 void cfx_loopback6(struct sockaddr_in6 *sa, uint16_t port);
 
+/* A request to connect to *to with these callbacks and user; the rest 0. */
+struct iocx_connect_request cfx_request(const struct sockaddr_in *to,
+					iocx_connect_cb on_connect,
+					iocx_close_cb on_close, void *user);
+
 /*
  * Create a manual engine (IOCX__ENGINE_MANUAL: no workers, the test pumps
  * it) over the fake backend with options o; returns what the engine's

@@ -225,15 +225,7 @@ static int teardown(void **state)
 
 static struct iocx_connect_request request(struct fx *fx, struct probe *p)
 {
-	struct iocx_connect_request r = {
-		.remote = (const struct sockaddr *)&fx->v4,
-		.remote_len = sizeof(fx->v4),
-		.on_connect = cb_connect,
-		.on_close = cb_close,
-		.user = p,
-	};
-
-	return r;
+	return cfx_request(&fx->v4, cb_connect, cb_close, p);
 }
 
 static struct iocx_connect_request request_payload(struct fx *fx,

@@ -104,13 +104,8 @@ static int teardown(void **state)
 /* Connect (optionally bound to local) and complete it: the conn is OPEN. */
 static void open_conn(struct fx *fx, const struct sockaddr_in *local)
 {
-	struct iocx_connect_request r = {
-		.remote = (const struct sockaddr *)&fx->v4,
-		.remote_len = sizeof(fx->v4),
-		.on_connect = on_connect,
-		.on_close = on_close,
-		.user = fx,
-	};
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, on_connect, on_close, fx);
 	iocx_conn *conn = NULL;
 
 	if (local) {

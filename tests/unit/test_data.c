@@ -341,13 +341,8 @@ static int teardown(void **state)
 
 static iocx_conn *start(struct fx *fx, struct dprobe *p)
 {
-	struct iocx_connect_request r = {
-		.remote = (const struct sockaddr *)&fx->v4,
-		.remote_len = sizeof(fx->v4),
-		.on_connect = cb_connect,
-		.on_close = cb_close,
-		.user = p,
-	};
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, cb_connect, cb_close, p);
 
 	assert_int_equal(iocx_connect(fx->e, &r, &p->conn), IOCX_OK);
 	assert_non_null(p->conn);
