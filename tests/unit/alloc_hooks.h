@@ -6,11 +6,16 @@
  *
  * Include once per test program, after <cmocka.h>; install the hooks with
  * iocx_set_allocator(hook_alloc, hook_free) before any engine exists.
+ * cmocka's heap is not thread-safe: a test that runs an engine with worker
+ * threads switches to the locked hooks (alloc_hooks_lock) for that time.
  */
 #ifndef IOCX_TEST_ALLOC_HOOKS_H
 #define IOCX_TEST_ALLOC_HOOKS_H
 
 #include <stddef.h>
+
+#include "iocx.h"
+#include "platform.h"		/* iocx_mutex */
 
 static long hook_fail_countdown = -1;	/* -1 = never fail */
 static unsigned long hook_allocs;	/* allocations served */
@@ -52,6 +57,42 @@ static inline void alloc_hooks_reset(void)
 	hook_allocs = 0;
 	hook_frees = 0;
 	hook_failed = 0;
+}
+
+/* Serialises the hooks while worker threads allocate. */
+static iocx_mutex hook_lock;
+
+static inline void *hook_alloc_locked(size_t size)
+{
+	void *ptr;
+
+	iocx__mutex_lock(&hook_lock);
+	ptr = hook_alloc(size);
+	iocx__mutex_unlock(&hook_lock);
+	return ptr;
+}
+
+static inline void hook_free_locked(void *ptr)
+{
+	iocx__mutex_lock(&hook_lock);
+	hook_free(ptr);
+	iocx__mutex_unlock(&hook_lock);
+}
+
+/* Route the library's allocator through the hooks behind a mutex, for an
+ * engine with worker threads; no engine may exist yet. */
+static inline void alloc_hooks_lock(void)
+{
+	iocx__mutex_init(&hook_lock);
+	assert_int_equal(iocx_set_allocator(hook_alloc_locked,
+					    hook_free_locked), IOCX_OK);
+}
+
+/* Back to the plain hooks, once the threaded engine is destroyed. */
+static inline void alloc_hooks_unlock(void)
+{
+	assert_int_equal(iocx_set_allocator(hook_alloc, hook_free), IOCX_OK);
+	iocx__mutex_destroy(&hook_lock);
 }
 
 #endif /* IOCX_TEST_ALLOC_HOOKS_H */

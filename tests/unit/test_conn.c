@@ -2013,7 +2013,6 @@ static struct {
 	unsigned head, len;
 	bool slow_shutdown;
 } mt;
-static iocx_mutex alloc_lock;
 static atomic_uint mt_connects;
 static atomic_uint mt_closes[MT_CONNS];
 
@@ -2133,24 +2132,6 @@ static const struct iocx_backend mt_backend = {
 	.close = mt_close,
 };
 
-/* cmocka's heap is not thread-safe: serialise it for worker threads. */
-static void *locked_alloc(size_t size)
-{
-	void *p;
-
-	iocx__mutex_lock(&alloc_lock);
-	p = hook_alloc(size);
-	iocx__mutex_unlock(&alloc_lock);
-	return p;
-}
-
-static void locked_free(void *ptr)
-{
-	iocx__mutex_lock(&alloc_lock);
-	hook_free(ptr);
-	iocx__mutex_unlock(&alloc_lock);
-}
-
 /* Callbacks on worker threads: count only, never assert (no longjmp). */
 static void mt_on_connect(iocx_conn *conn,
 			  const struct iocx_connect_result *r, void *user)
@@ -2223,14 +2204,11 @@ static void destroy_racing_last_close_frees_each_conn_once(void **state)
 	memset(&mt, 0, sizeof(mt));
 	iocx__mutex_init(&mt.lock);
 	iocx__cond_init(&mt.cv);
-	iocx__mutex_init(&alloc_lock);
-	assert_int_equal(iocx_set_allocator(locked_alloc, locked_free),
-			 IOCX_OK);
+	alloc_hooks_lock();
 	/* The window is narrow: a few rounds make a regression show. */
 	for (round = 0; round < 3; round++)
 		mt_round(fx);
-	assert_int_equal(iocx_set_allocator(hook_alloc, hook_free), IOCX_OK);
-	iocx__mutex_destroy(&alloc_lock);
+	alloc_hooks_unlock();
 	iocx__cond_destroy(&mt.cv);
 	iocx__mutex_destroy(&mt.lock);
 }

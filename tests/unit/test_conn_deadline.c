@@ -1644,7 +1644,6 @@ static struct {
 	bool overflow;
 } tb;
 static struct tb_rec tb_recs[TB_CONNS];
-static iocx_mutex alloc_lock;
 
 static void tb_push_locked(const struct iocx_event *ev)
 {
@@ -1800,24 +1799,6 @@ static const struct iocx_backend tb_backend = {
 	.close = tb_close,
 };
 
-/* cmocka's heap is not thread-safe: serialise it for the workers. */
-static void *locked_alloc(size_t size)
-{
-	void *ptr;
-
-	iocx__mutex_lock(&alloc_lock);
-	ptr = hook_alloc(size);
-	iocx__mutex_unlock(&alloc_lock);
-	return ptr;
-}
-
-static void locked_free(void *ptr)
-{
-	iocx__mutex_lock(&alloc_lock);
-	hook_free(ptr);
-	iocx__mutex_unlock(&alloc_lock);
-}
-
 /* On workers: record, never assert (no longjmp off a worker thread). */
 static void tb_on_connect(iocx_conn *conn,
 			  const struct iocx_connect_result *r, void *user)
@@ -1862,9 +1843,7 @@ static void deadline_on_worker_engine_times_out(void **state)
 	iocx__mutex_init(&tb.lock);
 	iocx__cond_init(&tb.cv);
 	tb.closes = 0;
-	iocx__mutex_init(&alloc_lock);
-	assert_int_equal(iocx_set_allocator(locked_alloc, locked_free),
-			 IOCX_OK);
+	alloc_hooks_lock();
 	assert_int_equal(iocx__engine_create_with(&tb_backend, &o, 0, &e),
 			 IOCX_OK);
 	r.on_connect = tb_on_connect;
@@ -1886,8 +1865,7 @@ static void deadline_on_worker_engine_times_out(void **state)
 		iocx__cond_timedwait(&tb.cv, &tb.lock, 1000);
 	iocx__mutex_unlock(&tb.lock);
 	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
-	assert_int_equal(iocx_set_allocator(hook_alloc, hook_free), IOCX_OK);
-	iocx__mutex_destroy(&alloc_lock);
+	alloc_hooks_unlock();
 	iocx__cond_destroy(&tb.cv);
 	iocx__mutex_destroy(&tb.lock);
 
