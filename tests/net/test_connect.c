@@ -527,13 +527,10 @@ static void close_inside_on_connect_works(void **state)
 	peer_assert_no_leak(f->live0);
 }
 
-static void close_abort_resets_peer(void **state)
+/* One connect to a reading peer, reported open and accepted there. */
+static void connect_one_open(struct fx *f, struct peer_rec *r)
 {
-	struct fx *f = *state;
-	struct peer_rec *r = &f->rec[0];
 	struct iocx_connect_request req;
-	struct peer_sys_event lg, cl;
-	SOCKET s;
 
 	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
 	assert_non_null(f->peer);
@@ -542,6 +539,16 @@ static void close_abort_resets_peer(void **state)
 	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
 	assert_int_equal(r->status, IOCX_OK);
 	assert_true(peer_wait_accepted(f->peer, 1, PEER_TIMEOUT_MS));
+}
+
+static void close_abort_resets_peer(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct peer_sys_event lg, cl;
+	SOCKET s;
+
+	connect_one_open(f, r);
 	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_ABORT), IOCX_OK);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->reason, IOCX_OK);
@@ -617,19 +624,12 @@ static void batch_closes_abort_resets_through_ring(void **state)
 {
 	struct fx *f = *state;
 	struct peer_rec *r = &f->rec[0];
-	struct iocx_connect_request req;
 	struct peer_sys_event rs, cl;
 	bool ring = strcmp(peer_backend(), "io_uring") == 0;
 	SOCKET s;
 
 	batch_closes_engine(f);
-	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
-	assert_non_null(f->peer);
-	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
-	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
-	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
-	assert_int_equal(r->status, IOCX_OK);
-	assert_true(peer_wait_accepted(f->peer, 1, PEER_TIMEOUT_MS));
+	connect_one_open(f, r);
 	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_ABORT), IOCX_OK);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->reason, IOCX_OK);
@@ -657,19 +657,13 @@ static void batch_closes_rejected_reset_still_resets(void **state)
 {
 	struct fx *f = *state;
 	struct peer_rec *r = &f->rec[0];
-	struct iocx_connect_request req;
 	struct peer_sys_event rs, lg;
 	SOCKET s;
 
 	if (strcmp(peer_backend(), "io_uring") != 0)
 		skip();		/* the option is io_uring's alone */
 	batch_closes_engine(f);
-	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
-	assert_non_null(f->peer);
-	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
-	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
-	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
-	assert_true(peer_wait_accepted(f->peer, 1, PEER_TIMEOUT_MS));
+	connect_one_open(f, r);
 	atomic_store(&peer_faults.reset_reject, EINVAL);
 	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_ABORT), IOCX_OK);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
