@@ -134,7 +134,8 @@ struct iocx_engine_options {
 	 * calls per abortive close, one per graceful one (docs/linux.md has
 	 * what that buys).  The price: on_close runs just before the socket
 	 * is closed, not just after; it is closed before the worker waits
-	 * again, and before iocx_engine_destroy() returns.  Applies to
+	 * again (or, after a rejected submission, the time after), and
+	 * before iocx_engine_destroy() returns.  Applies to
 	 * sockets the kernel bound (no local address of the connect's own
 	 * or from sources) closed on their worker; others close at once.
 	 * The other backends ignore it.

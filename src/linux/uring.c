@@ -118,6 +118,44 @@ static int ring_init(struct lx_worker *w)
 	return ring_lacks(&w->ring, p.features) ? IOCX_E_NOTSUP : IOCX_OK;
 }
 
+/*
+ * user_data of a batched close: the tag, whether it resets, and fd + 1 (a
+ * reset carries no fd).  A close that completes with -ECANCELED never
+ * ran (a reset the kernel rejected before running it ends even a hard
+ * link): reap() then closes the socket the usual way.
+ */
+static uint64_t close_data(int fd, bool abort)
+{
+	return TAG_CLOSE | (uint64_t)abort << 3 | ((uint64_t)fd + 1) << 4;
+}
+
+static void close_done(uint64_t ud, int res)
+{
+	if (res == -ECANCELED && (ud >> 4) != 0)
+		lx_fd_close((int)((ud >> 4) - 1), (ud >> 3) & 1);
+}
+
+/*
+ * Before a ring goes (workers joined): submit the batched closes still
+ * queued, which run inline, until none is left or none goes in, then
+ * close the sockets of those that never ran.
+ */
+static void flush_closes(struct lx_worker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+
+	while (io_uring_sq_ready(&w->ring) > 0 &&
+	       io_uring_submit(&w->ring) > 0)
+		;
+	io_uring_for_each_cqe(&w->ring, head, cqe) {
+		if ((cqe->user_data & TAG_MASK) == TAG_CLOSE)
+			close_done(cqe->user_data, cqe->res);
+		seen++;
+	}
+	io_uring_cq_advance(&w->ring, seen);
+}
+
 static void ur_engine_fini(struct iocx_engine *e)
 {
 	struct lx_engine *le = lx_engine(e);
@@ -127,8 +165,7 @@ static void ur_engine_fini(struct iocx_engine *e)
 	for (unsigned i = 0; i < le->nworkers; i++) {
 		if (!le->w[i].ring_ok)
 			continue;
-		/* Batched closes still queued: they run inline here. */
-		io_uring_submit(&le->w[i].ring);
+		flush_closes(&le->w[i]);
 		io_uring_queue_exit(&le->w[i].ring);
 	}
 	lx_engine_fini(e);
@@ -368,23 +405,6 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 }
 
 /* Turn completions into events, up to max; *woken on an eventfd read. */
-/*
- * user_data of a batched close: the tag, whether it resets, and fd + 1 (a
- * reset carries no fd).  A close that completes with -ECANCELED never
- * ran (a reset the kernel rejected before running it ends even a hard
- * link): reap() then closes the socket the usual way.
- */
-static uint64_t close_data(int fd, bool abort)
-{
-	return TAG_CLOSE | (uint64_t)abort << 3 | ((uint64_t)fd + 1) << 4;
-}
-
-static void close_done(uint64_t ud, int res)
-{
-	if (res == -ECANCELED && (ud >> 4) != 0)
-		lx_fd_close((int)((ud >> 4) - 1), (ud >> 3) & 1);
-}
-
 /*
  * Start loading the connections of the ready completions (up to room of
  * them) into the cache before any is handled: each was last touched
