@@ -26,6 +26,10 @@
  * user_data reaches whichever it is; op[].cancelled stops the chain after
  * the current stage.  The cancel's own completion (TAG_CANCEL) is ignored
  * and never dereferenced: the connection may be gone by then.
+ *
+ * With options.batch_closes a close is ring operations too (ur_close): a
+ * reset (CONNECT to AF_UNSPEC) hard-linked to a CLOSE, tagged TAG_CLOSE
+ * with the descriptor, not the connection, which is freed meanwhile.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -404,7 +408,6 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 	return n;
 }
 
-/* Turn completions into events, up to max; *woken on an eventfd read. */
 /*
  * Start loading the connections of the ready completions (up to room of
  * them) into the cache before any is handled: each was last touched
@@ -431,6 +434,7 @@ static void prefetch_conns(struct lx_worker *w, unsigned room)
 	}
 }
 
+/* Turn completions into events, up to max; *woken on an eventfd read. */
 static unsigned reap(struct lx_worker *w, struct iocx_event *events,
 		     unsigned n, unsigned max, bool *woken)
 {
