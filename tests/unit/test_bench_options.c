@@ -72,6 +72,7 @@ static void bench_parse_no_arguments_gives_defaults(void **state)
 	assert_int_equal(o.batch, BENCH_DEFAULT_BATCH);
 	assert_int_equal(o.payload, BENCH_DEFAULT_PAYLOAD);
 	assert_false(o.fastopen);
+	assert_false(o.batch_closes);
 	assert_int_equal(o.close_mode, BENCH_CLOSE_ABORT);
 	assert_int_equal(o.rate, 0);
 	assert_int_equal(o.warmup_connects, 0);
@@ -92,7 +93,8 @@ static void bench_parse_every_option_is_applied(void **state)
 	(void)state;
 	assert_int_equal(PARSE("--connects", "500", "--concurrency", "128",
 			       "--workers", "4", "--batch", "16",
-			       "--payload", "4096", "--fastopen", "--close",
+			       "--payload", "4096", "--fastopen",
+			       "--batch-closes", "--close",
 			       "graceful", "--rate", "2500", "--warmup", "50",
 			       "--timeout", "1.5", "--sink", "close",
 			       "--sink-threads", "3"),
@@ -103,6 +105,7 @@ static void bench_parse_every_option_is_applied(void **state)
 	assert_int_equal(o.batch, 16);
 	assert_int_equal(o.payload, 4096);
 	assert_true(o.fastopen);
+	assert_true(o.batch_closes);
 	assert_int_equal(o.close_mode, BENCH_CLOSE_GRACEFUL);
 	assert_int_equal(o.rate, 2500);
 	assert_int_equal(o.warmup_connects, 50);
@@ -284,6 +287,7 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--sink-threads", "0" } },
 	{ { "--sink-threads", "17" } },
 	{ { "--fastopen=1" } },
+	{ { "--batch-closes=on" } },
 	{ { "--baseline=yes" } },
 	{ { "--json=" } },
 	{ { "--target", "127.0.0.1" } },
