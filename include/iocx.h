@@ -36,6 +36,28 @@
 extern "C" {
 #endif
 
+/*
+ * IOCX_API marks every function of the library.  On Windows it is
+ * dllexport while iocx.dll itself is built (IOCX_BUILDING_DLL),
+ * dllimport for a program that uses the DLL (defines nothing), and
+ * nothing for a program that links the static library (defines
+ * IOCX_STATIC).  Elsewhere the library is built with hidden visibility
+ * and IOCX_API makes these functions, and only these, visible.
+ */
+#if defined(_WIN32)
+#if defined(IOCX_BUILDING_DLL)
+#define IOCX_API __declspec(dllexport)
+#elif defined(IOCX_STATIC)
+#define IOCX_API
+#else
+#define IOCX_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define IOCX_API __attribute__((visibility("default")))
+#else
+#define IOCX_API
+#endif
+
 typedef struct iocx_engine iocx_engine;
 typedef struct iocx_conn iocx_conn;
 
@@ -75,10 +97,10 @@ enum iocx_error {
 #define IOCX_ERROR_COUNT 25
 
 /* Short symbolic name of a code ("IOCX_E_REFUSED"); never NULL. */
-const char *iocx_error_name(int code);
+IOCX_API const char *iocx_error_name(int code);
 
 /* One-sentence English description of a code; never NULL. */
-const char *iocx_strerror(int code);
+IOCX_API const char *iocx_strerror(int code);
 
 /*
  * Replace the allocator used for every engine and connection.  Call it
@@ -86,8 +108,8 @@ const char *iocx_strerror(int code);
  * IOCX_E_INVAL for NULL functions, IOCX_E_ALREADY while an engine exists.
  * The functions must be thread-safe.
  */
-int iocx_set_allocator(void *(*alloc_fn)(size_t size),
-		       void (*free_fn)(void *ptr));
+IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
+				void (*free_fn)(void *ptr));
 
 /* ---- engine ---------------------------------------------------------- */
 
@@ -162,7 +184,7 @@ struct iocx_engine_options {
 #define IOCX_MAX_PAYLOAD (16u * 1024 * 1024)
 
 /* Fill *opts with defaults (all zero fields = defaults). */
-void iocx_engine_options_init(struct iocx_engine_options *opts);
+IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
 
 /*
  * Create an engine and start its workers.  opts may be NULL for defaults.
@@ -172,8 +194,8 @@ void iocx_engine_options_init(struct iocx_engine_options *opts);
  * with a port; IOCX_E_AFNOSUPPORT for a source not IPv4/IPv6, IOCX_E_NOMEM, IOCX_E_SYSTEM) and leaves *out
  * untouched.
  */
-int iocx_engine_create(const struct iocx_engine_options *opts,
-		       iocx_engine **out);
+IOCX_API int iocx_engine_create(const struct iocx_engine_options *opts,
+				iocx_engine **out);
 
 /*
  * Shut the engine down and free it.  New connects fail with
@@ -184,14 +206,14 @@ int iocx_engine_create(const struct iocx_engine_options *opts,
  * from a callback (returns IOCX_E_INCALLBACK and does nothing); NULL gives
  * IOCX_E_INVAL.
  */
-int iocx_engine_destroy(iocx_engine *engine);
+IOCX_API int iocx_engine_destroy(iocx_engine *engine);
 
 /* Name of the backend in use ("iocp", "io_uring" or "epoll"), for logs
  * and bench banners; "none" for NULL. */
-const char *iocx_engine_backend(const iocx_engine *engine);
+IOCX_API const char *iocx_engine_backend(const iocx_engine *engine);
 
 /* Number of worker threads the engine runs; 0 for NULL. */
-unsigned iocx_engine_workers(const iocx_engine *engine);
+IOCX_API unsigned iocx_engine_workers(const iocx_engine *engine);
 
 /* ---- connections ----------------------------------------------------- */
 
@@ -318,8 +340,9 @@ struct iocx_connect_request {
  * IOCX_E_AFNOSUPPORT without IPv6, IOCX_E_SYSTEM.  On IOCX_OK, *out (if not
  * NULL) is set before any callback can run.
  */
-int iocx_connect(iocx_engine *engine, const struct iocx_connect_request *req,
-		 iocx_conn **out);
+IOCX_API int iocx_connect(iocx_engine *engine,
+			  const struct iocx_connect_request *req,
+			  iocx_conn **out);
 
 enum iocx_close_mode {
 	IOCX_CLOSE_GRACEFUL = 0,	/* FIN after data already queued */
@@ -343,10 +366,10 @@ enum iocx_close_mode {
  * then stays recorded and takes effect at the connection's next event or
  * at destroy).
  */
-int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
+IOCX_API int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 
 /* The user pointer given in the connect request. */
-void *iocx_conn_user(const iocx_conn *conn);
+IOCX_API void *iocx_conn_user(const iocx_conn *conn);
 
 /* ---- data on an open connection -------------------------------------- */
 
@@ -380,9 +403,9 @@ typedef void (*iocx_recv_cb)(iocx_conn *conn, int status, const void *data,
  * sending), the error that broke the connection, or IOCX_E_NOMEM; then
  * on_sent is not called.
  */
-int iocx_send(iocx_conn *conn, const void *buf, size_t len,
-	      enum iocx_payload_ownership ownership, iocx_send_cb on_sent,
-	      void *send_user);
+IOCX_API int iocx_send(iocx_conn *conn, const void *buf, size_t len,
+		       enum iocx_payload_ownership ownership,
+		       iocx_send_cb on_sent, void *send_user);
 
 /*
  * Start reading: on_recv gets the data as it arrives, until iocx_read_stop,
@@ -390,7 +413,7 @@ int iocx_send(iocx_conn *conn, const void *buf, size_t len,
  * when the connection is not open, the error that broke it, or
  * IOCX_E_ALREADY when already reading.
  */
-int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
+IOCX_API int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
 
 /*
  * Stop reading.  A receive already in flight is cancelled; data it may
@@ -398,7 +421,7 @@ int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
  * one the stop caused (IOCX_E_CANCELLED).  IOCX_E_NOTCONN when not
  * reading.
  */
-int iocx_read_stop(iocx_conn *conn);
+IOCX_API int iocx_read_stop(iocx_conn *conn);
 
 /*
  * Send FIN once every queued send has gone out; further iocx_send calls
@@ -409,7 +432,7 @@ int iocx_read_stop(iocx_conn *conn);
  * iocx_read_start return that error from then on (a read session already
  * on goes on).
  */
-int iocx_shutdown(iocx_conn *conn);
+IOCX_API int iocx_shutdown(iocx_conn *conn);
 
 /* ---- statistics ------------------------------------------------------ */
 
@@ -440,7 +463,8 @@ struct iocx_stats {
  * completed while it was being taken; gauges never read below 0.  NULL
  * engine or out gives IOCX_E_INVAL.
  */
-int iocx_engine_stats(const iocx_engine *engine, struct iocx_stats *out);
+IOCX_API int iocx_engine_stats(const iocx_engine *engine,
+			       struct iocx_stats *out);
 
 #ifdef __cplusplus
 }

@@ -57,13 +57,13 @@ static void ep_engine_fini(struct iocx_engine *e)
 			close(w->epfd);	/* not a socket: not in the table */
 		iocx__free(w->evs);
 	}
-	lx_engine_fini(e);
+	iocx__lx_engine_fini(e);
 }
 
 static int ep_engine_init(struct iocx_engine *e)
 {
 	struct lx_engine *le;
-	int rc = lx_engine_init(e);
+	int rc = iocx__lx_engine_init(e);
 
 	if (rc != IOCX_OK)
 		return rc;
@@ -141,7 +141,7 @@ static void fail_pending(struct lx_conn *lc, int err)
 {
 	for (int op = IOCX_OP_MAIN; op <= IOCX_OP_RECV; op++) {
 		if (atomic_exchange(&lc->op[op].pending, EP_NONE) != EP_NONE)
-			lx_push_io(lc, (enum iocx_op)op,
+			iocx__lx_push_io(lc, (enum iocx_op)op,
 				   iocx__linux_error(err), (uint32_t)err, 0);
 	}
 }
@@ -269,10 +269,10 @@ static void emit(struct lx_conn *lc, enum iocx_op op,
 		 unsigned *n, unsigned room)
 {
 	if (*n < room)
-		lx_io_event(&ev[(*n)++], lc, op, r->status, r->os_code,
+		iocx__lx_io_event(&ev[(*n)++], lc, op, r->status, r->os_code,
 			    r->bytes);
 	else
-		lx_push_io(lc, op, r->status, r->os_code, r->bytes);
+		iocx__lx_push_io(lc, op, r->status, r->os_code, r->bytes);
 }
 
 /* An epoll event for lc: complete what it made ready, re-arm the rest. */
@@ -313,7 +313,7 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 	struct lx_conn *lc;
 	unsigned bits;
 
-	while ((lc = lx_pop(w, max - n, &bits, res))) {
+	while ((lc = iocx__lx_pop(w, max - n, &bits, res))) {
 		/* Arm for an issuer elsewhere; disarm after a cancel. */
 		if ((bits & (LX_Q_SUBMIT_MAIN | LX_Q_SUBMIT_RECV)) ||
 		    ((bits & (LX_Q_IO_MAIN | LX_Q_IO_RECV)) && lc->armed)) {
@@ -322,7 +322,7 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 			if (err)
 				fail_pending(lc, err);
 		}
-		n += lx_queue_events(lc, bits, res, &events[n]);
+		n += iocx__lx_queue_events(lc, bits, res, &events[n]);
 	}
 	return n;
 }
@@ -336,10 +336,10 @@ static int ep_wait(struct iocx_engine *e, unsigned worker,
 	bool woken = false;
 	int got;
 
-	lx_enter(w);
+	iocx__lx_enter(w);
 	if (max > e->opts.batch)
 		max = e->opts.batch;
-	if (lx_take_stop(w->le)) {
+	if (iocx__lx_take_stop(w->le)) {
 		memset(&events[n], 0, sizeof(events[n]));
 		events[n++].kind = IOCX_EV_STOP;
 	}
@@ -361,7 +361,7 @@ static int ep_wait(struct iocx_engine *e, unsigned worker,
 				   max - n);
 	}
 	if (woken) {
-		lx_drain_efd(w);
+		iocx__lx_drain_efd(w);
 		n = drain_queue(w, events, n, max);
 	}
 	return (int)n;
@@ -369,7 +369,7 @@ static int ep_wait(struct iocx_engine *e, unsigned worker,
 
 static int ep_open(struct iocx_conn *c, bool *fastopen)
 {
-	return lx_sock_open(lx_conn(c), SOCK_NONBLOCK, fastopen);
+	return iocx__lx_sock_open(lx_conn(c), SOCK_NONBLOCK, fastopen);
 }
 
 /* Record a failed call's errno on c and map it. */
@@ -442,8 +442,8 @@ static int wait_ready(struct lx_conn *lc, enum iocx_op op, enum ep_op kind)
 	int err;
 
 	atomic_store(&lc->op[op].pending, kind);
-	if (!lx_on_worker(w)) {
-		lx_push(lc, LX_Q_SUBMIT(op));
+	if (!iocx__lx_on_worker(w)) {
+		iocx__lx_push(lc, LX_Q_SUBMIT(op));
 		return IOCX_OK;
 	}
 	err = rearm(w, lc);
@@ -465,7 +465,7 @@ static int ep_send(struct iocx_conn *c, const void *buf, size_t len)
 		return fail_errno(c, (int)-n);
 	if (n == 0)
 		return wait_ready(lc, IOCX_OP_MAIN, EP_SEND);
-	lx_push_io(lc, IOCX_OP_MAIN, IOCX_OK, 0, (uint32_t)n);
+	iocx__lx_push_io(lc, IOCX_OP_MAIN, IOCX_OK, 0, (uint32_t)n);
 	return IOCX_OK;
 }
 
@@ -480,13 +480,13 @@ static int ep_recv(struct iocx_conn *c, void *buf, size_t len)
 		return wait_ready(lc, IOCX_OP_RECV, EP_RECV);
 	if (n < 0)
 		return fail_errno(c, (int)-n);
-	lx_push_io(lc, IOCX_OP_RECV, IOCX_OK, 0, (uint32_t)n);
+	iocx__lx_push_io(lc, IOCX_OP_RECV, IOCX_OK, 0, (uint32_t)n);
 	return IOCX_OK;
 }
 
 static int ep_shutdown(struct iocx_conn *c)
 {
-	return lx_sock_shutdown(lx_conn(c));
+	return iocx__lx_sock_shutdown(lx_conn(c));
 }
 
 static int ep_connected(struct iocx_conn *c)
@@ -504,12 +504,12 @@ static void ep_cancel(struct iocx_conn *c, enum iocx_op op)
 	/* Lost: the completion is already on its way.  Won: the owner
 	 * takes the socket out of its set when it hands this out. */
 	if (atomic_exchange(&o->pending, EP_NONE) != EP_NONE)
-		lx_push_io(lc, op, IOCX_E_CANCELLED, ECANCELED, 0);
+		iocx__lx_push_io(lc, op, IOCX_E_CANCELLED, ECANCELED, 0);
 }
 
 static void ep_close(struct iocx_conn *c, bool abort)
 {
-	lx_sock_close(lx_conn(c), abort);
+	iocx__lx_sock_close(lx_conn(c), abort);
 }
 
 /* The epoll backend (src/backend.h). */
@@ -519,7 +519,7 @@ const struct iocx_backend iocx__epoll_backend = {
 	.engine_init = ep_engine_init,
 	.engine_fini = ep_engine_fini,
 	.wait = ep_wait,
-	.post = lx_post,
+	.post = iocx__lx_post,
 	.open = ep_open,
 	.connect = ep_connect,
 	.send = ep_send,

@@ -154,23 +154,23 @@ extern const struct iocx_backend iocx__uring_backend;
  * with its lock and eventfd; e->backend_data points at it.  IOCX_OK,
  * IOCX_E_NOMEM or IOCX_E_SYSTEM (everything released again).
  */
-int lx_engine_init(struct iocx_engine *e);
+int iocx__lx_engine_init(struct iocx_engine *e);
 
-/* Release what lx_engine_init made (backend parts must be gone). */
-void lx_engine_fini(struct iocx_engine *e);
+/* Release what iocx__lx_engine_init made (backend parts must be gone). */
+void iocx__lx_engine_fini(struct iocx_engine *e);
 
 /* Mark the calling thread as worker w (at the start of every wait). */
-void lx_enter(struct lx_worker *w);
+void iocx__lx_enter(struct lx_worker *w);
 
 /* True when the calling thread is worker w. */
-bool lx_on_worker(const struct lx_worker *w);
+bool iocx__lx_on_worker(const struct lx_worker *w);
 
 /*
  * The owner of a new connection: the calling thread's own worker when it
  * is one of le's (a connect from a callback stays on its thread), else
  * the next in round robin.
  */
-unsigned lx_pick_owner(struct lx_engine *le);
+unsigned iocx__lx_pick_owner(struct lx_engine *le);
 
 /*
  * Queue bits for lc on its owner, waking the owner if needed.  Returns
@@ -178,18 +178,18 @@ unsigned lx_pick_owner(struct lx_engine *le);
  * caller whose request holds a reference must drop the duplicate's (never
  * the last one: the queued request holds its own).
  */
-unsigned lx_push(struct lx_conn *lc, unsigned bits);
+unsigned iocx__lx_push(struct lx_conn *lc, unsigned bits);
 
 /* Queue the completion of lc's operation in slot op (LX_Q_IO(op)). */
-void lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
-		uint32_t os_code, uint32_t bytes);
+void iocx__lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
+		      uint32_t os_code, uint32_t bytes);
 
 /*
  * If slot op's operation is still queued for issuing (LX_Q_SUBMIT(op)),
  * turn it into a cancelled completion and return true: it never reaches
  * the kernel.
  */
-bool lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op);
+bool iocx__lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op);
 
 /*
  * On worker w: take the first queued connection's bits, at most room of
@@ -197,27 +197,28 @@ bool lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op);
  * slots' q_res.  A connection whose bits did not all fit stays first.
  * NULL when the queue is empty or room is 0.
  */
-struct lx_conn *lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
-		       struct lx_result res[2]);
+struct lx_conn *iocx__lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
+			     struct lx_result res[2]);
 
 /* Take one pending STOP request, if any. */
-bool lx_take_stop(struct lx_engine *le);
+bool iocx__lx_take_stop(struct lx_engine *le);
 
 /* Consume w's eventfd after it was seen readable (epoll). */
-void lx_drain_efd(struct lx_worker *w);
+void iocx__lx_drain_efd(struct lx_worker *w);
 
 /* Events for the LX_Q_IO(op), CLOSE, SHUTDOWN and KICK bits; the count. */
-unsigned lx_queue_events(struct lx_conn *lc, unsigned bits,
-			 const struct lx_result res[2],
-			 struct iocx_event *ev);
+unsigned iocx__lx_queue_events(struct lx_conn *lc, unsigned bits,
+			       const struct lx_result res[2],
+			       struct iocx_event *ev);
 
 /* Fill *ev as the completion of lc's operation in slot op. */
-void lx_io_event(struct iocx_event *ev, struct lx_conn *lc, enum iocx_op op,
-		 int status, uint32_t os_code, size_t bytes);
+void iocx__lx_io_event(struct iocx_event *ev, struct lx_conn *lc,
+		       enum iocx_op op, int status, uint32_t os_code,
+		       size_t bytes);
 
 /* backend->post for both backends. */
-int lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
-	    struct iocx_conn *c);
+int iocx__lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
+		  struct iocx_conn *c);
 
 /* ---- sock.c: sockets --------------------------------------------------- */
 
@@ -229,14 +230,14 @@ int lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
  * same owner: the connection may still sit in its queue).  On failure
  * c->os_code has the errno and nothing is left open.
  */
-int lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen);
+int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen);
 
 /* backend->close: SO_LINGER {1, 0} first when abort; then close. */
-void lx_sock_close(struct lx_conn *lc, bool abort);
+void iocx__lx_sock_close(struct lx_conn *lc, bool abort);
 /* The same for a bare descriptor (a batched close that never ran). */
-void lx_fd_close(int fd, bool abort);
+void iocx__lx_fd_close(int fd, bool abort);
 
 /* backend->shutdown: FIN now (shutdown(SHUT_WR)). */
-int lx_sock_shutdown(struct lx_conn *lc);
+int iocx__lx_sock_shutdown(struct lx_conn *lc);
 
 #endif /* IOCX_LINUX_LX_H */

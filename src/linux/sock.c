@@ -87,7 +87,7 @@ static int bind_local(struct lx_conn *lc, int fd)
 }
 
 /* See linux/lx.h. */
-int lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
+int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
 {
 	struct iocx_conn *c = &lc->core;
 	int fd, rc;
@@ -126,7 +126,7 @@ int lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
 	if (c->syn_rtt_ms || c->syn_retransmissions)
 		c->syn_tuned = tune_syn(c, fd);
 	if (!lc->owned) {
-		lc->owner = lx_pick_owner(lx_engine(c->engine));
+		lc->owner = iocx__lx_pick_owner(lx_engine(c->engine));
 		lc->owned = true;
 	}
 	lc->fd = fd;
@@ -140,7 +140,7 @@ err:
 }
 
 /* See linux/lx.h. */
-int lx_sock_shutdown(struct lx_conn *lc)
+int iocx__lx_sock_shutdown(struct lx_conn *lc)
 {
 	if (iocx__linux_sys.shutdown(lc->fd, SHUT_WR) != 0)
 		return fail_errno(&lc->core, errno);
@@ -148,7 +148,7 @@ int lx_sock_shutdown(struct lx_conn *lc)
 }
 
 /* See linux/lx.h. */
-void lx_fd_close(int fd, bool abort)
+void iocx__lx_fd_close(int fd, bool abort)
 {
 	if (abort) {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -160,10 +160,10 @@ void lx_fd_close(int fd, bool abort)
 }
 
 /* See linux/lx.h. */
-void lx_sock_close(struct lx_conn *lc, bool abort)
+void iocx__lx_sock_close(struct lx_conn *lc, bool abort)
 {
 	if (lc->fd < 0)
 		return;
-	lx_fd_close(lc->fd, abort);
+	iocx__lx_fd_close(lc->fd, abort);
 	lc->fd = -1;
 }

@@ -136,7 +136,7 @@ static uint64_t close_data(int fd, bool abort)
 static void close_done(uint64_t ud, int res)
 {
 	if (res == -ECANCELED && (ud >> 4) != 0)
-		lx_fd_close((int)((ud >> 4) - 1), (ud >> 3) & 1);
+		iocx__lx_fd_close((int)((ud >> 4) - 1), (ud >> 3) & 1);
 }
 
 /*
@@ -172,13 +172,13 @@ static void ur_engine_fini(struct iocx_engine *e)
 		flush_closes(&le->w[i]);
 		io_uring_queue_exit(&le->w[i].ring);
 	}
-	lx_engine_fini(e);
+	iocx__lx_engine_fini(e);
 }
 
 static int ur_engine_init(struct iocx_engine *e)
 {
 	struct lx_engine *le;
-	int rc = lx_engine_init(e);
+	int rc = iocx__lx_engine_init(e);
 
 	if (rc != IOCX_OK)
 		return rc;
@@ -278,8 +278,8 @@ static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
 	if (!sqe) {
 		/* Try again at the next wait, holding the connection. */
 		iocx__conn_ref(&lc->core);
-		if (lx_push(lc, LX_Q_CANCEL(op)))
-			iocx__conn_unref(&lc->core);	/* see lx_push */
+		if (iocx__lx_push(lc, LX_Q_CANCEL(op)))
+			iocx__conn_unref(&lc->core);	/* see iocx__lx_push */
 		return;
 	}
 	iocx__linux_sys.uring_prep_cancel(sqe, lc->fd, op_data(lc, op));
@@ -291,7 +291,7 @@ static unsigned finish(struct lx_conn *lc, enum iocx_op op,
 		       size_t bytes)
 {
 	lc->op[op].stage = UR_NONE;
-	lx_io_event(ev, lc, op, status, (uint32_t)err, bytes);
+	iocx__lx_io_event(ev, lc, op, status, (uint32_t)err, bytes);
 	return 1;
 }
 
@@ -388,7 +388,7 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 	struct lx_conn *lc;
 	unsigned bits;
 
-	while ((lc = lx_pop(w, max - n, &bits, res))) {
+	while ((lc = iocx__lx_pop(w, max - n, &bits, res))) {
 		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
 			enum iocx_op op = (enum iocx_op)i;
 
@@ -397,7 +397,7 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 				n += finish(lc, op, &events[n], IOCX_E_SYSTEM,
 					    EBUSY, 0);
 		}
-		n += lx_queue_events(lc, bits, res, &events[n]);
+		n += iocx__lx_queue_events(lc, bits, res, &events[n]);
 		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
 			if (!(bits & LX_Q_CANCEL(i)))
 				continue;
@@ -481,8 +481,8 @@ static int ur_wait(struct iocx_engine *e, unsigned worker,
 	bool woken = false;
 	unsigned n = 0;
 
-	lx_enter(w);
-	if (lx_take_stop(w->le)) {
+	iocx__lx_enter(w);
+	if (iocx__lx_take_stop(w->le)) {
 		memset(&events[n], 0, sizeof(events[n]));
 		events[n++].kind = IOCX_EV_STOP;
 	}
@@ -510,7 +510,7 @@ static int ur_wait(struct iocx_engine *e, unsigned worker,
 static int ur_open(struct iocx_conn *c, bool *fastopen)
 {
 	/* Blocking: io_uring waits for readiness itself. */
-	return lx_sock_open(lx_conn(c), 0, fastopen);
+	return iocx__lx_sock_open(lx_conn(c), 0, fastopen);
 }
 
 /* Start an operation in slot op: directly on the owner, else queued. */
@@ -524,7 +524,7 @@ static int start(struct lx_conn *lc, enum iocx_op op, const void *buf,
 	o->len = len;
 	o->done = 0;
 	o->cancelled = false;
-	if (lx_on_worker(w)) {
+	if (iocx__lx_on_worker(w)) {
 		int rc = issue(w, lc, op, stage);
 
 		/* Synchronous: the core holds the connection's lock. */
@@ -533,7 +533,7 @@ static int start(struct lx_conn *lc, enum iocx_op op, const void *buf,
 		return rc;
 	}
 	o->stage = stage;
-	lx_push(lc, LX_Q_SUBMIT(op));
+	iocx__lx_push(lc, LX_Q_SUBMIT(op));
 	return IOCX_OK;
 }
 
@@ -554,7 +554,7 @@ static int ur_recv(struct iocx_conn *c, void *buf, size_t len)
 
 static int ur_shutdown(struct iocx_conn *c)
 {
-	return lx_sock_shutdown(lx_conn(c));
+	return iocx__lx_sock_shutdown(lx_conn(c));
 }
 
 static int ur_connected(struct iocx_conn *c)
@@ -569,16 +569,16 @@ static void ur_cancel(struct iocx_conn *c, enum iocx_op op)
 	struct lx_worker *w = lx_owner(lc);
 
 	/* Not handed to the kernel yet: it completes as cancelled. */
-	if (lx_unqueue_submit(lc, op))
+	if (iocx__lx_unqueue_submit(lc, op))
 		return;
-	if (lx_on_worker(w)) {
+	if (iocx__lx_on_worker(w)) {
 		cancel_now(w, lc, op);
 		return;
 	}
 	/* The request may outlive the operation: it holds a reference. */
 	iocx__conn_ref(c);
-	if (lx_push(lc, LX_Q_CANCEL(op)))
-		iocx__conn_unref(c);	/* see lx_push */
+	if (iocx__lx_push(lc, LX_Q_CANCEL(op)))
+		iocx__conn_unref(c);	/* see iocx__lx_push */
 }
 
 /* At least n free submission entries, flushing the queue once if not. */
@@ -610,9 +610,9 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	unsigned char quiet = w->cqe_skip_ok ? IOSQE_CQE_SKIP_SUCCESS : 0;
 
 	if (lc->fd < 0 || !c->engine->opts.batch_closes || c->local_len != 0 ||
-	    !lx_on_worker(w) || !w->hardlink_ok ||
+	    !iocx__lx_on_worker(w) || !w->hardlink_ok ||
 	    !sq_room(w, abort ? 2 : 1)) {
-		lx_sock_close(lc, abort);
+		iocx__lx_sock_close(lc, abort);
 		return;
 	}
 	if (abort) {
@@ -635,7 +635,7 @@ const struct iocx_backend iocx__uring_backend = {
 	.engine_init = ur_engine_init,
 	.engine_fini = ur_engine_fini,
 	.wait = ur_wait,
-	.post = lx_post,
+	.post = iocx__lx_post,
 	.open = ur_open,
 	.connect = ur_connect,
 	.send = ur_send,

@@ -40,7 +40,7 @@ static _Thread_local struct {
 } self;
 
 /* See linux/lx.h. */
-int lx_engine_init(struct iocx_engine *e)
+int iocx__lx_engine_init(struct iocx_engine *e)
 {
 	unsigned n = e->opts.workers ? e->opts.workers : 1;
 	struct lx_engine *le;
@@ -70,7 +70,7 @@ int lx_engine_init(struct iocx_engine *e)
 		w->epfd = -1;
 		w->efd = iocx__linux_sys.eventfd(0, EFD_CLOEXEC);
 		if (w->efd < 0) {
-			lx_engine_fini(e);
+			iocx__lx_engine_fini(e);
 			return errno == ENOMEM ? IOCX_E_NOMEM : IOCX_E_SYSTEM;
 		}
 		iocx__mutex_init(&w->lock);
@@ -79,7 +79,7 @@ int lx_engine_init(struct iocx_engine *e)
 }
 
 /* See linux/lx.h. */
-void lx_engine_fini(struct iocx_engine *e)
+void iocx__lx_engine_fini(struct iocx_engine *e)
 {
 	struct lx_engine *le = lx_engine(e);
 
@@ -95,7 +95,7 @@ void lx_engine_fini(struct iocx_engine *e)
 }
 
 /* See linux/lx.h. */
-void lx_enter(struct lx_worker *w)
+void iocx__lx_enter(struct lx_worker *w)
 {
 	self.engine_id = w->le->w[0].id;
 	self.worker_id = w->id;
@@ -103,13 +103,13 @@ void lx_enter(struct lx_worker *w)
 }
 
 /* See linux/lx.h. */
-bool lx_on_worker(const struct lx_worker *w)
+bool iocx__lx_on_worker(const struct lx_worker *w)
 {
 	return self.worker_id == w->id;
 }
 
 /* See linux/lx.h. */
-unsigned lx_pick_owner(struct lx_engine *le)
+unsigned iocx__lx_pick_owner(struct lx_engine *le)
 {
 	if (self.engine_id == le->w[0].id)
 		return self.index;
@@ -147,7 +147,7 @@ static bool enqueue_locked(struct lx_worker *w, struct lx_conn *lc,
 }
 
 /* See linux/lx.h. */
-unsigned lx_push(struct lx_conn *lc, unsigned bits)
+unsigned iocx__lx_push(struct lx_conn *lc, unsigned bits)
 {
 	struct lx_worker *w = lx_owner(lc);
 	unsigned dup;
@@ -157,7 +157,7 @@ unsigned lx_push(struct lx_conn *lc, unsigned bits)
 	dup = lc->queued & bits;
 	was_empty = enqueue_locked(w, lc, bits);
 	iocx__mutex_unlock(&w->lock);
-	if (was_empty && !lx_on_worker(w))
+	if (was_empty && !iocx__lx_on_worker(w))
 		wake(w);
 	return dup;
 }
@@ -165,13 +165,13 @@ unsigned lx_push(struct lx_conn *lc, unsigned bits)
 /* Queue request bit for c; a duplicate gives its reference back. */
 static void push_request(struct iocx_conn *c, unsigned bit)
 {
-	if (lx_push(lx_conn(c), bit))
-		iocx__conn_unref(c);	/* never the last: see lx_push */
+	if (iocx__lx_push(lx_conn(c), bit))
+		iocx__conn_unref(c);	/* never the last: see iocx__lx_push */
 }
 
 /* See linux/lx.h. */
-void lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
-		uint32_t os_code, uint32_t bytes)
+void iocx__lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
+		      uint32_t os_code, uint32_t bytes)
 {
 	struct lx_worker *w = lx_owner(lc);
 	bool was_empty;
@@ -182,12 +182,12 @@ void lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
 	lc->op[op].q_res.bytes = bytes;
 	was_empty = enqueue_locked(w, lc, LX_Q_IO(op));
 	iocx__mutex_unlock(&w->lock);
-	if (was_empty && !lx_on_worker(w))
+	if (was_empty && !iocx__lx_on_worker(w))
 		wake(w);
 }
 
 /* See linux/lx.h. */
-bool lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op)
+bool iocx__lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op)
 {
 	struct lx_worker *w = lx_owner(lc);
 	bool found;
@@ -207,8 +207,8 @@ bool lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op)
 }
 
 /* See linux/lx.h. */
-struct lx_conn *lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
-		       struct lx_result res[2])
+struct lx_conn *iocx__lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
+			     struct lx_result res[2])
 {
 	struct lx_conn *lc;
 	unsigned take = 0;
@@ -240,7 +240,7 @@ struct lx_conn *lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
 }
 
 /* See linux/lx.h. */
-bool lx_take_stop(struct lx_engine *le)
+bool iocx__lx_take_stop(struct lx_engine *le)
 {
 	unsigned n = atomic_load(&le->stops);
 
@@ -252,7 +252,7 @@ bool lx_take_stop(struct lx_engine *le)
 }
 
 /* See linux/lx.h. */
-void lx_drain_efd(struct lx_worker *w)
+void iocx__lx_drain_efd(struct lx_worker *w)
 {
 	uint64_t v;
 
@@ -262,8 +262,9 @@ void lx_drain_efd(struct lx_worker *w)
 }
 
 /* See linux/lx.h. */
-void lx_io_event(struct iocx_event *ev, struct lx_conn *lc, enum iocx_op op,
-		 int status, uint32_t os_code, size_t bytes)
+void iocx__lx_io_event(struct iocx_event *ev, struct lx_conn *lc,
+		       enum iocx_op op, int status, uint32_t os_code,
+		       size_t bytes)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->kind = IOCX_EV_IO;
@@ -284,15 +285,15 @@ static void request_event(struct iocx_event *ev, struct lx_conn *lc,
 }
 
 /* See linux/lx.h. */
-unsigned lx_queue_events(struct lx_conn *lc, unsigned bits,
-			 const struct lx_result res[2],
-			 struct iocx_event *ev)
+unsigned iocx__lx_queue_events(struct lx_conn *lc, unsigned bits,
+			       const struct lx_result res[2],
+			       struct iocx_event *ev)
 {
 	unsigned n = 0;
 
 	for (int op = IOCX_OP_MAIN; op <= IOCX_OP_RECV; op++) {
 		if (bits & LX_Q_IO(op)) {
-			lx_io_event(&ev[n++], lc, (enum iocx_op)op,
+			iocx__lx_io_event(&ev[n++], lc, (enum iocx_op)op,
 				    res[op].status, res[op].os_code,
 				    res[op].bytes);
 		}
@@ -307,8 +308,8 @@ unsigned lx_queue_events(struct lx_conn *lc, unsigned bits,
 }
 
 /* See linux/lx.h. */
-int lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
-	    struct iocx_conn *c)
+int iocx__lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
+		  struct iocx_conn *c)
 {
 	struct lx_engine *le = lx_engine(e);
 
