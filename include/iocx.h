@@ -113,6 +113,19 @@ IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 
 /* ---- engine ---------------------------------------------------------- */
 
+/*
+ * The engine became idle (see iocx_engine_wait_idle for "idle"): called
+ * once per busy -> idle transition, on the worker thread whose on_close
+ * made the engine idle, right after that on_close returned, and also when
+ * iocx_engine_destroy() closes the last connections.  It counts as a
+ * callback: iocx_connect() may be called from it (the engine is busy again
+ * from then on), iocx_engine_wait_idle() and iocx_engine_destroy() may
+ * not.  It never runs for an engine that was never busy.  When the engine
+ * goes busy and idle again while one call is still running, the next call
+ * may run at the same time on another worker.
+ */
+typedef void (*iocx_idle_cb)(iocx_engine *engine, void *user);
+
 struct iocx_engine_options {
 	/* Worker threads dequeuing completions; 0 = number of CPUs. */
 	unsigned workers;
@@ -172,6 +185,10 @@ struct iocx_engine_options {
 	 * or a seccomp filter), gives IOCX_E_NOTSUP.
 	 */
 	const char *backend;
+	/* Optional: called at each busy -> idle transition (iocx_idle_cb),
+	 * with idle_user. */
+	iocx_idle_cb on_idle;
+	void *idle_user;
 };
 
 /* Most source addresses an engine takes. */
@@ -207,6 +224,28 @@ IOCX_API int iocx_engine_create(const struct iocx_engine_options *opts,
  * IOCX_E_INVAL.
  */
 IOCX_API int iocx_engine_destroy(iocx_engine *engine);
+
+/* iocx_engine_wait_idle() timeout: wait as long as it takes. */
+#define IOCX_WAIT_FOREVER UINT32_MAX
+
+/*
+ * Wait until the engine is idle: no connection open or in flight, that is,
+ * every iocx_connect() that returned IOCX_OK (on any thread) has had its
+ * on_close return.  Returns IOCX_OK as soon as the engine is idle, at once
+ * if it is already; IOCX_OK also when it was idle for a moment during the
+ * wait and another thread started a connect right after.  timeout_ms
+ * bounds the wait: IOCX_E_TIMEDOUT when it passed with the engine busy all
+ * along; 0 only looks, IOCX_WAIT_FOREVER never times out.  The engine
+ * stays usable either way (connect again, wait again, or destroy it, which
+ * closes what is still open).  Sockets may still be closing in the OS when
+ * it returns (batch_closes), but no callback of a connection is left to
+ * run, so memory given to them as user pointers may be freed (on_idle
+ * may still be running on a worker).  From inside
+ * any iocx callback (it would wait for itself) IOCX_E_INCALLBACK, for a
+ * NULL engine IOCX_E_INVAL; must not race iocx_engine_destroy() of the
+ * same engine.  Any number of threads may wait at once.
+ */
+IOCX_API int iocx_engine_wait_idle(iocx_engine *engine, uint32_t timeout_ms);
 
 /* Name of the backend in use ("iocp", "io_uring" or "epoll"), for logs
  * and bench banners; "none" for NULL. */

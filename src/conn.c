@@ -129,6 +129,7 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 	iocx__uncount(&set->open, 1);
 	if (c->on_close)
 		c->on_close(c, reason, c->user);
+	iocx__engine_unbusy(e);
 	return true;
 }
 
@@ -809,6 +810,10 @@ int iocx__conn_start(struct iocx_conn *c)
 
 	iocx__mutex_lock(&c->lock);
 	conn_transition(c, &start);
+	/* Busy before c->lock is released, so before any event of c can be
+	 * handled and its on_close decrement the count. */
+	if (start.result == IOCX_OK)
+		iocx__engine_busy(c->engine);
 	/* A close or shutdown that arrived while NEW is acted on now; from
 	 * CONNECTING that only issues a cancel, never a callback. */
 	settle(c);

@@ -163,6 +163,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	live_list_init(&e->live_shared);
 	iocx__mutex_init(&e->timer_lock);
 	iocx__cond_init(&e->idle);
+	iocx__mutex_init(&e->drain_lock);
+	iocx__cond_init(&e->drained);
 	e->clock = iocx__now_ns;
 	atomic_init(&e->shutting_down, false);
 	atomic_init(&e->callers, 0);
@@ -187,6 +189,8 @@ err_workers:
 	backend->engine_fini(e);
 err_sync:
 	iocx__free(e->sources);
+	iocx__cond_destroy(&e->drained);
+	iocx__mutex_destroy(&e->drain_lock);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->timer_lock);
 	live_list_destroy(&e->live_shared);
@@ -344,6 +348,8 @@ int iocx_engine_destroy(iocx_engine *e)
 	e->backend->engine_fini(e);
 	iocx__timer_free(&e->timers);
 	iocx__free(e->sources);
+	iocx__cond_destroy(&e->drained);
+	iocx__mutex_destroy(&e->drain_lock);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->timer_lock);
 	live_list_destroy(&e->live_shared);

@@ -80,6 +80,18 @@ struct iocx_engine {
 	/* Connects in flight, kept only when opts.max_in_flight caps them:
 	 * the per-thread gauges cannot be checked against a cap. */
 	_Atomic uint64_t capped_in_flight;
+
+	/*
+	 * Drain (drain.c).  busy counts connections from the moment their
+	 * start succeeded (under the connection's lock, so before any of
+	 * its callbacks) until their on_close returned: exact, unlike the
+	 * per-worker gauges.  drain_lock, a leaf lock, guards idle_epoch
+	 * (busy -> idle transitions so far) and the drained wait.
+	 */
+	atomic_size_t busy;
+	iocx_mutex drain_lock;
+	iocx_cond drained;
+	uint64_t idle_epoch;
 };
 
 /*
@@ -153,6 +165,15 @@ int iocx__engine_copy_sources(iocx_engine *e);
  */
 bool iocx__engine_enter(iocx_engine *e);
 void iocx__engine_leave(iocx_engine *e);
+
+/* A connection started: the engine is busy until its on_close returned. */
+void iocx__engine_busy(iocx_engine *e);
+
+/*
+ * A connection's on_close returned.  When it was the last, wakes
+ * iocx_engine_wait_idle() and calls opts.on_idle on the calling thread.
+ */
+void iocx__engine_unbusy(iocx_engine *e);
 
 /* The library allocator (iocx_set_allocator). */
 void *iocx__alloc(size_t size);
