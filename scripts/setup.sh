@@ -23,6 +23,8 @@ packages=(
   libcmocka-dev                          # unit-test framework, native
   liburing-dev                           # the Linux io_uring backend (src/linux/)
   dpkg-dev                               # apt-get source / dpkg-source for the cmocka subproject
+  nginx redis-server                     # servers the examples run against (tests/examples/run_example.sh
+                                         # starts its own; the system services are not used)
 )
 
 log() { printf 'setup: %s\n' "$*"; }
