@@ -57,6 +57,9 @@ wait_until() {
   fail "$what"
 }
 
+# The example, through the wrapper; a Windows program's \r\n becomes \n.
+run_exe() { "${wrapper[@]}" "$exe" "$@" | tr -d '\r'; }
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 run_http() {
@@ -99,9 +102,9 @@ CONF
     test -s "$pidfile"
   wait_until "nginx does not listen on $port" port_open "$port"
 
-  out=$("${wrapper[@]}" "$exe" 127.0.0.1 "$port" /) || fail "http_get exited $?: $out"
+  out=$(run_exe 127.0.0.1 "$port" /) || fail "http_get exited $?: $out"
   echo "$out"
-  line=$(head -n 1 <<<"$out" | tr -d '\r')
+  line=$(head -n 1 <<<"$out")
   [ "$line" = "HTTP/1.1 200 OK" ] || fail "status line '$line', want HTTP/1.1 200 OK"
   grep -q "body $size, Content-Length $size\$" <<<"$out" ||
     fail "want a body of $size bytes with Content-Length $size"
@@ -137,7 +140,7 @@ CONF
   wait_until "redis-server does not answer on $port" \
     sh -c "redis-cli -p $port PING | grep -qx PONG"
 
-  out=$("${wrapper[@]}" "$exe" 127.0.0.1 "$port" "$n") || fail "redis_ping exited $?: $out"
+  out=$(run_exe 127.0.0.1 "$port" "$n") || fail "redis_ping exited $?: $out"
   echo "$out"
   [ "$out" = "$n connections, $n +PONG" ] || fail "want $n +PONG"
   # The server's own count: our N connections, plus redis-cli's two.
