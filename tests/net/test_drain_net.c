@@ -116,6 +116,17 @@ static long closes_now(struct fx *f)
 	return s.closes;
 }
 
+/* Destroy the engine; on_idle ran idles times, nothing is left. */
+static void destroy_and_check(struct fx *f, long idles)
+{
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	assert_int_equal(atomic_load(&f->idles), idles);
+	assert_int_equal(atomic_load(&f->idle_bad), 0);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live_pre);
+}
+
 static void wait_idle_returns_once_everything_closed(void **state)
 {
 	struct fx *f = *state;
@@ -133,12 +144,7 @@ static void wait_idle_returns_once_everything_closed(void **state)
 	assert_int_equal(closes_now(f), NCONN);
 	/* One busy -> idle transition: the last close. */
 	assert_true(wait_idles(f, 1, PEER_TIMEOUT_MS));
-	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
-	f->engine = NULL;
-	assert_int_equal(atomic_load(&f->idles), 1);
-	assert_int_equal(atomic_load(&f->idle_bad), 0);
-	peer_assert_clean(&f->trk);
-	peer_assert_no_leak(f->live_pre);
+	destroy_and_check(f, 1);
 }
 
 static void wait_idle_times_out_while_connection_open(void **state)
@@ -159,7 +165,7 @@ static void wait_idle_times_out_while_connection_open(void **state)
 			 IOCX_OK);
 	assert_int_equal(closes_now(f), 1);
 	assert_true(wait_idles(f, 1, PEER_TIMEOUT_MS));
-	peer_assert_clean(&f->trk);
+	destroy_and_check(f, 1);
 }
 
 /* Hooks: wait_idle from inside on_connect and on_close. */
@@ -192,8 +198,7 @@ static void wait_idle_from_callback_is_incallback(void **state)
 			 IOCX_OK);
 	assert_int_equal(f->rec[0].hook_rc[1], IOCX_E_INCALLBACK);
 	assert_true(wait_idles(f, 1, PEER_TIMEOUT_MS));
-	assert_int_equal(atomic_load(&f->idle_bad), 0);
-	peer_assert_clean(&f->trk);
+	destroy_and_check(f, 1);
 }
 
 static void on_idle_fires_once_per_busy_idle_edge(void **state)
@@ -223,13 +228,8 @@ static void on_idle_fires_once_per_busy_idle_edge(void **state)
 				 IOCX_OK);
 		assert_true(wait_idles(f, r + 1, PEER_TIMEOUT_MS));
 	}
-	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
-	f->engine = NULL;
-	/* Destroy found nothing open: no further transition. */
-	assert_int_equal(atomic_load(&f->idles), rounds);
-	assert_int_equal(atomic_load(&f->idle_bad), 0);
-	peer_assert_clean(&f->trk);
-	peer_assert_no_leak(f->live_pre);
+	/* Destroy finds nothing open: no further transition. */
+	destroy_and_check(f, rounds);
 }
 
 int main(void)

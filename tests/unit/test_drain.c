@@ -169,6 +169,28 @@ static void close_conn(struct fx *fx, struct probe *p)
 	assert_int_equal(p->reason, IOCX_OK);
 }
 
+/* Start p, connect it and close it. */
+static void open_and_close(struct fx *fx, struct probe *p)
+{
+	start(fx, p);
+	complete(fx, p, IOCX_OK);
+	close_conn(fx, p);
+}
+
+/*
+ * p was started by a callback while another connection closed, so the
+ * engine stayed busy: connect and close p, which makes it idle (the
+ * idles-th time).
+ */
+static void close_chained(struct fx *fx, struct probe *p, unsigned idles)
+{
+	assert_int_equal(iocx_engine_wait_idle(fx->e, 0), IOCX_E_TIMEDOUT);
+	complete(fx, p, IOCX_OK);
+	close_conn(fx, p);
+	assert_int_equal(fx->idles, idles);
+	assert_int_equal(iocx_engine_wait_idle(fx->e, 0), IOCX_OK);
+}
+
 static void wait_idle_null_engine_is_inval(void **state)
 {
 	(void)state;
@@ -245,9 +267,7 @@ static void wait_idle_from_callbacks_is_incallback(void **state)
 	struct fx *fx = *state;
 	struct probe *p = &fx->p[0];
 
-	start(fx, p);
-	complete(fx, p, IOCX_OK);
-	close_conn(fx, p);
+	open_and_close(fx, p);
 	assert_int_equal(p->wait_rc_connect, IOCX_E_INCALLBACK);
 	/* IOCX_WAIT_FOREVER from on_close would wait for itself. */
 	assert_int_equal(p->wait_rc_close, IOCX_E_INCALLBACK);
@@ -290,17 +310,11 @@ static void on_idle_not_fired_when_on_close_starts_next(void **state)
 	struct probe *a = &fx->p[0], *b = &fx->p[1];
 
 	a->chain = b;
-	start(fx, a);
-	complete(fx, a, IOCX_OK);
-	close_conn(fx, a);
+	open_and_close(fx, a);
 	assert_int_equal(a->chain_rc, IOCX_OK);
 	/* b started before a's on_close returned: never idle in between. */
 	assert_int_equal(fx->idles, 0);
-	assert_int_equal(iocx_engine_wait_idle(fx->e, 0), IOCX_E_TIMEDOUT);
-	complete(fx, b, IOCX_OK);
-	close_conn(fx, b);
-	assert_int_equal(fx->idles, 1);
-	assert_int_equal(iocx_engine_wait_idle(fx->e, 0), IOCX_OK);
+	close_chained(fx, b, 1);
 }
 
 static void on_idle_may_connect_and_make_busy_again(void **state)
@@ -309,16 +323,10 @@ static void on_idle_may_connect_and_make_busy_again(void **state)
 	struct probe *a = &fx->p[0], *b = &fx->p[1];
 
 	fx->idle_chain = b;
-	start(fx, a);
-	complete(fx, a, IOCX_OK);
-	close_conn(fx, a);
+	open_and_close(fx, a);
 	assert_int_equal(fx->idles, 1);
 	assert_int_equal(fx->idle_chain_rc, IOCX_OK);
-	assert_int_equal(iocx_engine_wait_idle(fx->e, 0), IOCX_E_TIMEDOUT);
-	complete(fx, b, IOCX_OK);
-	close_conn(fx, b);
-	assert_int_equal(fx->idles, 2);
-	assert_int_equal(iocx_engine_wait_idle(fx->e, 0), IOCX_OK);
+	close_chained(fx, b, 2);
 }
 
 static void on_idle_fires_when_destroy_closes_the_last(void **state)
