@@ -239,11 +239,11 @@ IOCX_API int iocx_engine_destroy(iocx_engine *engine);
  * stays usable either way (connect again, wait again, or destroy it, which
  * closes what is still open).  Sockets may still be closing in the OS when
  * it returns (batch_closes), but no callback of a connection is left to
- * run, so memory given to them as user pointers may be freed (on_idle
- * may still be running on a worker).  From inside
- * any iocx callback (it would wait for itself) IOCX_E_INCALLBACK, for a
- * NULL engine IOCX_E_INVAL; must not race iocx_engine_destroy() of the
- * same engine.  Any number of threads may wait at once.
+ * run, so memory given to them as user pointers may be freed (on_idle may
+ * still be running on a worker).  IOCX_E_INCALLBACK from inside any iocx
+ * callback (it would wait for itself), IOCX_E_INVAL for a NULL engine.
+ * Any number of threads may wait at once; none may race
+ * iocx_engine_destroy() of the same engine.
  */
 IOCX_API int iocx_engine_wait_idle(iocx_engine *engine, uint32_t timeout_ms);
 
