@@ -309,11 +309,11 @@ static unsigned ready(struct lx_worker *w, struct lx_conn *lc,
 static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 			    unsigned n, unsigned max)
 {
-	struct lx_result res[2];
+	struct lx_queued q[2];
 	struct lx_conn *lc;
 	unsigned bits;
 
-	while ((lc = iocx__lx_pop(w, max - n, &bits, res))) {
+	while ((lc = iocx__lx_pop(w, max - n, &bits, q))) {
 		/* Arm for an issuer elsewhere; disarm after a cancel. */
 		if ((bits & (LX_Q_SUBMIT_MAIN | LX_Q_SUBMIT_RECV)) ||
 		    ((bits & (LX_Q_IO_MAIN | LX_Q_IO_RECV)) && lc->armed)) {
@@ -322,7 +322,7 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 			if (err)
 				fail_pending(lc, err);
 		}
-		n += iocx__lx_queue_events(lc, bits, res, &events[n]);
+		n += iocx__lx_queue_events(lc, bits, q, &events[n]);
 	}
 	return n;
 }

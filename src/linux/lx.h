@@ -13,7 +13,7 @@
  * owner over through the queue.
  *
  * Locks: w->lock guards w's queue: head, tail, and the qnext, queued and
- * op[].q_res fields of every connection owned by w.  It is a leaf lock:
+ * op[].q fields of every connection owned by w.  It is a leaf lock:
  * nothing else is taken, and nothing calls out, while it is held.
  */
 #ifndef IOCX_LINUX_LX_H
@@ -37,7 +37,7 @@
 #define LX_Q_SUBMIT_RECV (1u << 1)
 #define LX_Q_CANCEL_MAIN (1u << 2)	/* cancel it (holds a reference) */
 #define LX_Q_CANCEL_RECV (1u << 3)
-#define LX_Q_IO_MAIN	(1u << 4)	/* it finished: op[].q_res */
+#define LX_Q_IO_MAIN	(1u << 4)	/* it finished: op[].q.res */
 #define LX_Q_IO_RECV	(1u << 5)
 #define LX_Q_CLOSE	(1u << 6)	/* IOCX_EV_CLOSE (core's ref) */
 #define LX_Q_SHUTDOWN	(1u << 7)	/* IOCX_EV_SHUTDOWN (core's ref) */
@@ -51,6 +51,20 @@ struct lx_result {
 	int status;
 	uint32_t os_code;
 	uint32_t bytes;
+};
+
+/*
+ * What a slot's queue bits carry to the owner (lx_op.q, under its lock).
+ * io_uring: a queued operation says which stage to issue and its
+ * generation (lx_op.gen), and a queued cancel the generation it is for,
+ * so that one arriving after its operation ended is dropped instead of
+ * cancelling the next.
+ */
+struct lx_queued {
+	struct lx_result res;		/* LX_Q_IO(op) */
+	uint32_t submit_gen;		/* LX_Q_SUBMIT(op), io_uring */
+	unsigned char submit_stage;
+	uint32_t cancel_gen;		/* LX_Q_CANCEL(op), io_uring */
 };
 
 /* One op slot of a connection (enum iocx_op): at most one operation. */
@@ -67,12 +81,17 @@ struct lx_op {
 	atomic_int pending;
 	atomic_bool cancel_req;
 
-	/* io_uring, owner thread only: the stage in flight, and whether a
-	 * cancel asked it to stop after that stage. */
+	/* io_uring: the generation of the slot's latest operation, bumped
+	 * by start() with the connection's lock held (any thread). */
+	uint32_t gen;
+	/* io_uring, owner thread only: the stage in flight, the generation
+	 * of its operation, and whether a cancel asked it to stop after
+	 * that stage. */
 	unsigned char stage;
+	uint32_t live_gen;
 	bool cancelled;
 
-	struct lx_result q_res;		/* for LX_Q_IO(op), under the lock */
+	struct lx_queued q;		/* under the owner's lock */
 };
 
 struct lx_conn {
@@ -180,6 +199,15 @@ unsigned iocx__lx_pick_owner(struct lx_engine *le);
  */
 unsigned iocx__lx_push(struct lx_conn *lc, unsigned bits);
 
+/*
+ * The same, storing what the per-slot bits of slot op carry: the fields
+ * of *q that LX_Q_SUBMIT(op), LX_Q_CANCEL(op) and LX_Q_IO(op) name go
+ * into lc->op[op].q under the lock (a duplicate's values replace the
+ * queued ones).  q NULL: nothing is carried (iocx__lx_push).
+ */
+unsigned iocx__lx_push_op(struct lx_conn *lc, enum iocx_op op, unsigned bits,
+			  const struct lx_queued *q);
+
 /* Queue the completion of lc's operation in slot op (LX_Q_IO(op)). */
 void iocx__lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
 		      uint32_t os_code, uint32_t bytes);
@@ -193,12 +221,12 @@ bool iocx__lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op);
 
 /*
  * On worker w: take the first queued connection's bits, at most room of
- * them (each may become one event), in LX_Q_* order; res[op] gets the
- * slots' q_res.  A connection whose bits did not all fit stays first.
+ * them (each may become one event), in LX_Q_* order; q[op] gets the
+ * slots' q.  A connection whose bits did not all fit stays first.
  * NULL when the queue is empty or room is 0.
  */
 struct lx_conn *iocx__lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
-			     struct lx_result res[2]);
+			     struct lx_queued q[2]);
 
 /* Take one pending STOP request, if any. */
 bool iocx__lx_take_stop(struct lx_engine *le);
@@ -208,7 +236,7 @@ void iocx__lx_drain_efd(struct lx_worker *w);
 
 /* Events for the LX_Q_IO(op), CLOSE, SHUTDOWN and KICK bits; the count. */
 unsigned iocx__lx_queue_events(struct lx_conn *lc, unsigned bits,
-			       const struct lx_result res[2],
+			       const struct lx_queued q[2],
 			       struct iocx_event *ev);
 
 /* Fill *ev as the completion of lc's operation in slot op. */

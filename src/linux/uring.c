@@ -27,6 +27,15 @@
  * the current stage.  The cancel's own completion (TAG_CANCEL) is ignored
  * and never dereferenced: the connection may be gone by then.
  *
+ * Generations: every operation start() begins bumps its slot's gen, and
+ * a cancel names the generation it is for.  One queued from another
+ * thread may reach the owner after its operation ended by itself and the
+ * core started the next one (a refused attempt retried from a backoff
+ * timer): the owner drops it, since op[].live_gen, the generation of what
+ * is in flight, is no longer the one it names.  A start() on another
+ * thread hands the stage and generation over in the queue (lx_op.q) and
+ * writes none of the owner's fields.
+ *
  * With options.batch_closes a close is ring operations too (ur_close): a
  * reset (CONNECT to AF_UNSPEC) hard-linked to a CLOSE, tagged TAG_CLOSE
  * with the descriptor, not the connection, which is freed meanwhile.
@@ -265,21 +274,35 @@ static int issue(struct lx_worker *w, struct lx_conn *lc, enum iocx_op op,
 	return IOCX_OK;
 }
 
-/* Ask the kernel to finish slot op's stage in flight (on the owner). */
+/*
+ * Queue a cancel of slot op's operation of generation gen to the owner.
+ * The request may outlive the operation: it holds a reference.
+ */
+static void push_cancel(struct lx_conn *lc, enum iocx_op op, uint32_t gen)
+{
+	struct lx_queued q = { .cancel_gen = gen };
+
+	iocx__conn_ref(&lc->core);
+	if (iocx__lx_push_op(lc, op, LX_Q_CANCEL(op), &q))
+		iocx__conn_unref(&lc->core);	/* see iocx__lx_push */
+}
+
+/*
+ * Ask the kernel to finish slot op's stage in flight (on the owner), if
+ * it belongs to the operation of generation gen.
+ */
 static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
-		       enum iocx_op op)
+		       enum iocx_op op, uint32_t gen)
 {
 	struct io_uring_sqe *sqe;
 
-	if (lc->op[op].stage == UR_NONE)
-		return;		/* already complete; its event is queued */
+	/* Complete already (its event is queued), or a stale cancel. */
+	if (lc->op[op].stage == UR_NONE || lc->op[op].live_gen != gen)
+		return;
 	lc->op[op].cancelled = true;
 	sqe = get_sqe(w);
 	if (!sqe) {
-		/* Try again at the next wait, holding the connection. */
-		iocx__conn_ref(&lc->core);
-		if (iocx__lx_push(lc, LX_Q_CANCEL(op)))
-			iocx__conn_unref(&lc->core);	/* see iocx__lx_push */
+		push_cancel(lc, op, gen);	/* again at the next wait */
 		return;
 	}
 	iocx__linux_sys.uring_prep_cancel(sqe, lc->fd, op_data(lc, op));
@@ -384,24 +407,27 @@ static unsigned recv_done(struct lx_conn *lc, int res, struct iocx_event *ev)
 static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 			    unsigned n, unsigned max)
 {
-	struct lx_result res[2];
+	struct lx_queued q[2];
 	struct lx_conn *lc;
 	unsigned bits;
 
-	while ((lc = iocx__lx_pop(w, max - n, &bits, res))) {
+	while ((lc = iocx__lx_pop(w, max - n, &bits, q))) {
 		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
 			enum iocx_op op = (enum iocx_op)i;
 
-			if ((bits & LX_Q_SUBMIT(op)) &&
-			    issue(w, lc, op, lc->op[op].stage) != IOCX_OK)
+			if (!(bits & LX_Q_SUBMIT(op)))
+				continue;
+			lc->op[op].live_gen = q[op].submit_gen;
+			lc->op[op].cancelled = false;
+			if (issue(w, lc, op, q[op].submit_stage) != IOCX_OK)
 				n += finish(lc, op, &events[n], IOCX_E_SYSTEM,
 					    EBUSY, 0);
 		}
-		n += iocx__lx_queue_events(lc, bits, res, &events[n]);
+		n += iocx__lx_queue_events(lc, bits, q, &events[n]);
 		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
 			if (!(bits & LX_Q_CANCEL(i)))
 				continue;
-			cancel_now(w, lc, (enum iocx_op)i);
+			cancel_now(w, lc, (enum iocx_op)i, q[i].cancel_gen);
 			iocx__conn_unref(&lc->core);	/* may free lc */
 		}
 	}
@@ -513,27 +539,36 @@ static int ur_open(struct iocx_conn *c, bool *fastopen)
 	return iocx__lx_sock_open(lx_conn(c), 0, fastopen);
 }
 
-/* Start an operation in slot op: directly on the owner, else queued. */
+/*
+ * Start an operation in slot op: directly on the owner, else queued with
+ * its stage and generation.  The core holds the connection's lock and
+ * has seen the slot's last operation end: the owner no longer reads the
+ * buffer fields written here, and reads them again only once it took
+ * the queued operation (under its lock) or on its own thread.
+ */
 static int start(struct lx_conn *lc, enum iocx_op op, const void *buf,
 		 size_t len, enum ur_stage stage)
 {
 	struct lx_worker *w = lx_owner(lc);
 	struct lx_op *o = &lc->op[op];
+	struct lx_queued q = { .submit_stage = (unsigned char)stage };
 
 	o->buf = (unsigned char *)(uintptr_t)buf;
 	o->len = len;
 	o->done = 0;
-	o->cancelled = false;
+	q.submit_gen = ++o->gen;
 	if (iocx__lx_on_worker(w)) {
-		int rc = issue(w, lc, op, stage);
+		int rc;
 
+		o->live_gen = o->gen;
+		o->cancelled = false;
+		rc = issue(w, lc, op, stage);
 		/* Synchronous: the core holds the connection's lock. */
 		if (rc != IOCX_OK)
 			lc->core.os_code = EBUSY;
 		return rc;
 	}
-	o->stage = stage;
-	iocx__lx_push(lc, LX_Q_SUBMIT(op));
+	iocx__lx_push_op(lc, op, LX_Q_SUBMIT(op), &q);
 	return IOCX_OK;
 }
 
@@ -571,14 +606,12 @@ static void ur_cancel(struct iocx_conn *c, enum iocx_op op)
 	/* Not handed to the kernel yet: it completes as cancelled. */
 	if (iocx__lx_unqueue_submit(lc, op))
 		return;
-	if (iocx__lx_on_worker(w)) {
-		cancel_now(w, lc, op);
-		return;
-	}
-	/* The request may outlive the operation: it holds a reference. */
-	iocx__conn_ref(c);
-	if (iocx__lx_push(lc, LX_Q_CANCEL(op)))
-		iocx__conn_unref(c);	/* see iocx__lx_push */
+	/* The core calls this only while the slot's latest operation is
+	 * in flight: that is the one to cancel. */
+	if (iocx__lx_on_worker(w))
+		cancel_now(w, lc, op, lc->op[op].gen);
+	else
+		push_cancel(lc, op, lc->op[op].gen);
 }
 
 /* At least n free submission entries, flushing the queue once if not. */

@@ -149,17 +149,7 @@ static bool enqueue_locked(struct lx_worker *w, struct lx_conn *lc,
 /* See linux/lx.h. */
 unsigned iocx__lx_push(struct lx_conn *lc, unsigned bits)
 {
-	struct lx_worker *w = lx_owner(lc);
-	unsigned dup;
-	bool was_empty;
-
-	iocx__mutex_lock(&w->lock);
-	dup = lc->queued & bits;
-	was_empty = enqueue_locked(w, lc, bits);
-	iocx__mutex_unlock(&w->lock);
-	if (was_empty && !iocx__lx_on_worker(w))
-		wake(w);
-	return dup;
+	return iocx__lx_push_op(lc, IOCX_OP_MAIN, bits, NULL);
 }
 
 /* Queue request bit for c; a duplicate gives its reference back. */
@@ -170,20 +160,40 @@ static void push_request(struct iocx_conn *c, unsigned bit)
 }
 
 /* See linux/lx.h. */
-void iocx__lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
-		      uint32_t os_code, uint32_t bytes)
+unsigned iocx__lx_push_op(struct lx_conn *lc, enum iocx_op op, unsigned bits,
+			  const struct lx_queued *q)
 {
 	struct lx_worker *w = lx_owner(lc);
+	struct lx_queued *to = &lc->op[op].q;
+	unsigned dup;
 	bool was_empty;
 
 	iocx__mutex_lock(&w->lock);
-	lc->op[op].q_res.status = status;
-	lc->op[op].q_res.os_code = os_code;
-	lc->op[op].q_res.bytes = bytes;
-	was_empty = enqueue_locked(w, lc, LX_Q_IO(op));
+	if (q && (bits & LX_Q_IO(op)))
+		to->res = q->res;
+	if (q && (bits & LX_Q_SUBMIT(op))) {
+		to->submit_gen = q->submit_gen;
+		to->submit_stage = q->submit_stage;
+	}
+	if (q && (bits & LX_Q_CANCEL(op)))
+		to->cancel_gen = q->cancel_gen;
+	dup = lc->queued & bits;
+	was_empty = enqueue_locked(w, lc, bits);
 	iocx__mutex_unlock(&w->lock);
 	if (was_empty && !iocx__lx_on_worker(w))
 		wake(w);
+	return dup;
+}
+
+/* See linux/lx.h. */
+void iocx__lx_push_io(struct lx_conn *lc, enum iocx_op op, int status,
+		      uint32_t os_code, uint32_t bytes)
+{
+	struct lx_queued q = {
+		.res = { .status = status, .os_code = os_code, .bytes = bytes },
+	};
+
+	iocx__lx_push_op(lc, op, LX_Q_IO(op), &q);
 }
 
 /* See linux/lx.h. */
@@ -197,9 +207,9 @@ bool iocx__lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op)
 	if (found) {
 		/* Still in the queue, so no wake-up is needed either. */
 		lc->queued &= ~LX_Q_SUBMIT(op);
-		lc->op[op].q_res.status = IOCX_E_CANCELLED;
-		lc->op[op].q_res.os_code = ECANCELED;
-		lc->op[op].q_res.bytes = 0;
+		lc->op[op].q.res.status = IOCX_E_CANCELLED;
+		lc->op[op].q.res.os_code = ECANCELED;
+		lc->op[op].q.res.bytes = 0;
 		lc->queued |= LX_Q_IO(op);
 	}
 	iocx__mutex_unlock(&w->lock);
@@ -208,7 +218,7 @@ bool iocx__lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op)
 
 /* See linux/lx.h. */
 struct lx_conn *iocx__lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
-			     struct lx_result res[2])
+			     struct lx_queued q[2])
 {
 	struct lx_conn *lc;
 	unsigned take = 0;
@@ -226,8 +236,8 @@ struct lx_conn *iocx__lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
 			}
 		}
 		lc->queued &= ~take;
-		res[IOCX_OP_MAIN] = lc->op[IOCX_OP_MAIN].q_res;
-		res[IOCX_OP_RECV] = lc->op[IOCX_OP_RECV].q_res;
+		q[IOCX_OP_MAIN] = lc->op[IOCX_OP_MAIN].q;
+		q[IOCX_OP_RECV] = lc->op[IOCX_OP_RECV].q;
 		if (lc->queued == 0) {
 			w->head = lc->qnext;
 			if (!w->head)
@@ -286,7 +296,7 @@ static void request_event(struct iocx_event *ev, struct lx_conn *lc,
 
 /* See linux/lx.h. */
 unsigned iocx__lx_queue_events(struct lx_conn *lc, unsigned bits,
-			       const struct lx_result res[2],
+			       const struct lx_queued q[2],
 			       struct iocx_event *ev)
 {
 	unsigned n = 0;
@@ -294,8 +304,8 @@ unsigned iocx__lx_queue_events(struct lx_conn *lc, unsigned bits,
 	for (int op = IOCX_OP_MAIN; op <= IOCX_OP_RECV; op++) {
 		if (bits & LX_Q_IO(op)) {
 			iocx__lx_io_event(&ev[n++], lc, (enum iocx_op)op,
-				    res[op].status, res[op].os_code,
-				    res[op].bytes);
+				    q[op].res.status, q[op].res.os_code,
+				    q[op].res.bytes);
 		}
 	}
 	if (bits & LX_Q_CLOSE)

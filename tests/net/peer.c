@@ -581,21 +581,37 @@ static int poll_one(SOCKET s, bool write, unsigned ms, int *err)
 	return ready ? 1 : 0;
 }
 
-/* Connect one filler and wait (bounded) until the handshake is done. */
-static bool add_filler(struct peer *p)
+/*
+ * Connect a filler to the listener at addr into *out (INVALID_SOCKET when
+ * none could be made) and wait at most wait_ms until the handshake is
+ * done (0: only start it).
+ */
+static bool connect_filler(const struct sockaddr_storage *addr, int len,
+			   unsigned wait_ms, SOCKET *out)
 {
-	SOCKET s = socket(p->family, SOCK_STREAM, IPPROTO_TCP);
+	SOCKET s = socket(addr->ss_family, SOCK_STREAM, IPPROTO_TCP);
 	int err;
 
+	*out = s;
 	if (s == INVALID_SOCKET)
 		return false;
-	p->fillers[p->nfillers++] = s;
 	peer__set_nonblocking(s);
-	if (connect(s, (struct sockaddr *)&p->addr, p->addr_len) == 0)
+	if (connect(s, (const struct sockaddr *)addr, len) == 0)
 		return true;
 	if (peer_sock_errno() != PEER_EINPROGRESS)
 		return false;
-	return poll_one(s, true, 2000, &err) == 1;
+	return wait_ms == 0 || poll_one(s, true, wait_ms, &err) == 1;
+}
+
+/* Connect one filler to p. */
+static bool add_filler(struct peer *p)
+{
+	SOCKET s;
+	bool ok = connect_filler(&p->addr, p->addr_len, 2000, &s);
+
+	if (s != INVALID_SOCKET)
+		p->fillers[p->nfillers++] = s;
+	return ok;
 }
 
 struct peer *peer_listen_full(int family, const char *ip)
@@ -691,6 +707,127 @@ void peer_close(struct peer *p)
 		closesocket(p->ls);
 	free(p->conns);
 	free(p);
+}
+
+/* ---- a port that flips ------------------------------------------------ */
+
+/* A fresh socket bound to f's port, with SO_REUSEADDR; false on error. */
+static bool flip_bind(struct peer_flip *f)
+{
+	int one = 1;
+
+	f->s = socket(f->addr.ss_family, SOCK_STREAM, IPPROTO_TCP);
+	if (f->s == INVALID_SOCKET)
+		return false;
+	setsockopt(f->s, SOL_SOCKET, SO_REUSEADDR, (const char *)&one,
+		   sizeof(one));
+	return bind(f->s, (struct sockaddr *)&f->addr, f->addr_len) == 0;
+}
+
+/* Close the listener (resetting its queue) and the fillers. */
+static void flip_close(struct peer_flip *f)
+{
+	if (f->s != INVALID_SOCKET)
+		closesocket(f->s);
+	f->s = INVALID_SOCKET;
+	for (int i = 0; i < 2; i++) {
+		if (f->fillers[i] != INVALID_SOCKET)
+			closesocket(f->fillers[i]);
+		f->fillers[i] = INVALID_SOCKET;
+	}
+	f->listening = false;
+}
+
+/*
+ * Refusing -> full: listen and fill the queue, without waiting (the
+ * connects under test may fill it first, and then a filler's SYN is the
+ * one dropped).  Full -> refusing: close and bind again.  The bind may find the port taken for a moment (a
+ * connect of the test that the kernel gave this very port as its source):
+ * it is tried again, a bounded number of times.  0 or the socket error.
+ */
+static int flip_once(struct peer_flip *f)
+{
+	if (!f->listening) {
+		if (listen(f->s, 1) != 0)
+			return peer_sock_errno();
+		f->listening = true;
+		for (int i = 0; i < 2; i++) {
+			if (!connect_filler(&f->addr, f->addr_len, 0,
+					    &f->fillers[i]))
+				return peer_sock_errno();
+		}
+		return 0;
+	}
+	flip_close(f);
+	for (int tries = 0; !flip_bind(f); tries++) {
+		int err = peer_sock_errno();
+
+		closesocket(f->s);
+		f->s = INVALID_SOCKET;
+		if (tries == 500 || peer_event_wait(f->stop, f->period_ms))
+			return err;
+	}
+	return 0;
+}
+
+static void flip_thread(void *arg)
+{
+	struct peer_flip *f = arg;
+
+	/* The wait paces the flips; the stop event ends them. */
+	while (!peer_event_wait(f->stop, f->period_ms)) {
+		int err = flip_once(f);
+
+		if (err != 0) {
+			atomic_store(&f->error, err);
+			return;
+		}
+		atomic_fetch_add(&f->flips, 1);
+	}
+}
+
+struct peer_flip *peer_flip_start(int family, const char *ip,
+				  unsigned period_ms)
+{
+	struct peer_flip *f = calloc(1, sizeof(*f));
+	peer_socklen_t len;
+
+	if (f == NULL)
+		return NULL;
+	f->s = INVALID_SOCKET;
+	f->fillers[0] = f->fillers[1] = INVALID_SOCKET;
+	f->period_ms = period_ms;
+	f->addr_len = peer_addr(&f->addr, family, ip, 0);
+	f->stop = peer_event_new();
+	if (f->addr_len == 0 || f->stop == NULL || !flip_bind(f))
+		goto fail;
+	len = (peer_socklen_t)f->addr_len;
+	if (getsockname(f->s, (struct sockaddr *)&f->addr, &len) != 0)
+		goto fail;
+	f->thread = peer_thread_start(flip_thread, f);
+	if (f->thread == NULL)
+		goto fail;
+	return f;
+fail:
+	peer_flip_stop(f);
+	return NULL;
+}
+
+void peer_flip_stop(struct peer_flip *f)
+{
+	if (f == NULL)
+		return;
+	if (f->stop != NULL)
+		peer_event_set(f->stop);
+	if (f->thread != NULL && !peer_thread_join(f->thread, 10000)) {
+		fprintf(stderr, "peer_flip_stop: thread did not stop within "
+			"10 s\n");
+		return;		/* it still uses f: leave it */
+	}
+	flip_close(f);
+	if (f->stop != NULL)
+		peer_event_free(f->stop);
+	free(f);
 }
 
 /* ---- echo listener and raw sockets (data tests) ----------------------- */

@@ -398,6 +398,37 @@ bool peer_wait_bytes(struct peer *p, size_t idx, size_t n,
 /* Stop the thread, close every socket, free p (NULL is fine). */
 void peer_close(struct peer *p);
 
+/* ---- a port that flips ------------------------------------------------ */
+
+/*
+ * A loopback port that flips every period_ms between refusing (a socket
+ * bound to it, not listening: the kernel answers a SYN with a reset) and
+ * a listener with a full backlog (backlog 1 plus two filler connections:
+ * SYNs are dropped, so connects stay pending).  The flipping thread
+ * closes the listener, which resets what it queued, and binds the port
+ * again (SO_REUSEADDR).  Starts refusing.  On real Windows a full backlog
+ * refuses too (see peer_listen_full), so there the port always refuses.
+ */
+struct peer_flip {
+	struct sockaddr_storage addr;	/* the port */
+	int addr_len;
+	unsigned period_ms;
+	peer_thread thread;
+	peer_event *stop;
+	SOCKET s;			/* bound; listening when full */
+	SOCKET fillers[2];
+	bool listening;
+	atomic_long flips;		/* phases started after the first */
+	atomic_int error;		/* socket error that stopped it */
+};
+
+/* Start flipping a port on ip (numeric IPv4 or IPv6); NULL on failure. */
+struct peer_flip *peer_flip_start(int family, const char *ip,
+				  unsigned period_ms);
+
+/* Stop the thread, close every socket, free f (NULL is fine). */
+void peer_flip_stop(struct peer_flip *f);
+
 /* ---- echo listener and raw sockets (data tests) ----------------------- */
 
 /* Connections one echo listener serves at most (select() / poll() bound). */
