@@ -91,10 +91,12 @@ enum iocx_error {
 	IOCX_E_EOF = -22,		/* peer closed its side (FIN) */
 	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
 	IOCX_E_IDLE = -24,		/* closed by the idle watchdog */
+	IOCX_E_NOFILE = -25,		/* out of descriptors / sockets (process
+					   or system limit) */
 };
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
-#define IOCX_ERROR_COUNT 25
+#define IOCX_ERROR_COUNT 26
 
 /* Short symbolic name of a code ("IOCX_E_REFUSED"); never NULL. */
 IOCX_API const char *iocx_error_name(int code);
@@ -376,7 +378,12 @@ struct iocx_connect_request {
  * on another thread); the in-flight cap IOCX_E_LIMIT.  Socket set-up
  * failures (socket, bind, port association, a connect the OS rejects at
  * once) are returned the same way, e.g. IOCX_E_PORTS_EXHAUSTED,
- * IOCX_E_AFNOSUPPORT without IPv6, IOCX_E_SYSTEM.  On IOCX_OK, *out (if not
+ * IOCX_E_AFNOSUPPORT without IPv6, IOCX_E_SYSTEM; a socket the OS cannot
+ * create for lack of descriptors (EMFILE, ENFILE; WSAEMFILE, or
+ * WSAENOBUFS from socket creation) is IOCX_E_NOFILE, and the engine goes
+ * on working: connects succeed again once descriptors are freed.  A
+ * retry whose socket cannot be created reports the same code to
+ * on_connect.  On IOCX_OK, *out (if not
  * NULL) is set before any callback can run.
  */
 IOCX_API int iocx_connect(iocx_engine *engine,

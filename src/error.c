@@ -35,6 +35,7 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_EOF", "peer closed the connection" },
 	{ "IOCX_E_NOTCONN", "connection is not open" },
 	{ "IOCX_E_IDLE", "closed after the idle limit" },
+	{ "IOCX_E_NOFILE", "out of file descriptors or sockets" },
 };
 
 static const struct error_entry *error_lookup(int code)

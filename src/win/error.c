@@ -66,6 +66,7 @@ static const struct code_map wsa_map[] = {
 	{ 10054, IOCX_E_RESET },		/* WSAECONNRESET */
 	{ 64, IOCX_E_RESET },			/* ERROR_NETNAME_DELETED */
 	{ 995, IOCX_E_CANCELLED },		/* WSA_OPERATION_ABORTED */
+	{ 10024, IOCX_E_NOFILE },		/* WSAEMFILE */
 	{ 10055, IOCX_E_NOMEM },		/* WSAENOBUFS */
 	{ 8, IOCX_E_NOMEM },			/* WSA_NOT_ENOUGH_MEMORY */
 	{ 14, IOCX_E_NOMEM },			/* ERROR_OUTOFMEMORY */
@@ -105,6 +106,19 @@ int iocx__win_error_from_wsa(int err)
 		return IOCX_OK;
 	return lookup(wsa_map, sizeof(wsa_map) / sizeof(*wsa_map),
 		      (uint32_t)err);
+}
+
+/* See win/error.h. */
+int iocx__win_error_from_socket(int err)
+{
+	int rc;
+
+	/* Out of socket handles, WSASocket says WSAEMFILE or WSAENOBUFS. */
+	if (err == 10055)
+		return IOCX_E_NOFILE;
+	rc = iocx__win_error_from_wsa(err);
+	/* Any other refusal to create one is not the caller's bad input. */
+	return rc == IOCX_E_INVAL ? IOCX_E_SYSTEM : rc;
 }
 
 /* See win/error.h. */

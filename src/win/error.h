@@ -16,6 +16,13 @@ int iocx__win_error_from_ntstatus(uint32_t status);
 int iocx__win_error_from_wsa(int err);
 
 /*
+ * Map a failed socket creation (WSASocket): WSAENOBUFS and WSAEMFILE are
+ * IOCX_E_NOFILE (no socket handle left), WSAEINVAL IOCX_E_SYSTEM; others
+ * as iocx__win_error_from_wsa.
+ */
+int iocx__win_error_from_socket(int err);
+
+/*
  * Map a bind() failure: when binding to port 0 (ephemeral), running out of
  * ports shows as WSAENOBUFS or WSAEADDRINUSE and maps to
  * IOCX_E_PORTS_EXHAUSTED; otherwise as iocx__win_error_from_wsa.

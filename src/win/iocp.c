@@ -358,9 +358,8 @@ static int open_fresh(struct iocx_conn *c, bool *fastopen)
 				     WSA_FLAG_OVERLAPPED |
 					     WSA_FLAG_NO_HANDLE_INHERIT);
 	if (s == INVALID_SOCKET) {
-		rc = fail_wsa(c, WSAGetLastError());
-		/* Running out of sockets is not bad input. */
-		return rc == IOCX_E_INVAL ? IOCX_E_SYSTEM : rc;
+		c->os_code = (uint32_t)WSAGetLastError();
+		return iocx__win_error_from_socket((int)c->os_code);
 	}
 
 	if (is_v4_mapped(&c->remote)) {

@@ -186,6 +186,15 @@ const char *peer_wine_version(void);
  */
 unsigned peer_handle_count(void);
 
+/*
+ * Lower the process's limit on open descriptors to what it holds now plus
+ * extra (Linux: the soft RLIMIT_NOFILE); peer_handles_unlimit() puts the
+ * limit back.  False where there is no such limit to lower (Windows: a
+ * process's socket handles are bounded by the system's memory only).
+ */
+bool peer_handles_limit(unsigned extra);
+void peer_handles_unlimit(void);
+
 /* ---- allocator -------------------------------------------------------- */
 
 /* The allocator peer_init() installs (for iocx_set_allocator tests). */

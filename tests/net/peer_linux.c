@@ -376,6 +376,24 @@ unsigned peer_handle_count(void)
 	return n - 1;	/* the directory's own descriptor */
 }
 
+static struct rlimit nofile_saved;
+
+bool peer_handles_limit(unsigned extra)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile_saved) != 0)
+		return false;
+	rl = nofile_saved;
+	rl.rlim_cur = peer_handle_count() + extra;
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+void peer_handles_unlimit(void)
+{
+	setrlimit(RLIMIT_NOFILE, &nofile_saved);
+}
+
 /* ---- syscall recorder and faults -------------------------------------- */
 
 static struct iocx_linux_sys sys_real;

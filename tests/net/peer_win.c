@@ -314,6 +314,16 @@ unsigned peer_handle_count(void)
 	return live;
 }
 
+bool peer_handles_limit(unsigned extra)
+{
+	(void)extra;
+	return false;
+}
+
+void peer_handles_unlimit(void)
+{
+}
+
 /* ---- syscall recorder and faults -------------------------------------- */
 
 static struct iocx_win_sys sys_real;

@@ -308,12 +308,82 @@ static void connect_socket_failure_reports_mapped_error(void **state)
 
 	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->bad);
 	atomic_store(&peer_faults.socket_err, PEER_EMFILE);
-	expect_sync_failure(f, &req, IOCX_E_SYSTEM, "socket EMFILE");
+	expect_sync_failure(f, &req, IOCX_E_NOFILE, "socket EMFILE");
 	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, INVALID_SOCKET, 0, 0,
 				       NULL), 0);
-	atomic_store(&peer_faults.socket_err, PEER_ENOBUFS);
+#ifdef _WIN32
+	/* WSASocket's other way of saying it has no handle left. */
+	atomic_store(&peer_faults.socket_err, WSAENOBUFS);
+	expect_sync_failure(f, &req, IOCX_E_NOFILE, "socket WSAENOBUFS");
+#else
+	atomic_store(&peer_faults.socket_err, ENFILE);
+	expect_sync_failure(f, &req, IOCX_E_NOFILE, "socket ENFILE");
+	atomic_store(&peer_faults.socket_err, ENOBUFS);
 	expect_sync_failure(f, &req, IOCX_E_NOMEM, "socket ENOBUFS");
+#endif
 	assert_bad_silent(f);
+}
+
+/*
+ * The real thing: with the descriptor limit lowered to what the process
+ * holds plus a few, connects to a full listener (each keeps its socket,
+ * the SYN unanswered) run into it.  iocx_connect then returns
+ * IOCX_E_NOFILE with no callback, and once a connection is closed a
+ * connect succeeds again.
+ */
+#define NOFILE_EXTRA 16
+#define NOFILE_RECS (4 * NOFILE_EXTRA)
+
+static void connect_out_of_descriptors_reports_nofile(void **state)
+{
+	struct fx *f = *state;
+	struct peer *full = peer_listen_full(AF_INET, "127.0.0.1");
+	struct peer_tracker trk, t;
+	struct peer_rec recs[NOFILE_RECS];
+	iocx_conn *conns[NOFILE_RECS];
+	struct iocx_connect_request req;
+	int n = 0, rc = IOCX_OK;
+
+	assert_non_null(full);
+	peer_tracker_init(&trk);
+	peer_recs_init(recs, NOFILE_RECS, &trk);
+	if (!peer_handles_limit(NOFILE_EXTRA)) {
+		peer_close(full);
+		printf("%s: no descriptor limit to lower\n", peer_backend());
+		skip();
+	}
+	while (n < NOFILE_RECS) {
+		peer_req(&req, &full->addr, full->addr_len, &recs[n]);
+		rc = iocx_connect(f->engine, &req, &conns[n]);
+		if (rc != IOCX_OK)
+			break;
+		n++;
+	}
+	/* Close one: its descriptor is back, and a connect gets it. */
+	if (rc == IOCX_E_NOFILE && n > 0) {
+		assert_int_equal(iocx_close(conns[n - 1], IOCX_CLOSE_ABORT),
+				 IOCX_OK);
+		peer_assert_wait(&trk, 1, 1, PEER_TIMEOUT_MS);
+		peer_req(&req, &full->addr, full->addr_len, &recs[n]);
+		assert_int_equal(iocx_connect(f->engine, &req, &conns[n - 1]),
+				 IOCX_OK);
+	}
+	peer_handles_unlimit();
+	printf("%s: %d connects, then %s\n", peer_backend(), n,
+	       iocx_error_name(rc));
+	assert_int_equal(rc, IOCX_E_NOFILE);
+	assert_true(n > 0);
+	/* The failed calls called nothing back. */
+	peer_tracker_snapshot(&trk, &t);
+	assert_int_equal(t.connects, 1);
+	assert_int_equal(atomic_load(&recs[n - 1].connects), 1);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(iocx_close(conns[i], IOCX_CLOSE_ABORT),
+				 IOCX_OK);
+	peer_assert_wait(&trk, n + 1, n + 1, PEER_TIMEOUT_MS);
+	peer_assert_clean(&trk);
+	peer_close(full);
+	peer_assert_no_leak(f->live0);
 }
 
 static void connect_connectex_failure_reports_mapped_error(void **state)
@@ -645,6 +715,9 @@ int main(void)
 			connect_ports_exhausted_reports_ports_exhausted, setup,
 			teardown),
 #endif
+		cmocka_unit_test_setup_teardown(
+			connect_out_of_descriptors_reports_nofile, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			connect_socket_failure_reports_mapped_error, setup,
 			teardown),

@@ -43,6 +43,7 @@ static const struct {
 	{ IOCX_E_EOF, "IOCX_E_EOF" },
 	{ IOCX_E_NOTCONN, "IOCX_E_NOTCONN" },
 	{ IOCX_E_IDLE, "IOCX_E_IDLE" },
+	{ IOCX_E_NOFILE, "IOCX_E_NOFILE" },
 };
 
 /* Codes outside 0 .. -(IOCX_ERROR_COUNT - 1). */

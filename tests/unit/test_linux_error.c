@@ -37,6 +37,8 @@ static const struct row table[] = {
 	E(ESHUTDOWN, IOCX_E_ABORTED),
 	E(ENOTCONN, IOCX_E_NOTCONN),
 	E(ECANCELED, IOCX_E_CANCELLED),
+	E(EMFILE, IOCX_E_NOFILE),
+	E(ENFILE, IOCX_E_NOFILE),
 	E(ENOMEM, IOCX_E_NOMEM),
 	E(ENOBUFS, IOCX_E_NOMEM),
 	E(EAFNOSUPPORT, IOCX_E_AFNOSUPPORT),
@@ -49,8 +51,6 @@ static const struct row table[] = {
 };
 
 static const struct row other[] = {
-	E(EMFILE, IOCX_E_SYSTEM),
-	E(ENFILE, IOCX_E_SYSTEM),
 	E(EACCES, IOCX_E_SYSTEM),
 	E(EPERM, IOCX_E_SYSTEM),
 	E(EBADF, IOCX_E_SYSTEM),

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the Windows error egress (src/win/error.c): every row of
- * the NTSTATUS, WSA/Win32 and bind mapping tables.  The functions are pure
+ * the NTSTATUS, WSA/Win32, bind and socket-creation mappings.  The functions are pure
  * arithmetic on numbers, so this runs natively as well as under Wine.
  */
 #include <stdarg.h>
@@ -98,6 +98,7 @@ static const struct wsa_row wsa_table[] = {
 	WSA(10054, "WSAECONNRESET", IOCX_E_RESET),
 	WSA(64, "ERROR_NETNAME_DELETED", IOCX_E_RESET),
 	WSA(995, "WSA_OPERATION_ABORTED", IOCX_E_CANCELLED),
+	WSA(10024, "WSAEMFILE", IOCX_E_NOFILE),
 	WSA(10055, "WSAENOBUFS", IOCX_E_NOMEM),
 	WSA(8, "WSA_NOT_ENOUGH_MEMORY", IOCX_E_NOMEM),
 	WSA(14, "ERROR_OUTOFMEMORY", IOCX_E_NOMEM),
@@ -112,7 +113,6 @@ static const struct wsa_row wsa_table[] = {
 };
 
 static const struct wsa_row wsa_other[] = {
-	WSA(10024, "WSAEMFILE", IOCX_E_SYSTEM),
 	WSA(10038, "WSAENOTSOCK", IOCX_E_SYSTEM),
 	WSA(10013, "WSAEACCES", IOCX_E_SYSTEM),
 	WSA(1, "ERROR_INVALID_FUNCTION", IOCX_E_SYSTEM),
@@ -222,6 +222,35 @@ static void from_bind_ephemeral_other_errors_map_like_wsa(void **state)
 		      wsa_other[i].code, "from_bind", wsa_other[i].name);
 }
 
+static void from_socket_out_of_handles_maps_to_nofile(void **state)
+{
+	(void)state;
+	check(iocx__win_error_from_socket(10024), IOCX_E_NOFILE,
+	      "from_socket", "WSAEMFILE");
+	check(iocx__win_error_from_socket(10055), IOCX_E_NOFILE,
+	      "from_socket", "WSAENOBUFS");
+	check(iocx__win_error_from_socket(10022), IOCX_E_SYSTEM,
+	      "from_socket", "WSAEINVAL");
+}
+
+static void from_socket_other_errors_map_like_wsa(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(wsa_table); i++) {
+		int e = wsa_table[i].err;
+
+		if (e == 10055 || wsa_table[i].code == IOCX_E_INVAL)
+			continue;
+		check(iocx__win_error_from_socket(e), wsa_table[i].code,
+		      "from_socket", wsa_table[i].name);
+	}
+	for (i = 0; i < N(wsa_other); i++)
+		check(iocx__win_error_from_socket(wsa_other[i].err),
+		      wsa_other[i].code, "from_socket", wsa_other[i].name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +263,8 @@ int main(void)
 			from_bind_ephemeral_exhaustion_maps_to_ports_exhausted),
 		cmocka_unit_test(from_bind_explicit_port_maps_like_wsa),
 		cmocka_unit_test(from_bind_ephemeral_other_errors_map_like_wsa),
+		cmocka_unit_test(from_socket_out_of_handles_maps_to_nofile),
+		cmocka_unit_test(from_socket_other_errors_map_like_wsa),
 	};
 
 	/* Pure functions on numbers: no fixture state to set up. */
