@@ -86,10 +86,14 @@ struct lx_op {
 	uint32_t gen;
 	/* io_uring, owner thread only: the stage in flight, the generation
 	 * of its operation, and whether a cancel asked it to stop after
-	 * that stage. */
+	 * that stage; the cancels in the ring, the generation the last one
+	 * was for, and whether a cancel that missed shut the socket down. */
 	unsigned char stage;
 	uint32_t live_gen;
 	bool cancelled;
+	unsigned cancels;
+	uint32_t cancel_gen;
+	bool forced;
 
 	struct lx_queued q;		/* under the owner's lock */
 };

@@ -24,8 +24,13 @@
  * All stages of a slot carry the connection's address tagged with the
  * slot as user_data and only one is in flight, so one ASYNC_CANCEL by
  * user_data reaches whichever it is; op[].cancelled stops the chain after
- * the current stage.  The cancel's own completion (TAG_CANCEL) is ignored
- * and never dereferenced: the connection may be gone by then.
+ * the current stage.  The cancel holds a reference to the connection
+ * until its own completion (TAG_CANCEL_*): one that found nothing to
+ * cancel (-ENOENT) normally comes after the operation's completion, which
+ * ended the stage; if the stage is still in flight then, the cancel
+ * missed it for good (only seen with injected faults), and the socket is
+ * shut down instead, which ends the operation: it is reported cancelled,
+ * and the socket is of no further use.
  *
  * Generations: every operation start() begins bumps its slot's gen, and
  * a cancel names the generation it is for.  One queued from another
@@ -56,10 +61,11 @@
 /* Low bits of user_data: what the completion is for. */
 enum ur_tag {
 	TAG_MAIN = 0,		/* a stage of slot MAIN of the connection */
-	TAG_CANCEL = 1,		/* an ASYNC_CANCEL: ignored */
+	TAG_CANCEL_MAIN = 1,	/* an ASYNC_CANCEL of slot MAIN's stage */
 	TAG_WAKE = 2,		/* the read of the worker's eventfd */
 	TAG_RECV = 3,		/* slot RECV's receive */
 	TAG_CLOSE = 4,		/* a batched reset or close (close_data) */
+	TAG_CANCEL_RECV = 5,	/* an ASYNC_CANCEL of slot RECV's receive */
 };
 #define TAG_MASK ((uint64_t)7)
 
@@ -133,9 +139,12 @@ static int ring_init(struct lx_worker *w)
 
 /*
  * user_data of a batched close: the tag, whether it resets, and fd + 1 (a
- * reset carries no fd).  A close that completes with -ECANCELED never
- * ran (a reset the kernel rejected before running it ends even a hard
- * link): reap() then closes the socket the usual way.
+ * reset carries no fd).  A close that failed never ran: -ECANCELED when a
+ * reset the kernel rejected before running it ended the hard link, any
+ * other error when the close itself was rejected.  (Closing a socket
+ * releases the descriptor whenever it runs; only -EBADF, a descriptor
+ * that was not open, fails after that point, and there is nothing to
+ * close.)  reap() then closes the socket the usual way.
  */
 static uint64_t close_data(int fd, bool abort)
 {
@@ -144,7 +153,7 @@ static uint64_t close_data(int fd, bool abort)
 
 static void close_done(uint64_t ud, int res)
 {
-	if (res == -ECANCELED && (ud >> 4) != 0)
+	if (res < 0 && res != -EBADF && (ud >> 4) != 0)
 		iocx__lx_fd_close((int)((ud >> 4) - 1), (ud >> 3) & 1);
 }
 
@@ -235,6 +244,13 @@ static uint64_t op_data(struct lx_conn *lc, enum iocx_op op)
 	return (uintptr_t)lc | (op == IOCX_OP_RECV ? TAG_RECV : TAG_MAIN);
 }
 
+/* user_data of a cancel of slot op's stage. */
+static uint64_t cancel_data(struct lx_conn *lc, enum iocx_op op)
+{
+	return (uintptr_t)lc |
+	       (op == IOCX_OP_RECV ? TAG_CANCEL_RECV : TAG_CANCEL_MAIN);
+}
+
 /*
  * Issue stage of lc's slot op on worker w: IOCX_OK, or IOCX_E_SYSTEM when
  * no submission entry could be had (errno EBUSY: the kernel would not
@@ -306,14 +322,43 @@ static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
 		return;
 	}
 	iocx__linux_sys.uring_prep_cancel(sqe, lc->fd, op_data(lc, op));
-	io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+	io_uring_sqe_set_data64(sqe, cancel_data(lc, op));
+	iocx__conn_ref(&lc->core);	/* until cancel_done() */
+	lc->op[op].cancels++;
+	lc->op[op].cancel_gen = gen;
+}
+
+/*
+ * A cancel of slot op completed with res.  Found nothing (-ENOENT), the
+ * last one sent, and its stage still in flight: the kernel will not end
+ * that stage early, so shut the socket down, which does (finish()
+ * reports it cancelled).  Drops the cancel's reference: may free lc.
+ */
+static void cancel_done(struct lx_conn *lc, enum iocx_op op, int res)
+{
+	struct lx_op *o = &lc->op[op];
+
+	if (--o->cancels == 0 && res == -ENOENT && o->stage != UR_NONE &&
+	    o->live_gen == o->cancel_gen && !o->forced) {
+		o->forced = true;
+		iocx__linux_sys.shutdown(lc->fd, SHUT_RDWR);
+	}
+	iocx__conn_unref(&lc->core);
 }
 
 static unsigned finish(struct lx_conn *lc, enum iocx_op op,
 		       struct iocx_event *ev, int status, int err,
 		       size_t bytes)
 {
-	lc->op[op].stage = UR_NONE;
+	struct lx_op *o = &lc->op[op];
+
+	o->stage = UR_NONE;
+	if (o->forced) {
+		/* Whatever the shutdown made of it (see cancel_done). */
+		o->forced = false;
+		status = IOCX_E_CANCELLED;
+		err = ECANCELED;
+	}
 	iocx__lx_io_event(ev, lc, op, status, (uint32_t)err, bytes);
 	return 1;
 }
@@ -490,6 +535,12 @@ static unsigned reap(struct lx_worker *w, struct iocx_event *events,
 			break;
 		case TAG_CLOSE:
 			close_done(ud, cqe->res);
+			break;
+		case TAG_CANCEL_MAIN:
+			cancel_done(lc, IOCX_OP_MAIN, cqe->res);
+			break;
+		case TAG_CANCEL_RECV:
+			cancel_done(lc, IOCX_OP_RECV, cqe->res);
 			break;
 		default:
 			break;

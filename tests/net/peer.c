@@ -1230,6 +1230,9 @@ void peer__faults_clear(void)
 	atomic_store(&peer_faults.send_max, 0);
 	atomic_store(&peer_faults.recv_err, 0);
 	atomic_store(&peer_faults.shutdown_err, 0);
+	atomic_store(&peer_faults.reset_reject, 0);
+	atomic_store(&peer_faults.cancel_err, 0);
+	atomic_store(&peer_faults.close_err, 0);
 	atomic_store(&peer_faults.fired, 0);
 }
 

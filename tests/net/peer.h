@@ -555,7 +555,8 @@ struct peer_sys_event {
  * errno values on Linux.  An armed fault fails every matching call until
  * it is disarmed.  On io_uring a connect, send or receive fault replaces
  * the operation with a NOP whose completion carries -err
- * (IORING_NOP_INJECT_RESULT; see peer_sys_can_inject()).
+ * (IORING_NOP_INJECT_RESULT; see peer_sys_can_inject()), and so is a
+ * cancel or batched close fault.
  *
  * recv_err fails the receive that would have completed: WSARecv and
  * IORING_OP_RECV are replaced as they are issued; on epoll a recv() that
@@ -583,6 +584,12 @@ struct peer_faults {
 					   rejects the queued reset before
 					   running it (an unknown opcode),
 					   which cancels the linked close */
+	atomic_int cancel_err;		/* io_uring: an ASYNC_CANCEL finds
+					   nothing, completing with -err;
+					   the operation runs on */
+	atomic_int close_err;		/* io_uring batch_closes: the
+					   queued close fails with -err
+					   without closing */
 	atomic_int fired;		/* injections done */
 };
 

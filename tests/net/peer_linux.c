@@ -642,6 +642,13 @@ static void w_prep_recv(struct io_uring_sqe *sqe, int fd, void *buf,
 static void w_prep_cancel(struct io_uring_sqe *sqe, int fd,
 			  uint64_t user_data)
 {
+	int err = peer__fault(&peer_faults.cancel_err);
+
+	if (err != 0) {
+		peer__sys_record(SYS_CANCEL, fd, 0, 0, 0, 0, err);
+		prep_injected(sqe, err);
+		return;
+	}
 	peer__sys_record(SYS_CANCEL, fd, 0, 0, 0, 1, 0);
 	sys_real.uring_prep_cancel(sqe, fd, user_data);
 }
@@ -661,6 +668,13 @@ static void w_prep_reset(struct io_uring_sqe *sqe, int fd)
 
 static void w_prep_close(struct io_uring_sqe *sqe, int fd)
 {
+	int err = peer__fault(&peer_faults.close_err);
+
+	if (err != 0) {
+		peer__sys_record(SYS_CLOSESOCKET, fd, 0, 0, 0, 0, err);
+		prep_injected(sqe, err);
+		return;
+	}
 	peer__sys_record(SYS_CLOSESOCKET, fd, 0, 0, 0, 1, 0);
 	sys_real.uring_prep_close(sqe, fd);
 }

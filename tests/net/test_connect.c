@@ -687,6 +687,39 @@ static void batch_closes_rejected_reset_still_resets(void **state)
 }
 
 /*
+ * A batched close the kernel fails without closing (close_err: here an
+ * I/O error) must not lose the socket: the backend closes it itself.
+ * io_uring only.
+ */
+static void batch_closes_failed_close_still_closes(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct peer_sys_event cl;
+	SOCKET s;
+
+	if (strcmp(peer_backend(), "io_uring") != 0 || !peer_sys_can_inject())
+		skip();		/* the option is io_uring's alone */
+	batch_closes_engine(f);
+	connect_one_open(f, r);
+	atomic_store(&peer_faults.close_err, EIO);
+	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	atomic_store(&peer_faults.close_err, 0);
+
+	s = peer_sys_socket(0);
+	/* The queued close that failed, then the backend's own. */
+	assert_true(close_records_within(s, 2, PEER_TIMEOUT_MS));
+	assert_true(fd_closed_within((int)s, 0));
+	cl = peer_sys_last(SYS_CLOSESOCKET, s);
+	assert_true(cl.ok);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, 0);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+/*
  * Closes still queued to a ring when the engine is destroyed run before
  * iocx_engine_destroy() returns: every socket is closed by then.
  */
@@ -893,6 +926,9 @@ int main(void)
 			setup_sys_bare, teardown),
 		cmocka_unit_test_setup_teardown(
 			batch_closes_rejected_reset_still_resets,
+			setup_sys_bare, teardown),
+		cmocka_unit_test_setup_teardown(
+			batch_closes_failed_close_still_closes,
 			setup_sys_bare, teardown),
 		cmocka_unit_test_setup_teardown(
 			batch_closes_destroy_closes_every_socket,

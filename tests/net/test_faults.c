@@ -703,6 +703,69 @@ static void connect_partial_send_reissues_rest(void **state)
 	free(want);
 }
 
+#ifndef _WIN32
+/*
+ * io_uring: a cancel that finds nothing while the connect is still in
+ * flight (cancel_err = ENOENT; with real sockets the kernel always finds
+ * a pending connect) would leave the connect to the SYN timeout, about
+ * 127 s.  The backend shuts the socket down instead, which ends the
+ * connect at once: the deadline reports IOCX_E_TIMEDOUT, a close
+ * IOCX_E_CANCELLED, within a few seconds.  The other backends have no
+ * cancel that can miss.
+ */
+static void connect_cancel_missed_shuts_socket_down(void **state)
+{
+	struct fx *f = *state;
+	struct peer *full = peer_listen_full(AF_INET, "127.0.0.1");
+	struct peer_sys_event sh, cl;
+	struct iocx_connect_request req;
+	iocx_conn *conn = NULL;
+	struct peer_rec *r;
+	SOCKET s;
+
+	assert_non_null(full);
+	if (strcmp(peer_backend(), "io_uring") != 0) {
+		peer_close(full);
+		skip();
+	}
+	require_injection();
+	atomic_store(&peer_faults.cancel_err, ENOENT);
+
+	/* The deadline's cancel misses. */
+	r = &f->async[0];
+	peer_req(&req, &full->addr, full->addr_len, r);
+	req.deadline_ms = 50;
+	peer_sys_clear();
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	peer_assert_wait(&f->async_trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_E_TIMEDOUT);
+	s = peer_sys_socket(0);
+	assert_int_equal(peer_sys_find(SYS_CANCEL, s, 0, 0, NULL), 1);
+	assert_false(peer_sys_last(SYS_CANCEL, s).ok);
+	assert_int_equal(peer_sys_find(SYS_SHUTDOWN, s, SHUT_RDWR, 0, &sh), 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
+	assert_true(sh.seq < cl.seq && cl.seq < r->connect_seq);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->async_trk, 1, 1, PEER_TIMEOUT_MS);
+
+	/* A close's cancel misses. */
+	r = &f->async[1];
+	peer_req(&req, &full->addr, full->addr_len, r);
+	peer_sys_clear();
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->async_trk, 2, 2, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_E_CANCELLED);
+	s = peer_sys_socket(0);
+	assert_int_equal(peer_sys_find(SYS_SHUTDOWN, s, SHUT_RDWR, 0, NULL), 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, NULL), 1);
+
+	peer_close(full);
+	peer_assert_clean(&f->async_trk);
+	assert_bad_silent(f);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +781,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			connect_out_of_descriptors_reports_nofile, setup,
 			teardown),
+#ifndef _WIN32
+		cmocka_unit_test_setup_teardown(
+			connect_cancel_missed_shuts_socket_down, setup,
+			teardown),
+#endif
 		cmocka_unit_test_setup_teardown(
 			connect_socket_failure_reports_mapped_error, setup,
 			teardown),
