@@ -109,6 +109,9 @@ struct iocx_conn {
 	iocx_mutex lock;
 	atomic_uint refs;
 	atomic_int close_request;
+	/* Destroy could not post this connection's SHUTDOWN: a worker
+	 * delivers it (engine.c), with the reference destroy took. */
+	atomic_bool shutdown_missed;
 	/*
 	 * The worker's side of the data requests without req_lock (see
 	 * take_requests in conn.c).  req_touched: set under req_lock by

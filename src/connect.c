@@ -201,6 +201,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	iocx__mutex_init(&c->req_lock);
 	atomic_init(&c->refs, 1);	/* alive until on_close returns */
 	atomic_init(&c->close_request, CONN_CLOSE_NONE);
+	atomic_init(&c->shutdown_missed, false);
 	atomic_init(&c->req_touched, false);
 	atomic_init(&c->open_for_send, false);
 	atomic_init(&c->open_for_read, false);

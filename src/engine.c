@@ -6,6 +6,13 @@
  * Wine that does not wake waiters): destroy posts a SHUTDOWN request per
  * live connection, waits until the last one is freed, then posts one STOP
  * per worker and joins them.
+ *
+ * A post can fail (Windows: PostQueuedCompletionStatus out of memory).
+ * Destroy tries each one IOCX__POST_TRIES times, then takes a path that
+ * needs none: a SHUTDOWN it could not post is left marked on the
+ * connection for the workers to deliver after their next wait (which ends
+ * within WAIT_SLICE_MS without any event), and e->stopping makes a worker
+ * whose wait timed out exit without its STOP.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -101,15 +108,27 @@ static int start_workers(iocx_engine *e)
 	return IOCX_OK;
 }
 
-/* Post one STOP per running worker, wait for all, free their buffers. */
+/* Post kind for c, trying IOCX__POST_TRIES times; false if all failed. */
+static bool post_tries(iocx_engine *e, enum iocx_event_kind kind,
+		       struct iocx_conn *c)
+{
+	for (unsigned i = 0; i < IOCX__POST_TRIES; i++) {
+		if (e->backend->post(e, kind, c) == IOCX_OK)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Tell every running worker to exit, wait for all, free their buffers.
+ * The STOPs only wake them: one that cannot be posted leaves its worker
+ * to see e->stopping when its wait times out.
+ */
 static void stop_workers(iocx_engine *e)
 {
-	unsigned posted = 0;
-
-	while (posted < e->nthreads) {
-		if (e->backend->post(e, IOCX_EV_STOP, NULL) == IOCX_OK)
-			posted++;
-	}
+	atomic_store(&e->stopping, true);
+	for (unsigned i = 0; i < e->nthreads; i++)
+		post_tries(e, IOCX_EV_STOP, NULL);
 	for (unsigned i = 0; i < e->nthreads; i++) {
 		iocx__thread_join(&e->workers[i].thread);
 		live_list_destroy(&e->workers[i].live);
@@ -168,6 +187,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	e->clock = iocx__now_ns;
 	atomic_init(&e->shutting_down, false);
 	atomic_init(&e->callers, 0);
+	atomic_init(&e->shutdowns_missed, 0);
+	atomic_init(&e->stopping, false);
 
 	rc = iocx__engine_copy_sources(e);
 	if (rc != IOCX_OK)
@@ -253,18 +274,56 @@ void iocx__engine_leave(iocx_engine *e)
  * Post a SHUTDOWN request for every connection of list l.  Each request
  * holds a reference, so a connection cannot be freed before its request
  * is seen.  A connection whose last reference is already gone is skipped:
- * it is on its way out of the list.
+ * it is on its way out of the list.  One whose post keeps failing is
+ * marked instead (see sweep_shutdowns), keeping the reference.  The count
+ * goes up before the mark, so it never reads below the marks.
  */
 static void shutdown_list(iocx_engine *e, struct iocx_live_list *l)
 {
 	iocx__mutex_lock(&l->lock);
 	for (struct iocx_conn *c = l->conns; c; c = c->next) {
-		if (!iocx__conn_tryref(c))
+		if (!iocx__conn_tryref(c) ||
+		    post_tries(e, IOCX_EV_SHUTDOWN, c))
 			continue;
-		while (e->backend->post(e, IOCX_EV_SHUTDOWN, c) != IOCX_OK)
-			;
+		atomic_fetch_add(&e->shutdowns_missed, 1);
+		atomic_store(&c->shutdown_missed, true);
 	}
 	iocx__mutex_unlock(&l->lock);
+}
+
+/* Take a connection of l marked by shutdown_list, or NULL. */
+static struct iocx_conn *take_missed(struct iocx_live_list *l)
+{
+	struct iocx_conn *c;
+
+	iocx__mutex_lock(&l->lock);
+	for (c = l->conns; c; c = c->next) {
+		if (atomic_exchange(&c->shutdown_missed, false))
+			break;
+	}
+	iocx__mutex_unlock(&l->lock);
+	return c;
+}
+
+/*
+ * On a worker (or a manual engine's pump): deliver the SHUTDOWN requests
+ * destroy could not post, as if their events had arrived.  A marked
+ * connection holds the request's reference, so it stays listed until
+ * it is taken here.
+ */
+static void sweep_shutdowns(iocx_engine *e)
+{
+	struct iocx_event ev = { .kind = IOCX_EV_SHUTDOWN };
+
+	while (atomic_load(&e->shutdowns_missed) > 0) {
+		ev.conn = take_missed(&e->live_shared);
+		for (unsigned i = 0; !ev.conn && i < e->nthreads; i++)
+			ev.conn = take_missed(&e->workers[i].live);
+		if (!ev.conn)
+			return;		/* taken by another worker */
+		atomic_fetch_sub(&e->shutdowns_missed, 1);
+		iocx__conn_handle(ev.conn, &ev);
+	}
 }
 
 /*
@@ -586,12 +645,14 @@ static bool run_batch(struct iocx_worker *w)
 			iocx__engine_dispatch(e, &w->events[i]);
 	}
 	iocx__engine_run_timers(e);
+	sweep_shutdowns(e);
+	/* Without a STOP, an idle wait (one that timed out) ends a worker
+	 * told to stop: its STOP could not be posted. */
 	if (stops == 0)
-		return false;
-	while (--stops > 0) {
-		while (e->backend->post(e, IOCX_EV_STOP, NULL) != IOCX_OK)
-			;
-	}
+		return n <= 0 && atomic_load(&e->stopping);
+	/* Wake-ups for the others; each also exits on e->stopping. */
+	while (--stops > 0)
+		post_tries(e, IOCX_EV_STOP, NULL);
 	return true;
 }
 
@@ -616,5 +677,6 @@ int iocx__engine_run(iocx_engine *e, unsigned timeout_ms)
 	for (int i = 0; i < n; i++)
 		iocx__engine_dispatch(e, &events[i]);
 	iocx__engine_run_timers(e);
+	sweep_shutdowns(e);
 	return n;
 }

@@ -61,6 +61,11 @@ struct iocx_engine {
 	/* Threads inside iocx_connect(); destroy waits for them to leave,
 	 * so a connect racing destroy never touches a freed engine. */
 	atomic_size_t callers;
+	/* Destroy's fallbacks when a post keeps failing: SHUTDOWN requests
+	 * left for the workers to find (conn->shutdown_missed), and every
+	 * worker told to exit without a STOP event. */
+	atomic_size_t shutdowns_missed;
+	atomic_bool stopping;
 
 	/* Deadlines and retry backoffs of all connections.  timer_lock
 	 * guards the heap and timer_users (connections that may arm a
@@ -102,6 +107,9 @@ struct iocx_engine {
 int iocx__engine_create_with(const struct iocx_backend *backend,
 			     const struct iocx_engine_options *opts,
 			     unsigned flags, iocx_engine **out);
+
+/* Times destroy tries a post before it takes the path that needs none. */
+#define IOCX__POST_TRIES 64
 
 /*
  * Dequeue and dispatch one batch on the calling thread (manual engines).

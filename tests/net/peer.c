@@ -1233,6 +1233,7 @@ void peer__faults_clear(void)
 	atomic_store(&peer_faults.reset_reject, 0);
 	atomic_store(&peer_faults.cancel_err, 0);
 	atomic_store(&peer_faults.close_err, 0);
+	atomic_store(&peer_faults.post_err, 0);
 	atomic_store(&peer_faults.fired, 0);
 }
 

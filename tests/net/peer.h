@@ -590,6 +590,9 @@ struct peer_faults {
 	atomic_int close_err;		/* io_uring batch_closes: the
 					   queued close fails with -err
 					   without closing */
+	atomic_int post_err;		/* Windows: PostQueuedCompletion-
+					   Status fails (the Linux
+					   backends' posts cannot) */
 	atomic_int fired;		/* injections done */
 };
 

@@ -551,6 +551,18 @@ static BOOL WINAPI w_cancel(HANDLE file, LPOVERLAPPED ov)
 	return ok;
 }
 
+static BOOL WINAPI w_post(HANDLE port, DWORD bytes, ULONG_PTR key,
+			   LPOVERLAPPED ov)
+{
+	int err = peer__fault(&peer_faults.post_err);
+
+	if (err != 0) {
+		SetLastError((DWORD)err);
+		return FALSE;
+	}
+	return sys_real.post_queued_completion_status(port, bytes, key, ov);
+}
+
 bool peer_sys_can_inject(void)
 {
 	return true;
@@ -572,6 +584,7 @@ void peer_sys_install(void)
 	iocx__win_sys.shutdown = w_shutdown;
 	iocx__win_sys.create_io_completion_port = w_iocp;
 	iocx__win_sys.cancel_io_ex = w_cancel;
+	iocx__win_sys.post_queued_completion_status = w_post;
 }
 
 void peer_sys_uninstall(void)

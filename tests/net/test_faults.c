@@ -114,6 +114,7 @@ static void disarm(void)
 	atomic_store(&peer_faults.send_max, 0);
 	atomic_store(&peer_faults.recv_err, 0);
 	atomic_store(&peer_faults.shutdown_err, 0);
+	atomic_store(&peer_faults.post_err, 0);
 }
 
 /* Connect and send faults need injection support (io_uring: a kernel
@@ -703,6 +704,43 @@ static void connect_partial_send_reissues_rest(void **state)
 	free(want);
 }
 
+/*
+ * Destroy while every post fails (Windows: PostQueuedCompletionStatus out
+ * of memory): it gives up posting after a bounded number of tries, the
+ * workers deliver the SHUTDOWN and exit without their events, and destroy
+ * returns within a few of their wait slices (1 s each).  Linux's posts
+ * are queue pushes that cannot fail: skipped there.
+ */
+static void destroy_post_failures_still_finish(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_connect_request req;
+	uint64_t t0;
+
+#ifndef _WIN32
+	printf("%s: posts cannot fail\n", peer_backend());
+	skip();
+#endif
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	atomic_store(&peer_faults.post_err, 8);	/* NOT_ENOUGH_MEMORY */
+	t0 = peer_now_ms();
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	printf("destroy with every post failing: %llu ms\n",
+	       (unsigned long long)(peer_now_ms() - t0));
+	assert_true(atomic_load(&peer_faults.fired) > 0);
+	disarm();
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->reason, IOCX_E_SHUTDOWN);
+	assert_true(peer_now_ms() - t0 < PEER_SLOW_TIMEOUT_MS);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live_pre);
+}
+
 #ifndef _WIN32
 /*
  * io_uring: a cancel that finds nothing while the connect is still in
@@ -781,6 +819,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			connect_out_of_descriptors_reports_nofile, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			destroy_post_failures_still_finish, setup, teardown),
 #ifndef _WIN32
 		cmocka_unit_test_setup_teardown(
 			connect_cancel_missed_shuts_socket_down, setup,

@@ -34,6 +34,7 @@ static struct {
 	size_t log_len;
 	bool log_overflow;
 	int fail_next[FAKE_CALL_COUNT];
+	unsigned fail_left[FAKE_CALL_COUNT];	/* calls fail_next fails */
 	bool fastopen_ok;
 	bool cancel_completes;
 	bool recycle_keeps;
@@ -95,10 +96,10 @@ static void log_call(enum fake_call call, unsigned id, size_t len)
 /* The scripted result of this call: 0, or the code set by fail_next. */
 static int take_fail(enum fake_call call)
 {
-	int rc = fk.fail_next[call];
-
-	fk.fail_next[call] = 0;
-	return rc;
+	if (fk.fail_left[call] == 0)
+		return 0;
+	fk.fail_left[call]--;
+	return fk.fail_next[call];
 }
 
 static struct fake_engine *fake_engine_of(const struct iocx_engine *e)
@@ -521,9 +522,16 @@ void fake_reset(void)
 /* See fake_backend.h. */
 void fake_fail_next(enum fake_call call, int code)
 {
+	fake_fail_times(call, code, 1);
+}
+
+/* See fake_backend.h. */
+void fake_fail_times(enum fake_call call, int code, unsigned n)
+{
 	assert_true((unsigned)call < FAKE_CALL_COUNT);
 	assert_true(code < 0);
 	fk.fail_next[call] = code;
+	fk.fail_left[call] = n;
 }
 
 /* See fake_backend.h. */

@@ -140,6 +140,8 @@ void fake_cleanup(void);
 
 /* The next call of that kind fails synchronously with code. */
 void fake_fail_next(enum fake_call call, int code);
+/* The next n calls of that kind fail synchronously with code. */
+void fake_fail_times(enum fake_call call, int code, unsigned n);
 /* Whether open() accepts TCP Fast Open when the request asks for it. */
 void fake_set_fastopen(bool accepted);
 /* Whether cancel() queues an IOCX_E_CANCELLED completion (default). */

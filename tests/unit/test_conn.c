@@ -1671,6 +1671,49 @@ static void destroy_open_reports_shutdown(void **state)
 	assert_int_equal(fake_sock(p->id)->cancels, 0);
 }
 
+/*
+ * Every post destroy makes fails: it gives up after IOCX__POST_TRIES
+ * tries per connection and the pump delivers the SHUTDOWN by itself.
+ */
+static void destroy_post_failures_still_shut_down(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct probe *q = &fx->p[1];
+
+	make_open(fx, p);
+	start_plain(fx, q);
+	fake_fail_times(FAKE_POST, IOCX_E_SYSTEM, 100000);
+	expect_value(cb_close, reason, IOCX_E_SHUTDOWN);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	expect_value(cb_close, reason, IOCX_E_SHUTDOWN);
+	destroy(fx);
+	fake_fail_times(FAKE_POST, IOCX_E_SYSTEM, 0);
+	assert_int_equal(fake_count_posts(IOCX_EV_SHUTDOWN, p->id),
+			 IOCX__POST_TRIES);
+	assert_int_equal(fake_count_posts(IOCX_EV_SHUTDOWN, q->id),
+			 IOCX__POST_TRIES);
+	assert_int_equal(p->closes, 1);
+	assert_true(p->sock_closed_at_close);
+	assert_int_equal(q->connects, 1);
+	assert_int_equal(q->closes, 1);
+	assert_true(fake_sock(q->id)->closed);
+}
+
+/* A post that fails a few times, then succeeds, is used. */
+static void destroy_post_retried_until_it_succeeds(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	make_open(fx, p);
+	fake_fail_times(FAKE_POST, IOCX_E_SYSTEM, 3);
+	expect_value(cb_close, reason, IOCX_E_SHUTDOWN);
+	destroy(fx);
+	assert_int_equal(fake_count_posts(IOCX_EV_SHUTDOWN, p->id), 4);
+	assert_int_equal(p->closes, 1);
+}
+
 static void destroy_failed_reports_shutdown(void **state)
 {
 	struct fx *fx = *state;
@@ -2292,6 +2335,8 @@ int main(void)
 		T(destroy_connecting_reports_cancelled_then_shutdown),
 		T(destroy_sending_reports_cancelled_then_shutdown),
 		T(destroy_open_reports_shutdown),
+		T(destroy_post_failures_still_shut_down),
+		T(destroy_post_retried_until_it_succeeds),
 		T(destroy_failed_reports_shutdown),
 		T(destroy_after_close_reports_ok),
 		T(destroy_while_cancelling_reports_ok),
