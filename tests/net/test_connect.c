@@ -649,6 +649,27 @@ static void batch_closes_abort_resets_through_ring(void **state)
 }
 
 /*
+ * io_uring with batch_closes: open r's connection and close it in mode
+ * with fault armed to err (disarmed once on_close ran: the batched ring
+ * operations were queued before it).  Returns its socket.  Skips on the
+ * other backends, which ignore the option.
+ */
+static SOCKET batch_close_with_fault(struct fx *f, struct peer_rec *r,
+				     enum iocx_close_mode mode,
+				     atomic_int *fault, int err)
+{
+	if (strcmp(peer_backend(), "io_uring") != 0)
+		skip();
+	batch_closes_engine(f);
+	connect_one_open(f, r);
+	atomic_store(fault, err);
+	assert_int_equal(iocx_close(r->conn, mode), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	atomic_store(fault, 0);
+	return peer_sys_socket(0);
+}
+
+/*
  * A reset the kernel rejects before running it cancels its hard-linked
  * close too (the whole link fails at submission): the backend then closes
  * the socket itself, still abortively.  io_uring only.
@@ -658,19 +679,9 @@ static void batch_closes_rejected_reset_still_resets(void **state)
 	struct fx *f = *state;
 	struct peer_rec *r = &f->rec[0];
 	struct peer_sys_event rs, lg;
-	SOCKET s;
+	SOCKET s = batch_close_with_fault(f, r, IOCX_CLOSE_ABORT,
+					  &peer_faults.reset_reject, EINVAL);
 
-	if (strcmp(peer_backend(), "io_uring") != 0)
-		skip();		/* the option is io_uring's alone */
-	batch_closes_engine(f);
-	connect_one_open(f, r);
-	atomic_store(&peer_faults.reset_reject, EINVAL);
-	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_ABORT), IOCX_OK);
-	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
-	/* The reset was queued before on_close: no other one may fail. */
-	atomic_store(&peer_faults.reset_reject, 0);
-
-	s = peer_sys_socket(0);
 	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &rs), 1);
 	assert_false(rs.ok);
 	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
@@ -698,16 +709,11 @@ static void batch_closes_failed_close_still_closes(void **state)
 	struct peer_sys_event cl;
 	SOCKET s;
 
-	if (strcmp(peer_backend(), "io_uring") != 0 || !peer_sys_can_inject())
-		skip();		/* the option is io_uring's alone */
-	batch_closes_engine(f);
-	connect_one_open(f, r);
-	atomic_store(&peer_faults.close_err, EIO);
-	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
-	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
-	atomic_store(&peer_faults.close_err, 0);
+	if (!peer_sys_can_inject())
+		skip();		/* the failing close is an injected NOP */
+	s = batch_close_with_fault(f, r, IOCX_CLOSE_GRACEFUL,
+				   &peer_faults.close_err, EIO);
 
-	s = peer_sys_socket(0);
 	/* The queued close that failed, then the backend's own. */
 	assert_true(close_records_within(s, 2, PEER_TIMEOUT_MS));
 	assert_true(fd_closed_within((int)s, 0));
