@@ -91,8 +91,7 @@ enum iocx_error {
 	IOCX_E_EOF = -22,		/* peer closed its side (FIN) */
 	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
 	IOCX_E_IDLE = -24,		/* closed by the idle watchdog */
-	IOCX_E_NOFILE = -25,		/* out of descriptors / sockets (process
-					   or system limit) */
+	IOCX_E_NOFILE = -25,		/* out of descriptors or sockets */
 };
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */

@@ -741,9 +741,10 @@ static void flip_close(struct peer_flip *f)
 /*
  * Refusing -> full: listen and fill the queue, without waiting (the
  * connects under test may fill it first, and then a filler's SYN is the
- * one dropped).  Full -> refusing: close and bind again.  The bind may find the port taken for a moment (a
- * connect of the test that the kernel gave this very port as its source):
- * it is tried again, a bounded number of times.  0 or the socket error.
+ * one dropped).  Full -> refusing: close and bind again.  The bind may
+ * find the port taken for a moment (a connect of the test that the
+ * kernel gave this very port as its source): it is tried again, a
+ * bounded number of times.  0 or the socket error.
  */
 static int flip_once(struct peer_flip *f)
 {

@@ -710,7 +710,7 @@ static void batch_closes_failed_close_still_closes(void **state)
 	SOCKET s;
 
 	if (!peer_sys_can_inject())
-		skip();		/* the failing close is an injected NOP */
+		skip();		/* the failing close is a NOP */
 	s = batch_close_with_fault(f, r, IOCX_CLOSE_GRACEFUL,
 				   &peer_faults.close_err, EIO);
 

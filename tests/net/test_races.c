@@ -37,10 +37,10 @@ struct fx {
 	struct peer_tracker trk;
 	struct peer_rec *rec;		/* MAX_CONNECTS of them */
 	struct iocx_connect_request req;
-	uint64_t t_end;			/* peer_now_ms() of the budget's end */
+	uint64_t t_end;			/* when the budget ends (ms) */
 	atomic_long next;		/* index of the next connect */
 	atomic_int starting;		/* threads inside start_next() */
-	atomic_long started;		/* iocx_connect() returned IOCX_OK */
+	atomic_long started;		/* iocx_connect() gave IOCX_OK */
 	atomic_long start_errors;	/* ... returned an error */
 	atomic_long close_errors;	/* iocx_close() in on_connect failed */
 	atomic_int first_error;

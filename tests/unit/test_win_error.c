@@ -1,7 +1,8 @@
 /*
  * Unit tests of the Windows error egress (src/win/error.c): every row of
- * the NTSTATUS, WSA/Win32, bind and socket-creation mappings.  The functions are pure
- * arithmetic on numbers, so this runs natively as well as under Wine.
+ * the NTSTATUS, WSA/Win32, bind and socket-creation mappings.  The
+ * functions are pure arithmetic on numbers, so this runs natively as well
+ * as under Wine.
  */
 #include <stdarg.h>
 #include <stddef.h>
