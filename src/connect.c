@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #endif
 
+#include "abi.h"
 #include "conn.h"
 
 #define DEFAULT_BACKOFF_INITIAL_MS 100
@@ -83,6 +84,9 @@ static int validate(const struct iocx_connect_request *req,
 		    int *remote_len, int *local_len)
 {
 	if (!req->remote || !req->on_connect)
+		return IOCX_E_INVAL;
+	/* A field of a later version this library does not know. */
+	if (!iocx__reserved_zero(req->reserved, IOCX__NWORDS(req->reserved)))
 		return IOCX_E_INVAL;
 	if (req->payload_len > 0 && !req->payload)
 		return IOCX_E_INVAL;

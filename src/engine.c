@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "abi.h"
 #include "conn.h"
 #include "engine.h"
 
@@ -105,7 +106,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	iocx_engine_options_init(&o);
 	if (opts)
 		o = *opts;
-	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD)
+	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD ||
+	    !iocx__reserved_zero(o.reserved, IOCX__NWORDS(o.reserved)))
 		return IOCX_E_INVAL;
 	/* A backend asked for by name must be this one ("auto": any). */
 	if (o.backend && strcmp(o.backend, "auto") != 0 &&

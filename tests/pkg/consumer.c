@@ -146,6 +146,10 @@ int main(void)
 	connected_ev = CreateEventA(NULL, TRUE, FALSE, NULL);
 	closed_ev = CreateEventA(NULL, TRUE, FALSE, NULL);
 #endif
+	/* The library linked is the one the header describes. */
+	if (iocx_version() != IOCX_VERSION_NUMBER ||
+	    strcmp(iocx_version_string(), IOCX_VERSION_STRING) != 0)
+		return fail("iocx_version() is not the header's", 0);
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -203,8 +207,8 @@ int main(void)
 		return fail("iocx_engine_destroy", rc);
 	close_sock(peer);
 	close_sock(lsn);
-	printf("consumer: backend %s, connected to 127.0.0.1:%u, "
-	       "peer received %zu bytes\n", backend,
+	printf("consumer: iocx %s, backend %s, connected to 127.0.0.1:%u, "
+	       "peer received %zu bytes\n", iocx_version_string(), backend,
 	       (unsigned)ntohs(addr.sin_port), have);
 	return 0;
 }

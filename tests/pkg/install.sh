@@ -93,6 +93,17 @@ native() {
     bad "native: installed files"
   fi
 
+  # One version: meson.build's, in iocx.pc and in the installed header.
+  local pcver hver
+  pcver="$(pc "$work/n-both-dest" "$libdir/pkgconfig" --modversion iocx)"
+  hver="$(sed -n 's/^#define IOCX_VERSION_STRING "\(.*\)"$/\1/p' \
+    "$work/n-both-dest/usr/include/iocx.h")"
+  if [ -n "$pcver" ] && [ "$pcver" = "$hver" ]; then
+    ok "native: iocx.pc and iocx.h both say version $pcver"
+  else
+    bad "native: iocx.pc says '$pcver', iocx.h '$hver'"
+  fi
+
   # Shared: what plain `pkg-config --cflags --libs iocx` gives.
   pcflags="$(pc "$work/n-both-dest" "$libdir/pkgconfig" --cflags --libs iocx)"
   echo "install: native shared: pkg-config --cflags --libs iocx: $pcflags"
