@@ -87,8 +87,9 @@ native() {
   [ -d "/$libdir" ] || libdir=usr/lib
   if ! build_install n-both both; then bad "native: build/install (both)"; return; fi
   if expect_files "$work/n-both-dest" usr/include/iocx.h "$libdir/libiocx.a" \
-       "$libdir/libiocx.so" "$libdir/pkgconfig/iocx.pc"; then
-    ok "native: header, libiocx.a, libiocx.so and iocx.pc installed"
+       "$libdir/libiocx.so" "$libdir/pkgconfig/iocx.pc" \
+       usr/share/doc/iocx/LICENSE; then
+    ok "native: header, libiocx.a, libiocx.so, iocx.pc and LICENSE installed"
   else
     bad "native: installed files"
   fi
@@ -102,6 +103,20 @@ native() {
     ok "native: iocx.pc and iocx.h both say version $pcver"
   else
     bad "native: iocx.pc says '$pcver', iocx.h '$hver'"
+  fi
+
+  if [ "$(pc "$work/n-both-dest" "$libdir/pkgconfig" --variable=license iocx)" = MIT ]; then
+    ok "native: iocx.pc names the licence (MIT)"
+  else
+    bad "native: iocx.pc has no license=MIT"
+  fi
+  # meson dist packs what git tracks, committed (HEAD): LICENSE among it.
+  if run "$work/dist.log" meson dist -C "$work/n-both-build" --no-tests \
+       --allow-dirty --formats xztar &&
+     shows '^iocx-[^/]*/LICENSE$' tar -tJf "$work/n-both-build/meson-dist/"iocx-*.tar.xz; then
+    ok "native: the meson dist tarball has LICENSE"
+  else
+    bad "native: LICENSE not in the meson dist tarball"
   fi
 
   # Shared: what plain `pkg-config --cflags --libs iocx` gives.
