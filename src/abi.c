@@ -9,19 +9,14 @@
 #include "abi.h"
 
 /* The sizes are those of 64-bit targets (pointers, size_t of 8 bytes). */
+#define KEEPS_SIZE(type, bytes)						\
+	_Static_assert(sizeof(type) == (bytes), #type " must stay " #bytes \
+		       " bytes: carve new fields from its reserved[]")
 #if UINTPTR_MAX == UINT64_MAX
-_Static_assert(sizeof(struct iocx_engine_options) == 256,
-	       "iocx_engine_options must stay 256 bytes: carve new fields "
-	       "from reserved[]");
-_Static_assert(sizeof(struct iocx_connect_request) == 256,
-	       "iocx_connect_request must stay 256 bytes: carve new fields "
-	       "from reserved[]");
-_Static_assert(sizeof(struct iocx_connect_result) == 128,
-	       "iocx_connect_result must stay 128 bytes: carve new fields "
-	       "from reserved[]");
-_Static_assert(sizeof(struct iocx_stats) == 1024,
-	       "iocx_stats must stay 1024 bytes: carve new counters from "
-	       "reserved[]");
+KEEPS_SIZE(struct iocx_engine_options, 256);
+KEEPS_SIZE(struct iocx_connect_request, 256);
+KEEPS_SIZE(struct iocx_connect_result, 128);
+KEEPS_SIZE(struct iocx_stats, 1024);
 #endif
 _Static_assert(IOCX_ERROR_COUNT <= IOCX_STATS_ERRORS,
 	       "iocx_stats.errors has room for IOCX_STATS_ERRORS codes");

@@ -1220,3 +1220,25 @@ bool peer_sys_overflowed(void)
 	iocx__mutex_unlock(&sys_lock);
 	return o;
 }
+
+#ifdef PEER_PUBLIC_API
+/*
+ * The test links the public API only (the DLL or the shared library),
+ * which exports no syscall table: the per-OS recorders are compiled out,
+ * and a case that asks for one must not run in such a build.
+ */
+void peer_sys_install(void)
+{
+	fail_msg("the syscall recorder needs the static library "
+		 "(built with PEER_PUBLIC_API)");
+}
+
+void peer_sys_uninstall(void)
+{
+}
+
+bool peer_sys_can_inject(void)
+{
+	return false;
+}
+#endif

@@ -319,10 +319,7 @@ unsigned peer_handle_count(void)
 	return n - 1;	/* the directory's own descriptor */
 }
 
-/*
- * PEER_PUBLIC_API: the test links the library's public API only (the DLL
- * or the shared library), which exports no syscall table to record.
- */
+/* Not with PEER_PUBLIC_API: see the end of peer.c. */
 #ifndef PEER_PUBLIC_API
 /* ---- syscall recorder and faults -------------------------------------- */
 
@@ -651,21 +648,5 @@ void peer_sys_install(void)
 void peer_sys_uninstall(void)
 {
 	iocx__linux_sys_reset();
-}
-#else
-/* No table to swap: a case that asks for the recorder must not run here. */
-void peer_sys_install(void)
-{
-	fail_msg("the syscall recorder needs the static library "
-		 "(built with PEER_PUBLIC_API)");
-}
-
-void peer_sys_uninstall(void)
-{
-}
-
-bool peer_sys_can_inject(void)
-{
-	return false;
 }
 #endif /* PEER_PUBLIC_API */
