@@ -106,7 +106,7 @@ static void finish(struct raw_conn *c, int status)
 	struct slot *s = c->slot;
 	struct outcome o = {
 		.status = status,
-		.latency_ns = os_now_ns() - c->t0_ns,
+		.latency_ns = iocx__now_ns() - c->t0_ns,
 		.payload_sent = c->sent,
 		.fastopen = c->fastopen,
 	};
@@ -330,7 +330,7 @@ static int raw_start(void *ctx, struct slot *s)
 	c->connected = false;
 	c->fastopen = false;
 	atomic_store(&c->busy, true);
-	c->t0_ns = os_now_ns();
+	c->t0_ns = iocx__now_ns();
 	c->fd = socket(r->cfg->remote->sa_family, SOCK_STREAM | SOCK_CLOEXEC,
 		       IPPROTO_TCP);
 	if (c->fd < 0) {
@@ -359,12 +359,12 @@ static void raw_fini(void *ctx)
 {
 	struct raw *r = ctx;
 	unsigned n = r->cfg->opt->concurrency;
-	uint64_t give_up = os_now_ns() + STOP_WAIT_MS * 1000000ull;
+	uint64_t give_up = iocx__now_ns() + STOP_WAIT_MS * 1000000ull;
 	bool busy = true;
 
 	/* Normally nothing is in flight here; the linked timeouts (or the
 	 * kernel's own) end whatever still is. */
-	while (busy && os_now_ns() < give_up) {
+	while (busy && iocx__now_ns() < give_up) {
 		busy = false;
 		for (unsigned i = 0; i < n && !busy; i++)
 			busy = atomic_load(&r->conns[i].busy);

@@ -94,7 +94,7 @@ static void finish(struct raw *r, struct raw_conn *c, int status)
 	struct slot *s = c->slot;
 	struct outcome o = {
 		.status = status,
-		.latency_ns = os_now_ns() - c->t0_ns,
+		.latency_ns = iocx__now_ns() - c->t0_ns,
 		.payload_sent = c->sent,
 		.fastopen = c->fastopen,
 	};
@@ -284,7 +284,7 @@ static int raw_start(void *ctx, struct slot *s)
 	c->connected = false;
 	c->fastopen = false;
 	atomic_store(&c->busy, true);
-	c->t0_ns = os_now_ns();
+	c->t0_ns = iocx__now_ns();
 	c->sock = WSASocketW(cfg->remote->sa_family, SOCK_STREAM, IPPROTO_TCP,
 			     NULL, 0,
 			     WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
@@ -340,7 +340,7 @@ static void raw_fini(void *ctx)
 {
 	struct raw *r = ctx;
 	unsigned n = r->cfg->opt->concurrency;
-	uint64_t give_up = os_now_ns() + STOP_WAIT_MS * 1000000ull;
+	uint64_t give_up = iocx__now_ns() + STOP_WAIT_MS * 1000000ull;
 	bool busy = true;
 
 	/* Normally nothing is in flight here; after a stall, cancel. */
@@ -348,7 +348,7 @@ static void raw_fini(void *ctx)
 		if (atomic_load(&r->conns[i].busy))
 			CancelIoEx((HANDLE)r->conns[i].sock, &r->conns[i].ov);
 	}
-	while (busy && os_now_ns() < give_up) {
+	while (busy && iocx__now_ns() < give_up) {
 		busy = false;
 		for (unsigned i = 0; i < n && !busy; i++)
 			busy = atomic_load(&r->conns[i].busy);

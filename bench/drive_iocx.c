@@ -149,7 +149,7 @@ static int hold_one(struct iocx_drv *d, struct held *h)
  */
 static int hold_armed(struct iocx_drv *d, unsigned n, int family)
 {
-	uint64_t progress = os_now_ns();
+	uint64_t progress = iocx__now_ns();
 	uint64_t waiting = 0;
 	struct iocx_stats st;
 	int rc;
@@ -165,7 +165,7 @@ static int hold_armed(struct iocx_drv *d, unsigned n, int family)
 	if (!d->refuser)
 		return IOCX_E_SYSTEM;
 	for (;;) {
-		uint64_t now = os_now_ns();
+		uint64_t now = iocx__now_ns();
 
 		iocx_engine_stats(d->engine, &st);
 		if (st.retries != waiting) {
@@ -211,7 +211,7 @@ static int hold_armed(struct iocx_drv *d, unsigned n, int family)
  */
 static bool release_held(struct iocx_drv *d)
 {
-	uint64_t until = os_now_ns() + RELEASE_WAIT_NS, now;
+	uint64_t until = iocx__now_ns() + RELEASE_WAIT_NS, now;
 	unsigned refused = 0;
 
 	for (unsigned i = 0; i < d->nheld; i++) {
@@ -223,7 +223,7 @@ static bool release_held(struct iocx_drv *d)
 			"%u of %u held connects\n", d->tag, refused,
 			d->nheld);
 	while (atomic_load(&d->held_closed) < d->nheld) {
-		now = os_now_ns();
+		now = iocx__now_ns();
 		if (now >= until) {
 			fprintf(stderr, "iocx-bench: %s: --armed: only %u of "
 				"%u held connects closed within %llu s of "

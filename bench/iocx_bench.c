@@ -228,7 +228,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	b.progress = os_stdout_is_tty() && b.json != stdout && b.csv != stdout;
-	b.workers = b.opt.workers ? b.opt.workers : os_cpu_count();
+	b.workers = b.opt.workers ? b.opt.workers : iocx__cpu_count();
 	b.payload = make_payload(b.opt.payload);
 	rc = 1;
 	if (!b.payload)

@@ -1,8 +1,10 @@
 /*
- * The bench's operating-system shims: clock, CPU time, a wake-up event,
- * the terminal check and network start-up.  One implementation per OS
- * (os_win.c; a POSIX one joins it with the Linux backend); everything
- * else in bench/ except the sink and the baseline loop is portable.
+ * The bench's operating-system shims: CPU time, a wake-up event, the
+ * terminal check and network start-up.  One implementation per OS
+ * (os_win.c, os_posix.c); everything else in bench/ except the sink and
+ * the baseline loop is portable.  The monotonic clock and the CPU count
+ * are the library's own (src/platform.h: iocx__now_ns, iocx__cpu_count),
+ * so the bench measures with the clock iocx measures latency with.
  */
 #ifndef IOCX_BENCH_OS_H
 #define IOCX_BENCH_OS_H
@@ -11,16 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sockaddr;
+#include "platform.h"
 
-/* Monotonic time in nanoseconds (the clock iocx measures latency with). */
-uint64_t os_now_ns(void);
+struct sockaddr;
 
 /* CPU time (user + kernel) used by this process so far, in nanoseconds. */
 uint64_t os_cpu_ns(void);
-
-/* Number of CPUs this process may run on (at least 1). */
-unsigned os_cpu_count(void);
 
 /* Let another thread run. */
 void os_yield(void);

@@ -38,15 +38,6 @@ static uint64_t ns_of(const struct timespec *ts)
 }
 
 /* See os.h. */
-uint64_t os_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ns_of(&ts);
-}
-
-/* See os.h. */
 uint64_t os_cpu_ns(void)
 {
 	struct timespec ts;
@@ -54,18 +45,6 @@ uint64_t os_cpu_ns(void)
 	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
 		return 0;
 	return ns_of(&ts);
-}
-
-/* See os.h. */
-unsigned os_cpu_count(void)
-{
-	cpu_set_t set;
-	long n;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return (unsigned)CPU_COUNT(&set);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
 }
 
 /* See os.h. */
@@ -104,7 +83,7 @@ void os_event_set(struct os_event *e)
 /* See os.h. */
 bool os_event_wait(struct os_event *e, uint64_t timeout_ns)
 {
-	uint64_t until = os_now_ns() + timeout_ns;
+	uint64_t until = iocx__now_ns() + timeout_ns;
 	struct timespec ts = {
 		.tv_sec = (time_t)(until / 1000000000u),
 		.tv_nsec = (long)(until % 1000000000u),

@@ -32,20 +32,6 @@ struct os_event {
 	HANDLE timer;		/* NULL: millisecond timeouts only */
 };
 
-/* See os.h. */
-uint64_t os_now_ns(void)
-{
-	static LARGE_INTEGER freq;
-	LARGE_INTEGER now;
-
-	if (freq.QuadPart == 0)
-		QueryPerformanceFrequency(&freq);
-	QueryPerformanceCounter(&now);
-	return (uint64_t)(now.QuadPart / freq.QuadPart) * 1000000000u +
-	       (uint64_t)(now.QuadPart % freq.QuadPart) * 1000000000u /
-		       (uint64_t)freq.QuadPart;
-}
-
 static uint64_t filetime_ns(FILETIME t)
 {
 	return (((uint64_t)t.dwHighDateTime << 32) | t.dwLowDateTime) * 100;
@@ -60,19 +46,6 @@ uint64_t os_cpu_ns(void)
 			     &user))
 		return 0;
 	return filetime_ns(kernel) + filetime_ns(user);
-}
-
-/* See os.h. */
-unsigned os_cpu_count(void)
-{
-	DWORD_PTR process, system;
-	unsigned n = 0;
-
-	if (GetProcessAffinityMask(GetCurrentProcess(), &process, &system)) {
-		for (; process; process &= process - 1)
-			n++;
-	}
-	return n > 0 ? n : 1;
 }
 
 /* See os.h. */

@@ -178,9 +178,9 @@ static void record(struct phase *p, int status, bool timed_out,
 	if (ok)
 		iocx__hist_record(p->hist_all, o->latency_ns);
 	if (warm_n && seq + 1 == warm_n)
-		begin_measuring(p, os_now_ns());
+		begin_measuring(p, iocx__now_ns());
 	if (measured && p->warm_end_ns)
-		measured = os_now_ns() >= p->warm_end_ns;
+		measured = iocx__now_ns() >= p->warm_end_ns;
 	if (!measured)
 		return;
 	count(&p->measured, status, timed_out, o);
@@ -222,7 +222,7 @@ static bool start_one(struct phase *p, struct slot *s)
 	int rc;
 
 	atomic_store(&s->expired, false);
-	atomic_store_explicit(&s->t_start_ns, os_now_ns(),
+	atomic_store_explicit(&s->t_start_ns, iocx__now_ns(),
 			      memory_order_relaxed);
 	atomic_store(&s->state, starting);
 	add(&p->live, 1);
@@ -279,7 +279,7 @@ static uint64_t pace(struct phase *p, uint64_t now)
 		add(&p->started, 1);
 		if (!start_one(p, s))
 			push_free(p, s);
-		now = os_now_ns();
+		now = iocx__now_ns();
 	}
 	return 0;
 }
@@ -432,7 +432,7 @@ static bool control(struct phase *p)
 	if (scan_ns < NS_PER_MS)
 		scan_ns = NS_PER_MS;
 	for (;;) {
-		uint64_t now = os_now_ns(), wake, n;
+		uint64_t now = iocx__now_ns(), wake, n;
 
 		if (now >= end)
 			atomic_store(&p->stop, true);
@@ -476,7 +476,7 @@ static bool control(struct phase *p)
 			wake = min_u64(wake, end);
 		if (p->warm_end_ns && !atomic_load(&p->measuring))
 			wake = min_u64(wake, p->warm_end_ns);
-		now = os_now_ns();
+		now = iocx__now_ns();
 		os_event_wait(p->done, wake > now ? wake - now : 0);
 	}
 }
@@ -570,7 +570,7 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 	out->backend = drv->backend(p->ctx);
 	out->workers = drv->workers(p->ctx);
 
-	p->t0_ns = os_now_ns();
+	p->t0_ns = iocx__now_ns();
 	p->iv_t_ns = p->t0_ns;
 	if (o->warmup_ms)
 		p->warm_end_ns = p->t0_ns + o->warmup_ms * NS_PER_MS;
@@ -586,7 +586,7 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 	}
 
 	finished = control(p);
-	t_end = os_now_ns();
+	t_end = iocx__now_ns();
 	cpu_end = client_cpu(p);
 	/* A warm-up that never ended leaves an empty window. */
 	begin_measuring(p, t_end);

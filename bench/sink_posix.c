@@ -138,14 +138,14 @@ unsigned sink_threads(const struct sink *k)
 uint64_t sink_wait(struct sink *k, uint64_t handled, unsigned quiet_ms)
 {
 	uint64_t seen = atomic_load(&k->handled);
-	uint64_t quiet_since = os_now_ns();
+	uint64_t quiet_since = iocx__now_ns();
 
 	while (seen < handled) {
 		struct timespec ms = { 0, 1000000 };
 		uint64_t now;
 
 		nanosleep(&ms, NULL);
-		now = os_now_ns();
+		now = iocx__now_ns();
 		if (atomic_load(&k->handled) != seen) {
 			seen = atomic_load(&k->handled);
 			quiet_since = now;

@@ -58,6 +58,32 @@ extern "C" {
 #define IOCX_API
 #endif
 
+/*
+ * Version of this header.  meson.build's project version is the one
+ * source; a unit test (test_version) fails when these disagree with it.
+ * ABI policy (docs/abi.md): a patch release changes no declaration; a
+ * minor release may add functions, codes, flags and fields carved from a
+ * struct's reserved tail, never moving, resizing or removing anything;
+ * anything else is a new major version (and a new shared-library
+ * soname), also while MAJOR is 0.
+ */
+#define IOCX_VERSION_MAJOR 0
+#define IOCX_VERSION_MINOR 2
+#define IOCX_VERSION_PATCH 0
+#define IOCX_VERSION_STRING "0.2.0"
+/* 0xMMmmpp: MAJOR, MINOR and PATCH in one comparable number. */
+#define IOCX_VERSION_NUMBER \
+	((IOCX_VERSION_MAJOR << 16) | (IOCX_VERSION_MINOR << 8) | \
+	 IOCX_VERSION_PATCH)
+
+/*
+ * Version of the library actually linked (which, with a shared library or
+ * DLL, may be newer than the header a program was built with):
+ * IOCX_VERSION_NUMBER and IOCX_VERSION_STRING as the library saw them.
+ */
+IOCX_API unsigned iocx_version(void);
+IOCX_API const char *iocx_version_string(void);
+
 typedef struct iocx_engine iocx_engine;
 typedef struct iocx_conn iocx_conn;
 
@@ -190,6 +216,15 @@ struct iocx_engine_options {
 	 * with idle_user. */
 	iocx_idle_cb on_idle;
 	void *idle_user;
+	/*
+	 * Room for the fields of later versions, so that the struct keeps its
+	 * size (256 bytes on 64-bit targets) and every field its offset.
+	 * Must be zero: iocx_engine_create() returns IOCX_E_INVAL otherwise
+	 * (a program built against a newer header asked for something this
+	 * library lacks).  iocx_engine_options_init() or a zero initialiser
+	 * takes care of it.
+	 */
+	uint64_t reserved[22];
 };
 
 /* Most source addresses an engine takes. */
@@ -207,7 +242,8 @@ IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
 /*
  * Create an engine and start its workers.  opts may be NULL for defaults.
  * Returns IOCX_OK and sets *out, or an error (IOCX_E_INVAL for a NULL out,
- * a batch above 4096, a recv_buffer above IOCX_MAX_PAYLOAD, more than
+ * a non-zero reserved word, a batch above 4096, a recv_buffer above
+ * IOCX_MAX_PAYLOAD, more than
  * IOCX_MAX_SOURCES sources, a NULL sources with nsources > 0, or a source
  * with a port; IOCX_E_AFNOSUPPORT for a source not IPv4/IPv6, IOCX_E_NOMEM, IOCX_E_SYSTEM) and leaves *out
  * untouched.
@@ -269,6 +305,8 @@ struct iocx_connect_result {
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
 	unsigned attempts;	/* connect attempts made, 1 without retries */
+	/* Fields of later versions (zero here); 128 bytes in all. */
+	uint64_t reserved[12];
 };
 
 /*
@@ -358,6 +396,13 @@ struct iocx_connect_request {
 	 */
 	uint16_t syn_rtt_ms;
 	uint8_t syn_retransmissions;
+	/*
+	 * Room for the fields of later versions (256 bytes in all on 64-bit
+	 * targets).  Must be zero: iocx_connect() returns IOCX_E_INVAL
+	 * otherwise.  Zero the whole request (memset, or = { 0 } / a
+	 * designated initialiser) before filling it in.
+	 */
+	uint64_t reserved[19];
 };
 
 /* syn_retransmissions value: send the SYN once, never again. */
@@ -365,7 +410,8 @@ struct iocx_connect_request {
 
 /*
  * Start a connection.  Validates the request synchronously: NULL engine,
- * request, remote or on_connect, payload_len without payload, unknown
+ * request, remote or on_connect, a non-zero reserved word (a field of a
+ * later version), payload_len without payload, unknown
  * flags, an unknown payload_ownership, syn_retransmissions 254,
  * retry.max_attempts above
  * IOCX_MAX_ATTEMPTS or a backoff_initial_ms above a non-zero
@@ -481,6 +527,9 @@ IOCX_API int iocx_shutdown(iocx_conn *conn);
 
 /* ---- statistics ------------------------------------------------------ */
 
+/* Length of iocx_stats.errors, independent of IOCX_ERROR_COUNT. */
+#define IOCX_STATS_ERRORS 64
+
 struct iocx_stats {
 	uint64_t connects_started;	/* iocx_connect() calls that returned OK */
 	uint64_t connects_ok;		/* on_connect with IOCX_OK */
@@ -497,8 +546,14 @@ struct iocx_stats {
 	uint64_t closed;		/* on_close calls */
 	uint64_t in_flight;		/* gauge: started, not yet reported */
 	uint64_t open;			/* gauge: handles not yet closed */
-	/* on_connect failures by code: errors[-code], code < 0. */
-	uint64_t errors[IOCX_ERROR_COUNT];
+	/*
+	 * on_connect failures by code: errors[-code], code < 0.  Fixed
+	 * length: entries from IOCX_ERROR_COUNT on stay 0 until codes are
+	 * added there.
+	 */
+	uint64_t errors[IOCX_STATS_ERRORS];
+	/* Counters of later versions (zero here); 1024 bytes in all. */
+	uint64_t reserved[49];
 };
 
 /*

@@ -4,9 +4,10 @@
 #
 #   1. Debian packages: installs only the missing ones (apt-get update only if
 #      something is missing). Needs root (or sudo) only in that case.
-#   2. subprojects/cmocka/: Debian has no mingw build of cmocka, so the cmocka
-#      source package is fetched with apt-get source, unpacked here, and given
-#      subprojects/packagefiles/cmocka/meson.build. Generated, git-ignored.
+#   2. subprojects/packagecache/: Debian has no mingw build of cmocka, so the
+#      cmocka source package is fetched with apt-get source; Meson unpacks it
+#      for subprojects/cmocka.wrap with subprojects/packagefiles/cmocka/
+#      meson.build. Generated, git-ignored.
 #   3. The Wine prefix (scripts/env.sh): created once, up front, because a
 #      prefix created implicitly by parallel tests made a test fail (wine.md §16).
 set -euo pipefail
@@ -75,10 +76,10 @@ else
   log "all packages present"
 fi
 
-# --- 2. cmocka subproject for the mingw build ---------------------------------
-cmocka_dir=subprojects/cmocka
-cmocka_build=subprojects/packagefiles/cmocka/meson.build
-cache=subprojects/packagecache   # keeps the downloaded source: reseeding needs no network
+# --- 2. cmocka source for the mingw build ------------------------------------
+cache=subprojects/packagecache   # where Meson looks before downloading a wrap
+wrap_dir="$(sed -n 's/^directory *= *//p' subprojects/cmocka.wrap)"
+wrap_file="$(sed -n 's/^source_filename *= *//p' subprojects/cmocka.wrap)"
 
 has_deb_src() {
   grep -Eqs '^[[:space:]]*(deb-src[[:space:]]|Types:.*deb-src)' \
@@ -109,36 +110,30 @@ fetch_cmocka_source() {
   [ "$(id -u)" -ne 0 ] || sandbox=(-o APT::Sandbox::User=root)
   (cd "$cache" && apt-get source --download-only -q ${sandbox[@]+"${sandbox[@]}"} cmocka)
 }
-# The newest downloaded upstream tarball (not its .asc signature), if any.
-cmocka_orig() {
-  find "$cache" -maxdepth 1 -name 'cmocka_*.orig.tar.*' ! -name '*.asc' | sort -V | tail -n 1
-}
 
-if [ -f "$cmocka_dir/src/cmocka.c" ]; then
-  log "cmocka subproject already seeded"
+if [ -f "$cache/$wrap_file" ]; then
+  log "cmocka source present: $cache/$wrap_file"
 else
   mkdir -p "$cache"
-  if [ -z "$(cmocka_orig)" ]; then
-    log "fetching Debian's cmocka source (apt-get source)"
-    if ! has_deb_src; then
-      add_deb_src
-      apt_update
-    fi
-    # A failure with deb-src present: package lists not updated yet.
-    fetch_cmocka_source || { apt_update; fetch_cmocka_source; }
+  log "fetching Debian's cmocka source (apt-get source)"
+  if ! has_deb_src; then
+    add_deb_src
+    apt_update
   fi
-  orig="$(cmocka_orig)"
-  log "unpacking $orig into $cmocka_dir"
-  # Unpack beside the target, then rename: an interrupted run leaves no
-  # half-seeded subprojects/cmocka behind.
-  tmp="$(mktemp -d subprojects/.cmocka.XXXXXX)"
-  tar -xf "$orig" -C "$tmp" --strip-components=1
-  [ -f "$tmp/src/cmocka.c" ] || die "unexpected layout in $orig"
-  rm -rf "$cmocka_dir"
-  mv "$tmp" "$cmocka_dir"
+  # A failure with deb-src present: package lists not updated yet.
+  fetch_cmocka_source || { apt_update; fetch_cmocka_source; }
+  # The wrap's source_hash names one version: a Debian that moved on
+  # needs the wrap updated, not a silently different cmocka.
+  [ -f "$cache/$wrap_file" ] ||
+    die "apt-get source cmocka did not give $wrap_file (update subprojects/cmocka.wrap)"
 fi
-# Always refresh the build file, so edits to the packagefiles copy take effect.
-cmp -s "$cmocka_build" "$cmocka_dir/meson.build" || cp "$cmocka_build" "$cmocka_dir/meson.build"
+# Meson copies the build file only when it unpacks: refresh an unpacked copy,
+# so edits to the packagefiles one take effect.
+cmocka_build=subprojects/packagefiles/cmocka/meson.build
+if [ -d "subprojects/$wrap_dir" ]; then
+  cmp -s "$cmocka_build" "subprojects/$wrap_dir/meson.build" ||
+    cp "$cmocka_build" "subprojects/$wrap_dir/meson.build"
+fi
 
 # --- 3. Wine prefix -------------------------------------------------------------
 # shellcheck source=scripts/env.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # THE test command of iocx (README and .ci/run call exactly this).
 #
-#   scripts/test.sh                  full: native gcc, clang ASan+UBSan, gcc TSan, windows/Wine
-#   scripts/test.sh --quick          native gcc + windows/Wine only (no sanitizers)
+#   scripts/test.sh                  full: native gcc, clang ASan+UBSan, gcc TSan, windows/Wine,
+#                                    then the packaging checks (tests/pkg/install.sh)
+#   scripts/test.sh --quick          native gcc + windows/Wine only (no sanitizers, no packaging)
 #   scripts/test.sh [--quick] -- ARGS  ARGS go to every `meson test` (e.g. --suite unit)
 #
 # Runs scripts/setup.sh first (packages, cmocka subproject, Wine prefix).
@@ -145,7 +146,10 @@ run_build() {
 }
 
 # --- native gcc ------------------------------------------------------------------
-CC=gcc run_build native build/native "" -Dbuildtype=debugoptimized
+# default_library=both: libiocx.so exists, so its exports are checked and
+# test_connect runs against it too (suite 'pkg'); the sanitizer builds stay
+# static.
+CC=gcc run_build native build/native "" -Dbuildtype=debugoptimized -Ddefault_library=both
 
 if [ "$mode" = full ]; then
   # --- native clang, ASan + UBSan -----------------------------------------------
@@ -198,11 +202,38 @@ fi
 if iocx_wineserver_start; then
   started_wineserver=1
 fi
+# default_library=both: iocx.dll is built, its export table checked, and
+# test_connect runs against it under Wine as well.
 run_build win build/win "" --cross-file cross/mingw64.ini -Dbuildtype=debugoptimized \
-  -- --num-processes 2
+  -Ddefault_library=both -- --num-processes 2
 if [[ " ${broken_builds[*]} " != *" win "* ]] && [ "${LAST_OK:-0}" -eq 0 ]; then
   echo "[win] no test ran under Wine with result OK: failing"
   broken_builds+=(win); total_failed=$((total_failed + 1))
+fi
+
+# --- packaging: install, pkg-config consumers, subproject use --------------------
+# Fresh builds of the library alone in a temporary directory (a few minutes,
+# most of it the two mingw builds); each check counts as one test.
+if [ "$mode" = full ]; then
+  echo
+  echo "== [install] tests/pkg/install.sh native win subproject"
+  start=$(date +%s)
+  install_log="$(mktemp)"
+  rc=0
+  tests/pkg/install.sh native win subproject 2>&1 | tee "$install_log" || rc=$?
+  read -r p f <<<"$(sed -n 's/^install: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$install_log" | tail -n 1)"
+  rm -f "$install_log"
+  if [ -z "${p:-}" ]; then
+    echo "[install] no result line (exit status $rc)"
+    broken_builds+=(install); total_failed=$((total_failed + 1))
+  else
+    total_passed=$((total_passed + p))
+    total_failed=$((total_failed + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+      echo "[install] exited $rc"; total_failed=$((total_failed + 1))
+    fi
+  fi
+  stage_report+=("[install] $(( $(date +%s) - start )) s, exit $rc")
 fi
 
 echo

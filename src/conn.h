@@ -186,7 +186,8 @@ extern _Thread_local struct iocx_conn *iocx__current_conn;
 /*
  * Open c's socket for an attempt (backend->open), binding to the engine's
  * next source address of c's family when c has no local address of its
- * own, and moving on to the following source when one has no port left.
+ * own, and moving on to the following source when one has no port left
+ * (sources.c).
  */
 int iocx__conn_open(struct iocx_conn *c);
 

@@ -15,9 +15,9 @@
  * whose wait timed out exit without its STOP.
  */
 #include <assert.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "conn.h"
 #include "engine.h"
 
@@ -29,34 +29,6 @@
  * engine's wait timeout by itself (not another engine's), and bumps its
  * own counter set. */
 static _Thread_local struct iocx_worker *this_worker;
-
-static void *(*alloc_fn)(size_t) = malloc;
-static void (*free_fn)(void *) = free;
-static atomic_int engines_alive;
-
-/* See engine.h. */
-void *iocx__alloc(size_t size)
-{
-	return alloc_fn(size);
-}
-
-/* See engine.h. */
-void iocx__free(void *ptr)
-{
-	free_fn(ptr);
-}
-
-/* See iocx.h. */
-int iocx_set_allocator(void *(*a)(size_t), void (*f)(void *))
-{
-	if (!a || !f)
-		return IOCX_E_INVAL;
-	if (atomic_load(&engines_alive) > 0)
-		return IOCX_E_ALREADY;
-	alloc_fn = a;
-	free_fn = f;
-	return IOCX_OK;
-}
 
 /* See iocx.h. */
 void iocx_engine_options_init(struct iocx_engine_options *opts)
@@ -153,7 +125,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	iocx_engine_options_init(&o);
 	if (opts)
 		o = *opts;
-	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD)
+	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD ||
+	    !iocx__reserved_zero(o.reserved, IOCX__NWORDS(o.reserved)))
 		return IOCX_E_INVAL;
 	/* A backend asked for by name must be this one ("auto": any). */
 	if (o.backend && strcmp(o.backend, "auto") != 0 &&
@@ -196,7 +169,7 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	rc = backend->engine_init(e);
 	if (rc != IOCX_OK)
 		goto err_sync;
-	atomic_fetch_add(&engines_alive, 1);
+	iocx__alloc_pin();
 	rc = start_workers(e);
 	if (rc != IOCX_OK)
 		goto err_workers;
@@ -206,7 +179,7 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 err_workers:
 	if (e->workers)
 		stop_workers(e);
-	atomic_fetch_sub(&engines_alive, 1);
+	iocx__alloc_unpin();
 	backend->engine_fini(e);
 err_sync:
 	iocx__free(e->sources);
@@ -414,7 +387,7 @@ int iocx_engine_destroy(iocx_engine *e)
 	live_list_destroy(&e->live_shared);
 	iocx__mutex_destroy(&e->lock);
 	iocx__free(e);
-	atomic_fetch_sub(&engines_alive, 1);
+	iocx__alloc_unpin();
 	return IOCX_OK;
 }
 

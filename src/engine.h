@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "iocx.h"
+#include "alloc.h"
 #include "backend.h"
 #include "platform.h"
 #include "stats.h"
@@ -161,7 +162,7 @@ void iocx__engine_disarm(iocx_engine *e, struct iocx_conn *c);
 void iocx__engine_run_timers(iocx_engine *e);
 
 /*
- * Validate opts.sources and copy them into the engine (connect.c);
+ * Validate opts.sources and copy them into the engine (sources.c);
  * IOCX_OK, IOCX_E_INVAL, IOCX_E_AFNOSUPPORT or IOCX_E_NOMEM.
  */
 int iocx__engine_copy_sources(iocx_engine *e);
@@ -182,10 +183,6 @@ void iocx__engine_busy(iocx_engine *e);
  * iocx_engine_wait_idle() and calls opts.on_idle on the calling thread.
  */
 void iocx__engine_unbusy(iocx_engine *e);
-
-/* The library allocator (iocx_set_allocator). */
-void *iocx__alloc(size_t size);
-void iocx__free(void *ptr);
 
 #ifndef container_of
 #define container_of(ptr, type, member) \

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "conn.h"
 #include "timer.h"
 

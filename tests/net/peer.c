@@ -22,18 +22,18 @@
 #include "peer_os.h"
 
 /* Initialised by peer__init_common(), before any engine exists. */
-static peer_mutex alloc_lock;
-static peer_cond alloc_cv;
-static peer_mutex sys_lock;	/* the syscall log, at the end */
-static peer_cond sys_cv;	/* an event was logged */
+static iocx_mutex alloc_lock;
+static iocx_cond alloc_cv;
+static iocx_mutex sys_lock;	/* the syscall log, at the end */
+static iocx_cond sys_cv;	/* an event was logged */
 
 /* See peer_os.h. */
 void peer__init_common(void)
 {
-	peer_mutex_init(&alloc_lock);
-	peer_cond_init(&alloc_cv);
-	peer_mutex_init(&sys_lock);
-	peer_cond_init(&sys_cv);
+	iocx__mutex_init(&alloc_lock);
+	iocx__cond_init(&alloc_cv);
+	iocx__mutex_init(&sys_lock);
+	iocx__cond_init(&sys_cv);
 }
 
 /* ---- allocator -------------------------------------------------------- */
@@ -48,7 +48,7 @@ void *peer_test_alloc(size_t size)
 {
 	void *p = NULL;
 
-	peer_mutex_lock(&alloc_lock);
+	iocx__mutex_lock(&alloc_lock);
 	alloc_calls++;
 	if (alloc_fail_at != 0 && alloc_calls == alloc_fail_at) {
 		alloc_fail_at = 0;
@@ -58,7 +58,7 @@ void *peer_test_alloc(size_t size)
 		if (p != NULL)
 			alloc_live++;
 	}
-	peer_mutex_unlock(&alloc_lock);
+	iocx__mutex_unlock(&alloc_lock);
 	return p;
 }
 
@@ -66,21 +66,26 @@ void peer_test_free(void *ptr)
 {
 	if (ptr == NULL)
 		return;
-	peer_mutex_lock(&alloc_lock);
+	iocx__mutex_lock(&alloc_lock);
 	peer__block_free(ptr);
 	alloc_live--;
-	peer_mutex_unlock(&alloc_lock);
-	peer_cond_broadcast(&alloc_cv);
+	iocx__mutex_unlock(&alloc_lock);
+	iocx__cond_broadcast(&alloc_cv);
 }
 
 long peer_alloc_live(void)
 {
 	long n;
 
-	peer_mutex_lock(&alloc_lock);
+	iocx__mutex_lock(&alloc_lock);
 	n = alloc_live;
-	peer_mutex_unlock(&alloc_lock);
+	iocx__mutex_unlock(&alloc_lock);
 	return n;
+}
+
+uint64_t peer_now_ms(void)
+{
+	return iocx__now_ns() / 1000000u;
 }
 
 /* Milliseconds left until deadline (peer_now_ms based), 0 if past. */
@@ -96,29 +101,29 @@ bool peer_alloc_wait_live(long target, unsigned timeout_ms)
 	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	peer_mutex_lock(&alloc_lock);
+	iocx__mutex_lock(&alloc_lock);
 	while (alloc_live != target && left_ms(deadline) > 0)
-		peer_cond_wait_ms(&alloc_cv, &alloc_lock,
-				  left_ms(deadline));
+		iocx__cond_timedwait(&alloc_cv, &alloc_lock,
+				     left_ms(deadline));
 	ok = alloc_live == target;
-	peer_mutex_unlock(&alloc_lock);
+	iocx__mutex_unlock(&alloc_lock);
 	return ok;
 }
 
 void peer_alloc_fail_nth(long n)
 {
-	peer_mutex_lock(&alloc_lock);
+	iocx__mutex_lock(&alloc_lock);
 	alloc_fail_at = n > 0 ? alloc_calls + n : 0;
-	peer_mutex_unlock(&alloc_lock);
+	iocx__mutex_unlock(&alloc_lock);
 }
 
 long peer_alloc_failures(void)
 {
 	long n;
 
-	peer_mutex_lock(&alloc_lock);
+	iocx__mutex_lock(&alloc_lock);
 	n = alloc_failed;
-	peer_mutex_unlock(&alloc_lock);
+	iocx__mutex_unlock(&alloc_lock);
 	return n;
 }
 
@@ -211,8 +216,8 @@ long peer_seq(void)
 void peer_tracker_init(struct peer_tracker *t)
 {
 	memset(t, 0, sizeof(*t));
-	peer_mutex_init(&t->lock);
-	peer_cond_init(&t->cv);
+	iocx__mutex_init(&t->lock);
+	iocx__cond_init(&t->cv);
 	t->main_thread = peer_thread_id();
 }
 
@@ -230,14 +235,14 @@ static void violation(struct peer_rec *r, const char *fmt, ...)
 	struct peer_tracker *t = r->trk;
 	va_list ap;
 
-	peer_mutex_lock(&t->lock);
+	iocx__mutex_lock(&t->lock);
 	if (t->violations++ == 0) {
 		va_start(ap, fmt);
 		vsnprintf(t->first_violation, sizeof(t->first_violation), fmt,
 			  ap);
 		va_end(ap);
 	}
-	peer_mutex_unlock(&t->lock);
+	iocx__mutex_unlock(&t->lock);
 }
 
 /* Checks every callback makes on entry; returns the sequence number. */
@@ -279,14 +284,14 @@ void peer_on_connect(iocx_conn *conn, const struct iocx_connect_result *res,
 		r->on_connect_hook(r, conn, res);
 	atomic_store(&r->in_callback, 0);
 
-	peer_mutex_lock(&t->lock);
+	iocx__mutex_lock(&t->lock);
 	t->connects++;
 	if (st <= 0 && st > -IOCX_ERROR_COUNT)
 		t->status[-st]++;
-	peer_mutex_unlock(&t->lock);
+	iocx__mutex_unlock(&t->lock);
 	if (st > 0 || st <= -IOCX_ERROR_COUNT)
 		violation(r, "on_connect status %d is not an iocx code", st);
-	peer_cond_broadcast(&t->cv);
+	iocx__cond_broadcast(&t->cv);
 }
 
 void peer_on_close(iocx_conn *conn, int reason, void *user)
@@ -308,7 +313,7 @@ void peer_on_close(iocx_conn *conn, int reason, void *user)
 		r->on_close_hook(r, conn, reason);
 	atomic_store(&r->in_callback, 0);
 
-	peer_mutex_lock(&t->lock);
+	iocx__mutex_lock(&t->lock);
 	t->closes++;
 	if (reason == IOCX_OK)
 		t->reason_ok++;
@@ -316,8 +321,8 @@ void peer_on_close(iocx_conn *conn, int reason, void *user)
 		t->reason_shutdown++;
 	else
 		t->reason_other++;
-	peer_mutex_unlock(&t->lock);
-	peer_cond_broadcast(&t->cv);
+	iocx__mutex_unlock(&t->lock);
+	iocx__cond_broadcast(&t->cv);
 }
 
 bool peer_wait(struct peer_tracker *t, long connects, long closes,
@@ -326,12 +331,12 @@ bool peer_wait(struct peer_tracker *t, long connects, long closes,
 	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	peer_mutex_lock(&t->lock);
+	iocx__mutex_lock(&t->lock);
 	while ((t->connects < connects || t->closes < closes) &&
 	       left_ms(deadline) > 0)
-		peer_cond_wait_ms(&t->cv, &t->lock, left_ms(deadline));
+		iocx__cond_timedwait(&t->cv, &t->lock, left_ms(deadline));
 	ok = t->connects >= connects && t->closes >= closes;
-	peer_mutex_unlock(&t->lock);
+	iocx__mutex_unlock(&t->lock);
 	return ok;
 }
 
@@ -367,9 +372,9 @@ void peer_assert_no_leak(long live0)
 
 void peer_tracker_snapshot(struct peer_tracker *t, struct peer_tracker *out)
 {
-	peer_mutex_lock(&t->lock);
+	iocx__mutex_lock(&t->lock);
 	*out = *t;
-	peer_mutex_unlock(&t->lock);
+	iocx__mutex_unlock(&t->lock);
 }
 
 void peer_req(struct iocx_connect_request *req,
@@ -411,7 +416,7 @@ static bool serve_accept(struct peer *p)
 			p->thread_error = err;
 			return false;
 		}
-		peer_mutex_lock(&p->lock);
+		iocx__mutex_lock(&p->lock);
 		if (p->mode == PEER_CLOSE ||
 		    p->nconns == PEER_MAX_READ_CONNS) {
 			closesocket(s);
@@ -423,8 +428,8 @@ static bool serve_accept(struct peer *p)
 			a->addr_len = (int)len;
 		}
 		p->accepted++;
-		peer_mutex_unlock(&p->lock);
-		peer_cond_broadcast(&p->cv);
+		iocx__mutex_unlock(&p->lock);
+		iocx__cond_broadcast(&p->cv);
 	}
 	return true;
 }
@@ -439,7 +444,7 @@ static void serve_read(struct peer *p, struct peer_accepted *a)
 
 		if (n < 0 && err == PEER_EWOULDBLOCK)
 			return;
-		peer_mutex_lock(&p->lock);
+		iocx__mutex_lock(&p->lock);
 		if (n > 0) {
 			if (a->len + (size_t)n > a->cap) {
 				size_t cap = a->cap ? a->cap : 65536;
@@ -468,8 +473,8 @@ static void serve_read(struct peer *p, struct peer_accepted *a)
 			closesocket(a->s);
 			a->s = INVALID_SOCKET;
 		}
-		peer_mutex_unlock(&p->lock);
-		peer_cond_broadcast(&p->cv);
+		iocx__mutex_unlock(&p->lock);
+		iocx__cond_broadcast(&p->cv);
 		if (n <= 0)
 			return;
 	}
@@ -492,9 +497,9 @@ static void serve_thread(void *arg)
 		size_t i, n;
 		int err;
 
-		peer_mutex_lock(&p->lock);
+		iocx__mutex_lock(&p->lock);
 		n = p->nconns;
-		peer_mutex_unlock(&p->lock);
+		iocx__mutex_unlock(&p->lock);
 		socks[0] = p->ls;
 		for (i = 0; i < n; i++)
 			socks[1 + i] = p->conns[i].eof ? INVALID_SOCKET
@@ -521,8 +526,8 @@ static struct peer *peer_new(int family, const char *ip, int backlog)
 		return NULL;
 	p->family = family;
 	p->ls = INVALID_SOCKET;
-	peer_mutex_init(&p->lock);
-	peer_cond_init(&p->cv);
+	iocx__mutex_init(&p->lock);
+	iocx__cond_init(&p->cv);
 	p->conns = calloc(PEER_MAX_READ_CONNS, sizeof(*p->conns));
 	if (p->conns == NULL)
 		goto fail;
@@ -643,11 +648,11 @@ static bool peer_wait_until(struct peer *p, unsigned timeout_ms,
 	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	peer_mutex_lock(&p->lock);
+	iocx__mutex_lock(&p->lock);
 	while (!done(p, a, b) && left_ms(deadline) > 0)
-		peer_cond_wait_ms(&p->cv, &p->lock, left_ms(deadline));
+		iocx__cond_timedwait(&p->cv, &p->lock, left_ms(deadline));
 	ok = done(p, a, b);
-	peer_mutex_unlock(&p->lock);
+	iocx__mutex_unlock(&p->lock);
 	return ok;
 }
 
@@ -854,14 +859,14 @@ static void echo_finish(struct peer_echo *p, struct peer_echo_conn *c,
 	c->s = INVALID_SOCKET;
 	free(c->buf);
 	c->buf = NULL;
-	peer_mutex_lock(&p->lock);
+	iocx__mutex_lock(&p->lock);
 	if (err == 0) {
 		p->done++;
 	} else if (p->errors++ == 0) {
 		p->first_error = err;
 	}
-	peer_mutex_unlock(&p->lock);
-	peer_cond_broadcast(&p->cv);
+	iocx__mutex_unlock(&p->lock);
+	iocx__cond_broadcast(&p->cv);
 }
 
 /* Send back what c holds; returns false when c finished with an error. */
@@ -880,9 +885,9 @@ static bool echo_flush(struct peer_echo *p, struct peer_echo_conn *c)
 			return false;
 		}
 		c->off += (size_t)n;
-		peer_mutex_lock(&p->lock);
+		iocx__mutex_lock(&p->lock);
 		p->echoed += n;
-		peer_mutex_unlock(&p->lock);
+		iocx__mutex_unlock(&p->lock);
 	}
 	c->off = c->len = 0;
 	if (c->eof)
@@ -932,10 +937,10 @@ static void echo_accept(struct peer_echo *p)
 		c->off = c->len = 0;
 		c->eof = false;
 		p->nconns++;
-		peer_mutex_lock(&p->lock);
+		iocx__mutex_lock(&p->lock);
 		p->accepted++;
-		peer_mutex_unlock(&p->lock);
-		peer_cond_broadcast(&p->cv);
+		iocx__mutex_unlock(&p->lock);
+		iocx__cond_broadcast(&p->cv);
 	}
 }
 
@@ -988,8 +993,8 @@ struct peer_echo *peer_echo_listen(int family, const char *ip)
 
 	if (p == NULL)
 		return NULL;
-	peer_mutex_init(&p->lock);
-	peer_cond_init(&p->cv);
+	iocx__mutex_init(&p->lock);
+	iocx__cond_init(&p->cv);
 	p->conns = calloc(PEER_ECHO_MAX_CONNS, sizeof(*p->conns));
 	p->ls = peer_raw_listen(family, ip, &p->addr, &p->addr_len);
 	if (p->conns == NULL || p->ls == INVALID_SOCKET)
@@ -1014,18 +1019,18 @@ bool peer_echo_wait_done(struct peer_echo *p, long n, unsigned timeout_ms)
 	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	peer_mutex_lock(&p->lock);
+	iocx__mutex_lock(&p->lock);
 	while (!echo_done(p, n) && left_ms(deadline) > 0)
-		peer_cond_wait_ms(&p->cv, &p->lock, left_ms(deadline));
+		iocx__cond_timedwait(&p->cv, &p->lock, left_ms(deadline));
 	ok = echo_done(p, n);
-	peer_mutex_unlock(&p->lock);
+	iocx__mutex_unlock(&p->lock);
 	return ok;
 }
 
 void peer_echo_counts(struct peer_echo *p, long *accepted, long *done,
 		      long *errors, long long *echoed)
 {
-	peer_mutex_lock(&p->lock);
+	iocx__mutex_lock(&p->lock);
 	if (accepted != NULL)
 		*accepted = p->accepted;
 	if (done != NULL)
@@ -1034,7 +1039,7 @@ void peer_echo_counts(struct peer_echo *p, long *accepted, long *done,
 		*errors = p->errors;
 	if (echoed != NULL)
 		*echoed = p->echoed;
-	peer_mutex_unlock(&p->lock);
+	iocx__mutex_unlock(&p->lock);
 }
 
 void peer_echo_close(struct peer_echo *p)
@@ -1155,27 +1160,27 @@ size_t peer__sys_record(enum peer_sys_kind kind, SOCKET s, int level,
 	};
 	size_t i = SYS_LOG_CAP;
 
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	if (sys_n < SYS_LOG_CAP) {
 		i = sys_n++;
 		sys_log[i] = ev;
 	} else {
 		sys_overflow = true;
 	}
-	peer_mutex_unlock(&sys_lock);
-	peer_cond_broadcast(&sys_cv);
+	iocx__mutex_unlock(&sys_lock);
+	iocx__cond_broadcast(&sys_cv);
 	return i;
 }
 
 /* See peer_os.h. */
 void peer__sys_failed(size_t i, int err)
 {
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	if (i < sys_n) {
 		sys_log[i].ok = 0;
 		sys_log[i].err = err;
 	}
-	peer_mutex_unlock(&sys_lock);
+	iocx__mutex_unlock(&sys_lock);
 }
 
 /* See peer_os.h. */
@@ -1240,19 +1245,19 @@ void peer__faults_clear(void)
 
 void peer_sys_clear(void)
 {
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	sys_n = 0;
 	sys_overflow = false;
-	peer_mutex_unlock(&sys_lock);
+	iocx__mutex_unlock(&sys_lock);
 }
 
 size_t peer_sys_count(void)
 {
 	size_t n;
 
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	n = sys_n;
-	peer_mutex_unlock(&sys_lock);
+	iocx__mutex_unlock(&sys_lock);
 	return n;
 }
 
@@ -1260,9 +1265,9 @@ struct peer_sys_event peer_sys_event(size_t i)
 {
 	struct peer_sys_event ev;
 
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	ev = sys_log[i < sys_n ? i : 0];
-	peer_mutex_unlock(&sys_lock);
+	iocx__mutex_unlock(&sys_lock);
 	return ev;
 }
 
@@ -1270,7 +1275,7 @@ SOCKET peer_sys_socket(size_t nth)
 {
 	SOCKET s = INVALID_SOCKET;
 
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	for (size_t i = 0; i < sys_n; i++) {
 		if (sys_log[i].kind == SYS_SOCKET && sys_log[i].ok &&
 		    nth-- == 0) {
@@ -1278,7 +1283,7 @@ SOCKET peer_sys_socket(size_t nth)
 			break;
 		}
 	}
-	peer_mutex_unlock(&sys_lock);
+	iocx__mutex_unlock(&sys_lock);
 	return s;
 }
 
@@ -1309,9 +1314,9 @@ size_t peer_sys_find(enum peer_sys_kind kind, SOCKET s, int level,
 {
 	size_t n;
 
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	n = find_locked(kind, s, level, name, first);
-	peer_mutex_unlock(&sys_lock);
+	iocx__mutex_unlock(&sys_lock);
 	return n;
 }
 
@@ -1321,14 +1326,14 @@ struct peer_sys_event peer_sys_last(enum peer_sys_kind kind, SOCKET s)
 	struct peer_sys_event ev;
 
 	memset(&ev, 0, sizeof(ev));
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	for (size_t i = sys_n; i-- > 0;) {
 		if (sys_log[i].kind == kind && sys_log[i].s == s) {
 			ev = sys_log[i];
 			break;
 		}
 	}
-	peer_mutex_unlock(&sys_lock);
+	iocx__mutex_unlock(&sys_lock);
 	return ev;
 }
 
@@ -1339,12 +1344,12 @@ bool peer_sys_wait(enum peer_sys_kind kind, SOCKET s, size_t n,
 	uint64_t deadline = peer_now_ms() + timeout_ms, now;
 	bool ok;
 
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	while (!(ok = find_locked(kind, s, 0, 0, NULL) >= n) &&
 	       (now = peer_now_ms()) < deadline)
-		peer_cond_wait_ms(&sys_cv, &sys_lock,
-				  (unsigned)(deadline - now));
-	peer_mutex_unlock(&sys_lock);
+		iocx__cond_timedwait(&sys_cv, &sys_lock,
+				     (unsigned)(deadline - now));
+	iocx__mutex_unlock(&sys_lock);
 	return ok;
 }
 
@@ -1352,8 +1357,30 @@ bool peer_sys_overflowed(void)
 {
 	bool o;
 
-	peer_mutex_lock(&sys_lock);
+	iocx__mutex_lock(&sys_lock);
 	o = sys_overflow;
-	peer_mutex_unlock(&sys_lock);
+	iocx__mutex_unlock(&sys_lock);
 	return o;
 }
+
+#ifdef PEER_PUBLIC_API
+/*
+ * The test links the public API only (the DLL or the shared library),
+ * which exports no syscall table: the per-OS recorders are compiled out,
+ * and a case that asks for one must not run in such a build.
+ */
+void peer_sys_install(void)
+{
+	fail_msg("the syscall recorder needs the static library "
+		 "(built with PEER_PUBLIC_API)");
+}
+
+void peer_sys_uninstall(void)
+{
+}
+
+bool peer_sys_can_inject(void)
+{
+	return false;
+}
+#endif

@@ -6,11 +6,12 @@
  *
  * The same test sources run on Windows (under Wine) and natively on Linux
  * on both Linux backends.  peer.c is portable; peer_win.c and
- * peer_linux.c hold the per-OS parts: the thread, lock and event shims
+ * peer_linux.c hold the per-OS parts: the thread and event shims
  * declared below, the process bits and the syscall recorder (on
- * iocx__win_sys or iocx__linux_sys).  A few names keep their Windows
- * spelling on Linux (SOCKET, INVALID_SOCKET, closesocket) so the tests
- * read the same on both.
+ * iocx__win_sys or iocx__linux_sys).  Locks, condition variables and the
+ * nanosecond clock are the library's own (src/platform.h).  A few names
+ * keep their Windows spelling on Linux (SOCKET, INVALID_SOCKET,
+ * closesocket) so the tests read the same on both.
  *
  * Threading rules: engine callbacks run on worker threads, where a cmocka
  * assert would longjmp across threads.  So the recorder callbacks only
@@ -43,12 +44,11 @@
 #endif
 
 #include "iocx.h"
+#include "platform.h"
 
 /* ---- portability ------------------------------------------------------ */
 
 #ifdef _WIN32
-typedef SRWLOCK peer_mutex;
-typedef CONDITION_VARIABLE peer_cond;
 typedef DWORD peer_tid;
 typedef int peer_socklen_t;
 
@@ -79,8 +79,6 @@ typedef int peer_socklen_t;
 typedef int SOCKET;
 #define INVALID_SOCKET (-1)
 #define closesocket(s) close(s)
-typedef pthread_mutex_t peer_mutex;
-typedef pthread_cond_t peer_cond;
 typedef long peer_tid;
 typedef socklen_t peer_socklen_t;
 
@@ -105,15 +103,6 @@ typedef socklen_t peer_socklen_t;
 #define PEER_STATUS_CANCELLED ECANCELED
 #endif
 
-/* A lock and condition variable (SRW lock / pthread mutex). */
-void peer_mutex_init(peer_mutex *m);
-void peer_mutex_lock(peer_mutex *m);
-void peer_mutex_unlock(peer_mutex *m);
-void peer_cond_init(peer_cond *c);
-/* Wait at most ms with m held; may wake early, so callers loop. */
-void peer_cond_wait_ms(peer_cond *c, peer_mutex *m, unsigned ms);
-void peer_cond_broadcast(peer_cond *c);
-
 /* The calling thread's id, comparable between threads. */
 peer_tid peer_thread_id(void);
 
@@ -133,10 +122,9 @@ void peer_event_set(peer_event *e);
 bool peer_event_wait(peer_event *e, unsigned timeout_ms);
 void peer_event_free(peer_event *e);
 
-/* A monotonic clock in milliseconds, one in nanoseconds (as precise as
- * the engine's), and "let another thread run". */
+/* The engine's monotonic clock (iocx__now_ns) in milliseconds, and "let
+ * another thread run". */
 uint64_t peer_now_ms(void);
-uint64_t peer_now_ns(void);
 void peer_yield(void);
 
 /* Number of CPUs this process may run on (0 if unknown). */
@@ -247,8 +235,8 @@ bool peer_ipv6_available(void);
 
 /* Aggregate counters over every record that points at this tracker. */
 struct peer_tracker {
-	peer_mutex lock;
-	peer_cond cv;
+	iocx_mutex lock;
+	iocx_cond cv;
 	long connects;			/* on_connect calls */
 	long closes;			/* on_close calls */
 	long violations;		/* contract breaks, see peer_rec */
@@ -364,8 +352,8 @@ struct peer {
 	enum peer_mode mode;
 	peer_thread thread;
 	atomic_bool stop;
-	peer_mutex lock;
-	peer_cond cv;
+	iocx_mutex lock;
+	iocx_cond cv;
 	long accepted;
 	int thread_error;		/* socket error that stopped it */
 	struct peer_accepted *conns;	/* PEER_READ only */
@@ -458,8 +446,8 @@ struct peer_echo {
 	int addr_len;
 	peer_thread thread;
 	atomic_bool stop;
-	peer_mutex lock;
-	peer_cond cv;
+	iocx_mutex lock;
+	iocx_cond cv;
 	long accepted;
 	long done;			/* EOF seen, all echoed, FIN sent */
 	long errors;			/* connections ended by an error */

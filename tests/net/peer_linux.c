@@ -24,53 +24,11 @@
 #include <cmocka.h>
 
 #include "peer_os.h"
+#ifndef PEER_PUBLIC_API
 #include "linux/sys.h"
+#endif
 
 /* ---- shims ------------------------------------------------------------ */
-
-void peer_mutex_init(peer_mutex *m)
-{
-	pthread_mutex_init(m, NULL);
-}
-
-void peer_mutex_lock(peer_mutex *m)
-{
-	pthread_mutex_lock(m);
-}
-
-void peer_mutex_unlock(peer_mutex *m)
-{
-	pthread_mutex_unlock(m);
-}
-
-void peer_cond_init(peer_cond *c)
-{
-	pthread_condattr_t attr;
-
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &attr);
-	pthread_condattr_destroy(&attr);
-}
-
-void peer_cond_wait_ms(peer_cond *c, peer_mutex *m, unsigned ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_cond_timedwait(c, m, &ts);
-}
-
-void peer_cond_broadcast(peer_cond *c)
-{
-	pthread_cond_broadcast(c);
-}
 
 peer_tid peer_thread_id(void)
 {
@@ -79,8 +37,8 @@ peer_tid peer_thread_id(void)
 
 /* A manual-reset event; also what a thread sets when its function ends. */
 struct peer_event {
-	peer_mutex lock;
-	peer_cond cv;
+	iocx_mutex lock;
+	iocx_cond cv;
 	bool set;
 };
 
@@ -90,17 +48,17 @@ peer_event *peer_event_new(void)
 
 	if (e == NULL)
 		return NULL;
-	peer_mutex_init(&e->lock);
-	peer_cond_init(&e->cv);
+	iocx__mutex_init(&e->lock);
+	iocx__cond_init(&e->cv);
 	return e;
 }
 
 void peer_event_set(peer_event *e)
 {
-	peer_mutex_lock(&e->lock);
+	iocx__mutex_lock(&e->lock);
 	e->set = true;
-	peer_cond_broadcast(&e->cv);
-	peer_mutex_unlock(&e->lock);
+	iocx__cond_broadcast(&e->cv);
+	iocx__mutex_unlock(&e->lock);
 }
 
 bool peer_event_wait(peer_event *e, unsigned timeout_ms)
@@ -108,11 +66,12 @@ bool peer_event_wait(peer_event *e, unsigned timeout_ms)
 	uint64_t deadline = peer_now_ms() + timeout_ms, now;
 	bool set;
 
-	peer_mutex_lock(&e->lock);
+	iocx__mutex_lock(&e->lock);
 	while (!e->set && (now = peer_now_ms()) < deadline)
-		peer_cond_wait_ms(&e->cv, &e->lock, (unsigned)(deadline - now));
+		iocx__cond_timedwait(&e->cv, &e->lock,
+				     (unsigned)(deadline - now));
 	set = e->set;
-	peer_mutex_unlock(&e->lock);
+	iocx__mutex_unlock(&e->lock);
 	return set;
 }
 
@@ -120,8 +79,8 @@ void peer_event_free(peer_event *e)
 {
 	if (e == NULL)
 		return;
-	pthread_cond_destroy(&e->cv);
-	pthread_mutex_destroy(&e->lock);
+	iocx__cond_destroy(&e->cv);
+	iocx__mutex_destroy(&e->lock);
 	free(e);
 }
 
@@ -167,22 +126,6 @@ bool peer_thread_join(peer_thread t, unsigned timeout_ms)
 	peer_event_free(t->done);
 	free(t);
 	return true;
-}
-
-uint64_t peer_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-uint64_t peer_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void peer_yield(void)
@@ -394,6 +337,8 @@ void peer_handles_unlimit(void)
 	setrlimit(RLIMIT_NOFILE, &nofile_saved);
 }
 
+/* Not with PEER_PUBLIC_API: see the end of peer.c. */
+#ifndef PEER_PUBLIC_API
 /* ---- syscall recorder and faults -------------------------------------- */
 
 static struct iocx_linux_sys sys_real;
@@ -736,3 +681,4 @@ void peer_sys_uninstall(void)
 {
 	iocx__linux_sys_reset();
 }
+#endif /* PEER_PUBLIC_API */

@@ -17,39 +17,11 @@
 #include <cmocka.h>
 
 #include "peer_os.h"
+#ifndef PEER_PUBLIC_API
 #include "win/sys.h"
+#endif
 
 /* ---- shims ------------------------------------------------------------ */
-
-void peer_mutex_init(peer_mutex *m)
-{
-	InitializeSRWLock(m);
-}
-
-void peer_mutex_lock(peer_mutex *m)
-{
-	AcquireSRWLockExclusive(m);
-}
-
-void peer_mutex_unlock(peer_mutex *m)
-{
-	ReleaseSRWLockExclusive(m);
-}
-
-void peer_cond_init(peer_cond *c)
-{
-	InitializeConditionVariable(c);
-}
-
-void peer_cond_wait_ms(peer_cond *c, peer_mutex *m, unsigned ms)
-{
-	SleepConditionVariableSRW(c, m, ms, 0);
-}
-
-void peer_cond_broadcast(peer_cond *c)
-{
-	WakeAllConditionVariable(c);
-}
 
 peer_tid peer_thread_id(void)
 {
@@ -129,22 +101,6 @@ void peer_event_free(peer_event *e)
 		return;
 	CloseHandle(e->h);
 	free(e);
-}
-
-uint64_t peer_now_ms(void)
-{
-	return GetTickCount64();
-}
-
-uint64_t peer_now_ns(void)
-{
-	LARGE_INTEGER f, t;
-
-	QueryPerformanceFrequency(&f);
-	QueryPerformanceCounter(&t);
-	return (uint64_t)(t.QuadPart / f.QuadPart) * 1000000000u +
-	       (uint64_t)(t.QuadPart % f.QuadPart) * 1000000000u /
-		       (uint64_t)f.QuadPart;
 }
 
 void peer_yield(void)
@@ -324,6 +280,8 @@ void peer_handles_unlimit(void)
 {
 }
 
+/* Not with PEER_PUBLIC_API: see the end of peer.c. */
+#ifndef PEER_PUBLIC_API
 /* ---- syscall recorder and faults -------------------------------------- */
 
 static struct iocx_win_sys sys_real;
@@ -591,4 +549,4 @@ void peer_sys_uninstall(void)
 {
 	iocx__win_sys_reset();
 }
-
+#endif /* PEER_PUBLIC_API */

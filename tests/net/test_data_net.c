@@ -84,8 +84,8 @@ struct dconn {
 
 /* Totals over all connections, for the main thread's bounded waits. */
 static struct {
-	peer_mutex lock;
-	peer_cond cv;
+	iocx_mutex lock;
+	iocx_cond cv;
 	long sent_calls;
 	long terminals;
 	long long data_bytes;		/* delivered by on_recv(IOCX_OK) */
@@ -126,14 +126,14 @@ static void dviolation(const char *fmt, ...)
 {
 	va_list ap;
 
-	peer_mutex_lock(&dt.lock);
+	iocx__mutex_lock(&dt.lock);
 	if (dt.violations++ == 0) {
 		va_start(ap, fmt);
 		vsnprintf(dt.first_violation, sizeof(dt.first_violation), fmt,
 			  ap);
 		va_end(ap);
 	}
-	peer_mutex_unlock(&dt.lock);
+	iocx__mutex_unlock(&dt.lock);
 }
 
 static struct dconn *dconn_of(void *user)
@@ -176,10 +176,10 @@ static void on_sent(iocx_conn *conn, int status, size_t bytes, void *user)
 		d->on_sent_hook(d, conn, s);
 	data_leave(d);
 
-	peer_mutex_lock(&dt.lock);
+	iocx__mutex_lock(&dt.lock);
 	dt.sent_calls++;
-	peer_mutex_unlock(&dt.lock);
-	peer_cond_broadcast(&dt.cv);
+	iocx__mutex_unlock(&dt.lock);
+	iocx__cond_broadcast(&dt.cv);
 }
 
 static void on_recv(iocx_conn *conn, int status, const void *data,
@@ -214,13 +214,13 @@ static void on_recv(iocx_conn *conn, int status, const void *data,
 		d->on_recv_hook(d, conn, status);
 	data_leave(d);
 
-	peer_mutex_lock(&dt.lock);
+	iocx__mutex_lock(&dt.lock);
 	if (terminal)
 		dt.terminals++;
 	else
 		dt.data_bytes += (long long)len;
-	peer_mutex_unlock(&dt.lock);
-	peer_cond_broadcast(&dt.cv);
+	iocx__mutex_unlock(&dt.lock);
+	iocx__cond_broadcast(&dt.cv);
 }
 
 /* on_close: everything of the connection must have been reported. */
@@ -297,7 +297,7 @@ static bool dwait_bytes(long sent_calls, long terminals, long long bytes,
 	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	peer_mutex_lock(&dt.lock);
+	iocx__mutex_lock(&dt.lock);
 	for (;;) {
 		uint64_t now = peer_now_ms();
 
@@ -305,10 +305,10 @@ static bool dwait_bytes(long sent_calls, long terminals, long long bytes,
 		     dt.terminals >= terminals && dt.data_bytes >= bytes;
 		if (ok || now >= deadline)
 			break;
-		peer_cond_wait_ms(&dt.cv, &dt.lock,
-				  (unsigned)(deadline - now));
+		iocx__cond_timedwait(&dt.cv, &dt.lock,
+				     (unsigned)(deadline - now));
 	}
-	peer_mutex_unlock(&dt.lock);
+	iocx__mutex_unlock(&dt.lock);
 	return ok;
 }
 
@@ -325,15 +325,15 @@ static void assert_dwait(long sent_calls, long terminals, unsigned timeout_ms)
 static void assert_data_clean(struct fx *f)
 {
 	peer_assert_clean(&f->trk);
-	peer_mutex_lock(&dt.lock);
+	iocx__mutex_lock(&dt.lock);
 	if (dt.violations != 0) {
 		long n = dt.violations;
 
-		peer_mutex_unlock(&dt.lock);
+		iocx__mutex_unlock(&dt.lock);
 		fail_msg("%ld data contract violation(s), first: %s", n,
 			 dt.first_violation);
 	}
-	peer_mutex_unlock(&dt.lock);
+	iocx__mutex_unlock(&dt.lock);
 }
 
 static void assert_sent(struct dconn *d, unsigned i, int status, size_t bytes)
@@ -373,8 +373,8 @@ static int fx_setup(void **state, enum listener kind, bool recording)
 	if (f->d == NULL)
 		return -1;
 	memset(&dt, 0, sizeof(dt));
-	peer_mutex_init(&dt.lock);
-	peer_cond_init(&dt.cv);
+	iocx__mutex_init(&dt.lock);
+	iocx__cond_init(&dt.cv);
 	peer_tracker_init(&f->trk);
 	for (int i = 0; i < NCONNS; i++) {
 		peer_recs_init(&f->d[i].rec, 1, &f->trk);

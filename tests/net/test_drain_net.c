@@ -26,8 +26,8 @@ struct fx {
 	iocx_conn *conn[NCONN];
 	atomic_long idles;		/* on_idle calls */
 	atomic_int idle_bad;		/* on_idle with a wrong argument */
-	peer_mutex lock;
-	peer_cond cv;			/* broadcast at each on_idle */
+	iocx_mutex lock;
+	iocx_cond cv;			/* broadcast at each on_idle */
 	long live_pre;
 };
 
@@ -38,10 +38,10 @@ static void on_idle(iocx_engine *e, void *user)
 	if (e != f->engine || iocx_engine_wait_idle(e, 0) !=
 			      IOCX_E_INCALLBACK)
 		atomic_fetch_add(&f->idle_bad, 1);
-	peer_mutex_lock(&f->lock);
+	iocx__mutex_lock(&f->lock);
 	atomic_fetch_add(&f->idles, 1);
-	peer_mutex_unlock(&f->lock);
-	peer_cond_broadcast(&f->cv);
+	iocx__mutex_unlock(&f->lock);
+	iocx__cond_broadcast(&f->cv);
 }
 
 /* Wait until on_idle ran at least n times; false on timeout. */
@@ -50,12 +50,12 @@ static bool wait_idles(struct fx *f, long n, unsigned timeout_ms)
 	uint64_t deadline = peer_now_ms() + timeout_ms;
 	bool ok;
 
-	peer_mutex_lock(&f->lock);
+	iocx__mutex_lock(&f->lock);
 	while (atomic_load(&f->idles) < n && peer_now_ms() < deadline)
-		peer_cond_wait_ms(&f->cv, &f->lock,
-				  (unsigned)(deadline - peer_now_ms()));
+		iocx__cond_timedwait(&f->cv, &f->lock,
+				     (unsigned)(deadline - peer_now_ms()));
 	ok = atomic_load(&f->idles) >= n;
-	peer_mutex_unlock(&f->lock);
+	iocx__mutex_unlock(&f->lock);
 	return ok;
 }
 
@@ -67,8 +67,8 @@ static int setup(void **state)
 	if (f == NULL)
 		return -1;
 	*state = f;
-	peer_mutex_init(&f->lock);
-	peer_cond_init(&f->cv);
+	iocx__mutex_init(&f->lock);
+	iocx__cond_init(&f->cv);
 	peer_tracker_init(&f->trk);
 	peer_recs_init(f->rec, NCONN, &f->trk);
 	f->peer = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
@@ -155,10 +155,10 @@ static void wait_idle_times_out_while_connection_open(void **state)
 	open_n(f, 0, 1);
 	/* The engine's clock (QueryPerformanceCounter, CLOCK_MONOTONIC);
 	 * GetTickCount64 is too coarse to check 200 ms against. */
-	t0 = peer_now_ns();
+	t0 = iocx__now_ns();
 	assert_int_equal(iocx_engine_wait_idle(f->engine, 200),
 			 IOCX_E_TIMEDOUT);
-	assert_true(peer_now_ns() - t0 >= 200u * 1000000u);
+	assert_true(iocx__now_ns() - t0 >= 200u * 1000000u);
 	assert_int_equal(closes_now(f), 0);
 	assert_int_equal(atomic_load(&f->idles), 0);
 	/* Still usable: close, and the wait succeeds. */

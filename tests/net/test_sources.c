@@ -98,7 +98,7 @@ static int accepted_from(struct fx *f, const char *ip)
 	char buf[64];
 	int n = 0;
 
-	peer_mutex_lock(&f->peer->lock);
+	iocx__mutex_lock(&f->peer->lock);
 	for (size_t i = 0; i < f->peer->nconns; i++) {
 		const struct sockaddr *sa =
 			(const struct sockaddr *)&f->peer->conns[i].addr;
@@ -106,7 +106,7 @@ static int accepted_from(struct fx *f, const char *ip)
 		if (strcmp(peer_addr_ip(sa, buf, sizeof(buf)), ip) == 0)
 			n++;
 	}
-	peer_mutex_unlock(&f->peer->lock);
+	iocx__mutex_unlock(&f->peer->lock);
 	return n;
 }
 
