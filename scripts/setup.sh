@@ -127,6 +127,10 @@ else
   [ -f "$cache/$wrap_file" ] ||
     die "apt-get source cmocka did not give $wrap_file (update subprojects/cmocka.wrap)"
 fi
+# The wrap names no download address (the source comes from apt only), so
+# Meson takes the tarball from subprojects/packagefiles/: a git-ignored copy.
+cmp -s "$cache/$wrap_file" "subprojects/packagefiles/$wrap_file" ||
+  cp "$cache/$wrap_file" "subprojects/packagefiles/$wrap_file"
 # Meson copies the build file only when it unpacks: refresh an unpacked copy,
 # so edits to the packagefiles one take effect.
 cmocka_build=subprojects/packagefiles/cmocka/meson.build
