@@ -28,7 +28,7 @@
 
 #include "conn.h"
 
-_Thread_local struct iocx_conn *iocx__current_conn;
+IOCX_THREAD_LOCAL struct iocx_conn *iocx__current_conn;
 
 enum conn_event_kind {
 	CE_START,	/* issue the first operation */

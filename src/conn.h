@@ -178,7 +178,7 @@ static inline int iocx__conn_family(const struct iocx_conn *c)
 }
 
 /* The connection whose event this thread is handling, or NULL. */
-extern _Thread_local struct iocx_conn *iocx__current_conn;
+extern IOCX_THREAD_LOCAL struct iocx_conn *iocx__current_conn;
 
 /*
  * Open c's socket for an attempt (backend->open), binding to the engine's
