@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # THE test command of iocx (README and .ci/run call exactly this).
 #
-#   scripts/test.sh                  full: native gcc, clang ASan+UBSan, gcc TSan,
-#                                    windows/Wine, clang-mingw (unit tests under Wine)
-#   scripts/test.sh --quick          native gcc + windows/Wine only
+#   scripts/test.sh                  full: workflow syntax, native gcc, clang ASan+UBSan,
+#                                    gcc TSan, windows/Wine, clang-mingw (unit tests under Wine)
+#   scripts/test.sh --quick          workflow syntax, native gcc + windows/Wine only
 #   scripts/test.sh [--quick] -- ARGS  ARGS go to every `meson test` (e.g. --suite unit)
 #
 # Runs scripts/setup.sh first (packages, cmocka subproject, Wine prefix).
@@ -144,6 +144,22 @@ run_build() {
   fi
   stage_report+=("[$name] build $((t - start)) s, tests $(( $(date +%s) - t )) s, meson test exit $rc")
 }
+
+# --- workflow syntax ---------------------------------------------------------------
+# .github/workflows/*.yml cannot run here; @action-validator/cli (pinned and
+# installed by scripts/setup.sh) checks each against GitHub's schema.
+echo
+echo "== [workflows] action-validator"
+for wf in .github/workflows/*.yml; do
+  if .tools/npm/node_modules/.bin/action-validator "$wf"; then
+    echo "[workflows] ok: $wf"
+    total_passed=$((total_passed + 1))
+  else
+    echo "[workflows] FAILED: $wf"
+    total_failed=$((total_failed + 1))
+  fi
+done
+stage_report+=("[workflows] checked: $(ls .github/workflows/*.yml | wc -l) file(s)")
 
 # --- native gcc ------------------------------------------------------------------
 CC=gcc run_build native build/native "" -Dbuildtype=debugoptimized
