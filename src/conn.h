@@ -177,6 +177,14 @@ static inline int iocx__conn_family(const struct iocx_conn *c)
 	return c->remote.ss_family;
 }
 
+/*
+ * Whether c's socket is a plain one: no TFO, no SYN tuning, not a
+ * dual-stack (v4-mapped) IPv6 socket.  Socket recycling keeps and hands
+ * out plain sockets only, so a kept socket carries no option the next
+ * connect did not ask for.
+ */
+bool iocx__conn_plain_socket(const struct iocx_conn *c);
+
 /* The connection whose event this thread is handling, or NULL. */
 extern IOCX_THREAD_LOCAL struct iocx_conn *iocx__current_conn;
 
