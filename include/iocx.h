@@ -70,11 +70,13 @@ enum iocx_error {
 	IOCX_E_INVAL = -1,		/* bad argument (NULL, unknown flag, ...) */
 	IOCX_E_AFNOSUPPORT = -2,	/* address family not IPv4/IPv6 or unusable */
 	IOCX_E_ADDRLEN = -3,		/* address length too short for its family */
-	IOCX_E_ADDRNOTAVAIL = -4,	/* all-zero address, port 0, or OS refusal */
+	IOCX_E_ADDRNOTAVAIL = -4,	/* address not available: all-zero remote
+					   or port 0, or the OS refused it */
 	IOCX_E_SHUTDOWN = -5,		/* engine is shutting down */
 	IOCX_E_LIMIT = -6,		/* connects-in-flight cap reached */
 	IOCX_E_NOMEM = -7,		/* out of memory */
-	IOCX_E_ALREADY = -8,		/* close already requested */
+	IOCX_E_ALREADY = -8,		/* already requested, or no longer
+					   possible (see each function) */
 	IOCX_E_MSGSIZE = -9,		/* first payload larger than allowed */
 	IOCX_E_REFUSED = -10,		/* peer refused the connection (RST) */
 	IOCX_E_NETUNREACH = -11,	/* network unreachable */
