@@ -125,20 +125,13 @@ static unsigned close_graceful(struct fx *fx)
 	return id;
 }
 
-/* Open a connection (optionally bound to local), close it with mode and
- * pump; returns its id. */
-static unsigned open_then_close(struct fx *fx,
-				const struct sockaddr_in *local,
-				enum iocx_close_mode mode)
+/* Open a plain connection, close it with mode and pump; returns its id. */
+static unsigned open_then_close(struct fx *fx, enum iocx_close_mode mode)
 {
 	struct iocx_connect_request r =
 		cfx_request(&fx->v4, on_connect, on_close, fx);
 	unsigned id;
 
-	if (local) {
-		r.local = (const struct sockaddr *)local;
-		r.local_len = sizeof(*local);
-	}
 	open_req(fx, &r);
 	id = fake_id(fx->conn);
 	assert_int_equal(iocx_close(fx->conn, mode), IOCX_OK);
@@ -159,7 +152,7 @@ static void recycle_graceful_close_disconnects_then_keeps(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	/* The disconnect is in flight: on_close waits for it. */
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 1);
 	assert_int_equal(fx->closes, 0);
@@ -179,7 +172,7 @@ static void recycle_refused_by_backend_closes(void **state)
 	unsigned id;
 
 	fake_set_recycle_keeps(false);
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	fake_complete(fx->conn, IOCX_OK, 0, 0);
 	fake_pump(fx->e);
 	assert_int_equal(fx->closes, 1);
@@ -193,7 +186,7 @@ static void recycle_disconnect_failure_closes(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	fake_complete(fx->conn, IOCX_E_RESET, 0xC000020Du, 0);
 	fake_pump(fx->e);
 	assert_int_equal(fx->closes, 1);
@@ -209,7 +202,7 @@ static void recycle_disconnect_refused_at_once_closes(void **state)
 
 	/* Opening issues no disconnect: the close's is the one that fails. */
 	fake_fail_next(FAKE_DISCONNECT, IOCX_E_NOTSUP);
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
 	assert_false(fake_sock(id)->abort);
@@ -220,22 +213,10 @@ static void recycle_not_for_abortive_close(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_ABORT);
+	id = open_then_close(fx, IOCX_CLOSE_ABORT);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 	assert_true(fake_sock(id)->abort);
-}
-
-static void recycle_not_for_explicit_local(void **state)
-{
-	struct fx *fx = *state;
-	struct sockaddr_in local = fx->v4;
-	unsigned id;
-
-	local.sin_port = 0;
-	id = open_then_close(fx, &local, IOCX_CLOSE_GRACEFUL);
-	assert_int_equal(fx->closes, 1);
-	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 }
 
 /* Open with r, close gracefully: the socket is closed, never kept. */
@@ -250,6 +231,19 @@ static void assert_closed_not_kept(struct fx *fx,
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
 	assert_int_equal(recycled(fx), 0);
+}
+
+static void recycle_not_for_explicit_local(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, on_connect, on_close, fx);
+	struct sockaddr_in local = fx->v4;
+
+	local.sin_port = 0;
+	r.local = (const struct sockaddr *)&local;
+	r.local_len = sizeof(local);
+	assert_closed_not_kept(fx, &r);
 }
 
 static void recycle_not_for_fastopen(void **state)
@@ -295,7 +289,7 @@ static void recycle_off_never_disconnects(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
@@ -306,7 +300,7 @@ static void recycle_destroy_cancels_disconnect_in_flight(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 1);
 	/* TIME_WAIT could hold the disconnect for minutes: destroy cancels
 	 * it (the fake's cancel completes it at once) and closes. */
