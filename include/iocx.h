@@ -449,8 +449,8 @@ struct iocx_connect_request {
 	unsigned flags;			/* IOCX_CONNECT_* */
 	iocx_connect_cb on_connect;	/* required */
 	iocx_close_cb on_close;		/* optional */
-	void *user;			/* passed to every callback of the
-					   connection; never dereferenced */
+	void *user;			/* passed to on_connect, on_close and
+					   on_recv; never dereferenced */
 	/*
 	 * Deadline of each attempt, in ms, from the moment its connect is
 	 * issued, covering the handshake and the whole first payload; 0 =
