@@ -83,8 +83,9 @@ enum iocx_error {
 	IOCX_E_REFUSED = -10,		/* peer refused the connection (RST) */
 	IOCX_E_NETUNREACH = -11,	/* network unreachable */
 	IOCX_E_HOSTUNREACH = -12,	/* host unreachable */
-	IOCX_E_TIMEDOUT = -13,		/* connect attempt timed out (the OS
-					   gave up, or deadline_ms expired) */
+	IOCX_E_TIMEDOUT = -13,		/* timed out: a connect attempt (the
+					   OS gave up, or deadline_ms
+					   expired), or a wait_idle */
 	IOCX_E_ADDRINUSE = -14,		/* local address (or 4-tuple) in use */
 	IOCX_E_PORTS_EXHAUSTED = -15,	/* no ephemeral port left to bind */
 	IOCX_E_ABORTED = -16,		/* connection aborted locally */

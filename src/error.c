@@ -23,7 +23,7 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_REFUSED", "connection refused" },
 	{ "IOCX_E_NETUNREACH", "network unreachable" },
 	{ "IOCX_E_HOSTUNREACH", "host unreachable" },
-	{ "IOCX_E_TIMEDOUT", "connection timed out" },
+	{ "IOCX_E_TIMEDOUT", "timed out" },
 	{ "IOCX_E_ADDRINUSE", "address already in use" },
 	{ "IOCX_E_PORTS_EXHAUSTED", "no ephemeral port available" },
 	{ "IOCX_E_ABORTED", "connection aborted" },
