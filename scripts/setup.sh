@@ -9,7 +9,11 @@
 #      for subprojects/cmocka.wrap with subprojects/packagefiles/cmocka/
 #      meson.build. Generated, git-ignored.
 #   3. The Wine prefix (scripts/env.sh): created once, up front, because a
-#      prefix created implicitly by parallel tests made a test fail (wine.md §16).
+#      prefix created implicitly by parallel tests made a test fail
+#      (docs/windows.md, "Wine in the test command").
+#   4. npm tools in .tools/npm/ (git-ignored), pinned: @action-validator/cli,
+#      which checks .github/workflows/*.yml. npm itself comes from Debian
+#      when the machine has none.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,7 +74,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
   apt_update
   # Recommends are kept on purpose: that is how Wine was installed where its
-  # behaviour was measured (notes/wine.md).
+  # behaviour was measured (docs/windows.md).
   as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install "${missing[@]}"
 else
   log "all packages present"
@@ -147,12 +151,39 @@ if [ -f "$WINEPREFIX/system.reg" ]; then
 else
   log "creating Wine prefix $WINEPREFIX (~12 s, ~700 MB)"
   mkdir -p "$(dirname "$WINEPREFIX")"
-  # wineboot -i prints 3 harmless lines on a fresh prefix (wine.md §16).
+  # wineboot -i prints 3 harmless lines on a fresh prefix.
   # wineserver -w: wait until the setup services exit and the registry is saved.
   wineboot -i
   # A fresh prefix reports Windows 7; make it Windows 10 like _WIN32_WINNT.
   wine winecfg -v win10
   wineserver -w
   [ -f "$WINEPREFIX/system.reg" ] || die "Wine prefix creation failed: no $WINEPREFIX/system.reg"
+fi
+
+# --- 4. npm tools ----------------------------------------------------------------
+# Pinned, installed into the repository's git-ignored .tools/npm/, never
+# globally. The core package is the cli's peer dependency: pinned alike.
+action_validator_version=0.6.0
+npm_tools=.tools/npm
+installed_version() {
+  node -p "require('./$npm_tools/node_modules/@action-validator/cli/package.json').version" \
+    2>/dev/null || true
+}
+if [ "$(installed_version)" = "$action_validator_version" ] &&
+   [ -x "$npm_tools/node_modules/.bin/action-validator" ]; then
+  log "action-validator $action_validator_version present"
+else
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing: npm"
+    apt_update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install npm
+  fi
+  log "npm install @action-validator/cli@$action_validator_version into $npm_tools"
+  mkdir -p "$npm_tools"
+  npm install --prefix "$npm_tools" --no-audit --no-fund --no-save --loglevel=error \
+    "@action-validator/cli@$action_validator_version" \
+    "@action-validator/core@$action_validator_version"
+  [ "$(installed_version)" = "$action_validator_version" ] ||
+    die "action-validator $action_validator_version did not install"
 fi
 log "done"

@@ -28,7 +28,7 @@
 
 #include "conn.h"
 
-_Thread_local struct iocx_conn *iocx__current_conn;
+IOCX_THREAD_LOCAL struct iocx_conn *iocx__current_conn;
 
 enum conn_event_kind {
 	CE_START,	/* issue the first operation */
@@ -446,10 +446,26 @@ static bool on_close_request(struct iocx_conn *c)
 
 /* ---- data on an open connection --------------------------------------- */
 
+/* See conn.h. */
+bool iocx__conn_plain_socket(const struct iocx_conn *c)
+{
+	static const unsigned char v4_mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	const struct sockaddr_in6 *in6 = (const void *)&c->remote;
+
+	if ((c->flags & IOCX_CONNECT_FASTOPEN) || c->syn_rtt_ms ||
+	    c->syn_retransmissions)
+		return false;
+	return c->remote.ss_family != AF_INET6 ||
+	       memcmp(&in6->sin6_addr, v4_mapped, sizeof(v4_mapped)) != 0;
+}
+
 /*
  * May the socket of this closing connection be recycled?  Only a clean
- * graceful close of a wildcard-bound socket: an aborted, broken or
- * explicitly bound one is closed.
+ * graceful close of a wildcard-bound plain socket: an aborted, broken or
+ * explicitly bound one is closed, and so is one that carries an option
+ * (TFO, SYN tuning, dual stack) the next connect did not ask for.
  */
 static bool recyclable(struct iocx_conn *c)
 {
@@ -457,7 +473,8 @@ static bool recyclable(struct iocx_conn *c)
 	int broken;
 
 	if (!e->opts.recycle_sockets || !e->backend->disconnect ||
-	    c->closing_abort || c->local_len != 0)
+	    c->closing_abort || c->local_len != 0 ||
+	    !iocx__conn_plain_socket(c))
 		return false;
 	iocx__mutex_lock(&c->req_lock);
 	broken = c->req.broken;

@@ -180,8 +180,16 @@ static inline int iocx__conn_family(const struct iocx_conn *c)
 	return c->remote.ss_family;
 }
 
+/*
+ * Whether c's socket is a plain one: no TFO, no SYN tuning, not a
+ * dual-stack (v4-mapped) IPv6 socket.  Socket recycling keeps and hands
+ * out plain sockets only, so a kept socket carries no option the next
+ * connect did not ask for.
+ */
+bool iocx__conn_plain_socket(const struct iocx_conn *c);
+
 /* The connection whose event this thread is handling, or NULL. */
-extern _Thread_local struct iocx_conn *iocx__current_conn;
+extern IOCX_THREAD_LOCAL struct iocx_conn *iocx__current_conn;
 
 /*
  * Open c's socket for an attempt (backend->open), binding to the engine's

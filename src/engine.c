@@ -28,7 +28,7 @@
 /* The worker this thread is, if any.  A worker recomputes its own
  * engine's wait timeout by itself (not another engine's), and bumps its
  * own counter set. */
-static _Thread_local struct iocx_worker *this_worker;
+static IOCX_THREAD_LOCAL struct iocx_worker *this_worker;
 
 /* See iocx.h. */
 void iocx_engine_options_init(struct iocx_engine_options *opts)

@@ -252,8 +252,9 @@ static void connect_unspecified_remote_is_not_connected(void **state)
 	struct sockaddr_storage any;
 
 	/*
-	 * Wine would connect 0.0.0.0:port to the local listener (wine.md
-	 * §2), so only the engine's own check keeps this portable.
+	 * Wine would connect 0.0.0.0:port to the local listener
+	 * (docs/windows.md, "ConnectEx and the first payload"), so only
+	 * the engine's own check keeps this portable.
 	 */
 	req.remote = (struct sockaddr *)&any;
 	req.remote_len = (size_t)peer_addr(&any, AF_INET, "0.0.0.0",
