@@ -406,10 +406,10 @@ int main(int argc, char **argv)
 		os_net_fini();
 		return 0;
 	case BENCH_PARSE_VERSION:
-		/* The library has no version call yet: meson passes the
-		 * project's version, which the library shares. */
+		/* The bench's version (meson's project version) and the
+		 * library's as the linked library reports it. */
 		printf("iocx-bench %s (iocx %s)\n", IOCX_BENCH_VERSION,
-		       IOCX_BENCH_VERSION);
+		       iocx_version_string());
 		os_net_fini();
 		return 0;
 	case BENCH_PARSE_USAGE:
