@@ -25,7 +25,7 @@ cd "$repo_root"
 packages=(
   meson ninja-build pkg-config python3   # build system; python3 also parses test logs
   gcc clang                              # native builds (+ sanitizer runtimes, see below)
-  libclang-rt-14-dev                     # clang's ASan/UBSan runtime: only a Recommends of clang-14
+  libclang-rt-14-dev                     # clang's ASan/UBSan and libFuzzer runtimes: only a Recommends of clang-14
   mingw-w64                              # Windows cross toolchain (default: win32 thread model)
   wine wine64                            # runs the Windows tests (64-bit only, no wine32)
   libcmocka-dev                          # unit-test framework, native

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # THE test command of iocx (README and .ci/run call exactly this).
 #
-#   scripts/test.sh                  full: workflow syntax, native gcc, clang ASan+UBSan,
-#                                    gcc TSan, windows/Wine, clang-mingw (unit tests under
-#                                    Wine), then the packaging checks (tests/pkg/install.sh)
+#   scripts/test.sh                  full: workflow syntax, native gcc, clang ASan+UBSan
+#                                    (+ the fuzz targets), gcc TSan, windows/Wine,
+#                                    clang-mingw (unit tests under Wine), then the
+#                                    packaging checks (tests/pkg/install.sh)
 #   scripts/test.sh --quick          workflow syntax, native gcc + windows/Wine only
 #   scripts/test.sh [--quick] -- ARGS  ARGS go to every `meson test` (e.g. --suite unit)
 #
@@ -170,6 +171,9 @@ CC=gcc run_build native build/native "" -Dbuildtype=debugoptimized -Ddefault_lib
 
 if [ "$mode" = full ]; then
   # --- native clang, ASan + UBSan -----------------------------------------------
+  # -Dfuzz=true: the libFuzzer targets of tests/fuzz/ are built here too and
+  # run as the tests of suite 'fuzz' (fuzz_seconds each), counted like any
+  # other test; a fault fails its test and the log names the reproducer.
   # b_lundef=false: clang links its sanitizer runtime into executables only, so
   # -Wl,--no-undefined would break linking any shared library (Meson docs).
   CC=clang \
@@ -177,6 +181,7 @@ if [ "$mode" = full ]; then
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_build asan build/asan "" \
       -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dfuzz=true \
       -- --timeout-multiplier 3
 
   # --- native gcc, TSan -------------------------------------------------------------
