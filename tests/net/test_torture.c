@@ -24,8 +24,11 @@
  * the engine may run by itself: idle watchdog, destroy).  So a thread
  * calls iocx_close() or iocx_send() on a connection only under the
  * connection's lock and only while its closed flag, which on_close sets
- * under that lock, is clear; iocx_connect() itself runs under the lock,
- * so no callback sees the record before the handle is stored.
+ * under that lock, is clear.  The handle is stored in the record, under
+ * that lock, by whichever comes first: the thread whose iocx_connect()
+ * returned it (if on_close has not run yet) or on_connect.  (The lock is
+ * not held across iocx_connect(): callbacks run under the engine's
+ * connection lock, which iocx_connect() takes too.)
  * iocx_connect() may race destroy, but must not start after destroy
  * returned: a gate connection, open until destroy, holds its on_close
  * (and so destroy) until no thread is inside iocx_connect() and none will
@@ -80,7 +83,7 @@ enum {
 
 struct trec {
 	peer_mutex m;
-	iocx_conn *conn;		/* from iocx_connect(), under m */
+	iocx_conn *conn;		/* the handle once known, under m */
 	bool started;			/* iocx_connect() returned IOCX_OK */
 	bool close_requested;		/* an iocx_close() returned IOCX_OK */
 	bool graceful;			/* ... and the first was graceful */
@@ -284,6 +287,8 @@ static void on_connect(iocx_conn *conn, const struct iocx_connect_result *res,
 	if (r->connects++ != 0 || r->closed)
 		violation("on_connect of record %ld: call %d, closed %d",
 			  rec_index(r), r->connects, r->closed);
+	if (r->conn == NULL)
+		r->conn = conn;		/* before iocx_connect() returned */
 	if (conn != r->conn)
 		violation("on_connect of record %ld: another handle",
 			  rec_index(r));
@@ -373,6 +378,7 @@ static void start_connect(uint64_t *rs)
 {
 	struct iocx_connect_request req;
 	long i = atomic_fetch_add(&T.next, 1);
+	iocx_conn *conn = NULL;
 	struct trec *r;
 	int rc;
 
@@ -380,7 +386,7 @@ static void start_connect(uint64_t *rs)
 		return;
 	r = &T.recs[i];
 	memset(&req, 0, sizeof(req));
-	peer_mutex_lock(&r->m);
+	/* Nobody else touches r before its handle is stored. */
 	r->target = (unsigned char)(rnd(rs) % T_COUNT);
 	r->plan = (unsigned char)(rnd(rs) & 0xf);
 	r->idle_ms = rnd(rs) % 4 == 0 ? rnd_in(rs, 5, 200) : 0;
@@ -406,22 +412,31 @@ static void start_connect(uint64_t *rs)
 	atomic_fetch_add(&T.in_connect, 1);
 	if (atomic_load(&T.no_more_connects)) {
 		atomic_fetch_sub(&T.in_connect, 1);
-		peer_mutex_unlock(&r->m);
 		return;
 	}
-	rc = iocx_connect(T.engine, &req, &r->conn);
+	/* Counted live before its on_close can count it down. */
+	atomic_fetch_add(&T.live, 1);
+	rc = iocx_connect(T.engine, &req, &conn);
 	atomic_fetch_sub(&T.in_connect, 1);
 	atomic_fetch_add(&T.connect_rc[rc <= 0 && rc > -IOCX_ERROR_COUNT
 					       ? -rc : 0], 1);
+	peer_mutex_lock(&r->m);
 	if (rc == IOCX_OK) {
 		r->started = true;
-		atomic_fetch_add(&T.live, 1);
-	} else if (!(rc == IOCX_E_SHUTDOWN &&
-		     atomic_load(&T.destroy_started)) &&
-		   rc != IOCX_E_REFUSED) {
+		/* Still valid unless on_close ran (then it may be freed). */
+		if (!r->closed && r->conn == NULL)
+			r->conn = conn;
+		else if (!r->closed && r->conn != conn)
+			violation("record %ld: on_connect had another handle",
+				  i);
+	} else {
+		atomic_fetch_sub(&T.live, 1);
 		/* epoll may report a refused connect at once. */
-		violation("iocx_connect (target %d): %s", r->target,
-			  iocx_error_name(rc));
+		if (!(rc == IOCX_E_SHUTDOWN &&
+		      atomic_load(&T.destroy_started)) &&
+		    rc != IOCX_E_REFUSED)
+			violation("iocx_connect (target %d): %s", r->target,
+				  iocx_error_name(rc));
 	}
 	peer_mutex_unlock(&r->m);
 }
@@ -439,7 +454,7 @@ static void act(uint64_t *rs)
 		return;
 	r = &T.recs[rnd(rs) % (uint32_t)n];
 	peer_mutex_lock(&r->m);
-	if (!r->started || r->closed)
+	if (!r->conn || r->closed)
 		goto out;
 	atomic_fetch_add(&T.actions, 1);
 	if (r->close_requested) {
@@ -495,13 +510,11 @@ static void open_gate(void)
 	req.on_connect = on_connect;
 	req.on_close = gate_on_close;
 	req.user = &T.gate;
-	peer_mutex_lock(&T.gate.m);
-	assert_int_equal(iocx_connect(T.engine, &req, &T.gate.conn), IOCX_OK);
-	T.gate.started = true;
 	atomic_fetch_add(&T.live, 1);
-	peer_mutex_unlock(&T.gate.m);
+	assert_int_equal(iocx_connect(T.engine, &req, NULL), IOCX_OK);
 	do {
 		peer_mutex_lock(&T.gate.m);
+		T.gate.started = true;
 		up = T.gate.connects == 1;
 		peer_mutex_unlock(&T.gate.m);
 		if (!up)
@@ -625,6 +638,10 @@ static void torture_random_races_keep_every_promise(void **state)
 	printf("torture: %ld started, %ld refused at once or after destroy; "
 	       "on_close: %ld closed, %ld by destroy, %ld idle\n", started,
 	       failed, byreason[0], byreason[1], byreason[2]);
+	for (int c = 0; c < IOCX_ERROR_COUNT; c++)
+		if (atomic_load(&T.connect_rc[c]))
+			printf("  iocx_connect %s: %ld\n", iocx_error_name(-c),
+			       atomic_load(&T.connect_rc[c]));
 	for (int c = 0; c < IOCX_ERROR_COUNT; c++)
 		if (bystatus[c])
 			printf("  on_connect %s: %ld\n", iocx_error_name(-c),
