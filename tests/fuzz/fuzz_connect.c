@@ -24,7 +24,6 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -38,6 +37,7 @@
 #include <unistd.h>
 
 #include "iocx.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,15 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Largest payload built from a length the input picks (above it: only
  * IOCX_MAX_PAYLOAD itself, and lengths that must be refused). */
 #define SMALL_PAYLOAD 4096
-
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			fprintf(stderr, "fuzz_connect: %s:%d: %s\n",        \
-				__FILE__, __LINE__, #cond);                 \
-			abort();                                            \
-		}                                                           \
-	} while (0)
 
 /* ---- the input ------------------------------------------------------- */
 
