@@ -42,6 +42,8 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 /* Longest wait for an accepted connect or engine to finish. */
 #define WAIT_MS 10000
 /* Largest payload built from a length the input picks (above it: only
@@ -438,6 +440,11 @@ static void fuzz_connect(struct input *in)
 		bad |= BAD_INVAL;
 	req.on_close = sel & 0x20 ? NULL : on_close;
 	req.user = &r;
+	if (sel & 0x10) {
+		/* A field of a later version of the struct. */
+		req.reserved[u8(in) % NELEM(req.reserved)] = 1 + u8(in);
+		bad |= BAD_INVAL;
+	}
 
 	/* Bounded: a few attempts, short backoffs and deadlines. */
 	sel = u8(in);
@@ -546,9 +553,13 @@ static void fuzz_options(struct input *in)
 	o.recv_buffer = sel & 2 ? IOCX_MAX_PAYLOAD + u8(in) : u16(in);
 	if (o.recv_buffer > IOCX_MAX_PAYLOAD)
 		bad |= BAD_INVAL;
+	if (sel & 0x20) {
+		o.reserved[u8(in) % NELEM(o.reserved)] = 1 + u8(in);
+		bad |= BAD_INVAL;
+	}
 	o.recycle_sockets = sel & 4;
 	o.batch_closes = sel & 8;
-	o.backend = backends[u8(in) % (sizeof(backends) / sizeof(*backends))];
+	o.backend = backends[u8(in) % NELEM(backends)];
 	if (o.backend && strcmp(o.backend, "auto") &&
 	    strcmp(o.backend, "epoll") && strcmp(o.backend, "io_uring"))
 		bad |= BAD_NOTSUP;
@@ -577,7 +588,7 @@ static void fuzz_options(struct input *in)
 	if (n > IOCX_MAX_SOURCES || !o.sources)
 		bad |= BAD_INVAL;
 	if (!o.nsources)
-		o.sources = sel & 0x20 ? sources : NULL;
+		o.sources = u8(in) & 1 ? sources : NULL;
 
 	/* NULL options (the defaults) only in place of valid ones. */
 	null_opts = sel & 0x40 && !bad;
