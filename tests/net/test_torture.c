@@ -82,7 +82,7 @@ enum {
 };
 
 struct trec {
-	peer_mutex m;
+	iocx_mutex m;
 	iocx_conn *conn;		/* the handle once known, under m */
 	bool started;			/* iocx_connect() returned IOCX_OK */
 	bool close_requested;		/* an iocx_close() returned IOCX_OK */
@@ -124,7 +124,7 @@ struct torture {
 	atomic_bool stop;		/* the client threads end */
 	struct trec gate;
 	/* Contract breaks seen on any thread; asserted on the main one. */
-	peer_mutex vlock;
+	iocx_mutex vlock;
 	long violations;
 	char first_violation[200];
 	/* Synchronous results, by -code. */
@@ -141,14 +141,14 @@ static void violation(const char *fmt, ...)
 {
 	va_list ap;
 
-	peer_mutex_lock(&T.vlock);
+	iocx__mutex_lock(&T.vlock);
 	if (T.violations++ == 0) {
 		va_start(ap, fmt);
 		vsnprintf(T.first_violation, sizeof(T.first_violation), fmt,
 			  ap);
 		va_end(ap);
 	}
-	peer_mutex_unlock(&T.vlock);
+	iocx__mutex_unlock(&T.vlock);
 }
 
 /* xorshift64*: the random choices of one thread. */
@@ -219,12 +219,12 @@ static void on_sent(iocx_conn *conn, int status, size_t bytes, void *user)
 	(void)status;
 	(void)bytes;
 	enter(r, "on_sent");
-	peer_mutex_lock(&r->m);
+	iocx__mutex_lock(&r->m);
 	if (r->closed)
 		violation("on_sent of record %ld after on_close",
 			  rec_index(r));
 	r->sent++;
-	peer_mutex_unlock(&r->m);
+	iocx__mutex_unlock(&r->m);
 	leave(r);
 }
 
@@ -236,7 +236,7 @@ static void on_recv(iocx_conn *conn, int status, const void *data, size_t len,
 	(void)conn;
 	(void)data;
 	enter(r, "on_recv");
-	peer_mutex_lock(&r->m);
+	iocx__mutex_lock(&r->m);
 	if (r->closed)
 		violation("on_recv of record %ld after on_close",
 			  rec_index(r));
@@ -246,7 +246,7 @@ static void on_recv(iocx_conn *conn, int status, const void *data, size_t len,
 		violation("record %ld received %llu bytes of %llu sent",
 			  rec_index(r), (unsigned long long)r->in_bytes,
 			  (unsigned long long)r->out_bytes);
-	peer_mutex_unlock(&r->m);
+	iocx__mutex_unlock(&r->m);
 	leave(r);
 }
 
@@ -283,7 +283,7 @@ static void on_connect(iocx_conn *conn, const struct iocx_connect_result *res,
 	uint64_t rs = T.seed ^ (uint64_t)(uintptr_t)r;
 
 	enter(r, "on_connect");
-	peer_mutex_lock(&r->m);
+	iocx__mutex_lock(&r->m);
 	if (r->connects++ != 0 || r->closed)
 		violation("on_connect of record %ld: call %d, closed %d",
 			  rec_index(r), r->connects, r->closed);
@@ -310,7 +310,7 @@ static void on_connect(iocx_conn *conn, const struct iocx_connect_result *res,
 	if (r->plan & PLAN_CLOSE_IN_CONNECT && !r->close_requested)
 		close_locked(r, r->plan & PLAN_ABORT ? IOCX_CLOSE_ABORT
 						     : IOCX_CLOSE_GRACEFUL);
-	peer_mutex_unlock(&r->m);
+	iocx__mutex_unlock(&r->m);
 	leave(r);
 }
 
@@ -321,7 +321,7 @@ static void on_close(iocx_conn *conn, int reason, void *user)
 
 	(void)conn;
 	enter(r, "on_close");
-	peer_mutex_lock(&r->m);
+	iocx__mutex_lock(&r->m);
 	if (r->closes++ != 0 || r->connects != 1)
 		violation("on_close of record %ld: call %d after %d on_connect",
 			  rec_index(r), r->closes, r->connects);
@@ -348,7 +348,7 @@ static void on_close(iocx_conn *conn, int reason, void *user)
 			  (unsigned)r->idle_ms, r->connected);
 	r->reason = reason;
 	r->closed = true;
-	peer_mutex_unlock(&r->m);
+	iocx__mutex_unlock(&r->m);
 	atomic_fetch_sub(&T.live, 1);
 	leave(r);
 }
@@ -420,7 +420,7 @@ static void start_connect(uint64_t *rs)
 	atomic_fetch_sub(&T.in_connect, 1);
 	atomic_fetch_add(&T.connect_rc[rc <= 0 && rc > -IOCX_ERROR_COUNT
 					       ? -rc : 0], 1);
-	peer_mutex_lock(&r->m);
+	iocx__mutex_lock(&r->m);
 	if (rc == IOCX_OK) {
 		r->started = true;
 		/* Still valid unless on_close ran (then it may be freed). */
@@ -438,7 +438,7 @@ static void start_connect(uint64_t *rs)
 			violation("iocx_connect (target %d): %s", r->target,
 				  iocx_error_name(rc));
 	}
-	peer_mutex_unlock(&r->m);
+	iocx__mutex_unlock(&r->m);
 }
 
 /* Do something to the connection of a random record, if it is open. */
@@ -453,7 +453,7 @@ static void act(uint64_t *rs)
 	if (n == 0)
 		return;
 	r = &T.recs[rnd(rs) % (uint32_t)n];
-	peer_mutex_lock(&r->m);
+	iocx__mutex_lock(&r->m);
 	if (!r->conn || r->closed)
 		goto out;
 	atomic_fetch_add(&T.actions, 1);
@@ -477,7 +477,7 @@ static void act(uint64_t *rs)
 			      true);
 	}
 out:
-	peer_mutex_unlock(&r->m);
+	iocx__mutex_unlock(&r->m);
 }
 
 static void client(void *arg)
@@ -513,10 +513,10 @@ static void open_gate(void)
 	atomic_fetch_add(&T.live, 1);
 	assert_int_equal(iocx_connect(T.engine, &req, NULL), IOCX_OK);
 	do {
-		peer_mutex_lock(&T.gate.m);
+		iocx__mutex_lock(&T.gate.m);
 		T.gate.started = true;
 		up = T.gate.connects == 1;
-		peer_mutex_unlock(&T.gate.m);
+		iocx__mutex_unlock(&T.gate.m);
 		if (!up)
 			peer_yield();
 	} while (!up && peer_now_ms() < end);
@@ -542,12 +542,12 @@ static void torture_random_races_keep_every_promise(void **state)
 
 	(void)state;
 	assert_non_null(never);
-	T.seed = env_u64("IOCX_TORTURE_SEED", peer_now_ns() ^ 0x5eed);
+	T.seed = env_u64("IOCX_TORTURE_SEED", iocx__now_ns() ^ 0x5eed);
 	T.run_ms = (unsigned)env_u64("IOCX_TORTURE_MS", RUN_MS);
 	rs = T.seed ? T.seed : 1;
 	printf("torture: IOCX_TORTURE_SEED=%llu IOCX_TORTURE_MS=%u (%s)\n",
 	       (unsigned long long)T.seed, T.run_ms, peer_backend());
-	peer_mutex_init(&T.vlock);
+	iocx__mutex_init(&T.vlock);
 
 	h0 = peer_handle_count();
 	live0 = peer_alloc_live();
@@ -573,8 +573,8 @@ static void torture_random_races_keep_every_promise(void **state)
 	T.recs = calloc((size_t)T.nrecs, sizeof(*T.recs));
 	assert_non_null(T.recs);
 	for (long i = 0; i < T.nrecs; i++)
-		peer_mutex_init(&T.recs[i].m);
-	peer_mutex_init(&T.gate.m);
+		iocx__mutex_init(&T.recs[i].m);
+	iocx__mutex_init(&T.gate.m);
 
 	iocx_engine_options_init(&o);
 	o.workers = rnd_in(&rs, 1, 4);
