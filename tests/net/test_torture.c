@@ -300,10 +300,12 @@ static void on_connect(iocx_conn *conn, const struct iocx_connect_result *res,
 	if (res->status == IOCX_OK) {
 		r->connected = true;
 		/* Refused only by the error that broke it (a listener
-		 * that closes at once, destroy). */
+		 * that closes at once, destroy), or ALREADY: another
+		 * thread may have started reading as the connection
+		 * opened, before this callback took the record lock. */
 		if (r->plan & PLAN_READ)
 			check_data_rc(r, "iocx_read_start",
-				      iocx_read_start(conn, on_recv), false);
+				      iocx_read_start(conn, on_recv), true);
 		if (r->plan & PLAN_SEND)
 			send_locked(r, &rs);
 	}
