@@ -400,7 +400,10 @@ static bool on_timer(struct iocx_conn *c, const struct conn_event *ev)
 			return false;
 		return start_retry(c);
 	case CONN_OPEN:
-		return idle_check(c);
+		/* Without a watchdog, an open connection arms no timer: this
+		 * is a deadline popped just before the connect completed and
+		 * disarmed it (disarming a popped timer leaves its gen). */
+		return c->idle_ms ? idle_check(c) : false;
 	default:
 		return false;
 	}
