@@ -46,11 +46,14 @@ static void check_accepted(const struct bench_options *o)
 	      o->warmup_ms < o->duration_ms);
 	CHECK(!o->warmup_connects || !o->warmup_ms);
 	CHECK(!(o->json.on && o->csv.on && !o->json.path && !o->csv.path));
-	if (o->have_target) {
-		CHECK(o->target_len == sizeof(struct sockaddr_in) ||
-		      o->target_len == sizeof(struct sockaddr_in6));
-		CHECK(o->target.ss_family == AF_INET ||
-		      o->target.ss_family == AF_INET6);
+	CHECK(o->ntargets <= BENCH_MAX_TARGETS);
+	for (unsigned i = 0; i < o->ntargets; i++) {
+		const struct bench_target *t = &o->targets[i];
+
+		CHECK(t->len == sizeof(struct sockaddr_in) ||
+		      t->len == sizeof(struct sockaddr_in6));
+		CHECK(t->addr.ss_family == AF_INET ||
+		      t->addr.ss_family == AF_INET6);
 	}
 }
 
@@ -92,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_accepted(&o);
 		break;
 	case BENCH_PARSE_HELP:
+	case BENCH_PARSE_VERSION:
 		break;
 	case BENCH_PARSE_USAGE:
 		if (errlen > 1)
