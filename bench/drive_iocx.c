@@ -2,7 +2,8 @@
  * The iocx driver of a bench phase: one engine per phase, one
  * iocx_connect() per slot start, closed from its own on_connect.  --timeout
  * becomes the request's deadline_ms, so the engine's own deadlines are
- * what gets measured.  Portable: it uses only the public API (and the
+ * what gets measured, and --rate the engine's connect_rate, so its own
+ * pacing is (the phase then starts a connect whenever a slot is free).  Portable: it uses only the public API (and the
  * bench's OS shims), so it runs unchanged on every backend.
  *
  * --armed N: before the workload, init() parks N extra connects with an
@@ -409,6 +410,10 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 	eo.workers = cfg->workers;
 	eo.batch = cfg->opt->batch;
 	eo.batch_closes = cfg->opt->batch_closes;
+	/* --rate: the engine's pacing, one attempt per period, no burst
+	 * (the --armed connects take their turns too, before the phase). */
+	eo.connect_rate = (uint32_t)cfg->opt->rate;
+	eo.connect_burst = 1;
 	rc = iocx_engine_create(&eo, &d->engine);
 	if (rc != IOCX_OK) {
 		free(d);
@@ -496,4 +501,5 @@ const struct driver iocx_driver = {
 	.fini = iocx_drv_fini,
 	.backend = iocx_drv_backend,
 	.workers = iocx_drv_workers,
+	.paces_itself = true,
 };

@@ -638,7 +638,7 @@ void bench_usage(FILE *f)
 "  --close MODE        abort (RST, default) or graceful (FIN)\n"
 "  --batch-closes      iocx phases: the engine's batch_closes option\n"
 "                      (io_uring: reset and close through the ring)\n"
-"  --rate N            start N connects/s on a smooth schedule\n"
+"  --rate N            start N connects/s (iocx: the engine paces)\n"
 "                      (default: as fast as --concurrency allows)\n"
 "  --warmup N|T        leave the first N connects (\"500\") or the first\n"
 "                      T of time (\"2s\") out of the statistics\n"

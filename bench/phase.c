@@ -589,7 +589,8 @@ static struct phase *phase_new(const struct phase_config *cfg,
 	p->opt = cfg->opt;
 	p->drv = drv;
 	p->nslots = cfg->opt->concurrency;
-	p->paced = cfg->opt->rate > 0;
+	/* A driver that paces by itself runs closed-loop under --rate. */
+	p->paced = cfg->opt->rate > 0 && !drv->paces_itself;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	p->hist_all = hist_new();
 	p->hist = hist_new();
@@ -684,6 +685,7 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 					: 0;
 	out->cpu_ns = cpu_end > cpu_meas ? cpu_end - cpu_meas : 0;
 	out->pacer_resets = p->paced ? p->pacer.resets : 0;
+	out->engine_paced = o->rate > 0 && drv->paces_itself;
 	out->stalled = !finished;
 	out->interrupted = p->interrupted;
 	out->failed = atomic_load(&p->failed);

@@ -62,6 +62,13 @@ struct driver {
 	/* Backend name and worker threads, for the banner. */
 	const char *(*backend)(void *ctx);
 	unsigned (*workers)(void *ctx);
+	/*
+	 * With --rate: true when the driver's own engine paces the starts
+	 * (iocx: connect_rate), and the phase starts a connect whenever a
+	 * slot is free; false when the phase's schedule paces them (the
+	 * raw baselines, so comparisons stay fair).
+	 */
+	bool paces_itself;
 };
 
 /* One second (or the last, shorter stretch) of a phase. */
@@ -149,6 +156,7 @@ struct phase_result {
 	double connects_per_sec;	/* measured.ok / seconds */
 	uint64_t cpu_ns;		/* client CPU in the measured window */
 	uint64_t pacer_resets;		/* rate schedule re-anchored */
+	bool engine_paced;		/* --rate applied by the engine */
 	bool stalled;		/* nothing completed for too long */
 	bool interrupted;	/* cut short by cfg->interrupted */
 	/* The driver found its own bookkeeping broken (phase_fail()). */

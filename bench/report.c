@@ -18,6 +18,7 @@ struct side {
 	uint64_t cpu_ns;
 	bool stalled;
 	bool failed;
+	bool engine_paced;
 	struct phase_counts measured;
 	struct phase_counts total;
 	struct iocx_hist hist;
@@ -84,6 +85,7 @@ static bool side_of(const struct run_report *r, const char *name,
 		s->cpu_ns += p->cpu_ns;
 		s->stalled |= p->stalled;
 		s->failed |= p->failed;
+		s->engine_paced |= p->engine_paced;
 		add_counts(&s->measured, &p->measured);
 		add_counts(&s->total, &p->total);
 		iocx__hist_merge(&s->hist, p->hist);
@@ -274,7 +276,7 @@ static void print_latency(FILE *f, const char *what, const struct iocx_hist *h)
 	fprintf(f, "  max %.3f\n", ms(iocx__hist_max(h)));
 }
 
-static void print_side(FILE *f, const struct side *s)
+static void print_side(FILE *f, const struct side *s, uint64_t rate)
 {
 	fprintf(f, "%-4s  %.0f connects/s", s->name, s->best_cps);
 	if (s->rounds > 1)
@@ -285,6 +287,12 @@ static void print_side(FILE *f, const struct side *s)
 		(unsigned long long)s->measured.ok,
 		(unsigned long long)s->measured.failed,
 		(unsigned long long)s->measured.attempts, s->seconds);
+	if (rate)
+		fprintf(f, "      rate %.0f/s (median) of %llu/s asked "
+			   "(%.2f %%), paced by %s\n", s->median_cps,
+			(unsigned long long)rate,
+			100.0 * s->median_cps / (double)rate,
+			s->engine_paced ? "the engine" : "the bench's schedule");
 	print_latency(f, "latency", &s->hist);
 	if (s->have_reply) {
 		print_latency(f, "first byte", &s->ttfb);
@@ -345,9 +353,9 @@ void report_table(FILE *f, const struct run_report *r)
 			  p->cpu_ns);
 	}
 	fprintf(f, "\n");
-	print_side(f, iocx);
+	print_side(f, iocx, o->rate);
 	if (have_raw) {
-		print_side(f, raw);
+		print_side(f, raw, o->rate);
 		fprintf(f, "ratio iocx / raw: %.3f (best round of each; "
 			   "medians give %.3f)\n",
 			raw->best_cps > 0 ? iocx->best_cps / raw->best_cps : 0,
@@ -543,6 +551,13 @@ static void json_phases(FILE *f, const struct run_report *r)
 		json_latency(f, p->hist_ttfb);
 		fprintf(f, ", \"reply_us\": ");
 		json_latency(f, p->hist_reply);
+		fprintf(f, ", \"paced_by\": \"%s\", \"rate_achieved\": %.4f",
+			!r->opt->rate	  ? "none"
+			: p->engine_paced ? "engine"
+					  : "schedule",
+			r->opt->rate ? p->connects_per_sec /
+					       (double)r->opt->rate
+				     : 0.0);
 		fprintf(f, ", \"cpu_us_per_connect\": %.2f, "
 			   "\"elapsed_s\": %.3f, \"pacer_resets\": %llu, "
 			   "\"stalled\": %s, \"armed\": %u, \"failed\": %s, "

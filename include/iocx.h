@@ -101,7 +101,8 @@ enum iocx_error {
 	IOCX_E_ADDRNOTAVAIL = -4,	/* address not available: all-zero remote
 					   or port 0, or the OS refused it */
 	IOCX_E_SHUTDOWN = -5,		/* engine is shutting down */
-	IOCX_E_LIMIT = -6,		/* connects-in-flight cap reached */
+	IOCX_E_LIMIT = -6,		/* connects-in-flight cap reached
+				   (and admission queue full) */
 	IOCX_E_NOMEM = -7,		/* out of memory */
 	IOCX_E_ALREADY = -8,		/* already requested, or no longer
 					   possible (see each function) */
@@ -128,6 +129,19 @@ enum iocx_error {
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
 #define IOCX_ERROR_COUNT 26
+
+/*
+ * Raw OS code behind the last synchronous failure of iocx_connect() on the
+ * calling thread (Windows: the WSA or Win32 error; Linux: the errno), or
+ * 0.  Every iocx_connect() call resets it to 0 on entry and sets it only
+ * when it returns an error the OS gave (socket set-up: socket, bind, port
+ * association, a connect refused at once); a failure found without the
+ * OS (bad input, IOCX_E_LIMIT, IOCX_E_SHUTDOWN, ...) leaves it 0.  No other
+ * call touches it.  Thread-local: another thread's calls never change it.
+ * Asynchronous outcomes carry their own code in
+ * iocx_connect_result.os_code.
+ */
+IOCX_API uint32_t iocx_last_os_error(void);
 
 /*
  * Short symbolic name of a code ("IOCX_E_REFUSED"); "IOCX_E_UNKNOWN" for a
@@ -182,8 +196,9 @@ struct iocx_engine_options {
 	/*
 	 * Cap on connects started and not yet reported to on_connect
 	 * (stats.in_flight); iocx_connect() beyond it fails with
-	 * IOCX_E_LIMIT.  Inside on_connect the reported connect no longer
-	 * counts.  0 = no cap.
+	 * IOCX_E_LIMIT, or waits in the admission queue (see queue_limit).
+	 * Inside on_connect the reported connect no longer counts.  0 = no
+	 * cap.
 	 */
 	unsigned max_in_flight;
 	/*
@@ -263,6 +278,26 @@ struct iocx_engine_options {
 	iocx_idle_cb on_idle;
 	void *idle_user;
 	/*
+	 * Admission queue, with max_in_flight: a connect that finds the cap
+	 * reached waits, holding no socket, until a connect in flight is
+	 * reported, and starts then, oldest first.  Up to queue_limit wait;
+	 * beyond that iocx_connect() returns IOCX_E_LIMIT.  0 = no queue
+	 * (IOCX_E_LIMIT at the cap).  Ignored without max_in_flight.  A
+	 * waiting request is in flight for its caller: iocx_close(),
+	 * iocx_engine_destroy() (on_connect IOCX_E_CANCELLED) and its
+	 * total_deadline_ms (IOCX_E_TIMEDOUT) end it where it waits.
+	 */
+	unsigned queue_limit;
+	/*
+	 * Pacing: at most connect_rate attempts per second across the
+	 * engine (first attempts and retries), with bursts of up to
+	 * connect_burst (0 = 1) after a quiet spell; a token bucket.  An
+	 * attempt that finds no token waits for its turn, oldest first,
+	 * holding its in-flight slot but no socket.  0 = unpaced.
+	 */
+	uint32_t connect_rate;
+	uint32_t connect_burst;
+	/*
 	 * Room for the fields of later versions, so that the struct keeps its
 	 * size (256 bytes on 64-bit targets) and every field its offset.
 	 * Must be zero: iocx_engine_create() returns IOCX_E_INVAL otherwise
@@ -270,7 +305,7 @@ struct iocx_engine_options {
 	 * library lacks).  iocx_engine_options_init() or a zero initialiser
 	 * takes care of it.
 	 */
-	uint64_t reserved[22];
+	uint64_t reserved[20];
 };
 
 /* Most source addresses an engine takes. */
@@ -383,8 +418,11 @@ struct iocx_connect_result {
 				   summed from the completions (never from
 				   ConnectEx's lpdwBytesSent): payload_len
 				   on success, 0..payload_len on failure */
-	uint64_t latency_ns;	/* from just before socket creation to just
-				   before on_connect */
+	uint64_t latency_ns;	/* from just before the first attempt's
+				   socket creation (after any admission
+				   queue or pacing wait; from iocx_connect
+				   when no attempt started) to just before
+				   on_connect */
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
 	unsigned attempts;	/* connect attempts made, 1 without retries,
@@ -502,7 +540,8 @@ struct iocx_connect_request {
 	 * its real result.  A deadline can cut an attempt short, not make it
 	 * last longer than the OS's own SYN budget (about 21 s on Windows;
 	 * Linux: net.ipv4.tcp_syn_retries): past that the OS fails the
-	 * attempt first, with IOCX_E_TIMEDOUT and its own os_code.
+	 * attempt first, with IOCX_E_TIMEDOUT and its own os_code.  To wait
+	 * longer, use total_deadline_ms, which makes fresh attempts.
 	 * Deadlines never fire early and may fire up to a timer tick late
 	 * (about 15.6 ms on Windows).
 	 */
@@ -535,12 +574,27 @@ struct iocx_connect_request {
 	uint16_t syn_rtt_ms;
 	uint8_t syn_retransmissions;
 	/*
+	 * Deadline of the whole request, in ms from iocx_connect(); 0 =
+	 * none.  It covers every attempt, every backoff and any wait before
+	 * the first attempt, and bounds each attempt's own deadline.  When
+	 * it expires before on_connect, whatever is in flight is cancelled
+	 * and its socket closed, and on_connect reports IOCX_E_TIMEDOUT
+	 * (os_code 0) once, unless the connect in flight completed first
+	 * (its real result wins, as for deadline_ms); an attempt that fails
+	 * after the expiry reports IOCX_E_TIMEDOUT too.  With a total
+	 * deadline, retry.max_attempts 0 means no limit: a refusal, an
+	 * unreachable network or the OS's own SYN give-up is retried on a
+	 * fresh socket (after the policy's backoff) until the deadline.
+	 * It no longer applies once the connection is open.
+	 */
+	uint32_t total_deadline_ms;
+	/*
 	 * Room for the fields of later versions (256 bytes in all on 64-bit
 	 * targets).  Must be zero: iocx_connect() returns IOCX_E_INVAL
 	 * otherwise.  Zero the whole request (memset, or = { 0 } / a
 	 * designated initialiser) before filling it in.
 	 */
-	uint64_t reserved[19];
+	uint64_t reserved[18];
 };
 
 /* syn_retransmissions value: send the SYN once, never again. */
@@ -567,12 +621,15 @@ struct iocx_connect_request {
  *     IOCX_E_AFNOSUPPORT for a family other than the remote's;
  *  4. payload_len above IOCX_MAX_PAYLOAD: IOCX_E_MSGSIZE;
  *  5. a destroying engine: IOCX_E_SHUTDOWN (also when destroy runs
- *     concurrently on another thread; checked again after the socket is
- *     opened);
- *  6. max_in_flight reached: IOCX_E_LIMIT;
- *  7. allocation, IOCX_E_NOMEM: the connection, and the timer capacity a
- *     connect with deadline_ms, a retry policy or idle_ms reserves, so
- *     that arming a timer never fails later;
+ *     concurrently on another thread; checked again once the connection
+ *     is allocated);
+ *  6. allocation, IOCX_E_NOMEM: the connection, and the timer capacity a
+ *     connect with deadline_ms, a retry policy, idle_ms,
+ *     total_deadline_ms or an engine connect_rate reserves, so that
+ *     arming a timer never fails later;
+ *  7. max_in_flight reached: IOCX_E_LIMIT, or with a queue_limit only
+ *     when the admission queue is full too (a request that finds room
+ *     there waits, and returns IOCX_OK);
  *  8. socket set-up: IOCX_E_NOFILE (no descriptor left: EMFILE, ENFILE;
  *     WSAEMFILE, or WSAENOBUFS from socket creation; the engine goes on
  *     working, and connects succeed again once descriptors are freed; a
@@ -589,6 +646,10 @@ struct iocx_connect_request {
  *     completion (e.g. IOCX_E_REFUSED, IOCX_E_NETUNREACH); io_uring issues
  *     it on the connection's worker, so there the same rejection arrives
  *     through on_connect.  Callers handle both.
+ * A request that waits before its first socket (queue_limit, or a pacing
+ * turn with connect_rate) returns IOCX_OK after step 7: its socket is
+ * opened later on a worker, so steps 8 and 9 report to on_connect
+ * instead, and do not set iocx_last_os_error().
  * Validation (1-4) happens before anything is allocated, so a bad request
  * to a destroying engine reports its own error, not IOCX_E_SHUTDOWN.  Any
  * thread, including callbacks; calls may run concurrently.
@@ -759,8 +820,12 @@ struct iocx_stats {
 	 * until codes are added there.
 	 */
 	uint64_t errors[IOCX_STATS_ERRORS];
+	/* Requests total_deadline_ms ended (on_connect IOCX_E_TIMEDOUT). */
+	uint64_t total_deadline_expiries;
+	uint64_t queued;		/* connects that waited in the queue */
+	uint64_t paced;			/* attempts that waited for a token */
 	/* Counters of later versions (zero here); 1024 bytes in all. */
-	uint64_t reserved[49];
+	uint64_t reserved[46];
 };
 
 /*
@@ -774,6 +839,81 @@ struct iocx_stats {
  */
 IOCX_API int iocx_engine_stats(const iocx_engine *engine,
 			       struct iocx_stats *out);
+
+/* ---- connect latency histogram --------------------------------------- */
+
+/*
+ * Bucket layout of struct iocx_histogram, in nanoseconds: HdrHistogram's
+ * counts array for 2 significant digits (sub-bucket count 256, lowest
+ * discernible value 1), so bucket i here is index i of an HdrHistogram
+ * of those settings and a log writer can copy the counts as they are.
+ * Buckets 0..255 hold the value i each; above, with
+ * s = i / 128 - 1 (i >> 7 minus 1), bucket i holds the 2^s values from
+ * low(i) = (i - 128 * s) << s up to low(i) + 2^s - 1 (every bucket is at
+ * most 1/128 of its lowest value wide).  IOCX_HISTOGRAM_BUCKETS buckets
+ * cover every 64-bit value.  Histograms with this layout merge exactly
+ * (across engines, intervals and machines) by adding their counts bucket
+ * by bucket: iocx_histogram_merge() does that.
+ */
+#define IOCX_HISTOGRAM_SUB_BUCKET_BITS 7
+#define IOCX_HISTOGRAM_BUCKETS 7424
+
+struct iocx_histogram {
+	/*
+	 * In: an array of bucket_cap counts the call fills, or NULL for the
+	 * summary only.  bucket_cap must then be IOCX_HISTOGRAM_BUCKETS or
+	 * more (the struct's size never depends on the layout).
+	 */
+	uint64_t *buckets;
+	size_t bucket_cap;
+	/* Out: buckets[0..nbuckets) written, the last one non-empty; 0 when
+	 * empty (or no array was given).  The rest of the array is left
+	 * untouched. */
+	size_t nbuckets;
+	uint64_t count;		/* values recorded */
+	uint64_t sum;		/* their sum, ns (for exact merged means) */
+	uint64_t min, max;	/* ns; 0 when empty */
+	double mean;		/* ns */
+	/* Percentiles, ns: the highest value of the bucket that holds the
+	 * ceil(p/100 * count)-th smallest value, clamped to [min, max]; so
+	 * at most 1/128 above the exact one, never below it. */
+	uint64_t p50, p90, p99, p999;
+};
+
+enum iocx_latency_flags {
+	/* Start the next interval: the following call covers only connects
+	 * reported after this one. */
+	IOCX_LATENCY_RESET = 1u << 0,
+};
+
+/*
+ * Snapshot of the engine's connect latency histogram: the latency_ns of
+ * every on_connect that reported IOCX_OK (so count matches
+ * iocx_stats.connects_ok), since the engine was created or, after a call
+ * with IOCX_LATENCY_RESET, since the last such call.  Recording costs no
+ * shared cache line: each worker keeps its own histogram, and this call
+ * adds them up without stopping the engine (a connect reported while it
+ * runs lands in this snapshot or the next, never in both or neither).
+ * min and max are exact until the first reset; in an interval after a
+ * reset they are the bounds of its lowest and highest non-empty buckets.
+ * Returns IOCX_E_INVAL for a NULL engine or out, unknown flags, or
+ * buckets with a bucket_cap below IOCX_HISTOGRAM_BUCKETS;
+ * IOCX_E_NOMEM when no scratch memory could be had (then nothing is
+ * reset).  Any thread, also from a callback.
+ */
+IOCX_API int iocx_engine_latency(iocx_engine *engine,
+				 struct iocx_histogram *out, unsigned flags);
+
+/*
+ * Add src's values into dst: counts bucket by bucket, count and sum, min
+ * and max; then recompute dst's mean and percentiles from the merged
+ * buckets.  Both need bucket arrays (src's nbuckets are read).  Returns
+ * IOCX_E_INVAL for NULL arguments, a missing array or a bucket_cap below
+ * IOCX_HISTOGRAM_BUCKETS, IOCX_E_NOMEM when no scratch memory could be
+ * had; dst is unchanged then.
+ */
+IOCX_API int iocx_histogram_merge(struct iocx_histogram *dst,
+				  const struct iocx_histogram *src);
 
 #ifdef __cplusplus
 }

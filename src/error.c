@@ -1,7 +1,12 @@
 /*
- * The one table of iocx error codes: name and message per code.
+ * The one table of iocx error codes: name and message per code, and the
+ * calling thread's OS code of the last synchronous connect failure.
  */
 #include "iocx.h"
+#include "engine.h"
+
+/* See iocx__set_last_os_error in engine.h. */
+static _Thread_local uint32_t last_os_error;
 
 struct error_entry {
 	const char *name;
@@ -59,4 +64,16 @@ const char *iocx_error_name(int code)
 const char *iocx_strerror(int code)
 {
 	return error_lookup(code)->message;
+}
+
+/* See iocx.h. */
+uint32_t iocx_last_os_error(void)
+{
+	return last_os_error;
+}
+
+/* See engine.h. */
+void iocx__set_last_os_error(uint32_t code)
+{
+	last_os_error = code;
 }

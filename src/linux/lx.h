@@ -101,8 +101,14 @@ struct lx_op {
 struct lx_conn {
 	struct iocx_conn core;		/* first: the core allocates us */
 	int fd;				/* -1 once closed */
-	unsigned owner;			/* index of the owner worker */
-	bool owned;			/* owner chosen (kept over retries) */
+	/*
+	 * 1 + index of the owner worker; 0 until chosen, by the first open
+	 * or the first event posted for the connection, whichever comes
+	 * first (a request waiting for admission is posted to before it
+	 * has a socket).  Never changes after (kept over retries), so every
+	 * event of the connection goes through one worker's queue.
+	 */
+	atomic_uint owner1;
 	bool ephemeral;			/* the kernel picks the local port */
 	bool tfo;			/* TCP_FASTOPEN_CONNECT is on */
 
@@ -161,9 +167,16 @@ static inline struct lx_engine *lx_engine(struct iocx_engine *e)
 	return e->backend_data;
 }
 
+/* Choose lc's owner unless another thread just did; 1 + its index. */
+unsigned iocx__lx_claim_owner(struct lx_conn *lc);
+
 static inline struct lx_worker *lx_owner(struct lx_conn *lc)
 {
-	return &lx_engine(lc->core.engine)->w[lc->owner];
+	unsigned o = atomic_load_explicit(&lc->owner1, memory_order_relaxed);
+
+	if (o == 0)
+		o = iocx__lx_claim_owner(lc);
+	return &lx_engine(lc->core.engine)->w[o - 1];
 }
 
 /* The two backends (epoll.c, uring.c), chosen by backend.c. */

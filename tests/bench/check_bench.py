@@ -16,6 +16,9 @@ then checks natively that:
 Then runs it again with --armed 2000 (each iocx phase holds 2000 extra
 connects with armed timers, outside the phase's counts) and checks the
 same, plus that settings and phases say armed=2000 for iocx and 0 for raw.
+A third run with --rate checks that the iocx phases say the engine paced
+them and the raw ones the bench's schedule, each with the achieved rate
+over the asked one (its value is not checked: no timing is asserted).
 Then checks that bad usage exits 2 with a one-line message, and that the
 banner and a progress line per second reach a piped stderr while the run
 goes on (--quiet: none), stdout keeping only the result.  No speed is
@@ -46,6 +49,7 @@ CONNECTS = 500
 WARMUP = 50
 PAYLOAD = 64
 ARMED = 2000
+RATE = 2000
 TIMEOUT_S = 120
 
 failures = []
@@ -125,6 +129,12 @@ def check_json(doc, armed):
         want = armed if p["phase"] == "iocx" else 0
         check(p["armed"] == want, "%s: armed %d, want %d" %
               (where, p["armed"], want))
+        want = ("none" if not settings["rate"] else
+                "engine" if p["phase"] == "iocx" else "schedule")
+        check(p["paced_by"] == want, "%s: paced_by %s, want %s" %
+              (where, p["paced_by"], want))
+        check((p["rate_achieved"] > 0) == bool(settings["rate"]),
+              where + ": rate_achieved > 0 exactly when --rate is given")
 
     # Round by round: iocx round k over raw round k, and their median.
     cps = {(p["phase"], p["round"]): p["connects_per_sec"] for p in phases}
@@ -683,9 +693,9 @@ def check_svg(cmd, tmp):
                   (gid, p.get("data-phase"), len(pts)))
 
 
-def check_run(cmd, tmp, armed, extra):
+def check_run(cmd, tmp, tag, armed, extra):
     """One --baseline --json run; its JSON must add up."""
-    jpath = os.path.join(tmp, "bench-%d.json" % armed)
+    jpath = os.path.join(tmp, "bench-%s.json" % tag)
     r = run(cmd + ["--connects", str(CONNECTS), "--warmup", str(WARMUP),
                    "--concurrency", "32", "--payload", str(PAYLOAD),
                    "--baseline", "--json=" + jpath] + extra)
@@ -713,7 +723,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         cpath = os.path.join(tmp, "bench.csv")
-        check_run(cmd, tmp, 0, ["--close", "graceful", "--csv=" + cpath])
+        check_run(cmd, tmp, "plain", 0,
+                  ["--close", "graceful", "--csv=" + cpath])
         try:
             check_csv(cpath)
         except (OSError, KeyError, ValueError) as e:
@@ -721,7 +732,10 @@ def main():
         # Abortive closes, batched through the ring on io_uring (the
         # other backends ignore the option): the sink must still count
         # every connect.
-        check_run(cmd, tmp, ARMED, ["--armed", str(ARMED), "--batch-closes"])
+        check_run(cmd, tmp, "armed", ARMED,
+                  ["--armed", str(ARMED), "--batch-closes"])
+        # The engine paces the iocx phases, the schedule the raw ones.
+        check_run(cmd, tmp, "rate", 0, ["--rate", str(RATE)])
         check_interrupt(cmd, tmp)
         check_interrupt_in_flight(cmd, tmp)
         check_request_response(cmd, tmp)

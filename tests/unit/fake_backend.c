@@ -229,7 +229,10 @@ static int fake_post(struct iocx_engine *e, enum iocx_event_kind kind,
 	struct iocx_event ev = { .kind = kind, .conn = conn };
 	int rc;
 
-	log_call(FAKE_POST, conn ? sock_of(conn)->id : 0, (size_t)kind);
+	/* A request waiting for admission has no socket yet: id 0. */
+	log_call(FAKE_POST,
+		 conn ? ((const struct fake_conn *)(const void *)conn)->id : 0,
+		 (size_t)kind);
 	FAKE_REQUIRE(kind == IOCX_EV_CLOSE || kind == IOCX_EV_SHUTDOWN ||
 		     kind == IOCX_EV_STOP || kind == IOCX_EV_WAKE ||
 			     kind == IOCX_EV_KICK,
