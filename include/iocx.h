@@ -90,6 +90,18 @@ typedef struct iocx_engine iocx_engine;
 typedef struct iocx_conn iocx_conn;
 
 /*
+ * The OS socket of a connection: a SOCKET on Windows, a file descriptor
+ * elsewhere.  IOCX_INVALID_SOCKET is never a valid one.
+ */
+#ifdef _WIN32
+typedef SOCKET iocx_socket_t;
+#define IOCX_INVALID_SOCKET INVALID_SOCKET
+#else
+typedef int iocx_socket_t;
+#define IOCX_INVALID_SOCKET (-1)
+#endif
+
+/*
  * Error codes.  0 is success; every error is negative.  Connect results
  * carry one of these plus the raw OS code in iocx_connect_result.os_code.
  */
@@ -462,6 +474,33 @@ enum iocx_connect_flags {
 };
 
 /*
+ * Socket hook of a connect request: called once per attempt, after the
+ * attempt's socket exists (created, bound, associated with the engine)
+ * and before its connect is issued, with the native socket and its
+ * address family (AF_INET or AF_INET6; AF_INET6 also for a v4-mapped
+ * remote).  Meant for setsockopt: TCP_NODELAY, SO_KEEPALIVE, buffer
+ * sizes, IP_TOS and the like.  It must not close the socket, connect,
+ * bind, read or write it, change its blocking mode or (Windows) its
+ * completion port: the engine owns it.  A socket taken from the recycle
+ * pool (options.recycle_sockets) is a fresh one for this purpose: no
+ * socket whose connection had a hook is ever kept for reuse.
+ *
+ * Return 0 to go on.  Any other value fails the attempt with
+ * IOCX_E_ABORTED and that value as its os_code; the socket is closed and
+ * the attempt is not retried.  For the first attempt that failure is
+ * returned by iocx_connect() itself (no callback follows); for a retry
+ * it is reported to on_connect.
+ *
+ * Thread: the first attempt's hook runs on the thread calling
+ * iocx_connect(), inside that call; a retry's on an engine worker (the
+ * one that runs the backoff timer).  Never concurrently with the
+ * connection's other callbacks.  In a retry's hook the connection may
+ * be closed with iocx_close(): the attempt then ends with
+ * IOCX_E_CANCELLED and its connect is never issued.
+ */
+typedef int (*iocx_socket_cb)(iocx_socket_t sock, int family, void *user);
+
+/*
  * A connect request.  It and the addresses it points to are copied by
  * iocx_connect(): they may be reused as soon as the call returns.
  */
@@ -535,12 +574,17 @@ struct iocx_connect_request {
 	uint16_t syn_rtt_ms;
 	uint8_t syn_retransmissions;
 	/*
+	 * Socket hook (see iocx_socket_cb), NULL = none; gets user.
+	 * Since 0.3.
+	 */
+	iocx_socket_cb on_socket;
+	/*
 	 * Room for the fields of later versions (256 bytes in all on 64-bit
 	 * targets).  Must be zero: iocx_connect() returns IOCX_E_INVAL
 	 * otherwise.  Zero the whole request (memset, or = { 0 } / a
 	 * designated initialiser) before filling it in.
 	 */
-	uint64_t reserved[19];
+	uint64_t reserved[18];
 };
 
 /* syn_retransmissions value: send the SYN once, never again. */
@@ -643,6 +687,45 @@ IOCX_API int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 /* The user pointer given in the connect request; NULL for a NULL conn.
  * Any thread, while the handle is valid. */
 IOCX_API void *iocx_conn_user(const iocx_conn *conn);
+
+/*
+ * The connection's native socket (SOCKET / file descriptor), or
+ * IOCX_INVALID_SOCKET when it is not open: valid from just before
+ * on_connect reports IOCX_OK until the socket is released on the way to
+ * on_close (iocx_close, a broken connection's close, destroy, the idle
+ * watchdog); it is never valid inside on_close.  Any thread.
+ *
+ * What the user may do with it: get and set socket options
+ * (setsockopt / getsockopt: TCP_NODELAY, keep-alive, buffer sizes,
+ * IP_TOS, SO_LINGER before a close), getsockname / getpeername, and
+ * read-only queries (ioctl FIONREAD, WSAIoctl queries).  What the user
+ * must not do while the engine owns it: close it, send or receive on it
+ * (the engine's reads and queued sends would interleave with or lose
+ * those bytes), shutdown, connect, change its blocking mode, associate
+ * it with another completion port or event loop, or keep using it after
+ * on_close.  To take it over for good, use iocx_detach().
+ */
+IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
+
+/*
+ * The local address of an open connection (the address and port the
+ * peer sees for us; family AF_INET or AF_INET6), copied to *out.  Read
+ * once from the OS when the connection opened.  IOCX_OK;
+ * IOCX_E_INVAL for NULL arguments; IOCX_E_NOTCONN when the socket is not
+ * open (as iocx_conn_socket); IOCX_E_SYSTEM when the OS would not say.
+ * Any thread.
+ */
+IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
+				  struct sockaddr_storage *out);
+
+/*
+ * The remote address of an open connection, as given in the request
+ * (a v4-mapped IPv6 address stays IPv6), copied to *out.  IOCX_OK,
+ * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when not open.
+ * Any thread.
+ */
+IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
+				   struct sockaddr_storage *out);
 
 /* ---- data on an open connection -------------------------------------- */
 

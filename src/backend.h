@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "iocx.h"
+
 struct iocx_engine;
 struct iocx_conn;
 
@@ -92,6 +94,13 @@ struct iocx_backend {
 	bool (*recycle)(struct iocx_conn *c);
 	/* Close the socket, abortively (RST) when abort is true. */
 	void (*close)(struct iocx_conn *c, bool abort);
+	/*
+	 * Optional (NULL: no native socket to show, IOCX_E_NOTSUP).
+	 * native: the socket of c's attempt, after a successful open.
+	 * local_addr: getsockname of it into *out; IOCX_OK or an error.
+	 */
+	iocx_socket_t (*native)(struct iocx_conn *c);
+	int (*local_addr)(struct iocx_conn *c, struct sockaddr_storage *out);
 };
 
 #endif /* IOCX_BACKEND_H */

@@ -210,7 +210,15 @@ static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
 	/* Written before the I/O is issued: a worker may see it complete
 	 * before connect() returns (it then waits for our lock). */
 	set_state(c, from, CONN_CONNECTING);
-	rc = e->backend->connect(c, c->payload, c->payload_issued);
+	/* The user's hook fails the attempt as a refused connect would. */
+	rc = iocx__conn_socket_hook(c);
+	if (rc == IOCX_OK && from == CONN_RETRY_WAIT && close_wanted(c)) {
+		/* Closed during a retry's hook: issue nothing for it. */
+		c->os_code = 0;
+		rc = IOCX_E_CANCELLED;
+	}
+	if (rc == IOCX_OK)
+		rc = e->backend->connect(c, c->payload, c->payload_issued);
 	if (rc != IOCX_OK) {
 		e->backend->close(c, false);
 		return rc;
@@ -235,6 +243,7 @@ static bool send_rest_or_report(struct iocx_conn *c,
 		 * on_connect. */
 		atomic_store(&c->open_for_send, true);
 		atomic_store(&c->open_for_read, true);
+		iocx__conn_expose(c);
 		report(c, IOCX_OK, 0);
 		/* The idle watchdog starts once the connection is open (and
 		 * still is: on_connect may have closed it). */
@@ -465,7 +474,9 @@ bool iocx__conn_plain_socket(const struct iocx_conn *c)
  * May the socket of this closing connection be recycled?  Only a clean
  * graceful close of a wildcard-bound plain socket: an aborted, broken or
  * explicitly bound one is closed, and so is one that carries an option
- * (TFO, SYN tuning, dual stack) the next connect did not ask for.
+ * (TFO, SYN tuning, dual stack, whatever a user hook set) the next connect
+ * did not ask for.  (A connection with a hook may still take a kept
+ * socket: its hook runs on it as on a fresh one.)
  */
 static bool recyclable(struct iocx_conn *c)
 {
@@ -474,7 +485,7 @@ static bool recyclable(struct iocx_conn *c)
 
 	if (!e->opts.recycle_sockets || !e->backend->disconnect ||
 	    c->closing_abort || c->local_len != 0 ||
-	    !iocx__conn_plain_socket(c))
+	    !iocx__conn_plain_socket(c) || c->on_socket)
 		return false;
 	iocx__mutex_lock(&c->req_lock);
 	broken = c->req.broken;
@@ -492,6 +503,7 @@ static bool release_socket(struct iocx_conn *c)
 {
 	const struct iocx_backend *b = c->engine->backend;
 
+	iocx__conn_unexpose(c);
 	if (recyclable(c) && b->disconnect(c) == IOCX_OK) {
 		c->disconnecting = true;
 		return false;

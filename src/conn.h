@@ -172,6 +172,19 @@ struct iocx_conn {
 
 	struct iocx_conn *prev, *next;	/* engine live list, under its lock */
 	struct iocx_live_list *live;	/* which one */
+
+	/*
+	 * The socket as the accessors show it (socket.c).  handle,
+	 * local_seen and local_rc are written once, by the worker that
+	 * reports the connection open, before exposed is stored (release);
+	 * readers on any thread load exposed (acquire) first.  exposed is
+	 * cleared before the socket is released.
+	 */
+	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
+	atomic_bool exposed;
+	iocx_socket_t handle;
+	int local_rc;			/* getsockname's result */
+	struct sockaddr_storage local_seen;
 };
 
 /* The family of the connection's remote address. */
@@ -223,6 +236,20 @@ void iocx__conn_unref(struct iocx_conn *c);
  * heap's reference is dropped).  Stale generations are ignored.
  */
 void iocx__conn_timer(struct iocx_conn *c, uint32_t gen);
+
+/*
+ * socket.c.  Run c's on_socket hook on its freshly opened socket: IOCX_OK,
+ * or IOCX_E_ABORTED with the hook's value in c->os_code (the socket is
+ * still open; the caller closes it).
+ */
+int iocx__conn_socket_hook(struct iocx_conn *c);
+
+/* Publish c's socket and local address to the accessors (c->lock held,
+ * before on_connect(IOCX_OK)). */
+void iocx__conn_expose(struct iocx_conn *c);
+
+/* Withdraw them: the socket is about to be released (c->lock held). */
+void iocx__conn_unexpose(struct iocx_conn *c);
 
 /* Unlink c from its engine and free it (refs reached zero). */
 void iocx__engine_forget(struct iocx_engine *e, struct iocx_conn *c);

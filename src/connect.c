@@ -153,6 +153,9 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	c->idle_ms = req->idle_ms;
 	c->syn_rtt_ms = req->syn_rtt_ms;
 	c->syn_retransmissions = req->syn_retransmissions;
+	c->on_socket = req->on_socket;
+	atomic_init(&c->exposed, false);
+	c->handle = IOCX_INVALID_SOCKET;
 	c->retry = req->retry;
 	if (c->retry.max_attempts == 0)
 		c->retry.max_attempts = 1;

@@ -528,4 +528,6 @@ const struct iocx_backend iocx__epoll_backend = {
 	.connected = ep_connected,
 	.cancel = ep_cancel,
 	.close = ep_close,
+	.native = iocx__lx_sock_native,
+	.local_addr = iocx__lx_sock_local_addr,
 };

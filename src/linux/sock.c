@@ -140,6 +140,24 @@ err:
 }
 
 /* See linux/lx.h. */
+iocx_socket_t iocx__lx_sock_native(struct iocx_conn *c)
+{
+	return lx_conn(c)->fd;
+}
+
+/* See linux/lx.h. */
+int iocx__lx_sock_local_addr(struct iocx_conn *c,
+			     struct sockaddr_storage *out)
+{
+	socklen_t len = sizeof(*out);
+
+	if (iocx__linux_sys.getsockname(lx_conn(c)->fd, (struct sockaddr *)out,
+					&len) != 0)
+		return fail_errno(c, errno);
+	return IOCX_OK;
+}
+
+/* See linux/lx.h. */
 int iocx__lx_sock_shutdown(struct lx_conn *lc)
 {
 	if (iocx__linux_sys.shutdown(lc->fd, SHUT_WR) != 0)

@@ -728,4 +728,6 @@ const struct iocx_backend iocx__uring_backend = {
 	.connected = ur_connected,
 	.cancel = ur_cancel,
 	.close = ur_close,
+	.native = iocx__lx_sock_native,
+	.local_addr = iocx__lx_sock_local_addr,
 };

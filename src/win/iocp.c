@@ -562,6 +562,22 @@ static void iocp_close(struct iocx_conn *c, bool abort)
 	w->sock = INVALID_SOCKET;
 }
 
+static iocx_socket_t iocp_native(struct iocx_conn *c)
+{
+	return win_conn(c)->sock;
+}
+
+static int iocp_local_addr(struct iocx_conn *c, struct sockaddr_storage *out)
+{
+	int len = (int)sizeof(*out);
+
+	/* Valid after SO_UPDATE_CONNECT_CONTEXT (iocp_connected). */
+	if (iocx__win_sys.getsockname(win_conn(c)->sock,
+				      (struct sockaddr *)out, &len) != 0)
+		return fail_wsa(c, WSAGetLastError());
+	return IOCX_OK;
+}
+
 static const struct iocx_backend iocp_backend = {
 	.name = "iocp",
 	.conn_size = sizeof(struct win_conn),
@@ -579,6 +595,8 @@ static const struct iocx_backend iocp_backend = {
 	.connected = iocp_connected,
 	.cancel = iocp_cancel,
 	.close = iocp_close,
+	.native = iocp_native,
+	.local_addr = iocp_local_addr,
 };
 
 /* See iocx.h. */

@@ -12,6 +12,7 @@
 	.bind = bind, \
 	.setsockopt = setsockopt, \
 	.closesocket = closesocket, \
+	.getsockname = getsockname, \
 	.wsa_ioctl = WSAIoctl, \
 	.connectex = NULL, \
 	.wsa_send = WSASend, \

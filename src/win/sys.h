@@ -22,6 +22,7 @@ struct iocx_win_sys {
 	int (WSAAPI *setsockopt)(SOCKET s, int level, int name,
 				 const char *val, int len);
 	int (WSAAPI *closesocket)(SOCKET s);
+	int (WSAAPI *getsockname)(SOCKET s, struct sockaddr *name, int *len);
 	int (WSAAPI *wsa_ioctl)(SOCKET s, DWORD code, LPVOID in, DWORD in_len,
 				LPVOID out, DWORD out_len, LPDWORD returned,
 				LPWSAOVERLAPPED ov,

@@ -475,6 +475,29 @@ static bool fake_recycle(struct iocx_conn *c)
 	return fk.recycle_keeps;
 }
 
+static iocx_socket_t fake_native(struct iocx_conn *c)
+{
+	struct fake_sock *s = sock_of(c);
+
+	FAKE_REQUIRE(s->opened && !s->closed,
+		     "native socket of %u asked while it is not open", s->id);
+	return FAKE_NATIVE(s->id);
+}
+
+static int fake_local_addr(struct iocx_conn *c, struct sockaddr_storage *out)
+{
+	struct fake_sock *s = sock_of(c);
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)out;
+
+	FAKE_REQUIRE(s->opened && !s->closed && s->connected,
+		     "local address of %u asked while not connected", s->id);
+	memset(out, 0, sizeof(*out));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(FAKE_LOCAL_PORT(s->id));
+	in->sin_addr.s_addr = htonl(0x7f000001);
+	return IOCX_OK;
+}
+
 const struct iocx_backend fake_backend = {
 	.name = "fake",
 	.conn_size = sizeof(struct fake_conn),
@@ -492,6 +515,8 @@ const struct iocx_backend fake_backend = {
 	.close = fake_close,
 	.disconnect = fake_disconnect,
 	.recycle = fake_recycle,
+	.native = fake_native,
+	.local_addr = fake_local_addr,
 };
 
 /* See fake_backend.h. */

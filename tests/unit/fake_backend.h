@@ -133,6 +133,10 @@ struct fake_conn {
 	unsigned id;
 };
 
+/* The native handle and local port the fake gives socket id. */
+#define FAKE_NATIVE(id) ((iocx_socket_t)(1000 + (id)))
+#define FAKE_LOCAL_PORT(id) ((uint16_t)(40000 + (id)))
+
 /* Forget all sockets, log entries and scripted results. */
 void fake_reset(void);
 /* Release the capture buffers (call from the group teardown). */
