@@ -113,7 +113,7 @@ enum iocx_error {
 	IOCX_E_ADDRNOTAVAIL = -4,	/* address not available: all-zero remote
 					   or port 0, or the OS refused it */
 	IOCX_E_SHUTDOWN = -5,		/* engine is shutting down */
-	IOCX_E_LIMIT = -6,		/* connects-in-flight cap reached */
+	IOCX_E_LIMIT = -6,		/* in-flight cap or send queue limit */
 	IOCX_E_NOMEM = -7,		/* out of memory */
 	IOCX_E_ALREADY = -8,		/* already requested, or no longer
 					   possible (see each function) */
@@ -275,6 +275,23 @@ struct iocx_engine_options {
 	iocx_idle_cb on_idle;
 	void *idle_user;
 	/*
+	 * Most bytes one connection may have queued for sending: accepted
+	 * by iocx_send() and not yet reported by on_sent.  An iocx_send()
+	 * that would go beyond it returns IOCX_E_LIMIT and queues nothing;
+	 * the connection's on_drained then follows once the queue falls
+	 * below half of it.  A single send larger than the limit is never
+	 * accepted (IOCX_E_LIMIT, and no on_drained for it).  0 = no limit
+	 * (and no on_drained).  Since 0.3.
+	 */
+	size_t max_queued_bytes;
+	/*
+	 * Largest piece of a send (or of a first payload's remainder)
+	 * handed to the OS in one operation; a larger send goes out in
+	 * pieces of this size, so that the OS never locks down megabytes
+	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.  Since 0.3.
+	 */
+	size_t send_chunk;
+	/*
 	 * Room for the fields of later versions, so that the struct keeps its
 	 * size (256 bytes on 64-bit targets) and every field its offset.
 	 * Must be zero: iocx_engine_create() returns IOCX_E_INVAL otherwise
@@ -282,13 +299,16 @@ struct iocx_engine_options {
 	 * library lacks).  iocx_engine_options_init() or a zero initialiser
 	 * takes care of it.
 	 */
-	uint64_t reserved[22];
+	uint64_t reserved[20];
 };
 
 /* Most source addresses an engine takes. */
 #define IOCX_MAX_SOURCES 64
 
 #define IOCX_DEFAULT_RECV_BUFFER 16384
+
+/* Default options.send_chunk (measured: docs/architecture.md). */
+#define IOCX_DEFAULT_SEND_CHUNK (256u * 1024)
 
 #define IOCX_DEFAULT_CONNECT_PAYLOAD_CAP 4096
 /* Largest first payload iocx_connect() accepts. */
@@ -501,6 +521,16 @@ enum iocx_connect_flags {
 typedef int (*iocx_socket_cb)(iocx_socket_t sock, int family, void *user);
 
 /*
+ * The send queue drained: called once after an iocx_send() of this
+ * connection returned IOCX_E_LIMIT, when the bytes queued (queued, as
+ * iocx_conn_queued_bytes says) fell below half of
+ * options.max_queued_bytes, right after the on_sent that made them
+ * fall.  Sending may resume.  Not called once the connection broke or a
+ * close was asked for.  Runs on a worker like the other callbacks.
+ */
+typedef void (*iocx_drained_cb)(iocx_conn *conn, size_t queued, void *user);
+
+/*
  * A connect request.  It and the addresses it points to are copied by
  * iocx_connect(): they may be reused as soon as the call returns.
  */
@@ -579,12 +609,17 @@ struct iocx_connect_request {
 	 */
 	iocx_socket_cb on_socket;
 	/*
+	 * Backpressure notification (see iocx_drained_cb), NULL = none.
+	 * Since 0.3.
+	 */
+	iocx_drained_cb on_drained;
+	/*
 	 * Room for the fields of later versions (256 bytes in all on 64-bit
 	 * targets).  Must be zero: iocx_connect() returns IOCX_E_INVAL
 	 * otherwise.  Zero the whole request (memset, or = { 0 } / a
 	 * designated initialiser) before filling it in.
 	 */
-	uint64_t reserved[18];
+	uint64_t reserved[17];
 };
 
 /* syn_retransmissions value: send the SYN once, never again. */
@@ -758,15 +793,25 @@ typedef void (*iocx_recv_cb)(iocx_conn *conn, int status, const void *data,
  * reported IOCX_OK, also from inside it).  Sends leave in order; on_sent
  * is called once each, with send_user.  Ownership as for the first
  * payload: COPY copies now, BORROW keeps the caller's buffer until
- * on_sent.  stats.bytes_sent counts what the OS confirmed.  Any thread,
- * also inside callbacks.  Returns IOCX_OK, or without calling on_sent:
- * IOCX_E_INVAL (NULL conn, buf or on_sent, len 0, bad ownership),
- * IOCX_E_NOTCONN (not open yet, failed, closing, or after iocx_shutdown),
- * the error that broke the connection, or IOCX_E_NOMEM.
+ * on_sent.  A large send goes to the OS in options.send_chunk pieces;
+ * on_sent still reports it once, whole.  stats.bytes_sent counts what the
+ * OS confirmed.  Any thread, also inside callbacks.  Returns IOCX_OK, or
+ * without calling on_sent: IOCX_E_INVAL (NULL conn, buf or on_sent, len 0,
+ * bad ownership), IOCX_E_NOTCONN (not open yet, failed, closing, or after
+ * iocx_shutdown), the error that broke the connection, IOCX_E_LIMIT (the
+ * connection's queue would exceed options.max_queued_bytes: see
+ * on_drained), or IOCX_E_NOMEM.
  */
 IOCX_API int iocx_send(iocx_conn *conn, const void *buf, size_t len,
 		       enum iocx_payload_ownership ownership,
 		       iocx_send_cb on_sent, void *send_user);
+
+/*
+ * Bytes queued on the connection for sending: accepted by iocx_send()
+ * and not yet reported by on_sent (a gauge; also what
+ * options.max_queued_bytes bounds).  0 for NULL.  Any thread.
+ */
+IOCX_API size_t iocx_conn_queued_bytes(const iocx_conn *conn);
 
 /*
  * Start a read session: on_recv gets the data as it arrives, into a buffer

@@ -256,8 +256,8 @@ static bool send_rest_or_report(struct iocx_conn *c,
 	}
 	if (from != CONN_SENDING)
 		set_state(c, from, CONN_SENDING);
-	c->payload_issued = left;
-	rc = b->send(c, c->payload + c->payload_sent, left);
+	c->payload_issued = iocx__sendq_chunk(c, left);
+	rc = b->send(c, c->payload + c->payload_sent, c->payload_issued);
 	if (rc != IOCX_OK)
 		return fail(c, CONN_SENDING, rc, c->os_code);
 	return false;
@@ -623,6 +623,8 @@ static void fail_sends(struct iocx_conn *c, int status)
 		c->sendq = r->next;
 		if (!c->sendq)
 			c->sendq_tail = NULL;
+		/* Broken or closing: no on_drained follows. */
+		iocx__sendq_release(c, r->len);
 		r->cb(c, status, r->done, r->user);
 		iocx__free(r);
 	}
@@ -633,8 +635,8 @@ static void issue_send(struct iocx_conn *c)
 	struct iocx_send_req *r = c->sendq;
 	int rc;
 
-	c->payload_issued = r->len - r->done;
-	rc = c->engine->backend->send(c, r->buf + r->done, r->len - r->done);
+	c->payload_issued = iocx__sendq_chunk(c, r->len - r->done);
+	rc = c->engine->backend->send(c, r->buf + r->done, c->payload_issued);
 	if (rc == IOCX_OK) {
 		c->send_busy = true;
 		return;
@@ -691,6 +693,7 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 {
 	struct iocx_send_req *r = c->sendq;
 	uint32_t bytes;
+	bool drained;
 
 	if (ev->op == IOCX_OP_RECV) {
 		recv_done(c, ev);
@@ -712,10 +715,15 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	/* Broken before the callback, so a send made inside it fails. */
 	if (ev->status != IOCX_OK && ev->status != IOCX_E_CANCELLED)
 		mark_broken(c, ev->status);
+	/* Out of the gauge before on_sent, which may send again. */
+	drained = iocx__sendq_release(c, r->len);
 	r->cb(c, ev->status, r->done, r->user);
 	iocx__free(r);
 	if (ev->status != IOCX_OK)
 		fail_sends(c, ev->status);
+	else if (drained && c->on_drained && c->state == CONN_OPEN &&
+		 !close_wanted(c) && atomic_load(&c->open_for_send))
+		c->on_drained(c, iocx_conn_queued_bytes(c), c->user);
 	return false;
 }
 

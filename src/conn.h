@@ -181,6 +181,13 @@ struct iocx_conn {
 	 * cleared before the socket is released.
 	 */
 	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
+
+	/* Backpressure (sendq.c): bytes queued, changed under req_lock;
+	 * drain_wanted (req_lock): a send was refused, on_drained due. */
+	atomic_size_t queued;
+	bool drain_wanted;
+	iocx_drained_cb on_drained;
+
 	atomic_bool exposed;
 	iocx_socket_t handle;
 	int local_rc;			/* getsockname's result */
@@ -250,6 +257,17 @@ void iocx__conn_expose(struct iocx_conn *c);
 
 /* Withdraw them: the socket is about to be released (c->lock held). */
 void iocx__conn_unexpose(struct iocx_conn *c);
+
+/*
+ * sendq.c.  admit: with req_lock held, count len more bytes queued, or
+ * return IOCX_E_LIMIT (counting nothing) when that would pass
+ * options.max_queued_bytes.  release: a send of len bytes left the queue
+ * (c->lock held, req_lock not); true when on_drained is due now.
+ * chunk: how much of left bytes one send operation carries.
+ */
+int iocx__sendq_admit(struct iocx_conn *c, size_t len);
+bool iocx__sendq_release(struct iocx_conn *c, size_t len);
+size_t iocx__sendq_chunk(const struct iocx_conn *c, size_t left);
 
 /* Unlink c from its engine and free it (refs reached zero). */
 void iocx__engine_forget(struct iocx_engine *e, struct iocx_conn *c);

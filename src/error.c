@@ -16,7 +16,7 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_ADDRLEN", "address length too short for its family" },
 	{ "IOCX_E_ADDRNOTAVAIL", "address not available" },
 	{ "IOCX_E_SHUTDOWN", "engine is shutting down" },
-	{ "IOCX_E_LIMIT", "too many connects in flight" },
+	{ "IOCX_E_LIMIT", "limit reached (connects in flight or bytes queued)" },
 	{ "IOCX_E_NOMEM", "out of memory" },
 	{ "IOCX_E_ALREADY", "already requested, or no longer possible" },
 	{ "IOCX_E_MSGSIZE", "first payload too large" },

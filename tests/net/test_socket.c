@@ -3,7 +3,10 @@
  * Wine, and natively on both Linux backends): an option set in the
  * on_socket hook is read back with getsockopt through iocx_conn_socket();
  * the local address is the one the peer sees; a failing hook fails the
- * connect once and leaves no socket, handle or block behind.
+ * connect once and leaves no socket, handle or block behind.  And send
+ * backpressure: a peer that does not read makes iocx_send() hit
+ * options.max_queued_bytes, and on_drained follows once it read; 16 MiB
+ * in one send arrive byte-exact, offered to the OS in chunks.
  *
  * Callbacks run on workers (the hook of a first attempt on the calling
  * thread), so they only record; the main thread asserts.
@@ -51,6 +54,28 @@ static int nodelay_hook(iocx_socket_t s, int family, void *user)
 	hk.set_rc = setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&on,
 			       sizeof(on));
 	return hk.ret;
+}
+
+/* Bytes of the big sends: a pattern that differs at every offset mod 251. */
+#define BIG (16u << 20)
+static unsigned char *big;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	big = malloc(BIG);
+	if (big == NULL)
+		return -1;
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (unsigned char)(i % 251);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	free(big);
+	return 0;
 }
 
 static int setup(void **state)
@@ -206,6 +231,203 @@ static void socket_hook_failure_fails_once_and_leaks_nothing(void **state)
 	assert_true(peer_handle_count() <= f->h0 + 1 + PEER_HANDLE_SLACK);
 }
 
+/* ---- backpressure ------------------------------------------------------ */
+
+#define QLIMIT (4u << 20)
+#define PIECE (256u << 10)
+#define SMALL_BUF (64 * 1024)
+
+static struct {
+	atomic_int sent;		/* on_sent calls */
+	atomic_int sent_ok;
+	atomic_int drained;		/* on_drained calls */
+	atomic_llong drained_queued;
+	peer_event *drained_ev;
+	peer_event *all_sent_ev;
+	int want_sent;
+} bp;
+
+static void bp_on_sent(iocx_conn *c, int status, size_t bytes, void *user)
+{
+	(void)c;
+	(void)bytes;
+	(void)user;
+	if (status == IOCX_OK)
+		atomic_fetch_add(&bp.sent_ok, 1);
+	if (atomic_fetch_add(&bp.sent, 1) + 1 == bp.want_sent)
+		peer_event_set(bp.all_sent_ev);
+}
+
+static void bp_on_drained(iocx_conn *c, size_t queued, void *user)
+{
+	(void)c;
+	(void)user;
+	atomic_store(&bp.drained_queued, (long long)queued);
+	atomic_fetch_add(&bp.drained, 1);
+	peer_event_set(bp.drained_ev);
+}
+
+static int small_sndbuf_hook(iocx_socket_t s, int family, void *user)
+{
+	int size = SMALL_BUF;
+
+	(void)family;
+	(void)user;
+	return setsockopt(s, SOL_SOCKET, SO_SNDBUF, (const char *)&size,
+			  sizeof(size));
+}
+
+/* Replace f's engine with one made with o (the first test's is idle). */
+static void engine_with(struct fx *f, const struct iocx_engine_options *o)
+{
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	assert_int_equal(iocx_engine_create(o, &f->engine), IOCX_OK);
+	f->live0 = peer_alloc_live();
+}
+
+static void bp_reset(int want_sent)
+{
+	atomic_store(&bp.sent, 0);
+	atomic_store(&bp.sent_ok, 0);
+	atomic_store(&bp.drained, 0);
+	bp.want_sent = want_sent;
+	bp.drained_ev = peer_event_new();
+	bp.all_sent_ev = peer_event_new();
+	assert_non_null(bp.drained_ev);
+	assert_non_null(bp.all_sent_ev);
+}
+
+static void bp_free(void)
+{
+	peer_event_free(bp.drained_ev);
+	peer_event_free(bp.all_sent_ev);
+}
+
+/*
+ * Small socket buffers on both ends keep what the kernels hold far below
+ * half the limit, so the queue cannot fall below half (and on_drained
+ * cannot come) before the peer reads.
+ */
+static void slow_reader_hits_limit_then_drained(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_engine_options o;
+	struct iocx_connect_request req;
+	iocx_conn *conn = NULL;
+	int size = SMALL_BUF, rc = IOCX_OK, err = -1;
+	size_t queued = 0, got;
+	unsigned char *rx;
+
+	iocx_engine_options_init(&o);
+	o.max_queued_bytes = QLIMIT;
+	engine_with(f, &o);
+	assert_int_equal(setsockopt(f->ls, SOL_SOCKET, SO_RCVBUF,
+				    (const char *)&size, sizeof(size)),
+			 0);
+	peer_req(&req, &f->addr, f->addr_len, &f->rec[0]);
+	req.on_socket = small_sndbuf_hook;
+	req.on_drained = bp_on_drained;
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec[0].status, IOCX_OK);
+	f->accepted = peer_raw_accept(f->ls, PEER_TIMEOUT_MS);
+	assert_true(f->accepted != INVALID_SOCKET);
+
+	/* The peer reads nothing: send until the limit refuses one. */
+	bp_reset(0);
+	for (int i = 0; i < 64 && rc == IOCX_OK; i++) {
+		rc = iocx_send(conn, big + queued, PIECE, IOCX_PAYLOAD_BORROW,
+			       bp_on_sent, NULL);
+		if (rc == IOCX_OK)
+			queued += PIECE;
+	}
+	assert_int_equal(rc, IOCX_E_LIMIT);
+	assert_true(queued <= QLIMIT);
+	assert_true(iocx_conn_queued_bytes(conn) <= QLIMIT);
+	bp.want_sent = (int)(queued / PIECE);
+	if (atomic_load(&bp.sent) == bp.want_sent)
+		peer_event_set(bp.all_sent_ev);
+	/* Nothing was read, so nothing can have drained. */
+	assert_int_equal(atomic_load(&bp.drained), 0);
+
+	/* The peer reads everything: every byte in order, then on_drained
+	 * once and every on_sent OK. */
+	rx = malloc(queued);
+	assert_non_null(rx);
+	got = peer_raw_recv(f->accepted, rx, queued, PEER_SLOW_TIMEOUT_MS,
+			    &err);
+	assert_int_equal(got, queued);
+	assert_int_equal(err, 0);
+	assert_memory_equal(rx, big, queued);
+	assert_true(peer_event_wait(bp.drained_ev, PEER_TIMEOUT_MS));
+	assert_true(peer_event_wait(bp.all_sent_ev, PEER_TIMEOUT_MS));
+	assert_int_equal(atomic_load(&bp.drained), 1);
+	assert_true(atomic_load(&bp.drained_queued) < QLIMIT / 2);
+	assert_int_equal(atomic_load(&bp.sent_ok), bp.want_sent);
+	assert_int_equal(iocx_conn_queued_bytes(conn), 0);
+	/* Sending works again. */
+	assert_int_equal(iocx_send(conn, big, PIECE, IOCX_PAYLOAD_BORROW,
+				   bp_on_sent, NULL),
+			 IOCX_OK);
+	got = peer_raw_recv(f->accepted, rx, PIECE, PEER_TIMEOUT_MS, &err);
+	assert_int_equal(got, PIECE);
+	assert_memory_equal(rx, big, PIECE);
+	free(rx);
+	close_conn(f, conn, 1);
+	bp_free();
+	peer_assert_clean(&f->trk);
+}
+
+static void big_send_arrives_byte_exact_in_chunks(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_engine_options o;
+	iocx_conn *conn;
+	unsigned char *rx = malloc(BIG);
+	size_t got, sends, i;
+	int err = -1;
+
+	assert_non_null(rx);
+	iocx_engine_options_init(&o);
+	/* The recorder must be in place before the engine exists. */
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_sys_install();
+	assert_int_equal(iocx_engine_create(&o, &f->engine), IOCX_OK);
+	conn = open_conn(f, 0, NULL);
+	f->accepted = peer_raw_accept(f->ls, PEER_TIMEOUT_MS);
+	assert_true(f->accepted != INVALID_SOCKET);
+	peer_sys_clear();
+	bp_reset(1);
+	assert_int_equal(iocx_send(conn, big, BIG, IOCX_PAYLOAD_BORROW,
+				   bp_on_sent, NULL),
+			 IOCX_OK);
+	got = peer_raw_recv(f->accepted, rx, BIG, 60000, &err);
+	assert_int_equal(got, BIG);
+	assert_int_equal(err, 0);
+	assert_memory_equal(rx, big, BIG);
+	assert_true(peer_event_wait(bp.all_sent_ev, PEER_TIMEOUT_MS));
+	assert_int_equal(atomic_load(&bp.sent_ok), 1);
+	/* No operation offered the OS more than a chunk. */
+	sends = peer_sys_find(SYS_SEND, INVALID_SOCKET, 0, 0, NULL);
+	assert_false(peer_sys_overflowed());
+	assert_true(sends >= BIG / IOCX_DEFAULT_SEND_CHUNK);
+	for (i = 0; i < peer_sys_count(); i++) {
+		struct peer_sys_event ev = peer_sys_event(i);
+
+		if (ev.kind == SYS_SEND)
+			assert_true(ev.bytes <= IOCX_DEFAULT_SEND_CHUNK);
+	}
+	close_conn(f, conn, 1);
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_sys_uninstall();
+	free(rx);
+	bp_free();
+	peer_assert_clean(&f->trk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,8 +438,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			socket_hook_failure_fails_once_and_leaks_nothing, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			slow_reader_hits_limit_then_drained, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			big_send_arrives_byte_exact_in_chunks, setup, teardown),
 	};
 
-	peer_init(120);
-	return cmocka_run_group_tests_name("socket", tests, NULL, NULL);
+	peer_init(240);
+	return cmocka_run_group_tests_name("socket", tests, group_setup,
+					   group_teardown);
 }
