@@ -136,10 +136,12 @@ enum iocx_error {
 	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
 	IOCX_E_IDLE = -24,		/* closed by the idle watchdog */
 	IOCX_E_NOFILE = -25,		/* out of descriptors or sockets */
+	IOCX_E_DETACHED = -26,		/* the socket was given to the user */
+	IOCX_E_BUSY = -27,		/* I/O still pending on a connection */
 };
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
-#define IOCX_ERROR_COUNT 26
+#define IOCX_ERROR_COUNT 28
 
 /*
  * Short symbolic name of a code ("IOCX_E_REFUSED"); "IOCX_E_UNKNOWN" for a
@@ -441,9 +443,10 @@ typedef void (*iocx_connect_cb)(iocx_conn *conn,
  * after iocx_close() (also when the close came before destroy, or from
  * on_connect), IOCX_E_SHUTDOWN when iocx_engine_destroy() closed a
  * connection the user had not closed, IOCX_E_IDLE when the idle watchdog
- * (idle_ms) closed it.  The handle is freed when this returns.  on_close
- * may be NULL: the connection still closes and frees itself, but the
- * caller is never told when the handle becomes invalid.
+ * (idle_ms) closed it, IOCX_E_DETACHED after iocx_detach().  The handle
+ * is freed when this returns.  on_close may be NULL: the connection still
+ * closes and frees itself, but the caller is never told when the handle
+ * becomes invalid.
  */
 typedef void (*iocx_close_cb)(iocx_conn *conn, int reason, void *user);
 
@@ -752,6 +755,41 @@ IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
  */
 IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
 				  struct sockaddr_storage *out);
+
+/*
+ * Take the socket away from the engine for good: on IOCX_OK *sock is the
+ * connected socket, the caller owns it (and closes it), and the engine
+ * never touches it again: no read, send, cancel, option or close.  The
+ * connection then closes without a socket: on_close follows, on a worker,
+ * with reason IOCX_E_DETACHED (inside the connection's own callback: once
+ * that callback returned), and iocx_close() is not needed (it returns
+ * IOCX_E_ALREADY, also with IOCX_CLOSE_ABORT).  Send and read calls fail with IOCX_E_NOTCONN from the
+ * moment this returns.
+ *
+ * Only an idle connection can be detached, so that no byte is lost or
+ * read twice: every send reported by on_sent (iocx_conn_queued_bytes()
+ * is 0), no read session (after iocx_read_stop(), its terminal on_recv
+ * came), no FIN still waiting for the queue.  Otherwise IOCX_E_BUSY and
+ * nothing changes; nothing is cancelled for the caller.
+ *
+ * What the new owner gets: on Linux a TCP socket, non-blocking on the
+ * epoll backend and blocking on io_uring (set the mode you need), out of
+ * every epoll set and ring of the engine.  On Windows an overlapped
+ * SOCKET whose completion-port association has been removed
+ * (NtSetInformationFile with FileReplaceCompletionInformation, Windows
+ * 8.1 and later), so it can be associated with another port or used with
+ * plain blocking calls; where the OS refuses that (earlier Windows, and
+ * Wine 8), IOCX_E_NOTSUP is returned and the connection stays the
+ * engine's, unchanged.
+ *
+ * Callable from any thread except from inside another connection's
+ * callback (IOCX_E_INCALLBACK: that would take two connections' locks);
+ * it waits while one of this connection's callbacks runs elsewhere.
+ * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when the connection is
+ * not open or a close was asked for, the error that broke it, IOCX_E_BUSY
+ * as above, IOCX_E_NOTSUP as above.
+ */
+IOCX_API int iocx_detach(iocx_conn *conn, iocx_socket_t *sock);
 
 /*
  * The remote address of an open connection, as given in the request

@@ -100,6 +100,13 @@ struct iocx_backend {
 	 * local_addr: getsockname of it into *out; IOCX_OK or an error.
 	 */
 	iocx_socket_t (*native)(struct iocx_conn *c);
+	/*
+	 * Optional (NULL: IOCX_E_NOTSUP).  Hand c's socket over to the
+	 * user: take it out of every completion mechanism of the engine,
+	 * set *out and forget it (a later close does nothing).  Called
+	 * with nothing in flight; on error nothing changed.
+	 */
+	int (*detach)(struct iocx_conn *c, iocx_socket_t *out);
 	int (*local_addr)(struct iocx_conn *c, struct sockaddr_storage *out);
 };
 

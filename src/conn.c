@@ -117,7 +117,8 @@ static bool seal_close(struct iocx_conn *c, bool abort)
 static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 {
 	struct iocx_engine *e = c->engine;
-	int reason = atomic_load(&c->close_request) != CONN_CLOSE_NONE
+	int reason = c->detached ? IOCX_E_DETACHED
+		     : atomic_load(&c->close_request) != CONN_CLOSE_NONE
 			     ? IOCX_OK
 		     : c->idle_expired ? IOCX_E_IDLE
 				       : IOCX_E_SHUTDOWN;
@@ -484,7 +485,7 @@ static bool recyclable(struct iocx_conn *c)
 	int broken;
 
 	if (!e->opts.recycle_sockets || !e->backend->disconnect ||
-	    c->closing_abort || c->local_len != 0 ||
+	    c->closing_abort || c->local_len != 0 || c->detached ||
 	    !iocx__conn_plain_socket(c) || c->on_socket)
 		return false;
 	iocx__mutex_lock(&c->req_lock);

@@ -144,6 +144,7 @@ struct iocx_conn {
 	bool disconnecting;		/* DisconnectEx for recycling in flight
 					   (MAIN slot) */
 	bool idle_expired;		/* the watchdog closes it */
+	bool detached;			/* iocx_detach took the socket */
 
 	iocx_connect_cb on_connect;
 	iocx_close_cb on_close;

@@ -73,6 +73,79 @@ int iocx_conn_local_addr(const iocx_conn *c, struct sockaddr_storage *out)
 	return IOCX_OK;
 }
 
+/*
+ * iocx_detach() with c->lock held: check that c is open and idle, then
+ * hand the socket over with req_lock held, so that no send or read can be
+ * accepted between the check and the hand-over.
+ */
+static int detach_locked(struct iocx_conn *c, iocx_socket_t *out)
+{
+	int rc;
+
+	if (c->state != CONN_OPEN || c->shutdown || c->idle_expired ||
+	    atomic_load(&c->close_request) != CONN_CLOSE_NONE)
+		return IOCX_E_NOTCONN;
+	if (c->send_busy || c->sendq || c->recv_busy || c->reading ||
+	    c->disconnecting || (c->fin_wanted && !c->fin_sent))
+		return IOCX_E_BUSY;
+	iocx__mutex_lock(&c->req_lock);
+	if (c->req.broken) {
+		rc = c->req.broken;
+	} else if (c->req.head || c->req.read_on || c->req.read_start ||
+		   (c->req.shutdown && !c->fin_wanted)) {
+		rc = IOCX_E_BUSY;
+	} else {
+		rc = c->engine->backend->detach(c, out);
+		if (rc == IOCX_OK) {
+			atomic_store(&c->req_touched, true);
+			atomic_store(&c->open_for_send, false);
+			atomic_store(&c->open_for_read, false);
+			c->detached = true;
+		}
+	}
+	iocx__mutex_unlock(&c->req_lock);
+	if (rc == IOCX_OK)
+		iocx__conn_unexpose(c);
+	return rc;
+}
+
+/* See iocx.h. */
+int iocx_detach(iocx_conn *c, iocx_socket_t *out)
+{
+	bool own;
+	int rc;
+
+	if (!c || !out)
+		return IOCX_E_INVAL;
+	own = iocx__current_conn == c;
+	if (iocx__current_conn && !own)
+		return IOCX_E_INCALLBACK;
+	if (!c->engine->backend->detach)
+		return IOCX_E_NOTSUP;
+	/* c may finish on a worker as soon as its lock is free. */
+	iocx__conn_ref(c);
+	if (!own)
+		iocx__mutex_lock(&c->lock);
+	rc = detach_locked(c, out);
+	if (!own)
+		iocx__mutex_unlock(&c->lock);
+	/*
+	 * Close what is left of the connection the usual way (a close
+	 * asked for meanwhile does that too: ALREADY is fine); finish()
+	 * reports IOCX_E_DETACHED.  Sealed at once, as after a graceful
+	 * close's socket went: there is nothing left to reset.
+	 */
+	if (rc == IOCX_OK) {
+		int seen = 1 + IOCX_CLOSE_GRACEFUL;
+
+		(void)iocx_close(c, IOCX_CLOSE_GRACEFUL);
+		atomic_compare_exchange_strong(&c->close_request, &seen,
+					       CONN_CLOSE_DONE);
+	}
+	iocx__conn_unref(c);
+	return rc;
+}
+
 /* See iocx.h. */
 int iocx_conn_remote_addr(const iocx_conn *c, struct sockaddr_storage *out)
 {

@@ -578,6 +578,24 @@ static int iocp_local_addr(struct iocx_conn *c, struct sockaddr_storage *out)
 	return IOCX_OK;
 }
 
+/*
+ * Give the socket to the user: without its completion-port association,
+ * or not at all (the OS refused: before Windows 8.1, and Wine 8).
+ */
+static int iocp_detach(struct iocx_conn *c, iocx_socket_t *out)
+{
+	struct win_conn *w = win_conn(c);
+	LONG status = iocx__win_sys.unassociate((HANDLE)w->sock);
+
+	if (status < 0) {
+		c->os_code = (uint32_t)status;
+		return IOCX_E_NOTSUP;
+	}
+	*out = w->sock;
+	w->sock = INVALID_SOCKET;
+	return IOCX_OK;
+}
+
 static const struct iocx_backend iocp_backend = {
 	.name = "iocp",
 	.conn_size = sizeof(struct win_conn),
@@ -596,6 +614,7 @@ static const struct iocx_backend iocp_backend = {
 	.cancel = iocp_cancel,
 	.close = iocp_close,
 	.native = iocp_native,
+	.detach = iocp_detach,
 	.local_addr = iocp_local_addr,
 };
 

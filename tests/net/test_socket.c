@@ -6,7 +6,9 @@
  * connect once and leaves no socket, handle or block behind.  And send
  * backpressure: a peer that does not read makes iocx_send() hit
  * options.max_queued_bytes, and on_drained follows once it read; 16 MiB
- * in one send arrive byte-exact, offered to the OS in chunks.
+ * in one send arrive byte-exact, offered to the OS in chunks.  And
+ * iocx_detach: the caller's plain send and recv work on the socket, and
+ * the engine makes no call on it any more.
  *
  * Callbacks run on workers (the hook of a first attempt on the calling
  * thread), so they only record; the main thread asserts.
@@ -15,8 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <fcntl.h>
+#endif
 
 #include <cmocka.h>
 
@@ -197,6 +203,7 @@ static void local_address_is_what_the_peer_sees(void **state)
 
 	close_conn(f, conn, 1);
 	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
 }
 
 static void socket_hook_failure_fails_once_and_leaks_nothing(void **state)
@@ -280,10 +287,20 @@ static int small_sndbuf_hook(iocx_socket_t s, int family, void *user)
 /* Replace f's engine with one made with o (the first test's is idle). */
 static void engine_with(struct fx *f, const struct iocx_engine_options *o)
 {
-	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	if (f->engine != NULL)
+		assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
 	f->engine = NULL;
 	assert_int_equal(iocx_engine_create(o, &f->engine), IOCX_OK);
 	f->live0 = peer_alloc_live();
+}
+
+/* The same with the syscall recorder, which must come before the engine. */
+static void engine_recorded(struct fx *f, const struct iocx_engine_options *o)
+{
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_sys_install();
+	engine_with(f, o);
 }
 
 static void bp_reset(int want_sent)
@@ -377,6 +394,7 @@ static void slow_reader_hits_limit_then_drained(void **state)
 	close_conn(f, conn, 1);
 	bp_free();
 	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
 }
 
 static void big_send_arrives_byte_exact_in_chunks(void **state)
@@ -390,11 +408,7 @@ static void big_send_arrives_byte_exact_in_chunks(void **state)
 
 	assert_non_null(rx);
 	iocx_engine_options_init(&o);
-	/* The recorder must be in place before the engine exists. */
-	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
-	f->engine = NULL;
-	peer_sys_install();
-	assert_int_equal(iocx_engine_create(&o, &f->engine), IOCX_OK);
+	engine_recorded(f, &o);
 	conn = open_conn(f, 0, NULL);
 	f->accepted = peer_raw_accept(f->ls, PEER_TIMEOUT_MS);
 	assert_true(f->accepted != INVALID_SOCKET);
@@ -428,6 +442,86 @@ static void big_send_arrives_byte_exact_in_chunks(void **state)
 	peer_assert_clean(&f->trk);
 }
 
+/* ---- detach ----------------------------------------------------------- */
+
+static void set_blocking(SOCKET s)
+{
+#ifdef _WIN32
+	u_long off = 0;
+
+	assert_int_equal(ioctlsocket(s, FIONBIO, &off), 0);
+#else
+	int fl = fcntl(s, F_GETFL);
+
+	assert_true(fl >= 0);
+	assert_int_equal(fcntl(s, F_SETFL, fl & ~O_NONBLOCK), 0);
+#endif
+}
+
+static void detach_then_plain_send_recv(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_engine_options o;
+	struct iocx_stats before, after;
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+	iocx_conn *conn;
+	char buf[5];
+	size_t got;
+	int err = -1, rc;
+
+	iocx_engine_options_init(&o);
+	engine_recorded(f, &o);
+	conn = open_conn(f, 0, NULL);
+	f->accepted = peer_raw_accept(f->ls, PEER_TIMEOUT_MS);
+	assert_true(f->accepted != INVALID_SOCKET);
+	rc = iocx_detach(conn, &s);
+	if (rc == IOCX_E_NOTSUP && peer_is_wine()) {
+		/* The connection stayed the engine's, unchanged. */
+		assert_int_not_equal(iocx_conn_socket(conn),
+				     IOCX_INVALID_SOCKET);
+		close_conn(f, conn, 1);
+		peer_sys_uninstall();
+		printf("SKIP: Wine %s: NtSetInformationFile refuses "
+		       "FileReplaceCompletionInformation, so a socket cannot "
+		       "leave its completion port (Windows 8.1 and later "
+		       "allow it)\n", peer_wine_version());
+		skip();
+	}
+	assert_int_equal(rc, IOCX_OK);
+	assert_true(s != IOCX_INVALID_SOCKET);
+	peer_sys_clear();
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec[0].reason, IOCX_E_DETACHED);
+	assert_int_equal(iocx_engine_stats(f->engine, &before), IOCX_OK);
+
+	/* The caller's own I/O, both ways. */
+	set_blocking(s);
+	assert_int_equal(send(s, "hello", 5, 0), 5);
+	got = peer_raw_recv(f->accepted, buf, 5, PEER_TIMEOUT_MS, &err);
+	assert_int_equal(got, 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(send(f->accepted, "world", 5, 0), 5);
+	got = peer_raw_recv(s, buf, 5, PEER_TIMEOUT_MS, &err);
+	assert_int_equal(got, 5);
+	assert_memory_equal(buf, "world", 5);
+
+	/* The engine saw none of it and made no call on the socket, also
+	 * not when it was destroyed. */
+	assert_int_equal(iocx_engine_stats(f->engine, &after), IOCX_OK);
+	assert_int_equal(after.bytes_sent, before.bytes_sent);
+	assert_int_equal(after.bytes_received, before.bytes_received);
+	assert_int_equal(after.closed, 1);
+	assert_int_equal(after.open, 0);
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	for (size_t i = 0; i < peer_sys_count(); i++)
+		assert_true(peer_sys_event(i).s != s);
+	peer_sys_uninstall();
+	/* Still open, so ours to close. */
+	assert_int_equal(closesocket(s), 0);
+	peer_assert_clean(&f->trk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +536,8 @@ int main(void)
 			slow_reader_hits_limit_then_drained, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			big_send_arrives_byte_exact_in_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(detach_then_plain_send_recv,
+						setup, teardown),
 	};
 
 	peer_init(240);

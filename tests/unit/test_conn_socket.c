@@ -3,7 +3,10 @@
  * backend: the native handle and the addresses of an open connection
  * (and nothing before or after), and the on_socket hook: once per attempt,
  * before the connect, a failure that reports IOCX_E_ABORTED exactly once
- * and leaks nothing, and a close made inside a retry's hook.
+ * and leaks nothing, and a close made inside a retry's hook; and
+ * iocx_detach: only of an idle open connection (IOCX_E_BUSY while a read
+ * or a send is pending), after which the backend never sees the socket
+ * again and on_close reports IOCX_E_DETACHED.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +46,15 @@ struct fx {
 	int hook_rc[4];
 	bool hook_closes;		/* the 2nd call closes the connection */
 	int hook_close_rc;
+	/* iocx_detach from inside on_connect: of this connection (NULL =
+	 * of the one connecting), and what it gave. */
+	bool detach_in_connect;
+	iocx_conn *detach_target;
+	int detach_rc;
+	iocx_socket_t detached;
+	int recv_terminal;		/* status of the terminal on_recv */
+	int recvs;
+	int sents, sent_status;
 	void *sentinel;
 };
 
@@ -67,6 +79,10 @@ static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 	fx->sock_at_connect = iocx_conn_socket(c);
 	fx->local_rc_at_connect = iocx_conn_local_addr(c,
 						       &fx->local_at_connect);
+	if (fx->detach_in_connect)
+		fx->detach_rc = iocx_detach(fx->detach_target ? fx->detach_target
+							      : c,
+					    &fx->detached);
 	cb_depth--;
 }
 
@@ -358,6 +374,207 @@ static void socket_hook_close_during_retry_hook(void **state)
 	assert_int_equal(fx->closes, 1);
 }
 
+/* ---- detach ----------------------------------------------------------- */
+
+static void on_recv(iocx_conn *c, int status, const void *d, size_t len,
+		    void *user)
+{
+	struct fx *fx = user;
+
+	(void)c;
+	(void)d;
+	(void)len;
+	fx->recvs++;
+	if (status != IOCX_OK)
+		fx->recv_terminal = status;
+}
+
+static void on_sent_ok(iocx_conn *c, int status, size_t bytes, void *user)
+{
+	struct fx *fx = user;
+
+	(void)c;
+	(void)bytes;
+	fx->sent_status = status;
+	fx->sents++;
+}
+
+static void detach_idle_gives_socket_and_closes_detached(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx);
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+	iocx_conn *c;
+	size_t log0;
+
+	c = connect_with(fx, &r, IOCX_OK);
+	log0 = fake_log_len();
+	assert_int_equal(iocx_detach(c, &s), IOCX_OK);
+	assert_int_equal(s, FAKE_NATIVE(1));
+	assert_true(fake_sock(1)->detached);
+	/* From here on: no socket to show, no data calls accepted. */
+	assert_int_equal(iocx_conn_socket(c), IOCX_INVALID_SOCKET);
+	assert_int_equal(iocx_send(c, "x", 1, IOCX_PAYLOAD_COPY, on_sent_ok,
+				   fx),
+			 IOCX_E_NOTCONN);
+	assert_int_equal(iocx_read_start(c, on_recv), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_detach(c, &s), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_close(c, IOCX_CLOSE_ABORT), IOCX_E_ALREADY);
+	fake_pump(fx->e);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_E_DETACHED);
+	assert_int_equal(fx->sock_at_close, IOCX_INVALID_SOCKET);
+	/* The backend was asked for nothing but the detach (a close of a
+	 * forgotten socket does nothing). */
+	for (size_t i = log0; i < fake_log_len(); i++) {
+		const struct fake_rec *rec = fake_log_at(i);
+
+		assert_true(rec->call == FAKE_DETACH ||
+			    rec->call == FAKE_CLOSE || rec->call == FAKE_POST);
+	}
+	assert_false(fake_sock(1)->closed);
+	cfx_check_stats(fx->e, false, .connects_started = 1,
+			.connects_ok = 1, .closed = 1);
+}
+
+static void detach_while_reading_is_busy(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx);
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+	iocx_conn *c;
+
+	c = connect_with(fx, &r, IOCX_OK);
+	assert_int_equal(iocx_read_start(c, on_recv), IOCX_OK);
+	fake_pump(fx->e);
+	assert_true(fake_recv_pending(1));
+	assert_int_equal(iocx_detach(c, &s), IOCX_E_BUSY);
+	assert_int_equal(s, IOCX_INVALID_SOCKET);
+	/* Nothing changed: the read goes on and delivers. */
+	fake_complete_recv(c, IOCX_OK, "ab", 2);
+	fake_pump(fx->e);
+	assert_int_equal(fx->recvs, 1);
+	assert_true(fake_recv_pending(1));
+	/* Stopped, and its terminal on_recv came: now it detaches. */
+	assert_int_equal(iocx_read_stop(c), IOCX_OK);
+	assert_int_equal(iocx_detach(c, &s), IOCX_E_BUSY);
+	fake_pump(fx->e);
+	assert_int_equal(fx->recv_terminal, IOCX_E_CANCELLED);
+	assert_int_equal(iocx_detach(c, &s), IOCX_OK);
+	assert_int_equal(s, FAKE_NATIVE(1));
+	fake_pump(fx->e);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_E_DETACHED);
+	assert_int_equal(fx->recvs, 2);
+}
+
+static void detach_with_send_pending_is_busy(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx);
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+	iocx_conn *c;
+
+	c = connect_with(fx, &r, IOCX_OK);
+	assert_int_equal(iocx_send(c, "xyz", 3, IOCX_PAYLOAD_COPY, on_sent_ok,
+				   fx),
+			 IOCX_OK);
+	/* Queued, not yet taken by a worker: busy already. */
+	assert_int_equal(iocx_detach(c, &s), IOCX_E_BUSY);
+	fake_pump(fx->e);
+	assert_int_equal(iocx_detach(c, &s), IOCX_E_BUSY);
+	fake_complete(c, IOCX_OK, 0, 3);
+	fake_pump(fx->e);
+	assert_int_equal(fx->sents, 1);
+	assert_int_equal(fx->sent_status, IOCX_OK);
+	assert_int_equal(iocx_detach(c, &s), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->reason, IOCX_E_DETACHED);
+	assert_int_equal(fake_sock(1)->acked, 3);
+}
+
+static void detach_inside_on_connect_closes_after_it(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx);
+
+	fx->detach_in_connect = true;
+	connect_with(fx, &r, IOCX_OK);
+	assert_int_equal(fx->detach_rc, IOCX_OK);
+	assert_int_equal(fx->detached, FAKE_NATIVE(1));
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_E_DETACHED);
+	assert_false(fake_sock(1)->closed);
+}
+
+static void detach_from_another_connections_callback_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx);
+	iocx_conn *first;
+
+	first = connect_with(fx, &r, IOCX_OK);
+	fx->detach_in_connect = true;
+	fx->detach_target = first;
+	connect_with(fx, &r, IOCX_OK);
+	assert_int_equal(fx->detach_rc, IOCX_E_INCALLBACK);
+	assert_false(fake_sock(1)->detached);
+	assert_int_equal(iocx_conn_socket(first), FAKE_NATIVE(1));
+	assert_int_equal(iocx_close(first, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->closes, 2);
+	assert_int_equal(fx->reason, IOCX_OK);
+}
+
+static void detach_not_open_or_bad_args(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx);
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+	iocx_conn *c = NULL;
+
+	assert_int_equal(iocx_detach(NULL, &s), IOCX_E_INVAL);
+	assert_int_equal(iocx_connect(fx->e, &r, &c), IOCX_OK);
+	fx->conn = c;
+	assert_int_equal(iocx_detach(c, NULL), IOCX_E_INVAL);
+	/* Still connecting. */
+	assert_int_equal(iocx_detach(c, &s), IOCX_E_NOTCONN);
+	fake_complete(c, IOCX_OK, 0, 0);
+	fake_pump(fx->e);
+	/* A close asked for: too late. */
+	assert_int_equal(iocx_close(c, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	assert_int_equal(iocx_detach(c, &s), IOCX_E_NOTCONN);
+	assert_int_equal(s, IOCX_INVALID_SOCKET);
+	fake_pump(fx->e);
+	assert_int_equal(fx->reason, IOCX_OK);
+	assert_true(fake_sock(1)->closed);
+}
+
+static void detach_refused_by_os_changes_nothing(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx);
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+	iocx_conn *c;
+
+	c = connect_with(fx, &r, IOCX_OK);
+	fake_fail_next(FAKE_DETACH, IOCX_E_NOTSUP);
+	assert_int_equal(iocx_detach(c, &s), IOCX_E_NOTSUP);
+	assert_int_equal(s, IOCX_INVALID_SOCKET);
+	assert_int_equal(iocx_conn_socket(c), FAKE_NATIVE(1));
+	assert_int_equal(iocx_send(c, "x", 1, IOCX_PAYLOAD_COPY, on_sent_ok,
+				   fx),
+			 IOCX_OK);
+	fake_pump(fx->e);
+	fake_complete(c, IOCX_OK, 0, 1);
+	fake_pump(fx->e);
+	assert_int_equal(fx->sent_status, IOCX_OK);
+	close_conn(fx);
+	assert_int_equal(fx->reason, IOCX_OK);
+	assert_true(fake_sock(1)->closed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +598,23 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			socket_hook_close_during_retry_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			detach_idle_gives_socket_and_closes_detached, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(detach_while_reading_is_busy,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			detach_with_send_pending_is_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			detach_inside_on_connect_closes_after_it, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			detach_from_another_connections_callback_refused, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(detach_not_open_or_bad_args,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			detach_refused_by_os_changes_nothing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("conn_socket", tests, group_setup,
