@@ -125,7 +125,8 @@ enum iocx_error {
 					   OS gave up, or deadline_ms
 					   expired), or a wait_idle */
 	IOCX_E_ADDRINUSE = -14,		/* local address (or 4-tuple) in use */
-	IOCX_E_PORTS_EXHAUSTED = -15,	/* no ephemeral port left to bind */
+	IOCX_E_PORTS_EXHAUSTED = -15,	/* no ephemeral port left (bind, or
+					   a wildcard socket's connect) */
 	IOCX_E_ABORTED = -16,		/* connection aborted locally */
 	IOCX_E_RESET = -17,		/* connection reset by peer */
 	IOCX_E_CANCELLED = -18,		/* operation cancelled (close, destroy) */
@@ -423,8 +424,20 @@ struct iocx_connect_result {
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
 	unsigned attempts;	/* connect attempts made, 1 without retries,
 				   at most retry.max_attempts */
+	/*
+	 * Windows: the wildcard-bound socket took SO_REUSE_UNICASTPORT
+	 * (Windows 10 and later; best effort), so its port was chosen at
+	 * connect time and is shared per 4-tuple instead of reserved for
+	 * every destination; out of ports then shows as
+	 * IOCX_E_PORTS_EXHAUSTED in on_connect.  Always false elsewhere
+	 * (Linux never binds a wildcard socket before connect, so its ports
+	 * are per destination already) and for a recycled socket.  Since
+	 * 0.3.
+	 */
+	bool port_reuse;
+	uint8_t pad0[7];	/* zero; keeps reserved on its word */
 	/* Fields of later versions (zero here); 128 bytes in all. */
-	uint64_t reserved[12];
+	uint64_t reserved[11];
 };
 
 /*

@@ -85,6 +85,7 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.fastopen = c->fastopen,
 		.syn_tuned = c->syn_tuned,
 		.attempts = c->attempts,
+		.port_reuse = c->port_reuse,
 	};
 	struct iocx_counters *set = iocx__counters(e);
 

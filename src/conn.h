@@ -98,6 +98,7 @@ struct iocx_conn {
 	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
 	uint8_t syn_retransmissions;
 	bool syn_tuned;			/* ... and the OS took it */
+	bool port_reuse;		/* SO_REUSE_UNICASTPORT took (Windows) */
 	bool local_from_sources;	/* local is an engine source address */
 
 	/* Data requests from other threads (data.c). */

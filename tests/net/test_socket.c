@@ -206,6 +206,44 @@ static void local_address_is_what_the_peer_sees(void **state)
 	peer_assert_no_leak(f->live0);
 }
 
+static void note_port_reuse(struct peer_rec *r, iocx_conn *conn,
+			    const struct iocx_connect_result *res)
+{
+	(void)conn;
+	r->hook_rc[0] = res->port_reuse ? 1 : 2;
+}
+
+/*
+ * Windows shares a wildcard socket's port per 4-tuple with
+ * SO_REUSE_UNICASTPORT (Windows 10 and later); Linux never binds one
+ * before the connect, so it has nothing to set.
+ */
+static void wildcard_connect_reports_port_reuse(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req;
+	iocx_conn *conn = NULL;
+
+	f->rec[0].on_connect_hook = note_port_reuse;
+	peer_req(&req, &f->addr, f->addr_len, &f->rec[0]);
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec[0].status, IOCX_OK);
+	close_conn(f, conn, 1);
+	peer_assert_no_leak(f->live0);
+#ifdef _WIN32
+	if (f->rec[0].hook_rc[0] == 2 && peer_is_wine()) {
+		printf("SKIP: Wine %s refuses SO_REUSE_UNICASTPORT; the "
+		       "wildcard bind reserves a port per socket as before\n",
+		       peer_wine_version());
+		skip();
+	}
+	assert_int_equal(f->rec[0].hook_rc[0], 1);
+#else
+	assert_int_equal(f->rec[0].hook_rc[0], 2);
+#endif
+}
+
 static void socket_hook_failure_fails_once_and_leaks_nothing(void **state)
 {
 	struct fx *f = *state;
@@ -538,6 +576,8 @@ int main(void)
 			big_send_arrives_byte_exact_in_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(detach_then_plain_send_recv,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			wildcard_connect_reports_port_reuse, setup, teardown),
 	};
 
 	peer_init(240);
