@@ -776,8 +776,8 @@ IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
  * connection then closes without a socket: on_close follows, on a worker,
  * with reason IOCX_E_DETACHED (inside the connection's own callback: once
  * that callback returned), and iocx_close() is not needed (it returns
- * IOCX_E_ALREADY, also with IOCX_CLOSE_ABORT).  Send and read calls fail with IOCX_E_NOTCONN from the
- * moment this returns.
+ * IOCX_E_ALREADY, also with IOCX_CLOSE_ABORT).  Send and read calls
+ * fail with IOCX_E_NOTCONN from the moment this returns.
  *
  * Only an idle connection can be detached, so that no byte is lost or
  * read twice: every send reported by on_sent (iocx_conn_queued_bytes()

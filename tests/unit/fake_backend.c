@@ -376,7 +376,8 @@ static int fake_shutdown(struct iocx_conn *c)
 	struct fake_sock *s = sock_of(c);
 
 	log_call(FAKE_SHUTDOWN, s->id, s->acked);
-	FAKE_REQUIRE(s->opened && !s->closed && !s->detached, "shutdown on socket %u that "
+	FAKE_REQUIRE(s->opened && !s->closed && !s->detached,
+		     "shutdown on socket %u that "
 		     "is not open", s->id);
 	/* FIN goes after the data: nothing of it may still be in flight. */
 	FAKE_REQUIRE(s->op == FAKE_NONE, "shutdown on socket %u while %s is "

@@ -128,10 +128,7 @@ static int teardown(void **state)
 {
 	struct fx *fx = *state;
 
-	test_free(fx->sentinel);
-	if (cfx_engine_abandon(&fx->e, cb_depth > 0))
-		return 0;
-	return cfx_engine_destroy(&fx->e, fx->engines);
+	return cfx_teardown(&fx->e, fx->sentinel, fx->engines, cb_depth > 0);
 }
 
 static int send_n(struct fx *fx, size_t n)
