@@ -289,7 +289,7 @@ static struct {
 	atomic_llong drained_queued;
 	peer_event *drained_ev;
 	peer_event *all_sent_ev;
-	int want_sent;
+	atomic_int want_sent;		/* on_sent calls that set all_sent_ev */
 } bp;
 
 static void bp_on_sent(iocx_conn *c, int status, size_t bytes, void *user)
@@ -299,7 +299,9 @@ static void bp_on_sent(iocx_conn *c, int status, size_t bytes, void *user)
 	(void)user;
 	if (status == IOCX_OK)
 		atomic_fetch_add(&bp.sent_ok, 1);
-	if (atomic_fetch_add(&bp.sent, 1) + 1 == bp.want_sent)
+	/* Count, then look at want_sent; the main thread stores want_sent,
+	 * then looks at sent: one of the two sees the last call. */
+	if (atomic_fetch_add(&bp.sent, 1) + 1 == atomic_load(&bp.want_sent))
 		peer_event_set(bp.all_sent_ev);
 }
 
@@ -346,7 +348,7 @@ static void bp_reset(int want_sent)
 	atomic_store(&bp.sent, 0);
 	atomic_store(&bp.sent_ok, 0);
 	atomic_store(&bp.drained, 0);
-	bp.want_sent = want_sent;
+	atomic_store(&bp.want_sent, want_sent);
 	bp.drained_ev = peer_event_new();
 	bp.all_sent_ev = peer_event_new();
 	assert_non_null(bp.drained_ev);
@@ -400,8 +402,8 @@ static void slow_reader_hits_limit_then_drained(void **state)
 	assert_int_equal(rc, IOCX_E_LIMIT);
 	assert_true(queued <= QLIMIT);
 	assert_true(iocx_conn_queued_bytes(conn) <= QLIMIT);
-	bp.want_sent = (int)(queued / PIECE);
-	if (atomic_load(&bp.sent) == bp.want_sent)
+	atomic_store(&bp.want_sent, (int)(queued / PIECE));
+	if (atomic_load(&bp.sent) == atomic_load(&bp.want_sent))
 		peer_event_set(bp.all_sent_ev);
 	/* Nothing was read, so nothing can have drained. */
 	assert_int_equal(atomic_load(&bp.drained), 0);
@@ -419,7 +421,8 @@ static void slow_reader_hits_limit_then_drained(void **state)
 	assert_true(peer_event_wait(bp.all_sent_ev, PEER_TIMEOUT_MS));
 	assert_int_equal(atomic_load(&bp.drained), 1);
 	assert_true(atomic_load(&bp.drained_queued) < QLIMIT / 2);
-	assert_int_equal(atomic_load(&bp.sent_ok), bp.want_sent);
+	assert_int_equal(atomic_load(&bp.sent_ok),
+			 atomic_load(&bp.want_sent));
 	assert_int_equal(iocx_conn_queued_bytes(conn), 0);
 	/* Sending works again. */
 	assert_int_equal(iocx_send(conn, big, PIECE, IOCX_PAYLOAD_BORROW,
