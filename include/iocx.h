@@ -10,8 +10,9 @@
  * it.  The rules that span functions (threads, callbacks, lifetime,
  * buffer ownership, the error model) are in docs/api.md; in short:
  *  - Callbacks run on engine worker threads, never inside the call that
- *    started the operation.  Callbacks of one connection never run
- *    concurrently with each other.
+ *    started the operation (except a first attempt's on_socket hook,
+ *    which runs inside iocx_connect()).  Callbacks of one connection
+ *    never run concurrently with each other.
  *  - Every iocx_connect() that returns IOCX_OK yields exactly one on_connect
  *    call and, later, exactly one on_close call; on_close is always the last
  *    callback of a connection.  The iocx_conn handle stays valid until
@@ -679,7 +680,9 @@ struct iocx_connect_request {
  *     source), IOCX_E_ADDRINUSE (an explicit local port in use),
  *     IOCX_E_ADDRNOTAVAIL (the local address is not this host's),
  *     IOCX_E_SYSTEM (other socket failures, or the port association);
- *  9. the connect itself: IOCP and epoll issue it on the calling thread,
+ *  9. the on_socket hook (see iocx_socket_cb), run here for the first
+ *     attempt: a non-zero return is IOCX_E_ABORTED;
+ * 10. the connect itself: IOCP and epoll issue it on the calling thread,
  *     so a connect the OS rejects at once is returned here, mapped like a
  *     completion (e.g. IOCX_E_REFUSED, IOCX_E_NETUNREACH); io_uring issues
  *     it on the connection's worker, so there the same rejection arrives
@@ -770,6 +773,15 @@ IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
 				  struct sockaddr_storage *out);
 
 /*
+ * The remote address of an open connection, as given in the request
+ * (a v4-mapped IPv6 address stays IPv6), copied to *out.  IOCX_OK,
+ * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when not open.
+ * Any thread.
+ */
+IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
+				   struct sockaddr_storage *out);
+
+/*
  * Take the socket away from the engine for good: on IOCX_OK *sock is the
  * connected socket, the caller owns it (and closes it), and the engine
  * never touches it again: no read, send, cancel, option or close.  The
@@ -803,15 +815,6 @@ IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
  * as above, IOCX_E_NOTSUP as above.
  */
 IOCX_API int iocx_detach(iocx_conn *conn, iocx_socket_t *sock);
-
-/*
- * The remote address of an open connection, as given in the request
- * (a v4-mapped IPv6 address stays IPv6), copied to *out.  IOCX_OK,
- * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when not open.
- * Any thread.
- */
-IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
-				   struct sockaddr_storage *out);
 
 /* ---- data on an open connection -------------------------------------- */
 
