@@ -147,6 +147,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 		o.connect_payload_cap = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP;
 	if (o.recv_buffer == 0)
 		o.recv_buffer = IOCX_DEFAULT_RECV_BUFFER;
+	if (o.send_chunk == 0)
+		o.send_chunk = IOCX_DEFAULT_SEND_CHUNK;
 	if (flags & IOCX__ENGINE_MANUAL)
 		o.workers = 0;
 

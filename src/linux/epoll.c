@@ -512,6 +512,13 @@ static void ep_close(struct iocx_conn *c, bool abort)
 	iocx__lx_sock_close(lx_conn(c), abort);
 }
 
+static int ep_detach(struct iocx_conn *c, iocx_socket_t *out)
+{
+	struct lx_conn *lc = lx_conn(c);
+
+	return iocx__lx_sock_detach(lc, lx_owner(lc)->epfd, out);
+}
+
 /* The epoll backend (src/backend.h). */
 const struct iocx_backend iocx__epoll_backend = {
 	.name = "epoll",
@@ -528,4 +535,7 @@ const struct iocx_backend iocx__epoll_backend = {
 	.connected = ep_connected,
 	.cancel = ep_cancel,
 	.close = ep_close,
+	.native = iocx__lx_sock_native,
+	.detach = ep_detach,
+	.local_addr = iocx__lx_sock_local_addr,
 };

@@ -712,6 +712,12 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	lc->fd = -1;
 }
 
+static int ur_detach(struct iocx_conn *c, iocx_socket_t *out)
+{
+	/* No operation in flight: the ring holds nothing of the socket. */
+	return iocx__lx_sock_detach(lx_conn(c), -1, out);
+}
+
 /* The io_uring backend (src/backend.h). */
 const struct iocx_backend iocx__uring_backend = {
 	.name = "io_uring",
@@ -728,4 +734,7 @@ const struct iocx_backend iocx__uring_backend = {
 	.connected = ur_connected,
 	.cancel = ur_cancel,
 	.close = ur_close,
+	.native = iocx__lx_sock_native,
+	.detach = ur_detach,
+	.local_addr = iocx__lx_sock_local_addr,
 };

@@ -67,6 +67,7 @@ enum fake_call {
 	FAKE_CANCEL_RECV,	/* cancel of the RECV slot */
 	FAKE_DISCONNECT,	/* recycling disconnect (MAIN slot) */
 	FAKE_RECYCLE,		/* len = 1 when the socket was kept */
+	FAKE_DETACH,		/* the socket handed to the user */
 	FAKE_CALL_COUNT,
 };
 
@@ -120,6 +121,9 @@ struct fake_sock {
 	unsigned stray_recv_cancels;	/* ... with no receive in flight */
 	size_t received;	/* bytes delivered by fake_complete_recv */
 	size_t acked_at_shutdown;	/* acked when shutdown() was called */
+	bool detached;		/* detach() gave it away: the core must
+				   not touch it again (close is a no-op) */
+	unsigned closes_after_detach;	/* close() calls after that */
 	unsigned char *capture;	/* stream bytes [0, min(acked+len, MAX)) */
 	size_t capture_cap;
 };
@@ -132,6 +136,10 @@ struct fake_conn {
 	struct iocx_conn base;
 	unsigned id;
 };
+
+/* The native handle and local port the fake gives socket id. */
+#define FAKE_NATIVE(id) ((iocx_socket_t)(1000 + (id)))
+#define FAKE_LOCAL_PORT(id) ((uint16_t)(40000 + (id)))
 
 /* Forget all sockets, log entries and scripted results. */
 void fake_reset(void);
