@@ -33,7 +33,8 @@ static void check_accepted(const struct bench_options *o)
 	CHECK(o->close_mode == BENCH_CLOSE_ABORT ||
 	      o->close_mode == BENCH_CLOSE_GRACEFUL);
 	CHECK(o->sink_mode == BENCH_SINK_READ ||
-	      o->sink_mode == BENCH_SINK_CLOSE);
+	      o->sink_mode == BENCH_SINK_CLOSE ||
+	      o->sink_mode == BENCH_SINK_ECHO);
 	CHECK(o->sink_threads <= BENCH_MAX_SINK_THREADS);
 	CHECK(o->rounds >= 1 && o->rounds <= BENCH_MAX_ROUNDS);
 	CHECK(o->armed <= BENCH_MAX_ARMED);
