@@ -3,7 +3,10 @@
  * by hand with nothing but what a correct minimal program needs, so
  * iocx / raw shows what the engine costs.
  *
- * Per connect: WSASocketW, bind to the wildcard, associate with the port,
+ * Per connect: WSASocketW, SO_REUSE_UNICASTPORT (best effort, as the
+ * engine sets it on every wildcard socket, so both sides do the same job:
+ * under Wine it costs two wineserver round trips per connect), bind to the
+ * wildcard, associate with the port,
  * ConnectEx carrying the first payload (up to the engine's default cap of
  * IOCX_DEFAULT_CONNECT_PAYLOAD_CAP; the rest goes by WSASend, as the engine
  * does), one completion dequeued by GetQueuedCompletionStatusEx on one of
@@ -27,6 +30,10 @@
 
 #ifndef TCP_FASTOPEN
 #define TCP_FASTOPEN 15		/* missing from mingw-w64 10 headers */
+#endif
+
+#ifndef SO_REUSE_UNICASTPORT
+#define SO_REUSE_UNICASTPORT 0x3007	/* ws2def.h, Windows 10 */
 #endif
 
 enum { KEY_IO = 1, KEY_STOP = 2 };
@@ -269,6 +276,16 @@ static int fail_start(struct raw_conn *c, int rc)
 	return rc;
 }
 
+/* Best effort, like the engine's wildcard sockets: a refusal changes
+ * nothing (the bind then reserves a port as before). */
+static void share_port(SOCKET s)
+{
+	DWORD on = 1;
+
+	(void)setsockopt(s, SOL_SOCKET, SO_REUSE_UNICASTPORT,
+			 (const char *)&on, sizeof(on));
+}
+
 static int raw_start(void *ctx, struct slot *s)
 {
 	struct raw *r = ctx;
@@ -308,6 +325,7 @@ static int raw_start(void *ctx, struct slot *s)
 		c->fastopen = setsockopt(c->sock, IPPROTO_TCP, TCP_FASTOPEN,
 					 (const char *)&on, sizeof(on)) == 0;
 	}
+	share_port(c->sock);
 	if (bind(c->sock, (const struct sockaddr *)&r->any, r->any_len) != 0)
 		return fail_start(c, iocx__win_error_from_bind(
 					     WSAGetLastError(), true));

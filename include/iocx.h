@@ -823,8 +823,9 @@ IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
 
 /*
  * The local address of an open connection (the address and port the
- * peer sees for us; family AF_INET or AF_INET6), copied to *out.  Read
- * once from the OS when the connection opened.  IOCX_OK;
+ * peer sees for us; family AF_INET or AF_INET6), copied to *out.  Asked
+ * of the OS (getsockname) on the first call and then kept, so connections
+ * nobody asks about pay nothing for it.  IOCX_OK;
  * IOCX_E_INVAL for NULL arguments; IOCX_E_NOTCONN when the socket is not
  * open (as iocx_conn_socket); IOCX_E_SYSTEM when the OS would not say.
  * Any thread.

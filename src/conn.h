@@ -188,11 +188,15 @@ struct iocx_conn {
 	struct iocx_live_list *live;	/* which one */
 
 	/*
-	 * The socket as the accessors show it (socket.c).  handle,
-	 * local_seen and local_rc are written once, by the worker that
-	 * reports the connection open, before exposed is stored (release);
-	 * readers on any thread load exposed (acquire) first.  exposed is
-	 * cleared before the socket is released.
+	 * The socket as the accessors show it (socket.c).  handle is
+	 * written by the worker that reports the connection open, before
+	 * exposed is stored (release); readers on any thread load exposed
+	 * (acquire) first.  exposed is cleared, under req_lock, before the
+	 * socket is released, so a reader holding req_lock that sees it set
+	 * may ask the OS about the socket: local_seen is read that way on
+	 * first demand and kept (local_known, under req_lock), because most
+	 * programs never ask and a getsockname per connect is not free (two
+	 * wineserver round trips under Wine).
 	 */
 	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
 
@@ -204,7 +208,7 @@ struct iocx_conn {
 
 	atomic_bool exposed;
 	iocx_socket_t handle;
-	int local_rc;			/* getsockname's result */
+	bool local_known;		/* local_seen holds the answer */
 	struct sockaddr_storage local_seen;
 };
 
@@ -265,11 +269,12 @@ void iocx__conn_timer(struct iocx_conn *c, uint32_t gen);
  */
 int iocx__conn_socket_hook(struct iocx_conn *c);
 
-/* Publish c's socket and local address to the accessors (c->lock held,
- * before on_connect(IOCX_OK)). */
+/* Publish c's socket to the accessors (c->lock held, before
+ * on_connect(IOCX_OK)). */
 void iocx__conn_expose(struct iocx_conn *c);
 
-/* Withdraw them: the socket is about to be released (c->lock held). */
+/* Withdraw it: the socket is about to be released (c->lock held, not
+ * req_lock, which this takes). */
 void iocx__conn_unexpose(struct iocx_conn *c);
 
 /*

@@ -4,10 +4,11 @@
  *
  * The accessors run on any thread, with or without the connection's
  * lock, so they never look at the state machine: the worker that reports
- * the connection open copies what they show into the connection and then
- * sets exposed (release); it clears exposed before the socket goes.  A
- * reader that saw exposed set reads fields written before it and never
- * written again.
+ * the connection open copies the handle into the connection and then
+ * sets exposed (release); it clears exposed, under req_lock, before the
+ * socket goes.  A reader that saw exposed set reads fields written before
+ * it; one that holds req_lock and sees it set may also ask the OS about
+ * the socket (the local address, read on first demand).
  */
 #include <string.h>
 
@@ -34,17 +35,23 @@ void iocx__conn_expose(struct iocx_conn *c)
 {
 	const struct iocx_backend *b = c->engine->backend;
 
-	memset(&c->local_seen, 0, sizeof(c->local_seen));
 	c->handle = b->native ? b->native(c) : IOCX_INVALID_SOCKET;
-	c->local_rc = b->local_addr ? b->local_addr(c, &c->local_seen)
-				    : IOCX_E_NOTSUP;
+	c->local_known = false;
 	atomic_store_explicit(&c->exposed, true, memory_order_release);
+}
+
+/* iocx__conn_unexpose() with req_lock held. */
+static void unexpose_locked(struct iocx_conn *c)
+{
+	atomic_store_explicit(&c->exposed, false, memory_order_release);
 }
 
 /* See conn.h. */
 void iocx__conn_unexpose(struct iocx_conn *c)
 {
-	atomic_store_explicit(&c->exposed, false, memory_order_release);
+	iocx__mutex_lock(&c->req_lock);
+	unexpose_locked(c);
+	iocx__mutex_unlock(&c->req_lock);
 }
 
 static bool exposed(const struct iocx_conn *c)
@@ -60,17 +67,29 @@ iocx_socket_t iocx_conn_socket(const iocx_conn *c)
 	return c->handle;
 }
 
-/* See iocx.h. */
-int iocx_conn_local_addr(const iocx_conn *c, struct sockaddr_storage *out)
+/* See iocx.h.  The lock and the kept answer change behind the const. */
+int iocx_conn_local_addr(const iocx_conn *conn, struct sockaddr_storage *out)
 {
+	struct iocx_conn *c = (struct iocx_conn *)conn;
+	const struct iocx_backend *b;
+	int rc = IOCX_OK;
+
 	if (!c || !out)
 		return IOCX_E_INVAL;
+	b = c->engine->backend;
+	/* req_lock keeps the socket open while the OS is asked. */
+	iocx__mutex_lock(&c->req_lock);
 	if (!exposed(c))
-		return IOCX_E_NOTCONN;
-	if (c->local_rc != IOCX_OK)
-		return c->local_rc;
-	*out = c->local_seen;
-	return IOCX_OK;
+		rc = IOCX_E_NOTCONN;
+	else if (!c->local_known)
+		rc = b->local_addr ? b->local_addr(c, &c->local_seen)
+				   : IOCX_E_NOTSUP;
+	if (rc == IOCX_OK) {
+		c->local_known = true;
+		*out = c->local_seen;
+	}
+	iocx__mutex_unlock(&c->req_lock);
+	return rc;
 }
 
 /*
@@ -101,11 +120,10 @@ static int detach_locked(struct iocx_conn *c, iocx_socket_t *out)
 			atomic_store(&c->open_for_send, false);
 			atomic_store(&c->open_for_read, false);
 			c->detached = true;
+			unexpose_locked(c);
 		}
 	}
 	iocx__mutex_unlock(&c->req_lock);
-	if (rc == IOCX_OK)
-		iocx__conn_unexpose(c);
 	return rc;
 }
 

@@ -519,6 +519,7 @@ static int fake_local_addr(struct iocx_conn *c, struct sockaddr_storage *out)
 
 	FAKE_REQUIRE(s->opened && !s->closed && s->connected,
 		     "local address of %u asked while not connected", s->id);
+	s->local_addrs++;
 	memset(out, 0, sizeof(*out));
 	in->sin_family = AF_INET;
 	in->sin_port = htons(FAKE_LOCAL_PORT(s->id));

@@ -121,6 +121,7 @@ struct fake_sock {
 	unsigned stray_recv_cancels;	/* ... with no receive in flight */
 	size_t received;	/* bytes delivered by fake_complete_recv */
 	size_t acked_at_shutdown;	/* acked when shutdown() was called */
+	unsigned local_addrs;	/* local_addr() calls */
 	bool detached;		/* detach() gave it away: the core must
 				   not touch it again (close is a no-op) */
 	unsigned closes_after_detach;	/* close() calls after that */

@@ -36,6 +36,7 @@ struct fx {
 	/* What the callbacks saw through the accessors. */
 	iocx_socket_t sock_at_connect, sock_at_close;
 	int local_rc_at_connect;
+	bool skip_local_at_connect;	/* on_connect does not ask */
 	struct sockaddr_storage local_at_connect;
 	/* The hook: calls, what it got, what it returns per call. */
 	unsigned hooks;
@@ -77,8 +78,9 @@ static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 	fx->connects++;
 	fx->res = *r;
 	fx->sock_at_connect = iocx_conn_socket(c);
-	fx->local_rc_at_connect = iocx_conn_local_addr(c,
-						       &fx->local_at_connect);
+	if (!fx->skip_local_at_connect)
+		fx->local_rc_at_connect = iocx_conn_local_addr(
+						c, &fx->local_at_connect);
 	if (fx->detach_in_connect)
 		fx->detach_rc = iocx_detach(fx->detach_target ? fx->detach_target
 							      : c,
@@ -202,6 +204,30 @@ static void conn_socket_valid_while_open(void **state)
 	close_conn(fx);
 	/* Released before on_close. */
 	assert_int_equal(fx->sock_at_close, IOCX_INVALID_SOCKET);
+}
+
+/*
+ * The OS is asked for the local address only when someone wants it, and
+ * once: a connection nobody asks about costs no getsockname.
+ */
+static void conn_local_addr_asked_once_on_demand(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx);
+	struct sockaddr_storage a, b;
+	iocx_conn *c;
+
+	fx->skip_local_at_connect = true;
+	c = connect_with(fx, &r, IOCX_OK);
+	assert_int_equal(fake_sock(1)->local_addrs, 0);
+	memset(&a, 0xa5, sizeof(a));
+	memset(&b, 0x5a, sizeof(b));
+	assert_int_equal(iocx_conn_local_addr(c, &a), IOCX_OK);
+	assert_int_equal(iocx_conn_local_addr(c, &b), IOCX_OK);
+	assert_int_equal(fake_sock(1)->local_addrs, 1);
+	assert_memory_equal(&a, &b, sizeof(a));
+	close_conn(fx);
+	assert_int_equal(fake_sock(1)->local_addrs, 1);
 }
 
 static void conn_socket_invalid_after_failed_connect(void **state)
@@ -583,6 +609,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			conn_socket_shown_until_released, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			conn_local_addr_asked_once_on_demand, setup, teardown),
 		cmocka_unit_test_setup_teardown(conn_accessors_reject_null,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
