@@ -557,9 +557,10 @@ static bool on_timer(struct iocx_conn *c, const struct conn_event *ev)
 			return false;
 		return resume(c, from, from == CONN_PACED);
 	case CONN_OPEN:
-		/* Without a watchdog, an open connection arms no timer: this
-		 * is a deadline popped just before the connect completed and
-		 * disarmed it (disarming a popped timer leaves its gen). */
+		/* Without a watchdog, an open connection arms no timer.  A
+		 * deadline popped just before the connect completed is stale
+		 * by its generation (the disarm started a new one); this
+		 * keeps a timer event from closing it as idle regardless. */
 		return c->idle_ms ? idle_check(c) : false;
 	default:
 		return false;

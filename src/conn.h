@@ -174,7 +174,7 @@ struct iocx_conn {
 	unsigned attempts;		/* attempts started so far */
 	uint32_t os_code;		/* raw code of the backend's last
 					   synchronous failure */
-	uint32_t timer_gen;		/* bumped at each arm */
+	uint32_t timer_gen;		/* bumped at each arm and disarm */
 	size_t timer_slot;		/* heap index + 1, 0 = not armed */
 	uint64_t t_start;
 	uint64_t last_activity;		/* engine clock of the last data */

@@ -583,6 +583,12 @@ void iocx__engine_disarm(iocx_engine *e, struct iocx_conn *c)
 		return;
 	iocx__mutex_lock(&e->timer_lock);
 	removed = iocx__timer_remove(&e->timers, c);
+	/*
+	 * A worker may have popped c's timer already and wait for c->lock:
+	 * a new generation makes that event stale (conn.c on_timer), as a
+	 * re-arm does.  Nothing else compares timer_gen.
+	 */
+	c->timer_gen++;
 	iocx__mutex_unlock(&e->timer_lock);
 	if (removed)
 		iocx__conn_unref(c);	/* never the last: c is alive */

@@ -166,7 +166,11 @@ void iocx__engine_timer_release(iocx_engine *e);
  */
 void iocx__engine_arm(iocx_engine *e, struct iocx_conn *c, uint64_t when);
 
-/* Disarm c's timer if armed, with c->lock held. */
+/*
+ * Disarm c's timer if armed, with c->lock held.  Unless c never arms
+ * (!c->uses_timer), it also starts a new timer generation, so a timer a
+ * worker popped before the disarm is ignored when it reaches c.
+ */
 void iocx__engine_disarm(iocx_engine *e, struct iocx_conn *c);
 
 /* Fire every expired timer on the calling thread. */

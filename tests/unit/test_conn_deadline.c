@@ -1247,6 +1247,96 @@ static void stale_timer_generation_is_ignored(void **state)
 	close_and_pump(fx, p);
 }
 
+/*
+ * Found by test_torture (epoll): a worker pops the expired deadline; the
+ * owner completes the connect first and disarms, which finds nothing in
+ * the heap.  The popped deadline then reaches an open connection without
+ * a watchdog: it must be stale, not an idle expiry (it closed the
+ * connection with on_close(IOCX_E_IDLE) once).
+ */
+static void deadline_popped_before_connect_completes_is_stale(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_deadline(fx, p, 50);
+	struct iocx_conn *popped;
+	uint32_t gen = 0;
+
+	start(fx, p, &r);
+	fake_now = T0 + 50 * MS;
+	iocx__mutex_lock(&fx->e->timer_lock);
+	popped = iocx__timer_pop_expired(&fx->e->timers, fake_clock(), &gen);
+	iocx__mutex_unlock(&fx->e->timer_lock);
+	fx->holds_ref = true;
+	assert_ptr_equal(popped, p->conn);
+	assert_int_equal(gen, p->conn->timer_gen);
+
+	/* The owner completes the connect: on_connect(OK), nothing armed. */
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
+	assert_int_equal(p->conn->state, CONN_OPEN);
+	assert_int_equal(timers_armed(fx), 0);
+	assert_int_not_equal(p->conn->timer_gen, gen);
+
+	/* The popped deadline arrives: ignored, no cancel, no close. */
+	iocx__conn_timer(p->conn, gen);
+	fx->holds_ref = false;
+	fake_pump(fx->e);
+	assert_int_equal(p->conn->state, CONN_OPEN);
+	assert_int_equal(p->closes, 0);
+	assert_int_equal(fake_count(FAKE_CANCEL, 0), 0);
+	assert_int_equal(fake_count(FAKE_CLOSE, 0), 0);
+	assert_int_equal(timers_armed(fx), 0);
+	close_and_pump(fx, p);
+	assert_int_equal(p->reason, IOCX_OK);
+}
+
+/* iocx__engine_disarm(c) with c->lock held, as the core calls it. */
+static void disarm_locked(struct fx *fx, struct iocx_conn *c)
+{
+	iocx__mutex_lock(&c->lock);
+	iocx__engine_disarm(fx->e, c);
+	iocx__mutex_unlock(&c->lock);
+}
+
+/*
+ * The rule on_timer relies on: a disarm starts a new generation for a
+ * connection that may arm (armed or not: the timer may have been popped
+ * already), and leaves one that never arms alone.
+ */
+static void disarm_new_generation_only_for_timer_users(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r0 = request_deadline(fx, &fx->p[0], 50);
+	struct iocx_connect_request r1 = request(fx, &fx->p[1]);
+	struct iocx_conn *a, *b;
+	uint32_t gen;
+
+	a = start(fx, &fx->p[0], &r0);
+	b = start(fx, &fx->p[1], &r1);
+	assert_true(a->uses_timer);
+	assert_false(b->uses_timer);
+	assert_int_equal(timers_armed(fx), 1);
+
+	gen = a->timer_gen;
+	disarm_locked(fx, a);
+	assert_int_equal(timers_armed(fx), 0);
+	assert_int_equal(a->timer_gen, gen + 1);
+	disarm_locked(fx, a);		/* nothing armed: a new one still */
+	assert_int_equal(a->timer_gen, gen + 2);
+
+	gen = b->timer_gen;
+	disarm_locked(fx, b);
+	assert_int_equal(b->timer_gen, gen);
+
+	/* The deadline is gone: 50 ms pass without a cancel. */
+	at(fx, 60);
+	assert_int_equal(fake_count(FAKE_CANCEL, 0), 0);
+	cfx_complete_connect(fx->e, a, IOCX_OK, 0);
+	cfx_complete_connect(fx->e, b, IOCX_OK, 0);
+	close_and_pump(fx, &fx->p[0]);
+	close_and_pump(fx, &fx->p[1]);
+}
+
 /* ---- wake-ups ----------------------------------------------------------- */
 
 static void arm_posts_wake_only_for_new_earliest(void **state)
@@ -1916,6 +2006,8 @@ int main(void)
 		T(retry_connect_failure_reports_it),
 		T(stale_deadline_does_not_cancel_next_attempt),
 		T(stale_timer_generation_is_ignored),
+		T(deadline_popped_before_connect_completes_is_stale),
+		T(disarm_new_generation_only_for_timer_users),
 		T(arm_posts_wake_only_for_new_earliest),
 		T(connect_max_attempts_above_limit_returns_inval),
 		T(connect_backoff_initial_above_max_returns_inval),
