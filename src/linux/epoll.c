@@ -347,8 +347,8 @@ static int ep_wait(struct iocx_engine *e, unsigned worker,
 	if (n == max)
 		return (int)n;
 
-	got = epoll_wait(w->epfd, w->evs, (int)(max - n),
-			 n > 0 ? 0 : (int)timeout_ms);
+	got = iocx__linux_sys.epoll_wait(w->epfd, w->evs, (int)(max - n),
+					 n > 0 ? 0 : (int)timeout_ms);
 	if (got < 0)
 		return n > 0 ? (int)n : (errno == EINTR ? 0 : IOCX_E_SYSTEM);
 	for (int i = 0; i < got; i++) {

@@ -78,8 +78,11 @@ static void prep_close(struct io_uring_sqe *sqe, int fd)
 	.recv = recv, \
 	.epoll_create1 = epoll_create1, \
 	.epoll_ctl = epoll_ctl, \
+	.epoll_wait = epoll_wait, \
 	.eventfd = eventfd, \
 	.uring_init = io_uring_queue_init_params, \
+	.uring_submit = io_uring_submit, \
+	.uring_submit_and_wait_timeout = io_uring_submit_and_wait_timeout, \
 	.uring_prep_connect = prep_connect, \
 	.uring_prep_send = prep_send, \
 	.uring_prep_recv = prep_recv, \

@@ -39,11 +39,22 @@ struct iocx_linux_sys {
 	ssize_t (*recv)(int fd, void *buf, size_t len, int flags);
 	int (*epoll_create1)(int flags);
 	int (*epoll_ctl)(int epfd, int op, int fd, struct epoll_event *ev);
+	int (*epoll_wait)(int epfd, struct epoll_event *evs, int max,
+			  int timeout_ms);
 	/* Worker wake-ups: both backends. */
 	int (*eventfd)(unsigned int initval, int flags);
 	/* io_uring backend: io_uring_queue_init_params and the preps. */
 	int (*uring_init)(unsigned entries, struct io_uring *ring,
 			  struct io_uring_params *p);
+	/* Submit what is queued; a failure (-errno) leaves it queued for
+	 * the next submission.  The second also waits for a completion or
+	 * the timeout. */
+	int (*uring_submit)(struct io_uring *ring);
+	int (*uring_submit_and_wait_timeout)(struct io_uring *ring,
+					     struct io_uring_cqe **cqe,
+					     unsigned wait_nr,
+					     struct __kernel_timespec *ts,
+					     sigset_t *sigmask);
 	void (*uring_prep_connect)(struct io_uring_sqe *sqe, int fd,
 				   const struct sockaddr *addr,
 				   socklen_t len);

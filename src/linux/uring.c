@@ -168,7 +168,7 @@ static void flush_closes(struct lx_worker *w)
 	unsigned head, seen = 0;
 
 	while (io_uring_sq_ready(&w->ring) > 0 &&
-	       io_uring_submit(&w->ring) > 0)
+	       iocx__linux_sys.uring_submit(&w->ring) > 0)
 		;
 	io_uring_for_each_cqe(&w->ring, head, cqe) {
 		if ((cqe->user_data & TAG_MASK) == TAG_CLOSE)
@@ -217,7 +217,7 @@ static struct io_uring_sqe *get_sqe(struct lx_worker *w)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 
 	if (!sqe) {
-		io_uring_submit(&w->ring);
+		iocx__linux_sys.uring_submit(&w->ring);
 		sqe = io_uring_get_sqe(&w->ring);
 	}
 	return sqe;
@@ -573,10 +573,10 @@ static int ur_wait(struct iocx_engine *e, unsigned worker,
 		struct io_uring_cqe *cqe;
 
 		/* Submits and waits in one io_uring_enter (EXT_ARG). */
-		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts,
-						 NULL);
+		iocx__linux_sys.uring_submit_and_wait_timeout(&w->ring, &cqe,
+							      1, &ts, NULL);
 	} else {
-		io_uring_submit(&w->ring);
+		iocx__linux_sys.uring_submit(&w->ring);
 	}
 	n = reap(w, events, n, max, &woken);
 	if (woken)
@@ -670,7 +670,7 @@ static bool sq_room(struct lx_worker *w, unsigned n)
 {
 	if (io_uring_sq_space_left(&w->ring) >= n)
 		return true;
-	io_uring_submit(&w->ring);
+	iocx__linux_sys.uring_submit(&w->ring);
 	return io_uring_sq_space_left(&w->ring) >= n;
 }
 

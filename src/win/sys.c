@@ -57,6 +57,7 @@ static LONG WINAPI unassociate(HANDLE file)
 	.getsockname = getsockname, \
 	.wsa_ioctl = WSAIoctl, \
 	.connectex = NULL, \
+	.disconnectex = NULL, \
 	.wsa_send = WSASend, \
 	.wsa_recv = WSARecv, \
 	.shutdown = shutdown, \

@@ -29,6 +29,9 @@ struct iocx_win_sys {
 				LPWSAOVERLAPPED_COMPLETION_ROUTINE routine);
 	/* NULL = the ConnectEx pointer loaded through wsa_ioctl. */
 	LPFN_CONNECTEX connectex;
+	/* NULL = the DisconnectEx pointer loaded through wsa_ioctl (only
+	 * with options.recycle_sockets). */
+	LPFN_DISCONNECTEX disconnectex;
 	int (WSAAPI *wsa_send)(SOCKET s, LPWSABUF bufs, DWORD count,
 			       LPDWORD sent, DWORD flags, LPWSAOVERLAPPED ov,
 			       LPWSAOVERLAPPED_COMPLETION_ROUTINE routine);
