@@ -39,6 +39,7 @@ enum completion_key {
 struct win_op {
 	OVERLAPPED ov;
 	enum iocx_op slot;
+	bool forced;		/* ended by closing the socket: cancelled */
 };
 
 struct win_conn {
@@ -81,6 +82,7 @@ static void reset_op(struct win_conn *w, enum iocx_op slot)
 {
 	memset(&w->ops[slot].ov, 0, sizeof(w->ops[slot].ov));
 	w->ops[slot].slot = slot;
+	w->ops[slot].forced = false;
 }
 
 static struct win_engine *win_engine(struct iocx_engine *e)
@@ -209,6 +211,11 @@ static int iocp_wait(struct iocx_engine *e, unsigned worker,
 			ev->op = op->slot;
 			ev->kind = IOCX_EV_IO;
 			ev->conn = &w->core;
+			if (op->forced) {
+				/* See iocp_cancel. */
+				op->forced = false;
+				status = 0xC0000120u; /* STATUS_CANCELLED */
+			}
 			ev->status = op->slot == IOCX_OP_MAIN && w->connecting
 				? iocx__win_error_from_connect(
 					  status, w->core.local_len == 0)
@@ -525,17 +532,19 @@ static int iocp_disconnect(struct iocx_conn *c)
 {
 	struct win_engine *we = win_engine(c->engine);
 	struct win_conn *w = win_conn(c);
+	LPFN_DISCONNECTEX fn = iocx__win_sys.disconnectex;
 
 	/* Without DisconnectEx, or once reuse proved broken, the core
 	 * simply closes. */
 	if (!we->disconnectex || atomic_load(&we->reuse_broken))
 		return IOCX_E_NOTSUP;
+	if (!fn)
+		fn = we->disconnectex;
 	reset_op(w, IOCX_OP_MAIN);
 	w->connecting = false;
 	/* Completes once the transport let go (TIME_WAIT may delay it);
 	 * a packet is queued either way. */
-	if (!we->disconnectex(w->sock, &w->ops[IOCX_OP_MAIN].ov,
-			      TF_REUSE_SOCKET, 0)) {
+	if (!fn(w->sock, &w->ops[IOCX_OP_MAIN].ov, TF_REUSE_SOCKET, 0)) {
 		int err = WSAGetLastError();
 
 		if (err != WSA_IO_PENDING)
@@ -570,7 +579,20 @@ static void iocp_cancel(struct iocx_conn *c, enum iocx_op op)
 
 	/* ERROR_NOT_FOUND means the completion is already on its way; either
 	 * way exactly one packet for the operation follows. */
-	iocx__win_sys.cancel_io_ex((HANDLE)w->sock, &w->ops[op].ov);
+	if (iocx__win_sys.cancel_io_ex((HANDLE)w->sock, &w->ops[op].ov) ||
+	    GetLastError() == ERROR_NOT_FOUND || op != IOCX_OP_MAIN)
+		return;
+	/*
+	 * Any other failure would leave a connect to the OS's SYN budget
+	 * (about 21 s), and close or destroy waiting on it.  MAIN is only
+	 * cancelled when the connection is being given up, so close the
+	 * socket: that ends every operation on it, each still with its
+	 * packet, which reports it cancelled.
+	 */
+	w->ops[IOCX_OP_MAIN].forced = true;
+	w->ops[IOCX_OP_RECV].forced = true;
+	iocx__win_sys.closesocket(w->sock);
+	w->sock = INVALID_SOCKET;
 }
 
 static void iocp_close(struct iocx_conn *c, bool abort)
