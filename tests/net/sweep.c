@@ -7,6 +7,21 @@
 
 #define SWEEP_MAX 32
 
+size_t sweep_entries(void)
+{
+	return sweep__count;
+}
+
+const char *sweep_name(size_t entry)
+{
+	return entry < sweep__count ? sweep__table[entry].name : "?";
+}
+
+int sweep_err(size_t entry)
+{
+	return entry < sweep__count ? sweep__table[entry].err : 0;
+}
+
 static atomic_ulong calls[SWEEP_MAX];
 static atomic_size_t armed_entry;
 static atomic_ulong armed_nth;

@@ -45,4 +45,13 @@ bool sweep_fired(void);
 /* For the wrappers: count a call of entry; true when it must fail. */
 bool sweep__hit(size_t entry);
 
+/* Each OS half: its entries, in the order of its enum. */
+struct sweep_entry {
+	const char *name;
+	int err;		/* the error a failed call gives */
+	bool prep;		/* io_uring prep: needs result injection */
+};
+extern const struct sweep_entry sweep__table[];
+extern const size_t sweep__count;
+
 #endif /* IOCX_TESTS_NET_SWEEP_H */

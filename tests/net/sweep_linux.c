@@ -23,11 +23,7 @@ enum {
 	S_PREP_CANCEL, S_PREP_RESET, S_PREP_CLOSE, S_COUNT
 };
 
-static const struct {
-	const char *name;
-	int err;
-	bool prep;
-} entries[S_COUNT] = {
+const struct sweep_entry sweep__table[S_COUNT] = {
 	[S_SOCKET] = { "socket", EMFILE, false },
 	[S_BIND] = { "bind", EADDRINUSE, false },
 	[S_SETSOCKOPT] = { "setsockopt", ENOBUFS, false },
@@ -55,27 +51,14 @@ static const struct {
 	[S_PREP_CLOSE] = { "prep close", EIO, true },
 };
 
+const size_t sweep__count = S_COUNT;
+
 static struct iocx_linux_sys real;
-
-size_t sweep_entries(void)
-{
-	return S_COUNT;
-}
-
-const char *sweep_name(size_t entry)
-{
-	return entry < S_COUNT ? entries[entry].name : "?";
-}
 
 bool sweep_usable(size_t entry)
 {
-	return entry < S_COUNT && (!entries[entry].prep ||
+	return entry < S_COUNT && (!sweep__table[entry].prep ||
 				   peer_sys_can_inject());
-}
-
-int sweep_err(size_t entry)
-{
-	return entry < S_COUNT ? entries[entry].err : 0;
 }
 
 int sweep_mapped(size_t entry)
@@ -86,7 +69,7 @@ int sweep_mapped(size_t entry)
 /* Fail with errno = the entry's error: -1. */
 static int fail(size_t entry)
 {
-	errno = entries[entry].err;
+	errno = sweep__table[entry].err;
 	return -1;
 }
 
@@ -194,14 +177,14 @@ static int w_uring_init(unsigned n, struct io_uring *ring,
 			struct io_uring_params *p)
 {
 	if (sweep__hit(S_URING_INIT))
-		return -entries[S_URING_INIT].err;
+		return -sweep__table[S_URING_INIT].err;
 	return real.uring_init(n, ring, p);
 }
 
 static int w_uring_submit(struct io_uring *ring)
 {
 	if (sweep__hit(S_URING_SUBMIT))
-		return -entries[S_URING_SUBMIT].err;
+		return -sweep__table[S_URING_SUBMIT].err;
 	return real.uring_submit(ring);
 }
 
@@ -210,7 +193,7 @@ static int w_uring_submit_wait(struct io_uring *ring,
 			       struct __kernel_timespec *ts, sigset_t *sigmask)
 {
 	if (sweep__hit(S_URING_SUBMIT_WAIT))
-		return -entries[S_URING_SUBMIT_WAIT].err;
+		return -sweep__table[S_URING_SUBMIT_WAIT].err;
 	return real.uring_submit_and_wait_timeout(ring, cqe, wait_nr, ts,
 						  sigmask);
 }
@@ -220,7 +203,7 @@ static void inject(struct io_uring_sqe *sqe, size_t entry)
 {
 	io_uring_prep_nop(sqe);
 	sqe->rw_flags = 1;		/* IORING_NOP_INJECT_RESULT */
-	sqe->len = (uint32_t)-entries[entry].err;
+	sqe->len = (uint32_t)-sweep__table[entry].err;
 }
 
 static void w_prep_connect(struct io_uring_sqe *sqe, int fd,

@@ -16,10 +16,7 @@ enum {
 	W_GQCS, W_COUNT
 };
 
-static const struct {
-	const char *name;
-	int err;
-} entries[W_COUNT] = {
+const struct sweep_entry sweep__table[W_COUNT] = {
 	[W_SOCKET] = { "WSASocketW", WSAEMFILE },
 	[W_BIND] = { "bind", WSAEADDRINUSE },
 	[W_SETSOCKOPT] = { "setsockopt", WSAENOBUFS },
@@ -38,26 +35,13 @@ static const struct {
 	[W_GQCS] = { "GetQueuedCompletionStatusEx", WAIT_TIMEOUT },
 };
 
+const size_t sweep__count = W_COUNT;
+
 static struct iocx_win_sys real;
-
-size_t sweep_entries(void)
-{
-	return W_COUNT;
-}
-
-const char *sweep_name(size_t entry)
-{
-	return entry < W_COUNT ? entries[entry].name : "?";
-}
 
 bool sweep_usable(size_t entry)
 {
 	return entry < W_COUNT;
-}
-
-int sweep_err(size_t entry)
-{
-	return entry < W_COUNT ? entries[entry].err : 0;
 }
 
 int sweep_mapped(size_t entry)
@@ -68,7 +52,7 @@ int sweep_mapped(size_t entry)
 /* Set the entry's error as the thread's last error. */
 static void set_err(size_t entry)
 {
-	WSASetLastError(entries[entry].err);
+	WSASetLastError(sweep__table[entry].err);
 }
 
 static SOCKET WSAAPI w_socket(int af, int type, int protocol,
@@ -197,7 +181,7 @@ static HANDLE WINAPI w_iocp(HANDLE file, HANDLE port, ULONG_PTR key,
 			    DWORD threads)
 {
 	if (sweep__hit(W_IOCP)) {
-		SetLastError((DWORD)entries[W_IOCP].err);
+		SetLastError((DWORD)sweep__table[W_IOCP].err);
 		return NULL;
 	}
 	return real.create_io_completion_port(file, port, key, threads);
@@ -206,7 +190,7 @@ static HANDLE WINAPI w_iocp(HANDLE file, HANDLE port, ULONG_PTR key,
 static BOOL WINAPI w_cancel(HANDLE file, LPOVERLAPPED ov)
 {
 	if (sweep__hit(W_CANCEL)) {
-		SetLastError((DWORD)entries[W_CANCEL].err);
+		SetLastError((DWORD)sweep__table[W_CANCEL].err);
 		return FALSE;
 	}
 	return real.cancel_io_ex(file, ov);
@@ -216,7 +200,7 @@ static BOOL WINAPI w_post(HANDLE port, DWORD bytes, ULONG_PTR key,
 			  LPOVERLAPPED ov)
 {
 	if (sweep__hit(W_POST)) {
-		SetLastError((DWORD)entries[W_POST].err);
+		SetLastError((DWORD)sweep__table[W_POST].err);
 		return FALSE;
 	}
 	return real.post_queued_completion_status(port, bytes, key, ov);
@@ -227,7 +211,7 @@ static BOOL WINAPI w_gqcs(HANDLE port, LPOVERLAPPED_ENTRY e, ULONG count,
 {
 	if (sweep__hit(W_GQCS)) {
 		*removed = 0;
-		SetLastError((DWORD)entries[W_GQCS].err);
+		SetLastError((DWORD)sweep__table[W_GQCS].err);
 		return FALSE;
 	}
 	return real.get_queued_completion_status_ex(port, e, count, removed,

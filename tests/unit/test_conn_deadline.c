@@ -1175,6 +1175,26 @@ static void stale_deadline_does_not_cancel_next_attempt(void **state)
 }
 
 /*
+ * Pop the expired timer at ms after the start by hand, as a worker does
+ * before it takes the connection's lock: it must be p's.  The body then
+ * holds the heap's reference (iocx__conn_timer drops it).  Returns the
+ * generation it was armed with.
+ */
+static uint32_t pop_by_hand(struct fx *fx, struct probe *p, uint64_t ms)
+{
+	struct iocx_conn *popped;
+	uint32_t gen = 0;
+
+	fake_now = T0 + ms * MS;
+	iocx__mutex_lock(&fx->e->timer_lock);
+	popped = iocx__timer_pop_expired(&fx->e->timers, fake_clock(), &gen);
+	iocx__mutex_unlock(&fx->e->timer_lock);
+	fx->holds_ref = true;
+	assert_ptr_equal(popped, p->conn);
+	return gen;
+}
+
+/*
  * The race the generation guards against: a worker pops an expired
  * timer, and before it takes the connection's lock the connection moves
  * on and re-arms.  Played here by popping the timer by hand.
@@ -1184,17 +1204,11 @@ static void stale_timer_generation_is_ignored(void **state)
 	struct fx *fx = *state;
 	struct probe *p = &fx->p[0];
 	struct iocx_connect_request r = request_retry(fx, p, 2, 100, 100);
-	struct iocx_conn *popped;
-	uint32_t gen = 0, gen2 = 0;
+	uint32_t gen, gen2;
 
 	r.deadline_ms = 50;
 	start(fx, p, &r);
-	fake_now = T0 + 50 * MS;
-	iocx__mutex_lock(&fx->e->timer_lock);
-	popped = iocx__timer_pop_expired(&fx->e->timers, fake_clock(), &gen);
-	iocx__mutex_unlock(&fx->e->timer_lock);
-	fx->holds_ref = true;
-	assert_ptr_equal(popped, p->conn);
+	gen = pop_by_hand(fx, p, 50);
 
 	/* Meanwhile attempt 1 is refused and the backoff armed. */
 	refuse(fx, p);
@@ -1221,12 +1235,7 @@ static void stale_timer_generation_is_ignored(void **state)
 	 * stale deadline shows up once more: nothing is armed now, so only
 	 * the generation tells the two apart.
 	 */
-	fake_now = T0 + 150 * MS;
-	iocx__mutex_lock(&fx->e->timer_lock);
-	popped = iocx__timer_pop_expired(&fx->e->timers, fake_clock(), &gen2);
-	iocx__mutex_unlock(&fx->e->timer_lock);
-	fx->holds_ref = true;
-	assert_ptr_equal(popped, p->conn);
+	gen2 = pop_by_hand(fx, p, 150);
 	assert_int_not_equal(gen2, gen);
 	assert_int_equal(p->conn->timer_slot, 0);
 	iocx__conn_ref(p->conn);
@@ -1259,16 +1268,10 @@ static void deadline_popped_before_connect_completes_is_stale(void **state)
 	struct fx *fx = *state;
 	struct probe *p = &fx->p[0];
 	struct iocx_connect_request r = request_deadline(fx, p, 50);
-	struct iocx_conn *popped;
-	uint32_t gen = 0;
+	uint32_t gen;
 
 	start(fx, p, &r);
-	fake_now = T0 + 50 * MS;
-	iocx__mutex_lock(&fx->e->timer_lock);
-	popped = iocx__timer_pop_expired(&fx->e->timers, fake_clock(), &gen);
-	iocx__mutex_unlock(&fx->e->timer_lock);
-	fx->holds_ref = true;
-	assert_ptr_equal(popped, p->conn);
+	gen = pop_by_hand(fx, p, 50);
 	assert_int_equal(gen, p->conn->timer_gen);
 
 	/* The owner completes the connect: on_connect(OK), nothing armed. */
