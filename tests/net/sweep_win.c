@@ -17,22 +17,23 @@ enum {
 };
 
 const struct sweep_entry sweep__table[W_COUNT] = {
-	[W_SOCKET] = { "WSASocketW", WSAEMFILE },
-	[W_BIND] = { "bind", WSAEADDRINUSE },
-	[W_SETSOCKOPT] = { "setsockopt", WSAENOBUFS },
-	[W_CLOSESOCKET] = { "closesocket", WSAEINTR },
-	[W_IOCTL] = { "WSAIoctl", WSAENOBUFS },
-	[W_CONNECTEX] = { "ConnectEx", WSAENOBUFS },
-	[W_DISCONNECTEX] = { "DisconnectEx", WSAENOBUFS },
-	[W_SEND] = { "WSASend", WSAENOBUFS },
-	[W_RECV] = { "WSARecv", WSAENOBUFS },
-	[W_SHUTDOWN] = { "shutdown", WSAENOBUFS },
-	[W_IOCP] = { "CreateIoCompletionPort", ERROR_NO_SYSTEM_RESOURCES },
+	[W_SOCKET] = { "WSASocketW", WSAEMFILE, false },
+	[W_BIND] = { "bind", WSAEADDRINUSE, false },
+	[W_SETSOCKOPT] = { "setsockopt", WSAENOBUFS, false },
+	[W_CLOSESOCKET] = { "closesocket", WSAEINTR, false },
+	[W_IOCTL] = { "WSAIoctl", WSAENOBUFS, false },
+	[W_CONNECTEX] = { "ConnectEx", WSAENOBUFS, false },
+	[W_DISCONNECTEX] = { "DisconnectEx", WSAENOBUFS, false },
+	[W_SEND] = { "WSASend", WSAENOBUFS, false },
+	[W_RECV] = { "WSARecv", WSAENOBUFS, false },
+	[W_SHUTDOWN] = { "shutdown", WSAENOBUFS, false },
+	[W_IOCP] = { "CreateIoCompletionPort", ERROR_NO_SYSTEM_RESOURCES,
+		     false },
 	/* Not ERROR_NOT_FOUND: that means the packet is on its way. */
-	[W_CANCEL] = { "CancelIoEx", ERROR_INVALID_PARAMETER },
+	[W_CANCEL] = { "CancelIoEx", ERROR_INVALID_PARAMETER, false },
 	[W_POST] = { "PostQueuedCompletionStatus",
-		     ERROR_NO_SYSTEM_RESOURCES },
-	[W_GQCS] = { "GetQueuedCompletionStatusEx", WAIT_TIMEOUT },
+		     ERROR_NO_SYSTEM_RESOURCES, false },
+	[W_GQCS] = { "GetQueuedCompletionStatusEx", WAIT_TIMEOUT, false },
 };
 
 const size_t sweep__count = W_COUNT;
