@@ -1022,6 +1022,45 @@ struct iocx_stats {
 IOCX_API int iocx_engine_stats(const iocx_engine *engine,
 			       struct iocx_stats *out);
 
+/* ---- send and receive errors ----------------------------------------- */
+
+/*
+ * Send and receive outcomes by code, of the whole engine, for every
+ * connection (iocx_stats.errors counts only connect outcomes).  Fixed
+ * length like iocx_stats.errors: index -code, code < 0; index 0 and the
+ * entries of codes the library does not have stay 0.  Its own call and
+ * struct because two tables of IOCX_STATS_ERRORS do not fit in
+ * iocx_stats' reserved tail; 1536 bytes, of which reserved[] is for
+ * later versions (zero here).
+ */
+struct iocx_io_errors {
+	/*
+	 * on_sent calls with an error, by code: each failed send counts
+	 * once, so a reset that fails three queued sends counts three;
+	 * IOCX_E_CANCELLED for sends an abortive close or destroy dropped.
+	 * Also a FIN (iocx_shutdown) the OS refused, which has no on_sent.
+	 */
+	uint64_t send[IOCX_STATS_ERRORS];
+	/*
+	 * Terminal on_recv calls, by code: one per read session that ended,
+	 * IOCX_E_EOF (the peer's FIN) and IOCX_E_CANCELLED (iocx_read_stop,
+	 * close, destroy) included, beside IOCX_E_RESET and the rest.
+	 */
+	uint64_t recv[IOCX_STATS_ERRORS];
+	uint64_t reserved[64];
+};
+
+/*
+ * Copy a snapshot of the engine's send and receive error counters into
+ * *out (its reserved words set to 0).  Each worker counts in its own set
+ * (no cache line shared per operation), and this call adds the sets up
+ * like iocx_engine_stats(): exact once the engine is quiet.  A code is
+ * counted just before its callback.  Returns IOCX_OK, or IOCX_E_INVAL for
+ * a NULL engine or out.  Any thread, also from a callback.
+ */
+IOCX_API int iocx_engine_io_errors(const iocx_engine *engine,
+				   struct iocx_io_errors *out);
+
 /* ---- connect latency histogram --------------------------------------- */
 
 /*
