@@ -104,8 +104,11 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 	}
 	iocx__count(&set->payload_bytes, c->payload_sent);
 	iocx__stats_outcome(set, status);
+	/* IOCX_NO_LATENCY_RECORD: measurement builds only (meson_options). */
+#ifndef IOCX_NO_LATENCY_RECORD
 	if (status == IOCX_OK)
 		iocx__hist_record(set->latency, r.latency_ns);
+#endif
 	/* A borrowed payload is the caller's again from here on. */
 	c->payload = NULL;
 	c->on_connect(c, &r, c->user);
