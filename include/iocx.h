@@ -1022,6 +1022,45 @@ struct iocx_stats {
 IOCX_API int iocx_engine_stats(const iocx_engine *engine,
 			       struct iocx_stats *out);
 
+/* ---- send and receive errors ----------------------------------------- */
+
+/*
+ * Send and receive outcomes by code, of the whole engine, for every
+ * connection (iocx_stats.errors counts only connect outcomes).  Fixed
+ * length like iocx_stats.errors: index -code, code < 0; index 0 and the
+ * entries of codes the library does not have stay 0.  Its own call and
+ * struct because two tables of IOCX_STATS_ERRORS do not fit in
+ * iocx_stats' reserved tail; 1536 bytes, of which reserved[] is for
+ * later versions (zero here).
+ */
+struct iocx_io_errors {
+	/*
+	 * on_sent calls with an error, by code: each failed send counts
+	 * once, so a reset that fails three queued sends counts three;
+	 * IOCX_E_CANCELLED for sends an abortive close or destroy dropped.
+	 * Also a FIN (iocx_shutdown) the OS refused, which has no on_sent.
+	 */
+	uint64_t send[IOCX_STATS_ERRORS];
+	/*
+	 * Terminal on_recv calls, by code: one per read session that ended,
+	 * IOCX_E_EOF (the peer's FIN) and IOCX_E_CANCELLED (iocx_read_stop,
+	 * close, destroy) included, beside IOCX_E_RESET and the rest.
+	 */
+	uint64_t recv[IOCX_STATS_ERRORS];
+	uint64_t reserved[64];
+};
+
+/*
+ * Copy a snapshot of the engine's send and receive error counters into
+ * *out (its reserved words set to 0).  Each worker counts in its own set
+ * (no cache line shared per operation), and this call adds the sets up
+ * like iocx_engine_stats(): exact once the engine is quiet.  A code is
+ * counted just before its callback.  Returns IOCX_OK, or IOCX_E_INVAL for
+ * a NULL engine or out.  Any thread, also from a callback.
+ */
+IOCX_API int iocx_engine_io_errors(const iocx_engine *engine,
+				   struct iocx_io_errors *out);
+
 /* ---- connect latency histogram --------------------------------------- */
 
 /*
@@ -1060,6 +1099,15 @@ struct iocx_histogram {
 	 * ceil(p/100 * count)-th smallest value, clamped to [min, max]; so
 	 * at most 1/128 above the exact one, never below it. */
 	uint64_t p50, p90, p99, p999;
+	/*
+	 * Room for later fields (resolution time, ...), so the struct keeps
+	 * its size (256 bytes on 64-bit targets) and every field its offset
+	 * (docs/abi.md).  In: must be zero, as memset, = { 0 } or an earlier
+	 * call leave it; iocx_engine_latency() and iocx_histogram_merge()
+	 * return IOCX_E_INVAL otherwise.  Out: stays zero.  Since 0.2.0's
+	 * successor: 0.2.0's struct was 96 bytes, without this tail.
+	 */
+	uint64_t reserved[20];
 };
 
 enum iocx_latency_flags {
@@ -1078,8 +1126,9 @@ enum iocx_latency_flags {
  * runs lands in this snapshot or the next, never in both or neither).
  * min and max are exact until the first reset; in an interval after a
  * reset they are the bounds of its lowest and highest non-empty buckets.
- * Returns IOCX_E_INVAL for a NULL engine or out, unknown flags, or
- * buckets with a bucket_cap below IOCX_HISTOGRAM_BUCKETS;
+ * Returns IOCX_E_INVAL for a NULL engine or out, unknown flags, a
+ * non-zero reserved word, or buckets with a bucket_cap below
+ * IOCX_HISTOGRAM_BUCKETS;
  * IOCX_E_NOMEM when no scratch memory could be had (then nothing is
  * reset).  Any thread, also from a callback.
  */
@@ -1090,8 +1139,8 @@ IOCX_API int iocx_engine_latency(iocx_engine *engine,
  * Add src's values into dst: counts bucket by bucket, count and sum, min
  * and max; then recompute dst's mean and percentiles from the merged
  * buckets.  Both need bucket arrays (src's nbuckets are read).  Returns
- * IOCX_E_INVAL for NULL arguments, a missing array or a bucket_cap below
- * IOCX_HISTOGRAM_BUCKETS, IOCX_E_NOMEM when no scratch memory could be
+ * IOCX_E_INVAL for NULL arguments, a missing array, a bucket_cap below
+ * IOCX_HISTOGRAM_BUCKETS or a non-zero reserved word in either, IOCX_E_NOMEM when no scratch memory could be
  * had; dst is unchanged then.
  */
 IOCX_API int iocx_histogram_merge(struct iocx_histogram *dst,

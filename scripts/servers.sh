@@ -10,6 +10,12 @@
 #                                 port: sets NGINX_PORT, NGINX_ACCESS_LOG
 #   redis_start [MAXCLIENTS]      sets REDIS_PORT
 #
+# and, for the test scripts that use them:
+#
+#   start nginx_start|redis_start ARGS...   the same, but a missing server
+#                                 binary ends the script with 77 (skip)
+#   fail MESSAGE                  the test failed: MESSAGE, exit 1
+#
 # Each server gets a config file written here, listens on a free loopback
 # port as the current user (workers too, when that is root), writes its pid
 # file into the directory and logs there.  A start function returns 77 when
@@ -43,6 +49,15 @@ servers_stop() {
 }
 
 _servers_fail() { echo "servers.sh: $*" >&2; exit 1; }
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+start() {
+  local rc=0
+  "$@" || rc=$?
+  if [ "$rc" -eq 77 ]; then echo "SKIP"; exit 77; fi
+  [ "$rc" -eq 0 ] || exit "$rc"
+}
 
 _free_port() {
   python3 -c 'import socket

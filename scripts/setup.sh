@@ -10,13 +10,13 @@
 #      meson.build. Nor of zlib (iocx-bench --hdr-log): its source is unpacked
 #      into subprojects/zlib/ with subprojects/packagefiles/zlib/meson.build.
 #      Generated, git-ignored.
-#   3. tests/bench/node_modules: the npm packages of tests/bench/package.json.
+#   3. npm packages, in one step: tests/bench/node_modules (the packages of
+#      tests/bench/package.json) and pinned tools in .tools/npm/ (git-ignored):
+#      @action-validator/cli, which checks .github/workflows/*.yml. npm itself
+#      comes from Debian when the machine has none.
 #   4. The Wine prefix (scripts/env.sh): created once, up front, because a
 #      prefix created implicitly by parallel tests made a test fail
 #      (docs/windows.md, "Wine in the test command").
-#   5. npm tools in .tools/npm/ (git-ignored), pinned: @action-validator/cli,
-#      which checks .github/workflows/*.yml. npm itself comes from Debian
-#      when the machine has none.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -193,19 +193,47 @@ seed() {
 # on the mirror yet.
 seed zlib "zlib=$(dpkg-query -W -f='${Version}' zlib1g-dev)" deflate.c
 
-# --- 3. npm packages of the tests ------------------------------------------------
-# tests/bench/package.json: hdr-histogram-js decodes the bench's --hdr-log.
+# --- 3. npm packages --------------------------------------------------------------
+# Two sets, one step (npm itself comes from Debian when the machine has none):
+#  - tests/bench/package.json: hdr-histogram-js decodes the bench's --hdr-log;
+#  - .tools/npm/ (git-ignored, never global): @action-validator/cli, which
+#    checks .github/workflows/*.yml, with its peer dependency, both pinned.
+action_validator_version=0.6.0
+npm_tools=.tools/npm
+installed_version() {
+  node -p "require('./$npm_tools/node_modules/@action-validator/cli/package.json').version" \
+    2>/dev/null || true
+}
+need_bench_npm=0 need_tools_npm=0
 if [ -f tests/bench/node_modules/hdr-histogram-js/package.json ]; then
   log "npm packages of tests/bench present"
 else
+  need_bench_npm=1
+fi
+if [ "$(installed_version)" = "$action_validator_version" ] &&
+   [ -x "$npm_tools/node_modules/.bin/action-validator" ]; then
+  log "action-validator $action_validator_version present"
+else
+  need_tools_npm=1
+fi
+if [ $((need_bench_npm + need_tools_npm)) -gt 0 ] && ! command -v npm >/dev/null 2>&1; then
   # Debian's nodejs comes without npm (package npm); NodeSource's has it.
-  if ! command -v npm >/dev/null 2>&1; then
-    log "installing: npm"
-    apt_update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install npm
-  fi
+  log "installing: npm"
+  apt_update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install npm
+fi
+if [ "$need_bench_npm" -eq 1 ]; then
   log "installing the npm packages of tests/bench (npm install)"
   (cd tests/bench && npm install --no-audit --no-fund --loglevel=error)
+fi
+if [ "$need_tools_npm" -eq 1 ]; then
+  log "npm install @action-validator/cli@$action_validator_version into $npm_tools"
+  mkdir -p "$npm_tools"
+  npm install --prefix "$npm_tools" --no-audit --no-fund --no-save --loglevel=error \
+    "@action-validator/cli@$action_validator_version" \
+    "@action-validator/core@$action_validator_version"
+  [ "$(installed_version)" = "$action_validator_version" ] ||
+    die "action-validator $action_validator_version did not install"
 fi
 
 # --- 4. Wine prefix -------------------------------------------------------------
@@ -225,30 +253,4 @@ else
   [ -f "$WINEPREFIX/system.reg" ] || die "Wine prefix creation failed: no $WINEPREFIX/system.reg"
 fi
 
-# --- 5. npm tools ----------------------------------------------------------------
-# Pinned, installed into the repository's git-ignored .tools/npm/, never
-# globally. The core package is the cli's peer dependency: pinned alike.
-action_validator_version=0.6.0
-npm_tools=.tools/npm
-installed_version() {
-  node -p "require('./$npm_tools/node_modules/@action-validator/cli/package.json').version" \
-    2>/dev/null || true
-}
-if [ "$(installed_version)" = "$action_validator_version" ] &&
-   [ -x "$npm_tools/node_modules/.bin/action-validator" ]; then
-  log "action-validator $action_validator_version present"
-else
-  if ! command -v npm >/dev/null 2>&1; then
-    log "installing: npm"
-    apt_update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install npm
-  fi
-  log "npm install @action-validator/cli@$action_validator_version into $npm_tools"
-  mkdir -p "$npm_tools"
-  npm install --prefix "$npm_tools" --no-audit --no-fund --no-save --loglevel=error \
-    "@action-validator/cli@$action_validator_version" \
-    "@action-validator/core@$action_validator_version"
-  [ "$(installed_version)" = "$action_validator_version" ] ||
-    die "action-validator $action_validator_version did not install"
-fi
 log "done"

@@ -104,8 +104,11 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 	}
 	iocx__count(&set->payload_bytes, c->payload_sent);
 	iocx__stats_outcome(set, status);
+	/* IOCX_NO_LATENCY_RECORD: measurement builds only (meson_options). */
+#ifndef IOCX_NO_LATENCY_RECORD
 	if (status == IOCX_OK)
 		iocx__hist_record(set->latency, r.latency_ns);
+#endif
 	/* A borrowed payload is the caller's again from here on. */
 	c->payload = NULL;
 	c->on_connect(c, &r, c->user);
@@ -767,7 +770,18 @@ static void end_reading(struct iocx_conn *c, int status)
 	c->req.read_on = false;	/* a new read_start may follow at once */
 	c->req.read_stop = false;
 	iocx__mutex_unlock(&c->req_lock);
+	iocx__stats_io_error(iocx__counters(c->engine)->recv_errors, status);
 	cb(c, status, NULL, 0, c->user);
+}
+
+/* Report one finished send to its on_sent; an error is counted first. */
+static void report_sent(struct iocx_conn *c, struct iocx_send_req *r,
+			int status)
+{
+	if (status != IOCX_OK)
+		iocx__stats_io_error(iocx__counters(c->engine)->send_errors,
+				     status);
+	r->cb(c, status, r->done, r->user);
 }
 
 /* Report every queued send not in flight with status, in order. */
@@ -781,7 +795,7 @@ static void fail_sends(struct iocx_conn *c, int status)
 			c->sendq_tail = NULL;
 		/* Broken or closing: no on_drained follows. */
 		iocx__sendq_release(c, r->len);
-		r->cb(c, status, r->done, r->user);
+		report_sent(c, r, status);
 		iocx__free(r);
 	}
 }
@@ -873,7 +887,7 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 		mark_broken(c, ev->status);
 	/* Out of the gauge before on_sent, which may send again. */
 	drained = iocx__sendq_release(c, r->len);
-	r->cb(c, ev->status, r->done, r->user);
+	report_sent(c, r, ev->status);
 	iocx__free(r);
 	if (ev->status != IOCX_OK)
 		fail_sends(c, ev->status);
@@ -943,8 +957,12 @@ static bool pump(struct iocx_conn *c)
 			int rc = b->shutdown(c);
 
 			c->fin_sent = true;
-			if (rc != IOCX_OK)
+			if (rc != IOCX_OK) {
+				iocx__stats_io_error(
+					iocx__counters(c->engine)->send_errors,
+					rc);
 				mark_broken(c, rc);
+			}
 		}
 	} while (requests_pending(c));
 

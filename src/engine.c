@@ -436,6 +436,18 @@ int iocx_engine_stats(const iocx_engine *e, struct iocx_stats *out)
 	return IOCX_OK;
 }
 
+/* See iocx.h. */
+int iocx_engine_io_errors(const iocx_engine *e, struct iocx_io_errors *out)
+{
+	if (!e || !out)
+		return IOCX_E_INVAL;
+	memset(out, 0, sizeof(*out));
+	iocx__stats_add_io(&e->stats, out);
+	for (unsigned i = 0; i < e->nthreads; i++)
+		iocx__stats_add_io(&e->workers[i].stats, out);
+	return IOCX_OK;
+}
+
 /* See engine.h. */
 struct iocx_counters *iocx__counters(iocx_engine *e)
 {

@@ -15,6 +15,13 @@ void iocx__stats_outcome(struct iocx_counters *s, int status)
 		iocx__count(&s->errors[-status], 1);
 }
 
+/* See stats.h. */
+void iocx__stats_io_error(_Atomic uint64_t *by_code, int status)
+{
+	if (status < 0 && status > -IOCX_ERROR_COUNT)
+		iocx__count(&by_code[-status], 1);
+}
+
 static uint64_t load(const _Atomic uint64_t *counter)
 {
 	return atomic_load_explicit(counter, memory_order_relaxed);
@@ -53,4 +60,14 @@ void iocx__stats_clamp(struct iocx_stats *out)
 		out->in_flight = 0;
 	if ((int64_t)out->open < 0)
 		out->open = 0;
+}
+
+/* See stats.h. */
+void iocx__stats_add_io(const struct iocx_counters *s,
+			struct iocx_io_errors *out)
+{
+	for (int i = 0; i < IOCX_ERROR_COUNT; i++) {
+		out->send[i] += load(&s->send_errors[i]);
+		out->recv[i] += load(&s->recv_errors[i]);
+	}
 }

@@ -35,6 +35,9 @@ struct iocx_counters {
 	_Atomic uint64_t total_deadline_expiries;
 	_Atomic uint64_t queued;
 	_Atomic uint64_t paced;
+	/* iocx_io_errors: send and receive outcomes by -code. */
+	_Atomic uint64_t send_errors[IOCX_ERROR_COUNT];
+	_Atomic uint64_t recv_errors[IOCX_ERROR_COUNT];
 	/* Latency of successful connects (latency.c); set up with the set. */
 	struct iocx_hist *latency;
 };
@@ -53,6 +56,16 @@ static inline void iocx__uncount(_Atomic uint64_t *counter, uint64_t n)
 
 /* Count one reported connect outcome with status (IOCX_OK or an error). */
 void iocx__stats_outcome(struct iocx_counters *s, int status);
+
+/*
+ * Count one send or receive outcome with error status in by_code (a set's
+ * send_errors or recv_errors).
+ */
+void iocx__stats_io_error(_Atomic uint64_t *by_code, int status);
+
+/* Add the send and receive error counters of one set to a snapshot. */
+void iocx__stats_add_io(const struct iocx_counters *s,
+			struct iocx_io_errors *out);
 
 /* Add the counters of one set to a public snapshot. */
 void iocx__stats_add(const struct iocx_counters *s, struct iocx_stats *out);

@@ -18,7 +18,8 @@ connects with armed timers, outside the phase's counts) and checks the
 same, plus that settings and phases say armed=2000 for iocx and 0 for raw.
 A third run with --rate checks that the iocx phases say the engine paced
 them and the raw ones the bench's schedule, each with the achieved rate
-over the asked one (its value is not checked: no timing is asserted).
+over the asked one, equal to the phase's connects/s over --rate (how close
+it comes to 1 is not checked: no timing is asserted).
 Then checks that bad usage exits 2 with a one-line message, and that the
 banner and a progress line per second reach a piped stderr while the run
 goes on (--quiet: none), stdout keeping only the result.  No speed is
@@ -135,6 +136,13 @@ def check_json(doc, armed):
               (where, p["paced_by"], want))
         check((p["rate_achieved"] > 0) == bool(settings["rate"]),
               where + ": rate_achieved > 0 exactly when --rate is given")
+        # The achieved rate is compared with the asked one: the phase's
+        # connects/s over --rate (to the 4 decimals printed).  Shape only.
+        if settings["rate"]:
+            want = p["connects_per_sec"] / settings["rate"]
+            check(abs(p["rate_achieved"] - want) <= 1e-4 + 1e-3 * want,
+                  "%s: rate_achieved %.4f, connects/s over --rate %.4f" %
+                  (where, p["rate_achieved"], want))
 
     # Round by round: iocx round k over raw round k, and their median.
     cps = {(p["phase"], p["round"]): p["connects_per_sec"] for p in phases}

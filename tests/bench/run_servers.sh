@@ -27,16 +27,6 @@ n=500
 servers_begin
 trap servers_stop EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# start FUNCTION ARGS...: a missing server binary skips the test.
-start() {
-  local rc=0
-  "$@" || rc=$?
-  if [ "$rc" -eq 77 ]; then echo "SKIP"; exit 77; fi
-  [ "$rc" -eq 0 ] || exit "$rc"
-}
-
 # bench ARGS...: the bench's JSON on stdout; fails unless it exits 0.
 bench() {
   local rc=0

@@ -23,16 +23,6 @@ kind=${1:?kind}; exe=${2:?exe}
 servers_begin
 trap servers_stop EXIT
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# start FUNCTION ARGS...: a missing server binary skips the test.
-start() {
-  local rc=0
-  "$@" || rc=$?
-  if [ "$rc" -eq 77 ]; then echo "SKIP"; exit 77; fi
-  [ "$rc" -eq 0 ] || exit "$rc"
-}
-
 # The example, through the wrapper; a Windows program's \r\n becomes \n.
 run_exe() { "${wrapper[@]}" "$exe" "$@" | tr -d '\r'; }
 

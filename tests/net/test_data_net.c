@@ -357,6 +357,26 @@ static struct iocx_stats stats_of(iocx_engine *e)
 	return s;
 }
 
+static struct iocx_io_errors io_errors_of(iocx_engine *e)
+{
+	struct iocx_io_errors s;
+
+	assert_int_equal(iocx_engine_io_errors(e, &s), IOCX_OK);
+	return s;
+}
+
+/* by_code[-code] is n and every other entry 0. */
+static void assert_only_code(const uint64_t *by_code, int code, uint64_t n)
+{
+	for (int i = 0; i < IOCX_STATS_ERRORS; i++) {
+		if (by_code[i] != (i == -code ? n : 0))
+			fail_msg("count of %s is %llu, expected %llu",
+				 iocx_error_name(-i),
+				 (unsigned long long)by_code[i],
+				 (unsigned long long)(i == -code ? n : 0));
+	}
+}
+
 /* ---- fixtures -------------------------------------------------------- */
 
 enum listener { L_ECHO, L_READ, L_RAW };
@@ -615,6 +635,8 @@ static void peer_reset_reports_reset(void **state)
 	peer_raw_reset(s);
 	assert_dwait(0, 1, PEER_TIMEOUT_MS);
 	terminal = d->terminal;
+	/* The one terminal on_recv is counted under its own code. */
+	assert_only_code(io_errors_of(f->engine).recv, terminal, 1);
 	close_and_wait(f, d, IOCX_CLOSE_GRACEFUL, 1);
 	assert_data_clean(f);
 	peer_assert_no_leak(f->live0);
@@ -626,6 +648,56 @@ static void peer_reset_reports_reset(void **state)
 			     "checked",
 			     peer_wine_version());
 	assert_int_equal(terminal, IOCX_E_RESET);
+}
+
+#define RESET_SENDS 20	/* bound on the sends until one sees the reset */
+
+/*
+ * A send on a connection the peer reset, with no receive to notice it
+ * first: the OS fails the send (the first one, or one after the RST that
+ * data to the closed port draws), and that code is counted once.  The
+ * sends iocx_send refuses after the break have no on_sent and count
+ * nothing.
+ */
+static void peer_reset_fails_a_send_counted_by_code(void **state)
+{
+	struct fx *f = *state;
+	struct dconn *d = prepare(f, 0, RESET_SENDS, 0);
+	struct iocx_io_errors io;
+	int status = IOCX_OK;
+	unsigned i;
+	SOCKET s;
+
+	open_n(f, 1);
+	s = peer_raw_accept(f->raw, PEER_TIMEOUT_MS);
+	assert_true(s != INVALID_SOCKET);
+	peer_raw_reset(s);
+	for (i = 0; i < RESET_SENDS && status == IOCX_OK; i++) {
+		int rc = ds_send(d, 0, i, "x", 1, IOCX_PAYLOAD_COPY);
+
+		if (rc != IOCX_OK) {
+			status = rc;	/* broken already: no on_sent */
+			break;
+		}
+		assert_dwait((long)i + 1, 0, PEER_TIMEOUT_MS);
+		status = d->sends[i].status;
+	}
+	io = io_errors_of(f->engine);
+	if (status == IOCX_OK && peer_is_wine())
+		skip_because("Wine %s: %d sends after the peer's RST all "
+			     "succeeded", peer_wine_version(), RESET_SENDS);
+	assert_int_equal(status, IOCX_E_RESET);
+	/* Exactly one send failed through on_sent, the last one made. */
+	assert_true(i >= 1);
+	assert_sent(d, i - 1, IOCX_E_RESET, 0);
+	assert_only_code(io.send, IOCX_E_RESET, 1);
+	assert_only_code(io.recv, IOCX_E_RESET, 0);
+	assert_int_equal(ds_send(d, 0, i, "x", 1, IOCX_PAYLOAD_COPY),
+			 IOCX_E_RESET);
+	assert_int_equal(io_errors_of(f->engine).send[-IOCX_E_RESET], 1);
+	close_and_wait(f, d, IOCX_CLOSE_GRACEFUL, 1);
+	assert_data_clean(f);
+	peer_assert_no_leak(f->live0);
 }
 
 /* ---- failures injected through the syscall table --------------------- */
@@ -1297,6 +1369,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(peer_reset_reports_reset,
 						setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(
+			peer_reset_fails_a_send_counted_by_code, setup_raw,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			recv_failure_ends_reading_with_mapped_error,
 			setup_raw_recorded, teardown),

@@ -1768,6 +1768,144 @@ static void stats_count_bytes_sent_and_received(void **state)
 	assert_int_equal(st.open, 0);
 }
 
+static struct iocx_io_errors io_errors(struct fx *fx)
+{
+	struct iocx_io_errors s;
+
+	memset(&s, 0xff, sizeof(s));	/* the call must write every word */
+	assert_int_equal(iocx_engine_io_errors(fx->e, &s), IOCX_OK);
+	for (size_t i = 0; i < sizeof(s.reserved) / sizeof(s.reserved[0]);
+	     i++)
+		assert_int_equal(s.reserved[i], 0);
+	return s;
+}
+
+/* Exactly the given counts in one table; every other entry is 0. */
+static void assert_by_code(const uint64_t *by_code, int code1, uint64_t n1,
+			   int code2, uint64_t n2)
+{
+	for (int i = 0; i < IOCX_STATS_ERRORS; i++) {
+		uint64_t want = i == -code1 ? n1 : i == -code2 ? n2 : 0;
+
+		assert_int_equal(by_code[i], want);
+	}
+}
+
+static uint64_t sends_reset_seen;	/* by hook_read_io_errors */
+
+static void hook_read_io_errors(struct dprobe *p, iocx_conn *conn,
+				struct sent *s)
+{
+	struct iocx_io_errors io;
+
+	(void)p;
+	(void)conn;
+	if (s->idx == 0) {
+		assert_int_equal(iocx_engine_io_errors(the_fx.e, &io),
+				 IOCX_OK);
+		sends_reset_seen = io.send[-IOCX_E_RESET];
+	}
+}
+
+static void io_errors_count_each_failed_send_by_code(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *a = &fx->p[0];
+	struct dprobe *b = &fx->p[1];
+	struct iocx_io_errors io;
+
+	make_open(fx, a);
+	make_open(fx, b);
+	io = io_errors(fx);
+	assert_by_code(io.send, 0, 0, 0, 0);
+	assert_by_code(io.recv, 0, 0, 0, 0);
+	/* a: a reset fails the send in flight and the two queued. */
+	a->on_sent_hook = hook_read_io_errors;
+	sends_reset_seen = 0;
+	assert_int_equal(ds_send(a, pat, 10, IOCX_PAYLOAD_COPY), IOCX_OK);
+	assert_int_equal(ds_send(a, pat, 20, IOCX_PAYLOAD_COPY), IOCX_OK);
+	assert_int_equal(ds_send(a, pat, 30, IOCX_PAYLOAD_COPY), IOCX_OK);
+	/* b: one send goes out, one is refused at once by the OS. */
+	assert_int_equal(ds_send(b, pat, 10, IOCX_PAYLOAD_COPY), IOCX_OK);
+	assert_int_equal(ds_send(b, pat, 10, IOCX_PAYLOAD_COPY), IOCX_OK);
+	fake_pump(fx->e);
+	fake_complete(a->conn, IOCX_E_RESET, 10054, 4);
+	fake_fail_next(FAKE_SEND, IOCX_E_ABORTED);	/* b's second send */
+	complete_send(fx, b);
+	assert_sent(b, 0, IOCX_OK, 10);
+	assert_sent(b, 1, IOCX_E_ABORTED, 0);
+	/* Counted before the first on_sent that reported it. */
+	assert_int_equal(sends_reset_seen, 1);
+	io = io_errors(fx);
+	assert_by_code(io.send, IOCX_E_RESET, 3, IOCX_E_ABORTED, 1);
+	assert_by_code(io.recv, 0, 0, 0, 0);
+	close_and_pump(fx, a, IOCX_CLOSE_GRACEFUL);
+	close_and_pump(fx, b, IOCX_CLOSE_GRACEFUL);
+	/* A refused call (no on_sent) and closing counted nothing more. */
+	io = io_errors(fx);
+	assert_by_code(io.send, IOCX_E_RESET, 3, IOCX_E_ABORTED, 1);
+	assert_by_code(io.recv, 0, 0, 0, 0);
+}
+
+static void io_errors_count_terminal_reads_by_code(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *a = &fx->p[0];
+	struct dprobe *b = &fx->p[1];
+	struct iocx_io_errors io;
+
+	make_open(fx, a);
+	make_open(fx, b);
+	assert_int_equal(ds_read_start(a), IOCX_OK);
+	assert_int_equal(ds_read_start(b), IOCX_OK);
+	fake_pump(fx->e);
+	fake_complete_recv(a->conn, IOCX_OK, pat, 40);	/* data: no count */
+	fake_complete_op(b->conn, IOCX_OP_RECV, IOCX_E_RESET, 0xC000020Du, 0);
+	fake_pump(fx->e);
+	io = io_errors(fx);
+	assert_by_code(io.recv, IOCX_E_RESET, 1, 0, 0);
+	fake_complete_recv(a->conn, IOCX_OK, NULL, 0);	/* EOF */
+	fake_pump(fx->e);
+	assert_int_equal(a->terminal[0], IOCX_E_EOF);
+	/* A second session on a, stopped: IOCX_E_CANCELLED. */
+	assert_int_equal(ds_read_start(a), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(iocx_read_stop(a->conn), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(a->terminal[1], IOCX_E_CANCELLED);
+	io = io_errors(fx);
+	assert_int_equal(io.recv[-IOCX_E_RESET], 1);
+	assert_int_equal(io.recv[-IOCX_E_EOF], 1);
+	assert_int_equal(io.recv[-IOCX_E_CANCELLED], 1);
+	assert_int_equal(io.recv[0], 0);
+	assert_by_code(io.send, 0, 0, 0, 0);
+	close_and_pump(fx, a, IOCX_CLOSE_GRACEFUL);
+	close_and_pump(fx, b, IOCX_CLOSE_GRACEFUL);
+	assert_int_equal(io_errors(fx).recv[-IOCX_E_CANCELLED], 1);
+}
+
+static void io_errors_count_refused_fin_as_send_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(iocx_shutdown(p->conn), IOCX_OK);
+	fake_fail_next(FAKE_SHUTDOWN, IOCX_E_NOTCONN);
+	fake_pump(fx->e);
+	assert_by_code(io_errors(fx).send, IOCX_E_NOTCONN, 1, 0, 0);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+}
+
+static void io_errors_rejects_null_arguments(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_io_errors io;
+
+	assert_int_equal(iocx_engine_io_errors(NULL, &io), IOCX_E_INVAL);
+	assert_int_equal(iocx_engine_io_errors(fx->e, NULL), IOCX_E_INVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1818,6 +1956,10 @@ int main(void)
 		T(no_kick_for_requests_inside_callbacks),
 		T(kick_posted_for_requests_from_another_conns_callback),
 		T(stats_count_bytes_sent_and_received),
+		T(io_errors_count_each_failed_send_by_code),
+		T(io_errors_count_terminal_reads_by_code),
+		T(io_errors_count_refused_fin_as_send_error),
+		T(io_errors_rejects_null_arguments),
 #undef T
 	};
 
