@@ -1099,15 +1099,6 @@ struct iocx_histogram {
 	 * ceil(p/100 * count)-th smallest value, clamped to [min, max]; so
 	 * at most 1/128 above the exact one, never below it. */
 	uint64_t p50, p90, p99, p999;
-	/*
-	 * Room for later fields (resolution time, ...), so the struct keeps
-	 * its size (256 bytes on 64-bit targets) and every field its offset
-	 * (docs/abi.md).  In: must be zero, as memset, = { 0 } or an earlier
-	 * call leave it; iocx_engine_latency() and iocx_histogram_merge()
-	 * return IOCX_E_INVAL otherwise.  Out: stays zero.  Since 0.2.0's
-	 * successor: 0.2.0's struct was 96 bytes, without this tail.
-	 */
-	uint64_t reserved[20];
 };
 
 enum iocx_latency_flags {
@@ -1126,9 +1117,8 @@ enum iocx_latency_flags {
  * runs lands in this snapshot or the next, never in both or neither).
  * min and max are exact until the first reset; in an interval after a
  * reset they are the bounds of its lowest and highest non-empty buckets.
- * Returns IOCX_E_INVAL for a NULL engine or out, unknown flags, a
- * non-zero reserved word, or buckets with a bucket_cap below
- * IOCX_HISTOGRAM_BUCKETS;
+ * Returns IOCX_E_INVAL for a NULL engine or out, unknown flags, or
+ * buckets with a bucket_cap below IOCX_HISTOGRAM_BUCKETS;
  * IOCX_E_NOMEM when no scratch memory could be had (then nothing is
  * reset).  Any thread, also from a callback.
  */
@@ -1139,8 +1129,8 @@ IOCX_API int iocx_engine_latency(iocx_engine *engine,
  * Add src's values into dst: counts bucket by bucket, count and sum, min
  * and max; then recompute dst's mean and percentiles from the merged
  * buckets.  Both need bucket arrays (src's nbuckets are read).  Returns
- * IOCX_E_INVAL for NULL arguments, a missing array, a bucket_cap below
- * IOCX_HISTOGRAM_BUCKETS or a non-zero reserved word in either, IOCX_E_NOMEM when no scratch memory could be
+ * IOCX_E_INVAL for NULL arguments, a missing array or a bucket_cap below
+ * IOCX_HISTOGRAM_BUCKETS, IOCX_E_NOMEM when no scratch memory could be
  * had; dst is unchanged then.
  */
 IOCX_API int iocx_histogram_merge(struct iocx_histogram *dst,

@@ -18,7 +18,6 @@ KEEPS_SIZE(struct iocx_connect_request, 256);
 KEEPS_SIZE(struct iocx_connect_result, 128);
 KEEPS_SIZE(struct iocx_stats, 1024);
 KEEPS_SIZE(struct iocx_io_errors, 1536);
-KEEPS_SIZE(struct iocx_histogram, 256);
 #endif
 _Static_assert(IOCX_ERROR_COUNT <= IOCX_STATS_ERRORS,
 	       "iocx_stats.errors has room for IOCX_STATS_ERRORS codes");

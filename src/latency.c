@@ -13,7 +13,6 @@
  */
 #include <string.h>
 
-#include "abi.h"
 #include "engine.h"
 #include "histogram.h"
 
@@ -38,12 +37,6 @@ void iocx__latency_detach(struct iocx_counters *set)
 {
 	iocx__free(set->latency);
 	set->latency = NULL;
-}
-
-/* A field of a later version was set: this library cannot honour it. */
-static bool reserved_zero(const struct iocx_histogram *h)
-{
-	return iocx__reserved_zero(h->reserved, IOCX__NWORDS(h->reserved));
 }
 
 static uint64_t load(const _Atomic uint64_t *a)
@@ -104,8 +97,6 @@ int iocx_engine_latency(iocx_engine *e, struct iocx_histogram *out,
 
 	if (!e || !out || (flags & ~(unsigned)IOCX_LATENCY_RESET))
 		return IOCX_E_INVAL;
-	if (!reserved_zero(out))
-		return IOCX_E_INVAL;
 	if (out->buckets && out->bucket_cap < IOCX_HIST_BUCKETS)
 		return IOCX_E_INVAL;
 	h = iocx__alloc(sizeof(*h));
@@ -158,8 +149,7 @@ int iocx_histogram_merge(struct iocx_histogram *dst,
 
 	if (!dst || !src || !dst->buckets || !src->buckets ||
 	    dst->bucket_cap < IOCX_HIST_BUCKETS ||
-	    src->bucket_cap < IOCX_HIST_BUCKETS || !reserved_zero(dst) ||
-	    !reserved_zero(src))
+	    src->bucket_cap < IOCX_HIST_BUCKETS)
 		return IOCX_E_INVAL;
 	h = iocx__alloc(sizeof(*h));
 	if (!h)

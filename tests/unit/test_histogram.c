@@ -2,8 +2,7 @@
  * Unit tests of the log-bucketed histogram (src/histogram.c): bucket
  * layout, percentiles against exact percentiles of known distributions
  * (constant, uniform, long-tailed, bimodal), exact min/max/mean, merge and
- * interval subtraction, concurrent recording, and the reserved tail of the
- * public struct iocx_histogram.
+ * interval subtraction, and concurrent recording.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "abi.h"
 #include "histogram.h"
-#include "iocx.h"
 #include "platform.h"
 
 #define N_SAMPLES 100000
@@ -319,50 +316,6 @@ static void hist_record_from_threads_loses_nothing(void **state)
 	free(h);
 }
 
-/*
- * iocx_histogram_merge: a reserved word set in dst or src (a field of a
- * later version) is refused and dst left as it was; zero words merge.
- */
-static void histogram_merge_nonzero_reserved_is_inval(void **state)
-{
-	uint64_t *a = calloc(IOCX_HISTOGRAM_BUCKETS, sizeof(*a));
-	uint64_t *b = calloc(IOCX_HISTOGRAM_BUCKETS, sizeof(*b));
-	struct iocx_histogram dst, src;
-	size_t last = IOCX__NWORDS(dst.reserved) - 1;
-
-	(void)state;
-	assert_non_null(a);
-	assert_non_null(b);
-	memset(&dst, 0, sizeof(dst));
-	memset(&src, 0, sizeof(src));
-	dst.buckets = a;
-	dst.bucket_cap = IOCX_HISTOGRAM_BUCKETS;
-	src.buckets = b;
-	src.bucket_cap = IOCX_HISTOGRAM_BUCKETS;
-	b[5] = 2;
-	src.nbuckets = 6;
-	src.count = 2;
-	src.sum = 10;
-	src.min = src.max = 5;
-
-	dst.reserved[last] = 1;
-	assert_int_equal(iocx_histogram_merge(&dst, &src), IOCX_E_INVAL);
-	dst.reserved[last] = 0;
-	src.reserved[0] = 1;
-	assert_int_equal(iocx_histogram_merge(&dst, &src), IOCX_E_INVAL);
-	assert_int_equal(dst.count, 0);
-	assert_int_equal(a[5], 0);
-	src.reserved[0] = 0;
-	assert_int_equal(iocx_histogram_merge(&dst, &src), IOCX_OK);
-	assert_int_equal(dst.count, 2);
-	assert_int_equal(dst.sum, 10);
-	assert_int_equal(a[5], 2);
-	assert_true(iocx__reserved_zero(dst.reserved,
-					IOCX__NWORDS(dst.reserved)));
-	free(a);
-	free(b);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,7 +332,6 @@ int main(void)
 		cmocka_unit_test(hist_merge_equals_recording_into_one),
 		cmocka_unit_test(hist_subtract_leaves_the_interval),
 		cmocka_unit_test(hist_record_from_threads_loses_nothing),
-		cmocka_unit_test(histogram_merge_nonzero_reserved_is_inval),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
