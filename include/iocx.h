@@ -118,10 +118,14 @@ enum iocx_error {
 	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
 	IOCX_E_IDLE = -24,		/* closed by the idle watchdog */
 	IOCX_E_NOFILE = -25,		/* out of descriptors or sockets */
+	IOCX_E_NAME = -26,		/* host name does not exist (NXDOMAIN,
+					   or no address of a usable family) */
+	IOCX_E_RESOLVE = -27,		/* name resolution failed or timed out
+					   (SERVFAIL, no server answered) */
 };
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
-#define IOCX_ERROR_COUNT 26
+#define IOCX_ERROR_COUNT 28
 
 /* Short symbolic name of a code ("IOCX_E_REFUSED"); never NULL. */
 IOCX_API const char *iocx_error_name(int code);
@@ -305,8 +309,18 @@ struct iocx_connect_result {
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
 	unsigned attempts;	/* connect attempts made, 1 without retries */
+	/*
+	 * The address connected to (or, on failure, the last one tried),
+	 * with its port: the connection's own copy, valid until on_close
+	 * returns; NULL (peer_len 0) when no address was tried.
+	 */
+	const struct sockaddr *peer;
+	uint64_t resolve_ns;	/* time spent resolving the host name, 0
+				   for a connect by address or numeric host */
+	uint32_t peer_len;
+	unsigned addresses_tried;	/* distinct addresses attempted */
 	/* Fields of later versions (zero here); 128 bytes in all. */
-	uint64_t reserved[12];
+	uint64_t reserved[9];
 };
 
 /*
@@ -397,28 +411,49 @@ struct iocx_connect_request {
 	uint16_t syn_rtt_ms;
 	uint8_t syn_retransmissions;
 	/*
+	 * The peer by name instead of remote (a request has exactly one of
+	 * the two): a host name or a numeric address, NUL-terminated,
+	 * copied at the call, and the port (host byte order) to connect
+	 * to.  A numeric host ("192.0.2.1", "2001:db8::1", "[::1]")
+	 * connects exactly like a remote address; docs/names.md has the
+	 * design for names (Happy Eyeballs).
+	 */
+	const char *host;
+	uint16_t port;
+	/*
 	 * Room for the fields of later versions (256 bytes in all on 64-bit
 	 * targets).  Must be zero: iocx_connect() returns IOCX_E_INVAL
 	 * otherwise.  Zero the whole request (memset, or = { 0 } / a
 	 * designated initialiser) before filling it in.
 	 */
-	uint64_t reserved[19];
+	uint64_t reserved[17];
 };
 
 /* syn_retransmissions value: send the SYN once, never again. */
 #define IOCX_SYN_NO_RETRANSMISSIONS 255
 
+/* Longest host name a request may give, in bytes (without the NUL). */
+#define IOCX_MAX_HOST 253
+
 /*
  * Start a connection.  Validates the request synchronously: NULL engine,
- * request, remote or on_connect, a non-zero reserved word (a field of a
- * later version), payload_len without payload, unknown
+ * request or on_connect, a non-zero reserved word (a field of a later
+ * version), neither or both of remote and host, a host that
+ * is empty, longer than IOCX_MAX_HOST, or not a host name or numeric
+ * address (bytes other than letters, digits, '-', '_' and '.', an empty
+ * label or one above 63 bytes, an all-digit last label that is not a
+ * dotted-quad IPv4 address, a ':' or '[' that is not a whole IPv6
+ * address), payload_len without payload, unknown
  * flags, an unknown payload_ownership, syn_retransmissions 254,
  * retry.max_attempts above
  * IOCX_MAX_ATTEMPTS or a backoff_initial_ms above a non-zero
  * backoff_max_ms give IOCX_E_INVAL; a family other than AF_INET/AF_INET6 (or a local
  * address of another family) IOCX_E_AFNOSUPPORT; a length too short for the
  * family IOCX_E_ADDRLEN; an all-zero remote address or port 0
- * IOCX_E_ADDRNOTAVAIL; payload_len above IOCX_MAX_PAYLOAD IOCX_E_MSGSIZE;
+ * IOCX_E_ADDRNOTAVAIL (also a host with port 0, or a numeric host that is
+ * all zero); payload_len above IOCX_MAX_PAYLOAD IOCX_E_MSGSIZE;
+ * a host that is a name, not a numeric address, IOCX_E_NOTSUP (names are
+ * not resolved yet: docs/names.md);
  * a destroying engine IOCX_E_SHUTDOWN (also when destroy runs concurrently
  * on another thread); the in-flight cap IOCX_E_LIMIT.  Socket set-up
  * failures (socket, bind, port association, a connect the OS rejects at

@@ -85,6 +85,10 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.fastopen = c->fastopen,
 		.syn_tuned = c->syn_tuned,
 		.attempts = c->attempts,
+		.addresses_tried = 1,
+		.peer = c->remote_len ? (const struct sockaddr *)&c->remote
+				      : NULL,
+		.peer_len = (uint32_t)c->remote_len,
 	};
 	struct iocx_counters *set = iocx__counters(e);
 

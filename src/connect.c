@@ -17,6 +17,7 @@
 
 #include "abi.h"
 #include "conn.h"
+#include "name.h"
 
 #define DEFAULT_BACKOFF_INITIAL_MS 100
 #define DEFAULT_BACKOFF_MAX_MS 10000
@@ -80,10 +81,10 @@ static int address_length(const struct sockaddr *sa, size_t len, bool remote)
 	}
 }
 
-static int validate(const struct iocx_connect_request *req,
-		    int *remote_len, int *local_len)
+/* The checks that do not depend on how the peer is named. */
+static int validate_common(const struct iocx_connect_request *req)
 {
-	if (!req->remote || !req->on_connect)
+	if (!req->on_connect)
 		return IOCX_E_INVAL;
 	/* A field of a later version this library does not know. */
 	if (!iocx__reserved_zero(req->reserved, IOCX__NWORDS(req->reserved)))
@@ -101,7 +102,18 @@ static int validate(const struct iocx_connect_request *req,
 	if (req->retry.backoff_max_ms &&
 	    req->retry.backoff_initial_ms > req->retry.backoff_max_ms)
 		return IOCX_E_INVAL;
+	return IOCX_OK;
+}
 
+static int validate(const struct iocx_connect_request *req,
+		    int *remote_len, int *local_len)
+{
+	int rc = validate_common(req);
+
+	if (rc != IOCX_OK)
+		return rc;
+	if (!req->remote)
+		return IOCX_E_INVAL;
 	*remote_len = address_length(req->remote, req->remote_len, true);
 	if (*remote_len < 0)
 		return *remote_len;
@@ -244,14 +256,54 @@ err_unreserve:
 	return rc;
 }
 
+/*
+ * A request naming its peer by host: a numeric host becomes a request by
+ * address in *copy (req then points to it), so it connects exactly like
+ * one.  A name is checked as far as it can be without resolving it.
+ */
+static int host_to_remote(const struct iocx_connect_request **req,
+			  struct iocx_connect_request *copy,
+			  struct sockaddr_storage *addr)
+{
+	int len, rc;
+
+	if ((*req)->remote)
+		return IOCX_E_INVAL;	/* remote and host: which one? */
+	rc = iocx__host_parse((*req)->host, (*req)->port, addr, &len);
+	if (rc < 0)
+		return rc;
+	if (rc == IOCX__HOST_NUMERIC) {
+		*copy = **req;
+		copy->remote = (const struct sockaddr *)addr;
+		copy->remote_len = (size_t)len;
+		copy->host = NULL;
+		*req = copy;
+		return IOCX_OK;
+	}
+	rc = validate_common(*req);
+	if (rc != IOCX_OK)
+		return rc;
+	if ((*req)->port == 0)
+		return IOCX_E_ADDRNOTAVAIL;
+	/* Names need the resolver (docs/names.md), which is not built yet. */
+	return IOCX_E_NOTSUP;
+}
+
 /* See iocx.h. */
 int iocx_connect(iocx_engine *e, const struct iocx_connect_request *req,
 		 iocx_conn **out)
 {
+	struct iocx_connect_request copy;
+	struct sockaddr_storage addr;
 	int remote_len, local_len, rc;
 
 	if (!e || !req)
 		return IOCX_E_INVAL;
+	if (req->host) {
+		rc = host_to_remote(&req, &copy, &addr);
+		if (rc != IOCX_OK)
+			return rc;
+	}
 	rc = validate(req, &remote_len, &local_len);
 	if (rc != IOCX_OK)
 		return rc;

@@ -36,6 +36,8 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_NOTCONN", "connection is not open" },
 	{ "IOCX_E_IDLE", "closed after the idle limit" },
 	{ "IOCX_E_NOFILE", "out of file descriptors or sockets" },
+	{ "IOCX_E_NAME", "host name does not exist" },
+	{ "IOCX_E_RESOLVE", "host name resolution failed" },
 };
 
 static const struct error_entry *error_lookup(int code)

@@ -44,6 +44,8 @@ static const struct {
 	{ IOCX_E_NOTCONN, "IOCX_E_NOTCONN" },
 	{ IOCX_E_IDLE, "IOCX_E_IDLE" },
 	{ IOCX_E_NOFILE, "IOCX_E_NOFILE" },
+	{ IOCX_E_NAME, "IOCX_E_NAME" },
+	{ IOCX_E_RESOLVE, "IOCX_E_RESOLVE" },
 };
 
 /* Codes outside 0 .. -(IOCX_ERROR_COUNT - 1). */
