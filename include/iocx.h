@@ -142,6 +142,54 @@ IOCX_API const char *iocx_strerror(int code);
 IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 				void (*free_fn)(void *ptr));
 
+/* ---- name resolution -------------------------------------------------- */
+
+/*
+ * One lookup the engine asked a resolver for (opaque).  It stays valid
+ * until iocx_query_done() has been called for it.
+ */
+typedef struct iocx_query iocx_query;
+
+/*
+ * A pluggable resolver: the engine asks it for the addresses of one
+ * family (AF_INET6 or AF_INET) of a host name, one query per family,
+ * both at once (RFC 8305 section 3).
+ *
+ * start: begin looking up host (NUL-terminated, valid only during the
+ * call) for family.  Returns IOCX_OK, and then calls iocx_query_done(q)
+ * exactly once later, from any thread but never from inside start; or a
+ * negative IOCX_E_* code, and never calls it.
+ * cancel: the engine no longer needs q's answer (a close, destroy, a
+ * deadline, or another address won).  A query not yet answered still
+ * gets exactly one iocx_query_done(q), with IOCX_E_CANCELLED or whatever
+ * the resolver had, possibly from inside cancel.  cancel may race with
+ * (or follow) the answer the resolver is giving; it then has nothing to
+ * do (q stays valid memory, but the resolver must not answer twice).
+ * Both run on engine threads or the caller of iocx_connect, possibly
+ * concurrently for different queries; they must not block.
+ */
+struct iocx_resolver {
+	void *ctx;
+	int (*start)(void *ctx, const char *host, int family, iocx_query *q);
+	void (*cancel)(void *ctx, iocx_query *q);
+};
+
+/*
+ * A resolver's answer to q, exactly once per started query.  status:
+ * IOCX_OK with addrs[0..n) (AF_INET or AF_INET6 entries of q's family;
+ * other entries and ports are ignored, n 0 means no address),
+ * IOCX_E_NAME (NXDOMAIN, no data), IOCX_E_CANCELLED after cancel, or any
+ * other code, reported as IOCX_E_RESOLVE (SERVFAIL, timeout); os_code is
+ * the resolver's own code, passed on in the connect result.  The
+ * addresses are copied (at most IOCX_MAX_ADDRESSES) before this returns.
+ * Callable from any thread; q must not be used afterwards.
+ */
+IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
+			      const struct sockaddr_storage *addrs, size_t n);
+
+/* Addresses of one family a connect by name takes from an answer. */
+#define IOCX_MAX_ADDRESSES 16
+
 /* ---- engine ---------------------------------------------------------- */
 
 /*
@@ -221,6 +269,21 @@ struct iocx_engine_options {
 	iocx_idle_cb on_idle;
 	void *idle_user;
 	/*
+	 * Host names (docs/names.md).  resolver: how names are looked up,
+	 * NULL = not at all (a request by name then gives IOCX_E_NOTSUP);
+	 * it must stay valid until iocx_engine_destroy() returns.
+	 * resolution_delay_ms: how long an answer of the other family waits
+	 * for the prefer_family one before the race starts, 0 = 50.
+	 * attempt_delay_ms: the Connection Attempt Delay, 0 = 250, clamped
+	 * to 100..2000 (RFC 8305 section 5).  prefer_family: AF_INET6 or
+	 * AF_INET, tried first; 0 = AF_INET6.  Another value, or a resolver
+	 * without start or cancel, gives IOCX_E_INVAL at create.
+	 */
+	const struct iocx_resolver *resolver;
+	uint32_t resolution_delay_ms;
+	uint32_t attempt_delay_ms;
+	int prefer_family;
+	/*
 	 * Room for the fields of later versions, so that the struct keeps its
 	 * size (256 bytes on 64-bit targets) and every field its offset.
 	 * Must be zero: iocx_engine_create() returns IOCX_E_INVAL otherwise
@@ -228,7 +291,7 @@ struct iocx_engine_options {
 	 * library lacks).  iocx_engine_options_init() or a zero initialiser
 	 * takes care of it.
 	 */
-	uint64_t reserved[22];
+	uint64_t reserved[19];
 };
 
 /* Most source addresses an engine takes. */
@@ -308,7 +371,8 @@ struct iocx_connect_result {
 				   moment the outcome is reported */
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
-	unsigned attempts;	/* connect attempts made, 1 without retries */
+	unsigned attempts;	/* connect attempts made, 1 without retries
+				   (by name: the addresses tried) */
 	/*
 	 * The address connected to (or, on failure, the last one tried),
 	 * with its port: the connection's own copy, valid until on_close
@@ -415,8 +479,24 @@ struct iocx_connect_request {
 	 * the two): a host name or a numeric address, NUL-terminated,
 	 * copied at the call, and the port (host byte order) to connect
 	 * to.  A numeric host ("192.0.2.1", "2001:db8::1", "[::1]")
-	 * connects exactly like a remote address; docs/names.md has the
-	 * design for names (Happy Eyeballs).
+	 * connects exactly like a remote address.
+	 *
+	 * A name is looked up through the engine's resolver (AAAA and A
+	 * at once) and its addresses raced as RFC 8305 says
+	 * (docs/names.md): families interleaved, prefer_family first; an A
+	 * answer waits resolution_delay_ms for AAAA; the next attempt
+	 * starts after attempt_delay_ms, or at once when none is running;
+	 * the first to connect wins and the others are cancelled and
+	 * closed.  Attempts carry no payload: the winner sends it after
+	 * its handshake, before on_connect.  When both answers are in
+	 * before any attempt and hold one address in all, the connect is
+	 * exactly one by address (payload in the handshake, retry policy).
+	 * deadline_ms bounds the resolution (IOCX_E_RESOLVE when it
+	 * passes) and each attempt; the retry policy is not applied to a
+	 * race.  A failed race reports the last attempt's error; no
+	 * address at all gives IOCX_E_NAME or IOCX_E_RESOLVE.  A close or
+	 * destroy at any point cancels every query and attempt:
+	 * on_connect(IOCX_E_CANCELLED), once.
 	 */
 	const char *host;
 	uint16_t port;
@@ -452,8 +532,8 @@ struct iocx_connect_request {
  * family IOCX_E_ADDRLEN; an all-zero remote address or port 0
  * IOCX_E_ADDRNOTAVAIL (also a host with port 0, or a numeric host that is
  * all zero); payload_len above IOCX_MAX_PAYLOAD IOCX_E_MSGSIZE;
- * a host that is a name, not a numeric address, IOCX_E_NOTSUP (names are
- * not resolved yet: docs/names.md);
+ * a host that is a name on an engine without a resolver, or on a backend
+ * that cannot race attempts, IOCX_E_NOTSUP;
  * a destroying engine IOCX_E_SHUTDOWN (also when destroy runs concurrently
  * on another thread); the in-flight cap IOCX_E_LIMIT.  Socket set-up
  * failures (socket, bind, port association, a connect the OS rejects at

@@ -16,6 +16,11 @@
  *       |
  *   close or deadline while CONNECTING or SENDING (cancel issued)
  *
+ * A connect by name starts in RESOLVING, goes to RACING once attempts
+ * run, and leaves both only through race_advance() (race.h,
+ * docs/names.md): to CONNECTING for a single address, to SENDING or OPEN
+ * with the winner's socket, or to SOCKET_CLOSED with the failure.
+ *
  * docs/architecture.md has the full table.  conn_transition() is the only
  * function that changes state, always via set_state(), which asserts the
  * source state.  Events are handled with conn->lock held and the connection
@@ -27,6 +32,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "race.h"
 
 _Thread_local struct iocx_conn *iocx__current_conn;
 
@@ -85,7 +91,8 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.fastopen = c->fastopen,
 		.syn_tuned = c->syn_tuned,
 		.attempts = c->attempts,
-		.addresses_tried = 1,
+		.addresses_tried = c->addresses_tried,
+		.resolve_ns = c->resolve_ns,
 		.peer = c->remote_len ? (const struct sockaddr *)&c->remote
 				      : NULL,
 		.peer_len = (uint32_t)c->remote_len,
@@ -93,9 +100,12 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 	struct iocx_counters *set = iocx__counters(e);
 
 	iocx__engine_disarm(e, c);
-	iocx__engine_in_flight_done(e, set);
-	iocx__count(&set->payload_bytes, c->payload_sent);
-	iocx__stats_outcome(set, status);
+	/* A race's attempt is no connect of the user's. */
+	if (!c->child) {
+		iocx__engine_in_flight_done(e, set);
+		iocx__count(&set->payload_bytes, c->payload_sent);
+		iocx__stats_outcome(set, status);
+	}
 	/* A borrowed payload is the caller's again from here on. */
 	c->payload = NULL;
 	c->on_connect(c, &r, c->user);
@@ -129,8 +139,10 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 
 	iocx__engine_disarm(e, c);	/* the idle watchdog */
 	set_state(c, from, CONN_CLOSED);
-	iocx__count(&set->closed, 1);
-	iocx__uncount(&set->open, 1);
+	if (!c->child) {
+		iocx__count(&set->closed, 1);
+		iocx__uncount(&set->open, 1);
+	}
 	if (c->on_close)
 		c->on_close(c, reason, c->user);
 	iocx__engine_unbusy(e);
@@ -268,10 +280,71 @@ static void credit(struct iocx_conn *c, uint32_t bytes)
 
 static bool on_start(struct iocx_conn *c, struct conn_event *ev)
 {
+	if (c->race) {
+		/* By name: no socket until addresses are in. */
+		set_state(c, CONN_NEW, CONN_RESOLVING);
+		ev->result = iocx__race_begin(c);
+		if (ev->result != IOCX_OK)
+			set_state(c, CONN_RESOLVING, CONN_CLOSED);
+		return false;
+	}
 	c->attempts++;
 	ev->result = issue_connect(c, CONN_NEW);
 	if (ev->result != IOCX_OK)
 		set_state(c, CONN_CONNECTING, CONN_CLOSED);
+	return false;
+}
+
+/*
+ * A connect by name: step the race (race.c) and move on as it says.  The
+ * one place RESOLVING and RACING are left, always through settle().
+ */
+static bool race_advance(struct iocx_conn *c)
+{
+	enum iocx_conn_state from = c->state;
+	struct iocx_engine *e = c->engine;
+	uint32_t os_code = 0;
+	int status = IOCX_OK, rc;
+
+	switch (iocx__race_step(c, close_wanted(c), &status, &os_code)) {
+	case RACE_WAIT:
+		return false;
+	case RACE_RACING:
+		set_state(c, from, CONN_RACING);
+		return false;
+	case RACE_DIRECT:
+		/* One address in all: exactly a connect by address. */
+		c->attempts++;
+		rc = iocx__conn_open(c);
+		if (rc == IOCX_OK)
+			rc = issue_connect(c, from);
+		else
+			set_state(c, from, CONN_CONNECTING);
+		if (rc != IOCX_OK) {
+			set_state(c, CONN_CONNECTING, CONN_SOCKET_CLOSED);
+			report(c, rc, c->os_code);
+		}
+		return false;
+	case RACE_WON:
+		/* The winner connected without the payload: it goes now. */
+		c->attempts = c->addresses_tried;
+		c->connected = true;
+		c->payload_sent = 0;
+		if (c->deadline_ms && c->payload_len)
+			iocx__engine_arm(e, c, e->clock() +
+				(uint64_t)c->deadline_ms * 1000000u);
+		return send_rest_or_report(c, from);
+	case RACE_FAILED:
+		c->attempts = c->addresses_tried;
+		set_state(c, from, CONN_SOCKET_CLOSED);
+		report(c, status, os_code);
+		return false;
+	case RACE_CANCELLED:
+		c->attempts = c->addresses_tried;
+		set_state(c, from, CONN_SOCKET_CLOSED);
+		report(c, IOCX_E_CANCELLED, 0);
+		return finish(c, CONN_SOCKET_CLOSED);
+	}
 	return false;
 }
 
@@ -483,7 +556,9 @@ static bool release_socket(struct iocx_conn *c)
 		c->disconnecting = true;
 		return false;
 	}
-	b->close(c, seal_close(c, c->closing_abort));
+	/* An attempt whose socket went to its race's winner has none. */
+	if (!c->socket_moved)
+		b->close(c, seal_close(c, c->closing_abort));
 	return finish(c, CONN_CLOSING);
 }
 
@@ -801,6 +876,8 @@ static bool settle(struct iocx_conn *c)
 	}
 	if (c->state == CONN_CLOSING)
 		return pump(c);
+	if (c->state == CONN_RESOLVING || c->state == CONN_RACING)
+		return race_advance(c);	/* also acts on a close */
 	if (c->state == CONN_CLOSED || c->state == CONN_CANCELLING ||
 	    !close_wanted(c))
 		return false;
@@ -819,8 +896,10 @@ int iocx__conn_start(struct iocx_conn *c)
 	if (start.result == IOCX_OK)
 		iocx__engine_busy(c->engine);
 	/* A close or shutdown that arrived while NEW is acted on now; from
-	 * CONNECTING that only issues a cancel, never a callback. */
-	settle(c);
+	 * CONNECTING that only issues a cancel, never a callback.  A race
+	 * could report from here: its next event steps it instead. */
+	if (c->state != CONN_RESOLVING)
+		settle(c);
 	iocx__mutex_unlock(&c->lock);
 	return start.result;
 }
@@ -910,6 +989,7 @@ void iocx__conn_unref(struct iocx_conn *c)
 	iocx__free(c->recv_buf);
 	if (c->uses_timer)
 		iocx__engine_timer_release(e);
+	iocx__race_free(c);
 	iocx__engine_forget(e, c);	/* frees c */
 }
 

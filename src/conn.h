@@ -32,6 +32,8 @@
 
 enum iocx_conn_state {
 	CONN_NEW,		/* socket open, nothing issued */
+	CONN_RESOLVING,		/* by name: queries out, no socket yet */
+	CONN_RACING,		/* by name: attempts (children) race */
 	CONN_CONNECTING,	/* connect (with payload head) in flight */
 	CONN_SENDING,		/* connected; payload remainder in flight */
 	CONN_CANCELLING,	/* close requested or deadline expired;
@@ -99,6 +101,13 @@ struct iocx_conn {
 	uint8_t syn_retransmissions;
 	bool syn_tuned;			/* ... and the OS took it */
 	bool local_from_sources;	/* local is an engine source address */
+	/* By name (race.c): the race, NULL for a connect by address. */
+	struct iocx_race *race;
+	bool child;			/* an attempt of a race: no user
+					   callbacks, stats or in-flight slot */
+	bool socket_moved;		/* child whose socket its parent took */
+	unsigned addresses_tried;	/* for the result; 1 by address */
+	uint64_t resolve_ns;		/* for the result */
 
 	/* Data requests from other threads (data.c). */
 	iocx_mutex req_lock;
@@ -215,6 +224,17 @@ void iocx__conn_unref(struct iocx_conn *c);
  * heap's reference is dropped).  Stale generations are ignored.
  */
 void iocx__conn_timer(struct iocx_conn *c, uint32_t gen);
+
+/*
+ * Start an attempt of parent's race (race.c): an internal connection to
+ * addr, without payload, whose callbacks are on_connect/on_close with
+ * user.  Called with parent->lock held.  Returns IOCX_OK and sets *out
+ * (with a reference of the caller's), or the synchronous error.
+ */
+int iocx__conn_spawn(struct iocx_conn *parent,
+		     const struct sockaddr_storage *addr, int len,
+		     iocx_connect_cb on_connect, iocx_close_cb on_close,
+		     void *user, struct iocx_conn **out);
 
 /* Unlink c from its engine and free it (refs reached zero). */
 void iocx__engine_forget(struct iocx_engine *e, struct iocx_conn *c);

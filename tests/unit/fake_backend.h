@@ -67,6 +67,7 @@ enum fake_call {
 	FAKE_CANCEL_RECV,	/* cancel of the RECV slot */
 	FAKE_DISCONNECT,	/* recycling disconnect (MAIN slot) */
 	FAKE_RECYCLE,		/* len = 1 when the socket was kept */
+	FAKE_ADOPT,		/* id = the socket moved to another conn */
 	FAKE_CALL_COUNT,
 };
 
@@ -120,6 +121,7 @@ struct fake_sock {
 	unsigned stray_recv_cancels;	/* ... with no receive in flight */
 	size_t received;	/* bytes delivered by fake_complete_recv */
 	size_t acked_at_shutdown;	/* acked when shutdown() was called */
+	bool adopted;		/* moved to another conn by adopt() */
 	unsigned char *capture;	/* stream bytes [0, min(acked+len, MAX)) */
 	size_t capture_cap;
 };
