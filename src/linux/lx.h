@@ -264,6 +264,19 @@ int iocx__lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
  */
 int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen);
 
+/*
+ * backend->attach: lc will get posted events before it has a socket (a
+ * connect by name): pick its owner now, for life, and mark it socketless.
+ */
+void iocx__lx_sock_attach(struct iocx_conn *c);
+
+/*
+ * What both backends' adopt do: move src's socket into dst (src is left
+ * with none).  The owner is not moved: dst keeps its own, and any owner's
+ * ring or set can carry the socket's next operations.
+ */
+void iocx__lx_sock_adopt(struct lx_conn *dst, struct lx_conn *src);
+
 /* backend->close: SO_LINGER {1, 0} first when abort; then close. */
 void iocx__lx_sock_close(struct lx_conn *lc, bool abort);
 /* The same for a bare descriptor (a batched close that never ran). */

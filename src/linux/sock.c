@@ -140,6 +140,25 @@ err:
 }
 
 /* See linux/lx.h. */
+void iocx__lx_sock_attach(struct iocx_conn *c)
+{
+	struct lx_conn *lc = lx_conn(c);
+
+	lc->fd = -1;
+	lc->owner = iocx__lx_pick_owner(lx_engine(c->engine));
+	lc->owned = true;
+}
+
+/* See linux/lx.h. */
+void iocx__lx_sock_adopt(struct lx_conn *dst, struct lx_conn *src)
+{
+	dst->fd = src->fd;
+	dst->ephemeral = src->ephemeral;
+	dst->tfo = false;
+	src->fd = -1;
+}
+
+/* See linux/lx.h. */
 int iocx__lx_sock_shutdown(struct lx_conn *lc)
 {
 	if (iocx__linux_sys.shutdown(lc->fd, SHUT_WR) != 0)

@@ -712,6 +712,13 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	lc->fd = -1;
 }
 
+/* A race's winner: the socket moves, nothing of it is in any ring. */
+static int ur_adopt(struct iocx_conn *dst, struct iocx_conn *src)
+{
+	iocx__lx_sock_adopt(lx_conn(dst), lx_conn(src));
+	return IOCX_OK;
+}
+
 /* The io_uring backend (src/backend.h). */
 const struct iocx_backend iocx__uring_backend = {
 	.name = "io_uring",
@@ -728,4 +735,6 @@ const struct iocx_backend iocx__uring_backend = {
 	.connected = ur_connected,
 	.cancel = ur_cancel,
 	.close = ur_close,
+	.adopt = ur_adopt,
+	.attach = iocx__lx_sock_attach,
 };

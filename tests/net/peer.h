@@ -368,6 +368,9 @@ struct peer {
  * in mode.  Returns NULL when the address cannot be bound.
  */
 struct peer *peer_listen(int family, const char *ip, enum peer_mode mode);
+/* The same on a given port (0 = any); NULL when it is taken. */
+struct peer *peer_listen_port(int family, const char *ip, uint16_t port,
+			      enum peer_mode mode);
 
 /*
  * Listen on ip:0 with backlog 1, accept nothing, and fill the accept
@@ -378,6 +381,9 @@ struct peer *peer_listen(int family, const char *ip, enum peer_mode mode);
  * IOCX_E_REFUSED and the pending-connect tests need another technique.
  */
 struct peer *peer_listen_full(int family, const char *ip);
+/* The same on a given port (0 = any); NULL when it is taken. */
+struct peer *peer_listen_full_port(int family, const char *ip,
+				   uint16_t port);
 
 /* Start serving a full listener in mode, which drains its queue. */
 void peer_serve(struct peer *p, enum peer_mode mode);
