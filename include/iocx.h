@@ -270,7 +270,8 @@ struct iocx_engine_options {
 	void *idle_user;
 	/*
 	 * Host names (docs/names.md).  resolver: how names are looked up,
-	 * NULL = not at all (a request by name then gives IOCX_E_NOTSUP);
+	 * NULL = the platform's own (Linux: see dns_servers; elsewhere none
+	 * yet, and a request by name then gives IOCX_E_NOTSUP);
 	 * it must stay valid until iocx_engine_destroy() returns.
 	 * resolution_delay_ms: how long an answer of the other family waits
 	 * for the prefer_family one before the race starts, 0 = 50.
@@ -284,6 +285,17 @@ struct iocx_engine_options {
 	uint32_t attempt_delay_ms;
 	int prefer_family;
 	/*
+	 * Linux, no resolver given: the engine resolves names with its own
+	 * (c-ares, one thread per engine, started at the first name).
+	 * dns_servers: the DNS servers it asks, "ADDR:PORT" entries
+	 * separated by commas (copied at create); then it asks only them
+	 * (no hosts file, no search domains).  NULL = the system's
+	 * (/etc/resolv.conf, /etc/hosts).  A malformed list makes the
+	 * first connect by name fail with IOCX_E_INVAL.  Ignored
+	 * elsewhere (Windows: not built yet, names need a resolver).
+	 */
+	const char *dns_servers;
+	/*
 	 * Room for the fields of later versions, so that the struct keeps its
 	 * size (256 bytes on 64-bit targets) and every field its offset.
 	 * Must be zero: iocx_engine_create() returns IOCX_E_INVAL otherwise
@@ -291,7 +303,7 @@ struct iocx_engine_options {
 	 * library lacks).  iocx_engine_options_init() or a zero initialiser
 	 * takes care of it.
 	 */
-	uint64_t reserved[19];
+	uint64_t reserved[18];
 };
 
 /* Most source addresses an engine takes. */

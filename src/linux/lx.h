@@ -143,8 +143,11 @@ struct lx_worker {
 	uint64_t efd_val;		/* its buffer */
 };
 
+struct iocx_ares;
+
 struct lx_engine {
 	struct iocx_engine *e;
+	struct iocx_ares *ares;		/* the engine's own resolver, or NULL */
 	struct lx_worker *w;
 	unsigned nworkers;		/* at least 1 (manual engines) */
 	atomic_uint next_owner;		/* round robin */
@@ -276,6 +279,16 @@ void iocx__lx_sock_attach(struct iocx_conn *c);
  * ring or set can carry the socket's next operations.
  */
 void iocx__lx_sock_adopt(struct lx_conn *dst, struct lx_conn *src);
+
+/*
+ * The engine's own resolver (resolve_ares.c): create it (servers as in
+ * iocx_engine_options.dns_servers, copied), give its iocx_resolver, and
+ * destroy it once no query is out (engine_fini).  create returns NULL
+ * without memory.
+ */
+struct iocx_ares *iocx__ares_create(const char *servers);
+const struct iocx_resolver *iocx__ares_ops(struct iocx_ares *r);
+void iocx__ares_destroy(struct iocx_ares *r);
 
 /* backend->close: SO_LINGER {1, 0} first when abort; then close. */
 void iocx__lx_sock_close(struct lx_conn *lc, bool abort);

@@ -654,6 +654,23 @@ struct peer *peer_listen_full(int family, const char *ip)
 	return peer_listen_full_port(family, ip, 0);
 }
 
+bool peer_listen_pair(struct peer **p4, struct peer **p6, bool v6_full)
+{
+	*p4 = NULL;
+	*p6 = NULL;
+	for (int tries = 0; tries < 20 && *p6 == NULL; tries++) {
+		peer_close(*p4);
+		*p4 = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+		if (*p4 == NULL)
+			return false;
+		*p6 = v6_full ? peer_listen_full_port(AF_INET6, "::1",
+						      (*p4)->port)
+			      : peer_listen_port(AF_INET6, "::1",
+						 (*p4)->port, PEER_READ);
+	}
+	return *p6 != NULL;
+}
+
 static bool peer_wait_until(struct peer *p, unsigned timeout_ms,
 			    bool (*done)(struct peer *, size_t, size_t),
 			    size_t a, size_t b)

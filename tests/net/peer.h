@@ -385,6 +385,14 @@ struct peer *peer_listen_full(int family, const char *ip);
 struct peer *peer_listen_full_port(int family, const char *ip,
 				   uint16_t port);
 
+/*
+ * Two listeners on one port: *p4 on 127.0.0.1 reading (PEER_READ) and
+ * *p6 on ::1, full (a black hole: peer_listen_full) or reading too.  A
+ * port already taken on ::1 is tried again with another (bounded); false
+ * when no pair could be made.
+ */
+bool peer_listen_pair(struct peer **p4, struct peer **p6, bool v6_full);
+
 /* Start serving a full listener in mode, which drains its queue. */
 void peer_serve(struct peer *p, enum peer_mode mode);
 

@@ -223,24 +223,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/*
- * Listeners on one port: IPv4 at 127.0.0.1 (accepting and reading) and
- * IPv6 at ::1 (full: a black hole, or accepting too).  A port taken on
- * ::1 is tried again with another (bounded).
- */
+/* Listeners on one port: 127.0.0.1 reading, ::1 full or reading. */
 static void listen_pair(struct fx *f, bool v6_black_hole)
 {
-	for (int tries = 0; tries < 20 && f->p6 == NULL; tries++) {
-		peer_close(f->p4);
-		f->p4 = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
-		assert_non_null(f->p4);
-		f->port = f->p4->port;
-		f->p6 = v6_black_hole
-			? peer_listen_full_port(AF_INET6, "::1", f->port)
-			: peer_listen_port(AF_INET6, "::1", f->port,
-					   PEER_READ);
-	}
-	assert_non_null(f->p6);
+	assert_true(peer_listen_pair(&f->p4, &f->p6, v6_black_hole));
+	f->port = f->p4->port;
 }
 
 /* family answers after delay_ms with ip (NULL: status, no address). */
