@@ -105,7 +105,7 @@ struct iocx_conn {
 	struct iocx_race *race;
 	bool child;			/* an attempt of a race: no user
 					   callbacks, stats or in-flight slot */
-	bool socket_moved;		/* child whose socket its parent took */
+	bool socket_moved;		/* child: the parent took it */
 	unsigned addresses_tried;	/* for the result; 1 by address */
 	uint64_t resolve_ns;		/* for the result */
 

@@ -134,19 +134,35 @@ static void set_port(void *port_field, uint16_t port)
 	p[1] = (unsigned char)port;
 }
 
-static int numeric6(const char *s, size_t n, uint16_t port,
-		    struct sockaddr_storage *addr, int *len)
+/*
+ * Parse s[0..n) as a numeric address of family into *addr (with port)
+ * and *len: IOCX__HOST_NUMERIC, or IOCX_E_INVAL when it is not one.
+ */
+static int numeric(int family, const char *s, size_t n, uint16_t port,
+		   struct sockaddr_storage *addr, int *len)
 {
-	struct sockaddr_in6 in6;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)addr;
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)addr;
+	struct sockaddr_storage parsed;
+	bool ok;
 
-	memset(&in6, 0, sizeof(in6));
-	if (!parse_ipv6(s, n, (unsigned char *)&in6.sin6_addr))
+	memset(&parsed, 0, sizeof(parsed));
+	ok = family == AF_INET6
+		? parse_ipv6(s, n, (unsigned char *)&((struct sockaddr_in6 *)
+				(void *)&parsed)->sin6_addr)
+		: parse_ipv4(s, n, (unsigned char *)&((struct sockaddr_in *)
+				(void *)&parsed)->sin_addr);
+	if (!ok)
 		return IOCX_E_INVAL;
-	in6.sin6_family = AF_INET6;
-	set_port(&in6.sin6_port, port);
-	memset(addr, 0, sizeof(*addr));
-	memcpy(addr, &in6, sizeof(in6));
-	*len = (int)sizeof(in6);
+	*addr = parsed;
+	addr->ss_family = (unsigned short)family;
+	if (family == AF_INET6) {
+		set_port(&in6->sin6_port, port);
+		*len = (int)sizeof(*in6);
+	} else {
+		set_port(&in->sin_port, port);
+		*len = (int)sizeof(*in);
+	}
 	return IOCX__HOST_NUMERIC;
 }
 
@@ -194,28 +210,17 @@ int iocx__host_parse(const char *host, uint16_t port,
 	if (host[0] == '[') {
 		if (n < 2 || host[n - 1] != ']')
 			return IOCX_E_INVAL;
-		return numeric6(host + 1, n - 2, port, addr, len);
+		return numeric(AF_INET6, host + 1, n - 2, port, addr, len);
 	}
 	if (memchr(host, ':', n))
-		return numeric6(host, n, port, addr, len);
+		return numeric(AF_INET6, host, n, port, addr, len);
 
 	last_len = check_labels(host, n, &last);
 	if (last_len == 0)
 		return IOCX_E_INVAL;
 	for (size_t i = last; i < last + last_len; i++)
 		all_digits = all_digits && is_digit(host[i]);
-	if (all_digits) {
-		struct sockaddr_in in;
-
-		memset(&in, 0, sizeof(in));
-		if (!parse_ipv4(host, n, (unsigned char *)&in.sin_addr))
-			return IOCX_E_INVAL;
-		in.sin_family = AF_INET;
-		set_port(&in.sin_port, port);
-		memset(addr, 0, sizeof(*addr));
-		memcpy(addr, &in, sizeof(in));
-		*len = (int)sizeof(in);
-		return IOCX__HOST_NUMERIC;
-	}
+	if (all_digits)
+		return numeric(AF_INET, host, n, port, addr, len);
 	return IOCX__HOST_NAME;
 }

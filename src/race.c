@@ -39,7 +39,7 @@ struct answer {
 
 struct attempt {
 	struct iocx_race *race;
-	struct iocx_conn *conn;		/* parent's reference until released */
+	struct iocx_conn *conn;		/* referenced until released */
 	/* mailbox */
 	bool outcome;			/* on_connect came */
 	int status;
@@ -189,9 +189,11 @@ static int answer_status(int status, size_t n)
 
 static void set_port(struct sockaddr_storage *ss, uint16_t port)
 {
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
 	unsigned char *p = ss->ss_family == AF_INET6
-		? (unsigned char *)&((struct sockaddr_in6 *)(void *)ss)->sin6_port
-		: (unsigned char *)&((struct sockaddr_in *)(void *)ss)->sin_port;
+		? (unsigned char *)&in6->sin6_port
+		: (unsigned char *)&in->sin_port;
 
 	p[0] = (unsigned char)(port >> 8);
 	p[1] = (unsigned char)port;

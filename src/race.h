@@ -24,10 +24,10 @@ enum iocx_race_verdict {
 	RACE_RACING,		/* attempts have started (RESOLVING ends) */
 	RACE_DIRECT,		/* one address in all: c->remote is set,
 				   connect to it as by address */
-	RACE_WON,		/* c holds the winner's connected socket and
+	RACE_WON,		/* c holds the winner's connected socket,
 				   c->remote its address */
 	RACE_FAILED,		/* report *status / *os_code */
-	RACE_CANCELLED,		/* closed: every query and attempt ended */
+	RACE_CANCELLED,		/* closed; all queries, attempts over */
 };
 
 /*

@@ -147,7 +147,7 @@ struct iocx_ares;
 
 struct lx_engine {
 	struct iocx_engine *e;
-	struct iocx_ares *ares;		/* the engine's own resolver, or NULL */
+	struct iocx_ares *ares;		/* its own resolver, or NULL */
 	struct lx_worker *w;
 	unsigned nworkers;		/* at least 1 (manual engines) */
 	atomic_uint next_owner;		/* round robin */

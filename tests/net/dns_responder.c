@@ -89,8 +89,9 @@ static size_t answer(struct dns_responder *d, const unsigned char *q,
 		return 0;
 	*delay = s.delay_ms;
 	memcpy(out, q, qend);
-	out[2] = (unsigned char)(0x80 | 0x04 | (q[2] & 0x01));	/* QR AA RD */
-	out[3] = (unsigned char)(0x80 | (s.rcode & 0x0F));	/* RA rcode */
+	/* QR, AA and the query's RD; then RA and the rcode. */
+	out[2] = (unsigned char)(0x80 | 0x04 | (q[2] & 0x01));
+	out[3] = (unsigned char)(0x80 | (s.rcode & 0x0F));
 	put16(out + 6, 0);
 	put16(out + 8, 0);
 	put16(out + 10, 0);	/* no EDNS back */

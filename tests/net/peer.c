@@ -389,6 +389,14 @@ void peer_req(struct iocx_connect_request *req,
 	req->user = r;
 }
 
+void peer_req_host(struct iocx_connect_request *req, const char *host,
+		   uint16_t port, struct peer_rec *r)
+{
+	peer_req(req, NULL, 0, r);
+	req->host = host;
+	req->port = port;
+}
+
 /* ---- listeners -------------------------------------------------------- */
 
 /*

@@ -310,6 +310,10 @@ void peer_req(struct iocx_connect_request *req,
 	      const struct sockaddr_storage *remote, int remote_len,
 	      struct peer_rec *r);
 
+/* A request to host:port (by name) with the recorder callbacks, user r. */
+void peer_req_host(struct iocx_connect_request *req, const char *host,
+		   uint16_t port, struct peer_rec *r);
+
 /*
  * Main-thread assertions (cmocka): the tracker saw no contract violation;
  * the tracker reaches connects/closes within timeout_ms; the library

@@ -58,18 +58,10 @@ static void run_numeric(struct fx *f, int family, const char *ip,
 	static const char payload[] = "one payload, once";
 	struct peer *p = peer_listen(family, ip, PEER_READ);
 	struct iocx_connect_request req;
-	struct sockaddr_storage want;
 	iocx_conn *conn = NULL;
-	int want_len;
 
 	assert_non_null(p);
-	want_len = peer_addr(&want, family, ip, p->port);
-	assert_true(want_len > 0);
-	peer_req(&req, &want, want_len, &f->rec);
-	req.remote = NULL;
-	req.remote_len = 0;
-	req.host = host;
-	req.port = p->port;
+	peer_req_host(&req, host, p->port, &f->rec);
 	req.payload = payload;
 	req.payload_len = sizeof(payload);
 	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
@@ -102,15 +94,9 @@ static void connect_host_ipv6_literal_delivers_payload_once(void **state)
 static void connect_host_malformed_refused_without_callback(void **state)
 {
 	struct fx *f = *state;
-	struct sockaddr_storage any;
 	struct iocx_connect_request req;
-	int len = peer_addr(&any, AF_INET, "127.0.0.1", 9);
 
-	peer_req(&req, &any, len, &f->rec);
-	req.remote = NULL;
-	req.remote_len = 0;
-	req.port = 9;
-	req.host = "bad host";
+	peer_req_host(&req, "bad host", 9, &f->rec);
 	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_E_INVAL);
 	req.host = "127.0.0.256";
 	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_E_INVAL);

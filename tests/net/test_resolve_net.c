@@ -92,15 +92,9 @@ static iocx_conn *start(struct fx *f, uint16_t port, const void *payload,
 			size_t len, uint32_t deadline_ms)
 {
 	struct iocx_connect_request req;
-	struct sockaddr_storage unused;
 	iocx_conn *conn = NULL;
-	int ulen = peer_addr(&unused, AF_INET, "127.0.0.1", 9);
 
-	peer_req(&req, &unused, ulen, &f->rec);
-	req.remote = NULL;
-	req.remote_len = 0;
-	req.host = HOST;
-	req.port = port;
+	peer_req_host(&req, HOST, port, &f->rec);
 	req.payload = payload;
 	req.payload_len = len;
 	req.deadline_ms = deadline_ms;

@@ -35,8 +35,9 @@ struct sres_family {
 struct sres {
 	struct iocx_resolver ops;	/* give &ops to the engine */
 	struct sres_family fam[2];	/* [0] AF_INET6, [1] AF_INET */
-	int fail_code;			/* the next fail_starts starts return */
-	unsigned fail_starts;		/* this error instead of starting */
+	/* The next fail_starts starts return fail_code, start nothing. */
+	int fail_code;
+	unsigned fail_starts;
 };
 
 void sres_init(struct sres *r);

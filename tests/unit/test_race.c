@@ -180,6 +180,15 @@ static size_t len_of(const struct sockaddr_storage *ss)
 					 : sizeof(struct sockaddr_in);
 }
 
+/* One address per family, v6(1) at at6 ms and v4(1) at at4 ms. */
+static void answer_dual(struct fx *fx, uint64_t at6, uint64_t at4)
+{
+	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+
+	sres_answer(&fx->res, AF_INET6, at6, IOCX_OK, 0, &a6, 1);
+	sres_answer(&fx->res, AF_INET, at4, IOCX_OK, 0, &a4, 1);
+}
+
 /* ---- driving ----------------------------------------------------------- */
 
 /* Move the clock to ms after the start: answers due are given, expired
@@ -269,10 +278,9 @@ static void race_queries_both_families_at_once(void **state)
 static void race_aaaa_first_starts_at_once(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a6 = v6(1);
 
-	sres_answer(&fx->res, AF_INET6, 10, IOCX_OK, 0, &a6, 1);
-	sres_answer(&fx->res, AF_INET, 20, IOCX_OK, 0, &a4, 1);
+	answer_dual(fx, 10, 20);
 	start(fx, NULL, 0, 0);
 	at(fx, 10);
 	assert_int_equal(nsocks(), 1);
@@ -299,8 +307,7 @@ static void race_a_first_waits_resolution_delay_for_aaaa(void **state)
 	struct fx *fx = *state;
 	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
 
-	sres_answer(&fx->res, AF_INET, 10, IOCX_OK, 0, &a4, 1);
-	sres_answer(&fx->res, AF_INET6, 40, IOCX_OK, 0, &a6, 1);
+	answer_dual(fx, 40, 10);
 	start(fx, NULL, 0, 0);
 	at(fx, 10);
 	at(fx, 39);
@@ -326,10 +333,9 @@ static void race_a_first_waits_resolution_delay_for_aaaa(void **state)
 static void race_aaaa_late_uses_ipv4(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a4 = v4(1);
 
-	sres_answer(&fx->res, AF_INET, 10, IOCX_OK, 0, &a4, 1);
-	sres_answer(&fx->res, AF_INET6, 300, IOCX_OK, 0, &a6, 1);
+	answer_dual(fx, 300, 10);
 	start(fx, NULL, 0, 0);
 	at(fx, 10);
 	at(fx, 59);
@@ -389,8 +395,7 @@ static void race_prefer_ipv4_starts_with_ipv4(void **state)
 	struct fx *fx = *state;
 	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
 
-	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
-	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, &a4, 1);
+	answer_dual(fx, 0, 0);
 	start(fx, NULL, 0, 0);
 	at(fx, 0);
 	sock_to(1, a4);
@@ -404,10 +409,9 @@ static void race_prefer_ipv4_starts_with_ipv4(void **state)
 static void race_failure_starts_next_at_once(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a4 = v4(1);
 
-	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
-	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, &a4, 1);
+	answer_dual(fx, 0, 0);
 	start(fx, NULL, 0, 0);
 	at(fx, 0);
 	at(fx, 30);
@@ -425,10 +429,8 @@ static void race_failure_starts_next_at_once(void **state)
 static void race_all_fail_reports_last_error(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
 
-	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
-	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, &a4, 1);
+	answer_dual(fx, 0, 0);
 	start(fx, NULL, 0, 0);
 	at(fx, 0);
 	complete(fx, 1, IOCX_E_NETUNREACH);
@@ -448,10 +450,8 @@ static void race_payload_only_on_winner(void **state)
 {
 	struct fx *fx = *state;
 	static const char payload[] = "GET / HTTP/1.1\r\n\r\n";
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
 
-	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
-	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, &a4, 1);
+	answer_dual(fx, 0, 0);
 	start(fx, payload, sizeof(payload), 0);
 	at(fx, 0);
 	at(fx, 250);
@@ -638,11 +638,9 @@ static void close_during_resolution_cancels_once(void **state)
 static void close_during_race_cancels_every_attempt(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
 	struct iocx_stats s;
 
-	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
-	sres_answer(&fx->res, AF_INET, 400, IOCX_OK, 0, &a4, 1);
+	answer_dual(fx, 0, 400);
 	start(fx, NULL, 0, 0);
 	at(fx, 0);
 	at(fx, 100);
@@ -722,10 +720,8 @@ static void destroy_during_race_cancels_once(void **state)
 static void destroy_after_win_with_losers_closing(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
 
-	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
-	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, &a4, 1);
+	answer_dual(fx, 0, 0);
 	fake_set_cancel_completes(false);	/* the loser hangs on */
 	start(fx, NULL, 0, 0);
 	at(fx, 0);
