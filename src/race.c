@@ -406,6 +406,7 @@ static void start_attempt(struct iocx_race *r, struct iocx_conn *c,
 	if (rc != IOCX_OK) {
 		iocx__conn_unref(c);
 		a->seen = true;
+		a->status = rc;
 		a->released = true;
 		a->close_asked = true;
 		r->fail_status = rc;

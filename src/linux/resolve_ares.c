@@ -186,17 +186,21 @@ static void ares_thread(void *arg)
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct timeval max = { .tv_sec = MAX_WAIT_MS / 1000 };
 		struct timeval tv, *tvp;
-		int bits, n = 1, ms;
+		unsigned bits;
+		int n = 1, ms;
 		bool any = false;
 
 		pfd[0] = (struct pollfd){ .fd = r->efd, .events = POLLIN };
-		bits = ares_getsock(r->ch, socks, ARES_GETSOCK_MAXNUM);
-		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+		/* c-ares's ARES_GETSOCK_WRITABLE shifts a signed 1 into the
+		 * sign bit for the last socket: the same test, unsigned. */
+		bits = (unsigned)ares_getsock(r->ch, socks,
+					      ARES_GETSOCK_MAXNUM);
+		for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
 			short ev = 0;
 
-			if (ARES_GETSOCK_READABLE(bits, i))
+			if (bits & (1u << i))
 				ev |= POLLIN;
-			if (ARES_GETSOCK_WRITABLE(bits, i))
+			if (bits & (1u << (i + ARES_GETSOCK_MAXNUM)))
 				ev |= POLLOUT;
 			if (ev)
 				pfd[n++] = (struct pollfd){ .fd = socks[i],
