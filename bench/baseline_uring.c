@@ -50,6 +50,8 @@ struct raw_conn {
 	int fd;
 	atomic_bool busy;		/* started, not yet finished */
 	uint64_t t0_ns;
+	const struct sockaddr *remote;	/* this connect's target */
+	size_t remote_len;
 	size_t sent;
 	bool connected;
 	bool fastopen;
@@ -151,8 +153,8 @@ static void issue_connect(struct raw_conn *c)
 		finish(c, IOCX_E_SYSTEM);
 		return;
 	}
-	io_uring_prep_connect(sqe, c->fd, r->cfg->remote,
-			      (socklen_t)r->cfg->remote_len);
+	io_uring_prep_connect(sqe, c->fd, c->remote,
+			      (socklen_t)c->remote_len);
 	io_uring_sqe_set_data(sqe, c);
 	if (r->cfg->opt->timeout_ms == 0)
 		return;
@@ -331,7 +333,8 @@ static int raw_start(void *ctx, struct slot *s)
 	c->fastopen = false;
 	atomic_store(&c->busy, true);
 	c->t0_ns = iocx__now_ns();
-	c->fd = socket(r->cfg->remote->sa_family, SOCK_STREAM | SOCK_CLOEXEC,
+	c->remote = phase_next_target(r->phase, &c->remote_len);
+	c->fd = socket(c->remote->sa_family, SOCK_STREAM | SOCK_CLOEXEC,
 		       IPPROTO_TCP);
 	if (c->fd < 0) {
 		int rc = iocx__linux_error(errno);

@@ -54,7 +54,6 @@ struct raw {
 	LPFN_CONNECTEX connectex;
 	struct sockaddr_storage any;	/* wildcard of the remote family */
 	int any_len;
-	bool v4_mapped;
 	unsigned batch;
 	HANDLE *threads;
 	unsigned nthreads;
@@ -242,14 +241,13 @@ static int raw_init(struct phase *p, void **ctx)
 	r->threads = calloc(cfg->workers, sizeof(*r->threads));
 	r->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0,
 					 cfg->workers);
-	r->connectex = load_connectex(cfg->remote->sa_family);
+	r->connectex = load_connectex(phase_family(p));
 	if (!r->conns || !r->threads || !r->port || !r->connectex)
 		goto err;
-	r->any.ss_family = cfg->remote->sa_family;
-	r->any_len = cfg->remote->sa_family == AF_INET6
+	r->any.ss_family = (ADDRESS_FAMILY)phase_family(p);
+	r->any_len = phase_family(p) == AF_INET6
 			     ? (int)sizeof(struct sockaddr_in6)
 			     : (int)sizeof(struct sockaddr_in);
-	r->v4_mapped = is_v4_mapped(cfg->remote);
 	for (; r->nthreads < cfg->workers; r->nthreads++) {
 		r->threads[r->nthreads] =
 			CreateThread(NULL, 0, worker, r, 0, NULL);
@@ -277,6 +275,9 @@ static int raw_start(void *ctx, struct slot *s)
 	const struct phase_config *cfg = r->cfg;
 	struct raw_conn *c = &r->conns[s->index];
 	size_t cap = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP;
+	size_t remote_len;
+	const struct sockaddr *remote = phase_next_target(r->phase,
+							  &remote_len);
 	int rc;
 
 	c->slot = s;
@@ -285,7 +286,7 @@ static int raw_start(void *ctx, struct slot *s)
 	c->fastopen = false;
 	atomic_store(&c->busy, true);
 	c->t0_ns = iocx__now_ns();
-	c->sock = WSASocketW(cfg->remote->sa_family, SOCK_STREAM, IPPROTO_TCP,
+	c->sock = WSASocketW(remote->sa_family, SOCK_STREAM, IPPROTO_TCP,
 			     NULL, 0,
 			     WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 	if (c->sock == INVALID_SOCKET) {
@@ -293,7 +294,7 @@ static int raw_start(void *ctx, struct slot *s)
 		atomic_store(&c->busy, false);
 		return rc == IOCX_E_INVAL ? IOCX_E_SYSTEM : rc;
 	}
-	if (r->v4_mapped) {
+	if (is_v4_mapped(remote)) {
 		DWORD off = 0;
 
 		if (setsockopt(c->sock, IPPROTO_IPV6, IPV6_V6ONLY,
@@ -315,7 +316,7 @@ static int raw_start(void *ctx, struct slot *s)
 		return fail_start(c, IOCX_E_SYSTEM);
 	c->issued = cfg->opt->payload < cap ? cfg->opt->payload : cap;
 	memset(&c->ov, 0, sizeof(c->ov));
-	if (!r->connectex(c->sock, cfg->remote, (int)cfg->remote_len,
+	if (!r->connectex(c->sock, remote, (int)remote_len,
 			  (PVOID)cfg->payload, (DWORD)c->issued, &c->unused,
 			  &c->ov)) {
 		int err = WSAGetLastError();

@@ -2,7 +2,8 @@
  * The iocx driver of a bench phase: one engine per phase, one
  * iocx_connect() per slot start, closed from its own on_connect.  --timeout
  * becomes the request's deadline_ms, so the engine's own deadlines are
- * what gets measured.  Portable: it uses only the public API (and the
+ * what gets measured, and --rate the engine's connect_rate, so its own
+ * pacing is (the phase then starts a connect whenever a slot is free).  Portable: it uses only the public API (and the
  * bench's OS shims), so it runs unchanged on every backend.
  *
  * --armed N: before the workload, init() parks N extra connects with an
@@ -13,6 +14,13 @@
  * socket, for a backoff timer that would fire weeks later.  They are not
  * the phase's connects: they have their own callbacks and counters, never
  * touch a slot, and never reach the sink.
+ *
+ * --expect-bytes / --expect-until: a connect that succeeded reads its
+ * reply (iocx_read_start) before its outcome is reported; the outcome is
+ * then the reply's (IOCX_OK once complete, or the error that cut it
+ * short: IOCX_E_EOF, IOCX_E_RESET, ...), with the times to its first
+ * byte and to its end.  The reply state lives per slot: one connection
+ * per slot at a time, and its callbacks never run concurrently.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,6 +42,14 @@
 #define POLL_NS NS_PER_MS
 
 struct iocx_drv;
+
+/* The reply being read on one slot's connection (--expect-*). */
+struct reply {
+	struct outcome o;	/* reported once the reply is complete */
+	uint64_t got;		/* bytes so far */
+	size_t matched;		/* --expect-until: bytes of it matched */
+	bool reported;		/* later on_recv calls are the close's */
+};
 
 /* One connect held in its retry wait (--armed). */
 struct held {
@@ -59,7 +75,91 @@ struct iocx_drv {
 	_Atomic int held_status;	/* ... the last one's status */
 	_Atomic unsigned held_closed;	/* held on_close calls */
 	char tag[32];			/* "iocx #2", for messages */
+	/* --expect-*: a reply per slot, NULL when none is read. */
+	struct reply *replies;
+	uint64_t expect_bytes;
+	const char *until;		/* --expect-until, until_len bytes */
+	size_t until_len;
+	size_t until_next[BENCH_MAX_EXPECT];	/* KMP failure function */
 };
+
+/*
+ * KMP failure function of d->until: until_next[i] is the length of the
+ * longest proper prefix of until[0..i] that is also its suffix.
+ */
+static void until_prepare(struct iocx_drv *d)
+{
+	size_t k = 0;
+
+	d->until_next[0] = 0;
+	for (size_t i = 1; i < d->until_len; i++) {
+		while (k > 0 && d->until[k] != d->until[i])
+			k = d->until_next[k - 1];
+		if (d->until[k] == d->until[i])
+			k++;
+		d->until_next[i] = k;
+	}
+}
+
+/* Feed a piece of the reply; true when it is complete. */
+static bool reply_feed(const struct iocx_drv *d, struct reply *rp,
+		       const char *data, size_t len)
+{
+	size_t k = rp->matched;
+
+	rp->got += len;
+	if (!d->until_len)
+		return rp->got >= d->expect_bytes;
+	/* The string may straddle pieces: k carries the match over. */
+	for (size_t i = 0; i < len; i++) {
+		while (k > 0 && d->until[k] != data[i])
+			k = d->until_next[k - 1];
+		if (d->until[k] == data[i])
+			k++;
+		if (k == d->until_len) {
+			rp->matched = k;
+			return true;
+		}
+	}
+	rp->matched = k;
+	return false;
+}
+
+/* The reply is complete (status IOCX_OK) or cut short: report, close. */
+static void reply_done(iocx_conn *c, struct slot *s, struct reply *rp,
+		       int status)
+{
+	struct iocx_drv *d = phase_driver_ctx(s->phase);
+
+	rp->reported = true;
+	rp->o.status = status;
+	phase_complete(s, &rp->o);
+	iocx_close(c, d->mode);
+}
+
+static void on_recv(iocx_conn *c, int status, const void *data, size_t len,
+		    void *user)
+{
+	struct slot *s = user;
+	struct iocx_drv *d = phase_driver_ctx(s->phase);
+	struct reply *rp = &d->replies[s->index];
+	uint64_t now = iocx__now_ns();
+	uint64_t t0 = atomic_load_explicit(&s->t_start_ns,
+					   memory_order_relaxed);
+
+	if (rp->reported)
+		return;
+	if (status != IOCX_OK) {
+		reply_done(c, s, rp, status);
+		return;
+	}
+	if (rp->got == 0)
+		rp->o.ttfb_ns = now - t0;
+	if (reply_feed(d, rp, data, len)) {
+		rp->o.reply_ns = now - t0;
+		reply_done(c, s, rp, IOCX_OK);
+	}
+}
 
 static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 		       void *user)
@@ -72,9 +172,19 @@ static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 		.payload_sent = r->payload_sent,
 		.fastopen = r->fastopen,
 	};
+	struct reply *rp;
+	int rc;
 
-	phase_complete(s, &o);
-	iocx_close(c, d->mode);
+	if (r->status != IOCX_OK || !d->replies) {
+		phase_complete(s, &o);
+		iocx_close(c, d->mode);
+		return;
+	}
+	rp = &d->replies[s->index];
+	*rp = (struct reply){ .o = o };
+	rc = iocx_read_start(c, on_recv);
+	if (rc != IOCX_OK)
+		reply_done(c, s, rp, rc);
 }
 
 /*
@@ -279,6 +389,7 @@ static void drv_free(struct iocx_drv *d)
 	if (d->engine)
 		iocx_engine_destroy(d->engine);
 	free(d->held);
+	free(d->replies);
 	os_refuser_close(d->refuser);
 	os_event_destroy(d->wake);
 	free(d);
@@ -299,6 +410,10 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 	eo.workers = cfg->workers;
 	eo.batch = cfg->opt->batch;
 	eo.batch_closes = cfg->opt->batch_closes;
+	/* --rate: the engine's pacing, one attempt per period, no burst
+	 * (the --armed connects take their turns too, before the phase). */
+	eo.connect_rate = (uint32_t)cfg->opt->rate;
+	eo.connect_burst = 1;
 	rc = iocx_engine_create(&eo, &d->engine);
 	if (rc != IOCX_OK) {
 		free(d);
@@ -310,8 +425,6 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 			  ? IOCX_CLOSE_ABORT
 			  : IOCX_CLOSE_GRACEFUL;
 	d->req = (struct iocx_connect_request){
-		.remote = cfg->remote,
-		.remote_len = cfg->remote_len,
 		.payload = cfg->opt->payload ? cfg->payload : NULL,
 		.payload_len = cfg->opt->payload,
 		/* One shared buffer that outlives the engine. */
@@ -322,8 +435,20 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 		/* The engine enforces --timeout itself (IOCX_E_TIMEDOUT). */
 		.deadline_ms = (uint32_t)cfg->opt->timeout_ms,
 	};
+	if (bench_expects_reply(cfg->opt)) {
+		d->replies = calloc(cfg->opt->concurrency, sizeof(*d->replies));
+		if (!d->replies) {
+			drv_free(d);
+			return IOCX_E_NOMEM;
+		}
+		d->expect_bytes = cfg->opt->expect_bytes;
+		d->until = cfg->opt->expect_until;
+		d->until_len = cfg->opt->expect_until_len;
+		if (d->until_len)
+			until_prepare(d);
+	}
 	if (cfg->opt->armed) {
-		rc = hold_armed(d, cfg->opt->armed, cfg->remote->sa_family);
+		rc = hold_armed(d, cfg->opt->armed, phase_family(p));
 		if (rc != 0) {
 			drv_free(d);
 			return rc;
@@ -340,6 +465,7 @@ static int iocx_drv_start(void *ctx, struct slot *s)
 	struct iocx_connect_request req = d->req;
 
 	req.user = s;
+	req.remote = phase_next_target(d->phase, &req.remote_len);
 	return iocx_connect(d->engine, &req, NULL);
 }
 
@@ -375,4 +501,5 @@ const struct driver iocx_driver = {
 	.fini = iocx_drv_fini,
 	.backend = iocx_drv_backend,
 	.workers = iocx_drv_workers,
+	.paces_itself = true,
 };

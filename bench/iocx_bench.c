@@ -6,31 +6,61 @@
  * Exit status: 0 when every connect succeeded (and the sink saw them
  * all), 1 when a connect failed or timed out, a phase stalled or failed
  * its driver's own check (--armed), or the sink's counts differ, 2 for
- * bad usage.  docs/bench.md has the details.
+ * bad usage, 128 + the signal when SIGINT/SIGTERM (Ctrl-C) cut the run
+ * short: the report then covers what ran.  docs/bench.md has the
+ * details.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "drivers.h"
+#include "hdrlog.h"
+#include "merge.h"
 #include "options.h"
 #include "os.h"
 #include "phase.h"
 #include "report.h"
 #include "sink.h"
+#include "svg.h"
 
 #define SINK_QUIET_MS 2000
+
+/*
+ * A --json or --csv destination.  A file is written under a temporary
+ * name beside it and renamed over PATH only once complete, so PATH never
+ * holds a part of a report (Ctrl-C twice, a crash, a full disk).
+ */
+struct out_file {
+	FILE *f;			/* NULL: off */
+	const char *path;		/* NULL: stdout */
+	char *tmp;			/* PATH.part */
+};
 
 struct bench {
 	struct bench_options opt;
 	struct sink *sink;
-	FILE *json;
-	FILE *csv;
+	struct out_file json;
+	struct out_file csv;
+	struct out_file hdr;		/* --hdr-log */
+	struct out_file svg;		/* --svg */
+	/* --svg: every interval's rate, in run order (grown as needed). */
+	struct svg_rate *rates;
+	size_t nrates, rates_cap;
+	uint64_t t0_ns;			/* the log's BaseTime (monotonic) */
+	bool hdr_failed;
 	bool progress;
+	/* Set once by on_interrupt(), then wake is set. */
+	atomic_bool interrupted;
+	atomic_int signo;
+	struct os_event *wake;
 	char *payload;
-	char target[BENCH_ADDR_TEXT];
-	const struct sockaddr *remote;
-	size_t remote_len;
+	/* The targets, "A:P, B:P, ...", for the reports. */
+	char target[BENCH_MAX_TARGETS * (BENCH_ADDR_TEXT + 2)];
+	const struct bench_target *targets;
+	unsigned ntargets;
+	struct bench_target sink_target;
 	unsigned workers;
 };
 
@@ -43,6 +73,26 @@ static uint64_t client_cpu(void *arg)
 	return all > sink ? all - sink : 0;
 }
 
+/* --svg: remember the interval's rate (dropped when out of memory). */
+static void keep_rate(struct bench *b, const struct phase_interval *iv)
+{
+	if (b->nrates == b->rates_cap) {
+		size_t want = b->rates_cap ? 2 * b->rates_cap : 64;
+		struct svg_rate *p = realloc(b->rates, want * sizeof(*p));
+
+		if (!p)
+			return;
+		b->rates = p;
+		b->rates_cap = want;
+	}
+	b->rates[b->nrates++] = (struct svg_rate){
+		.name = iv->name,
+		.round = iv->round,
+		.t_s = iv->t_s,
+		.connects_per_sec = iv->connects_per_sec,
+	};
+}
+
 static void on_interval(const struct phase *p, const struct phase_interval *iv,
 			void *arg)
 {
@@ -50,49 +100,146 @@ static void on_interval(const struct phase *p, const struct phase_interval *iv,
 
 	(void)p;
 	if (b->progress)
-		report_progress(stdout, iv);
-	if (b->csv)
-		report_csv_row(b->csv, iv);
+		report_progress(stderr, iv);
+	if (b->csv.f)
+		report_csv_row(b->csv.f, iv);
+	if (b->svg.f)
+		keep_rate(b, iv);
+	if (b->hdr.f && !b->hdr_failed) {
+		char tag[64];
+		uint64_t start = iv->end_ns - (uint64_t)(iv->length_s * 1e9);
+
+		snprintf(tag, sizeof(tag), "%s.%u", iv->name, iv->round);
+		if (hdrlog_interval(b->hdr.f, tag,
+				    start > b->t0_ns
+					    ? (double)(start - b->t0_ns) / 1e9
+					    : 0,
+				    iv->length_s, iv->measured) != 0) {
+			fprintf(stderr, "iocx-bench: --hdr-log: cannot encode "
+				"an interval (out of memory)\n");
+			b->hdr_failed = true;
+		}
+	}
 }
 
-/* Open --json / --csv destinations; false after a message. */
-static bool open_outputs(struct bench *b)
+/* First SIGINT / SIGTERM / Ctrl-C, on the OS shim's own thread. */
+static void on_interrupt(int signo, void *arg)
 {
-	const struct bench_output *outs[2] = { &b->opt.json, &b->opt.csv };
-	FILE **files[2] = { &b->json, &b->csv };
+	struct bench *b = arg;
 
-	for (int i = 0; i < 2; i++) {
-		if (!outs[i]->on)
-			continue;
-		if (!outs[i]->path) {
-			*files[i] = stdout;
-			continue;
-		}
-		*files[i] = fopen(outs[i]->path, "w");
-		if (!*files[i]) {
-			fprintf(stderr, "iocx-bench: cannot write %s\n",
-				outs[i]->path);
-			return false;
-		}
+	atomic_store(&b->signo, signo);
+	atomic_store(&b->interrupted, true);
+	os_event_set(b->wake);
+	fprintf(stderr, "iocx-bench: interrupted: no more connects; the "
+		"report follows once those in flight are done (at most "
+		"%u ms); interrupt again to quit at once\n",
+		PHASE_INTERRUPT_GRACE_MS);
+}
+
+/* Open one --json / --csv destination; false after a message. */
+static bool open_output(const struct bench_output *o, struct out_file *out)
+{
+	size_t n;
+
+	if (!o->on)
+		return true;
+	if (!o->path) {
+		out->f = stdout;
+		return true;
+	}
+	n = strlen(o->path) + sizeof(".part");
+	out->path = o->path;
+	out->tmp = malloc(n);
+	if (out->tmp) {
+		snprintf(out->tmp, n, "%s.part", o->path);
+		out->f = fopen(out->tmp, "w");
+	}
+	if (!out->f) {
+		fprintf(stderr, "iocx-bench: cannot write %s\n",
+			out->tmp ? out->tmp : o->path);
+		return false;
 	}
 	return true;
 }
 
-static void close_outputs(struct bench *b)
+/*
+ * Close a destination: keep = the report is complete, so the file
+ * replaces PATH; otherwise the temporary file goes.  False after a
+ * message when writing failed.
+ */
+static bool close_output(struct out_file *out, bool keep)
 {
-	if (b->json && b->json != stdout)
-		fclose(b->json);
-	if (b->csv && b->csv != stdout)
-		fclose(b->csv);
+	bool ok = true;
+
+	if (out->f && out->f != stdout) {
+		ok = !ferror(out->f);
+		ok = fclose(out->f) == 0 && ok;
+		if (ok && keep && os_replace_file(out->tmp, out->path) != 0)
+			ok = false;
+		if (!ok || !keep)
+			remove(out->tmp);
+		if (!ok)
+			fprintf(stderr, "iocx-bench: cannot write %s\n",
+				out->path);
+	}
+	out->f = NULL;
+	free(out->tmp);
+	out->tmp = NULL;
+	return ok;
 }
 
-/* The first payload: a recognisable pattern, shared by all connects. */
-static char *make_payload(size_t len)
+/* The bytes of --payload-file into p (IOCX_MAX_PAYLOAD + 1 long). */
+static bool read_payload_file(struct bench_options *o, char *p)
 {
-	char *p = malloc(len + 1);
+	FILE *f = fopen(o->payload_file, "rb");
+	size_t n;
+	bool ok;
 
-	if (p) {
-		for (size_t i = 0; i < len; i++)
+	if (!f) {
+		fprintf(stderr, "iocx-bench: --payload-file %s: cannot open "
+			"it\n", o->payload_file);
+		return false;
+	}
+	n = fread(p, 1, (size_t)IOCX_MAX_PAYLOAD + 1, f);
+	ok = !ferror(f);
+	fclose(f);
+	if (!ok || n == 0 || n > IOCX_MAX_PAYLOAD) {
+		fprintf(stderr, "iocx-bench: --payload-file %s: %s\n",
+			o->payload_file,
+			!ok	 ? "cannot read it"
+			: n == 0 ? "empty: want at least one byte"
+				 : "larger than IOCX_MAX_PAYLOAD");
+		return false;
+	}
+	o->payload = n;
+	return true;
+}
+
+/*
+ * The first payload, shared by all connects: the bytes of --payload-file
+ * or --payload-hex, else a recognisable filler pattern.  NULL after a
+ * message (*usage: the user's file was the problem).
+ */
+static char *make_payload(struct bench_options *o, bool *usage)
+{
+	char *p = malloc((o->payload_file ? IOCX_MAX_PAYLOAD : o->payload) +
+			 1);
+
+	*usage = false;
+	if (!p) {
+		fprintf(stderr, "iocx-bench: out of memory\n");
+		return NULL;
+	}
+	if (o->payload_file) {
+		if (!read_payload_file(o, p)) {
+			*usage = true;
+			free(p);
+			return NULL;
+		}
+	} else if (o->payload_hex) {
+		bench_hex_decode(o->payload_hex, (unsigned char *)p);
+	} else {
+		for (size_t i = 0; i < o->payload; i++)
 			p[i] = (char)('a' + i % 26);
 	}
 	return p;
@@ -111,7 +258,7 @@ static void check_sink(struct run_report *r)
 	/* A failed connect may or may not have reached the sink. */
 	r->sink_checked = failed == 0;
 	r->sink_ok = r->sink_accepted == ok &&
-		     (r->opt->sink_mode != BENCH_SINK_READ ||
+		     (r->opt->sink_mode == BENCH_SINK_CLOSE ||
 		      r->sink_bytes == bytes);
 }
 
@@ -138,15 +285,20 @@ static unsigned run_phases(struct bench *b, struct phase_result *results)
 				.opt = &b->opt,
 				.name = order[k]->name,
 				.round = round,
-				.remote = b->remote,
-				.remote_len = b->remote_len,
+				.targets = b->targets,
+				.ntargets = b->ntargets,
 				.payload = b->payload,
 				.workers = b->workers,
 				.cpu_ns = client_cpu,
 				.cpu_arg = b,
 				.on_interval = on_interval,
 				.interval_arg = b,
+				.interrupted = &b->interrupted,
+				.wake = b->wake,
 			};
+
+			if (atomic_load(&b->interrupted))
+				return n;
 
 			if (phase_run(&cfg, order[k], &results[n]) != 0)
 				return n;
@@ -174,10 +326,16 @@ static int run(struct bench *b)
 	r.results = calloc(max, sizeof(*r.results));
 	if (!r.results)
 		return 1;
-	if (b->csv)
-		report_csv_header(b->csv);
+	if (b->progress)
+		report_banner(stderr, &r);
+	if (b->csv.f)
+		report_csv_header(b->csv.f);
+	b->t0_ns = iocx__now_ns();
+	if (b->hdr.f)
+		hdrlog_header(b->hdr.f, os_epoch_s());
 	r.nresults = run_phases(b, r.results);
-	if (r.nresults < max) {
+	r.interrupted = atomic_load(&b->interrupted);
+	if (r.nresults < max && !r.interrupted) {
 		r.exit_status = 1;
 	} else {
 		if (b->sink) {
@@ -186,25 +344,58 @@ static int run(struct bench *b)
 		}
 		r.exit_status = exit_status(&r);
 	}
+	/* Cut short: say so, whatever was measured. */
+	if (r.interrupted)
+		r.exit_status = 128 + atomic_load(&b->signo);
 	if (r.nresults > 0) {
 		if (!(b->opt.json.on && !b->opt.json.path) &&
 		    !(b->opt.csv.on && !b->opt.csv.path))
 			report_table(stdout, &r);
-		if (b->json)
-			report_json(b->json, &r);
+		if (b->json.f)
+			report_json(b->json.f, &r);
+		if (b->svg.f)
+			report_svg(b->svg.f, &r, b->rates, b->nrates);
 	}
+	/* A file holds a report only when there was one to write. */
+	if (b->hdr_failed)
+		r.exit_status = r.exit_status ? r.exit_status : 1;
+	if (!close_output(&b->json, r.nresults > 0) ||
+	    !close_output(&b->csv, r.nresults > 0) ||
+	    !close_output(&b->hdr, r.nresults > 0 && !b->hdr_failed) ||
+	    !close_output(&b->svg, r.nresults > 0))
+		r.exit_status = r.exit_status ? r.exit_status : 1;
 	for (unsigned i = 0; i < r.nresults; i++)
 		phase_result_free(&r.results[i]);
 	free(r.results);
 	return r.exit_status;
 }
 
+/* b->target: the targets' addresses, comma-separated. */
+static void format_targets(struct bench *b)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < b->ntargets; i++) {
+		char one[BENCH_ADDR_TEXT];
+
+		bench_addr_format((const struct sockaddr *)&b->targets[i].addr,
+				  one);
+		n += (size_t)snprintf(b->target + n, sizeof(b->target) - n,
+				      "%s%s", i ? ", " : "", one);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct bench b;
+	const struct sockaddr *sa;
+	struct bench_output hdr_out, svg_out;
+	bool usage;
 	char err[256];
 	int rc;
 
+	if (argc > 1 && !strcmp(argv[1], "merge"))
+		return bench_merge(argc - 1, argv + 1);
 	if (os_net_init() != 0) {
 		fprintf(stderr, "iocx-bench: cannot start the network stack\n");
 		return 1;
@@ -212,6 +403,13 @@ int main(int argc, char **argv)
 	switch (bench_parse(argc, argv, &b.opt, err, sizeof(err))) {
 	case BENCH_PARSE_HELP:
 		bench_usage(stdout);
+		os_net_fini();
+		return 0;
+	case BENCH_PARSE_VERSION:
+		/* The bench's version (meson's project version) and the
+		 * library's as the linked library reports it. */
+		printf("iocx-bench %s (iocx %s)\n", IOCX_BENCH_VERSION,
+		       iocx_version_string());
 		os_net_fini();
 		return 0;
 	case BENCH_PARSE_USAGE:
@@ -222,20 +420,39 @@ int main(int argc, char **argv)
 	case BENCH_PARSE_OK:
 		break;
 	}
-	if (!open_outputs(&b)) {
-		close_outputs(&b);
+	b.wake = os_event_create();
+	if (!b.wake || os_on_interrupt(on_interrupt, &b) != 0) {
+		os_event_destroy(b.wake);
+		os_net_fini();
+		return 1;
+	}
+	hdr_out.on = b.opt.hdr_log != NULL;
+	hdr_out.path = b.opt.hdr_log;
+	svg_out.on = b.opt.svg != NULL;
+	svg_out.path = b.opt.svg;
+	if (!open_output(&b.opt.json, &b.json) ||
+	    !open_output(&b.opt.csv, &b.csv) ||
+	    !open_output(&hdr_out, &b.hdr) ||
+	    !open_output(&svg_out, &b.svg)) {
+		close_output(&b.json, false);
+		close_output(&b.csv, false);
+		close_output(&b.hdr, false);
+		close_output(&b.svg, false);
+		os_event_destroy(b.wake);
 		os_net_fini();
 		return 2;
 	}
-	b.progress = os_stdout_is_tty() && b.json != stdout && b.csv != stdout;
+	/* Progress goes to stderr whatever stdout is: a piped run (CI,
+	 * | tee) shows it live, and stdout keeps only the result. */
+	b.progress = !b.opt.quiet;
 	b.workers = b.opt.workers ? b.opt.workers : iocx__cpu_count();
-	b.payload = make_payload(b.opt.payload);
-	rc = 1;
+	b.payload = make_payload(&b.opt, &usage);
+	rc = usage ? 2 : 1;
 	if (!b.payload)
 		goto out;
-	if (b.opt.have_target) {
-		b.remote = (const struct sockaddr *)&b.opt.target;
-		b.remote_len = b.opt.target_len;
+	if (b.opt.ntargets) {
+		b.targets = b.opt.targets;
+		b.ntargets = b.opt.ntargets;
 	} else {
 		/* Acceptors keep pace with the workers: a sink that falls
 		 * behind overflows its accept queue, and the dropped SYNs
@@ -245,15 +462,24 @@ int main(int argc, char **argv)
 				    b.opt.sink_mode, b.opt.payload);
 		if (!b.sink)
 			goto out;
-		b.remote = sink_address(b.sink, &b.remote_len);
+		sa = sink_address(b.sink, &b.sink_target.len);
+		memcpy(&b.sink_target.addr, sa, b.sink_target.len);
+		b.targets = &b.sink_target;
+		b.ntargets = 1;
 	}
-	bench_addr_format(b.remote, b.target);
+	format_targets(&b);
 	rc = run(&b);
 	if (b.sink)
 		sink_stop(b.sink);
 out:
 	free(b.payload);
-	close_outputs(&b);
+	close_output(&b.json, false);
+	close_output(&b.csv, false);
+	close_output(&b.hdr, false);
+	close_output(&b.svg, false);
+	free(b.rates);
+	/* The interrupt thread may still set it: it lives as long as the
+	 * process. */
 	os_net_fini();
 	return rc;
 }

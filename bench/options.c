@@ -18,6 +18,7 @@ struct parse {
 	bool connects_set;
 	bool sink_set;
 	bool rounds_set;
+	bool payload_set;
 };
 
 static bool fail(struct parse *p, const char *fmt, ...)
@@ -30,18 +31,35 @@ static bool fail(struct parse *p, const char *fmt, ...)
 	return false;
 }
 
-/* Decimal unsigned integer in [min, max]; no sign, no trailing junk. */
+/*
+ * Decimal unsigned integer in [min, max], optionally followed by one
+ * decimal suffix: k or K (10^3), M (10^6), G (10^9).  No sign, no
+ * fraction, no trailing junk.
+ */
 static bool parse_uint(const char *s, uint64_t min, uint64_t max,
 		       uint64_t *out)
 {
-	unsigned long long v;
+	unsigned long long v, mult = 1;
 	char *end;
 
 	if (*s < '0' || *s > '9')
 		return false;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (errno)
+		return false;
+	if (*end == 'k' || *end == 'K')
+		mult = 1000;
+	else if (*end == 'M')
+		mult = 1000000;
+	else if (*end == 'G')
+		mult = 1000000000;
+	if (mult > 1)
+		end++;
+	if (*end || v > UINT64_MAX / mult)
+		return false;
+	v *= mult;
+	if (v < min || v > max)
 		return false;
 	*out = v;
 	return true;
@@ -142,12 +160,158 @@ static bool opt_payload(struct parse *p, const char *v)
 {
 	uint64_t n;
 
+	p->payload_set = true;
 	if (!parse_uint(v, 0, UINT64_MAX, &n))
 		return fail(p, "--payload %s: want a byte count", v);
 	if (n > IOCX_MAX_PAYLOAD)
 		return fail(p, "--payload %s: larger than IOCX_MAX_PAYLOAD "
 			    "(%u bytes)", v, IOCX_MAX_PAYLOAD);
 	p->o->payload = (size_t)n;
+	return true;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* See options.h. */
+long bench_hex_decode(const char *hex, unsigned char *out)
+{
+	size_t n = strlen(hex);
+
+	if (n % 2)
+		return -1;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		if (out)
+			out[i / 2] = (unsigned char)(hi << 4 | lo);
+	}
+	return (long)(n / 2);
+}
+
+/* See options.h. */
+bool bench_expects_reply(const struct bench_options *o)
+{
+	return o->expect_bytes > 0 || o->expect_until_len > 0;
+}
+
+static bool opt_payload_file(struct parse *p, const char *v)
+{
+	if (!*v)
+		return fail(p, "--payload-file: want a file name");
+	p->o->payload_file = v;
+	p->o->payload_hex = NULL;
+	return true;
+}
+
+static bool opt_payload_hex(struct parse *p, const char *v)
+{
+	long n = bench_hex_decode(v, NULL);
+
+	if (n <= 0)
+		return fail(p, "--payload-hex %s: want pairs of hex digits, "
+			    "at least one byte", v);
+	if ((unsigned long)n > IOCX_MAX_PAYLOAD)
+		return fail(p, "--payload-hex: %ld bytes, larger than "
+			    "IOCX_MAX_PAYLOAD (%u bytes)", n,
+			    IOCX_MAX_PAYLOAD);
+	p->o->payload_hex = v;
+	p->o->payload_file = NULL;
+	p->o->payload = (size_t)n;
+	return true;
+}
+
+static bool opt_expect_bytes(struct parse *p, const char *v)
+{
+	if (!parse_uint(v, 1, UINT32_MAX, &p->o->expect_bytes))
+		return fail(p, "--expect-bytes %s: want reply bytes, 1..%u", v,
+			    UINT32_MAX);
+	return true;
+}
+
+/*
+ * One escape of --expect-until at s (after the backslash): \r \n \t
+ * \\ \xHH.  Returns the characters it took, 0 when it is not one.
+ */
+static size_t unescape(const char *s, char *out)
+{
+	int hi, lo;
+
+	switch (s[0]) {
+	case 'r':
+		*out = '\r';
+		return 1;
+	case 'n':
+		*out = '\n';
+		return 1;
+	case 't':
+		*out = '\t';
+		return 1;
+	case '\\':
+		*out = '\\';
+		return 1;
+	case 'x':
+		hi = hex_digit(s[1]);
+		lo = hi < 0 ? -1 : hex_digit(s[2]);
+		if (lo < 0)
+			return 0;
+		*out = (char)(hi << 4 | lo);
+		return 3;
+	default:
+		return 0;
+	}
+}
+
+static bool opt_expect_until(struct parse *p, const char *v)
+{
+	size_t n = 0;
+
+	for (const char *s = v; *s; n++) {
+		size_t took = 1;
+
+		if (n == BENCH_MAX_EXPECT)
+			return fail(p, "--expect-until: longer than %u bytes",
+				    BENCH_MAX_EXPECT);
+		if (*s == '\\') {
+			took = unescape(s + 1, &p->o->expect_until[n]);
+			if (!took)
+				return fail(p, "--expect-until %s: escapes are "
+					    "\\r \\n \\t \\\\ \\xHH", v);
+			s++;
+		} else {
+			p->o->expect_until[n] = *s;
+		}
+		s += took;
+	}
+	if (n == 0)
+		return fail(p, "--expect-until: want a non-empty string");
+	p->o->expect_until_len = n;
+	return true;
+}
+
+static bool opt_hdr_log(struct parse *p, const char *v)
+{
+	if (!*v)
+		return fail(p, "--hdr-log: want a file name");
+	p->o->hdr_log = v;
+	return true;
+}
+
+static bool opt_svg(struct parse *p, const char *v)
+{
+	if (!*v)
+		return fail(p, "--svg: want a file name");
+	p->o->svg = v;
 	return true;
 }
 
@@ -218,14 +382,24 @@ static bool is_unspecified(const struct sockaddr_storage *ss)
 
 static bool opt_target(struct parse *p, const char *v)
 {
-	p->o->target_len = bench_addr_parse(v, &p->o->target);
-	if (p->o->target_len == 0)
+	struct bench_target *t = &p->o->targets[p->o->ntargets];
+
+	if (p->o->ntargets == BENCH_MAX_TARGETS)
+		return fail(p, "--target %s: at most %u targets", v,
+			    BENCH_MAX_TARGETS);
+	t->len = bench_addr_parse(v, &t->addr);
+	if (t->len == 0)
 		return fail(p, "--target %s: want IPv4:PORT or [IPv6]:PORT, "
 			    "numeric, port 1..65535", v);
-	if (is_unspecified(&p->o->target))
+	if (is_unspecified(&t->addr))
 		return fail(p, "--target %s: the unspecified address is not a "
 			    "host to connect to", v);
-	p->o->have_target = true;
+	/* The raw loops create every socket of a phase in one family. */
+	if (p->o->ntargets &&
+	    t->addr.ss_family != p->o->targets[0].addr.ss_family)
+		return fail(p, "--target %s: all targets must be IPv4, or all "
+			    "IPv6", v);
+	p->o->ntargets++;
 	return true;
 }
 
@@ -236,9 +410,12 @@ static bool opt_sink(struct parse *p, const char *v)
 		p->o->sink_mode = BENCH_SINK_READ;
 	else if (!strcmp(v, "close"))
 		p->o->sink_mode = BENCH_SINK_CLOSE;
+	else if (!strcmp(v, "echo"))
+		p->o->sink_mode = BENCH_SINK_ECHO;
 	else
 		return fail(p, "--sink %s: want read (read the first payload, "
-			    "then close) or close (accept and close)", v);
+			    "then close), close (accept and close) or echo "
+			    "(send the payload back, then close)", v);
 	return true;
 }
 
@@ -287,6 +464,12 @@ static const struct option_row value_options[] = {
 	{ "sink", opt_sink },
 	{ "sink-threads", opt_sink_threads },
 	{ "rounds", opt_rounds },
+	{ "payload-file", opt_payload_file },
+	{ "payload-hex", opt_payload_hex },
+	{ "expect-bytes", opt_expect_bytes },
+	{ "expect-until", opt_expect_until },
+	{ "hdr-log", opt_hdr_log },
+	{ "svg", opt_svg },
 };
 
 static void defaults(struct bench_options *o)
@@ -335,9 +518,18 @@ static bool check_combination(struct parse *p)
 	if (o->warmup_ms && o->duration_ms && o->warmup_ms >= o->duration_ms)
 		return fail(p, "--warmup leaves nothing to measure of "
 			    "--duration");
-	if (o->have_target && p->sink_set)
+	if (o->ntargets && p->sink_set)
 		return fail(p, "--sink and --sink-threads describe the built-in"
 			    " sink; they make no sense with --target");
+	if (p->payload_set && (o->payload_file || o->payload_hex))
+		return fail(p, "--payload gives a filler length; --payload-file"
+			    " and --payload-hex give the bytes: one of them");
+	if (o->expect_bytes && o->expect_until_len)
+		return fail(p, "--expect-bytes and --expect-until exclude each "
+			    "other");
+	if (bench_expects_reply(o) && o->baseline)
+		return fail(p, "--expect-bytes / --expect-until are measured "
+			    "through iocx only: no --baseline");
 	if (o->json.on && o->csv.on && !o->json.path && !o->csv.path)
 		return fail(p, "--json and --csv cannot both write to stdout: "
 			    "give one a file (--csv=PATH)");
@@ -359,6 +551,8 @@ enum bench_parse_result bench_parse(int argc, char **argv,
 		size_t nlen;
 		size_t k;
 
+		if (!strcmp(arg, "-h"))
+			return BENCH_PARSE_HELP;
 		if (strncmp(arg, "--", 2) || arg[2] == '\0') {
 			fail(&p, "unexpected argument \"%s\" (options start "
 			     "with --; see --help)", arg);
@@ -368,24 +562,29 @@ enum bench_parse_result bench_parse(int argc, char **argv,
 		eq = strchr(arg, '=');
 		nlen = eq ? (size_t)(eq - arg) : strlen(arg);
 #define IS(name) (nlen == strlen(name) && !strncmp(arg, name, nlen))
-		if (IS("help")) {
-			return BENCH_PARSE_HELP;
-		} else if (IS("json") || IS("csv")) {
+		if (IS("json") || IS("csv")) {
 			if (!output_option(&p, IS("json") ? "json" : "csv", eq,
 					   IS("json") ? &o->json : &o->csv))
 				return BENCH_PARSE_USAGE;
 			continue;
 		} else if (IS("fastopen") || IS("baseline") ||
-			   IS("batch-closes")) {
+			   IS("batch-closes") || IS("quiet") || IS("help") ||
+			   IS("version")) {
 			if (eq) {
 				fail(&p, "--%.*s takes no value", (int)nlen,
 				     arg);
 				return BENCH_PARSE_USAGE;
 			}
+			if (IS("help"))
+				return BENCH_PARSE_HELP;
+			if (IS("version"))
+				return BENCH_PARSE_VERSION;
 			if (IS("fastopen"))
 				o->fastopen = true;
 			else if (IS("batch-closes"))
 				o->batch_closes = true;
+			else if (IS("quiet"))
+				o->quiet = true;
 			else
 				o->baseline = true;
 			continue;
@@ -422,8 +621,10 @@ void bench_usage(FILE *f)
 {
 	fprintf(f,
 "usage: iocx-bench [options]\n"
+"       iocx-bench merge [--json] FILE...   (--hdr-log files, merged)\n"
 "Opens TCP connections as fast as it can (or at --rate) and reports\n"
 "connects/s, latency percentiles, errors and CPU per connect.\n"
+"Whole numbers take k, M or G (decimal: 5k = 5000, 1M = 1000000).\n"
 "\n"
 "workload (per phase)\n"
 "  --connects N        connects to make (default %u)\n"
@@ -437,7 +638,7 @@ void bench_usage(FILE *f)
 "  --close MODE        abort (RST, default) or graceful (FIN)\n"
 "  --batch-closes      iocx phases: the engine's batch_closes option\n"
 "                      (io_uring: reset and close through the ring)\n"
-"  --rate N            start N connects/s on a smooth schedule\n"
+"  --rate N            start N connects/s (iocx: the engine paces)\n"
 "                      (default: as fast as --concurrency allows)\n"
 "  --warmup N|T        leave the first N connects (\"500\") or the first\n"
 "                      T of time (\"2s\") out of the statistics\n"
@@ -449,11 +650,28 @@ void bench_usage(FILE *f)
 "                      wait, so N timers stay armed until the workload is\n"
 "                      done (default 0, max %u); the raw loop has no\n"
 "                      engine and no timers, so its phases ignore it\n"
+"",
+		BENCH_DEFAULT_CONNECTS, BENCH_DEFAULT_CONCURRENCY,
+		BENCH_MAX_CONCURRENCY, BENCH_DEFAULT_BATCH,
+		BENCH_DEFAULT_PAYLOAD, IOCX_MAX_PAYLOAD, BENCH_MAX_ARMED);
+	/* Two strings: C11 promises no more than 4095 characters each. */
+	fprintf(f,
+"request/response (iocx phases)\n"
+"  --payload-file PATH the first payload is the bytes of PATH\n"
+"  --payload-hex HEX   ... or these bytes (\"50494e470d0a\")\n"
+"  --expect-bytes N    after the connect, read a reply of N bytes\n"
+"  --expect-until STR  ... or a reply up to and with STR (escapes \\r\n"
+"                      \\n \\t \\\\ \\xHH); reports time to first byte\n"
+"                      and to the full reply from the connect's start;\n"
+"                      a reply cut short counts as an error\n"
 "target\n"
 "  --target ADDR       IPv4:PORT or [IPv6]:PORT (default: a built-in\n"
-"                      sink on 127.0.0.1)\n"
+"                      sink on 127.0.0.1); repeat it (up to %u, one\n"
+"                      family) and connects take the targets in turn\n"
 "  --sink MODE         built-in sink: read (read the first payload, then\n"
-"                      close; default) or close (accept and close)\n"
+"                      close; default), close (accept and close) or\n"
+"                      echo (read the first payload, send it back,\n"
+"                      close)\n"
 "  --sink-threads N    built-in sink acceptor threads (default: as many\n"
 "                      as workers, at least %u)\n"
 "baseline\n"
@@ -462,15 +680,22 @@ void bench_usage(FILE *f)
 "                      iocx / raw connects/s (best round of each)\n"
 "  --rounds N          rounds of each phase (default 1, or 2 with\n"
 "                      --baseline)\n"
-"output (default: a table on stdout, progress each second on a terminal)\n"
+"output (default: a table on stdout; a banner and a progress line each\n"
+"second on stderr)\n"
 "  --json[=PATH]       one JSON object instead of the table\n"
 "  --csv[=PATH]        one CSV row per second per phase\n"
-"  --help              this text\n"
+"  --hdr-log PATH      HdrHistogram interval log of the measured connect\n"
+"                      latencies, one line per second per phase\n"
+"                      (tagged iocx.1, raw.1, ...; values in ns)\n"
+"  --svg PATH          a picture: latency percentile spectrum of every\n"
+"                      phase, and connects/s over time\n"
+"  --quiet             no banner and no progress lines on stderr\n"
+"  -h, --help          this text\n"
+"  --version           the version of iocx-bench and its library\n"
 "\n"
 "Exit status: 0 all connects succeeded; 1 a connect failed or timed out,\n"
-"or the sink's counts disagree; 2 bad usage.\n",
-		BENCH_DEFAULT_CONNECTS, BENCH_DEFAULT_CONCURRENCY,
-		BENCH_MAX_CONCURRENCY, BENCH_DEFAULT_BATCH,
-		BENCH_DEFAULT_PAYLOAD, IOCX_MAX_PAYLOAD, BENCH_MAX_ARMED,
-		BENCH_MIN_SINK_THREADS);
+"or the sink's counts disagree; 2 bad usage; 130 (SIGINT) or 143\n"
+"(SIGTERM): interrupted, the report covers what ran.  A first Ctrl-C\n"
+"stops new connects and reports; a second one quits at once.\n",
+		BENCH_MAX_TARGETS, BENCH_MIN_SINK_THREADS);
 }

@@ -21,6 +21,20 @@ enum bench_close {
 enum bench_sink_mode {
 	BENCH_SINK_READ,		/* accept, read the payload, close */
 	BENCH_SINK_CLOSE,		/* accept, close */
+	BENCH_SINK_ECHO,		/* accept, read the payload and send
+					 * it back, close */
+};
+
+/* Longest --expect-until string, once its escapes are decoded. */
+#define BENCH_MAX_EXPECT 256
+
+/* Most --target options one run takes. */
+#define BENCH_MAX_TARGETS 16
+
+/* One --target address. */
+struct bench_target {
+	struct sockaddr_storage addr;
+	size_t len;
 };
 
 /* Where a machine-readable output goes: nowhere, stdout, or a file. */
@@ -48,10 +62,10 @@ struct bench_options {
 	 * while the workload runs, 0 = none (drive_iocx.c). */
 	unsigned armed;
 
-	/* Target: an external address, or the built-in sink. */
-	bool have_target;
-	struct sockaddr_storage target;
-	size_t target_len;
+	/* Targets, taken in turn by successive connects (all of one
+	 * address family), or none: the built-in sink. */
+	unsigned ntargets;
+	struct bench_target targets[BENCH_MAX_TARGETS];
 	enum bench_sink_mode sink_mode;
 	unsigned sink_threads;		/* 0 = as many as workers, >= 2 */
 
@@ -61,6 +75,22 @@ struct bench_options {
 
 	struct bench_output json;
 	struct bench_output csv;
+	const char *hdr_log;	/* --hdr-log PATH, or NULL */
+	const char *svg;	/* --svg PATH, or NULL */
+	bool quiet;		/* no banner, no progress lines */
+
+	/*
+	 * Request/response.  The request is the first payload: payload
+	 * filler bytes, or the bytes of payload_file (main reads it) or of
+	 * payload_hex (bench_hex_decode()); payload is their count then.
+	 * A reply is expected when expect_bytes > 0 (that many bytes) or
+	 * expect_until_len > 0 (up to and with that string).
+	 */
+	const char *payload_file;
+	const char *payload_hex;
+	uint64_t expect_bytes;
+	char expect_until[BENCH_MAX_EXPECT];
+	size_t expect_until_len;
 };
 
 /* Defaults that give a sensible run on a 2-vCPU machine under Wine. */
@@ -79,12 +109,15 @@ struct bench_options {
 enum bench_parse_result {
 	BENCH_PARSE_OK = 0,
 	BENCH_PARSE_HELP = 1,		/* --help: print usage, exit 0 */
+	BENCH_PARSE_VERSION = 3,	/* --version: print it, exit 0 */
 	BENCH_PARSE_USAGE = 2,		/* bad input: print err, exit 2 */
 };
 
 /*
  * Parse argv into *o (defaults first).  Values come as "--opt VALUE" or
- * "--opt=VALUE"; --json and --csv take an optional "=PATH" only.  On
+ * "--opt=VALUE"; --json and --csv take an optional "=PATH" only.  Whole
+ * numbers take a decimal suffix: k (1000), M (1000000), G (10^9), so
+ * "5k" is 5000 (also for byte counts).  On
  * BENCH_PARSE_USAGE, err holds one line naming the offending argument and
  * what is allowed.  Addresses are parsed with bench_addr_parse() (on
  * Windows, Winsock must be started).
@@ -92,6 +125,16 @@ enum bench_parse_result {
 enum bench_parse_result bench_parse(int argc, char **argv,
 				    struct bench_options *o, char *err,
 				    size_t errlen);
+
+/*
+ * Decode hex (pairs of hex digits, nothing else) into out, which has
+ * room for strlen(hex) / 2 bytes; out may be NULL to check only.
+ * Returns the byte count, or -1 when hex is not valid.
+ */
+long bench_hex_decode(const char *hex, unsigned char *out);
+
+/* Whether a reply is read after each connect (--expect-*). */
+bool bench_expects_reply(const struct bench_options *o);
 
 /* Print the option summary to f. */
 void bench_usage(FILE *f);

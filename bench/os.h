@@ -17,6 +17,9 @@
 
 struct sockaddr;
 
+/* Wall-clock time: seconds since 1970-01-01 UTC (for log headers). */
+double os_epoch_s(void);
+
 /* CPU time (user + kernel) used by this process so far, in nanoseconds. */
 uint64_t os_cpu_ns(void);
 
@@ -41,9 +44,6 @@ bool os_event_wait(struct os_event *e, uint64_t timeout_ns);
 
 void os_event_destroy(struct os_event *e);
 
-/* Whether stdout is a terminal (progress lines go there only then). */
-bool os_stdout_is_tty(void);
-
 /*
  * A loopback TCP port that refuses connects: a socket bound to 127.0.0.1
  * (AF_INET) or ::1 (AF_INET6), port chosen by the OS, that never listens.
@@ -61,6 +61,26 @@ const struct sockaddr *os_refuser_address(const struct os_refuser *r,
 
 /* Close the socket and free r; NULL does nothing. */
 void os_refuser_close(struct os_refuser *r);
+
+/*
+ * Interruption: at the first SIGINT or SIGTERM (Windows: Ctrl-C,
+ * Ctrl-Break or the console closing), call fn(signo, arg) once, on a
+ * thread of its own, never inside a signal handler, so fn may take locks
+ * and set events.  signo is SIGINT's or SIGTERM's number (Windows: 2 for
+ * Ctrl-C and Ctrl-Break, 15 when the console closes).  A second one ends
+ * the process at once with status 128 + signo.  Call once, from main,
+ * before any other thread is started (POSIX: the signals are blocked in
+ * every thread and taken by a sigwait() thread).  0, or -1 after a
+ * message.
+ */
+int os_on_interrupt(void (*fn)(int signo, void *arg), void *arg);
+
+/*
+ * Move the file tmp to path, replacing path if it exists, in one step
+ * (rename(); Windows: MoveFileEx with MOVEFILE_REPLACE_EXISTING).  A
+ * reader sees the old file or the new one, never a part.  0 or -1.
+ */
+int os_replace_file(const char *tmp, const char *path);
 
 /* Start / stop the network stack (WSAStartup on Windows); 0 on success. */
 int os_net_init(void);

@@ -38,6 +38,15 @@ static uint64_t ns_of(const struct timespec *ts)
 }
 
 /* See os.h. */
+double os_epoch_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* See os.h. */
 uint64_t os_cpu_ns(void)
 {
 	struct timespec ts;
@@ -111,10 +120,56 @@ void os_event_destroy(struct os_event *e)
 	free(e);
 }
 
-/* See os.h. */
-bool os_stdout_is_tty(void)
+struct interrupt {
+	sigset_t set;
+	void (*fn)(int signo, void *arg);
+	void *arg;
+};
+
+/* Takes SIGINT and SIGTERM for the whole process (they are blocked in
+ * every thread): the first calls fn, the second ends the process. */
+static void *interrupt_thread(void *arg)
 {
-	return isatty(fileno(stdout)) != 0;
+	struct interrupt *in = arg;
+	bool first = true;
+	int sig;
+
+	for (;;) {
+		if (sigwait(&in->set, &sig) != 0)
+			continue;
+		if (!first)
+			_exit(128 + sig);
+		first = false;
+		in->fn(sig, in->arg);
+	}
+	return NULL;
+}
+
+/* See os.h. */
+int os_on_interrupt(void (*fn)(int signo, void *arg), void *arg)
+{
+	static struct interrupt in;
+	pthread_t t;
+
+	in.fn = fn;
+	in.arg = arg;
+	sigemptyset(&in.set);
+	sigaddset(&in.set, SIGINT);
+	sigaddset(&in.set, SIGTERM);
+	/* Threads inherit the mask: block before any is created. */
+	if (pthread_sigmask(SIG_BLOCK, &in.set, NULL) != 0 ||
+	    pthread_create(&t, NULL, interrupt_thread, &in) != 0) {
+		fprintf(stderr, "iocx-bench: cannot watch for interrupts\n");
+		return -1;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+/* See os.h. */
+int os_replace_file(const char *tmp, const char *path)
+{
+	return rename(tmp, path) == 0 ? 0 : -1;
 }
 
 /* See os.h. */

@@ -10,7 +10,6 @@
 #include <ws2tcpip.h>
 #include <windows.h>
 
-#include <io.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,6 +34,16 @@ struct os_event {
 static uint64_t filetime_ns(FILETIME t)
 {
 	return (((uint64_t)t.dwHighDateTime << 32) | t.dwLowDateTime) * 100;
+}
+
+/* See os.h. */
+double os_epoch_s(void)
+{
+	FILETIME ft;
+
+	GetSystemTimePreciseAsFileTime(&ft);
+	/* 100 ns units since 1601; the epoch is 11644473600 s later. */
+	return (double)filetime_ns(ft) / 1e9 - 11644473600.0;
 }
 
 /* See os.h. */
@@ -112,10 +121,54 @@ void os_event_destroy(struct os_event *e)
 	free(e);
 }
 
-/* See os.h. */
-bool os_stdout_is_tty(void)
+static void (*interrupt_fn)(int signo, void *arg);
+static void *interrupt_arg;
+static LONG interrupts;
+
+/*
+ * Windows runs a console control handler on a new thread of its own, so
+ * it may call interrupt_fn directly.  TRUE: handled, the process goes on
+ * (for CTRL_CLOSE_EVENT, Windows still ends it when the handler returns,
+ * or after a few seconds: the report is written in that time or not).
+ */
+static BOOL WINAPI on_console_event(DWORD type)
 {
-	return _isatty(_fileno(stdout)) != 0;
+	int signo;
+
+	switch (type) {
+	case CTRL_C_EVENT:
+	case CTRL_BREAK_EVENT:
+		signo = 2;
+		break;
+	case CTRL_CLOSE_EVENT:
+		signo = 15;
+		break;
+	default:
+		return FALSE;
+	}
+	if (InterlockedIncrement(&interrupts) > 1)
+		ExitProcess(128 + signo);
+	interrupt_fn(signo, interrupt_arg);
+	return TRUE;
+}
+
+/* See os.h. */
+int os_on_interrupt(void (*fn)(int signo, void *arg), void *arg)
+{
+	interrupt_fn = fn;
+	interrupt_arg = arg;
+	if (!SetConsoleCtrlHandler(on_console_event, TRUE)) {
+		fprintf(stderr, "iocx-bench: cannot watch for Ctrl-C: "
+			"error %lu\n", (unsigned long)GetLastError());
+		return -1;
+	}
+	return 0;
+}
+
+/* See os.h. */
+int os_replace_file(const char *tmp, const char *path)
+{
+	return MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING) ? 0 : -1;
 }
 
 /* See os.h. */

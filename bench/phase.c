@@ -68,21 +68,27 @@ struct phase {
 	atomic_bool stop;		/* no more starts */
 	_Atomic uint64_t live;		/* started, not yet closed */
 	_Atomic uint64_t outcomes;	/* sequence number of outcomes */
+	_Atomic uint64_t next_target;	/* round robin over cfg->targets */
 	struct counters all;
 	struct counters measured;
 	struct iocx_hist *hist_all;	/* every success, for intervals */
 	struct iocx_hist *hist;		/* successes after warm-up */
+	struct iocx_hist *hist_ttfb;	/* --expect-*: their replies */
+	struct iocx_hist *hist_reply;
 	uint64_t t0_ns;
 	uint64_t warm_end_ns;		/* 0: no time-based warm-up */
 	atomic_bool measuring;
 	_Atomic uint64_t t_meas_ns;	/* start of the measured window */
 	_Atomic uint64_t cpu_meas_ns;	/* client CPU at that moment */
-	struct os_event *done;
+	struct os_event *done;		/* cfg->wake, or our own */
+	bool own_done;
+	bool interrupted;		/* control thread only */
 	atomic_bool failed;		/* phase_fail() */
 	unsigned armed;			/* phase_set_armed() */
 	struct pacer pacer;
 	/* Control thread only: the interval being built. */
 	struct iocx_hist *iv_prev, *iv_cur, *iv_diff;
+	struct iocx_hist *iv_mprev, *iv_mcur, *iv_mdiff;	/* of hist */
 	uint64_t iv_t_ns;
 	uint64_t iv_ok;
 };
@@ -184,8 +190,13 @@ static void record(struct phase *p, int status, bool timed_out,
 	if (!measured)
 		return;
 	count(&p->measured, status, timed_out, o);
-	if (ok)
-		iocx__hist_record(p->hist, o->latency_ns);
+	if (!ok)
+		return;
+	iocx__hist_record(p->hist, o->latency_ns);
+	if (p->hist_reply) {
+		iocx__hist_record(p->hist_ttfb, o->ttfb_ns);
+		iocx__hist_record(p->hist_reply, o->reply_ns);
+	}
 }
 
 /* ---- starts ---------------------------------------------------------- */
@@ -336,6 +347,25 @@ void phase_set_armed(struct phase *p, unsigned n)
 }
 
 /* See phase.h. */
+const struct sockaddr *phase_next_target(struct phase *p, size_t *len)
+{
+	const struct bench_target *t = p->cfg->targets;
+
+	if (p->cfg->ntargets > 1)
+		t += atomic_fetch_add_explicit(&p->next_target, 1,
+					       memory_order_relaxed) %
+		     p->cfg->ntargets;
+	*len = t->len;
+	return (const struct sockaddr *)&t->addr;
+}
+
+/* See phase.h. */
+int phase_family(const struct phase *p)
+{
+	return p->cfg->targets[0].addr.ss_family;
+}
+
+/* See phase.h. */
 const struct phase_config *phase_config_of(const struct phase *p)
 {
 	return p->cfg;
@@ -398,6 +428,14 @@ static void emit_interval(struct phase *p, uint64_t now, bool last)
 	t = p->iv_prev;
 	p->iv_prev = p->iv_cur;
 	p->iv_cur = t;
+	iv.end_ns = now;
+	iocx__hist_snapshot(p->hist, p->iv_mcur);
+	iocx__hist_snapshot(p->iv_mcur, p->iv_mdiff);
+	iocx__hist_subtract(p->iv_mdiff, p->iv_mprev);
+	iv.measured = p->iv_mdiff;
+	t = p->iv_mprev;
+	p->iv_mprev = p->iv_mcur;
+	p->iv_mcur = t;
 	p->iv_t_ns = now;
 	p->iv_ok = ok;
 
@@ -413,6 +451,21 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * At the first sight of an interruption, stop starting and give what is
+ * in flight until the returned time; UINT64_MAX while not interrupted.
+ */
+static uint64_t check_interrupt(struct phase *p, uint64_t now,
+				uint64_t grace_end)
+{
+	if (grace_end != UINT64_MAX || !p->cfg->interrupted ||
+	    !atomic_load(p->cfg->interrupted))
+		return grace_end;
+	p->interrupted = true;
+	atomic_store(&p->stop, true);
+	return now + PHASE_INTERRUPT_GRACE_MS * NS_PER_MS;
+}
+
 /* Drive the phase until everything started has closed (or a stall). */
 static bool control(struct phase *p)
 {
@@ -423,7 +476,7 @@ static bool control(struct phase *p)
 				      : UINT64_MAX;
 	uint64_t next_tick = p->t0_ns + INTERVAL_NS;
 	uint64_t next_scan = p->t0_ns + scan_ns;
-	uint64_t seen = 0, progress = p->t0_ns;
+	uint64_t seen = 0, progress = p->t0_ns, grace_end = UINT64_MAX;
 	uint64_t stall = o->timeout_ms * NS_PER_MS + 10 * NS_PER_S;
 
 	if (stall < STALL_NS)
@@ -436,6 +489,10 @@ static bool control(struct phase *p)
 
 		if (now >= end)
 			atomic_store(&p->stop, true);
+		grace_end = check_interrupt(p, now, grace_end);
+		/* What is still in flight is the driver's fini() to cancel. */
+		if (now >= grace_end)
+			return true;
 		if (p->warm_end_ns && now >= p->warm_end_ns)
 			begin_measuring(p, p->warm_end_ns);
 		if (now >= next_tick) {
@@ -476,6 +533,7 @@ static bool control(struct phase *p)
 			wake = min_u64(wake, end);
 		if (p->warm_end_ns && !atomic_load(&p->measuring))
 			wake = min_u64(wake, p->warm_end_ns);
+		wake = min_u64(wake, grace_end);
 		now = iocx__now_ns();
 		os_event_wait(p->done, wake > now ? wake - now : 0);
 	}
@@ -504,13 +562,19 @@ static struct iocx_hist *hist_new(void)
 
 static void phase_free(struct phase *p)
 {
-	os_event_destroy(p->done);
+	if (p->own_done)
+		os_event_destroy(p->done);
 	free(p->slots);
 	free(p->hist_all);
 	free(p->hist);
+	free(p->hist_ttfb);
+	free(p->hist_reply);
 	free(p->iv_prev);
 	free(p->iv_cur);
 	free(p->iv_diff);
+	free(p->iv_mprev);
+	free(p->iv_mcur);
+	free(p->iv_mdiff);
 	free(p);
 }
 
@@ -525,16 +589,30 @@ static struct phase *phase_new(const struct phase_config *cfg,
 	p->opt = cfg->opt;
 	p->drv = drv;
 	p->nslots = cfg->opt->concurrency;
-	p->paced = cfg->opt->rate > 0;
+	/* A driver that paces by itself runs closed-loop under --rate. */
+	p->paced = cfg->opt->rate > 0 && !drv->paces_itself;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	p->hist_all = hist_new();
 	p->hist = hist_new();
+	if (bench_expects_reply(cfg->opt)) {
+		p->hist_ttfb = hist_new();
+		p->hist_reply = hist_new();
+		if (!p->hist_ttfb || !p->hist_reply) {
+			phase_free(p);
+			return NULL;
+		}
+	}
 	p->iv_prev = hist_new();
 	p->iv_cur = hist_new();
 	p->iv_diff = hist_new();
-	p->done = os_event_create();
+	p->iv_mprev = hist_new();
+	p->iv_mcur = hist_new();
+	p->iv_mdiff = hist_new();
+	p->own_done = cfg->wake == NULL;
+	p->done = p->own_done ? os_event_create() : cfg->wake;
 	if (!p->slots || !p->hist_all || !p->hist || !p->iv_prev ||
-	    !p->iv_cur || !p->iv_diff || !p->done) {
+	    !p->iv_cur || !p->iv_diff || !p->iv_mprev || !p->iv_mcur ||
+	    !p->iv_mdiff || !p->done) {
 		phase_free(p);
 		return NULL;
 	}
@@ -607,11 +685,17 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 					: 0;
 	out->cpu_ns = cpu_end > cpu_meas ? cpu_end - cpu_meas : 0;
 	out->pacer_resets = p->paced ? p->pacer.resets : 0;
+	out->engine_paced = o->rate > 0 && drv->paces_itself;
 	out->stalled = !finished;
+	out->interrupted = p->interrupted;
 	out->failed = atomic_load(&p->failed);
 	out->armed = p->armed;
 	out->hist = p->hist;
+	out->hist_ttfb = p->hist_ttfb;
+	out->hist_reply = p->hist_reply;
 	p->hist = NULL;
+	p->hist_ttfb = NULL;
+	p->hist_reply = NULL;
 	phase_free(p);
 	return 0;
 }
@@ -620,5 +704,9 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 void phase_result_free(struct phase_result *r)
 {
 	free(r->hist);
+	free(r->hist_ttfb);
+	free(r->hist_reply);
 	r->hist = NULL;
+	r->hist_ttfb = NULL;
+	r->hist_reply = NULL;
 }

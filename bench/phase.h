@@ -25,6 +25,7 @@
 #include "options.h"
 
 struct phase;
+struct os_event;
 
 struct slot {
 	_Atomic uint64_t state;		/* generation << 8 | slot state */
@@ -61,6 +62,13 @@ struct driver {
 	/* Backend name and worker threads, for the banner. */
 	const char *(*backend)(void *ctx);
 	unsigned (*workers)(void *ctx);
+	/*
+	 * With --rate: true when the driver's own engine paces the starts
+	 * (iocx: connect_rate), and the phase starts a connect whenever a
+	 * slot is free; false when the phase's schedule paces them (the
+	 * raw baselines, so comparisons stay fair).
+	 */
+	bool paces_itself;
 };
 
 /* One second (or the last, shorter stretch) of a phase. */
@@ -77,6 +85,10 @@ struct phase_interval {
 	bool warmup;		/* the interval ended inside warm-up */
 	bool last;
 	uint64_t p50_ns, p99_ns;	/* of this interval's connects */
+	uint64_t end_ns;		/* iocx__now_ns() at its end */
+	/* The latencies measured (after warm-up) in this interval: the
+	 * intervals of a phase add up to its result's hist. */
+	const struct iocx_hist *measured;
 };
 
 /* What the phase needs to know besides the options. */
@@ -84,8 +96,9 @@ struct phase_config {
 	const struct bench_options *opt;
 	const char *name;		/* label: "iocx", "raw" */
 	unsigned round;			/* 1-based */
-	const struct sockaddr *remote;
-	size_t remote_len;
+	/* Where connects go, in turn (at least one, all of one family). */
+	const struct bench_target *targets;
+	unsigned ntargets;
 	const void *payload;		/* opt->payload bytes, read-only */
 	unsigned workers;		/* resolved: never 0 */
 	/* Client CPU time so far (process minus the built-in sink). */
@@ -95,7 +108,19 @@ struct phase_config {
 	void (*on_interval)(const struct phase *p,
 			    const struct phase_interval *iv, void *arg);
 	void *interval_arg;
+	/*
+	 * Interruption (optional, both or neither): once *interrupted is
+	 * true, the phase starts nothing more, gives what is in flight up
+	 * to PHASE_INTERRUPT_GRACE_MS to finish, and ends; the driver's
+	 * fini() cancels the rest (counted as IOCX_E_CANCELLED).  Whoever
+	 * sets *interrupted then sets wake, which the phase waits on.
+	 */
+	const atomic_bool *interrupted;
+	struct os_event *wake;
 };
+
+/* How long an interrupted phase waits for the connects in flight. */
+#define PHASE_INTERRUPT_GRACE_MS 1000
 
 /* The outcome of one connect, as a driver reports it. */
 struct outcome {
@@ -103,6 +128,10 @@ struct outcome {
 	uint64_t latency_ns;		/* from before socket creation */
 	size_t payload_sent;
 	bool fastopen;
+	/* --expect-*: from the connect's start (slot t_start_ns) to the
+	 * reply's first byte and to its end; with status IOCX_OK only. */
+	uint64_t ttfb_ns;
+	uint64_t reply_ns;
 };
 
 /* Counts of outcomes; errors[-code] for each failure code. */
@@ -127,11 +156,17 @@ struct phase_result {
 	double connects_per_sec;	/* measured.ok / seconds */
 	uint64_t cpu_ns;		/* client CPU in the measured window */
 	uint64_t pacer_resets;		/* rate schedule re-anchored */
+	bool engine_paced;		/* --rate applied by the engine */
 	bool stalled;		/* nothing completed for too long */
+	bool interrupted;	/* cut short by cfg->interrupted */
 	/* The driver found its own bookkeeping broken (phase_fail()). */
 	bool failed;
 	unsigned armed;		/* timers held armed through the phase */
 	struct iocx_hist *hist;		/* measured latencies; owned */
+	/* --expect-*: time to first byte and to the full reply (measured,
+	 * owned); NULL without a reply to read. */
+	struct iocx_hist *hist_ttfb;
+	struct iocx_hist *hist_reply;
 };
 
 /*
@@ -143,6 +178,15 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 	      struct phase_result *out);
 
 void phase_result_free(struct phase_result *r);
+
+/*
+ * The address of the next connect: the targets in turn, round robin
+ * (any thread).  *len gets its length.
+ */
+const struct sockaddr *phase_next_target(struct phase *p, size_t *len);
+
+/* The address family of every target. */
+int phase_family(const struct phase *p);
 
 /* The configuration of a phase, and its driver's context (for drivers). */
 const struct phase_config *phase_config_of(const struct phase *p);

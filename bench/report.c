@@ -18,9 +18,13 @@ struct side {
 	uint64_t cpu_ns;
 	bool stalled;
 	bool failed;
+	bool engine_paced;
 	struct phase_counts measured;
 	struct phase_counts total;
 	struct iocx_hist hist;
+	bool have_reply;		/* --expect-*: the two below */
+	struct iocx_hist ttfb;
+	struct iocx_hist reply;
 };
 
 static const double shown_percentiles[] = { 50, 90, 99, 99.9 };
@@ -66,6 +70,8 @@ static bool side_of(const struct run_report *r, const char *name,
 
 	memset(s, 0, sizeof(*s));
 	iocx__hist_init(&s->hist);
+	iocx__hist_init(&s->ttfb);
+	iocx__hist_init(&s->reply);
 	s->name = name;
 	for (unsigned i = 0; i < r->nresults; i++) {
 		const struct phase_result *p = &r->results[i];
@@ -79,9 +85,15 @@ static bool side_of(const struct run_report *r, const char *name,
 		s->cpu_ns += p->cpu_ns;
 		s->stalled |= p->stalled;
 		s->failed |= p->failed;
+		s->engine_paced |= p->engine_paced;
 		add_counts(&s->measured, &p->measured);
 		add_counts(&s->total, &p->total);
 		iocx__hist_merge(&s->hist, p->hist);
+		if (p->hist_reply) {
+			s->have_reply = true;
+			iocx__hist_merge(&s->ttfb, p->hist_ttfb);
+			iocx__hist_merge(&s->reply, p->hist_reply);
+		}
 	}
 	if (s->rounds == 0)
 		return false;
@@ -135,6 +147,26 @@ static double cpu_us_per_connect(uint64_t cpu_ns, uint64_t attempts)
 
 /* ---- per interval ---------------------------------------------------- */
 
+static void describe_workload(FILE *f, const struct bench_options *o);
+static void describe_target(FILE *f, const struct run_report *r);
+
+/* See report.h. */
+void report_banner(FILE *f, const struct run_report *r)
+{
+	const struct bench_options *o = r->opt;
+
+	fprintf(f, "iocx-bench %s: ", IOCX_BENCH_VERSION);
+	describe_target(f, r);
+	fprintf(f, "\n  %u worker%s, concurrency %u, payload %zu B, "
+		   "close %s%s; ", r->workers, r->workers == 1 ? "" : "s",
+		o->concurrency, o->payload,
+		o->close_mode == BENCH_CLOSE_ABORT ? "abort" : "graceful",
+		o->fastopen ? ", fastopen" : "");
+	describe_workload(f, o);
+	fprintf(f, "%s\n", o->baseline ? ", with the raw baseline" : "");
+	fflush(f);
+}
+
 /* See report.h. */
 void report_progress(FILE *f, const struct phase_interval *iv)
 {
@@ -178,11 +210,8 @@ static void table_row(FILE *f, const char *label, double cps,
 {
 	fprintf(f, "%-10s %10.1f %9llu %7llu", label, cps,
 		(unsigned long long)c->ok, (unsigned long long)c->failed);
-	for (size_t i = 0; i < N_PCT; i++)
-		fprintf(f, " %9.3f",
-			ms(iocx__hist_percentile(h, shown_percentiles[i])));
-	fprintf(f, " %9.3f %8.1f\n", ms(iocx__hist_max(h)),
-		cpu_us_per_connect(cpu_ns, c->attempts));
+	report_table_latency(f, h);
+	fprintf(f, " %8.1f\n", cpu_us_per_connect(cpu_ns, c->attempts));
 }
 
 static void describe_workload(FILE *f, const struct bench_options *o)
@@ -206,6 +235,23 @@ static void describe_workload(FILE *f, const struct bench_options *o)
 			o->armed);
 }
 
+/* Indexed by enum bench_sink_mode. */
+static const struct {
+	const char *name, *what;
+} sink_modes[] = {
+	[BENCH_SINK_READ] = { "read", "reads the payload" },
+	[BENCH_SINK_CLOSE] = { "close", "accept+close" },
+	[BENCH_SINK_ECHO] = { "echo", "sends the payload back" },
+};
+
+static void describe_target(FILE *f, const struct run_report *r)
+{
+	fprintf(f, "target %s", r->target);
+	if (r->have_sink)
+		fprintf(f, " (built-in sink, %u threads, %s)", r->sink_threads,
+			sink_modes[r->opt->sink_mode].what);
+}
+
 static void print_errors(FILE *f, const struct side *s)
 {
 	bool any = false;
@@ -221,7 +267,16 @@ static void print_errors(FILE *f, const struct side *s)
 		fprintf(f, "none");
 }
 
-static void print_side(FILE *f, const struct side *s)
+static void print_latency(FILE *f, const char *what, const struct iocx_hist *h)
+{
+	fprintf(f, "      %s ms", what);
+	for (size_t i = 0; i < N_PCT; i++)
+		fprintf(f, "  %s %.3f", json_percentiles[i],
+			ms(iocx__hist_percentile(h, shown_percentiles[i])));
+	fprintf(f, "  max %.3f\n", ms(iocx__hist_max(h)));
+}
+
+static void print_side(FILE *f, const struct side *s, uint64_t rate)
 {
 	fprintf(f, "%-4s  %.0f connects/s", s->name, s->best_cps);
 	if (s->rounds > 1)
@@ -232,12 +287,17 @@ static void print_side(FILE *f, const struct side *s)
 		(unsigned long long)s->measured.ok,
 		(unsigned long long)s->measured.failed,
 		(unsigned long long)s->measured.attempts, s->seconds);
-	fprintf(f, "      latency ms");
-	for (size_t i = 0; i < N_PCT; i++)
-		fprintf(f, "  %s %.3f", json_percentiles[i],
-			ms(iocx__hist_percentile(&s->hist,
-						 shown_percentiles[i])));
-	fprintf(f, "  max %.3f\n", ms(iocx__hist_max(&s->hist)));
+	if (rate)
+		fprintf(f, "      rate %.0f/s (median) of %llu/s asked "
+			   "(%.2f %%), paced by %s\n", s->median_cps,
+			(unsigned long long)rate,
+			100.0 * s->median_cps / (double)rate,
+			s->engine_paced ? "the engine" : "the bench's schedule");
+	print_latency(f, "latency", &s->hist);
+	if (s->have_reply) {
+		print_latency(f, "first byte", &s->ttfb);
+		print_latency(f, "full reply", &s->reply);
+	}
 	fprintf(f, "      cpu %.1f us per connect (client only)\n",
 		cpu_us_per_connect(s->cpu_ns, s->measured.attempts));
 	fprintf(f, "      errors (all attempts, warm-up included): ");
@@ -278,11 +338,7 @@ void report_table(FILE *f, const struct run_report *r)
 		r->workers == 1 ? "" : "s", o->concurrency, o->payload,
 		o->close_mode == BENCH_CLOSE_ABORT ? "abort" : "graceful",
 		o->fastopen ? ", fastopen" : "");
-	fprintf(f, "target %s", r->target);
-	if (r->have_sink)
-		fprintf(f, " (built-in sink, %u threads, %s)", r->sink_threads,
-			o->sink_mode == BENCH_SINK_READ ? "reads the payload"
-							: "accept+close");
+	describe_target(f, r);
 	fprintf(f, "; ");
 	describe_workload(f, o);
 	fprintf(f, "\n\n%-10s %10s %9s %7s %9s %9s %9s %9s %9s %8s\n", "phase",
@@ -297,9 +353,9 @@ void report_table(FILE *f, const struct run_report *r)
 			  p->cpu_ns);
 	}
 	fprintf(f, "\n");
-	print_side(f, iocx);
+	print_side(f, iocx, o->rate);
 	if (have_raw) {
-		print_side(f, raw);
+		print_side(f, raw, o->rate);
 		fprintf(f, "ratio iocx / raw: %.3f (best round of each; "
 			   "medians give %.3f)\n",
 			raw->best_cps > 0 ? iocx->best_cps / raw->best_cps : 0,
@@ -311,6 +367,9 @@ void report_table(FILE *f, const struct run_report *r)
 				   "%u rounds at or above 1\n",
 				paired, above, npaired);
 	}
+	if (r->interrupted)
+		fprintf(f, "INTERRUPTED: the report covers what ran until "
+			   "then\n");
 	if (r->have_sink) {
 		fprintf(f, "sink  %llu accepted, %llu payload bytes read: ",
 			(unsigned long long)r->sink_accepted,
@@ -326,8 +385,8 @@ void report_table(FILE *f, const struct run_report *r)
 
 /* ---- JSON ------------------------------------------------------------ */
 
-/* A JSON string from text we produce (no control characters). */
-static void json_str(FILE *f, const char *s)
+/* See report.h. */
+void report_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -335,6 +394,23 @@ static void json_str(FILE *f, const char *s)
 			fputc('\\', f);
 		if ((unsigned char)*s >= 0x20)
 			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* A JSON string of arbitrary bytes (\\u00XX for the unprintable). */
+static void json_bytes(FILE *f, const char *s, size_t n)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
 	}
 	fputc('"', f);
 }
@@ -348,22 +424,44 @@ static void json_errors(FILE *f, const struct phase_counts *c)
 		if (!c->errors[i])
 			continue;
 		fprintf(f, "%s", first ? "" : ", ");
-		json_str(f, iocx_error_name(-i));
+		report_json_str(f, iocx_error_name(-i));
 		fprintf(f, ": %llu", (unsigned long long)c->errors[i]);
 		first = false;
 	}
 	fprintf(f, "}");
 }
 
-static void json_latency(FILE *f, const struct iocx_hist *h)
+/* See report.h. */
+void report_json_latency(FILE *f, const struct iocx_hist *h, bool mean)
 {
-	fprintf(f, "{");
+	if (!h) {
+		fprintf(f, "null");
+		return;
+	}
+	fprintf(f, "{\"count\": %llu, ",
+		(unsigned long long)iocx__hist_count(h));
 	for (size_t i = 0; i < N_PCT; i++)
 		fprintf(f, "\"%s\": %.1f, ", json_percentiles[i],
 			us(iocx__hist_percentile(h, shown_percentiles[i])));
-	fprintf(f, "\"max\": %.1f, \"min\": %.1f, \"mean\": %.1f}",
-		us(iocx__hist_max(h)), us(iocx__hist_min(h)),
-		iocx__hist_mean(h) / 1e3);
+	fprintf(f, "\"max\": %.1f, \"min\": %.1f",
+		us(iocx__hist_max(h)), us(iocx__hist_min(h)));
+	if (mean)
+		fprintf(f, ", \"mean\": %.1f", iocx__hist_mean(h) / 1e3);
+	fprintf(f, "}");
+}
+
+static void json_latency(FILE *f, const struct iocx_hist *h)
+{
+	report_json_latency(f, h, true);
+}
+
+/* See report.h. */
+void report_table_latency(FILE *f, const struct iocx_hist *h)
+{
+	for (size_t i = 0; i < N_PCT; i++)
+		fprintf(f, " %9.3f",
+			ms(iocx__hist_percentile(h, shown_percentiles[i])));
+	fprintf(f, " %9.3f", ms(iocx__hist_max(h)));
 }
 
 static void json_counts(FILE *f, const struct phase_counts *c)
@@ -387,6 +485,10 @@ static void json_side_fields(FILE *f, const struct side *s)
 	json_counts(f, &s->measured);
 	fprintf(f, ", \"latency_us\": ");
 	json_latency(f, &s->hist);
+	fprintf(f, ", \"ttfb_us\": ");
+	json_latency(f, s->have_reply ? &s->ttfb : NULL);
+	fprintf(f, ", \"reply_us\": ");
+	json_latency(f, s->have_reply ? &s->reply : NULL);
 	fprintf(f, ", \"cpu_us_per_connect\": %.2f, \"elapsed_s\": %.3f, "
 		   "\"stalled\": %s, \"totals\": {",
 		cpu_us_per_connect(s->cpu_ns, s->measured.attempts),
@@ -400,19 +502,22 @@ static void json_settings(FILE *f, const struct run_report *r)
 	const struct bench_options *o = r->opt;
 
 	fprintf(f, "{\"backend\": ");
-	json_str(f, r->nresults ? r->results[0].backend : "?");
+	report_json_str(f, r->nresults ? r->results[0].backend : "?");
 	fprintf(f, ", \"target\": ");
-	json_str(f, r->target);
-	fprintf(f, ", \"sink\": %s, \"sink_threads\": %u, "
+	report_json_str(f, r->target);
+	fprintf(f, ", \"sink\": ");
+	if (r->have_sink)
+		report_json_str(f, sink_modes[o->sink_mode].name);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"sink_threads\": %u, "
 		   "\"connects\": %llu, \"duration_s\": %.3f, "
 		   "\"concurrency\": %u, \"workers\": %u, \"batch\": %u, "
 		   "\"payload\": %zu, \"fastopen\": %s, \"close\": \"%s\", "
 		   "\"rate\": %llu, \"warmup_connects\": %llu, "
 		   "\"warmup_s\": %.3f, \"timeout_s\": %.3f, "
-		   "\"baseline\": %s, \"rounds\": %u, \"armed\": %u}",
-		!r->have_sink			    ? "null"
-		: o->sink_mode == BENCH_SINK_READ ? "\"read\""
-						  : "\"close\"",
+		   "\"baseline\": %s, \"rounds\": %u, \"armed\": %u, "
+		   "\"expect_bytes\": %llu, \"expect_until\": ",
 		r->sink_threads, (unsigned long long)o->connects,
 		o->duration_ms / 1e3,
 		o->concurrency, r->workers, o->batch, o->payload,
@@ -421,7 +526,12 @@ static void json_settings(FILE *f, const struct run_report *r)
 		(unsigned long long)o->rate,
 		(unsigned long long)o->warmup_connects, o->warmup_ms / 1e3,
 		o->timeout_ms / 1e3, o->baseline ? "true" : "false",
-		o->rounds, o->armed);
+		o->rounds, o->armed, (unsigned long long)o->expect_bytes);
+	if (o->expect_until_len)
+		json_bytes(f, o->expect_until, o->expect_until_len);
+	else
+		fprintf(f, "null");
+	fprintf(f, "}");
 }
 
 static void json_phases(FILE *f, const struct run_report *r)
@@ -431,20 +541,32 @@ static void json_phases(FILE *f, const struct run_report *r)
 		const struct phase_result *p = &r->results[i];
 
 		fprintf(f, "%s\n    {\"phase\": ", i ? "," : "");
-		json_str(f, p->name);
+		report_json_str(f, p->name);
 		fprintf(f, ", \"round\": %u, \"connects_per_sec\": %.1f, ",
 			p->round, p->connects_per_sec);
 		json_counts(f, &p->measured);
 		fprintf(f, ", \"latency_us\": ");
 		json_latency(f, p->hist);
+		fprintf(f, ", \"ttfb_us\": ");
+		json_latency(f, p->hist_ttfb);
+		fprintf(f, ", \"reply_us\": ");
+		json_latency(f, p->hist_reply);
+		fprintf(f, ", \"paced_by\": \"%s\", \"rate_achieved\": %.4f",
+			!r->opt->rate	  ? "none"
+			: p->engine_paced ? "engine"
+					  : "schedule",
+			r->opt->rate ? p->connects_per_sec /
+					       (double)r->opt->rate
+				     : 0.0);
 		fprintf(f, ", \"cpu_us_per_connect\": %.2f, "
 			   "\"elapsed_s\": %.3f, \"pacer_resets\": %llu, "
 			   "\"stalled\": %s, \"armed\": %u, \"failed\": %s, "
-			   "\"totals\": {",
+			   "\"interrupted\": %s, \"totals\": {",
 			cpu_us_per_connect(p->cpu_ns, p->measured.attempts),
 			p->seconds, (unsigned long long)p->pacer_resets,
 			p->stalled ? "true" : "false", p->armed,
-			p->failed ? "true" : "false");
+			p->failed ? "true" : "false",
+			p->interrupted ? "true" : "false");
 		json_counts(f, &p->total);
 		fprintf(f, "}}");
 	}
@@ -467,7 +589,9 @@ void report_json(FILE *f, const struct run_report *r)
 	side_of(r, "iocx", iocx);
 	have_raw = side_of(r, "raw", raw);
 	npaired = paired_ratios(r, ratios, &paired);
-	fprintf(f, "{\n  \"tool\": \"iocx-bench\", \"schema\": 1,\n  ");
+	fprintf(f, "{\n  \"tool\": \"iocx-bench\", \"schema\": 1, "
+		   "\"version\": \"%s\", \"interrupted\": %s,\n  ",
+		IOCX_BENCH_VERSION, r->interrupted ? "true" : "false");
 	json_side_fields(f, iocx);
 	fprintf(f, ",\n  \"settings\": ");
 	json_settings(f, r);

@@ -29,10 +29,19 @@ struct run_report {
 	uint64_t sink_bytes;
 	bool sink_checked;		/* counts were comparable */
 	bool sink_ok;			/* ... and matched */
+	/* SIGINT / SIGTERM / Ctrl-C cut the run short: the phases that
+	 * ran (the last one cut) are all there is. */
+	bool interrupted;
 	int exit_status;
 };
 
-/* One line per second on a terminal. */
+/*
+ * The banner, before the first phase: version, target and workload
+ * (r->results may still be empty).
+ */
+void report_banner(FILE *f, const struct run_report *r);
+
+/* One line per second (stderr, whatever stdout is). */
 void report_progress(FILE *f, const struct phase_interval *iv);
 
 /* CSV: the header once, then one row per interval. */
@@ -44,5 +53,19 @@ void report_table(FILE *f, const struct run_report *r);
 
 /* One JSON object with stable keys (documented in docs/bench.md). */
 void report_json(FILE *f, const struct run_report *r);
+
+/* A JSON string of s (quotes and backslashes escaped, control
+ * characters dropped). */
+void report_json_str(FILE *f, const char *s);
+
+/*
+ * A latency object of the JSON: {count, p50, p90, p99, p999, max, min}
+ * in microseconds, and mean when asked (h's sum must then be real);
+ * "null" for NULL.
+ */
+void report_json_latency(FILE *f, const struct iocx_hist *h, bool mean);
+
+/* The table's latency columns: p50 p90 p99 p99.9 max, in ms. */
+void report_table_latency(FILE *f, const struct iocx_hist *h);
 
 #endif /* IOCX_BENCH_REPORT_H */

@@ -37,8 +37,25 @@ struct sink {
 	_Atomic uint64_t bytes;
 };
 
-/* Read up to want bytes (or until EOF/error); return what arrived. */
-static size_t drain(int s, size_t want)
+/* Send buf[0..len) in full; false when the connection broke. */
+static bool send_all(int s, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(s, buf, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * Read up to want bytes (or until EOF/error), sending each piece back
+ * when echo is set; return what arrived.
+ */
+static size_t drain(int s, size_t want, bool echo)
 {
 	char buf[16384];
 	size_t got = 0;
@@ -51,6 +68,8 @@ static size_t drain(int s, size_t want)
 		if (n <= 0)
 			break;
 		got += (size_t)n;
+		if (echo && !send_all(s, buf, (size_t)n))
+			break;
 	}
 	return got;
 }
@@ -70,8 +89,10 @@ static void *acceptor(void *arg)
 		if (s < 0)
 			continue;
 		atomic_fetch_add(&k->accepted, 1);
-		if (k->mode == BENCH_SINK_READ && k->payload > 0)
-			atomic_fetch_add(&k->bytes, drain(s, k->payload));
+		if (k->mode != BENCH_SINK_CLOSE && k->payload > 0)
+			atomic_fetch_add(&k->bytes,
+					 drain(s, k->payload,
+					       k->mode == BENCH_SINK_ECHO));
 		close(s);
 		atomic_fetch_add(&k->handled, 1);
 	}

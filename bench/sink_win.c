@@ -33,8 +33,25 @@ struct sink {
 	_Atomic uint64_t bytes;
 };
 
-/* Read up to want bytes (or until EOF/error); return what arrived. */
-static size_t drain(SOCKET s, size_t want)
+/* Send buf[0..len) in full; false when the connection broke. */
+static bool send_all(SOCKET s, const char *buf, size_t len)
+{
+	while (len > 0) {
+		int n = send(s, buf, (int)len, 0);
+
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * Read up to want bytes (or until EOF/error), sending each piece back
+ * when echo is set; return what arrived.
+ */
+static size_t drain(SOCKET s, size_t want, bool echo)
 {
 	char buf[16384];
 	size_t got = 0;
@@ -47,6 +64,8 @@ static size_t drain(SOCKET s, size_t want)
 		if (n <= 0)
 			break;
 		got += (size_t)n;
+		if (echo && !send_all(s, buf, (size_t)n))
+			break;
 	}
 	return got;
 }
@@ -66,8 +85,10 @@ static DWORD WINAPI acceptor(LPVOID arg)
 		if (s == INVALID_SOCKET)
 			continue;
 		atomic_fetch_add(&k->accepted, 1);
-		if (k->mode == BENCH_SINK_READ && k->payload > 0)
-			atomic_fetch_add(&k->bytes, drain(s, k->payload));
+		if (k->mode != BENCH_SINK_CLOSE && k->payload > 0)
+			atomic_fetch_add(&k->bytes,
+					 drain(s, k->payload,
+					       k->mode == BENCH_SINK_ECHO));
 		closesocket(s);
 		atomic_fetch_add(&k->handled, 1);
 	}

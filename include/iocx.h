@@ -6,7 +6,9 @@
  * connection, optionally carrying a first payload that leaves with the
  * handshake; the outcome arrives in callbacks on a worker thread.
  *
- * Threading and lifetime contract (details in docs/api.md):
+ * This header is the contract: every function's rules are written next to
+ * it.  The rules that span functions (threads, callbacks, lifetime,
+ * buffer ownership, the error model) are in docs/api.md; in short:
  *  - Callbacks run on engine worker threads, never inside the call that
  *    started the operation.  Callbacks of one connection never run
  *    concurrently with each other.
@@ -96,16 +98,21 @@ enum iocx_error {
 	IOCX_E_INVAL = -1,		/* bad argument (NULL, unknown flag, ...) */
 	IOCX_E_AFNOSUPPORT = -2,	/* address family not IPv4/IPv6 or unusable */
 	IOCX_E_ADDRLEN = -3,		/* address length too short for its family */
-	IOCX_E_ADDRNOTAVAIL = -4,	/* all-zero address, port 0, or OS refusal */
+	IOCX_E_ADDRNOTAVAIL = -4,	/* address not available: all-zero remote
+					   or port 0, or the OS refused it */
 	IOCX_E_SHUTDOWN = -5,		/* engine is shutting down */
-	IOCX_E_LIMIT = -6,		/* connects-in-flight cap reached */
+	IOCX_E_LIMIT = -6,		/* connects-in-flight cap reached
+				   (and admission queue full) */
 	IOCX_E_NOMEM = -7,		/* out of memory */
-	IOCX_E_ALREADY = -8,		/* close already requested */
+	IOCX_E_ALREADY = -8,		/* already requested, or no longer
+					   possible (see each function) */
 	IOCX_E_MSGSIZE = -9,		/* first payload larger than allowed */
 	IOCX_E_REFUSED = -10,		/* peer refused the connection (RST) */
 	IOCX_E_NETUNREACH = -11,	/* network unreachable */
 	IOCX_E_HOSTUNREACH = -12,	/* host unreachable */
-	IOCX_E_TIMEDOUT = -13,		/* connect attempt timed out */
+	IOCX_E_TIMEDOUT = -13,		/* timed out: a connect attempt (the
+					   OS gave up, or deadline_ms
+					   expired), or a wait_idle */
 	IOCX_E_ADDRINUSE = -14,		/* local address (or 4-tuple) in use */
 	IOCX_E_PORTS_EXHAUSTED = -15,	/* no ephemeral port left to bind */
 	IOCX_E_ABORTED = -16,		/* connection aborted locally */
@@ -127,17 +134,40 @@ enum iocx_error {
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
 #define IOCX_ERROR_COUNT 28
 
-/* Short symbolic name of a code ("IOCX_E_REFUSED"); never NULL. */
+/*
+ * Raw OS code behind the last synchronous failure of iocx_connect() on the
+ * calling thread (Windows: the WSA or Win32 error; Linux: the errno), or
+ * 0.  Every iocx_connect() call resets it to 0 on entry and sets it only
+ * when it returns an error the OS gave (socket set-up: socket, bind, port
+ * association, a connect refused at once); a failure found without the
+ * OS (bad input, IOCX_E_LIMIT, IOCX_E_SHUTDOWN, ...) leaves it 0.  No other
+ * call touches it.  Thread-local: another thread's calls never change it.
+ * Asynchronous outcomes carry their own code in
+ * iocx_connect_result.os_code.
+ */
+IOCX_API uint32_t iocx_last_os_error(void);
+
+/*
+ * Short symbolic name of a code ("IOCX_E_REFUSED"); "IOCX_E_UNKNOWN" for a
+ * value outside 0 .. -(IOCX_ERROR_COUNT - 1).  Never NULL; pure, any thread.
+ */
 IOCX_API const char *iocx_error_name(int code);
 
-/* One-sentence English description of a code; never NULL. */
+/*
+ * One-sentence English description of a code ("connection refused");
+ * "unknown error code" for a value outside the range.  Never NULL; pure,
+ * any thread.
+ */
 IOCX_API const char *iocx_strerror(int code);
 
 /*
- * Replace the allocator used for every engine and connection.  Call it
- * before the first engine is created (and only when none exists): returns
- * IOCX_E_INVAL for NULL functions, IOCX_E_ALREADY while an engine exists.
- * The functions must be thread-safe.
+ * Replace the allocator used for engines, connections and backend state
+ * (default: malloc and free).  Call it before the first engine is created,
+ * or while none exists: returns IOCX_E_INVAL for a NULL function (nothing
+ * changes), IOCX_E_ALREADY while an engine exists (also from a callback).
+ * It is not synchronised with a concurrent iocx_engine_create().  Both
+ * functions must be thread-safe.  The OS's own memory (Winsock, io_uring
+ * rings) and the platform's thread start-up do not use them.
  */
 IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 				void (*free_fn)(void *ptr));
@@ -206,38 +236,68 @@ IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
 typedef void (*iocx_idle_cb)(iocx_engine *engine, void *user);
 
 struct iocx_engine_options {
-	/* Worker threads dequeuing completions; 0 = number of CPUs. */
+	/*
+	 * Worker threads dequeuing completions; 0 = one per processor the
+	 * process may run on (its affinity; on Windows those of one
+	 * processor group, so at most 64).
+	 */
 	unsigned workers;
-	/* Entries per GetQueuedCompletionStatusEx call; 0 = 64. */
+	/* Completions taken per wait (GetQueuedCompletionStatusEx entries,
+	 * epoll events; io_uring ignores it); 0 = 64, at most 4096. */
 	unsigned batch;
-	/* Cap on connects started but not yet reported; 0 = no cap. */
+	/*
+	 * Cap on connects started and not yet reported to on_connect
+	 * (stats.in_flight); iocx_connect() beyond it fails with
+	 * IOCX_E_LIMIT, or waits in the admission queue (see queue_limit).
+	 * Inside on_connect the reported connect no longer counts.  0 = no
+	 * cap.
+	 */
 	unsigned max_in_flight;
 	/*
-	 * Largest part of a first payload that ConnectEx itself carries; the
-	 * remainder is sent right after the handshake, before on_connect.
-	 * 0 = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP.
+	 * Largest part of a first payload sent with the connect itself
+	 * (ConnectEx's send buffer; on Linux the first send after the
+	 * handshake, or the SYN's data under TFO); the remainder is sent
+	 * right after, before on_connect.  The cap exists because Wine never
+	 * completes a ConnectEx whose payload the kernel takes only in part
+	 * (docs/windows.md); the same split runs on Windows, so a high cap
+	 * sends large payloads in one call there but risks that hang under
+	 * Wine.  0 = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP.
 	 */
 	size_t connect_payload_cap;
 	/* Bytes of the receive buffer each reading connection owns while
-	 * reading; 0 = IOCX_DEFAULT_RECV_BUFFER. */
+	 * reading; 0 = IOCX_DEFAULT_RECV_BUFFER, at most IOCX_MAX_PAYLOAD. */
 	size_t recv_buffer;
 	/*
-	 * Source addresses to spread connects over (port 0 each, copied at
-	 * create), for when one address runs out of ephemeral ports.  A
-	 * connect without its own local address binds to the next source of
-	 * its family, round robin, and moves on to the following one when a
-	 * bind finds the ports exhausted.  NULL / 0 = the wildcard address.
+	 * Source addresses to spread connects over (at most IOCX_MAX_SOURCES,
+	 * port 0 each, copied at create), for when one address runs out of
+	 * ephemeral ports.  A connect without its own local address binds to
+	 * the next source of its family, round robin; when that source has
+	 * no ephemeral port left (IOCX_E_PORTS_EXHAUSTED or
+	 * IOCX_E_ADDRINUSE) it moves on to the following one, and only when
+	 * every source of the family is exhausted does it fail with
+	 * IOCX_E_PORTS_EXHAUSTED.  A family without a source uses the
+	 * wildcard address; each retry picks a source again.  NULL / 0 = the
+	 * wildcard address for every connect.
 	 */
 	const struct sockaddr_storage *sources;
 	size_t nsources;
 	/*
-	 * Recycle sockets: a graceful close of a wildcard-bound connection
-	 * disconnects it with DisconnectEx(TF_REUSE_SOCKET) and keeps the
-	 * socket, still bound and associated, for the next connect of the
-	 * same family (saving socket, bind and port association).  Where
-	 * the OS cannot reuse a socket (Wine), the first failed reuse turns
-	 * recycling off for the engine and connects go on with fresh
-	 * sockets (stats.recycle_fallbacks).
+	 * Windows only (the Linux backends ignore it).  Recycle sockets: a
+	 * graceful close of a connection whose socket the kernel bound (no
+	 * local address, no sources) and that asked for a plain socket (no
+	 * TFO, no SYN tuning, not v4-mapped) disconnects it with
+	 * DisconnectEx(TF_REUSE_SOCKET) instead of closing it; on_close
+	 * follows once the disconnect completed, which TIME_WAIT can delay.
+	 * The socket, still bound and associated with the port, goes to a
+	 * pool of its family (at most 256 each), and the next plain,
+	 * wildcard-bound connect of that family takes it, saving socket,
+	 * bind and association (stats.sockets_recycled, sockets_reused).
+	 * Where the OS refuses to reconnect a kept socket (Wine 8:
+	 * WSAEISCONN), the first refusal turns recycling off for the
+	 * engine, closes the pool and counts stats.recycle_fallbacks, and
+	 * that connect goes on with a fresh socket: the caller sees a normal
+	 * connect.  Destroy closes the pool.  Unverified on real Windows
+	 * (docs/windows.md, "What Wine cannot confirm").
 	 */
 	bool recycle_sockets;
 	/*
@@ -251,8 +311,9 @@ struct iocx_engine_options {
 	 * again (or, after a rejected submission, the time after), and
 	 * before iocx_engine_destroy() returns.  Applies to
 	 * sockets the kernel bound (no local address of the connect's own
-	 * or from sources) closed on their worker; others close at once.
-	 * The other backends ignore it.
+	 * or from sources) closed on their worker, on Linux 5.7 or newer,
+	 * when the ring has room; others close at once.  The other backends
+	 * ignore it.
 	 */
 	bool batch_closes;
 	/*
@@ -269,6 +330,26 @@ struct iocx_engine_options {
 	iocx_idle_cb on_idle;
 	void *idle_user;
 	/*
+	 * Admission queue, with max_in_flight: a connect that finds the cap
+	 * reached waits, holding no socket, until a connect in flight is
+	 * reported, and starts then, oldest first.  Up to queue_limit wait;
+	 * beyond that iocx_connect() returns IOCX_E_LIMIT.  0 = no queue
+	 * (IOCX_E_LIMIT at the cap).  Ignored without max_in_flight.  A
+	 * waiting request is in flight for its caller: iocx_close(),
+	 * iocx_engine_destroy() (on_connect IOCX_E_CANCELLED) and its
+	 * total_deadline_ms (IOCX_E_TIMEDOUT) end it where it waits.
+	 */
+	unsigned queue_limit;
+	/*
+	 * Pacing: at most connect_rate attempts per second across the
+	 * engine (first attempts and retries), with bursts of up to
+	 * connect_burst (0 = 1) after a quiet spell; a token bucket.  An
+	 * attempt that finds no token waits for its turn, oldest first,
+	 * holding its in-flight slot but no socket.  0 = unpaced.
+	 */
+	uint32_t connect_rate;
+	uint32_t connect_burst;
+	/*
 	 * Host names (docs/names.md).  resolver: how names are looked up,
 	 * NULL = the platform's own (Linux: see dns_servers; elsewhere none
 	 * yet, and a request by name then gives IOCX_E_NOTSUP);
@@ -280,8 +361,8 @@ struct iocx_engine_options {
 	 * AF_INET, tried first; 0 = AF_INET6.  Another value, or a resolver
 	 * without start or cancel, gives IOCX_E_INVAL at create.
 	 */
+	uint32_t resolution_delay_ms;	/* (here, it fills a gap) */
 	const struct iocx_resolver *resolver;
-	uint32_t resolution_delay_ms;
 	uint32_t attempt_delay_ms;
 	int prefer_family;
 	/*
@@ -303,7 +384,7 @@ struct iocx_engine_options {
 	 * library lacks).  iocx_engine_options_init() or a zero initialiser
 	 * takes care of it.
 	 */
-	uint64_t reserved[18];
+	uint64_t reserved[17];
 };
 
 /* Most source addresses an engine takes. */
@@ -315,29 +396,59 @@ struct iocx_engine_options {
 /* Largest first payload iocx_connect() accepts. */
 #define IOCX_MAX_PAYLOAD (16u * 1024 * 1024)
 
-/* Fill *opts with defaults (all zero fields = defaults). */
+/* Fill *opts with defaults (all zero fields = defaults); NULL is ignored. */
 IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
 
 /*
- * Create an engine and start its workers.  opts may be NULL for defaults.
- * Returns IOCX_OK and sets *out, or an error (IOCX_E_INVAL for a NULL out,
- * a non-zero reserved word, a batch above 4096, a recv_buffer above
- * IOCX_MAX_PAYLOAD, more than
- * IOCX_MAX_SOURCES sources, a NULL sources with nsources > 0, or a source
- * with a port; IOCX_E_AFNOSUPPORT for a source not IPv4/IPv6, IOCX_E_NOMEM, IOCX_E_SYSTEM) and leaves *out
- * untouched.
+ * Create an engine and start its workers (Windows: starts Winsock, creates
+ * the completion port and loads ConnectEx for each family; Linux: one
+ * io_uring ring or epoll set per worker).  opts may be NULL for defaults.
+ * Returns IOCX_OK and sets *out, or leaves *out untouched and nothing
+ * behind and returns:
+ *  - IOCX_E_INVAL: NULL out, a non-zero reserved word, a batch above
+ *    4096, a recv_buffer above
+ *    IOCX_MAX_PAYLOAD, more than IOCX_MAX_SOURCES sources, NULL sources
+ *    with nsources > 0, or a source with a port;
+ *  - IOCX_E_AFNOSUPPORT: a source that is not IPv4 or IPv6;
+ *  - IOCX_E_NOTSUP: backend names one this platform lacks, or one the
+ *    machine cannot run;
+ *  - IOCX_E_NOMEM: an allocation failed;
+ *  - IOCX_E_SYSTEM: WSAStartup, the port, the IPv4 ConnectEx, a ring or
+ *    a thread could not be set up.
+ * If only the IPv6 ConnectEx cannot be loaded, the engine is created and
+ * IPv6 connects fail with IOCX_E_AFNOSUPPORT.  Any thread; engines are
+ * independent of each other.
  */
 IOCX_API int iocx_engine_create(const struct iocx_engine_options *opts,
 				iocx_engine **out);
 
 /*
- * Shut the engine down and free it.  New connects fail with
- * IOCX_E_SHUTDOWN; every connect still in flight reports IOCX_E_CANCELLED
- * to on_connect; every connection not yet closed gets on_close with
- * IOCX_E_SHUTDOWN.  Returns once all callbacks have returned, the workers
- * have exited and every socket and handle is closed.  Must not be called
- * from a callback (returns IOCX_E_INCALLBACK and does nothing); NULL gives
- * IOCX_E_INVAL.
+ * Shut the engine down and free it:
+ *  1. from the start of the call, iocx_connect() fails with
+ *     IOCX_E_SHUTDOWN;
+ *  2. connects and first-payload sends still in flight are cancelled and
+ *     report IOCX_E_CANCELLED to on_connect (or their real result if they
+ *     finished first); backoffs and recycling disconnects are cancelled;
+ *  3. every open connection, and every one still draining a graceful
+ *     close, is reset (RST, not FIN): queued sends report
+ *     IOCX_E_CANCELLED to on_sent, a read session ends with
+ *     IOCX_E_CANCELLED;
+ *  4. every connection gets its on_close: IOCX_E_SHUTDOWN if the user had
+ *     not closed it, IOCX_OK if they had;
+ *  5. it returns once all callbacks have returned, the workers have exited
+ *     and every socket and handle is closed.
+ * Returns IOCX_OK, IOCX_E_INVAL for NULL, or IOCX_E_INCALLBACK (and does
+ * nothing) from inside a callback of any engine.  Connections need not be
+ * closed first.  Call it once, from a thread that runs no callback; the
+ * engine pointer is invalid when it returns.  Callbacks may keep calling
+ * iocx_connect() (IOCX_E_SHUTDOWN) and iocx_close() until their on_close.
+ * An iocx_connect() already running on another thread is waited for (it
+ * returns IOCX_E_SHUTDOWN or a connection destroy then closes), but a call
+ * that starts after destroy returned uses a freed engine: stop other
+ * threads from calling engine functions first.  Likewise, once destroy has
+ * started it may deliver on_close and free a connection at any moment: a
+ * thread other than the connection's own callbacks must not call
+ * iocx_close() on it unless it knows its on_close has not yet returned.
  */
 IOCX_API int iocx_engine_destroy(iocx_engine *engine);
 
@@ -364,10 +475,10 @@ IOCX_API int iocx_engine_destroy(iocx_engine *engine);
 IOCX_API int iocx_engine_wait_idle(iocx_engine *engine, uint32_t timeout_ms);
 
 /* Name of the backend in use ("iocp", "io_uring" or "epoll"), for logs
- * and bench banners; "none" for NULL. */
+ * and bench banners; "none" for NULL.  Any thread. */
 IOCX_API const char *iocx_engine_backend(const iocx_engine *engine);
 
-/* Number of worker threads the engine runs; 0 for NULL. */
+/* Number of worker threads the engine runs; 0 for NULL.  Any thread. */
 IOCX_API unsigned iocx_engine_workers(const iocx_engine *engine);
 
 /* ---- connections ----------------------------------------------------- */
@@ -375,16 +486,27 @@ IOCX_API unsigned iocx_engine_workers(const iocx_engine *engine);
 struct iocx_connect_result {
 	int status;		/* IOCX_OK or a negative IOCX_E_* code */
 	uint32_t os_code;	/* raw OS code behind status (Windows: the
-				   NTSTATUS of the completion, or the WSA
-				   error of a failed call); 0 on success */
-	size_t payload_sent;	/* first-payload bytes the OS accepted, from
-				   the completion entries */
-	uint64_t latency_ns;	/* from just before socket creation to the
-				   moment the outcome is reported */
+				   NTSTATUS of the completion, e.g.
+				   0xC0000236 for a refusal, or the WSA
+				   error of a call that failed on the
+				   worker; Linux: errno); 0 on success, and
+				   0 when iocx itself decided (a deadline
+				   expired, or a close cut a successful
+				   operation short) */
+	size_t payload_sent;	/* first-payload bytes the OS confirmed,
+				   summed from the completions (never from
+				   ConnectEx's lpdwBytesSent): payload_len
+				   on success, 0..payload_len on failure */
+	uint64_t latency_ns;	/* from just before the first attempt's
+				   socket creation (after any admission
+				   queue, pacing wait or name resolution;
+				   from iocx_connect when no attempt
+				   started) to just before on_connect */
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
-	unsigned attempts;	/* connect attempts made, 1 without retries
-				   (by name: the addresses tried) */
+	unsigned attempts;	/* connect attempts made, 1 without retries,
+				   at most retry.max_attempts (by name:
+				   the addresses tried) */
 	/*
 	 * The address connected to (or, on failure, the last one tried),
 	 * with its port: the connection's own copy, valid until on_close
@@ -400,36 +522,51 @@ struct iocx_connect_result {
 };
 
 /*
- * Connect outcome: called exactly once per successful iocx_connect().
- * On success the connection is open until iocx_close(); on failure the
- * socket is already closed and the handle only awaits iocx_close().
+ * Connect outcome: called exactly once per successful iocx_connect(), also
+ * when the connect failed or was cancelled; result is valid during the
+ * call only.  On success the connection is open until iocx_close(); on
+ * failure the socket is already closed and the handle only awaits
+ * iocx_close(), after which on_close(IOCX_OK) follows.
  */
 typedef void (*iocx_connect_cb)(iocx_conn *conn,
 				const struct iocx_connect_result *result,
 				void *user);
 
 /*
- * Final callback of a connection.  reason is IOCX_OK after iocx_close(),
- * IOCX_E_SHUTDOWN when iocx_engine_destroy() closed it, IOCX_E_IDLE when
- * the idle watchdog did.  The handle is
- * freed when this returns.
+ * Final callback of a connection, always the last.  reason is IOCX_OK
+ * after iocx_close() (also when the close came before destroy, or from
+ * on_connect), IOCX_E_SHUTDOWN when iocx_engine_destroy() closed a
+ * connection the user had not closed, IOCX_E_IDLE when the idle watchdog
+ * (idle_ms) closed it.  The handle is freed when this returns.  on_close
+ * may be NULL: the connection still closes and frees itself, but the
+ * caller is never told when the handle becomes invalid.
  */
 typedef void (*iocx_close_cb)(iocx_conn *conn, int reason, void *user);
 
 enum iocx_payload_ownership {
 	/* The engine copies the payload; the caller's buffer is free at once. */
 	IOCX_PAYLOAD_COPY = 0,
-	/* The caller keeps the buffer alive and unchanged until on_connect. */
+	/*
+	 * The caller keeps the buffer alive and unchanged until on_connect
+	 * (across every retry attempt; the engine and the OS read it from
+	 * worker threads).  If the call fails synchronously the buffer is
+	 * free when it returns.
+	 */
 	IOCX_PAYLOAD_BORROW = 1,
 };
 
 /*
  * Retry policy.  A connect attempt that fails with IOCX_E_REFUSED,
- * IOCX_E_NETUNREACH or IOCX_E_TIMEDOUT is retried on a fresh socket after
- * an exponential backoff with jitter (the delay before attempt n+1 is drawn
- * from [d/2, d] with d = min(backoff_max_ms, backoff_initial_ms * 2^(n-1))),
- * until max_attempts attempts were made.  on_connect reports only the last
- * outcome.  All zero = no retries.
+ * IOCX_E_NETUNREACH or IOCX_E_TIMEDOUT is retried, while attempts remain
+ * and no close was requested, on a fresh socket (and a source picked
+ * again) after an exponential backoff with jitter: the delay before
+ * attempt n+1 is drawn uniformly from [d/2, d] with
+ * d = min(backoff_max_ms, backoff_initial_ms * 2^(n-1)), so clients that
+ * failed together do not retry in step.  The first payload is sent again
+ * from its first byte.  on_connect reports only the last outcome, with
+ * result.attempts; stats.retries counts the attempts after the first.
+ * iocx_close() during a backoff reports IOCX_E_CANCELLED with no socket
+ * open.  All zero = no retries.
  */
 struct iocx_retry {
 	unsigned max_attempts;		/* total attempts; 0 or 1 = one attempt */
@@ -441,51 +578,106 @@ struct iocx_retry {
 #define IOCX_MAX_ATTEMPTS 1000
 
 enum iocx_connect_flags {
-	/* Ask for TCP Fast Open; where the OS refuses, connect without it. */
+	/*
+	 * Ask for TCP Fast Open (Windows: TCP_FASTOPEN on any connect; Linux:
+	 * TCP_FASTOPEN_CONNECT, with a payload only).  Best effort: where the
+	 * OS refuses (Wine always does) the connect goes on without it, and
+	 * that is not an error.  result.fastopen and stats.fastopen_used say
+	 * whether the option was accepted, not whether the payload travelled
+	 * in the SYN (that is up to the OS and the peer's cookie).
+	 */
 	IOCX_CONNECT_FASTOPEN = 1u << 0,
 };
 
+/*
+ * A connect request.  It and the addresses it points to are copied by
+ * iocx_connect(): they may be reused as soon as the call returns.
+ */
 struct iocx_connect_request {
-	const struct sockaddr *remote;	/* AF_INET or AF_INET6, required */
+	/* AF_INET or AF_INET6, required.  An IPv4-mapped IPv6 address
+	 * (::ffff:a.b.c.d) connects over a dual-stack IPv6 socket. */
+	const struct sockaddr *remote;
 	size_t remote_len;
-	const struct sockaddr *local;	/* optional bind address, NULL =
-					   wildcard of the remote family */
+	/* Optional bind address of the remote's family (a zero address or
+	 * port 0 is allowed); NULL = the engine's next source of the
+	 * family, or else the wildcard address, port 0. */
+	const struct sockaddr *local;
 	size_t local_len;
-	const void *payload;		/* optional first payload */
+	/*
+	 * Optional first payload, sent as soon as the connection is
+	 * established (part of it in the SYN under TFO), split at
+	 * options.connect_payload_cap.  on_connect(IOCX_OK) comes only once
+	 * the OS confirmed all of it.  If the send of the rest fails, the
+	 * connection is reset (the peer has only part of it) and on_connect
+	 * reports the error with the partial payload_sent.
+	 */
+	const void *payload;
 	size_t payload_len;
 	enum iocx_payload_ownership payload_ownership;
 	unsigned flags;			/* IOCX_CONNECT_* */
 	iocx_connect_cb on_connect;	/* required */
 	iocx_close_cb on_close;		/* optional */
-	void *user;			/* passed to both callbacks */
+	void *user;			/* passed to on_connect, on_close and
+					   on_recv; never dereferenced */
 	/*
-	 * Deadline of each attempt, in ms, covering the handshake and the
-	 * first payload; 0 = none (the OS gives up by itself, about 21 s on
-	 * Windows).  On expiry the attempt is cancelled, its socket closed,
-	 * and it fails with IOCX_E_TIMEDOUT (retried if the policy says so).
+	 * Deadline of each attempt, in ms, from the moment its connect is
+	 * issued, covering the handshake and the whole first payload; 0 =
+	 * none.  On expiry the attempt's operation is cancelled, its
+	 * completion awaited and its socket closed (a cancelled connect
+	 * keeps trying underneath until then); the attempt fails with
+	 * IOCX_E_TIMEDOUT and os_code 0 (retried if the policy says so).  An
+	 * operation that completes before the cancel takes effect reports
+	 * its real result.  A deadline can cut an attempt short, not make it
+	 * last longer than the OS's own SYN budget (about 21 s on Windows;
+	 * Linux: net.ipv4.tcp_syn_retries): past that the OS fails the
+	 * attempt first, with IOCX_E_TIMEDOUT and its own os_code.  To wait
+	 * longer, use total_deadline_ms, which makes fresh attempts.
+	 * Deadlines never fire early and may fire up to a timer tick late
+	 * (about 15.6 ms on Windows).
 	 */
 	uint32_t deadline_ms;
 	struct iocx_retry retry;
 	/*
 	 * Idle watchdog, in ms; 0 = none.  An open connection on which no
 	 * data moved (no send completed, nothing received) for this long is
-	 * closed by the engine: on_close then reports IOCX_E_IDLE, and the
-	 * handle is gone like after any on_close.
+	 * closed by the engine with a reset (an idle peer may not be
+	 * reading): on_close then reports IOCX_E_IDLE, and the handle is
+	 * gone like after any on_close.  Activity only stamps a time; the
+	 * timer re-arms lazily.
 	 */
 	uint32_t idle_ms;
 	/*
-	 * SYN retransmission tuning, best effort like TFO (Windows 8 and
-	 * later: SIO_TCP_INITIAL_RTO; refused elsewhere, and then the
-	 * connect goes on untuned; result.syn_tuned says which).
+	 * SYN retransmission tuning, best effort like TFO: where the OS
+	 * refuses it (Wine does) the connect goes on untuned, and
+	 * result.syn_tuned says which.
 	 * syn_rtt_ms: the initial round-trip estimate the retransmission
 	 * timeout is computed from, 0 = leave the system's.
 	 * syn_retransmissions: SYN retransmissions before the OS gives up,
-	 * 1..253, IOCX_SYN_NO_RETRANSMISSIONS, or 0 = leave the system's.
-	 * A deadline_ms bounds the attempt either way; these make the OS
-	 * retry faster (or not at all) inside it.
+	 * 1..253, IOCX_SYN_NO_RETRANSMISSIONS, or 0 = leave the system's
+	 * (254 is IOCX_E_INVAL).
+	 * Windows 8 and later take both (SIO_TCP_INITIAL_RTO).  Linux takes
+	 * syn_retransmissions 1..127 (TCP_SYNCNT) when syn_rtt_ms is 0;
+	 * anything else stays untuned there.  A deadline_ms bounds the
+	 * attempt either way; these make the OS retry faster (or not at
+	 * all) inside it.  A tuned connect never takes a recycled socket.
 	 */
 	uint16_t syn_rtt_ms;
 	uint8_t syn_retransmissions;
+	/*
+	 * Deadline of the whole request, in ms from iocx_connect(); 0 =
+	 * none.  It covers every attempt, every backoff and any wait before
+	 * the first attempt, and bounds each attempt's own deadline.  When
+	 * it expires before on_connect, whatever is in flight is cancelled
+	 * and its socket closed, and on_connect reports IOCX_E_TIMEDOUT
+	 * (os_code 0) once, unless the connect in flight completed first
+	 * (its real result wins, as for deadline_ms); an attempt that fails
+	 * after the expiry reports IOCX_E_TIMEDOUT too.  With a total
+	 * deadline, retry.max_attempts 0 means no limit: a refusal, an
+	 * unreachable network or the OS's own SYN give-up is retried on a
+	 * fresh socket (after the policy's backoff) until the deadline.
+	 * It no longer applies once the connection is open.
+	 */
+	uint32_t total_deadline_ms;
 	/*
 	 * The peer by name instead of remote (a request has exactly one of
 	 * the two): a host name or a numeric address, NUL-terminated,
@@ -504,10 +696,17 @@ struct iocx_connect_request {
 	 * before any attempt and hold one address in all, the connect is
 	 * exactly one by address (payload in the handshake, retry policy).
 	 * deadline_ms bounds the resolution (IOCX_E_RESOLVE when it
-	 * passes) and each attempt; the retry policy is not applied to a
-	 * race.  A failed race reports the last attempt's error; no
-	 * address at all gives IOCX_E_NAME or IOCX_E_RESOLVE.  A close or
-	 * destroy at any point cancels every query and attempt:
+	 * passes) and each attempt; total_deadline_ms bounds everything
+	 * from iocx_connect() (admission wait, resolution, race; then every
+	 * query and attempt is cancelled and on_connect reports
+	 * IOCX_E_TIMEDOUT).  The retry policy is not applied to a race.
+	 * The request takes its in-flight slot (max_in_flight, queue_limit)
+	 * before it resolves; connect_rate paces a single-address connect
+	 * but not a race's attempts.  In the result, resolve_ns is the
+	 * resolution and latency_ns runs from the first attempt's socket.
+	 * A failed race reports the last attempt's error; no address at
+	 * all gives IOCX_E_NAME or IOCX_E_RESOLVE.  A close or destroy at
+	 * any point cancels every query and attempt:
 	 * on_connect(IOCX_E_CANCELLED), once.
 	 */
 	const char *host;
@@ -518,7 +717,7 @@ struct iocx_connect_request {
 	 * otherwise.  Zero the whole request (memset, or = { 0 } / a
 	 * designated initialiser) before filling it in.
 	 */
-	uint64_t reserved[17];
+	uint64_t reserved[16];
 };
 
 /* syn_retransmissions value: send the SYN once, never again. */
@@ -528,127 +727,191 @@ struct iocx_connect_request {
 #define IOCX_MAX_HOST 253
 
 /*
- * Start a connection.  Validates the request synchronously: NULL engine,
- * request or on_connect, a non-zero reserved word (a field of a later
- * version), neither or both of remote and host, a host that
- * is empty, longer than IOCX_MAX_HOST, or not a host name or numeric
- * address (bytes other than letters, digits, '-', '_' and '.', an empty
- * label or one above 63 bytes, an all-digit last label that is not a
- * dotted-quad IPv4 address, a ':' or '[' that is not a whole IPv6
- * address), payload_len without payload, unknown
- * flags, an unknown payload_ownership, syn_retransmissions 254,
- * retry.max_attempts above
- * IOCX_MAX_ATTEMPTS or a backoff_initial_ms above a non-zero
- * backoff_max_ms give IOCX_E_INVAL; a family other than AF_INET/AF_INET6 (or a local
- * address of another family) IOCX_E_AFNOSUPPORT; a length too short for the
- * family IOCX_E_ADDRLEN; an all-zero remote address or port 0
- * IOCX_E_ADDRNOTAVAIL (also a host with port 0, or a numeric host that is
- * all zero); payload_len above IOCX_MAX_PAYLOAD IOCX_E_MSGSIZE;
- * a host that is a name on an engine without a resolver, or on a backend
- * that cannot race attempts, IOCX_E_NOTSUP;
- * a destroying engine IOCX_E_SHUTDOWN (also when destroy runs concurrently
- * on another thread); the in-flight cap IOCX_E_LIMIT.  Socket set-up
- * failures (socket, bind, port association, a connect the OS rejects at
- * once) are returned the same way, e.g. IOCX_E_PORTS_EXHAUSTED,
- * IOCX_E_AFNOSUPPORT without IPv6, IOCX_E_SYSTEM; a socket the OS cannot
- * create for lack of descriptors (EMFILE, ENFILE; WSAEMFILE, or
- * WSAENOBUFS from socket creation) is IOCX_E_NOFILE, and the engine goes
- * on working: connects succeed again once descriptors are freed.  A
- * retry whose socket cannot be created reports the same code to
- * on_connect.  On IOCX_OK, *out (if not
- * NULL) is set before any callback can run.
+ * Start a connection; its outcome arrives in on_connect.  On IOCX_OK,
+ * *out (if out is not NULL) is set before any callback can run.  On
+ * error no callback will run, *out is left as it was and any socket opened
+ * is closed.  The checks run in this order, and the first failing one is
+ * returned:
+ *  1. arguments, IOCX_E_INVAL: NULL engine, req or on_connect;
+ *     neither or both of remote and host; a host that is empty, longer
+ *     than IOCX_MAX_HOST, or neither a host name nor a numeric address
+ *     (bytes other than letters, digits, '-', '_' and '.', an empty label
+ *     or one above 63 bytes, an all-digit last label that is not a
+ *     dotted-quad IPv4 address, a ':' or '[' that is not a whole IPv6
+ *     address); a non-zero reserved word (a field of a later version);
+ *     payload_len > 0 with a NULL payload; unknown flags; an unknown
+ *     payload_ownership; syn_retransmissions 254; retry.max_attempts
+ *     above IOCX_MAX_ATTEMPTS; a backoff_initial_ms above a non-zero
+ *     backoff_max_ms;
+ *  2. remote address: IOCX_E_ADDRLEN when remote_len cannot hold the
+ *     family field, IOCX_E_AFNOSUPPORT for a family other than AF_INET or
+ *     AF_INET6, IOCX_E_ADDRLEN when too short for sockaddr_in /
+ *     sockaddr_in6, IOCX_E_ADDRNOTAVAIL for an all-zero address (0.0.0.0,
+ *     ::) or port 0; the same for a numeric host (which is then
+ *     exactly a remote address), and a host name with port 0;
+ *  3. local address: the same length and family checks, and
+ *     IOCX_E_AFNOSUPPORT for a family other than the remote's;
+ *  4. payload_len above IOCX_MAX_PAYLOAD: IOCX_E_MSGSIZE; then, for a
+ *     host that is a name, IOCX_E_NOTSUP on an engine without a resolver
+ *     or on a backend that cannot race attempts;
+ *  5. a destroying engine: IOCX_E_SHUTDOWN (also when destroy runs
+ *     concurrently on another thread; checked again once the connection
+ *     is allocated);
+ *  6. allocation, IOCX_E_NOMEM: the connection, and the timer capacity a
+ *     connect with deadline_ms, a retry policy, idle_ms,
+ *     total_deadline_ms or an engine connect_rate reserves, so that
+ *     arming a timer never fails later;
+ *  7. max_in_flight reached: IOCX_E_LIMIT, or with a queue_limit only
+ *     when the admission queue is full too (a request that finds room
+ *     there waits, and returns IOCX_OK);
+ *  8. socket set-up: IOCX_E_NOFILE (no descriptor left: EMFILE, ENFILE;
+ *     WSAEMFILE, or WSAENOBUFS from socket creation; the engine goes on
+ *     working, and connects succeed again once descriptors are freed; a
+ *     retry whose socket cannot be created reports it to on_connect),
+ *     IOCX_E_NOMEM (the OS has no memory for a socket),
+ *     IOCX_E_AFNOSUPPORT (the OS refuses the family, or the IPv6 ConnectEx
+ *     is missing), IOCX_E_NOTSUP (IPV6_V6ONLY = 0 refused for a v4-mapped
+ *     remote), IOCX_E_PORTS_EXHAUSTED (no ephemeral port left, on every
+ *     source), IOCX_E_ADDRINUSE (an explicit local port in use),
+ *     IOCX_E_ADDRNOTAVAIL (the local address is not this host's),
+ *     IOCX_E_SYSTEM (other socket failures, or the port association);
+ *  9. the connect itself: IOCP and epoll issue it on the calling thread,
+ *     so a connect the OS rejects at once is returned here, mapped like a
+ *     completion (e.g. IOCX_E_REFUSED, IOCX_E_NETUNREACH); io_uring issues
+ *     it on the connection's worker, so there the same rejection arrives
+ *     through on_connect.  Callers handle both.
+ * A request that waits before its first socket (queue_limit, a pacing
+ * turn with connect_rate, or a host name to resolve) returns IOCX_OK
+ * after step 7: its socket is
+ * opened later on a worker, so steps 8 and 9 report to on_connect
+ * instead, and do not set iocx_last_os_error().
+ * Validation (1-4) happens before anything is allocated, so a bad request
+ * to a destroying engine reports its own error, not IOCX_E_SHUTDOWN.  Any
+ * thread, including callbacks; calls may run concurrently.
  */
 IOCX_API int iocx_connect(iocx_engine *engine,
 			  const struct iocx_connect_request *req,
 			  iocx_conn **out);
 
 enum iocx_close_mode {
-	IOCX_CLOSE_GRACEFUL = 0,	/* FIN after data already queued */
-	IOCX_CLOSE_ABORT = 1,		/* RST (linger 0) */
+	/* Queued sends go out, then close: FIN after the data. */
+	IOCX_CLOSE_GRACEFUL = 0,
+	/* Queued sends are dropped; SO_LINGER {1, 0} and close: RST. */
+	IOCX_CLOSE_ABORT = 1,
 };
 
 /*
- * Release a connection.  A pending connect is cancelled (on_connect then
- * reports IOCX_E_CANCELLED, or the real result if it won the race), the
- * socket is closed and on_close follows.  On an open connection a
- * graceful close first lets queued sends go out (FIN after the data), an
- * abortive one cancels them (their on_sent report IOCX_E_CANCELLED) and
- * resets; reading ends with on_recv(IOCX_E_CANCELLED).  A graceful close
- * that waits too long (a peer that stopped reading) can be made abortive
- * by a second call with IOCX_CLOSE_ABORT while it is still in progress
- * (once the socket has been closed, that returns IOCX_E_ALREADY).
- * Callable from any thread and from inside the connection's own
- * callbacks.  Returns IOCX_E_INVAL for a NULL conn or unknown mode,
- * IOCX_E_ALREADY when a close was already requested (and this call is not
- * that upgrade), IOCX_E_SYSTEM when the request could not be queued (it
- * then stays recorded and takes effect at the connection's next event or
- * at destroy).
+ * Release a connection: required once per connection, after success and
+ * after failure alike; on_close follows.  By state:
+ *  - connect or first-payload send in flight: the operation is cancelled
+ *    (CancelIoEx on Windows); on_connect reports IOCX_E_CANCELLED, or the
+ *    real result if the operation completed first (IOCX_OK only if the
+ *    whole payload went out; the socket is closed anyway).  The socket is
+ *    closed in the asked mode, except that a connected socket whose
+ *    payload was cut short is always reset, so the peer never sees a FIN
+ *    after a truncated payload;
+ *  - retry backoff: on_connect reports IOCX_E_CANCELLED;
+ *  - open: a graceful close lets queued sends go out (their on_sent
+ *    report IOCX_OK), an abortive one drops them (IOCX_E_CANCELLED);
+ *    a read session ends with on_recv(IOCX_E_CANCELLED); then the
+ *    socket is closed in the asked mode;
+ *  - failed (socket already closed): the mode does not matter.
+ * A graceful close waits for the peer to take the queued data; a second
+ * call with IOCX_CLOSE_ABORT while it is in progress (e.g. from your own
+ * timer when the peer stopped reading) returns IOCX_OK, drops what is
+ * still queued and resets.  That is the only change a second call can
+ * make: once the graceful close has closed the socket, or for any other
+ * repeated close, it returns IOCX_E_ALREADY, and an abortive close never
+ * turns graceful.
+ * Returns IOCX_OK, IOCX_E_INVAL for a NULL conn or unknown mode,
+ * IOCX_E_ALREADY as above (nothing changes), or IOCX_E_SYSTEM when the
+ * request could not be posted to the engine: it stays recorded and takes
+ * effect at the connection's next event or at destroy (do not retry: that
+ * returns IOCX_E_ALREADY).  Any thread.  Inside the connection's own
+ * callback it needs no post, never returns IOCX_E_SYSTEM, and is applied
+ * when the callback returns (so on_close never runs inside the on_connect
+ * that closed).  From on_close of a connection destroy closed it returns
+ * IOCX_OK and does nothing.  The handle must still be valid (see
+ * iocx_engine_destroy()).
  */
 IOCX_API int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 
-/* The user pointer given in the connect request. */
+/* The user pointer given in the connect request; NULL for a NULL conn.
+ * Any thread, while the handle is valid. */
 IOCX_API void *iocx_conn_user(const iocx_conn *conn);
 
 /* ---- data on an open connection -------------------------------------- */
 
 /*
  * A send finished: status IOCX_OK with bytes == the length asked, or an
- * error (the connection broke: IOCX_E_RESET, ...; IOCX_E_CANCELLED when an
- * abortive close or destroy dropped it) with the bytes that went out.
- * Called exactly once per send iocx_send() accepted, in the order of the
- * sends, and always before on_close.
+ * error with the bytes that went out: the error that broke the connection
+ * (IOCX_E_RESET, ...; every send still queued gets it too), or
+ * IOCX_E_CANCELLED when an abortive close or destroy dropped it.  A short
+ * OS completion is re-issued by the engine; callers never see partial
+ * sends.  Called exactly once per send iocx_send() accepted, in the order
+ * of the sends, and always before on_close.
  */
 typedef void (*iocx_send_cb)(iocx_conn *conn, int status, size_t bytes,
 			     void *send_user);
 
 /*
  * Data arrived: status IOCX_OK with data[0..len), valid only during the
- * call (the engine owns the buffer).  Otherwise the end of reading:
- * IOCX_E_EOF (the peer sent FIN), IOCX_E_RESET, another error, or
- * IOCX_E_CANCELLED (close or destroy while reading); reading has stopped
- * then and this is the last call for this read_start.
+ * call (the engine owns the buffer).  Otherwise the end of reading, exactly
+ * once per session: IOCX_E_EOF (the peer sent FIN), IOCX_E_RESET, another
+ * error, or IOCX_E_CANCELLED (iocx_read_stop, close or destroy); reading
+ * has stopped then and this is the last call for this read_start.  Under
+ * Wine 8 a receive after the peer's reset reports 0 bytes, so a reset
+ * reads as IOCX_E_EOF there (docs/windows.md, "Data after a reset").
  */
 typedef void (*iocx_recv_cb)(iocx_conn *conn, int status, const void *data,
 			     size_t len, void *user);
 
 /*
- * Queue buf[0..len) for sending on an open connection (after on_connect
- * reported IOCX_OK).  Sends leave in order; on_sent is called once each.
- * Ownership as for the first payload: COPY copies now, BORROW keeps the
- * caller's buffer until on_sent.  Any thread, also inside callbacks.
- * Returns IOCX_E_INVAL (NULL conn or on_sent, len 0, NULL buf, bad
- * ownership), IOCX_E_NOTCONN (not open, closing, or shut down for
- * sending), the error that broke the connection, or IOCX_E_NOMEM; then
- * on_sent is not called.
+ * Queue buf[0..len) for sending on an open connection (once on_connect
+ * reported IOCX_OK, also from inside it).  Sends leave in order; on_sent
+ * is called once each, with send_user.  Ownership as for the first
+ * payload: COPY copies now, BORROW keeps the caller's buffer until
+ * on_sent.  stats.bytes_sent counts what the OS confirmed.  Any thread,
+ * also inside callbacks.  Returns IOCX_OK, or without calling on_sent:
+ * IOCX_E_INVAL (NULL conn, buf or on_sent, len 0, bad ownership),
+ * IOCX_E_NOTCONN (not open yet, failed, closing, or after iocx_shutdown),
+ * the error that broke the connection, or IOCX_E_NOMEM.
  */
 IOCX_API int iocx_send(iocx_conn *conn, const void *buf, size_t len,
 		       enum iocx_payload_ownership ownership,
 		       iocx_send_cb on_sent, void *send_user);
 
 /*
- * Start reading: on_recv gets the data as it arrives, until iocx_read_stop,
- * EOF, an error or close.  IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN
- * when the connection is not open, the error that broke it, or
- * IOCX_E_ALREADY when already reading.
+ * Start a read session: on_recv gets the data as it arrives, into a buffer
+ * of options.recv_buffer bytes the connection owns while reading, until
+ * iocx_read_stop, EOF, an error or close (stats.bytes_received counts
+ * what was delivered).  Any thread, also inside callbacks.  Returns
+ * IOCX_OK, IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when the
+ * connection is not open, the error that broke it, or IOCX_E_ALREADY when
+ * a session is on or its terminal on_recv has not been made yet.
  */
 IOCX_API int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
 
 /*
- * Stop reading.  A receive already in flight is cancelled; data it may
- * still have got is delivered first.  No on_recv call follows the last
- * one the stop caused (IOCX_E_CANCELLED).  IOCX_E_NOTCONN when not
- * reading.
+ * End the read session.  A receive already in flight is cancelled; data it
+ * may still have got is delivered first, then the terminal
+ * on_recv(IOCX_E_CANCELLED), after which no on_recv follows.  Any thread,
+ * also inside callbacks.  Returns IOCX_OK, IOCX_E_INVAL for a NULL conn,
+ * IOCX_E_NOTCONN when no session is on, or IOCX_E_ALREADY when a stop was
+ * already asked.
  */
 IOCX_API int iocx_read_stop(iocx_conn *conn);
 
 /*
  * Send FIN once every queued send has gone out; further iocx_send calls
- * fail with IOCX_E_NOTCONN.  Reading goes on.  IOCX_E_NOTCONN when not
- * open, the error that broke the connection, IOCX_E_ALREADY when already
- * requested.  The FIN is sent later, on a worker: if the OS refuses it,
- * the connection breaks with the mapped error, and iocx_send and
- * iocx_read_start return that error from then on (a read session already
- * on goes on).
+ * fail with IOCX_E_NOTCONN.  Reading goes on.  Any thread, also inside
+ * callbacks.  Returns IOCX_OK, IOCX_E_INVAL for a NULL conn,
+ * IOCX_E_NOTCONN when not open, the error that broke the connection, or
+ * IOCX_E_ALREADY when already requested.  The FIN is sent later, on a
+ * worker: if the OS refuses it, the connection breaks with the mapped
+ * error (e.g. IOCX_E_NOTCONN for ENOTCONN when the peer's reset came first
+ * on Linux), and iocx_send and iocx_read_start return that error from then
+ * on (a read session already on goes on).
  */
 IOCX_API int iocx_shutdown(iocx_conn *conn);
 
@@ -657,41 +920,135 @@ IOCX_API int iocx_shutdown(iocx_conn *conn);
 /* Length of iocx_stats.errors, independent of IOCX_ERROR_COUNT. */
 #define IOCX_STATS_ERRORS 64
 
+/*
+ * Engine counters.  Each is counted just before the matching callback, so
+ * inside on_connect the reported connect no longer counts as in flight.  A
+ * connect that fails synchronously leaves no count behind, though
+ * in_flight (and, when the connect call itself fails, connects_started and
+ * open) include it for a moment while iocx_connect() runs.
+ */
 struct iocx_stats {
 	uint64_t connects_started;	/* iocx_connect() calls that returned OK */
 	uint64_t connects_ok;		/* on_connect with IOCX_OK */
 	uint64_t connects_failed;	/* on_connect with an error, incl. cancel */
 	uint64_t connects_cancelled;	/* ... of which IOCX_E_CANCELLED */
-	uint64_t payload_bytes;		/* first-payload bytes sent */
-	uint64_t fastopen_used;		/* connects with TFO enabled */
+	uint64_t payload_bytes;		/* first-payload bytes confirmed, over all
+					   reported connects, failed included */
+	uint64_t fastopen_used;		/* started connects whose socket took
+					   TCP_FASTOPEN */
 	uint64_t retries;		/* attempts after the first */
 	uint64_t bytes_sent;		/* iocx_send bytes the OS confirmed */
 	uint64_t bytes_received;	/* bytes delivered to on_recv */
 	uint64_t sockets_recycled;	/* sockets kept after a disconnect */
 	uint64_t sockets_reused;	/* connects that took a kept socket */
-	uint64_t recycle_fallbacks;	/* reuses the OS refused */
-	uint64_t closed;		/* on_close calls */
-	uint64_t in_flight;		/* gauge: started, not yet reported */
-	uint64_t open;			/* gauge: handles not yet closed */
+	uint64_t recycle_fallbacks;	/* kept sockets the OS refused to
+					   reconnect */
+	uint64_t closed;		/* connections that reached their end
+					   (on_close made, or due if NULL) */
+	uint64_t in_flight;		/* gauge: started, not yet reported to
+					   on_connect (what max_in_flight caps) */
+	uint64_t open;			/* gauge: handles from a successful
+					   iocx_connect() until on_close */
 	/*
-	 * on_connect failures by code: errors[-code], code < 0.  Fixed
-	 * length: entries from IOCX_ERROR_COUNT on stay 0 until codes are
-	 * added there.
+	 * on_connect failures by code: errors[-code], code < 0; errors[0]
+	 * stays 0.  Fixed length: entries from IOCX_ERROR_COUNT on stay 0
+	 * until codes are added there.
 	 */
 	uint64_t errors[IOCX_STATS_ERRORS];
+	/* Requests total_deadline_ms ended (on_connect IOCX_E_TIMEDOUT). */
+	uint64_t total_deadline_expiries;
+	uint64_t queued;		/* connects that waited in the queue */
+	uint64_t paced;			/* attempts that waited for a token */
 	/* Counters of later versions (zero here); 1024 bytes in all. */
-	uint64_t reserved[49];
+	uint64_t reserved[46];
 };
 
 /*
  * Copy a snapshot of the engine's counters into *out without stopping it.
- * Counters are read one by one (and summed over the worker threads), so a
- * snapshot taken under load may be off by the few operations that
- * completed while it was being taken; gauges never read below 0.  NULL
- * engine or out gives IOCX_E_INVAL.
+ * The counters are relaxed atomics, one set per worker thread plus one for
+ * every other thread, read one by one and added up: a snapshot taken under
+ * load may be off by the operations that completed while it was read, and
+ * its fields need not add up exactly; a gauge never reads below 0.  Once
+ * the engine is quiet every field is exact.  Returns IOCX_OK, or
+ * IOCX_E_INVAL for a NULL engine or out.  Any thread, also callbacks.
  */
 IOCX_API int iocx_engine_stats(const iocx_engine *engine,
 			       struct iocx_stats *out);
+
+/* ---- connect latency histogram --------------------------------------- */
+
+/*
+ * Bucket layout of struct iocx_histogram, in nanoseconds: HdrHistogram's
+ * counts array for 2 significant digits (sub-bucket count 256, lowest
+ * discernible value 1), so bucket i here is index i of an HdrHistogram
+ * of those settings and a log writer can copy the counts as they are.
+ * Buckets 0..255 hold the value i each; above, with
+ * s = i / 128 - 1 (i >> 7 minus 1), bucket i holds the 2^s values from
+ * low(i) = (i - 128 * s) << s up to low(i) + 2^s - 1 (every bucket is at
+ * most 1/128 of its lowest value wide).  IOCX_HISTOGRAM_BUCKETS buckets
+ * cover every 64-bit value.  Histograms with this layout merge exactly
+ * (across engines, intervals and machines) by adding their counts bucket
+ * by bucket: iocx_histogram_merge() does that.
+ */
+#define IOCX_HISTOGRAM_SUB_BUCKET_BITS 7
+#define IOCX_HISTOGRAM_BUCKETS 7424
+
+struct iocx_histogram {
+	/*
+	 * In: an array of bucket_cap counts the call fills, or NULL for the
+	 * summary only.  bucket_cap must then be IOCX_HISTOGRAM_BUCKETS or
+	 * more (the struct's size never depends on the layout).
+	 */
+	uint64_t *buckets;
+	size_t bucket_cap;
+	/* Out: buckets[0..nbuckets) written, the last one non-empty; 0 when
+	 * empty (or no array was given).  The rest of the array is left
+	 * untouched. */
+	size_t nbuckets;
+	uint64_t count;		/* values recorded */
+	uint64_t sum;		/* their sum, ns (for exact merged means) */
+	uint64_t min, max;	/* ns; 0 when empty */
+	double mean;		/* ns */
+	/* Percentiles, ns: the highest value of the bucket that holds the
+	 * ceil(p/100 * count)-th smallest value, clamped to [min, max]; so
+	 * at most 1/128 above the exact one, never below it. */
+	uint64_t p50, p90, p99, p999;
+};
+
+enum iocx_latency_flags {
+	/* Start the next interval: the following call covers only connects
+	 * reported after this one. */
+	IOCX_LATENCY_RESET = 1u << 0,
+};
+
+/*
+ * Snapshot of the engine's connect latency histogram: the latency_ns of
+ * every on_connect that reported IOCX_OK (so count matches
+ * iocx_stats.connects_ok), since the engine was created or, after a call
+ * with IOCX_LATENCY_RESET, since the last such call.  Recording costs no
+ * shared cache line: each worker keeps its own histogram, and this call
+ * adds them up without stopping the engine (a connect reported while it
+ * runs lands in this snapshot or the next, never in both or neither).
+ * min and max are exact until the first reset; in an interval after a
+ * reset they are the bounds of its lowest and highest non-empty buckets.
+ * Returns IOCX_E_INVAL for a NULL engine or out, unknown flags, or
+ * buckets with a bucket_cap below IOCX_HISTOGRAM_BUCKETS;
+ * IOCX_E_NOMEM when no scratch memory could be had (then nothing is
+ * reset).  Any thread, also from a callback.
+ */
+IOCX_API int iocx_engine_latency(iocx_engine *engine,
+				 struct iocx_histogram *out, unsigned flags);
+
+/*
+ * Add src's values into dst: counts bucket by bucket, count and sum, min
+ * and max; then recompute dst's mean and percentiles from the merged
+ * buckets.  Both need bucket arrays (src's nbuckets are read).  Returns
+ * IOCX_E_INVAL for NULL arguments, a missing array or a bucket_cap below
+ * IOCX_HISTOGRAM_BUCKETS, IOCX_E_NOMEM when no scratch memory could be
+ * had; dst is unchanged then.
+ */
+IOCX_API int iocx_histogram_merge(struct iocx_histogram *dst,
+				  const struct iocx_histogram *src);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,7 @@
 # Wine environment for iocx. Source it (". scripts/env.sh"); the other scripts do.
 # Export it BEFORE `meson setup` of a cross build: setup runs the compiler
 # sanity-check .exe through wine (cross/mingw64.ini: exe_wrapper = 'wine').
-# Why each setting: /work/shared/notes/wine.md, "Recommendations for the CI script".
+# Why each setting: docs/windows.md, "Wine in the test command".
 
 # One dedicated prefix for iocx (695 MB, ~12 s to create; scripts/setup.sh does
 # that once). Override with IOCX_WINEPREFIX, e.g. one prefix per CI job.

@@ -7,9 +7,16 @@
 #   2. subprojects/packagecache/: Debian has no mingw build of cmocka, so the
 #      cmocka source package is fetched with apt-get source; Meson unpacks it
 #      for subprojects/cmocka.wrap with subprojects/packagefiles/cmocka/
-#      meson.build. Generated, git-ignored.
-#   3. The Wine prefix (scripts/env.sh): created once, up front, because a
-#      prefix created implicitly by parallel tests made a test fail (wine.md §16).
+#      meson.build. Nor of zlib (iocx-bench --hdr-log): its source is unpacked
+#      into subprojects/zlib/ with subprojects/packagefiles/zlib/meson.build.
+#      Generated, git-ignored.
+#   3. tests/bench/node_modules: the npm packages of tests/bench/package.json.
+#   4. The Wine prefix (scripts/env.sh): created once, up front, because a
+#      prefix created implicitly by parallel tests made a test fail
+#      (docs/windows.md, "Wine in the test command").
+#   5. npm tools in .tools/npm/ (git-ignored), pinned: @action-validator/cli,
+#      which checks .github/workflows/*.yml. npm itself comes from Debian
+#      when the machine has none.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,15 +25,17 @@ cd "$repo_root"
 packages=(
   meson ninja-build pkg-config python3   # build system; python3 also parses test logs
   gcc clang                              # native builds (+ sanitizer runtimes, see below)
-  libclang-rt-14-dev                     # clang's ASan/UBSan runtime: only a Recommends of clang-14
+  libclang-rt-14-dev                     # clang's ASan/UBSan and libFuzzer runtimes: only a Recommends of clang-14
   mingw-w64                              # Windows cross toolchain (default: win32 thread model)
   wine wine64                            # runs the Windows tests (64-bit only, no wine32)
   libcmocka-dev                          # unit-test framework, native
   liburing-dev                           # the Linux io_uring backend (src/linux/)
   libc-ares-dev                          # the Linux engine's own resolver (src/linux/resolve_ares.c)
-  dpkg-dev                               # apt-get source / dpkg-source for the cmocka subproject
+  dpkg-dev                               # apt-get source / dpkg-source for the cmocka and zlib subprojects
   nginx redis-server                     # servers the examples run against (tests/examples/run_example.sh
                                          # starts its own; the system services are not used)
+  zlib1g-dev                             # iocx-bench --hdr-log deflates with zlib (native)
+  nodejs                                 # tests/bench: hdr-histogram-js reads --hdr-log (npm: step 3)
 )
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -71,13 +80,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
   apt_update
   # Recommends are kept on purpose: that is how Wine was installed where its
-  # behaviour was measured (notes/wine.md).
+  # behaviour was measured (docs/windows.md).
   as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install "${missing[@]}"
 else
   log "all packages present"
 fi
 
-# --- 2. cmocka source for the mingw build ------------------------------------
+# --- 2. cmocka and zlib sources for the mingw build -----------------------------
 cache=subprojects/packagecache   # where Meson looks before downloading a wrap
 wrap_dir="$(sed -n 's/^directory *= *//p' subprojects/cmocka.wrap)"
 wrap_file="$(sed -n 's/^source_filename *= *//p' subprojects/cmocka.wrap)"
@@ -104,12 +113,13 @@ add_deb_src() {
   apt_updated=0   # the new entry needs its own apt-get update
 }
 
-fetch_cmocka_source() {
+# fetch_source SPEC: apt-get source --download-only SPEC into the cache.
+fetch_source() {
   # APT::Sandbox::User=root: as root, apt would otherwise try (and warn that it
   # failed) to download as user _apt into our root-owned directory.
   local sandbox=()
   [ "$(id -u)" -ne 0 ] || sandbox=(-o APT::Sandbox::User=root)
-  (cd "$cache" && apt-get source --download-only -q ${sandbox[@]+"${sandbox[@]}"} cmocka)
+  (cd "$cache" && apt-get source --download-only -q ${sandbox[@]+"${sandbox[@]}"} "$1")
 }
 
 if [ -f "$cache/$wrap_file" ]; then
@@ -122,7 +132,7 @@ else
     apt_update
   fi
   # A failure with deb-src present: package lists not updated yet.
-  fetch_cmocka_source || { apt_update; fetch_cmocka_source; }
+  fetch_source cmocka || { apt_update; fetch_source cmocka; }
   # The wrap's source_hash names one version: a Debian that moved on
   # needs the wrap updated, not a silently different cmocka.
   [ -f "$cache/$wrap_file" ] ||
@@ -140,7 +150,66 @@ if [ -d "subprojects/$wrap_dir" ]; then
     cp "$cmocka_build" "subprojects/$wrap_dir/meson.build"
 fi
 
-# --- 3. Wine prefix -------------------------------------------------------------
+# The newest downloaded upstream tarball of source package $1 (not its .asc
+# signature), if any.
+source_orig() {
+  find "$cache" -maxdepth 1 -name "$1_*.orig.tar.*" ! -name '*.asc' | sort -V | tail -n 1
+}
+
+# seed NAME SPEC MARKER: unpack Debian source package SPEC (NAME or
+# NAME=VERSION) into subprojects/NAME/ unless MARKER (a file inside) exists,
+# for a subproject without a wrap (zlib).
+seed() {
+  local name=$1 spec=$2 marker=$3 dir=subprojects/$1 orig tmp
+  if [ -f "$dir/$marker" ]; then
+    log "$name subproject already seeded"
+  else
+    mkdir -p "$cache"
+    if [ -z "$(source_orig "$name")" ]; then
+      log "fetching Debian's $name source (apt-get source $spec)"
+      if ! has_deb_src; then
+        add_deb_src
+        apt_update
+      fi
+      # A failure with deb-src present: package lists not updated yet.
+      fetch_source "$spec" || { apt_update; fetch_source "$spec"; }
+    fi
+    orig="$(source_orig "$name")"
+    log "unpacking $orig into $dir"
+    # Unpack beside the target, then rename: an interrupted run leaves no
+    # half-seeded subprojects/NAME behind.
+    tmp="$(mktemp -d "subprojects/.$name.XXXXXX")"
+    tar -xf "$orig" -C "$tmp" --strip-components=1
+    [ -f "$tmp/$marker" ] || die "unexpected layout in $orig"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+  fi
+  # Always refresh the build file, so edits to the packagefiles copy take effect.
+  local build=subprojects/packagefiles/$name/meson.build
+  cmp -s "$build" "$dir/meson.build" || cp "$build" "$dir/meson.build"
+}
+
+# The source of the zlib the native build links (zlib1g-dev): same version
+# on both sides, and it stays fetchable when a newer security upload is not
+# on the mirror yet.
+seed zlib "zlib=$(dpkg-query -W -f='${Version}' zlib1g-dev)" deflate.c
+
+# --- 3. npm packages of the tests ------------------------------------------------
+# tests/bench/package.json: hdr-histogram-js decodes the bench's --hdr-log.
+if [ -f tests/bench/node_modules/hdr-histogram-js/package.json ]; then
+  log "npm packages of tests/bench present"
+else
+  # Debian's nodejs comes without npm (package npm); NodeSource's has it.
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing: npm"
+    apt_update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install npm
+  fi
+  log "installing the npm packages of tests/bench (npm install)"
+  (cd tests/bench && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+# --- 4. Wine prefix -------------------------------------------------------------
 # shellcheck source=scripts/env.sh
 . "$repo_root/scripts/env.sh"
 if [ -f "$WINEPREFIX/system.reg" ]; then
@@ -148,12 +217,39 @@ if [ -f "$WINEPREFIX/system.reg" ]; then
 else
   log "creating Wine prefix $WINEPREFIX (~12 s, ~700 MB)"
   mkdir -p "$(dirname "$WINEPREFIX")"
-  # wineboot -i prints 3 harmless lines on a fresh prefix (wine.md §16).
+  # wineboot -i prints 3 harmless lines on a fresh prefix.
   # wineserver -w: wait until the setup services exit and the registry is saved.
   wineboot -i
   # A fresh prefix reports Windows 7; make it Windows 10 like _WIN32_WINNT.
   wine winecfg -v win10
   wineserver -w
   [ -f "$WINEPREFIX/system.reg" ] || die "Wine prefix creation failed: no $WINEPREFIX/system.reg"
+fi
+
+# --- 5. npm tools ----------------------------------------------------------------
+# Pinned, installed into the repository's git-ignored .tools/npm/, never
+# globally. The core package is the cli's peer dependency: pinned alike.
+action_validator_version=0.6.0
+npm_tools=.tools/npm
+installed_version() {
+  node -p "require('./$npm_tools/node_modules/@action-validator/cli/package.json').version" \
+    2>/dev/null || true
+}
+if [ "$(installed_version)" = "$action_validator_version" ] &&
+   [ -x "$npm_tools/node_modules/.bin/action-validator" ]; then
+  log "action-validator $action_validator_version present"
+else
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing: npm"
+    apt_update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install npm
+  fi
+  log "npm install @action-validator/cli@$action_validator_version into $npm_tools"
+  mkdir -p "$npm_tools"
+  npm install --prefix "$npm_tools" --no-audit --no-fund --no-save --loglevel=error \
+    "@action-validator/cli@$action_validator_version" \
+    "@action-validator/core@$action_validator_version"
+  [ "$(installed_version)" = "$action_validator_version" ] ||
+    die "action-validator $action_validator_version did not install"
 fi
 log "done"

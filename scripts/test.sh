@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # THE test command of iocx (README and .ci/run call exactly this).
 #
-#   scripts/test.sh                  full: native gcc, clang ASan+UBSan, gcc TSan, windows/Wine,
-#                                    then the packaging checks (tests/pkg/install.sh)
-#   scripts/test.sh --quick          native gcc + windows/Wine only (no sanitizers, no packaging)
+#   scripts/test.sh                  full: workflow syntax, native gcc, clang ASan+UBSan
+#                                    (+ the fuzz targets), gcc TSan, windows/Wine,
+#                                    clang-mingw (unit tests under Wine), then the
+#                                    packaging checks (tests/pkg/install.sh)
+#   scripts/test.sh --quick          workflow syntax, native gcc + windows/Wine only
 #   scripts/test.sh [--quick] -- ARGS  ARGS go to every `meson test` (e.g. --suite unit)
 #
 # Runs scripts/setup.sh first (packages, cmocka subproject, Wine prefix).
@@ -145,6 +147,22 @@ run_build() {
   stage_report+=("[$name] build $((t - start)) s, tests $(( $(date +%s) - t )) s, meson test exit $rc")
 }
 
+# --- workflow syntax ---------------------------------------------------------------
+# .github/workflows/*.yml cannot run here; @action-validator/cli (pinned and
+# installed by scripts/setup.sh) checks each against GitHub's schema.
+echo
+echo "== [workflows] action-validator"
+for wf in .github/workflows/*.yml; do
+  if .tools/npm/node_modules/.bin/action-validator "$wf"; then
+    echo "[workflows] ok: $wf"
+    total_passed=$((total_passed + 1))
+  else
+    echo "[workflows] FAILED: $wf"
+    total_failed=$((total_failed + 1))
+  fi
+done
+stage_report+=("[workflows] checked: $(ls .github/workflows/*.yml | wc -l) file(s)")
+
 # --- native gcc ------------------------------------------------------------------
 # default_library=both: libiocx.so exists, so its exports are checked and
 # test_connect runs against it too (suite 'pkg'); the sanitizer builds stay
@@ -153,6 +171,9 @@ CC=gcc run_build native build/native "" -Dbuildtype=debugoptimized -Ddefault_lib
 
 if [ "$mode" = full ]; then
   # --- native clang, ASan + UBSan -----------------------------------------------
+  # -Dfuzz=true: the libFuzzer targets of tests/fuzz/ are built here too and
+  # run as the tests of suite 'fuzz' (fuzz_seconds each), counted like any
+  # other test; a fault fails its test and the log names the reproducer.
   # b_lundef=false: clang links its sanitizer runtime into executables only, so
   # -Wl,--no-undefined would break linking any shared library (Meson docs).
   CC=clang \
@@ -160,6 +181,7 @@ if [ "$mode" = full ]; then
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run_build asan build/asan "" \
       -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dfuzz=true \
       -- --timeout-multiplier 3
 
   # --- native gcc, TSan -------------------------------------------------------------
@@ -209,6 +231,19 @@ run_build win build/win "" --cross-file cross/mingw64.ini -Dbuildtype=debugoptim
 if [[ " ${broken_builds[*]} " != *" win "* ]] && [ "${LAST_OK:-0}" -eq 0 ]; then
   echo "[win] no test ran under Wine with result OK: failing"
   broken_builds+=(win); total_failed=$((total_failed + 1))
+fi
+
+# --- windows: clang targeting x86_64-w64-mingw32 ------------------------------------
+# A second Windows compiler, with mingw-w64's headers and libraries, so that
+# a gcc-only construct fails the build (warnings are errors here too). Its
+# unit tests run under Wine; the net tests run in the gcc build above.
+# clang's driver does not find Debian's mingw libgcc directory ("12-win32")
+# by itself: hand it the one mingw gcc uses.
+if [ "$mode" = full ]; then
+  mingw_libgcc_dir="$(dirname "$(x86_64-w64-mingw32-gcc -print-libgcc-file-name)")"
+  run_build clang-win build/clang-win "" --cross-file cross/clang-mingw64.ini \
+    -Dbuildtype=debugoptimized "-Dc_link_args=-L$mingw_libgcc_dir" \
+    -- --suite unit --num-processes 2
 fi
 
 # --- packaging: install, pkg-config consumers, subproject use --------------------

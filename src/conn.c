@@ -16,10 +16,16 @@
  *       |
  *   close or deadline while CONNECTING or SENDING (cancel issued)
  *
- * A connect by name starts in RESOLVING, goes to RACING once attempts
- * run, and leaves both only through race_advance() (race.h,
- * docs/names.md): to CONNECTING for a single address, to SENDING or OPEN
- * with the winner's socket, or to SOCKET_CLOSED with the failure.
+ * Before the first attempt a request may wait without a socket: QUEUED
+ * for an in-flight slot (admission queue), PACED for its pacing turn
+ * (also before a retry); both go on to CONNECTING on a fresh socket, or
+ * to SOCKET_CLOSED on close or the total deadline.
+ *
+ * A connect by name, once it holds its slot, goes to RESOLVING, to
+ * RACING once attempts run, and leaves both only through race_advance()
+ * (race.h, docs/names.md): to CONNECTING (or PACED) for a single address,
+ * to SENDING or OPEN with the winner's socket, or to SOCKET_CLOSED with
+ * the failure.
  *
  * docs/architecture.md has the full table.  conn_transition() is the only
  * function that changes state, always via set_state(), which asserts the
@@ -31,16 +37,19 @@
 #include <assert.h>
 #include <string.h>
 
+#include "admission.h"
 #include "conn.h"
+#include "histogram.h"
 #include "race.h"
 
-_Thread_local struct iocx_conn *iocx__current_conn;
+IOCX_THREAD_LOCAL struct iocx_conn *iocx__current_conn;
 
 enum conn_event_kind {
 	CE_START,	/* issue the first operation */
 	CE_IO_DONE,	/* the operation in flight finished */
 	CE_TIMER,	/* the connection's timer fired */
 	CE_CLOSE,	/* close requested (user or engine shutdown) */
+	CE_ADMIT,	/* the admission queue granted a slot */
 };
 
 struct conn_event {
@@ -100,11 +109,16 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 	struct iocx_counters *set = iocx__counters(e);
 
 	iocx__engine_disarm(e, c);
+	if (c->holds_slot) {
+		c->holds_slot = false;
+		iocx__engine_in_flight_done(e, set);
+	}
 	/* A race's attempt is no connect of the user's. */
 	if (!c->child) {
-		iocx__engine_in_flight_done(e, set);
 		iocx__count(&set->payload_bytes, c->payload_sent);
 		iocx__stats_outcome(set, status);
+		if (status == IOCX_OK)
+			iocx__hist_record(set->latency, r.latency_ns);
 	}
 	/* A borrowed payload is the caller's again from here on. */
 	c->payload = NULL;
@@ -164,6 +178,31 @@ static bool fail(struct iocx_conn *c, enum iocx_conn_state from, int status,
 	return false;
 }
 
+/* The request's total deadline has passed. */
+static bool total_due(const struct iocx_conn *c)
+{
+	return c->total_at != 0 && c->engine->clock() >= c->total_at;
+}
+
+/*
+ * Arm c's one timer for what it waits on until when (0 = nothing), or
+ * for the total deadline if that comes first.  on_timer() tells the two
+ * apart by the clock.
+ */
+static void arm_bounded(struct iocx_conn *c, uint64_t when)
+{
+	if (c->total_at != 0 && (when == 0 || c->total_at < when))
+		when = c->total_at;
+	if (when != 0)
+		iocx__engine_arm(c->engine, c, when);
+}
+
+/* The total deadline ends the request: it reports IOCX_E_TIMEDOUT. */
+static void count_total_expiry(struct iocx_conn *c)
+{
+	iocx__count(&iocx__counters(c->engine)->total_deadline_expiries, 1);
+}
+
 /* The three failures the retry policy covers. */
 static bool retryable(int status)
 {
@@ -197,14 +236,19 @@ static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
 {
 	struct iocx_engine *e = c->engine;
 
-	if (!retryable(status) || c->attempts >= c->retry.max_attempts ||
-	    close_wanted(c))
+	if (!c->total_expired &&
+	    (!retryable(status) || c->attempts >= c->retry.max_attempts ||
+	     close_wanted(c)))
 		return fail(c, from, status, os_code);
+	if (c->total_expired || total_due(c)) {
+		count_total_expiry(c);
+		return fail(c, from, IOCX_E_TIMEDOUT, 0);
+	}
 	iocx__engine_disarm(e, c);
 	e->backend->close(c, c->connected);
 	set_state(c, from, CONN_RETRY_WAIT);
 	iocx__count(&iocx__counters(e)->retries, 1);
-	iocx__engine_arm(e, c, e->clock() + backoff_ns(c));
+	arm_bounded(c, e->clock() + backoff_ns(c));
 	return false;
 }
 
@@ -231,9 +275,9 @@ static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
 		e->backend->close(c, false);
 		return rc;
 	}
-	if (c->deadline_ms)
-		iocx__engine_arm(e, c, e->clock() +
-					       (uint64_t)c->deadline_ms * 1000000u);
+	arm_bounded(c, c->deadline_ms ? e->clock() + (uint64_t)c->deadline_ms *
+							      1000000u
+				       : 0);
 	return IOCX_OK;
 }
 
@@ -278,35 +322,158 @@ static void credit(struct iocx_conn *c, uint32_t bytes)
 	c->payload_issued = 0;
 }
 
-static bool on_start(struct iocx_conn *c, struct conn_event *ev)
+/*
+ * Start an attempt now: open a fresh socket and issue its connect.
+ * Returns IOCX_OK (state CONNECTING) or the synchronous error, with the
+ * state still from when no socket could be opened, or CONNECTING (the
+ * socket closed again) when the connect failed.
+ */
+static int start_attempt(struct iocx_conn *c, enum iocx_conn_state from)
 {
-	if (c->race) {
-		/* By name: no socket until addresses are in. */
-		set_state(c, CONN_NEW, CONN_RESOLVING);
-		ev->result = iocx__race_begin(c);
-		if (ev->result != IOCX_OK)
-			set_state(c, CONN_RESOLVING, CONN_CLOSED);
-		return false;
+	int rc;
+
+	c->attempts++;	/* also when its socket cannot be opened */
+	/* Latency runs from the first socket on, not from a queue or
+	 * pacing wait (the total deadline does cover those). */
+	if (c->attempts == 1)
+		c->t_start = c->engine->clock();
+	rc = iocx__conn_open(c);
+	if (rc != IOCX_OK)
+		return rc;
+	rc = issue_connect(c, from);
+	if (rc == IOCX_OK && c->attempts == 1 && c->fastopen)
+		iocx__count(&iocx__counters(c->engine)->fastopen_used, 1);
+	return rc;
+}
+
+/*
+ * c holds an in-flight slot: start its next attempt now if the pacing
+ * has a token for it, else wait in PACED for the turn it reserved
+ * (bounded by the total deadline).  IOCX_OK when started or waiting,
+ * else as start_attempt().
+ */
+static int pace_or_start(struct iocx_conn *c, enum iocx_conn_state from)
+{
+	struct iocx_engine *e = c->engine;
+	uint64_t now = e->clock();
+	uint64_t turn = iocx__admission_pace(e, now);
+
+	if (turn <= now)
+		return start_attempt(c, from);
+	set_state(c, from, CONN_PACED);
+	iocx__count(&iocx__counters(e)->paced, 1);
+	arm_bounded(c, turn);
+	return IOCX_OK;
+}
+
+/*
+ * c holds an in-flight slot and has made no attempt: a connect by name
+ * sends its queries (RESOLVING; the race opens sockets once addresses are
+ * in), any other starts or paces its first attempt.  A retry (attempts
+ * made) is always paced or started.  IOCX_OK, else as start_attempt(); a
+ * resolver that could not start leaves the state from.
+ */
+static int go(struct iocx_conn *c, enum iocx_conn_state from)
+{
+	int rc;
+
+	if (!c->race || c->attempts)
+		return pace_or_start(c, from);
+	set_state(c, from, CONN_RESOLVING);
+	rc = iocx__race_begin(c);
+	if (rc != IOCX_OK)
+		set_state(c, CONN_RESOLVING, from);
+	return rc;
+}
+
+/*
+ * The end of a wait without a socket (queue, pacing, backoff): start or
+ * pace the attempt (or resolve); one that cannot start is reported to
+ * on_connect.
+ */
+static bool resume(struct iocx_conn *c, enum iocx_conn_state from,
+		   bool paced)
+{
+	int rc = paced ? start_attempt(c, from) : go(c, from);
+
+	if (rc != IOCX_OK) {
+		set_state(c, c->state == from ? from : CONN_CONNECTING,
+			  CONN_SOCKET_CLOSED);
+		report(c, rc, c->os_code);
 	}
-	c->attempts++;
-	ev->result = issue_connect(c, CONN_NEW);
-	if (ev->result != IOCX_OK)
-		set_state(c, CONN_CONNECTING, CONN_CLOSED);
 	return false;
 }
 
 /*
+ * iocx_connect's start, on the caller's thread: take an in-flight slot
+ * (or join the admission queue, or be refused), then start or pace the
+ * first attempt.  A synchronous failure leaves the state CLOSED, the slot
+ * released and ev->result the error.
+ */
+static bool on_start(struct iocx_conn *c, struct conn_event *ev)
+{
+	struct iocx_engine *e = c->engine;
+
+	if (c->child) {
+		/* A race's attempt: its parent holds the slot and was
+		 * paced; it goes at once. */
+		ev->result = start_attempt(c, CONN_NEW);
+		if (ev->result != IOCX_OK)
+			set_state(c, c->state == CONN_NEW ? CONN_NEW
+							  : CONN_CONNECTING,
+				  CONN_CLOSED);
+		return false;
+	}
+	switch (iocx__admit(e, c)) {
+	case IOCX_ADMIT_LIMIT:
+		ev->result = IOCX_E_LIMIT;
+		set_state(c, CONN_NEW, CONN_CLOSED);
+		return false;
+	case IOCX_ADMIT_QUEUED:
+		set_state(c, CONN_NEW, CONN_QUEUED);
+		iocx__count(&iocx__counters(e)->queued, 1);
+		arm_bounded(c, 0);	/* the total deadline, if any */
+		ev->result = IOCX_OK;
+		return false;
+	case IOCX_ADMIT_GO:
+		break;
+	}
+	ev->result = go(c, CONN_NEW);
+	if (ev->result != IOCX_OK) {
+		set_state(c, c->state == CONN_NEW ? CONN_NEW : CONN_CONNECTING,
+			  CONN_CLOSED);
+		c->holds_slot = false;
+		iocx__engine_in_flight_done(e, iocx__counters(e));
+	}
+	return false;
+}
+
+/*
+ * Leave the admission queue (close, total deadline).  A slot granted
+ * meanwhile is c's: report() passes it on.
+ */
+static void leave_queue(struct iocx_conn *c)
+{
+	if (!iocx__admission_withdraw(c->engine, c))
+		c->holds_slot = true;
+}
+
+/*
  * A connect by name: step the race (race.c) and move on as it says.  The
- * one place RESOLVING and RACING are left, always through settle().
+ * one place RESOLVING and RACING are left, always through settle().  The
+ * total deadline ends the race like a close, but reports
+ * IOCX_E_TIMEDOUT and leaves the connection to the caller's close.
  */
 static bool race_advance(struct iocx_conn *c)
 {
 	enum iocx_conn_state from = c->state;
 	struct iocx_engine *e = c->engine;
+	bool closing = close_wanted(c);
+	bool expired = !closing && total_due(c);
 	uint32_t os_code = 0;
 	int status = IOCX_OK, rc;
 
-	switch (iocx__race_step(c, close_wanted(c), &status, &os_code)) {
+	switch (iocx__race_step(c, closing || expired, &status, &os_code)) {
 	case RACE_WAIT:
 		return false;
 	case RACE_RACING:
@@ -314,14 +481,10 @@ static bool race_advance(struct iocx_conn *c)
 		return false;
 	case RACE_DIRECT:
 		/* One address in all: exactly a connect by address. */
-		c->attempts++;
-		rc = iocx__conn_open(c);
-		if (rc == IOCX_OK)
-			rc = issue_connect(c, from);
-		else
-			set_state(c, from, CONN_CONNECTING);
+		rc = pace_or_start(c, from);
 		if (rc != IOCX_OK) {
-			set_state(c, CONN_CONNECTING, CONN_SOCKET_CLOSED);
+			set_state(c, c->state == from ? from : CONN_CONNECTING,
+				  CONN_SOCKET_CLOSED);
 			report(c, rc, c->os_code);
 		}
 		return false;
@@ -330,9 +493,9 @@ static bool race_advance(struct iocx_conn *c)
 		c->attempts = c->addresses_tried;
 		c->connected = true;
 		c->payload_sent = 0;
-		if (c->deadline_ms && c->payload_len)
-			iocx__engine_arm(e, c, e->clock() +
-				(uint64_t)c->deadline_ms * 1000000u);
+		if (c->payload_len)
+			arm_bounded(c, c->deadline_ms ? e->clock() +
+				    (uint64_t)c->deadline_ms * 1000000u : 0);
 		return send_rest_or_report(c, from);
 	case RACE_FAILED:
 		c->attempts = c->addresses_tried;
@@ -342,29 +505,33 @@ static bool race_advance(struct iocx_conn *c)
 	case RACE_CANCELLED:
 		c->attempts = c->addresses_tried;
 		set_state(c, from, CONN_SOCKET_CLOSED);
+		if (!closing) {
+			count_total_expiry(c);
+			report(c, IOCX_E_TIMEDOUT, 0);
+			return false;
+		}
 		report(c, IOCX_E_CANCELLED, 0);
 		return finish(c, CONN_SOCKET_CLOSED);
 	}
 	return false;
 }
 
-/* The backoff is over: open a fresh socket and start the next attempt. */
-static bool start_retry(struct iocx_conn *c)
+/* The queue granted c a slot (its KICK): start or pace the attempt. */
+static bool on_admit(struct iocx_conn *c)
 {
-	int rc;
+	c->holds_slot = true;
+	iocx__engine_disarm(c->engine, c);	/* re-armed as needed */
+	return resume(c, CONN_QUEUED, false);
+}
 
-	c->attempts++;	/* also when its socket cannot be opened */
-	rc = iocx__conn_open(c);
-	if (rc != IOCX_OK) {
-		set_state(c, CONN_RETRY_WAIT, CONN_SOCKET_CLOSED);
-		report(c, rc, c->os_code);
-		return false;
-	}
-	rc = issue_connect(c, CONN_RETRY_WAIT);
-	if (rc != IOCX_OK) {
-		set_state(c, CONN_CONNECTING, CONN_SOCKET_CLOSED);
-		report(c, rc, c->os_code);
-	}
+/* The total deadline expired while c waited without a socket. */
+static bool expire_waiting(struct iocx_conn *c, enum iocx_conn_state from)
+{
+	if (from == CONN_QUEUED)
+		leave_queue(c);
+	count_total_expiry(c);
+	set_state(c, from, CONN_SOCKET_CLOSED);
+	report(c, IOCX_E_TIMEDOUT, 0);
 	return false;
 }
 
@@ -465,19 +632,30 @@ static bool on_timer(struct iocx_conn *c, const struct conn_event *ev)
 	switch (from) {
 	case CONN_CONNECTING:
 	case CONN_SENDING:
-		/* The deadline: cancel, then close and report (or retry)
-		 * once the operation has come back. */
+		/* A deadline: cancel, then close and report (or retry) once
+		 * the operation has come back. */
 		c->timed_out = true;
+		c->total_expired = total_due(c);
 		set_state(c, from, CONN_CANCELLING);
 		c->engine->backend->cancel(c, IOCX_OP_MAIN);
 		return false;
+	case CONN_QUEUED:
+	case CONN_PACED:
 	case CONN_RETRY_WAIT:
 		/* A close already queued wins: open nothing for it. */
 		if (close_wanted(c))
 			return false;
-		return start_retry(c);
+		if (total_due(c))
+			return expire_waiting(c, from);
+		/* A queued request's timer is only the total deadline. */
+		if (from == CONN_QUEUED)
+			return false;
+		return resume(c, from, from == CONN_PACED);
 	case CONN_OPEN:
-		return idle_check(c);
+		/* Without a watchdog, an open connection arms no timer: this
+		 * is a deadline popped just before the connect completed and
+		 * disarmed it (disarming a popped timer leaves its gen). */
+		return c->idle_ms ? idle_check(c) : false;
 	default:
 		return false;
 	}
@@ -494,8 +672,12 @@ static bool on_close_request(struct iocx_conn *c)
 		set_state(c, from, CONN_CANCELLING);
 		b->cancel(c, IOCX_OP_MAIN);
 		return false;
+	case CONN_QUEUED:
+		leave_queue(c);
+		/* fall through */
+	case CONN_PACED:
 	case CONN_RETRY_WAIT:
-		/* Between attempts: no socket, nothing in flight. */
+		/* Waiting: no socket, nothing in flight. */
 		set_state(c, from, CONN_SOCKET_CLOSED);
 		report(c, IOCX_E_CANCELLED, 0);
 		return finish(c, CONN_SOCKET_CLOSED);
@@ -523,10 +705,26 @@ static bool on_close_request(struct iocx_conn *c)
 
 /* ---- data on an open connection --------------------------------------- */
 
+/* See conn.h. */
+bool iocx__conn_plain_socket(const struct iocx_conn *c)
+{
+	static const unsigned char v4_mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	const struct sockaddr_in6 *in6 = (const void *)&c->remote;
+
+	if ((c->flags & IOCX_CONNECT_FASTOPEN) || c->syn_rtt_ms ||
+	    c->syn_retransmissions)
+		return false;
+	return c->remote.ss_family != AF_INET6 ||
+	       memcmp(&in6->sin6_addr, v4_mapped, sizeof(v4_mapped)) != 0;
+}
+
 /*
  * May the socket of this closing connection be recycled?  Only a clean
- * graceful close of a wildcard-bound socket: an aborted, broken or
- * explicitly bound one is closed.
+ * graceful close of a wildcard-bound plain socket: an aborted, broken or
+ * explicitly bound one is closed, and so is one that carries an option
+ * (TFO, SYN tuning, dual stack) the next connect did not ask for.
  */
 static bool recyclable(struct iocx_conn *c)
 {
@@ -534,7 +732,8 @@ static bool recyclable(struct iocx_conn *c)
 	int broken;
 
 	if (!e->opts.recycle_sockets || !e->backend->disconnect ||
-	    c->closing_abort || c->local_len != 0)
+	    c->closing_abort || c->local_len != 0 ||
+	    !iocx__conn_plain_socket(c))
 		return false;
 	iocx__mutex_lock(&c->req_lock);
 	broken = c->req.broken;
@@ -855,17 +1054,21 @@ static bool conn_transition(struct iocx_conn *c, struct conn_event *ev)
 		return on_timer(c, ev);
 	case CE_CLOSE:
 		return on_close_request(c);
+	case CE_ADMIT:
+		return on_admit(c);
 	}
 	return false;
 }
 
 /*
  * After an event: act on data requests and on a close request that
- * arrived meanwhile.
+ * arrived meanwhile, and with may_admit (an engine event, not inside
+ * iocx_connect) on a slot the admission queue granted.
  */
-static bool settle(struct iocx_conn *c)
+static bool settle(struct iocx_conn *c, bool may_admit)
 {
 	struct conn_event close = { .kind = CE_CLOSE };
+	struct conn_event admit = { .kind = CE_ADMIT };
 
 	if (c->state == CONN_OPEN && !close_wanted(c)) {
 		/* Callbacks pump() runs may ask to close: look again. */
@@ -878,6 +1081,9 @@ static bool settle(struct iocx_conn *c)
 		return pump(c);
 	if (c->state == CONN_RESOLVING || c->state == CONN_RACING)
 		return race_advance(c);	/* also acts on a close */
+	if (c->state == CONN_QUEUED && may_admit && !close_wanted(c) &&
+	    atomic_load(&c->aq_granted))
+		return conn_transition(c, &admit);
 	if (c->state == CONN_CLOSED || c->state == CONN_CANCELLING ||
 	    !close_wanted(c))
 		return false;
@@ -895,11 +1101,15 @@ int iocx__conn_start(struct iocx_conn *c)
 	 * handled and its on_close decrement the count. */
 	if (start.result == IOCX_OK)
 		iocx__engine_busy(c->engine);
-	/* A close or shutdown that arrived while NEW is acted on now; from
-	 * CONNECTING that only issues a cancel, never a callback.  A race
-	 * could report from here: its next event steps it instead. */
-	if (c->state != CONN_RESOLVING)
-		settle(c);
+	/*
+	 * A close or shutdown that arrived while NEW is acted on now; from
+	 * CONNECTING that only issues a cancel, never a callback.  A request
+	 * left waiting (QUEUED, PACED, RESOLVING) would report at once: its
+	 * close, its grant and its answers arrive as events of their own,
+	 * handled on a worker.
+	 */
+	if (c->state == CONN_CONNECTING)
+		settle(c, false);
 	iocx__mutex_unlock(&c->lock);
 	return start.result;
 }
@@ -919,7 +1129,7 @@ static bool handle_locked(struct iocx_conn *c, struct conn_event *ev,
 		c->shutdown = true;
 	finished = ev ? conn_transition(c, ev) : false;
 	if (!finished)
-		finished = settle(c);
+		finished = settle(c, true);
 	iocx__current_conn = NULL;
 	iocx__mutex_unlock(&c->lock);
 	return finished;

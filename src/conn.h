@@ -31,7 +31,12 @@
 #endif
 
 enum iocx_conn_state {
-	CONN_NEW,		/* socket open, nothing issued */
+	CONN_NEW,		/* nothing issued yet */
+	CONN_QUEUED,		/* waiting for an in-flight slot (admission
+				   queue): no socket; a timer only for the
+				   total deadline */
+	CONN_PACED,		/* holding a slot, waiting for the pacing's
+				   turn: no socket; a timer for the turn */
 	CONN_RESOLVING,		/* by name: queries out, no socket yet */
 	CONN_RACING,		/* by name: attempts (children) race */
 	CONN_CONNECTING,	/* connect (with payload head) in flight */
@@ -139,7 +144,12 @@ struct iocx_conn {
 	bool fastopen;
 	bool connected;			/* the connect op itself succeeded */
 	bool timed_out;			/* this attempt's deadline expired */
+	bool total_expired;		/* ... and it was the total one */
 	bool uses_timer;		/* holds a timer reservation */
+	bool holds_slot;		/* counts against max_in_flight */
+	bool aq_queued;			/* in the admission queue ... */
+	atomic_bool aq_granted;		/* ... left it with a slot */
+	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
 
 	/* Worker side of the data path (conn->lock). */
 	bool send_busy;
@@ -165,6 +175,8 @@ struct iocx_conn {
 
 	unsigned flags;
 	uint32_t deadline_ms;		/* per attempt, 0 = none */
+	uint64_t total_at;		/* engine clock of total_deadline_ms,
+					   0 = none */
 	uint32_t idle_ms;		/* idle watchdog limit, 0 = none */
 	unsigned attempts;		/* attempts started so far */
 	uint32_t os_code;		/* raw code of the backend's last
@@ -189,8 +201,16 @@ static inline int iocx__conn_family(const struct iocx_conn *c)
 	return c->remote.ss_family;
 }
 
+/*
+ * Whether c's socket is a plain one: no TFO, no SYN tuning, not a
+ * dual-stack (v4-mapped) IPv6 socket.  Socket recycling keeps and hands
+ * out plain sockets only, so a kept socket carries no option the next
+ * connect did not ask for.
+ */
+bool iocx__conn_plain_socket(const struct iocx_conn *c);
+
 /* The connection whose event this thread is handling, or NULL. */
-extern _Thread_local struct iocx_conn *iocx__current_conn;
+extern IOCX_THREAD_LOCAL struct iocx_conn *iocx__current_conn;
 
 /*
  * Open c's socket for an attempt (backend->open), binding to the engine's

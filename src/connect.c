@@ -7,6 +7,7 @@
  * OS keeps I/O of a port-associated socket alive after its issuing thread
  * exits, and a synchronous failure can still be returned to the caller.
  */
+#include <limits.h>
 #include <string.h>
 
 #ifdef _WIN32
@@ -152,6 +153,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	atomic_init(&c->req_touched, false);
 	atomic_init(&c->open_for_send, false);
 	atomic_init(&c->open_for_read, false);
+	atomic_init(&c->aq_granted, false);
 	c->state = CONN_NEW;
 	c->on_connect = req->on_connect;
 	c->on_close = req->on_close;
@@ -169,8 +171,9 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	c->syn_rtt_ms = req->syn_rtt_ms;
 	c->syn_retransmissions = req->syn_retransmissions;
 	c->retry = req->retry;
+	/* A total deadline bounds the attempts by itself (iocx.h). */
 	if (c->retry.max_attempts == 0)
-		c->retry.max_attempts = 1;
+		c->retry.max_attempts = req->total_deadline_ms ? UINT_MAX : 1;
 	if (c->retry.backoff_initial_ms == 0)
 		c->retry.backoff_initial_ms = DEFAULT_BACKOFF_INITIAL_MS;
 	if (c->retry.backoff_max_ms == 0)
@@ -201,7 +204,13 @@ static void conn_free_unstarted(struct iocx_conn *c)
 	iocx__free(c);
 }
 
-/* iocx_connect() once the request is valid and the engine entered. */
+/*
+ * iocx_connect() once the request is valid and the engine entered.  The
+ * connection is adopted before it starts, so destroy reaches it wherever
+ * it waits; the start (conn.c) takes its in-flight slot or queues it, and
+ * opens the first attempt's socket on this thread unless it must wait (or
+ * resolves a name: the race opens sockets once addresses are in).
+ */
 static int start_connect(iocx_engine *e,
 			 const struct iocx_connect_request *req,
 			 int remote_len, int local_len, iocx_conn **out)
@@ -210,16 +219,10 @@ static int start_connect(iocx_engine *e,
 	struct iocx_conn *c, *old_out = out ? *out : NULL;
 	int rc;
 
-	if (!iocx__engine_reserve_in_flight(e, set))
-		return IOCX_E_LIMIT;
-
 	c = conn_alloc(e, req, remote_len, local_len);
-	if (!c) {
-		rc = IOCX_E_NOMEM;
-		goto err_unreserve;
-	}
+	if (!c)
+		return IOCX_E_NOMEM;
 	if (req->host) {
-		/* A name: the race opens sockets once addresses are in. */
 		rc = iocx__race_create(c, req->host, req->port);
 		if (rc != IOCX_OK)
 			goto err_free;
@@ -227,54 +230,45 @@ static int start_connect(iocx_engine *e,
 			e->backend->attach(c);
 	}
 	if (c->deadline_ms || c->idle_ms || c->retry.max_attempts > 1 ||
-	    c->race) {
+	    req->total_deadline_ms || e->opts.connect_rate || c->race) {
 		rc = iocx__engine_timer_reserve(e);
 		if (rc != IOCX_OK)
 			goto err_free;
 		c->uses_timer = true;
 	}
 	c->t_start = e->clock();
+	if (req->total_deadline_ms)
+		c->total_at = c->t_start +
+			      (uint64_t)req->total_deadline_ms * 1000000u;
 	c->rng ^= c->t_start << 1;
 	if (c->rng == 0)
 		c->rng = 1;
-	if (!c->race) {
-		rc = iocx__conn_open(c);
-		if (rc != IOCX_OK)
-			goto err_free;
-	}
 	if (!iocx__engine_adopt(e, c)) {
 		rc = IOCX_E_SHUTDOWN;
-		if (!c->race)
-			e->backend->close(c, false);
 		goto err_free;
 	}
 
 	iocx__count(&set->connects_started, 1);
 	iocx__count(&set->open, 1);
-	if (c->fastopen)
-		iocx__count(&set->fastopen_used, 1);
 	if (out)
 		*out = c;	/* before any callback can run */
 	rc = iocx__conn_start(c);
 	if (rc == IOCX_OK)
 		return IOCX_OK;
 
-	/* The start failed synchronously: the socket is closed, the state
-	 * CLOSED; undo the accounting and drop the only reference. */
+	/* The start failed synchronously: no socket is left, no slot held,
+	 * the state is CLOSED; undo the accounting and drop the only
+	 * reference. */
 	if (out)
 		*out = old_out;
+	iocx__set_last_os_error(c->os_code);
 	iocx__uncount(&set->connects_started, 1);
 	iocx__uncount(&set->open, 1);
-	if (c->fastopen)
-		iocx__uncount(&set->fastopen_used, 1);
-	iocx__engine_in_flight_done(e, set);
 	iocx__conn_unref(c);
 	return rc;
 
 err_free:
 	conn_free_unstarted(c);
-err_unreserve:
-	iocx__engine_in_flight_done(e, set);
 	return rc;
 }
 
@@ -316,12 +310,8 @@ int iocx__conn_spawn(struct iocx_conn *parent,
 		c->uses_timer = true;
 	}
 	c->t_start = e->clock();
-	rc = iocx__conn_open(c);
-	if (rc != IOCX_OK)
-		goto err_free;
 	if (!iocx__engine_adopt(e, c)) {
 		rc = IOCX_E_SHUTDOWN;
-		e->backend->close(c, false);
 		goto err_free;
 	}
 	iocx__conn_ref(c);	/* the caller's */
@@ -407,6 +397,7 @@ int iocx_connect(iocx_engine *e, const struct iocx_connect_request *req,
 	struct sockaddr_storage addr;
 	int remote_len, local_len, rc;
 
+	iocx__set_last_os_error(0);
 	if (!e || !req)
 		return IOCX_E_INVAL;
 	if (req->host) {

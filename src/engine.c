@@ -32,7 +32,7 @@
 /* The worker this thread is, if any.  A worker recomputes its own
  * engine's wait timeout by itself (not another engine's), and bumps its
  * own counter set. */
-static _Thread_local struct iocx_worker *this_worker;
+static IOCX_THREAD_LOCAL struct iocx_worker *this_worker;
 
 /* See iocx.h. */
 void iocx_engine_options_init(struct iocx_engine_options *opts)
@@ -74,9 +74,14 @@ static int start_workers(iocx_engine *e)
 		w->events = iocx__alloc(sizeof(*w->events) * e->opts.batch);
 		if (!w->events)
 			return IOCX_E_NOMEM;
+		if (iocx__latency_attach(&w->stats) != IOCX_OK) {
+			iocx__free(w->events);
+			return IOCX_E_NOMEM;
+		}
 		live_list_init(&w->live);
 		if (iocx__thread_start(&w->thread, worker_main, w) != 0) {
 			live_list_destroy(&w->live);
+			iocx__latency_detach(&w->stats);
 			iocx__free(w->events);
 			return IOCX_E_SYSTEM;
 		}
@@ -108,6 +113,7 @@ static void stop_workers(iocx_engine *e)
 	for (unsigned i = 0; i < e->nthreads; i++) {
 		iocx__thread_join(&e->workers[i].thread);
 		live_list_destroy(&e->workers[i].live);
+		iocx__latency_detach(&e->workers[i].stats);
 		iocx__free(e->workers[i].events);
 	}
 	iocx__free(e->workers);
@@ -174,6 +180,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	iocx__mutex_init(&e->lock);
 	live_list_init(&e->live_shared);
 	iocx__mutex_init(&e->timer_lock);
+	iocx__mutex_init(&e->latency_lock);
+	iocx__admission_init(e);
 	iocx__cond_init(&e->idle);
 	iocx__mutex_init(&e->drain_lock);
 	iocx__cond_init(&e->drained);
@@ -183,6 +191,9 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	atomic_init(&e->shutdowns_missed, 0);
 	atomic_init(&e->stopping, false);
 
+	rc = iocx__latency_attach(&e->stats);
+	if (rc != IOCX_OK)
+		goto err_sync;
 	rc = iocx__engine_copy_sources(e);
 	if (rc != IOCX_OK)
 		goto err_sync;
@@ -202,10 +213,13 @@ err_workers:
 	iocx__alloc_unpin();
 	backend->engine_fini(e);
 err_sync:
+	iocx__latency_detach(&e->stats);
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->drained);
 	iocx__mutex_destroy(&e->drain_lock);
 	iocx__cond_destroy(&e->idle);
+	iocx__admission_fini(e);
+	iocx__mutex_destroy(&e->latency_lock);
 	iocx__mutex_destroy(&e->timer_lock);
 	live_list_destroy(&e->live_shared);
 	iocx__mutex_destroy(&e->lock);
@@ -402,7 +416,11 @@ int iocx_engine_destroy(iocx_engine *e)
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->drained);
 	iocx__mutex_destroy(&e->drain_lock);
+	iocx__latency_detach(&e->stats);
+	iocx__free(e->latency_base);
+	iocx__admission_fini(e);
 	iocx__cond_destroy(&e->idle);
+	iocx__mutex_destroy(&e->latency_lock);
 	iocx__mutex_destroy(&e->timer_lock);
 	live_list_destroy(&e->live_shared);
 	iocx__mutex_destroy(&e->lock);
@@ -468,6 +486,12 @@ bool iocx__engine_reserve_in_flight(iocx_engine *e,
 /* See engine.h. */
 void iocx__engine_in_flight_done(iocx_engine *e, struct iocx_counters *set)
 {
+	if (e->opts.max_in_flight != 0 && e->opts.queue_limit != 0) {
+		/* A slot handed on to a queued request stays in flight. */
+		if (!iocx__admission_release(e))
+			iocx__uncount(&set->in_flight, 1);
+		return;
+	}
 	iocx__uncount(&set->in_flight, 1);
 	if (e->opts.max_in_flight != 0)
 		iocx__uncount(&e->capped_in_flight, 1);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "iocx.h"
+#include "admission.h"
 #include "alloc.h"
 #include "backend.h"
 #include "platform.h"
@@ -98,6 +99,16 @@ struct iocx_engine {
 	iocx_mutex drain_lock;
 	iocx_cond drained;
 	uint64_t idle_epoch;
+
+	/* iocx_engine_latency's interval baseline (latency.c): NULL until
+	 * the first reset; latency_based once it holds one.  Guarded by
+	 * latency_lock, a leaf lock. */
+	iocx_mutex latency_lock;
+	struct iocx_hist *latency_base;
+	bool latency_based;
+
+	/* The admission queue and the pacing (admission.c). */
+	struct iocx_admission admission;
 };
 
 /*
@@ -183,6 +194,16 @@ void iocx__engine_busy(iocx_engine *e);
  * iocx_engine_wait_idle() and calls opts.on_idle on the calling thread.
  */
 void iocx__engine_unbusy(iocx_engine *e);
+
+/*
+ * Give a counter set its latency histogram (IOCX_OK or IOCX_E_NOMEM), and
+ * free it (latency.c).
+ */
+int iocx__latency_attach(struct iocx_counters *set);
+void iocx__latency_detach(struct iocx_counters *set);
+
+/* Record the calling thread's iocx_last_os_error() (error.c). */
+void iocx__set_last_os_error(uint32_t code);
 
 #ifndef container_of
 #define container_of(ptr, type, member) \

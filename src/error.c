@@ -1,7 +1,12 @@
 /*
- * The one table of iocx error codes: name and message per code.
+ * The one table of iocx error codes: name and message per code, and the
+ * calling thread's OS code of the last synchronous connect failure.
  */
 #include "iocx.h"
+#include "engine.h"
+
+/* See iocx__set_last_os_error in engine.h. */
+static _Thread_local uint32_t last_os_error;
 
 struct error_entry {
 	const char *name;
@@ -14,16 +19,16 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_INVAL", "invalid argument" },
 	{ "IOCX_E_AFNOSUPPORT", "address family not supported" },
 	{ "IOCX_E_ADDRLEN", "address length too short for its family" },
-	{ "IOCX_E_ADDRNOTAVAIL", "address not available (zero address or port)" },
+	{ "IOCX_E_ADDRNOTAVAIL", "address not available" },
 	{ "IOCX_E_SHUTDOWN", "engine is shutting down" },
 	{ "IOCX_E_LIMIT", "too many connects in flight" },
 	{ "IOCX_E_NOMEM", "out of memory" },
-	{ "IOCX_E_ALREADY", "close already requested" },
+	{ "IOCX_E_ALREADY", "already requested, or no longer possible" },
 	{ "IOCX_E_MSGSIZE", "first payload too large" },
 	{ "IOCX_E_REFUSED", "connection refused" },
 	{ "IOCX_E_NETUNREACH", "network unreachable" },
 	{ "IOCX_E_HOSTUNREACH", "host unreachable" },
-	{ "IOCX_E_TIMEDOUT", "connection timed out" },
+	{ "IOCX_E_TIMEDOUT", "timed out" },
 	{ "IOCX_E_ADDRINUSE", "address already in use" },
 	{ "IOCX_E_PORTS_EXHAUSTED", "no ephemeral port available" },
 	{ "IOCX_E_ABORTED", "connection aborted" },
@@ -61,4 +66,16 @@ const char *iocx_error_name(int code)
 const char *iocx_strerror(int code)
 {
 	return error_lookup(code)->message;
+}
+
+/* See iocx.h. */
+uint32_t iocx_last_os_error(void)
+{
+	return last_os_error;
+}
+
+/* See engine.h. */
+void iocx__set_last_os_error(uint32_t code)
+{
+	last_os_error = code;
 }

@@ -21,6 +21,16 @@ typedef pthread_cond_t iocx_cond;
 typedef pthread_t iocx_os_thread;
 #endif
 
+/*
+ * Thread-local storage class.  MSVC's C compiler has no _Thread_local (it
+ * has __declspec(thread), same meaning); gcc and clang take the C11 word.
+ */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define IOCX_THREAD_LOCAL __declspec(thread)
+#else
+#define IOCX_THREAD_LOCAL _Thread_local
+#endif
+
 /* A thread and its start routine; lives until joined (no allocation). */
 typedef struct {
 	iocx_os_thread os;

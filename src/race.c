@@ -68,6 +68,7 @@ struct iocx_race {
 	int last;			/* family index of the last attempt,
 					   -1 before the first */
 	uint64_t last_start;
+	uint64_t begun;			/* engine clock when the queries went */
 	bool racing;
 	int fail_status;		/* the last failure, for the report */
 	uint32_t fail_os;
@@ -138,10 +139,17 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 	return a == 0 ? b : b == 0 ? a : a < b ? a : b;
 }
 
-/* When resolution must be over: t_start + deadline_ms, 0 = never. */
+/* Wait until when (0 = for an event), or the total deadline if sooner. */
+static void wait_until(struct iocx_conn *c, uint64_t when)
+{
+	arm(c, earliest(when, c->total_at));
+}
+
+/* When resolution must be over: deadline_ms after the queries went out,
+ * 0 = never (the total deadline bounds it separately). */
 static uint64_t resolve_deadline(const struct iocx_conn *c)
 {
-	return c->deadline_ms ? c->t_start + (uint64_t)c->deadline_ms * MS
+	return c->deadline_ms ? c->race->begun + (uint64_t)c->deadline_ms * MS
 			      : 0;
 }
 
@@ -153,6 +161,7 @@ int iocx__race_begin(struct iocx_conn *c)
 	int rc = IOCX_OK;
 	bool any = false;
 
+	r->begun = c->engine->clock();
 	for (int i = 0; i < FAMILIES; i++) {
 		/* A local address of one family leaves only that family. */
 		if (c->local_len && !c->local_from_sources &&
@@ -173,7 +182,7 @@ int iocx__race_begin(struct iocx_conn *c)
 	}
 	if (!any)
 		return rc;
-	arm(c, resolve_deadline(c));
+	wait_until(c, resolve_deadline(c));
 	return IOCX_OK;
 }
 
@@ -491,7 +500,7 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 		}
 		if (all && r->ans[0].n + r->ans[1].n == 1) {
 			take_single(r, c);
-			c->resolve_ns = now - c->t_start;
+			c->resolve_ns = now - r->begun;
 			arm(c, 0);
 			return RACE_DIRECT;
 		}
@@ -503,11 +512,12 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 				arm(c, 0);
 				return RACE_FAILED;
 			}
-			arm(c, earliest(when, deadline));
+			wait_until(c, earliest(when, deadline));
 			return RACE_WAIT;
 		}
 		r->racing = true;
-		c->resolve_ns = now - c->t_start;
+		c->resolve_ns = now - r->begun;
+		c->t_start = now;	/* latency_ns: from the first socket */
 		verdict = RACE_RACING;
 	}
 
@@ -527,7 +537,7 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 		when = r->last_start + cad;
 	if (queries_out(r) && !(deadline && now >= deadline))
 		when = earliest(when, deadline);
-	arm(c, when);
+	wait_until(c, when);
 	return verdict;
 }
 

@@ -41,6 +41,9 @@ void iocx__stats_add(const struct iocx_counters *s, struct iocx_stats *out)
 	out->open += load(&s->open);
 	for (int i = 0; i < IOCX_ERROR_COUNT; i++)
 		out->errors[i] += load(&s->errors[i]);
+	out->total_deadline_expiries += load(&s->total_deadline_expiries);
+	out->queued += load(&s->queued);
+	out->paced += load(&s->paced);
 }
 
 /* See stats.h. */

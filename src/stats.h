@@ -14,6 +14,8 @@
 
 #include "iocx.h"
 
+struct iocx_hist;
+
 struct iocx_counters {
 	_Atomic uint64_t connects_started;
 	_Atomic uint64_t connects_ok;
@@ -30,6 +32,11 @@ struct iocx_counters {
 	_Atomic uint64_t in_flight;
 	_Atomic uint64_t open;
 	_Atomic uint64_t errors[IOCX_ERROR_COUNT];
+	_Atomic uint64_t total_deadline_expiries;
+	_Atomic uint64_t queued;
+	_Atomic uint64_t paced;
+	/* Latency of successful connects (latency.c); set up with the set. */
+	struct iocx_hist *latency;
 };
 
 /* Add n to a counter. */

@@ -101,8 +101,14 @@ struct lx_op {
 struct lx_conn {
 	struct iocx_conn core;		/* first: the core allocates us */
 	int fd;				/* -1 once closed */
-	unsigned owner;			/* index of the owner worker */
-	bool owned;			/* owner chosen (kept over retries) */
+	/*
+	 * 1 + index of the owner worker; 0 until chosen, by the first open
+	 * or the first event posted for the connection, whichever comes
+	 * first (a request waiting for admission is posted to before it
+	 * has a socket).  Never changes after (kept over retries), so every
+	 * event of the connection goes through one worker's queue.
+	 */
+	atomic_uint owner1;
 	bool ephemeral;			/* the kernel picks the local port */
 	bool tfo;			/* TCP_FASTOPEN_CONNECT is on */
 
@@ -164,9 +170,16 @@ static inline struct lx_engine *lx_engine(struct iocx_engine *e)
 	return e->backend_data;
 }
 
+/* Choose lc's owner unless another thread just did; 1 + its index. */
+unsigned iocx__lx_claim_owner(struct lx_conn *lc);
+
 static inline struct lx_worker *lx_owner(struct lx_conn *lc)
 {
-	return &lx_engine(lc->core.engine)->w[lc->owner];
+	unsigned o = atomic_load_explicit(&lc->owner1, memory_order_relaxed);
+
+	if (o == 0)
+		o = iocx__lx_claim_owner(lc);
+	return &lx_engine(lc->core.engine)->w[o - 1];
 }
 
 /* The two backends (epoll.c, uring.c), chosen by backend.c. */
@@ -268,8 +281,9 @@ int iocx__lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
 int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen);
 
 /*
- * backend->attach: lc will get posted events before it has a socket (a
- * connect by name): pick its owner now, for life, and mark it socketless.
+ * backend->attach: c will get posted events before it has a socket (a
+ * connect by name): mark it socketless (its owner is claimed by the first
+ * post or open, as for a request waiting for admission).
  */
 void iocx__lx_sock_attach(struct iocx_conn *c);
 

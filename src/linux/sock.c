@@ -125,10 +125,7 @@ int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
 	c->syn_tuned = false;
 	if (c->syn_rtt_ms || c->syn_retransmissions)
 		c->syn_tuned = tune_syn(c, fd);
-	if (!lc->owned) {
-		lc->owner = iocx__lx_pick_owner(lx_engine(c->engine));
-		lc->owned = true;
-	}
+	(void)lx_owner(lc);	/* chosen now unless a post came first */
 	lc->fd = fd;
 	*fastopen = lc->tfo;
 	return IOCX_OK;
@@ -144,9 +141,7 @@ void iocx__lx_sock_attach(struct iocx_conn *c)
 {
 	struct lx_conn *lc = lx_conn(c);
 
-	lc->fd = -1;
-	lc->owner = iocx__lx_pick_owner(lx_engine(c->engine));
-	lc->owned = true;
+	lc->fd = -1;	/* its owner is claimed at its first post */
 }
 
 /* See linux/lx.h. */

@@ -129,6 +129,19 @@ unsigned iocx__lx_pick_owner(struct lx_engine *le)
 	       le->nworkers;
 }
 
+/* See linux/lx.h. */
+unsigned iocx__lx_claim_owner(struct lx_conn *lc)
+{
+	unsigned want = iocx__lx_pick_owner(lx_engine(lc->core.engine)) + 1;
+	unsigned seen = 0;
+
+	if (atomic_compare_exchange_strong_explicit(&lc->owner1, &seen, want,
+						    memory_order_relaxed,
+						    memory_order_relaxed))
+		return want;
+	return seen;
+}
+
 static void wake(struct lx_worker *w)
 {
 	uint64_t one = 1;

@@ -295,8 +295,8 @@ static struct iocx_win_pool *pool_of(struct iocx_conn *c)
 
 /*
  * Take a recycled socket for c if it may use one: recycling on and not
- * found broken, a wildcard bind, no TFO and no dual-stack option (a kept
- * socket carries neither).
+ * found broken, a wildcard bind, and a plain socket asked for (a kept
+ * socket is plain: iocx__conn_plain_socket).
  */
 static bool open_recycled(struct iocx_conn *c)
 {
@@ -305,9 +305,7 @@ static bool open_recycled(struct iocx_conn *c)
 	SOCKET s;
 
 	if (!we->disconnectex || atomic_load(&we->reuse_broken) ||
-	    c->local_len != 0 || (c->flags & IOCX_CONNECT_FASTOPEN) ||
-	    c->syn_rtt_ms || c->syn_retransmissions ||
-	    is_v4_mapped(&c->remote))
+	    c->local_len != 0 || !iocx__conn_plain_socket(c))
 		return false;
 	s = iocx__win_pool_take(pool_of(c));
 	if (s == INVALID_SOCKET)

@@ -16,8 +16,19 @@ then checks natively that:
 Then runs it again with --armed 2000 (each iocx phase holds 2000 extra
 connects with armed timers, outside the phase's counts) and checks the
 same, plus that settings and phases say armed=2000 for iocx and 0 for raw.
-Finally checks that bad usage exits 2 with a one-line message.  No timing
-is asserted.
+A third run with --rate checks that the iocx phases say the engine paced
+them and the raw ones the bench's schedule, each with the achieved rate
+over the asked one (its value is not checked: no timing is asserted).
+Then checks that bad usage exits 2 with a one-line message, and that the
+banner and a progress line per second reach a piped stderr while the run
+goes on (--quiet: none), stdout keeping only the result.  No speed is
+asserted.
+
+Interruption: SIGINT after 2 s of a 30 s run must end it within 3 s with
+status 130 and a complete JSON (and CSV) marked interrupted, whose counts
+add up and equal the sink's; with connects that cannot finish (a listener
+that never accepts), they are reported cancelled after the bounded wait,
+and a second SIGINT quits at once without leaving a report file.
 
 usage: check_bench.py --exe PATH [--wrapper PROG]
 """
@@ -25,14 +36,20 @@ import argparse
 import csv
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
 
 CONNECTS = 500
 WARMUP = 50
 PAYLOAD = 64
 ARMED = 2000
+RATE = 2000
 TIMEOUT_S = 120
 
 failures = []
@@ -112,6 +129,12 @@ def check_json(doc, armed):
         want = armed if p["phase"] == "iocx" else 0
         check(p["armed"] == want, "%s: armed %d, want %d" %
               (where, p["armed"], want))
+        want = ("none" if not settings["rate"] else
+                "engine" if p["phase"] == "iocx" else "schedule")
+        check(p["paced_by"] == want, "%s: paced_by %s, want %s" %
+              (where, p["paced_by"], want))
+        check((p["rate_achieved"] > 0) == bool(settings["rate"]),
+              where + ": rate_achieved > 0 exactly when --rate is given")
 
     # Round by round: iocx round k over raw round k, and their median.
     cps = {(p["phase"], p["round"]): p["connects_per_sec"] for p in phases}
@@ -152,8 +175,23 @@ def check_csv(path):
         float(r["connects_per_sec"])
 
 
+def check_bad_file(cmd, tmp):
+    """--payload-file that cannot be used: exit 2, one message."""
+    empty = os.path.join(tmp, "empty.bin")
+    open(empty, "wb").close()
+    for path in [os.path.join(tmp, "absent.bin"), empty]:
+        r = run(cmd + ["--payload-file", path, "--connects", "10"])
+        check(r.returncode == 2, "--payload-file %s: exit status %d, want 2"
+              % (path, r.returncode))
+        check(r.stderr.startswith("iocx-bench: --payload-file"),
+              "--payload-file %s: says what is wrong" % path)
+
+
 def check_bad_usage(cmd):
-    bad = [["--concurrency", "0"], ["--bogus"], ["--target", "localhost:80"],
+    bad = [["--expect-bytes", "10", "--baseline"],
+           ["--payload-hex", "abc"], ["--payload", "5", "--payload-hex",
+                                       "41"],
+           ["--expect-until", "a\\q"], ["--concurrency", "0"], ["--bogus"], ["--target", "localhost:80"],
            ["--payload", "16777217"], ["--close", "maybe"],
            ["--armed", "1000001"], ["--batch-closes=1"]]
     for args in bad:
@@ -166,9 +204,498 @@ def check_bad_usage(cmd):
         check(r.stdout == "", "%s: nothing on stdout" % " ".join(args))
 
 
-def check_run(cmd, tmp, armed, extra):
+def check_progress(cmd):
+    """Progress lines reach a piped stderr while the run goes on."""
+    args = cmd + ["--duration", "4", "--concurrency", "8", "--json"]
+    print("running: " + " ".join(args), flush=True)
+    p = subprocess.Popen(args, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    live = False
+    try:
+        for line in p.stderr:
+            lines.append(line)
+            if line.startswith("iocx #1 "):
+                # The first progress line comes after 1 s of a 4 s phase.
+                live = p.poll() is None
+                break
+        out, err = p.communicate(timeout=TIMEOUT_S)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    lines += err.splitlines(True)
+    sys.stderr.write("".join(lines))
+    check(p.returncode == 0, "progress run: exit status %d" % p.returncode)
+    check(live, "a progress line arrived while the bench was running")
+    ours = [l for l in lines if l.startswith(("iocx-bench ", "iocx #"))]
+    check(len(ours) >= 4 and ours[0].startswith("iocx-bench "),
+          "the banner first, then a progress line per second: %r" % ours)
+    try:
+        json.loads(out)
+    except ValueError as e:
+        check(False, "stdout holds only the JSON: %s" % e)
+    r = run(cmd + ["--connects", "200", "--concurrency", "8", "--quiet"])
+    check(r.returncode == 0, "--quiet run: exit status %d" % r.returncode)
+    check(not [l for l in r.stderr.splitlines()
+               if l.startswith(("iocx-bench ", "iocx #"))],
+          "--quiet: no banner and no progress on stderr")
+    check("connect/s" in r.stdout, "--quiet: the table still on stdout")
+
+
+class Bench:
+    """A bench run whose stderr is read line by line as it comes."""
+
+    def __init__(self, args):
+        print("running: " + " ".join(args), flush=True)
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.err = []
+
+    def wait_line(self, pred):
+        """Read stderr up to a line pred accepts; False at EOF."""
+        for line in self.p.stderr:
+            self.err.append(line)
+            if pred(line):
+                return True
+        return False
+
+    def finish(self):
+        """Wait for the exit; returns (status, seconds waited, stdout)."""
+        t0 = time.monotonic()
+        try:
+            out, err = self.p.communicate(timeout=TIMEOUT_S)
+        finally:
+            if self.p.poll() is None:
+                self.p.kill()
+                self.p.wait()
+        self.err.append(err)
+        sys.stderr.write("".join(self.err))
+        return self.p.returncode, time.monotonic() - t0, out
+
+
+def interrupted_line(line):
+    return line.startswith("iocx-bench: interrupted")
+
+
+def progress_at(seconds):
+    """A progress line of the first phase at `seconds` or later."""
+    def pred(line):
+        f = line.split()
+        return (line.startswith("iocx #1 ") and len(f) > 3 and
+                f[3] == "s" and float(f[2]) >= seconds)
+    return pred
+
+
+def black_hole():
+    """A listener that never accepts: once its queue is full, SYNs are
+    dropped and connects to it stay in flight."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    return s
+
+
+def check_interrupt(cmd, tmp):
+    """SIGINT after 2 s of a 30 s run: a complete report, in time."""
+    jpath = os.path.join(tmp, "int.json")
+    cpath = os.path.join(tmp, "int.csv")
+    b = Bench(cmd + ["--duration", "30", "--concurrency", "8",
+                     "--json=" + jpath, "--csv=" + cpath])
+    check(b.wait_line(progress_at(2.0)), "a progress line at 2 s")
+    b.p.send_signal(signal.SIGINT)
+    rc, took, _ = b.finish()
+    print("exited %.3f s after SIGINT" % took)
+    check(rc == 128 + signal.SIGINT, "interrupted: exit status %d, want %d"
+          % (rc, 128 + signal.SIGINT))
+    check(took < 3.0, "exit within 3 s of SIGINT (took %.3f s)" % took)
+    check(not os.path.exists(jpath + ".part"), "no temporary file left")
+    try:
+        with open(jpath) as f:
+            doc = json.load(f)
+        with open(cpath, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, ValueError) as e:
+        check(False, "interrupted run wrote its JSON and CSV: %s" % e)
+        return
+    check(doc["interrupted"] is True, "JSON says interrupted")
+    check(doc["exit_status"] == rc, "JSON exit_status == the process's")
+    phases = doc["phases"]
+    check(len(phases) == 1 and phases[0]["interrupted"],
+          "one phase, marked interrupted")
+    p = phases[0]
+    check_counts(p, "interrupted phase")
+    check_counts(p["totals"], "interrupted phase totals")
+    check(2.0 <= p["elapsed_s"] < 30, "elapsed %.3f s: cut at 2 s or later"
+          % p["elapsed_s"])
+    check(p["totals"]["connects"] > 0, "connects were measured")
+    check(doc["sink"]["accepted"] == p["totals"]["connects"] and
+          doc["sink"]["ok"], "sink accepted %d == connects %d" %
+          (doc["sink"]["accepted"], p["totals"]["connects"]))
+    check(rows and int(rows[-1]["connects_total"]) ==
+          p["totals"]["connects"], "the last CSV row's total == JSON's")
+
+
+def check_interrupt_in_flight(cmd, tmp):
+    """Connects that cannot finish: the first SIGINT waits a bounded
+    time and reports them cancelled; a second one quits at once and
+    leaves no report file at all."""
+    hole = black_hole()
+    target = "127.0.0.1:%d" % hole.getsockname()[1]
+    try:
+        jpath = os.path.join(tmp, "hole.json")
+        b = Bench(cmd + ["--duration", "30", "--concurrency", "8",
+                         "--target", target, "--json=" + jpath])
+        check(b.wait_line(progress_at(1.0)), "a progress line at 1 s")
+        b.p.send_signal(signal.SIGINT)
+        rc, took, _ = b.finish()
+        check(rc == 130, "in flight: exit status %d, want 130" % rc)
+        check(took < 3.0, "exit within 3 s of SIGINT (took %.3f s)" % took)
+        try:
+            with open(jpath) as f:
+                doc = json.load(f)
+            p = doc["phases"][0]
+            check_counts(p["totals"], "in-flight phase totals")
+            check(p["totals"]["errors"].get("IOCX_E_CANCELLED", 0) > 0,
+                  "connects still in flight are counted cancelled: %s" %
+                  p["totals"]["errors"])
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            check(False, "in-flight run wrote a complete JSON: %r" % e)
+
+        jpath = os.path.join(tmp, "twice.json")
+        b = Bench(cmd + ["--duration", "30", "--concurrency", "8",
+                         "--target", target, "--json=" + jpath])
+        check(b.wait_line(progress_at(1.0)), "a progress line at 1 s")
+        b.p.send_signal(signal.SIGINT)
+        check(b.wait_line(interrupted_line), "the first SIGINT is seen")
+        b.p.send_signal(signal.SIGINT)
+        rc, took, _ = b.finish()
+        check(rc == 130, "twice: exit status %d, want 130" % rc)
+        check(not os.path.exists(jpath),
+              "quit at once: no report, and no part of one, at PATH")
+    finally:
+        hole.close()
+
+
+class Acceptor:
+    """A loopback listener on a thread of its own that accepts and
+    closes, counting connections."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.count = 0
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.close()
+            with self.cond:
+                self.count += 1
+                self.cond.notify_all()
+
+    def wait_for(self, n, timeout):
+        with self.cond:
+            self.cond.wait_for(lambda: self.count >= n, timeout)
+            return self.count
+
+    def close(self):
+        self.sock.close()
+
+
+def check_targets_round_robin(cmd):
+    """Two --target options: connects alternate between them, through
+    iocx and through the raw loop."""
+    a, b = Acceptor(), Acceptor()
+    try:
+        r = run(cmd + ["--connects", "200", "--concurrency", "4",
+                       "--target", a.address, "--target", b.address,
+                       "--close", "graceful", "--baseline", "--rounds",
+                       "1", "--json", "--quiet"])
+        check(r.returncode == 0, "two targets: exit status %d" %
+              r.returncode)
+        doc = json.loads(r.stdout)
+        check(doc["connects"] == 200 and doc["baseline"]["connects"] == 200,
+              "two targets: 200 connects through iocx and the raw loop")
+        check(doc["settings"]["target"] == a.address + ", " + b.address,
+              "settings.target lists both: %s" % doc["settings"]["target"])
+        # Each phase alternates: 100 + 100 connects to each target.
+        got = (a.wait_for(200, 30), b.wait_for(200, 30))
+        check(got == (200, 200), "each target got 200 connects: %s" %
+              (got,))
+    except ValueError as e:
+        check(False, "two targets: JSON on stdout: %s" % e)
+    finally:
+        a.close()
+        b.close()
+
+
+def split_responder(stop):
+    """A server that reads a line, then answers "+PONG\\r\\n" in two
+    sends 20 ms apart, so the string a client waits for straddles two
+    reads and the first byte comes before the full reply."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    s.settimeout(0.2)
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = s.accept()
+            except OSError:
+                continue
+            with c:
+                c.settimeout(10)
+                try:
+                    got = b""
+                    while not got.endswith(b"\r\n"):
+                        piece = c.recv(64)
+                        if not piece:
+                            break
+                        got += piece
+                    c.sendall(b"+PO")
+                    time.sleep(0.02)
+                    c.sendall(b"NG\r\n")
+                except OSError:
+                    pass
+        s.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return "127.0.0.1:%d" % s.getsockname()[1], t
+
+
+def check_latency_count(lat, n, where):
+    check(lat is not None and lat["count"] == n,
+          "%s: %s values, want %d" % (where, lat and lat["count"], n))
+
+
+def check_request_response(cmd, tmp):
+    """--payload-hex/--payload-file with --expect-until/--expect-bytes
+    against the sink's echo mode and a server that answers in pieces."""
+    n = 300
+    r = run(cmd + ["--sink", "echo", "--payload-hex", "50494e470d0a",
+                   "--expect-until", "NG\\r\\n", "--connects", str(n),
+                   "--concurrency", "16", "--json", "--quiet"])
+    check(r.returncode == 0, "echo until: exit status %d" % r.returncode)
+    try:
+        doc = json.loads(r.stdout)
+        check(doc["connects"] == n and doc["errors"] == {},
+              "echo until: %d replies, no errors" % n)
+        check(doc["settings"]["payload"] == 6 and
+              doc["settings"]["expect_until"] == "NG\r\n",
+              "settings: 6-byte request, expect_until NG\\r\\n")
+        check(doc["sink"]["payload_bytes"] == 6 * n and doc["sink"]["ok"],
+              "the sink read every request byte")
+        check_latency_count(doc["ttfb_us"], n, "ttfb_us")
+        check_latency_count(doc["reply_us"], n, "reply_us")
+        check(doc["reply_us"]["p99"] >= doc["latency_us"]["min"],
+              "replies end after connects")
+    except (ValueError, KeyError, TypeError) as e:
+        check(False, "echo until: JSON: %r" % e)
+
+    body = os.path.join(tmp, "request.bin")
+    with open(body, "wb") as f:
+        f.write(bytes(range(256)) * 4)
+    r = run(cmd + ["--sink", "echo", "--payload-file", body,
+                   "--expect-bytes", "1k", "--connects", "200", "--json",
+                   "--quiet"])
+    check(r.returncode == 0, "echo bytes: exit status %d" % r.returncode)
+    try:
+        doc = json.loads(r.stdout)
+        check(doc["connects"] == 200 and doc["settings"]["payload"] == 1024,
+              "echo bytes: 200 replies of a 1024-byte file")
+        check_latency_count(doc["reply_us"], 200, "reply_us")
+    except (ValueError, KeyError, TypeError) as e:
+        check(False, "echo bytes: JSON: %r" % e)
+
+    # One byte more than the sink sends back: every reply is cut short
+    # by the sink's close, and counted by its code.
+    r = run(cmd + ["--sink", "echo", "--payload", "100", "--expect-bytes",
+                   "101", "--connects", "100", "--json", "--quiet"])
+    check(r.returncode == 1, "short replies: exit status %d, want 1" %
+          r.returncode)
+    try:
+        doc = json.loads(r.stdout)
+        check(doc["connects"] == 0 and
+              doc["errors"] == {"IOCX_E_EOF": 100},
+              "short replies: 100 x IOCX_E_EOF: %s" % doc["errors"])
+    except (ValueError, KeyError) as e:
+        check(False, "short replies: JSON: %r" % e)
+
+    stop = threading.Event()
+    target, t = split_responder(stop)
+    try:
+        r = run(cmd + ["--target", target, "--payload-hex", "50494e470d0a",
+                       "--expect-until", "+PONG\\r\\n", "--connects", "50",
+                       "--concurrency", "4", "--json", "--quiet"])
+    finally:
+        stop.set()
+        t.join(30)
+    check(r.returncode == 0, "split reply: exit status %d" % r.returncode)
+    try:
+        doc = json.loads(r.stdout)
+        check(doc["connects"] == 50, "split reply: 50 replies matched")
+        check_latency_count(doc["ttfb_us"], 50, "split ttfb_us")
+        check(doc["reply_us"]["min"] >= doc["ttfb_us"]["min"] and
+              doc["reply_us"]["max"] >= doc["ttfb_us"]["max"],
+              "the full reply never comes before its first byte")
+    except (ValueError, KeyError, TypeError) as e:
+        check(False, "split reply: JSON: %r" % e)
+
+
+def check_hdr_log(cmd, tmp):
+    """--hdr-log, decoded by HdrHistogram's own JavaScript port: per
+    phase, the intervals add up to the JSON's count and p99."""
+    hpath = os.path.join(tmp, "run.hlog")
+    jpath = os.path.join(tmp, "hlog.json")
+    r = run(cmd + ["--duration", "2.5", "--warmup", "300ms", "--baseline",
+                   "--rounds", "1", "--concurrency", "16", "--hdr-log",
+                   hpath, "--json=" + jpath, "--quiet"])
+    check(r.returncode == 0, "--hdr-log run: exit status %d" % r.returncode)
+    try:
+        with open(hpath) as f:
+            head = f.read(200)
+        check(head.startswith("#[Histogram log format version 1.3]\n"
+                              "#[StartTime: ") and "#[BaseTime: " in head,
+              "the log starts with the HistogramLogWriter header")
+        logs = read_hlogs([hpath])
+        with open(jpath) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        check(False, "hdr-histogram-js decodes the log: %s" % e)
+        return
+    print("hdr-histogram-js: %s" % logs)
+    for p in doc["phases"]:
+        tag = "%s.%d" % (p["phase"], p["round"])
+        got = logs.get(tag)
+        lat = p["latency_us"]
+        if not got:
+            check(False, "%s: intervals in the log" % tag)
+            continue
+        check(got["intervals"] >= 2, "%s: %d intervals" %
+              (tag, got["intervals"]))
+        check(got["count"] == p["connects"] == lat["count"],
+              "%s: log count %d == JSON connects %d" %
+              (tag, got["count"], p["connects"]))
+        # Both are the top of the bucket holding the 99th percentile;
+        # the JSON's is clamped to the exact max and rounded to 0.1 us.
+        # Equal to the histogram's precision: one bucket, 1/128.
+        p99 = got["p99"] / 1e3
+        check(abs(p99 - lat["p99"]) <= lat["p99"] / 128 + 0.1,
+              "%s: log p99 %.1f us == JSON p99 %.1f us" %
+              (tag, p99, lat["p99"]))
+
+
+def read_hlogs(paths):
+    """Per tag: hdr-histogram-js's sums of the intervals of paths."""
+    reader = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "read_hlog.js")
+    d = subprocess.run(["node", reader] + paths, capture_output=True,
+                       text=True, timeout=TIMEOUT_S)
+    sys.stderr.write(d.stderr)
+    return json.loads(d.stdout)
+
+
+def check_merge(cmd, tmp):
+    """Three benches side by side, each with its --hdr-log; `merge`
+    gives their counts added and the percentiles of one histogram of
+    every sample (hdr-histogram-js adds the same intervals)."""
+    n = 3
+    hlogs = [os.path.join(tmp, "part%d.hlog" % i) for i in range(n)]
+    jsons = [os.path.join(tmp, "part%d.json" % i) for i in range(n)]
+    procs = [Bench(cmd + ["--duration", "2", "--concurrency", "4",
+                          "--quiet", "--hdr-log", hlogs[i],
+                          "--json=" + jsons[i]]) for i in range(n)]
+    for i, b in enumerate(procs):
+        rc, _, _ = b.finish()
+        check(rc == 0, "merge part %d: exit status %d" % (i, rc))
+    r = run(cmd + ["merge", "--json"] + hlogs)
+    check(r.returncode == 0, "merge: exit status %d" % r.returncode)
+    try:
+        merged = json.loads(r.stdout)
+        parts = [json.load(open(j)) for j in jsons]
+        js = read_hlogs(hlogs)
+    except (OSError, ValueError) as e:
+        check(False, "merge: outputs parse: %s" % e)
+        return
+    print("merge: %s" % r.stdout)
+    total = sum(p["connects"] for p in parts)
+    check(merged["connects"] == total == js["all"]["count"],
+          "merged connects %d == sum of the runs %d" %
+          (merged["connects"], total))
+    lat = merged["latency_us"]
+    # One histogram fed every sample: the same buckets, so the same p50
+    # and p99 as hdr-histogram-js's (both the top of the bucket).
+    for k in ("p50", "p99"):
+        check(abs(lat[k] * 1e3 - js["all"][k]) <= 100,
+              "merged %s %.1f us == hdr-histogram-js's %.1f us" %
+              (k, lat[k], js["all"][k] / 1e3))
+    ph = {p["tag"]: p for p in merged["phases"]}
+    check(list(ph) == ["iocx.1"] and ph["iocx.1"]["connects"] == total,
+          "one phase, iocx.1, with every connect")
+    check(merged["overlap_s"] is not None and merged["overlap_s"] > 0 and
+          merged["connects_per_sec"] > 0,
+          "the runs overlapped: a combined rate over the overlap")
+    r = run(cmd + ["merge", os.path.join(tmp, "absent.hlog")])
+    check(r.returncode == 1 and "cannot open" in r.stderr,
+          "merge of a missing file: exit 1, says so")
+    r = run(cmd + ["merge", jsons[0]])
+    check(r.returncode == 1, "merge of a JSON file: exit 1 (logs only)")
+    r = run(cmd + ["merge"])
+    check(r.returncode == 2, "merge without files: exit 2")
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def check_svg(cmd, tmp):
+    """--svg: well-formed XML, one series per phase in each chart."""
+    spath = os.path.join(tmp, "run.svg")
+    jpath = os.path.join(tmp, "svg.json")
+    r = run(cmd + ["--duration", "2.2", "--baseline", "--concurrency", "8",
+                   "--svg", spath, "--json=" + jpath, "--quiet"])
+    check(r.returncode == 0, "--svg run: exit status %d" % r.returncode)
+    try:
+        root = ET.parse(spath).getroot()
+        with open(jpath) as f:
+            doc = json.load(f)
+    except (OSError, ValueError, ET.ParseError) as e:
+        check(False, "--svg: well-formed XML: %s" % e)
+        return
+    check(root.tag == SVG + "svg", "the root is an SVG element")
+    want = ["%s #%d" % (p["phase"], p["round"]) for p in doc["phases"]]
+    groups = {g.get("id"): g for g in root.iter(SVG + "g")}
+    for gid in ("spectrum", "rate"):
+        g = groups.get(gid)
+        if g is None:
+            check(False, "--svg: a group %s" % gid)
+            continue
+        series = [p for p in g if p.get("class") == "series"]
+        names = [p.get("data-phase") for p in series]
+        check(names == want, "%s: one series per phase %s, got %s" %
+              (gid, want, names))
+        for p in series:
+            pts = [tuple(map(float, xy.split(",")))
+                   for xy in p.get("points").split()]
+            check(len(pts) >= (20 if gid == "spectrum" else 2) and
+                  all(0 <= x <= 1000 and 0 <= y <= 440 for x, y in pts),
+                  "%s %s: %d points inside the picture" %
+                  (gid, p.get("data-phase"), len(pts)))
+
+
+def check_run(cmd, tmp, tag, armed, extra):
     """One --baseline --json run; its JSON must add up."""
-    jpath = os.path.join(tmp, "bench-%d.json" % armed)
+    jpath = os.path.join(tmp, "bench-%s.json" % tag)
     r = run(cmd + ["--connects", str(CONNECTS), "--warmup", str(WARMUP),
                    "--concurrency", "32", "--payload", str(PAYLOAD),
                    "--baseline", "--json=" + jpath] + extra)
@@ -196,7 +723,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         cpath = os.path.join(tmp, "bench.csv")
-        check_run(cmd, tmp, 0, ["--close", "graceful", "--csv=" + cpath])
+        check_run(cmd, tmp, "plain", 0,
+                  ["--close", "graceful", "--csv=" + cpath])
         try:
             check_csv(cpath)
         except (OSError, KeyError, ValueError) as e:
@@ -204,8 +732,20 @@ def main():
         # Abortive closes, batched through the ring on io_uring (the
         # other backends ignore the option): the sink must still count
         # every connect.
-        check_run(cmd, tmp, ARMED, ["--armed", str(ARMED), "--batch-closes"])
+        check_run(cmd, tmp, "armed", ARMED,
+                  ["--armed", str(ARMED), "--batch-closes"])
+        # The engine paces the iocx phases, the schedule the raw ones.
+        check_run(cmd, tmp, "rate", 0, ["--rate", str(RATE)])
+        check_interrupt(cmd, tmp)
+        check_interrupt_in_flight(cmd, tmp)
+        check_request_response(cmd, tmp)
+        check_hdr_log(cmd, tmp)
+        check_merge(cmd, tmp)
+        check_svg(cmd, tmp)
+        check_bad_file(cmd, tmp)
     check_bad_usage(cmd)
+    check_progress(cmd)
+    check_targets_round_robin(cmd)
 
     if failures:
         print("%d check(s) failed" % len(failures))

@@ -379,7 +379,8 @@ struct peer *peer_listen_port(int family, const char *ip, uint16_t port,
 /*
  * Listen on ip:0 with backlog 1, accept nothing, and fill the accept
  * queue with client connections: the kernel then drops further SYNs, so
- * connects to it stay pending (notes/wine.md §5).  Linux (so Wine) only:
+ * connects to it stay pending (docs/windows.md, "A pending connect on
+ * loopback").  Linux (so Wine) only:
  * per Microsoft's listen() documentation Windows answers a full queue
  * with a refusal, so on real Windows these connects would report
  * IOCX_E_REFUSED and the pending-connect tests need another technique.

@@ -10,6 +10,7 @@
  * zero after that, plus the syscall log showing no socket was ever made
  * for a bad request (nothing could call back).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -252,8 +253,9 @@ static void connect_unspecified_remote_is_not_connected(void **state)
 	struct sockaddr_storage any;
 
 	/*
-	 * Wine would connect 0.0.0.0:port to the local listener (wine.md
-	 * §2), so only the engine's own check keeps this portable.
+	 * Wine would connect 0.0.0.0:port to the local listener
+	 * (docs/windows.md, "ConnectEx and the first payload"), so only
+	 * the engine's own check keeps this portable.
 	 */
 	req.remote = (struct sockaddr *)&any;
 	req.remote_len = (size_t)peer_addr(&any, AF_INET, "0.0.0.0",
@@ -288,6 +290,54 @@ static void connect_v4mapped_unspecified_remote_is_rejected(void **state)
 	assert_bad_silent(f);
 	assert_true(peer_wait_accepted(f->peer, 1, PEER_TIMEOUT_MS));
 	assert_int_equal(f->peer->accepted, 1);
+	peer_assert_no_leak(f->live0);
+}
+
+#ifdef _WIN32
+#define OS_ADDRNOTAVAIL WSAEADDRNOTAVAIL
+#else
+#define OS_ADDRNOTAVAIL EADDRNOTAVAIL
+#endif
+
+/*
+ * A bind the OS refuses (192.0.2.1 is TEST-NET-1, on no interface here)
+ * fails iocx_connect synchronously; iocx_last_os_error() then holds the
+ * OS's code for it.  The next call resets it: a success and a failure
+ * found without the OS both leave 0.
+ */
+static void connect_bind_failure_sets_last_os_error(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_connect_request req = f->good;
+	struct sockaddr_storage local;
+	struct peer_rec *r = &f->rec[0];
+	iocx_conn *conn = NULL;
+
+	req.local = (struct sockaddr *)&local;
+	req.local_len = (size_t)peer_addr(&local, AF_INET, "192.0.2.1", 0);
+	assert_int_not_equal(req.local_len, 0);
+	expect_rc(f, &req, IOCX_E_ADDRNOTAVAIL, "bind to 192.0.2.1");
+	assert_int_equal(iocx_last_os_error(), OS_ADDRNOTAVAIL);
+
+	req = f->good;
+	req.on_connect = NULL;
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_E_INVAL);
+	assert_int_equal(iocx_last_os_error(), 0);
+
+	req.local = (struct sockaddr *)&local;
+	req.local_len = sizeof(struct sockaddr_in);
+	req.on_connect = f->good.on_connect;
+	assert_int_equal(iocx_connect(f->engine, &req, NULL),
+			 IOCX_E_ADDRNOTAVAIL);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	assert_int_equal(iocx_last_os_error(), 0);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(atomic_load(&f->bad.connects), 0);
+	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
 }
 
@@ -470,6 +520,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			connect_v4mapped_unspecified_remote_is_rejected, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			connect_bind_failure_sets_last_os_error, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			connect_while_destroying_reports_shutdown, setup,

@@ -3,7 +3,7 @@
  * destroy with 1,000 connects in flight and with open connections, a
  * second close, destroy from inside a callback, and close racing the
  * completion.  A pending connect comes from a listener whose accept queue
- * is full (notes/wine.md §5).
+ * is full (docs/windows.md, "A pending connect on loopback").
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -375,7 +375,8 @@ static void connect_updates_connect_context(void **state)
 	assert_true(s != INVALID_SOCKET);
 	assert_int_equal(peer_sys_find(SYS_CONNECT, s, 0, 0, &cx), 1);
 	/*
-	 * Wine makes the option a no-op (notes/wine.md §4), so the recorded
+	 * Wine makes the option a no-op (docs/windows.md,
+	 * "SO_UPDATE_CONNECT_CONTEXT"), so the recorded
 	 * call is the only proof: exactly once, after ConnectEx, before
 	 * on_connect reports the socket usable.
 	 */
@@ -575,7 +576,8 @@ static void close_abort_resets_peer(void **state)
 	peer_assert_no_leak(f->live0);
 
 	if (f->peer->conns[0].error == 0 && peer_is_wine()) {
-		/* wine.md §11: a recv() issued after the RST returns 0. */
+		/* docs/windows.md, "Data after a reset": a recv() issued
+		 * after the RST returns 0. */
 		printf("wine %s: recv after a peer reset returns 0 (EOF), not "
 		       "WSAECONNRESET; reset not observable\n",
 		       peer_wine_version());

@@ -16,8 +16,8 @@
  * outside a read session, anything after on_close, two callbacks at once)
  * as a violation.  The main thread asserts after bounded waits.
  *
- * Wine 8 differs from Windows where a reset is involved (notes/wine.md
- * §11): a WSARecv issued after the peer's RST completes with 0 bytes, and
+ * Wine 8 differs from Windows where a reset is involved (docs/windows.md,
+ * "Data after a reset"): a WSARecv issued after the peer's RST completes with 0 bytes, and
  * a peer reading a connection we reset sees a plain EOF (measured: also
  * with bare Winsock calls, so not the engine).  Those checks skip() under
  * Wine, naming the gap, instead of passing silently.
@@ -621,8 +621,9 @@ static void peer_reset_reports_reset(void **state)
 	if (terminal == IOCX_E_EOF && peer_is_wine())
 		skip_because("Wine %s: a WSARecv issued after the peer's "
 			     "RST completes with 0 bytes (EOF), Windows fails "
-			     "it with WSAECONNRESET (notes/wine.md section "
-			     "11); IOCX_E_RESET not checked",
+			     "it with WSAECONNRESET (docs/windows.md, "
+			     "\"Data after a reset\"); IOCX_E_RESET not "
+			     "checked",
 			     peer_wine_version());
 	assert_int_equal(terminal, IOCX_E_RESET);
 }
@@ -830,8 +831,9 @@ static void abortive_close_resets_the_peer(void **state)
 	if (err == 0 && peer_is_wine())
 		skip_because("Wine %s: the peer of a connection closed "
 			     "with SO_LINGER {1,0} read a plain EOF, Windows "
-			     "reports WSAECONNRESET (notes/wine.md section "
-			     "11); the reset is not checked",
+			     "reports WSAECONNRESET (docs/windows.md, "
+			     "\"Data after a reset\"); the reset is not "
+			     "checked",
 			     peer_wine_version());
 	assert_int_equal(err, PEER_ECONNRESET);
 }

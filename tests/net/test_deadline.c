@@ -1,7 +1,8 @@
 /*
  * Connect deadlines and retries on real loopback sockets: a deadline
  * shorter than the handshake (a listener with a full accept queue keeps
- * the connect pending, notes/wine.md §5), a deadline that never fires,
+ * the connect pending: docs/windows.md, "A pending connect on
+ * loopback"), a deadline that never fires,
  * a deadline armed by another engine's worker,
  * retries against a port that starts listening after two refusals, retries
  * that run out, a close during the backoff, and destroy with deadlines and

@@ -418,7 +418,8 @@ static void connect_association_failure_closes_socket(void **state)
 	}
 	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->bad);
 	/*
-	 * 87 is what a failed association reports (wine.md §2); it is not
+	 * 87 is what a failed association reports (docs/windows.md,
+	 * "Completion port and workers"); it is not
 	 * the caller's bad argument, so it must not read as IOCX_E_INVAL
 	 * (nor must epoll_ctl's EINVAL).
 	 */

@@ -2,7 +2,8 @@
  * Socket recycling (options.recycle_sockets): a graceful close keeps the
  * socket after DisconnectEx(TF_REUSE_SOCKET), the next connect of that
  * family takes it, and where the OS refuses to reconnect a kept socket
- * (Wine 8: ConnectEx fails with WSAEISCONN, notes/wine.md §10) the engine
+ * (Wine 8: ConnectEx fails with WSAEISCONN; docs/windows.md, "Socket
+ * reuse: DisconnectEx") the engine
  * turns recycling off and goes on with a fresh socket.  Abortive closes
  * and explicitly bound connections are never recycled, and destroy closes
  * every kept socket.  The Linux backends do not recycle (there is no

@@ -4,7 +4,7 @@
  * connection and starts the next one.  Every callback is accounted for,
  * the counters agree, the peer saw every connection, and nothing (memory,
  * handles) is left after destroy.  Budget: about 1 ms per cycle under
- * Wine (notes/wine.md §15), so 10-20 s.
+ * Wine (docs/windows.md, "Speed under Wine"), so 10-20 s.
  */
 #include <stdarg.h>
 #include <stddef.h>

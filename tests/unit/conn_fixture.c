@@ -87,6 +87,14 @@ int cfx_engine_destroy(iocx_engine **e, unsigned engines)
 	return rc == IOCX_OK && fake_engines() == engines ? 0 : -1;
 }
 
+int cfx_teardown_engine(iocx_engine **e, unsigned engines, bool in_engine)
+{
+	if (cfx_engine_abandon(e, in_engine))
+		return 0;
+	fake_set_cancel_completes(true);
+	return cfx_engine_destroy(e, engines);
+}
+
 void cfx_complete_connect(iocx_engine *e, iocx_conn *c, int status,
 			  uint32_t os_code)
 {

@@ -56,6 +56,14 @@ bool cfx_engine_abandon(iocx_engine **e, bool in_engine);
 int cfx_engine_destroy(iocx_engine **e, unsigned engines);
 
 /*
+ * The end of a teardown: unless cfx_engine_abandon() says to leave *e
+ * alone (in_engine), let the fake complete cancels again and destroy *e
+ * (cfx_engine_destroy's result).  The caller makes its callbacks lenient
+ * first: a failed test may have left connections behind.
+ */
+int cfx_teardown_engine(iocx_engine **e, unsigned engines, bool in_engine);
+
+/*
  * Complete c's connect in flight with status and os_code (no bytes), and
  * pump e: the test expects exactly one on_connect(status), which its
  * callback named cb_connect checks with check_expected(status).

@@ -230,7 +230,8 @@ static int fake_post(struct iocx_engine *e, enum iocx_event_kind kind,
 	struct iocx_event ev = { .kind = kind, .conn = conn };
 	int rc;
 
-	/* A connection by name has no socket while it resolves: id 0. */
+	/* A request waiting for admission, or resolving a name, has no
+	 * socket yet: id 0. */
 	log_call(FAKE_POST,
 		 conn ? ((const struct fake_conn *)(const void *)conn)->id : 0,
 		 (size_t)kind);

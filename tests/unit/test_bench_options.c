@@ -13,7 +13,7 @@
 
 #include "options.h"
 
-#define MAX_ARGS 32
+#define MAX_ARGS (2 * BENCH_MAX_TARGETS + 8)
 
 struct opts_case {
 	const char *args[6];	/* NULL-terminated, without argv[0] */
@@ -78,7 +78,7 @@ static void bench_parse_no_arguments_gives_defaults(void **state)
 	assert_int_equal(o.warmup_connects, 0);
 	assert_int_equal(o.warmup_ms, 0);
 	assert_int_equal(o.timeout_ms, 0);
-	assert_false(o.have_target);
+	assert_int_equal(o.ntargets, 0);
 	assert_int_equal(o.sink_mode, BENCH_SINK_READ);
 	assert_int_equal(o.sink_threads, 0);
 	assert_false(o.baseline);
@@ -160,25 +160,113 @@ static void bench_parse_durations_accept_units(void **state)
 
 static void bench_parse_targets_ipv4_and_ipv6(void **state)
 {
-	const struct sockaddr_in *in = (const void *)&o.target;
-	const struct sockaddr_in6 *in6 = (const void *)&o.target;
+	const struct sockaddr_in *in = (const void *)&o.targets[0].addr;
+	const struct sockaddr_in6 *in6 = (const void *)&o.targets[0].addr;
 	char text[BENCH_ADDR_TEXT];
 
 	(void)state;
 	assert_int_equal(PARSE("--target", "127.0.0.1:8080"), BENCH_PARSE_OK);
-	assert_true(o.have_target);
-	assert_int_equal(o.target_len, sizeof(struct sockaddr_in));
+	assert_int_equal(o.ntargets, 1);
+	assert_int_equal(o.targets[0].len, sizeof(struct sockaddr_in));
 	assert_int_equal(in->sin_family, AF_INET);
 	assert_int_equal(ntohs(in->sin_port), 8080);
-	assert_string_equal(bench_addr_format((const void *)&o.target, text),
+	assert_string_equal(bench_addr_format((const void *)in, text),
 			    "127.0.0.1:8080");
 
 	assert_int_equal(PARSE("--target=[::1]:443"), BENCH_PARSE_OK);
-	assert_int_equal(o.target_len, sizeof(struct sockaddr_in6));
+	assert_int_equal(o.targets[0].len, sizeof(struct sockaddr_in6));
 	assert_int_equal(in6->sin6_family, AF_INET6);
 	assert_int_equal(ntohs(in6->sin6_port), 443);
-	assert_string_equal(bench_addr_format((const void *)&o.target, text),
+	assert_string_equal(bench_addr_format((const void *)in6, text),
 			    "[::1]:443");
+}
+
+static void bench_parse_targets_repeat_in_order(void **state)
+{
+	const char *want[] = { "127.0.0.1:81", "127.0.0.2:82",
+			       "127.0.0.3:83" };
+	char text[BENCH_ADDR_TEXT];
+
+	(void)state;
+	assert_int_equal(PARSE("--target", want[0], "--target=127.0.0.2:82",
+			       "--target", want[2]),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.ntargets, 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_string_equal(
+			bench_addr_format((const void *)&o.targets[i].addr,
+					  text),
+			want[i]);
+}
+
+static void bench_parse_targets_at_most_max(void **state)
+{
+	const char *args[2 * BENCH_MAX_TARGETS + 3];
+	unsigned n = 0;
+
+	(void)state;
+	for (unsigned i = 0; i <= BENCH_MAX_TARGETS; i++) {
+		args[n++] = "--target";
+		args[n++] = "127.0.0.1:80";
+	}
+	args[n] = NULL;
+	assert_int_equal(parse(args), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "at most"));
+	args[n - 2] = NULL;
+	assert_int_equal(parse(args), BENCH_PARSE_OK);
+	assert_int_equal(o.ntargets, BENCH_MAX_TARGETS);
+}
+
+static void bench_parse_request_and_reply_options(void **state)
+{
+	unsigned char bytes[8];
+
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5"), BENCH_PARSE_OK);
+	assert_false(bench_expects_reply(&o));
+	assert_int_equal(PARSE("--payload-hex", "50494E470d0a",
+			       "--expect-until", "+PONG\\r\\n", "--sink",
+			       "echo"),
+			 BENCH_PARSE_OK);
+	assert_string_equal(o.payload_hex, "50494E470d0a");
+	assert_int_equal(o.payload, 6);
+	assert_int_equal(bench_hex_decode(o.payload_hex, bytes), 6);
+	assert_memory_equal(bytes, "PING\r\n", 6);
+	assert_int_equal(o.expect_until_len, 7);
+	assert_memory_equal(o.expect_until, "+PONG\r\n", 7);
+	assert_int_equal(o.sink_mode, BENCH_SINK_ECHO);
+	assert_true(bench_expects_reply(&o));
+
+	assert_int_equal(PARSE("--expect-until", "a\\x00b\\t\\\\"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.expect_until_len, 5);
+	assert_memory_equal(o.expect_until, "a\0b\t\\", 5);
+
+	assert_int_equal(PARSE("--payload-file", "req.txt", "--expect-bytes",
+			       "2k"),
+			 BENCH_PARSE_OK);
+	assert_string_equal(o.payload_file, "req.txt");
+	assert_null(o.payload_hex);
+	assert_int_equal(o.expect_bytes, 2000);
+	assert_true(bench_expects_reply(&o));
+}
+
+static void bench_parse_numbers_take_decimal_suffixes(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5k", "--concurrency", "1K",
+			       "--rate", "2M", "--payload", "4k"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.connects, 5000);
+	assert_int_equal(o.concurrency, 1000);
+	assert_int_equal(o.rate, 2000000);
+	assert_int_equal(o.payload, 4000);
+	assert_int_equal(PARSE("--connects=1G", "--warmup", "10k"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.connects, 1000000000);
+	assert_int_equal(o.warmup_connects, 10000);
+	assert_int_equal(PARSE("--armed", "1M"), BENCH_PARSE_OK);
+	assert_int_equal(o.armed, 1000000);
 }
 
 static void bench_parse_baseline_defaults_to_two_rounds(void **state)
@@ -233,6 +321,19 @@ static void bench_parse_help_asks_for_usage(void **state)
 {
 	(void)state;
 	assert_int_equal(PARSE("--connects", "5", "--help"), BENCH_PARSE_HELP);
+	assert_int_equal(PARSE("-h"), BENCH_PARSE_HELP);
+	assert_int_equal(PARSE("--version", "--connects", "5"),
+			 BENCH_PARSE_VERSION);
+}
+
+static void bench_parse_quiet_is_a_switch(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5"), BENCH_PARSE_OK);
+	assert_false(o.quiet);
+	assert_int_equal(PARSE("--quiet"), BENCH_PARSE_OK);
+	assert_true(o.quiet);
+	assert_int_equal(PARSE("--quiet=1"), BENCH_PARSE_USAGE);
 }
 
 /* Every one of these must be a usage error, explained in one line. */
@@ -241,6 +342,8 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--bogus=1" } },
 	{ { "connects" } },
 	{ { "-c", "5" } },
+	{ { "-help" } },
+	{ { "--version=1" } },
 	{ { "--" } },
 	{ { "--connects" } },
 	{ { "--connects", "0" } },
@@ -310,6 +413,29 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--target", "[::g]:80" } },
 	{ { "--target", "0.0.0.0:80" } },
 	{ { "--target", "[::]:80" } },
+	{ { "--target", "127.0.0.1:80", "--target", "[::1]:80" } },
+	{ { "--connects", "5m" } },
+	{ { "--payload-hex", "" } },
+	{ { "--payload-hex", "4" } },
+	{ { "--payload-hex", "4g" } },
+	{ { "--payload-hex", "0x41" } },
+	{ { "--payload-file=" } },
+	{ { "--payload", "4", "--payload-file", "f" } },
+	{ { "--expect-bytes", "0" } },
+	{ { "--expect-bytes", "5", "--expect-until", "x" } },
+	{ { "--expect-bytes", "5", "--baseline" } },
+	{ { "--expect-until", "" } },
+	{ { "--expect-until", "\\" } },
+	{ { "--expect-until", "\\x4" } },
+	{ { "--expect-until", "\\q" } },
+	{ { "--sink", "reply" } },
+	{ { "--connects", "5kk" } },
+	{ { "--connects", "k" } },
+	{ { "--connects", "1.5k" } },
+	{ { "--connects", "5T" } },
+	{ { "--connects", "5G" } },
+	{ { "--concurrency", "66k" } },
+	{ { "--payload", "20000000000G" } },
 	{ { "--connects", "10", "--duration", "1" } },
 	{ { "--connects", "10", "--warmup", "10" } },
 	{ { "--duration", "1", "--warmup", "1s" } },
@@ -362,11 +488,16 @@ int main(void)
 		cmocka_unit_test(bench_parse_json_without_path_is_stdout),
 		cmocka_unit_test(bench_parse_durations_accept_units),
 		cmocka_unit_test(bench_parse_targets_ipv4_and_ipv6),
+		cmocka_unit_test(bench_parse_targets_repeat_in_order),
+		cmocka_unit_test(bench_parse_targets_at_most_max),
+		cmocka_unit_test(bench_parse_numbers_take_decimal_suffixes),
+		cmocka_unit_test(bench_parse_request_and_reply_options),
 		cmocka_unit_test(bench_parse_baseline_defaults_to_two_rounds),
 		cmocka_unit_test(bench_parse_last_value_wins),
 		cmocka_unit_test(bench_parse_payload_at_limit_is_accepted),
 		cmocka_unit_test(bench_parse_armed_takes_0_to_max),
 		cmocka_unit_test(bench_parse_help_asks_for_usage),
+		cmocka_unit_test(bench_parse_quiet_is_a_switch),
 		cmocka_unit_test(bench_parse_bad_input_is_usage_error),
 		cmocka_unit_test(bench_parse_usage_error_names_the_argument),
 	};

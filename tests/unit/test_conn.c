@@ -1669,6 +1669,8 @@ static void destroy_open_reports_shutdown(void **state)
 	assert_int_equal(p->closes, 1);
 	assert_true(p->sock_closed_at_close);
 	assert_int_equal(fake_sock(p->id)->cancels, 0);
+	/* Destroy resets an open connection (RST), it does not send FIN. */
+	assert_true(fake_sock(p->id)->abort);
 }
 
 /*

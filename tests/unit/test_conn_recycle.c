@@ -1,7 +1,8 @@
 /*
  * The core's side of socket recycling, on the scripted fake backend: a
- * graceful close of a wildcard-bound connection disconnects first and
- * hands the socket to recycle() once that completed; every other close,
+ * graceful close of a wildcard-bound plain connection (no TFO, no SYN
+ * tuning, not v4-mapped) disconnects first and hands the socket to
+ * recycle() once that completed; every other close,
  * a failed or refused disconnect, and destroy close the socket instead,
  * and on_close always comes last, exactly once.  (The IOCP pool and its
  * Wine fallback are tested under Wine in tests/net/test_recycle.c.)
@@ -101,18 +102,12 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Connect (optionally bound to local) and complete it: the conn is OPEN. */
-static void open_conn(struct fx *fx, const struct sockaddr_in *local)
+/* Connect with r and complete it: the conn is OPEN. */
+static void open_req(struct fx *fx, const struct iocx_connect_request *r)
 {
-	struct iocx_connect_request r =
-		cfx_request(&fx->v4, on_connect, on_close, fx);
 	iocx_conn *conn = NULL;
 
-	if (local) {
-		r.local = (const struct sockaddr *)local;
-		r.local_len = sizeof(*local);
-	}
-	assert_int_equal(iocx_connect(fx->e, &r, &conn), IOCX_OK);
+	assert_int_equal(iocx_connect(fx->e, r, &conn), IOCX_OK);
 	fake_complete(conn, IOCX_OK, 0, 0);
 	fake_pump(fx->e);
 	assert_int_equal(fx->connects, 1);
@@ -120,15 +115,24 @@ static void open_conn(struct fx *fx, const struct sockaddr_in *local)
 	fake_log_clear();
 }
 
-/* Open a connection as open_conn() does, close it with mode and pump;
- * returns its id. */
-static unsigned open_then_close(struct fx *fx,
-				const struct sockaddr_in *local,
-				enum iocx_close_mode mode)
+/* Close the open connection gracefully and pump; returns its id. */
+static unsigned close_graceful(struct fx *fx)
 {
+	unsigned id = fake_id(fx->conn);
+
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	return id;
+}
+
+/* Open a plain connection, close it with mode and pump; returns its id. */
+static unsigned open_then_close(struct fx *fx, enum iocx_close_mode mode)
+{
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, on_connect, on_close, fx);
 	unsigned id;
 
-	open_conn(fx, local);
+	open_req(fx, &r);
 	id = fake_id(fx->conn);
 	assert_int_equal(iocx_close(fx->conn, mode), IOCX_OK);
 	fake_pump(fx->e);
@@ -148,7 +152,7 @@ static void recycle_graceful_close_disconnects_then_keeps(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	/* The disconnect is in flight: on_close waits for it. */
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 1);
 	assert_int_equal(fx->closes, 0);
@@ -168,7 +172,7 @@ static void recycle_refused_by_backend_closes(void **state)
 	unsigned id;
 
 	fake_set_recycle_keeps(false);
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	fake_complete(fx->conn, IOCX_OK, 0, 0);
 	fake_pump(fx->e);
 	assert_int_equal(fx->closes, 1);
@@ -182,7 +186,7 @@ static void recycle_disconnect_failure_closes(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	fake_complete(fx->conn, IOCX_E_RESET, 0xC000020Du, 0);
 	fake_pump(fx->e);
 	assert_int_equal(fx->closes, 1);
@@ -198,7 +202,7 @@ static void recycle_disconnect_refused_at_once_closes(void **state)
 
 	/* Opening issues no disconnect: the close's is the one that fails. */
 	fake_fail_next(FAKE_DISCONNECT, IOCX_E_NOTSUP);
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
 	assert_false(fake_sock(id)->abort);
@@ -209,22 +213,75 @@ static void recycle_not_for_abortive_close(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_ABORT);
+	id = open_then_close(fx, IOCX_CLOSE_ABORT);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 	assert_true(fake_sock(id)->abort);
 }
 
+/* Open with r, close gracefully: the socket is closed, never kept. */
+static void assert_closed_not_kept(struct fx *fx,
+				   const struct iocx_connect_request *r)
+{
+	unsigned id;
+
+	open_req(fx, r);
+	id = close_graceful(fx);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
+	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
+	assert_int_equal(recycled(fx), 0);
+}
+
 static void recycle_not_for_explicit_local(void **state)
 {
 	struct fx *fx = *state;
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, on_connect, on_close, fx);
 	struct sockaddr_in local = fx->v4;
-	unsigned id;
 
 	local.sin_port = 0;
-	id = open_then_close(fx, &local, IOCX_CLOSE_GRACEFUL);
-	assert_int_equal(fx->closes, 1);
-	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
+	r.local = (const struct sockaddr *)&local;
+	r.local_len = sizeof(local);
+	assert_closed_not_kept(fx, &r);
+}
+
+static void recycle_not_for_fastopen(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, on_connect, on_close, fx);
+
+	r.flags = IOCX_CONNECT_FASTOPEN;
+	assert_closed_not_kept(fx, &r);
+}
+
+static void recycle_not_for_syn_tuned(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, on_connect, on_close, fx);
+
+	r.syn_retransmissions = 2;
+	assert_closed_not_kept(fx, &r);
+}
+
+static void recycle_not_for_v4_mapped(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, on_connect, on_close, fx);
+	struct sockaddr_in6 mapped;
+
+	memset(&mapped, 0, sizeof(mapped));
+	mapped.sin6_family = AF_INET6;
+	mapped.sin6_port = fx->v4.sin_port;
+	mapped.sin6_addr.s6_addr[10] = 0xff;
+	mapped.sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&mapped.sin6_addr.s6_addr[12], &fx->v4.sin_addr, 4);
+	r.remote = (const struct sockaddr *)&mapped;
+	r.remote_len = sizeof(mapped);
+	assert_closed_not_kept(fx, &r);
 }
 
 static void recycle_off_never_disconnects(void **state)
@@ -232,7 +289,7 @@ static void recycle_off_never_disconnects(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fx->closes, 1);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 0);
 	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
@@ -243,7 +300,7 @@ static void recycle_destroy_cancels_disconnect_in_flight(void **state)
 	struct fx *fx = *state;
 	unsigned id;
 
-	id = open_then_close(fx, NULL, IOCX_CLOSE_GRACEFUL);
+	id = open_then_close(fx, IOCX_CLOSE_GRACEFUL);
 	assert_int_equal(fake_count(FAKE_DISCONNECT, id), 1);
 	/* TIME_WAIT could hold the disconnect for minutes: destroy cancels
 	 * it (the fake's cancel completes it at once) and closes. */
@@ -274,6 +331,12 @@ int main(void)
 			recycle_not_for_abortive_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			recycle_not_for_explicit_local, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			recycle_not_for_fastopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			recycle_not_for_syn_tuned, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			recycle_not_for_v4_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			recycle_off_never_disconnects, setup_off, teardown),
 		cmocka_unit_test_setup_teardown(

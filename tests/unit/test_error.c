@@ -183,6 +183,23 @@ static void strerror_unknown_code_says_unknown(void **state)
 	}
 }
 
+/*
+ * A code returned for several reasons gets a message true of all of them:
+ * IOCX_E_ALREADY comes from iocx_close, iocx_read_start, iocx_read_stop,
+ * iocx_shutdown and iocx_set_allocator; IOCX_E_ADDRNOTAVAIL from a zero
+ * remote address or port and from an OS refusal to bind or connect;
+ * IOCX_E_TIMEDOUT from a connect attempt and from iocx_engine_wait_idle.
+ */
+static void strerror_shared_codes_name_no_single_cause(void **state)
+{
+	(void)state;
+	assert_string_equal(iocx_strerror(IOCX_E_ALREADY),
+			    "already requested, or no longer possible");
+	assert_string_equal(iocx_strerror(IOCX_E_ADDRNOTAVAIL),
+			    "address not available");
+	assert_string_equal(iocx_strerror(IOCX_E_TIMEDOUT), "timed out");
+}
+
 static void set_allocator_null_alloc_returns_inval(void **state)
 {
 	(void)state;
@@ -212,6 +229,7 @@ int main(void)
 		T(strerror_every_code_unique),
 		T(error_name_unknown_code_says_unknown),
 		T(strerror_unknown_code_says_unknown),
+		T(strerror_shared_codes_name_no_single_cause),
 		T(set_allocator_null_alloc_returns_inval),
 		T(set_allocator_null_free_returns_inval),
 		T(set_allocator_both_null_returns_inval),

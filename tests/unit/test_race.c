@@ -84,7 +84,7 @@ static int group_setup(void **state)
 	return iocx_set_allocator(hook_alloc, hook_free) == IOCX_OK ? 0 : -1;
 }
 
-static int setup_with(void **state, int prefer)
+static int setup_with(void **state, int prefer, unsigned max_in_flight)
 {
 	struct fx *fx = &the_fx;
 	struct iocx_engine_options o;
@@ -96,6 +96,7 @@ static int setup_with(void **state, int prefer)
 	iocx_engine_options_init(&o);
 	o.resolver = &fx->res.ops;
 	o.prefer_family = prefer;
+	o.max_in_flight = max_in_flight;
 	if (cfx_engine_create(&o, &fx->e) != IOCX_OK)
 		return -1;
 	fake_now = T0;
@@ -110,12 +111,17 @@ static int setup_with(void **state, int prefer)
 
 static int setup(void **state)
 {
-	return setup_with(state, 0);
+	return setup_with(state, 0, 0);
 }
 
 static int setup_prefer4(void **state)
 {
-	return setup_with(state, AF_INET);
+	return setup_with(state, AF_INET, 0);
+}
+
+static int setup_cap1(void **state)
+{
+	return setup_with(state, 0, 1);
 }
 
 static int teardown(void **state)
@@ -203,8 +209,8 @@ static void at(struct fx *fx, uint64_t ms)
 	fake_pump(fx->e);
 }
 
-static void start(struct fx *fx, const void *payload, size_t len,
-		  uint32_t deadline_ms)
+static void start_total(struct fx *fx, const void *payload, size_t len,
+			uint32_t deadline_ms, uint32_t total_ms)
 {
 	struct iocx_connect_request r = {
 		.host = HOST,
@@ -215,11 +221,18 @@ static void start(struct fx *fx, const void *payload, size_t len,
 		.on_close = on_close,
 		.user = fx,
 		.deadline_ms = deadline_ms,
+		.total_deadline_ms = total_ms,
 	};
 
 	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
 	assert_non_null(fx->conn);
 	fake_pump(fx->e);
+}
+
+static void start(struct fx *fx, const void *payload, size_t len,
+		  uint32_t deadline_ms)
+{
+	start_total(fx, payload, len, deadline_ms, 0);
 }
 
 /* The id of the n-th socket opened (1-based), checking where it went. */
@@ -778,6 +791,99 @@ static void engine_create_clamps_attempt_delay(void **state)
 	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
 }
 
+/* ---- with the engine controls (issue 11) --------------------------------- */
+
+static void race_total_deadline_during_resolution(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_stats s;
+
+	start_total(fx, NULL, 0, 0, 300);
+	at(fx, 299);
+	assert_int_equal(fx->connects, 0);
+	at(fx, 300);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_TIMEDOUT);
+	assert_int_equal(fx->result.os_code, 0);
+	assert_int_equal(fx->result.addresses_tried, 0);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->cancels, 1);
+	assert_int_equal(sres_family(&fx->res, AF_INET)->cancels, 1);
+	assert_int_equal(nsocks(), 0);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.total_deadline_expiries, 1);
+	assert_int_equal(s.in_flight, 0);
+	/* The connection waits for its close, as after any failure. */
+	assert_int_equal(fx->closes, 0);
+	close_and_finish(fx);
+	assert_int_equal(fx->connects, 1);
+}
+
+static void race_total_deadline_during_race(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_stats s;
+
+	answer_dual(fx, 0, 10);
+	start_total(fx, "GET", 3, 0, 100);
+	at(fx, 10);
+	assert_int_equal(nsocks(), 1);	/* AAAA first; A waits its turn */
+	at(fx, 99);
+	assert_int_equal(fx->connects, 0);
+	at(fx, 100);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_TIMEDOUT);
+	assert_int_equal(fx->result.payload_sent, 0);
+	assert_int_equal(nsocks(), 1);
+	assert_int_equal(fake_sock(1)->cancels, 1);
+	assert_true(fake_sock(1)->closed);
+	assert_int_equal(fake_sock(1)->issued, 0);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.total_deadline_expiries, 1);
+	assert_int_equal(s.in_flight, 0);
+	close_and_finish(fx);
+	assert_int_equal(fx->connects, 1);
+}
+
+static void race_resolve_time_apart_from_connect_time(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_dual(fx, 40, 40);
+	start(fx, NULL, 0, 0);
+	at(fx, 40);
+	assert_int_equal(nsocks(), 1);
+	at(fx, 65);
+	complete(fx, 1, IOCX_OK);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.resolve_ns, 40 * MS);
+	assert_int_equal(fx->result.latency_ns, 25 * MS);
+	close_and_finish(fx);
+}
+
+static void race_name_holds_an_in_flight_slot(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = {
+		.host = HOST,
+		.port = PORT,
+		.on_connect = on_connect,
+		.user = fx,
+	};
+	struct iocx_stats s;
+
+	start(fx, NULL, 0, 0);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.in_flight, 1);
+	/* The cap (1) is reached while the first one resolves. */
+	assert_int_equal(iocx_connect(fx->e, &r, NULL), IOCX_E_LIMIT);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->starts, 1);
+	close_and_finish(fx);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.in_flight, 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -808,6 +914,12 @@ int main(void)
 		T(destroy_after_win_with_losers_closing),
 		T(engine_create_rejects_bad_name_options),
 		T(engine_create_clamps_attempt_delay),
+		T(race_total_deadline_during_resolution),
+		T(race_total_deadline_during_race),
+		T(race_resolve_time_apart_from_connect_time),
+		cmocka_unit_test_setup_teardown(
+			race_name_holds_an_in_flight_slot, setup_cap1,
+			teardown),
 	};
 #undef T
 

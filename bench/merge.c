@@ -1,0 +1,366 @@
+/*
+ * iocx-bench merge (see merge.h).  Each input is an HdrHistogram interval
+ * log; its intervals are decoded and added, per tag (phase), into one
+ * histogram of the bench's layout.  That is exact: the same buckets, the
+ * counts added, so the merged percentiles are those of one histogram fed
+ * every sample.
+ *
+ * Rates: the processes ran side by side, so a rate is taken over the
+ * wall time they all ran, the overlap [latest first start, earliest last
+ * end] of the files' spans (absolute times: BaseTime or StartTime plus
+ * each interval's start), counting the intervals whose midpoint lies in
+ * it.  Without an overlap there is no combined rate (null).
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hdrlog.h"
+#include "merge.h"
+#include "report.h"
+
+#define MAX_TAGS 64
+#define MAX_TAG_TEXT 64
+
+/* One interval line, once decoded. */
+struct interval {
+	unsigned tag;
+	double start, end;		/* absolute: seconds since the epoch */
+	uint64_t count;
+};
+
+struct tag_sum {
+	char name[MAX_TAG_TEXT];
+	struct iocx_hist *h;
+	uint64_t intervals;
+	uint64_t in_overlap;		/* counts of intervals in overlap */
+};
+
+struct merge {
+	struct tag_sum tags[MAX_TAGS];
+	unsigned ntags;
+	struct interval *iv;
+	size_t niv, cap;
+	struct iocx_hist *scratch;
+	struct iocx_hist *all;
+	double overlap_start, overlap_end;	/* start > end: none */
+};
+
+/* One line of f into *buf (grown as needed); false at the end. */
+static bool read_line(FILE *f, char **buf, size_t *cap)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = fgetc(f)) != EOF) {
+		if (n + 2 > *cap) {
+			size_t want = *cap ? 2 * *cap : 4096;
+			char *p = realloc(*buf, want);
+
+			if (!p)
+				return false;
+			*buf = p;
+			*cap = want;
+		}
+		if (c == '\n')
+			break;
+		(*buf)[n++] = (char)c;
+	}
+	if (c == EOF && n == 0)
+		return false;
+	(*buf)[n] = '\0';
+	return true;
+}
+
+/* The index of tag name (added when new), or -1 when there are too many. */
+static int tag_index(struct merge *m, const char *name, size_t len)
+{
+	struct tag_sum *t;
+
+	if (len >= MAX_TAG_TEXT)
+		len = MAX_TAG_TEXT - 1;
+	for (unsigned i = 0; i < m->ntags; i++) {
+		if (strlen(m->tags[i].name) == len &&
+		    !strncmp(m->tags[i].name, name, len))
+			return (int)i;
+	}
+	if (m->ntags == MAX_TAGS)
+		return -1;
+	t = &m->tags[m->ntags];
+	memcpy(t->name, name, len);
+	t->name[len] = '\0';
+	t->h = malloc(sizeof(*t->h));
+	if (!t->h)
+		return -1;
+	iocx__hist_init(t->h);
+	return (int)m->ntags++;
+}
+
+static bool add_interval(struct merge *m, const struct interval *iv)
+{
+	if (m->niv == m->cap) {
+		size_t want = m->cap ? 2 * m->cap : 256;
+		struct interval *p = realloc(m->iv, want * sizeof(*p));
+
+		if (!p)
+			return false;
+		m->iv = p;
+		m->cap = want;
+	}
+	m->iv[m->niv++] = *iv;
+	return true;
+}
+
+/*
+ * One interval line: [Tag=T,]start,length,max,histogram.  False with a
+ * reason in *why.
+ */
+static bool parse_interval(struct merge *m, char *line, double base,
+			   struct interval *iv, const char **why)
+{
+	const char *tag = "", *hist;
+	size_t tag_len = 0;
+	double start, length;
+	char *p = line, *end;
+	int t;
+
+	if (!strncmp(p, "Tag=", 4)) {
+		tag = p + 4;
+		p = strchr(p, ',');
+		if (!p) {
+			*why = "a Tag= without the interval";
+			return false;
+		}
+		tag_len = (size_t)(p - tag);
+		p++;
+	}
+	start = strtod(p, &end);
+	if (end == p || *end != ',')
+		goto bad;
+	p = end + 1;
+	length = strtod(p, &end);
+	if (end == p || *end != ',' || !(length >= 0))
+		goto bad;
+	p = strchr(end + 1, ',');	/* the max: not needed */
+	if (!p)
+		goto bad;
+	hist = p + 1;
+	t = tag_index(m, tag, tag_len);
+	if (t < 0) {
+		*why = "too many tags, or out of memory";
+		return false;
+	}
+	iocx__hist_init(m->scratch);
+	if (hdrlog_decode_add(hist, m->scratch, why) != 0)
+		return false;
+	iocx__hist_merge(m->tags[t].h, m->scratch);
+	iocx__hist_merge(m->all, m->scratch);
+	m->tags[t].intervals++;
+	iv->tag = (unsigned)t;
+	iv->start = base + start;
+	iv->end = base + start + length;
+	iv->count = iocx__hist_count(m->scratch);
+	return true;
+bad:
+	*why = "not an interval line (start,length,max,histogram)";
+	return false;
+}
+
+/* Read one log; false after a message. */
+static bool read_log(struct merge *m, const char *path, bool first)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0, lineno = 0, n0 = m->niv;
+	double start_time = 0, base_time = 0, span_start = 0, span_end = 0;
+	bool have_base = false, ok = true;
+
+	if (!f) {
+		fprintf(stderr, "iocx-bench merge: cannot open %s\n", path);
+		return false;
+	}
+	while (ok && read_line(f, &line, &cap)) {
+		struct interval iv;
+		const char *why;
+
+		lineno++;
+		if (!strncmp(line, "#[StartTime: ", 13)) {
+			start_time = strtod(line + 13, NULL);
+		} else if (!strncmp(line, "#[BaseTime: ", 12)) {
+			base_time = strtod(line + 12, NULL);
+			have_base = true;
+		} else if (line[0] == '#' || line[0] == '"' ||
+			   line[0] == '\0') {
+			continue;	/* comments, the legend */
+		} else if (!parse_interval(m, line, have_base ? base_time
+							      : start_time,
+					   &iv, &why) ||
+			   !add_interval(m, &iv)) {
+			fprintf(stderr, "iocx-bench merge: %s:%zu: %s\n", path,
+				lineno, why);
+			ok = false;
+		}
+	}
+	free(line);
+	if (ferror(f)) {
+		fprintf(stderr, "iocx-bench merge: cannot read %s\n", path);
+		ok = false;
+	}
+	fclose(f);
+	if (!ok)
+		return false;
+	if (m->niv == n0) {
+		fprintf(stderr, "iocx-bench merge: %s: no intervals\n", path);
+		return false;
+	}
+	span_start = m->iv[n0].start;
+	span_end = m->iv[n0].end;
+	for (size_t i = n0; i < m->niv; i++) {
+		if (m->iv[i].start < span_start)
+			span_start = m->iv[i].start;
+		if (m->iv[i].end > span_end)
+			span_end = m->iv[i].end;
+	}
+	if (first || span_start > m->overlap_start)
+		m->overlap_start = span_start;
+	if (first || span_end < m->overlap_end)
+		m->overlap_end = span_end;
+	return true;
+}
+
+/* Connects per second over the overlap, or a negative value: none. */
+static double overlap_rate(const struct merge *m, uint64_t count)
+{
+	double len = m->overlap_end - m->overlap_start;
+
+	return len > 0 ? (double)count / len : -1;
+}
+
+static void json_rate(FILE *f, double rate)
+{
+	if (rate < 0)
+		fprintf(f, "null");
+	else
+		fprintf(f, "%.1f", rate);
+}
+
+static void print_json(FILE *f, const struct merge *m, int nfiles,
+		       char **files, uint64_t in_overlap)
+{
+	double len = m->overlap_end - m->overlap_start;
+
+	fprintf(f, "{\n  \"tool\": \"iocx-bench merge\", \"inputs\": [");
+	for (int i = 0; i < nfiles; i++) {
+		fprintf(f, "%s", i ? ", " : "");
+		report_json_str(f, files[i]);
+	}
+	fprintf(f, "],\n  \"connects\": %llu, \"overlap_s\": ",
+		(unsigned long long)iocx__hist_count(m->all));
+	if (len > 0)
+		fprintf(f, "%.3f", len);
+	else
+		fprintf(f, "null");
+	fprintf(f, ", \"connects_per_sec\": ");
+	json_rate(f, overlap_rate(m, in_overlap));
+	fprintf(f, ",\n  \"latency_us\": ");
+	report_json_latency(f, m->all, false);
+	fprintf(f, ",\n  \"phases\": [");
+	for (unsigned i = 0; i < m->ntags; i++) {
+		const struct tag_sum *t = &m->tags[i];
+
+		fprintf(f, "%s\n    {\"tag\": ", i ? "," : "");
+		report_json_str(f, t->name);
+		fprintf(f, ", \"connects\": %llu, \"intervals\": %llu, "
+			   "\"connects_per_sec\": ",
+			(unsigned long long)iocx__hist_count(t->h),
+			(unsigned long long)t->intervals);
+		json_rate(f, overlap_rate(m, t->in_overlap));
+		fprintf(f, ", \"latency_us\": ");
+		report_json_latency(f, t->h, false);
+		fprintf(f, "}");
+	}
+	fprintf(f, "\n  ]\n}\n");
+}
+
+static void print_table(FILE *f, const struct merge *m, int nfiles,
+			uint64_t in_overlap)
+{
+	double len = m->overlap_end - m->overlap_start;
+
+	fprintf(f, "iocx-bench merge: %d logs; ", nfiles);
+	if (len > 0)
+		fprintf(f, "they ran together for %.3f s\n\n", len);
+	else
+		fprintf(f, "they never ran together: no combined rate\n\n");
+	fprintf(f, "%-12s %10s %10s %9s %9s %9s %9s %9s\n", "phase",
+		"connects", "connect/s", "p50 ms", "p90 ms", "p99 ms",
+		"p99.9 ms", "max ms");
+	for (unsigned i = 0; i <= m->ntags; i++) {
+		const struct iocx_hist *h = i < m->ntags ? m->tags[i].h
+							 : m->all;
+		double rate = overlap_rate(m, i < m->ntags
+						      ? m->tags[i].in_overlap
+						      : in_overlap);
+
+		fprintf(f, "%-12s %10llu ",
+			i < m->ntags ? m->tags[i].name : "all",
+			(unsigned long long)iocx__hist_count(h));
+		if (rate < 0)
+			fprintf(f, "%10s", "-");
+		else
+			fprintf(f, "%10.1f", rate);
+		report_table_latency(f, h);
+		fprintf(f, "\n");
+	}
+}
+
+/* See merge.h. */
+int bench_merge(int argc, char **argv)
+{
+	struct merge m = { .overlap_start = 0 };
+	bool json = false;
+	int first = 1, rc = 1;
+	uint64_t in_overlap = 0;
+
+	if (argc > 1 && !strcmp(argv[1], "--json")) {
+		json = true;
+		first = 2;
+	}
+	if (first >= argc) {
+		fprintf(stderr, "iocx-bench merge: want --hdr-log files: "
+			"iocx-bench merge [--json] FILE...\n");
+		return 2;
+	}
+	m.scratch = malloc(sizeof(*m.scratch));
+	m.all = malloc(sizeof(*m.all));
+	if (!m.scratch || !m.all) {
+		fprintf(stderr, "iocx-bench merge: out of memory\n");
+		goto out;
+	}
+	iocx__hist_init(m.all);
+	for (int i = first; i < argc; i++) {
+		if (!read_log(&m, argv[i], i == first))
+			goto out;
+	}
+	for (size_t i = 0; i < m.niv; i++) {
+		double mid = (m.iv[i].start + m.iv[i].end) / 2;
+
+		if (mid < m.overlap_start || mid > m.overlap_end)
+			continue;
+		m.tags[m.iv[i].tag].in_overlap += m.iv[i].count;
+		in_overlap += m.iv[i].count;
+	}
+	if (json)
+		print_json(stdout, &m, argc - first, argv + first, in_overlap);
+	else
+		print_table(stdout, &m, argc - first, in_overlap);
+	rc = 0;
+out:
+	for (unsigned i = 0; i < m.ntags; i++)
+		free(m.tags[i].h);
+	free(m.iv);
+	free(m.scratch);
+	free(m.all);
+	return rc;
+}

@@ -1,0 +1,154 @@
+/*
+ * Admission: the queue of requests waiting for an in-flight slot and the
+ * pacing of attempts (see admission.h for the contract and its lock).
+ *
+ * Without queue_limit (or without max_in_flight) the slot count stays the
+ * lock-free one of engine.c and nothing is ever queued.  With both, the
+ * decision "take a slot or join the queue" and its mirror "hand the slot
+ * to the queue's head or release it" are made under a->lock, so a slot
+ * freed while a request joins the queue can never be lost.  A handed-on
+ * slot stays counted: the in_flight gauge does not move.
+ *
+ * The granted request is started by its own KICK event, not by the thread
+ * that freed the slot: that thread holds another connection's lock and
+ * may be inside its callback.
+ */
+#include "admission.h"
+#include "conn.h"
+
+#define NS_PER_S 1000000000ull
+
+static bool queueing(const struct iocx_engine *e)
+{
+	return e->opts.max_in_flight != 0 && e->opts.queue_limit != 0;
+}
+
+/* See admission.h. */
+void iocx__admission_init(struct iocx_engine *e)
+{
+	struct iocx_admission *a = &e->admission;
+	uint32_t burst = e->opts.connect_burst ? e->opts.connect_burst : 1;
+
+	iocx__mutex_init(&a->lock);
+	a->head = a->tail = NULL;
+	a->len = 0;
+	a->tat = 0;
+	a->interval_ns = e->opts.connect_rate ? NS_PER_S / e->opts.connect_rate
+					      : 0;
+	a->tolerance_ns = (uint64_t)(burst - 1) * a->interval_ns;
+}
+
+/* See admission.h. */
+void iocx__admission_fini(struct iocx_engine *e)
+{
+	iocx__mutex_destroy(&e->admission.lock);
+}
+
+static void unlink_locked(struct iocx_admission *a, struct iocx_conn *c)
+{
+	if (c->aq_prev)
+		c->aq_prev->aq_next = c->aq_next;
+	else
+		a->head = c->aq_next;
+	if (c->aq_next)
+		c->aq_next->aq_prev = c->aq_prev;
+	else
+		a->tail = c->aq_prev;
+	c->aq_next = c->aq_prev = NULL;
+	c->aq_queued = false;
+	a->len--;
+}
+
+/* See admission.h. */
+enum iocx_admit iocx__admit(struct iocx_engine *e, struct iocx_conn *c)
+{
+	struct iocx_admission *a = &e->admission;
+	enum iocx_admit r;
+
+	if (!queueing(e)) {
+		if (!iocx__engine_reserve_in_flight(e, iocx__counters(e)))
+			return IOCX_ADMIT_LIMIT;
+		c->holds_slot = true;
+		return IOCX_ADMIT_GO;
+	}
+	iocx__mutex_lock(&a->lock);
+	if (atomic_load(&e->capped_in_flight) < e->opts.max_in_flight) {
+		atomic_fetch_add(&e->capped_in_flight, 1);
+		r = IOCX_ADMIT_GO;
+	} else if (a->len < e->opts.queue_limit) {
+		c->aq_prev = a->tail;
+		c->aq_next = NULL;
+		if (a->tail)
+			a->tail->aq_next = c;
+		else
+			a->head = c;
+		a->tail = c;
+		a->len++;
+		c->aq_queued = true;
+		r = IOCX_ADMIT_QUEUED;
+	} else {
+		r = IOCX_ADMIT_LIMIT;
+	}
+	iocx__mutex_unlock(&a->lock);
+	if (r == IOCX_ADMIT_GO) {
+		iocx__count(&iocx__counters(e)->in_flight, 1);
+		c->holds_slot = true;
+	}
+	return r;
+}
+
+/* See admission.h. */
+bool iocx__admission_release(struct iocx_engine *e)
+{
+	struct iocx_admission *a = &e->admission;
+	struct iocx_conn *c;
+
+	iocx__mutex_lock(&a->lock);
+	c = a->head;
+	if (c) {
+		unlink_locked(a, c);
+		atomic_store(&c->aq_granted, true);
+		/* The KICK's reference, taken while c cannot leave: its
+		 * close withdraws it under this lock. */
+		iocx__conn_ref(c);
+	} else {
+		atomic_fetch_sub(&e->capped_in_flight, 1);
+	}
+	iocx__mutex_unlock(&a->lock);
+	if (!c)
+		return false;
+	while (e->backend->post(e, IOCX_EV_KICK, c) != IOCX_OK)
+		;
+	return true;
+}
+
+/* See admission.h. */
+bool iocx__admission_withdraw(struct iocx_engine *e, struct iocx_conn *c)
+{
+	struct iocx_admission *a = &e->admission;
+	bool queued;
+
+	iocx__mutex_lock(&a->lock);
+	queued = c->aq_queued;
+	if (queued)
+		unlink_locked(a, c);
+	iocx__mutex_unlock(&a->lock);
+	return queued;
+}
+
+/* See admission.h. */
+uint64_t iocx__admission_pace(struct iocx_engine *e, uint64_t now)
+{
+	struct iocx_admission *a = &e->admission;
+	uint64_t start;
+
+	if (a->interval_ns == 0)
+		return now;
+	iocx__mutex_lock(&a->lock);
+	start = a->tat > a->tolerance_ns ? a->tat - a->tolerance_ns : 0;
+	if (start < now)
+		start = now;
+	a->tat = (a->tat > start ? a->tat : start) + a->interval_ns;
+	iocx__mutex_unlock(&a->lock);
+	return start;
+}

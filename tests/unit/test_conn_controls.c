@@ -1,0 +1,797 @@
+/*
+ * Unit tests of the request-level controls of the connection state
+ * machine: the total deadline across attempts and backoffs, the
+ * admission queue (max_in_flight + queue_limit) and the pacing
+ * (connect_rate + connect_burst), with close, destroy and the total
+ * deadline in every waiting state.  Like
+ * test_conn_deadline.c, a manual engine over the scripted fake backend
+ * with a fake clock the test moves itself, so every deadline is exact to
+ * the millisecond; the library allocator is cmocka's checked heap.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "iocx.h"
+#include "engine.h"
+#include "conn.h"
+#include "fake_backend.h"
+#include "conn_fixture.h"
+#include "alloc_hooks.h"
+
+#define PORT 4242
+#define MS 1000000ull
+#define T0 (1000000ull * MS)
+#define NPROBES 16
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+struct probe {
+	iocx_conn *conn;
+	unsigned connects;
+	unsigned closes;
+	struct iocx_connect_result res;
+	int reason;
+	uint64_t connect_ms;	/* fake time of on_connect, since T0 */
+	unsigned order;		/* 1 + position among all on_connect */
+};
+
+struct fx {
+	iocx_engine *e;
+	struct sockaddr_in v4;
+	struct probe p[NPROBES];
+	unsigned reported;	/* on_connect calls so far */
+	unsigned engines;
+	void *sentinel;
+};
+
+static struct fx the_fx;
+static unsigned cb_depth;
+static bool cb_lenient;
+
+static void cb_connect(iocx_conn *conn, const struct iocx_connect_result *r,
+		       void *user)
+{
+	struct probe *p = user;
+	int status = r->status;
+
+	(void)conn;
+	cb_depth++;
+	if (!cb_lenient)
+		check_expected(status);
+	p->connects++;
+	p->res = *r;
+	p->connect_ms = (fake_now - T0) / MS;
+	p->order = ++the_fx.reported;
+	cb_depth--;
+}
+
+static void cb_close(iocx_conn *conn, int reason, void *user)
+{
+	struct probe *p = user;
+
+	(void)conn;
+	cb_depth++;
+	if (!cb_lenient)
+		check_expected(reason);
+	p->closes++;
+	p->reason = reason;
+	cb_depth--;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return iocx_set_allocator(hook_alloc, hook_free) == IOCX_OK ? 0 : -1;
+}
+
+static int setup_with(void **state, const struct iocx_engine_options *o)
+{
+	struct fx *fx = &the_fx;
+
+	memset(fx, 0, sizeof(*fx));
+	fake_reset();
+	alloc_hooks_reset();
+	cb_depth = 0;
+	cb_lenient = false;
+	fake_now = T0;
+	fx->engines = fake_engines();
+	if (cfx_engine_create(o, &fx->e) != IOCX_OK)
+		return -1;
+	fx->e->clock = fake_clock;
+	fake_log_clear();
+	cfx_loopback4(&fx->v4, PORT);
+	/* cmocka's leak walk starts at the last block before the body. */
+	fx->sentinel = test_malloc(1);
+	*state = fx;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+/* Two in flight at most, three more may wait. */
+static int setup_queue(void **state)
+{
+	struct iocx_engine_options o;
+
+	iocx_engine_options_init(&o);
+	o.max_in_flight = 2;
+	o.queue_limit = 3;
+	return setup_with(state, &o);
+}
+
+/* Ten attempts a second (one per 100 ms), bursts of two. */
+static int setup_paced(void **state)
+{
+	struct iocx_engine_options o;
+
+	iocx_engine_options_init(&o);
+	o.connect_rate = 10;
+	o.connect_burst = 2;
+	return setup_with(state, &o);
+}
+
+/* Both: one in flight, two waiting, one attempt per 100 ms. */
+static int setup_queue_paced(void **state)
+{
+	struct iocx_engine_options o;
+
+	iocx_engine_options_init(&o);
+	o.max_in_flight = 1;
+	o.queue_limit = 2;
+	o.connect_rate = 10;
+	return setup_with(state, &o);
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	if (fx == NULL)
+		return 0;
+	test_free(fx->sentinel);
+	fx->sentinel = NULL;
+	cb_lenient = true;
+	return cfx_teardown_engine(&fx->e, fx->engines, cb_depth > 0);
+}
+
+/* ---- helpers -------------------------------------------------------- */
+
+static struct iocx_connect_request request(struct fx *fx, struct probe *p)
+{
+	return cfx_request(&fx->v4, cb_connect, cb_close, p);
+}
+
+/* A request with a total deadline and a short fixed backoff. */
+static struct iocx_connect_request request_total(struct fx *fx,
+						 struct probe *p,
+						 uint32_t total_ms,
+						 uint32_t backoff_ms)
+{
+	struct iocx_connect_request r = request(fx, p);
+
+	r.total_deadline_ms = total_ms;
+	r.retry.backoff_initial_ms = backoff_ms;
+	r.retry.backoff_max_ms = backoff_ms;
+	return r;
+}
+
+static void start(struct fx *fx, struct probe *p,
+		  const struct iocx_connect_request *r)
+{
+	assert_int_equal(iocx_connect(fx->e, r, &p->conn), IOCX_OK);
+	assert_non_null(p->conn);
+}
+
+/* Deliver what is queued, set the clock to ms after T0, run timers. */
+static void at(struct fx *fx, uint64_t ms)
+{
+	fake_pump(fx->e);
+	assert_true(T0 + ms * MS >= fake_now);
+	fake_now = T0 + ms * MS;
+	iocx__engine_run(fx->e, 0);
+	fake_pump(fx->e);
+}
+
+static struct iocx_stats stats(struct fx *fx)
+{
+	struct iocx_stats s;
+
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	return s;
+}
+
+/* Close a reported connection and see its on_close(IOCX_OK). */
+static void close_and_pump(struct fx *fx, struct probe *p)
+{
+	unsigned closes = p->closes;
+
+	expect_value(cb_close, reason, IOCX_OK);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->closes, closes + 1);
+}
+
+/* ---- total deadline ------------------------------------------------- */
+
+/* Expiry while connecting: cancel, close, one IOCX_E_TIMEDOUT. */
+static void total_deadline_expiry_while_connecting_reports_timedout(
+	void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_total(fx, p, 100, 10);
+
+	start(fx, p, &r);
+	at(fx, 99);
+	assert_int_equal(fake_count(FAKE_CANCEL, 0), 0);
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	at(fx, 100);
+	assert_int_equal(p->connects, 1);
+	assert_int_equal(p->connect_ms, 100);
+	assert_int_equal(p->res.os_code, 0);
+	assert_int_equal(p->res.attempts, 1);
+	assert_fake_log({ FAKE_OPEN, 1, 0 }, { FAKE_CONNECT, 1, 0 },
+			{ FAKE_CANCEL, 1, 0 }, { FAKE_CLOSE, 1, 0 });
+	assert_int_equal(stats(fx).total_deadline_expiries, 1);
+	assert_int_equal(fx->e->timers.len, 0);
+	close_and_pump(fx, p);
+	assert_int_equal(p->connects, 1);
+}
+
+/*
+ * The OS giving up on a SYN ends an attempt, not the request: a fresh
+ * attempt follows after the backoff, again and again, until the total
+ * deadline (max_attempts 0 means no cap with a total deadline).
+ */
+static void total_deadline_retries_past_os_give_up(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_total(fx, p, 1000, 20);
+
+	start(fx, p, &r);
+	for (unsigned id = 1; id <= 3; id++) {
+		/* The OS gives up 300 ms into each attempt. */
+		at(fx, (id - 1) * 320 + 300);
+		fake_complete(p->conn, IOCX_E_TIMEDOUT, 110, 0);
+		fake_pump(fx->e);
+		assert_true(fake_sock(id)->closed);
+		assert_int_equal(p->connects, 0);
+		/* The backoff (10..20 ms) then a fresh socket. */
+		at(fx, (id - 1) * 320 + 320);
+		assert_int_equal(fake_count(FAKE_OPEN, id + 1), 1);
+		assert_int_equal(fake_count(FAKE_CONNECT, id + 1), 1);
+	}
+	/* Attempt 4 is in flight at 960 ms; the total ends it at 1000. */
+	at(fx, 999);
+	assert_int_equal(p->connects, 0);
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	at(fx, 1000);
+	assert_int_equal(p->res.attempts, 4);
+	assert_int_equal(p->connect_ms, 1000);
+	assert_true(fake_sock(4)->closed);
+	assert_int_equal(fake_count(FAKE_CANCEL, 4), 1);
+	assert_int_equal(stats(fx).retries, 3);
+	assert_int_equal(stats(fx).total_deadline_expiries, 1);
+	close_and_pump(fx, p);
+}
+
+/* Expiry during a backoff: no new socket, the report comes on time. */
+static void total_deadline_expiry_in_backoff_opens_nothing(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_total(fx, p, 200, 1000);
+
+	start(fx, p, &r);
+	at(fx, 10);
+	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
+	fake_pump(fx->e);
+	assert_int_equal(p->conn->state, CONN_RETRY_WAIT);
+	at(fx, 199);
+	assert_int_equal(p->connects, 0);
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	at(fx, 200);
+	assert_int_equal(p->connect_ms, 200);
+	assert_int_equal(p->res.attempts, 1);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 1);
+	assert_int_equal(fx->e->timers.len, 0);
+	assert_int_equal(stats(fx).total_deadline_expiries, 1);
+	close_and_pump(fx, p);
+}
+
+/* A per-attempt deadline past the total one: the total one fires. */
+static void total_deadline_bounds_attempt_deadline(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_total(fx, p, 150, 10);
+
+	r.deadline_ms = 500;
+	start(fx, p, &r);
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	at(fx, 150);
+	assert_int_equal(p->connect_ms, 150);
+	assert_int_equal(p->res.attempts, 1);
+	assert_int_equal(stats(fx).total_deadline_expiries, 1);
+	close_and_pump(fx, p);
+}
+
+/* The attempt deadline first: a retry, then the total deadline. */
+static void total_deadline_after_attempt_deadlines(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_total(fx, p, 250, 10);
+
+	r.deadline_ms = 100;
+	start(fx, p, &r);
+	at(fx, 100);			/* attempt 1 times out */
+	assert_int_equal(p->conn->state, CONN_RETRY_WAIT);
+	at(fx, 110);			/* attempt 2 from 105..110 */
+	assert_int_equal(fake_count(FAKE_CONNECT, 2), 1);
+	at(fx, 220);			/* its own deadline at <= 210 */
+	at(fx, 235);			/* attempt 3 */
+	assert_int_equal(fake_count(FAKE_CONNECT, 3), 1);
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	at(fx, 250);			/* the total before attempt 3's own */
+	assert_int_equal(p->res.attempts, 3);
+	assert_int_equal(p->connect_ms, 250);
+	assert_int_equal(stats(fx).total_deadline_expiries, 1);
+	close_and_pump(fx, p);
+}
+
+/* The connect completed before the expiry's cancel took: it wins. */
+static void total_deadline_lost_to_completion_reports_ok(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_total(fx, p, 100, 10);
+
+	start(fx, p, &r);
+	fake_pump(fx->e);
+	fake_complete(p->conn, IOCX_OK, 0, 0);
+	fake_now = T0 + 100 * MS;
+	iocx__engine_run_timers(fx->e);
+	assert_int_equal(p->conn->state, CONN_CANCELLING);
+	expect_value(cb_connect, status, IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->conn->state, CONN_OPEN);
+	assert_int_equal(stats(fx).total_deadline_expiries, 0);
+	/* Open: the total deadline no longer applies. */
+	at(fx, 10000);
+	assert_int_equal(p->conn->state, CONN_OPEN);
+	close_and_pump(fx, p);
+}
+
+/* An explicit attempt cap still ends the request before the deadline. */
+static void total_deadline_keeps_explicit_attempt_cap(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_total(fx, p, 10000, 10);
+
+	r.retry.max_attempts = 2;
+	start(fx, p, &r);
+	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
+	at(fx, 10);
+	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
+	expect_value(cb_connect, status, IOCX_E_REFUSED);
+	fake_pump(fx->e);
+	assert_int_equal(p->res.attempts, 2);
+	assert_int_equal(stats(fx).total_deadline_expiries, 0);
+	assert_int_equal(fx->e->timers.len, 0);
+	close_and_pump(fx, p);
+}
+
+/* Close during the backoff of a request with a total deadline. */
+static void total_deadline_close_in_backoff_reports_cancelled(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_total(fx, p, 1000, 500);
+
+	start(fx, p, &r);
+	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
+	fake_pump(fx->e);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	expect_value(cb_close, reason, IOCX_OK);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->connects, 1);
+	assert_int_equal(p->closes, 1);
+	assert_int_equal(fx->e->timers.len, 0);
+	at(fx, 2000);
+	assert_int_equal(stats(fx).total_deadline_expiries, 0);
+}
+
+/* ---- admission queue ------------------------------------------------ */
+
+/*
+ * Destroy the engine with n connects not yet reported: each gets
+ * on_connect(IOCX_E_CANCELLED) and on_close(IOCX_E_SHUTDOWN), and every
+ * probe of p[0..total) has seen exactly one of each.
+ */
+static void destroy_cancels(struct fx *fx, unsigned n, unsigned total)
+{
+	for (unsigned i = 0; i < n; i++) {
+		expect_value(cb_connect, status, IOCX_E_CANCELLED);
+		expect_value(cb_close, reason, IOCX_E_SHUTDOWN);
+	}
+	assert_int_equal(cfx_engine_destroy(&fx->e, fx->engines), 0);
+	for (unsigned i = 0; i < total; i++) {
+		assert_int_equal(fx->p[i].connects, 1);
+		assert_int_equal(fx->p[i].closes, 1);
+	}
+}
+
+/* The probe's socket: the n-th the fake opened must be p's. */
+static void assert_opened_as(const struct probe *p, unsigned id)
+{
+	assert_ptr_equal(fake_sock(id)->conn, p->conn);
+}
+
+/* Start n requests; the first two run, the others wait without socket. */
+static void fill_queue(struct fx *fx, unsigned n)
+{
+	unsigned opened = fake_count(FAKE_OPEN, 0);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct iocx_connect_request r = request(fx, &fx->p[i]);
+
+		start(fx, &fx->p[i], &r);
+	}
+	fake_pump(fx->e);
+	assert_int_equal(fake_count(FAKE_OPEN, 0) - opened, n < 2 ? n : 2);
+	for (unsigned i = 2; i < n; i++)
+		assert_int_equal(fx->p[i].conn->state, CONN_QUEUED);
+}
+
+/* Above queue_limit: IOCX_E_LIMIT, nothing allocated, nothing counted. */
+static void queue_above_limit_reports_limit(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = request(fx, &fx->p[5]);
+	iocx_conn *out = NULL;
+	unsigned long live;
+	struct iocx_stats before;
+
+	fill_queue(fx, 5);
+	before = stats(fx);
+	assert_int_equal(before.queued, 3);
+	assert_int_equal(before.in_flight, 2);
+	assert_int_equal(before.connects_started, 5);
+	live = hook_allocs - hook_frees;
+	assert_int_equal(iocx_connect(fx->e, &r, &out), IOCX_E_LIMIT);
+	assert_null(out);
+	assert_int_equal(hook_allocs - hook_frees, live);
+	assert_int_equal(stats(fx).connects_started, 5);
+	assert_int_equal(stats(fx).queued, 3);
+	destroy_cancels(fx, 5, 5);
+	/* Only the two that ran ever had a socket. */
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+}
+
+/*
+ * A reported connect hands its slot to the oldest waiting request,
+ * success or failure alike; the queue runs in FIFO order.
+ */
+static void queue_starts_waiting_requests_in_order(void **state)
+{
+	struct fx *fx = *state;
+
+	fill_queue(fx, 5);
+	cfx_complete_connect(fx->e, fx->p[1].conn, IOCX_OK, 0);
+	assert_opened_as(&fx->p[2], 3);
+	assert_int_equal(fx->p[2].conn->state, CONN_CONNECTING);
+	assert_int_equal(fx->p[3].conn->state, CONN_QUEUED);
+	cfx_complete_connect(fx->e, fx->p[0].conn, IOCX_E_REFUSED, 111);
+	assert_opened_as(&fx->p[3], 4);
+	cfx_complete_connect(fx->e, fx->p[3].conn, IOCX_OK, 0);
+	assert_opened_as(&fx->p[4], 5);
+	assert_int_equal(stats(fx).in_flight, 2);
+	cfx_complete_connect(fx->e, fx->p[2].conn, IOCX_OK, 0);
+	cfx_complete_connect(fx->e, fx->p[4].conn, IOCX_OK, 0);
+	assert_int_equal(stats(fx).in_flight, 0);
+	assert_int_equal(fx->e->capped_in_flight, 0);
+	assert_int_equal(fx->p[1].order, 1);
+	assert_int_equal(fx->p[0].order, 2);
+	assert_int_equal(fx->p[3].order, 3);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(fx->p[i].connects, 1);
+		close_and_pump(fx, &fx->p[i]);
+	}
+	assert_int_equal(stats(fx).queued, 3);
+	/* An empty engine takes two at once again. */
+	fill_queue(fx, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+}
+
+/* Close while queued: CANCELLED, no socket, the others keep order. */
+static void queue_close_while_queued_reports_cancelled(void **state)
+{
+	struct fx *fx = *state;
+
+	fill_queue(fx, 5);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	close_and_pump(fx, &fx->p[3]);
+	assert_int_equal(fx->p[3].connects, 1);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	assert_int_equal(stats(fx).in_flight, 2);
+	cfx_complete_connect(fx->e, fx->p[0].conn, IOCX_OK, 0);
+	assert_opened_as(&fx->p[2], 3);
+	cfx_complete_connect(fx->e, fx->p[1].conn, IOCX_OK, 0);
+	assert_opened_as(&fx->p[4], 4);
+	/* Room again: a sixth request joins behind nobody. */
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 4);
+	for (unsigned i = 0; i < 5; i++) {
+		if (i == 3)
+			continue;
+		if (i == 2 || i == 4)
+			cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+	assert_int_equal(stats(fx).closed, 5);
+}
+
+/* The total deadline ends a queued request where it waits. */
+static void queue_total_deadline_expires_while_queued(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[2];
+	struct iocx_connect_request r;
+
+	fill_queue(fx, 2);
+	r = request_total(fx, p, 300, 10);
+	start(fx, p, &r);
+	assert_int_equal(p->conn->state, CONN_QUEUED);
+	at(fx, 299);
+	assert_int_equal(p->connects, 0);
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	at(fx, 300);
+	assert_int_equal(p->connect_ms, 300);
+	assert_int_equal(p->res.attempts, 0);
+	assert_int_equal(stats(fx).total_deadline_expiries, 1);
+	close_and_pump(fx, p);
+	/* Its place is gone: the next slot is released, not handed on. */
+	cfx_complete_connect(fx->e, fx->p[0].conn, IOCX_OK, 0);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	assert_int_equal(fx->e->capped_in_flight, 1);
+	cfx_complete_connect(fx->e, fx->p[1].conn, IOCX_OK, 0);
+	close_and_pump(fx, &fx->p[0]);
+	close_and_pump(fx, &fx->p[1]);
+}
+
+/*
+ * Granted a slot, then expired before its KICK ran: the slot it was
+ * handed goes on to the next in line, and the late KICK does nothing.
+ */
+static void queue_expiry_after_grant_passes_slot_on(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r;
+
+	fill_queue(fx, 2);
+	r = request_total(fx, &fx->p[2], 300, 10);
+	start(fx, &fx->p[2], &r);
+	r = request(fx, &fx->p[3]);
+	start(fx, &fx->p[3], &r);
+	fake_pump(fx->e);
+	fake_now = T0 + 299 * MS;
+	fake_complete(fx->p[0].conn, IOCX_OK, 0, 0);
+	expect_value(cb_connect, status, IOCX_OK);
+	iocx__engine_run(fx->e, 0);	/* the completion: a KICK for p[2] */
+	assert_true(atomic_load(&fx->p[2].conn->aq_granted));
+	assert_int_equal(fx->p[2].conn->state, CONN_QUEUED);
+	assert_int_equal(fake_pending(fx->e), 1);
+	fake_now = T0 + 300 * MS;
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	iocx__engine_run_timers(fx->e);	/* before the KICK */
+	assert_int_equal(fx->p[2].connects, 1);
+	fake_pump(fx->e);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
+	assert_opened_as(&fx->p[3], 3);
+	assert_int_equal(fx->e->capped_in_flight, 2);
+	close_and_pump(fx, &fx->p[2]);
+	cfx_complete_connect(fx->e, fx->p[1].conn, IOCX_OK, 0);
+	cfx_complete_connect(fx->e, fx->p[3].conn, IOCX_OK, 0);
+	close_and_pump(fx, &fx->p[0]);
+	close_and_pump(fx, &fx->p[1]);
+	close_and_pump(fx, &fx->p[3]);
+	assert_int_equal(stats(fx).in_flight, 0);
+}
+
+/* ---- pacing --------------------------------------------------------- */
+
+/*
+ * Ten a second with bursts of two: two attempts at once, then one every
+ * 100 ms, in the order the requests came.
+ */
+static void pacing_spaces_attempts_by_rate(void **state)
+{
+	struct fx *fx = *state;
+
+	for (unsigned i = 0; i < 5; i++) {
+		struct iocx_connect_request r = request(fx, &fx->p[i]);
+
+		start(fx, &fx->p[i], &r);
+	}
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	assert_int_equal(fx->p[2].conn->state, CONN_PACED);
+	assert_int_equal(stats(fx).paced, 3);
+	assert_int_equal(stats(fx).in_flight, 5);
+	/* Latency starts with the attempt, not with the wait for it. */
+	at(fx, 99);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	at(fx, 100);
+	assert_opened_as(&fx->p[2], 3);
+	at(fx, 150);
+	fake_complete(fx->p[2].conn, IOCX_OK, 0, 0);
+	expect_value(cb_connect, status, IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->p[2].res.latency_ns, 50 * MS);
+	for (unsigned i = 3; i < 5; i++) {
+		uint64_t turn = (i - 1) * 100;
+
+		at(fx, turn - 1);
+		assert_int_equal(fake_count(FAKE_OPEN, 0), i);
+		at(fx, turn);
+		assert_int_equal(fake_count(FAKE_OPEN, 0), i + 1);
+		assert_opened_as(&fx->p[i], i + 1);
+	}
+	for (unsigned i = 0; i < 5; i++) {
+		if (i != 2)
+			cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+	/* A quiet spell refills the bucket: two at once again. */
+	at(fx, 1000);
+	for (unsigned i = 0; i < 3; i++) {
+		struct iocx_connect_request r = request(fx, &fx->p[i]);
+
+		start(fx, &fx->p[i], &r);
+	}
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 7);
+	assert_int_equal(fx->p[2].conn->state, CONN_PACED);
+	at(fx, 1100);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 8);
+	for (unsigned i = 0; i < 3; i++) {
+		cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+}
+
+/* A retry takes a token too. */
+static void pacing_applies_to_retries(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request(fx, p);
+
+	r.retry.max_attempts = 2;
+	r.retry.backoff_initial_ms = 10;
+	r.retry.backoff_max_ms = 10;
+	start(fx, p, &r);
+	r = request(fx, &fx->p[1]);
+	start(fx, &fx->p[1], &r);	/* the burst's second token */
+	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
+	at(fx, 10);			/* backoff over, no token */
+	assert_int_equal(p->conn->state, CONN_PACED);
+	at(fx, 99);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	at(fx, 100);
+	assert_opened_as(p, 3);
+	assert_int_equal(stats(fx).paced, 1);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
+	assert_int_equal(p->res.attempts, 2);
+	cfx_complete_connect(fx->e, fx->p[1].conn, IOCX_OK, 0);
+	close_and_pump(fx, p);
+	close_and_pump(fx, &fx->p[1]);
+}
+
+/* Close, total deadline and destroy while paced. */
+static void pacing_close_deadline_destroy_while_paced(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r;
+
+	for (unsigned i = 0; i < 2; i++) {
+		r = request(fx, &fx->p[i]);
+		start(fx, &fx->p[i], &r);
+	}
+	r = request(fx, &fx->p[2]);
+	start(fx, &fx->p[2], &r);		/* turn at 100 */
+	r = request_total(fx, &fx->p[3], 150, 10);
+	start(fx, &fx->p[3], &r);		/* turn at 200 */
+	r = request(fx, &fx->p[4]);
+	start(fx, &fx->p[4], &r);		/* turn at 300 */
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	close_and_pump(fx, &fx->p[2]);
+	assert_int_equal(fx->p[2].connects, 1);
+	at(fx, 149);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	at(fx, 150);
+	assert_int_equal(fx->p[3].connects, 1);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	close_and_pump(fx, &fx->p[3]);
+	/* Destroy: the one still paced and the two running are cancelled. */
+	destroy_cancels(fx, 3, 5);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+}
+
+/* Queue then pacing: a granted slot still waits for its token. */
+static void queue_then_pacing_orders_both(void **state)
+{
+	struct fx *fx = *state;
+
+	for (unsigned i = 0; i < 3; i++) {
+		struct iocx_connect_request r = request(fx, &fx->p[i]);
+
+		start(fx, &fx->p[i], &r);
+	}
+	assert_int_equal(fx->p[1].conn->state, CONN_QUEUED);
+	at(fx, 10);
+	cfx_complete_connect(fx->e, fx->p[0].conn, IOCX_OK, 0);
+	assert_int_equal(fx->p[1].conn->state, CONN_PACED);
+	at(fx, 100);
+	assert_opened_as(&fx->p[1], 2);
+	cfx_complete_connect(fx->e, fx->p[1].conn, IOCX_OK, 0);
+	assert_int_equal(fx->p[2].conn->state, CONN_PACED);
+	at(fx, 200);
+	assert_opened_as(&fx->p[2], 3);
+	cfx_complete_connect(fx->e, fx->p[2].conn, IOCX_OK, 0);
+	assert_int_equal(stats(fx).queued, 2);
+	assert_int_equal(stats(fx).paced, 2);
+	for (unsigned i = 0; i < 3; i++)
+		close_and_pump(fx, &fx->p[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(total_deadline_expiry_while_connecting_reports_timedout),
+		T(total_deadline_retries_past_os_give_up),
+		T(total_deadline_expiry_in_backoff_opens_nothing),
+		T(total_deadline_bounds_attempt_deadline),
+		T(total_deadline_after_attempt_deadlines),
+		T(total_deadline_lost_to_completion_reports_ok),
+		T(total_deadline_keeps_explicit_attempt_cap),
+		T(total_deadline_close_in_backoff_reports_cancelled),
+#undef T
+#define Q(fn) cmocka_unit_test_setup_teardown(fn, setup_queue, teardown)
+		Q(queue_above_limit_reports_limit),
+		Q(queue_starts_waiting_requests_in_order),
+		Q(queue_close_while_queued_reports_cancelled),
+		Q(queue_total_deadline_expires_while_queued),
+		Q(queue_expiry_after_grant_passes_slot_on),
+#undef Q
+#define P(fn) cmocka_unit_test_setup_teardown(fn, setup_paced, teardown)
+		P(pacing_spaces_attempts_by_rate),
+		P(pacing_applies_to_retries),
+		P(pacing_close_deadline_destroy_while_paced),
+#undef P
+		cmocka_unit_test_setup_teardown(queue_then_pacing_orders_both,
+						setup_queue_paced, teardown),
+	};
+
+	return cmocka_run_group_tests_name("conn_controls", tests, group_setup,
+					   cfx_group_teardown);
+}
