@@ -1019,6 +1019,10 @@ enum iocx_latency_flags {
 	/* Start the next interval: the following call covers only connects
 	 * reported after this one. */
 	IOCX_LATENCY_RESET = 1u << 0,
+	/* The resolution histogram instead: the resolve_ns of every connect
+	 * by name whose resolution gave addresses (recorded when the race
+	 * or the single attempt starts); its own intervals. */
+	IOCX_LATENCY_RESOLUTION = 1u << 1,
 };
 
 /*

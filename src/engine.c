@@ -417,7 +417,8 @@ int iocx_engine_destroy(iocx_engine *e)
 	iocx__cond_destroy(&e->drained);
 	iocx__mutex_destroy(&e->drain_lock);
 	iocx__latency_detach(&e->stats);
-	iocx__free(e->latency_base);
+	iocx__free(e->latency_base[0]);
+	iocx__free(e->latency_base[1]);
 	iocx__admission_fini(e);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->latency_lock);

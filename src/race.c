@@ -17,6 +17,8 @@
  */
 #include <string.h>
 
+#include "engine.h"
+#include "histogram.h"
 #include "race.h"
 
 #define FAMILIES 2
@@ -434,6 +436,13 @@ static void take_single(struct iocx_race *r, struct iocx_conn *c)
 	r->next[i] = 1;
 }
 
+/* Resolution is over (addresses to try): note and record its time. */
+static void resolved(struct iocx_race *r, struct iocx_conn *c, uint64_t now)
+{
+	c->resolve_ns = now - r->begun;
+	iocx__hist_record(iocx__counters(c->engine)->resolve, c->resolve_ns);
+}
+
 /* While RESOLVING: may the race start?  Sets *when for the next look. */
 static bool may_start(struct iocx_race *r, struct iocx_conn *c,
 		      uint64_t now, uint64_t *when)
@@ -500,7 +509,7 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 		}
 		if (all && r->ans[0].n + r->ans[1].n == 1) {
 			take_single(r, c);
-			c->resolve_ns = now - r->begun;
+			resolved(r, c, now);
 			arm(c, 0);
 			return RACE_DIRECT;
 		}
@@ -516,7 +525,7 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 			return RACE_WAIT;
 		}
 		r->racing = true;
-		c->resolve_ns = now - r->begun;
+		resolved(r, c, now);
 		c->t_start = now;	/* latency_ns: from the first socket */
 		verdict = RACE_RACING;
 	}

@@ -35,8 +35,10 @@ struct iocx_counters {
 	_Atomic uint64_t total_deadline_expiries;
 	_Atomic uint64_t queued;
 	_Atomic uint64_t paced;
-	/* Latency of successful connects (latency.c); set up with the set. */
+	/* Latency of successful connects, and the time of every name
+	 * resolution that gave addresses (latency.c); set up with the set. */
 	struct iocx_hist *latency;
+	struct iocx_hist *resolve;
 };
 
 /* Add n to a counter. */

@@ -847,6 +847,7 @@ static void race_total_deadline_during_race(void **state)
 static void race_resolve_time_apart_from_connect_time(void **state)
 {
 	struct fx *fx = *state;
+	struct iocx_histogram h = { 0 };
 
 	answer_dual(fx, 40, 40);
 	start(fx, NULL, 0, 0);
@@ -858,7 +859,25 @@ static void race_resolve_time_apart_from_connect_time(void **state)
 	assert_int_equal(fx->result.status, IOCX_OK);
 	assert_int_equal(fx->result.resolve_ns, 40 * MS);
 	assert_int_equal(fx->result.latency_ns, 25 * MS);
+	/* The engine keeps the two in separate histograms. */
+	assert_int_equal(iocx_engine_latency(fx->e, &h,
+					     IOCX_LATENCY_RESOLUTION |
+					     IOCX_LATENCY_RESET), IOCX_OK);
+	assert_int_equal(h.count, 1);
+	assert_int_equal(h.max, 40 * MS);
+	assert_int_equal(iocx_engine_latency(fx->e, &h,
+					     IOCX_LATENCY_RESOLUTION), IOCX_OK);
+	assert_int_equal(h.count, 0);	/* its own interval was reset */
+	assert_int_equal(iocx_engine_latency(fx->e, &h, 0), IOCX_OK);
+	assert_int_equal(h.count, 1);
+	assert_int_equal(h.max, 25 * MS);
+	assert_int_equal(iocx_engine_latency(fx->e, &h, 1u << 2),
+			 IOCX_E_INVAL);
 	close_and_finish(fx);
+	/* Here: the reset's baseline is freed with the engine, before
+	 * cmocka's leak walk at the end of the test. */
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
 }
 
 static void race_name_holds_an_in_flight_slot(void **state)
