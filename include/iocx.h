@@ -10,8 +10,9 @@
  * it.  The rules that span functions (threads, callbacks, lifetime,
  * buffer ownership, the error model) are in docs/api.md; in short:
  *  - Callbacks run on engine worker threads, never inside the call that
- *    started the operation.  Callbacks of one connection never run
- *    concurrently with each other.
+ *    started the operation (except a first attempt's on_socket hook,
+ *    which runs inside iocx_connect()).  Callbacks of one connection
+ *    never run concurrently with each other.
  *  - Every iocx_connect() that returns IOCX_OK yields exactly one on_connect
  *    call and, later, exactly one on_close call; on_close is always the last
  *    callback of a connection.  The iocx_conn handle stays valid until
@@ -90,6 +91,18 @@ typedef struct iocx_engine iocx_engine;
 typedef struct iocx_conn iocx_conn;
 
 /*
+ * The OS socket of a connection: a SOCKET on Windows, a file descriptor
+ * elsewhere.  IOCX_INVALID_SOCKET is never a valid one.
+ */
+#ifdef _WIN32
+typedef SOCKET iocx_socket_t;
+#define IOCX_INVALID_SOCKET INVALID_SOCKET
+#else
+typedef int iocx_socket_t;
+#define IOCX_INVALID_SOCKET (-1)
+#endif
+
+/*
  * Error codes.  0 is success; every error is negative.  Connect results
  * carry one of these plus the raw OS code in iocx_connect_result.os_code.
  */
@@ -101,8 +114,8 @@ enum iocx_error {
 	IOCX_E_ADDRNOTAVAIL = -4,	/* address not available: all-zero remote
 					   or port 0, or the OS refused it */
 	IOCX_E_SHUTDOWN = -5,		/* engine is shutting down */
-	IOCX_E_LIMIT = -6,		/* connects-in-flight cap reached
-				   (and admission queue full) */
+	IOCX_E_LIMIT = -6,		/* in-flight cap reached (and admission
+				   queue full), or send queue limit */
 	IOCX_E_NOMEM = -7,		/* out of memory */
 	IOCX_E_ALREADY = -8,		/* already requested, or no longer
 					   possible (see each function) */
@@ -114,7 +127,8 @@ enum iocx_error {
 					   OS gave up, or deadline_ms
 					   expired), or a wait_idle */
 	IOCX_E_ADDRINUSE = -14,		/* local address (or 4-tuple) in use */
-	IOCX_E_PORTS_EXHAUSTED = -15,	/* no ephemeral port left to bind */
+	IOCX_E_PORTS_EXHAUSTED = -15,	/* no ephemeral port left (bind, or
+					   a wildcard socket's connect) */
 	IOCX_E_ABORTED = -16,		/* connection aborted locally */
 	IOCX_E_RESET = -17,		/* connection reset by peer */
 	IOCX_E_CANCELLED = -18,		/* operation cancelled (close, destroy) */
@@ -125,14 +139,16 @@ enum iocx_error {
 	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
 	IOCX_E_IDLE = -24,		/* closed by the idle watchdog */
 	IOCX_E_NOFILE = -25,		/* out of descriptors or sockets */
-	IOCX_E_NAME = -26,		/* host name does not exist (NXDOMAIN,
+	IOCX_E_DETACHED = -26,		/* the socket was given to the user */
+	IOCX_E_BUSY = -27,		/* I/O still pending on a connection */
+	IOCX_E_NAME = -28,		/* host name does not exist (NXDOMAIN,
 					   or no address of a usable family) */
-	IOCX_E_RESOLVE = -27,		/* name resolution failed or timed out
+	IOCX_E_RESOLVE = -29,		/* name resolution failed or timed out
 					   (SERVFAIL, no server answered) */
 };
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
-#define IOCX_ERROR_COUNT 28
+#define IOCX_ERROR_COUNT 30
 
 /*
  * Raw OS code behind the last synchronous failure of iocx_connect() on the
@@ -350,6 +366,23 @@ struct iocx_engine_options {
 	uint32_t connect_rate;
 	uint32_t connect_burst;
 	/*
+	 * Most bytes one connection may have queued for sending: accepted
+	 * by iocx_send() and not yet reported by on_sent.  An iocx_send()
+	 * that would go beyond it returns IOCX_E_LIMIT and queues nothing;
+	 * the connection's on_drained then follows once the queue falls
+	 * below half of it.  A single send larger than the limit is never
+	 * accepted (IOCX_E_LIMIT, and no on_drained for it).  0 = no limit
+	 * (and no on_drained).
+	 */
+	size_t max_queued_bytes;
+	/*
+	 * Largest piece of a send (or of a first payload's remainder)
+	 * handed to the OS in one operation; a larger send goes out in
+	 * pieces of this size, so that the OS never locks down megabytes
+	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.
+	 */
+	size_t send_chunk;
+	/*
 	 * Host names (docs/names.md).  resolver: how names are looked up,
 	 * NULL = the platform's own (Linux: see dns_servers; elsewhere none
 	 * yet, and a request by name then gives IOCX_E_NOTSUP);
@@ -384,13 +417,16 @@ struct iocx_engine_options {
 	 * library lacks).  iocx_engine_options_init() or a zero initialiser
 	 * takes care of it.
 	 */
-	uint64_t reserved[17];
+	uint64_t reserved[14];
 };
 
 /* Most source addresses an engine takes. */
 #define IOCX_MAX_SOURCES 64
 
 #define IOCX_DEFAULT_RECV_BUFFER 16384
+
+/* Default options.send_chunk (measured: docs/architecture.md). */
+#define IOCX_DEFAULT_SEND_CHUNK (256u * 1024)
 
 #define IOCX_DEFAULT_CONNECT_PAYLOAD_CAP 4096
 /* Largest first payload iocx_connect() accepts. */
@@ -508,6 +544,17 @@ struct iocx_connect_result {
 				   at most retry.max_attempts (by name:
 				   the addresses tried) */
 	/*
+	 * Windows: the wildcard-bound socket took SO_REUSE_UNICASTPORT
+	 * (Windows 10 and later; best effort), so its port was chosen at
+	 * connect time and is shared per 4-tuple instead of reserved for
+	 * every destination; out of ports then shows as
+	 * IOCX_E_PORTS_EXHAUSTED in on_connect.  Always false elsewhere
+	 * (Linux never binds a wildcard socket before connect, so its ports
+	 * are per destination already) and for a recycled socket.
+	 */
+	bool port_reuse;
+	uint8_t pad0[7];	/* zero; keeps reserved on its word */
+	/*
 	 * The address connected to (or, on failure, the last one tried),
 	 * with its port: the connection's own copy, valid until on_close
 	 * returns; NULL (peer_len 0) when no address was tried.
@@ -518,7 +565,7 @@ struct iocx_connect_result {
 	uint32_t peer_len;
 	unsigned addresses_tried;	/* distinct addresses attempted */
 	/* Fields of later versions (zero here); 128 bytes in all. */
-	uint64_t reserved[9];
+	uint64_t reserved[8];
 };
 
 /*
@@ -537,9 +584,10 @@ typedef void (*iocx_connect_cb)(iocx_conn *conn,
  * after iocx_close() (also when the close came before destroy, or from
  * on_connect), IOCX_E_SHUTDOWN when iocx_engine_destroy() closed a
  * connection the user had not closed, IOCX_E_IDLE when the idle watchdog
- * (idle_ms) closed it.  The handle is freed when this returns.  on_close
- * may be NULL: the connection still closes and frees itself, but the
- * caller is never told when the handle becomes invalid.
+ * (idle_ms) closed it, IOCX_E_DETACHED after iocx_detach().  The handle
+ * is freed when this returns.  on_close may be NULL: the connection still
+ * closes and frees itself, but the caller is never told when the handle
+ * becomes invalid.
  */
 typedef void (*iocx_close_cb)(iocx_conn *conn, int reason, void *user);
 
@@ -588,6 +636,43 @@ enum iocx_connect_flags {
 	 */
 	IOCX_CONNECT_FASTOPEN = 1u << 0,
 };
+
+/*
+ * Socket hook of a connect request: called once per attempt, after the
+ * attempt's socket exists (created, bound, associated with the engine)
+ * and before its connect is issued, with the native socket and its
+ * address family (AF_INET or AF_INET6; AF_INET6 also for a v4-mapped
+ * remote).  Meant for setsockopt: TCP_NODELAY, SO_KEEPALIVE, buffer
+ * sizes, IP_TOS and the like.  It must not close the socket, connect,
+ * bind, read or write it, change its blocking mode or (Windows) its
+ * completion port: the engine owns it.  A socket taken from the recycle
+ * pool (options.recycle_sockets) is a fresh one for this purpose: no
+ * socket whose connection had a hook is ever kept for reuse.
+ *
+ * Return 0 to go on.  Any other value fails the attempt with
+ * IOCX_E_ABORTED and that value as its os_code; the socket is closed and
+ * the attempt is not retried.  For the first attempt that failure is
+ * returned by iocx_connect() itself (no callback follows); for a retry
+ * it is reported to on_connect.
+ *
+ * Thread: the first attempt's hook runs on the thread calling
+ * iocx_connect(), inside that call; a retry's on an engine worker (the
+ * one that runs the backoff timer).  Never concurrently with the
+ * connection's other callbacks.  In a retry's hook the connection may
+ * be closed with iocx_close(): the attempt then ends with
+ * IOCX_E_CANCELLED and its connect is never issued.
+ */
+typedef int (*iocx_socket_cb)(iocx_socket_t sock, int family, void *user);
+
+/*
+ * The send queue drained: called once after an iocx_send() of this
+ * connection returned IOCX_E_LIMIT, when the bytes queued (queued, as
+ * iocx_conn_queued_bytes says) fell below half of
+ * options.max_queued_bytes, right after the on_sent that made them
+ * fall.  Sending may resume.  Not called once the connection broke or a
+ * close was asked for.  Runs on a worker like the other callbacks.
+ */
+typedef void (*iocx_drained_cb)(iocx_conn *conn, size_t queued, void *user);
 
 /*
  * A connect request.  It and the addresses it points to are copied by
@@ -679,6 +764,17 @@ struct iocx_connect_request {
 	 */
 	uint32_t total_deadline_ms;
 	/*
+	 * Socket hook (see iocx_socket_cb), NULL = none; gets user.  A
+	 * connect by host name runs it only when it connects to a single
+	 * address, not on a race's attempts.
+	 */
+	iocx_socket_cb on_socket;
+	/*
+	 * Backpressure notification (see iocx_drained_cb), NULL = none.
+	 *
+	 */
+	iocx_drained_cb on_drained;
+	/*
 	 * The peer by name instead of remote (a request has exactly one of
 	 * the two): a host name or a numeric address, NUL-terminated,
 	 * copied at the call, and the port (host byte order) to connect
@@ -717,7 +813,7 @@ struct iocx_connect_request {
 	 * otherwise.  Zero the whole request (memset, or = { 0 } / a
 	 * designated initialiser) before filling it in.
 	 */
-	uint64_t reserved[16];
+	uint64_t reserved[14];
 };
 
 /* syn_retransmissions value: send the SYN once, never again. */
@@ -775,7 +871,9 @@ struct iocx_connect_request {
  *     source), IOCX_E_ADDRINUSE (an explicit local port in use),
  *     IOCX_E_ADDRNOTAVAIL (the local address is not this host's),
  *     IOCX_E_SYSTEM (other socket failures, or the port association);
- *  9. the connect itself: IOCP and epoll issue it on the calling thread,
+ *  9. the on_socket hook (see iocx_socket_cb), run here for the first
+ *     attempt: a non-zero return is IOCX_E_ABORTED;
+ * 10. the connect itself: IOCP and epoll issue it on the calling thread,
  *     so a connect the OS rejects at once is returned here, mapped like a
  *     completion (e.g. IOCX_E_REFUSED, IOCX_E_NETUNREACH); io_uring issues
  *     it on the connection's worker, so there the same rejection arrives
@@ -840,6 +938,80 @@ IOCX_API int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
  * Any thread, while the handle is valid. */
 IOCX_API void *iocx_conn_user(const iocx_conn *conn);
 
+/*
+ * The connection's native socket (SOCKET / file descriptor), or
+ * IOCX_INVALID_SOCKET when it is not open: valid from just before
+ * on_connect reports IOCX_OK until the socket is released on the way to
+ * on_close (iocx_close, a broken connection's close, destroy, the idle
+ * watchdog); it is never valid inside on_close.  Any thread.
+ *
+ * What the user may do with it: get and set socket options
+ * (setsockopt / getsockopt: TCP_NODELAY, keep-alive, buffer sizes,
+ * IP_TOS, SO_LINGER before a close), getsockname / getpeername, and
+ * read-only queries (ioctl FIONREAD, WSAIoctl queries).  What the user
+ * must not do while the engine owns it: close it, send or receive on it
+ * (the engine's reads and queued sends would interleave with or lose
+ * those bytes), shutdown, connect, change its blocking mode, associate
+ * it with another completion port or event loop, or keep using it after
+ * on_close.  To take it over for good, use iocx_detach().
+ */
+IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
+
+/*
+ * The local address of an open connection (the address and port the
+ * peer sees for us; family AF_INET or AF_INET6), copied to *out.  Read
+ * once from the OS when the connection opened.  IOCX_OK;
+ * IOCX_E_INVAL for NULL arguments; IOCX_E_NOTCONN when the socket is not
+ * open (as iocx_conn_socket); IOCX_E_SYSTEM when the OS would not say.
+ * Any thread.
+ */
+IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
+				  struct sockaddr_storage *out);
+
+/*
+ * The remote address of an open connection, as given in the request
+ * (a v4-mapped IPv6 address stays IPv6), copied to *out.  IOCX_OK,
+ * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when not open.
+ * Any thread.
+ */
+IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
+				   struct sockaddr_storage *out);
+
+/*
+ * Take the socket away from the engine for good: on IOCX_OK *sock is the
+ * connected socket, the caller owns it (and closes it), and the engine
+ * never touches it again: no read, send, cancel, option or close.  The
+ * connection then closes without a socket: on_close follows, on a worker,
+ * with reason IOCX_E_DETACHED (inside the connection's own callback: once
+ * that callback returned), and iocx_close() is not needed (it returns
+ * IOCX_E_ALREADY, also with IOCX_CLOSE_ABORT).  Send and read calls
+ * fail with IOCX_E_NOTCONN from the moment this returns.
+ *
+ * Only an idle connection can be detached, so that no byte is lost or
+ * read twice: every send reported by on_sent (iocx_conn_queued_bytes()
+ * is 0), no read session (after iocx_read_stop(), its terminal on_recv
+ * came), no FIN still waiting for the queue.  Otherwise IOCX_E_BUSY and
+ * nothing changes; nothing is cancelled for the caller.
+ *
+ * What the new owner gets: on Linux a TCP socket, non-blocking on the
+ * epoll backend and blocking on io_uring (set the mode you need), out of
+ * every epoll set and ring of the engine.  On Windows an overlapped
+ * SOCKET whose completion-port association has been removed
+ * (NtSetInformationFile with FileReplaceCompletionInformation, Windows
+ * 8.1 and later), so it can be associated with another port or used with
+ * plain blocking calls; where the OS refuses that (earlier Windows, and
+ * Wine 8), IOCX_E_NOTSUP is returned and the connection stays the
+ * engine's, unchanged.
+ *
+ * Callable from any thread except from inside another connection's
+ * callback (IOCX_E_INCALLBACK: that would take two connections' locks);
+ * it waits while one of this connection's callbacks runs elsewhere.
+ * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when the connection is
+ * not open or a close was asked for, the error that broke it, IOCX_E_BUSY
+ * as above, IOCX_E_NOTSUP as above.
+ */
+IOCX_API int iocx_detach(iocx_conn *conn, iocx_socket_t *sock);
+
 /* ---- data on an open connection -------------------------------------- */
 
 /*
@@ -871,15 +1043,25 @@ typedef void (*iocx_recv_cb)(iocx_conn *conn, int status, const void *data,
  * reported IOCX_OK, also from inside it).  Sends leave in order; on_sent
  * is called once each, with send_user.  Ownership as for the first
  * payload: COPY copies now, BORROW keeps the caller's buffer until
- * on_sent.  stats.bytes_sent counts what the OS confirmed.  Any thread,
- * also inside callbacks.  Returns IOCX_OK, or without calling on_sent:
- * IOCX_E_INVAL (NULL conn, buf or on_sent, len 0, bad ownership),
- * IOCX_E_NOTCONN (not open yet, failed, closing, or after iocx_shutdown),
- * the error that broke the connection, or IOCX_E_NOMEM.
+ * on_sent.  A large send goes to the OS in options.send_chunk pieces;
+ * on_sent still reports it once, whole.  stats.bytes_sent counts what the
+ * OS confirmed.  Any thread, also inside callbacks.  Returns IOCX_OK, or
+ * without calling on_sent: IOCX_E_INVAL (NULL conn, buf or on_sent, len 0,
+ * bad ownership), IOCX_E_NOTCONN (not open yet, failed, closing, or after
+ * iocx_shutdown), the error that broke the connection, IOCX_E_LIMIT (the
+ * connection's queue would exceed options.max_queued_bytes: see
+ * on_drained), or IOCX_E_NOMEM.
  */
 IOCX_API int iocx_send(iocx_conn *conn, const void *buf, size_t len,
 		       enum iocx_payload_ownership ownership,
 		       iocx_send_cb on_sent, void *send_user);
+
+/*
+ * Bytes queued on the connection for sending: accepted by iocx_send()
+ * and not yet reported by on_sent (a gauge; also what
+ * options.max_queued_bytes bounds).  0 for NULL.  Any thread.
+ */
+IOCX_API size_t iocx_conn_queued_bytes(const iocx_conn *conn);
 
 /*
  * Start a read session: on_recv gets the data as it arrives, into a buffer

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "iocx.h"
+
 struct iocx_engine;
 struct iocx_conn;
 
@@ -105,6 +107,20 @@ struct iocx_backend {
 	 * it socketless.  Called once, before c can be reached.
 	 */
 	void (*attach)(struct iocx_conn *c);
+	/*
+	 * Optional (NULL: no native socket to show, IOCX_E_NOTSUP).
+	 * native: the socket of c's attempt, after a successful open.
+	 * local_addr: getsockname of it into *out; IOCX_OK or an error.
+	 */
+	iocx_socket_t (*native)(struct iocx_conn *c);
+	/*
+	 * Optional (NULL: IOCX_E_NOTSUP).  Hand c's socket over to the
+	 * user: take it out of every completion mechanism of the engine,
+	 * set *out and forget it (a later close does nothing).  Called
+	 * with nothing in flight; on error nothing changed.
+	 */
+	int (*detach)(struct iocx_conn *c, iocx_socket_t *out);
+	int (*local_addr)(struct iocx_conn *c, struct sockaddr_storage *out);
 };
 
 #endif /* IOCX_BACKEND_H */

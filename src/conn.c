@@ -105,6 +105,7 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.peer = c->remote_len ? (const struct sockaddr *)&c->remote
 				      : NULL,
 		.peer_len = (uint32_t)c->remote_len,
+		.port_reuse = c->port_reuse,
 	};
 	struct iocx_counters *set = iocx__counters(e);
 
@@ -145,7 +146,8 @@ static bool seal_close(struct iocx_conn *c, bool abort)
 static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 {
 	struct iocx_engine *e = c->engine;
-	int reason = atomic_load(&c->close_request) != CONN_CLOSE_NONE
+	int reason = c->detached ? IOCX_E_DETACHED
+		     : atomic_load(&c->close_request) != CONN_CLOSE_NONE
 			     ? IOCX_OK
 		     : c->idle_expired ? IOCX_E_IDLE
 				       : IOCX_E_SHUTDOWN;
@@ -270,7 +272,15 @@ static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
 	/* Written before the I/O is issued: a worker may see it complete
 	 * before connect() returns (it then waits for our lock). */
 	set_state(c, from, CONN_CONNECTING);
-	rc = e->backend->connect(c, c->payload, c->payload_issued);
+	/* The user's hook fails the attempt as a refused connect would. */
+	rc = iocx__conn_socket_hook(c);
+	if (rc == IOCX_OK && from == CONN_RETRY_WAIT && close_wanted(c)) {
+		/* Closed during a retry's hook: issue nothing for it. */
+		c->os_code = 0;
+		rc = IOCX_E_CANCELLED;
+	}
+	if (rc == IOCX_OK)
+		rc = e->backend->connect(c, c->payload, c->payload_issued);
 	if (rc != IOCX_OK) {
 		e->backend->close(c, false);
 		return rc;
@@ -295,6 +305,7 @@ static bool send_rest_or_report(struct iocx_conn *c,
 		 * on_connect. */
 		atomic_store(&c->open_for_send, true);
 		atomic_store(&c->open_for_read, true);
+		iocx__conn_expose(c);
 		report(c, IOCX_OK, 0);
 		/* The idle watchdog starts once the connection is open (and
 		 * still is: on_connect may have closed it). */
@@ -307,8 +318,8 @@ static bool send_rest_or_report(struct iocx_conn *c,
 	}
 	if (from != CONN_SENDING)
 		set_state(c, from, CONN_SENDING);
-	c->payload_issued = left;
-	rc = b->send(c, c->payload + c->payload_sent, left);
+	c->payload_issued = iocx__sendq_chunk(c, left);
+	rc = b->send(c, c->payload + c->payload_sent, c->payload_issued);
 	if (rc != IOCX_OK)
 		return fail(c, CONN_SENDING, rc, c->os_code);
 	return false;
@@ -724,7 +735,9 @@ bool iocx__conn_plain_socket(const struct iocx_conn *c)
  * May the socket of this closing connection be recycled?  Only a clean
  * graceful close of a wildcard-bound plain socket: an aborted, broken or
  * explicitly bound one is closed, and so is one that carries an option
- * (TFO, SYN tuning, dual stack) the next connect did not ask for.
+ * (TFO, SYN tuning, dual stack, whatever a user hook set) the next connect
+ * did not ask for.  (A connection with a hook may still take a kept
+ * socket: its hook runs on it as on a fresh one.)
  */
 static bool recyclable(struct iocx_conn *c)
 {
@@ -732,8 +745,8 @@ static bool recyclable(struct iocx_conn *c)
 	int broken;
 
 	if (!e->opts.recycle_sockets || !e->backend->disconnect ||
-	    c->closing_abort || c->local_len != 0 ||
-	    !iocx__conn_plain_socket(c))
+	    c->closing_abort || c->local_len != 0 || c->detached ||
+	    !iocx__conn_plain_socket(c) || c->on_socket)
 		return false;
 	iocx__mutex_lock(&c->req_lock);
 	broken = c->req.broken;
@@ -751,6 +764,7 @@ static bool release_socket(struct iocx_conn *c)
 {
 	const struct iocx_backend *b = c->engine->backend;
 
+	iocx__conn_unexpose(c);
 	if (recyclable(c) && b->disconnect(c) == IOCX_OK) {
 		c->disconnecting = true;
 		return false;
@@ -872,6 +886,8 @@ static void fail_sends(struct iocx_conn *c, int status)
 		c->sendq = r->next;
 		if (!c->sendq)
 			c->sendq_tail = NULL;
+		/* Broken or closing: no on_drained follows. */
+		iocx__sendq_release(c, r->len);
 		r->cb(c, status, r->done, r->user);
 		iocx__free(r);
 	}
@@ -882,8 +898,8 @@ static void issue_send(struct iocx_conn *c)
 	struct iocx_send_req *r = c->sendq;
 	int rc;
 
-	c->payload_issued = r->len - r->done;
-	rc = c->engine->backend->send(c, r->buf + r->done, r->len - r->done);
+	c->payload_issued = iocx__sendq_chunk(c, r->len - r->done);
+	rc = c->engine->backend->send(c, r->buf + r->done, c->payload_issued);
 	if (rc == IOCX_OK) {
 		c->send_busy = true;
 		return;
@@ -940,6 +956,7 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 {
 	struct iocx_send_req *r = c->sendq;
 	uint32_t bytes;
+	bool drained;
 
 	if (ev->op == IOCX_OP_RECV) {
 		recv_done(c, ev);
@@ -961,10 +978,15 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	/* Broken before the callback, so a send made inside it fails. */
 	if (ev->status != IOCX_OK && ev->status != IOCX_E_CANCELLED)
 		mark_broken(c, ev->status);
+	/* Out of the gauge before on_sent, which may send again. */
+	drained = iocx__sendq_release(c, r->len);
 	r->cb(c, ev->status, r->done, r->user);
 	iocx__free(r);
 	if (ev->status != IOCX_OK)
 		fail_sends(c, ev->status);
+	else if (drained && c->on_drained && c->state == CONN_OPEN &&
+		 !close_wanted(c) && atomic_load(&c->open_for_send))
+		c->on_drained(c, iocx_conn_queued_bytes(c), c->user);
 	return false;
 }
 

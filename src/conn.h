@@ -105,6 +105,7 @@ struct iocx_conn {
 	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
 	uint8_t syn_retransmissions;
 	bool syn_tuned;			/* ... and the OS took it */
+	bool port_reuse;		/* SO_REUSE_UNICASTPORT took (Windows) */
 	bool local_from_sources;	/* local is an engine source address */
 	/* By name (race.c): the race, NULL for a connect by address. */
 	struct iocx_race *race;
@@ -163,6 +164,7 @@ struct iocx_conn {
 	bool disconnecting;		/* DisconnectEx for recycling in flight
 					   (MAIN slot) */
 	bool idle_expired;		/* the watchdog closes it */
+	bool detached;			/* iocx_detach took the socket */
 
 	iocx_connect_cb on_connect;
 	iocx_close_cb on_close;
@@ -193,6 +195,26 @@ struct iocx_conn {
 
 	struct iocx_conn *prev, *next;	/* engine live list, under its lock */
 	struct iocx_live_list *live;	/* which one */
+
+	/*
+	 * The socket as the accessors show it (socket.c).  handle,
+	 * local_seen and local_rc are written once, by the worker that
+	 * reports the connection open, before exposed is stored (release);
+	 * readers on any thread load exposed (acquire) first.  exposed is
+	 * cleared before the socket is released.
+	 */
+	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
+
+	/* Backpressure (sendq.c): bytes queued, changed under req_lock;
+	 * drain_wanted (req_lock): a send was refused, on_drained due. */
+	atomic_size_t queued;
+	bool drain_wanted;
+	iocx_drained_cb on_drained;
+
+	atomic_bool exposed;
+	iocx_socket_t handle;
+	int local_rc;			/* getsockname's result */
+	struct sockaddr_storage local_seen;
 };
 
 /* The family of the connection's remote address. */
@@ -255,6 +277,31 @@ int iocx__conn_spawn(struct iocx_conn *parent,
 		     const struct sockaddr_storage *addr, int len,
 		     iocx_connect_cb on_connect, iocx_close_cb on_close,
 		     void *user, struct iocx_conn **out);
+
+/*
+ * socket.c.  Run c's on_socket hook on its freshly opened socket: IOCX_OK,
+ * or IOCX_E_ABORTED with the hook's value in c->os_code (the socket is
+ * still open; the caller closes it).
+ */
+int iocx__conn_socket_hook(struct iocx_conn *c);
+
+/* Publish c's socket and local address to the accessors (c->lock held,
+ * before on_connect(IOCX_OK)). */
+void iocx__conn_expose(struct iocx_conn *c);
+
+/* Withdraw them: the socket is about to be released (c->lock held). */
+void iocx__conn_unexpose(struct iocx_conn *c);
+
+/*
+ * sendq.c.  admit: with req_lock held, count len more bytes queued, or
+ * return IOCX_E_LIMIT (counting nothing) when that would pass
+ * options.max_queued_bytes.  release: a send of len bytes left the queue
+ * (c->lock held, req_lock not); true when on_drained is due now.
+ * chunk: how much of left bytes one send operation carries.
+ */
+int iocx__sendq_admit(struct iocx_conn *c, size_t len);
+bool iocx__sendq_release(struct iocx_conn *c, size_t len);
+size_t iocx__sendq_chunk(const struct iocx_conn *c, size_t left);
 
 /* Unlink c from its engine and free it (refs reached zero). */
 void iocx__engine_forget(struct iocx_engine *e, struct iocx_conn *c);

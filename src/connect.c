@@ -170,6 +170,11 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	c->idle_ms = req->idle_ms;
 	c->syn_rtt_ms = req->syn_rtt_ms;
 	c->syn_retransmissions = req->syn_retransmissions;
+	c->on_socket = req->on_socket;
+	c->on_drained = req->on_drained;
+	atomic_init(&c->queued, 0);
+	atomic_init(&c->exposed, false);
+	c->handle = IOCX_INVALID_SOCKET;
 	c->retry = req->retry;
 	/* A total deadline bounds the attempts by itself (iocx.h). */
 	if (c->retry.max_attempts == 0)

@@ -83,6 +83,8 @@ static int queue_send(struct iocx_conn *c, void *arg)
 
 	if (!atomic_load(&c->open_for_send) || closing(c))
 		return refusal(c);
+	if (iocx__sendq_admit(c, r->len) != IOCX_OK)
+		return IOCX_E_LIMIT;
 	if (c->req.tail)
 		c->req.tail->next = r;
 	else
@@ -137,6 +139,11 @@ int iocx_send(iocx_conn *c, const void *buf, size_t len,
 	if (!c || !buf || len == 0 || !on_sent ||
 	    (own != IOCX_PAYLOAD_COPY && own != IOCX_PAYLOAD_BORROW))
 		return IOCX_E_INVAL;
+	/* Never fits: refused before it is copied, and no on_drained
+	 * would help it. */
+	if (c->engine->opts.max_queued_bytes &&
+	    len > c->engine->opts.max_queued_bytes)
+		return IOCX_E_LIMIT;
 	r = iocx__alloc(sizeof(*r) + (copy ? len : 0));
 	if (!r)
 		return IOCX_E_NOMEM;

@@ -167,6 +167,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 		o.attempt_delay_ms = MIN_ATTEMPT_DELAY_MS;
 	if (o.attempt_delay_ms > MAX_ATTEMPT_DELAY_MS)
 		o.attempt_delay_ms = MAX_ATTEMPT_DELAY_MS;
+	if (o.send_chunk == 0)
+		o.send_chunk = IOCX_DEFAULT_SEND_CHUNK;
 	if (flags & IOCX__ENGINE_MANUAL)
 		o.workers = 0;
 

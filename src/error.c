@@ -21,7 +21,7 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_ADDRLEN", "address length too short for its family" },
 	{ "IOCX_E_ADDRNOTAVAIL", "address not available" },
 	{ "IOCX_E_SHUTDOWN", "engine is shutting down" },
-	{ "IOCX_E_LIMIT", "too many connects in flight" },
+	{ "IOCX_E_LIMIT", "limit reached (connects in flight or bytes queued)" },
 	{ "IOCX_E_NOMEM", "out of memory" },
 	{ "IOCX_E_ALREADY", "already requested, or no longer possible" },
 	{ "IOCX_E_MSGSIZE", "first payload too large" },
@@ -41,6 +41,8 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_NOTCONN", "connection is not open" },
 	{ "IOCX_E_IDLE", "closed after the idle limit" },
 	{ "IOCX_E_NOFILE", "out of file descriptors or sockets" },
+	{ "IOCX_E_DETACHED", "socket detached from the engine" },
+	{ "IOCX_E_BUSY", "operation still pending" },
 	{ "IOCX_E_NAME", "host name does not exist" },
 	{ "IOCX_E_RESOLVE", "host name resolution failed" },
 };

@@ -534,6 +534,13 @@ static int ep_adopt(struct iocx_conn *dst, struct iocx_conn *src)
 	return IOCX_OK;
 }
 
+static int ep_detach(struct iocx_conn *c, iocx_socket_t *out)
+{
+	struct lx_conn *lc = lx_conn(c);
+
+	return iocx__lx_sock_detach(lc, lx_owner(lc)->epfd, out);
+}
+
 /* The epoll backend (src/backend.h). */
 const struct iocx_backend iocx__epoll_backend = {
 	.name = "epoll",
@@ -552,4 +559,7 @@ const struct iocx_backend iocx__epoll_backend = {
 	.close = ep_close,
 	.adopt = ep_adopt,
 	.attach = iocx__lx_sock_attach,
+	.native = iocx__lx_sock_native,
+	.detach = ep_detach,
+	.local_addr = iocx__lx_sock_local_addr,
 };

@@ -309,6 +309,19 @@ void iocx__lx_sock_close(struct lx_conn *lc, bool abort);
 /* The same for a bare descriptor (a batched close that never ran). */
 void iocx__lx_fd_close(int fd, bool abort);
 
+/* backend->native: the descriptor. */
+iocx_socket_t iocx__lx_sock_native(struct iocx_conn *c);
+
+/*
+ * backend->detach for both: the descriptor goes to *out and lc forgets it;
+ * epfd >= 0 (epoll) is the set it is taken out of first.
+ */
+int iocx__lx_sock_detach(struct lx_conn *lc, int epfd, iocx_socket_t *out);
+
+/* backend->local_addr: getsockname. */
+int iocx__lx_sock_local_addr(struct iocx_conn *c,
+			     struct sockaddr_storage *out);
+
 /* backend->shutdown: FIN now (shutdown(SHUT_WR)). */
 int iocx__lx_sock_shutdown(struct lx_conn *lc);
 

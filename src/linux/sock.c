@@ -154,6 +154,38 @@ void iocx__lx_sock_adopt(struct lx_conn *dst, struct lx_conn *src)
 }
 
 /* See linux/lx.h. */
+iocx_socket_t iocx__lx_sock_native(struct iocx_conn *c)
+{
+	return lx_conn(c)->fd;
+}
+
+/* See linux/lx.h. */
+int iocx__lx_sock_detach(struct lx_conn *lc, int epfd, iocx_socket_t *out)
+{
+	/* Nothing is in flight, so the socket is not armed; it may still
+	 * be in the set, disarmed (ENOENT when it never was). */
+	if (epfd >= 0 &&
+	    iocx__linux_sys.epoll_ctl(epfd, EPOLL_CTL_DEL, lc->fd, NULL) != 0 &&
+	    errno != ENOENT)
+		return fail_errno(&lc->core, errno);
+	*out = lc->fd;
+	lc->fd = -1;
+	return IOCX_OK;
+}
+
+/* See linux/lx.h. */
+int iocx__lx_sock_local_addr(struct iocx_conn *c,
+			     struct sockaddr_storage *out)
+{
+	socklen_t len = sizeof(*out);
+
+	if (iocx__linux_sys.getsockname(lx_conn(c)->fd, (struct sockaddr *)out,
+					&len) != 0)
+		return fail_errno(c, errno);
+	return IOCX_OK;
+}
+
+/* See linux/lx.h. */
 int iocx__lx_sock_shutdown(struct lx_conn *lc)
 {
 	if (iocx__linux_sys.shutdown(lc->fd, SHUT_WR) != 0)

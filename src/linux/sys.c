@@ -16,6 +16,11 @@ static int sys_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	return bind(fd, addr, len);
 }
 
+static int sys_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return getsockname(fd, addr, len);
+}
+
 static int sys_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	return connect(fd, addr, len);
@@ -65,6 +70,7 @@ static void prep_close(struct io_uring_sqe *sqe, int fd)
 	.bind = sys_bind, \
 	.setsockopt = setsockopt, \
 	.getsockopt = getsockopt, \
+	.getsockname = sys_getsockname, \
 	.close = close, \
 	.shutdown = shutdown, \
 	.connect = sys_connect, \

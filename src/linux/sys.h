@@ -30,6 +30,7 @@ struct iocx_linux_sys {
 			  socklen_t len);
 	int (*getsockopt)(int fd, int level, int name, void *val,
 			  socklen_t *len);
+	int (*getsockname)(int fd, struct sockaddr *addr, socklen_t *len);
 	int (*close)(int fd);			/* sockets only */
 	int (*shutdown)(int fd, int how);
 	/* epoll backend. */

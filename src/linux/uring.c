@@ -719,6 +719,12 @@ static int ur_adopt(struct iocx_conn *dst, struct iocx_conn *src)
 	return IOCX_OK;
 }
 
+static int ur_detach(struct iocx_conn *c, iocx_socket_t *out)
+{
+	/* No operation in flight: the ring holds nothing of the socket. */
+	return iocx__lx_sock_detach(lx_conn(c), -1, out);
+}
+
 /* The io_uring backend (src/backend.h). */
 const struct iocx_backend iocx__uring_backend = {
 	.name = "io_uring",
@@ -737,4 +743,7 @@ const struct iocx_backend iocx__uring_backend = {
 	.close = ur_close,
 	.adopt = ur_adopt,
 	.attach = iocx__lx_sock_attach,
+	.native = iocx__lx_sock_native,
+	.detach = ur_detach,
+	.local_addr = iocx__lx_sock_local_addr,
 };

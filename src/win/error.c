@@ -122,6 +122,19 @@ int iocx__win_error_from_socket(int err)
 }
 
 /* See win/error.h. */
+int iocx__win_error_from_connect(uint32_t status, bool wildcard)
+{
+	int rc = iocx__win_error_from_ntstatus(status);
+
+	/* ADDRINUSE: ADDRESS_ALREADY_EXISTS, SHARING_VIOLATION (the
+	 * WSAEADDRINUSE of the completion); NOMEM: INSUFFICIENT_RESOURCES
+	 * (its WSAENOBUFS). */
+	if (wildcard && (rc == IOCX_E_ADDRINUSE || rc == IOCX_E_NOMEM))
+		return IOCX_E_PORTS_EXHAUSTED;
+	return rc;
+}
+
+/* See win/error.h. */
 int iocx__win_error_from_bind(int err, bool ephemeral)
 {
 	/* Out of ephemeral ports, Windows fails bind(port 0) with

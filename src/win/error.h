@@ -29,4 +29,13 @@ int iocx__win_error_from_socket(int err);
  */
 int iocx__win_error_from_bind(int err, bool ephemeral);
 
+/*
+ * Map the NTSTATUS of a finished ConnectEx.  On a wildcard-bound socket
+ * (whose port may be chosen only at connect time, SO_REUSE_UNICASTPORT)
+ * the codes that stand for WSAEADDRINUSE and WSAENOBUFS mean the ports
+ * ran out: IOCX_E_PORTS_EXHAUSTED; otherwise as
+ * iocx__win_error_from_ntstatus.
+ */
+int iocx__win_error_from_connect(uint32_t status, bool wildcard);
+
 #endif /* IOCX_WIN_ERROR_H */

@@ -22,6 +22,9 @@
 #ifndef TCP_FASTOPEN
 #define TCP_FASTOPEN 15		/* missing from mingw-w64 10 headers */
 #endif
+#ifndef SO_REUSE_UNICASTPORT
+#define SO_REUSE_UNICASTPORT 0x3007	/* ws2def.h, Windows 10 */
+#endif
 
 enum completion_key {
 	KEY_IO = 1,
@@ -49,6 +52,9 @@ struct win_conn {
 	 * returned, so it lives here, and is never read. */
 	DWORD bytes_sent_unused;
 	bool from_pool;			/* sock is a recycled one */
+	/* The MAIN slot's operation is a ConnectEx (set before it is
+	 * issued, read by the worker that dequeues its completion). */
+	bool connecting;
 };
 
 struct win_engine {
@@ -203,7 +209,10 @@ static int iocp_wait(struct iocx_engine *e, unsigned worker,
 			ev->op = op->slot;
 			ev->kind = IOCX_EV_IO;
 			ev->conn = &w->core;
-			ev->status = iocx__win_error_from_ntstatus(status);
+			ev->status = op->slot == IOCX_OP_MAIN && w->connecting
+				? iocx__win_error_from_connect(
+					  status, w->core.local_len == 0)
+				: iocx__win_error_from_ntstatus(status);
 			ev->os_code = status;
 			ev->bytes = ent[i].dwNumberOfBytesTransferred;
 			break;
@@ -312,6 +321,7 @@ static bool open_recycled(struct iocx_conn *c)
 		return false;
 	w->sock = s;
 	w->from_pool = true;
+	c->port_reuse = false;
 	iocx__count(&iocx__counters(c->engine)->sockets_reused, 1);
 	return true;
 }
@@ -379,6 +389,20 @@ static int open_fresh(struct iocx_conn *c, bool *fastopen)
 						     (const char *)&on,
 						     sizeof(on)) == 0;
 	}
+	/*
+	 * Best effort: a wildcard socket shares its port per 4-tuple, its
+	 * port chosen at connect time, instead of reserving one for every
+	 * destination at bind (Windows 10 and later; refused elsewhere, and
+	 * by Wine 8: then the bind reserves a port as before).
+	 */
+	c->port_reuse = false;
+	if (c->local_len == 0) {
+		DWORD on = 1;
+
+		c->port_reuse = iocx__win_sys.setsockopt(
+					s, SOL_SOCKET, SO_REUSE_UNICASTPORT,
+					(const char *)&on, sizeof(on)) == 0;
+	}
 	rc = bind_local(c, s);
 	if (rc != IOCX_OK)
 		goto err;
@@ -418,6 +442,7 @@ static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 		fn = c->remote.ss_family == AF_INET6 ? we->connectex6
 						     : we->connectex4;
 	reset_op(w, IOCX_OP_MAIN);
+	w->connecting = true;
 	/* Success or not, a pending ConnectEx queues exactly one packet. */
 	if (!fn(w->sock, (const struct sockaddr *)&c->remote, c->remote_len,
 		(PVOID)buf, (DWORD)len, &w->bytes_sent_unused,
@@ -455,6 +480,7 @@ static int iocp_send(struct iocx_conn *c, const void *buf, size_t len)
 	w->buf.buf = (char *)(uintptr_t)buf;
 	w->buf.len = len > MAXDWORD ? MAXDWORD : (ULONG)len;
 	reset_op(w, IOCX_OP_MAIN);
+	w->connecting = false;
 	if (iocx__win_sys.wsa_send(w->sock, &w->buf, 1, NULL, 0,
 				   &w->ops[IOCX_OP_MAIN].ov, NULL) != 0) {
 		int err = WSAGetLastError();
@@ -505,6 +531,7 @@ static int iocp_disconnect(struct iocx_conn *c)
 	if (!we->disconnectex || atomic_load(&we->reuse_broken))
 		return IOCX_E_NOTSUP;
 	reset_op(w, IOCX_OP_MAIN);
+	w->connecting = false;
 	/* Completes once the transport let go (TIME_WAIT may delay it);
 	 * a packet is queued either way. */
 	if (!we->disconnectex(w->sock, &w->ops[IOCX_OP_MAIN].ov,
@@ -583,6 +610,40 @@ static int iocp_adopt(struct iocx_conn *dst, struct iocx_conn *src)
 	return IOCX_OK;
 }
 
+static iocx_socket_t iocp_native(struct iocx_conn *c)
+{
+	return win_conn(c)->sock;
+}
+
+static int iocp_local_addr(struct iocx_conn *c, struct sockaddr_storage *out)
+{
+	int len = (int)sizeof(*out);
+
+	/* Valid after SO_UPDATE_CONNECT_CONTEXT (iocp_connected). */
+	if (iocx__win_sys.getsockname(win_conn(c)->sock,
+				      (struct sockaddr *)out, &len) != 0)
+		return fail_wsa(c, WSAGetLastError());
+	return IOCX_OK;
+}
+
+/*
+ * Give the socket to the user: without its completion-port association,
+ * or not at all (the OS refused: before Windows 8.1, and Wine 8).
+ */
+static int iocp_detach(struct iocx_conn *c, iocx_socket_t *out)
+{
+	struct win_conn *w = win_conn(c);
+	LONG status = iocx__win_sys.unassociate((HANDLE)w->sock);
+
+	if (status < 0) {
+		c->os_code = (uint32_t)status;
+		return IOCX_E_NOTSUP;
+	}
+	*out = w->sock;
+	w->sock = INVALID_SOCKET;
+	return IOCX_OK;
+}
+
 static const struct iocx_backend iocp_backend = {
 	.name = "iocp",
 	.conn_size = sizeof(struct win_conn),
@@ -602,6 +663,9 @@ static const struct iocx_backend iocp_backend = {
 	.close = iocp_close,
 	.adopt = iocp_adopt,
 	.attach = iocp_attach,
+	.native = iocp_native,
+	.detach = iocp_detach,
+	.local_addr = iocp_local_addr,
 };
 
 /* See iocx.h. */

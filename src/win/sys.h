@@ -22,6 +22,7 @@ struct iocx_win_sys {
 	int (WSAAPI *setsockopt)(SOCKET s, int level, int name,
 				 const char *val, int len);
 	int (WSAAPI *closesocket)(SOCKET s);
+	int (WSAAPI *getsockname)(SOCKET s, struct sockaddr *name, int *len);
 	int (WSAAPI *wsa_ioctl)(SOCKET s, DWORD code, LPVOID in, DWORD in_len,
 				LPVOID out, DWORD out_len, LPDWORD returned,
 				LPWSAOVERLAPPED ov,
@@ -40,6 +41,13 @@ struct iocx_win_sys {
 						   ULONG_PTR key,
 						   DWORD threads);
 	BOOL (WINAPI *cancel_io_ex)(HANDLE file, LPOVERLAPPED ov);
+	/*
+	 * Remove file's completion-port association: NtSetInformationFile
+	 * with FileReplaceCompletionInformation and a NULL port (Windows 8.1
+	 * and later).  Returns the NTSTATUS (STATUS_NOT_IMPLEMENTED when
+	 * ntdll lacks the call).
+	 */
+	LONG (WINAPI *unassociate)(HANDLE file);
 	BOOL (WINAPI *post_queued_completion_status)(HANDLE port, DWORD bytes,
 						     ULONG_PTR key,
 						     LPOVERLAPPED ov);

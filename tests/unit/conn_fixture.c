@@ -79,6 +79,15 @@ bool cfx_engine_abandon(iocx_engine **e, bool in_engine)
 	return true;
 }
 
+int cfx_teardown(iocx_engine **e, void *sentinel, unsigned engines,
+		 bool in_engine)
+{
+	test_free(sentinel);
+	if (cfx_engine_abandon(e, in_engine))
+		return 0;
+	return cfx_engine_destroy(e, engines);
+}
+
 int cfx_engine_destroy(iocx_engine **e, unsigned engines)
 {
 	int rc = iocx_engine_destroy(*e);

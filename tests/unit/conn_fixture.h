@@ -64,6 +64,14 @@ int cfx_engine_destroy(iocx_engine **e, unsigned engines);
 int cfx_teardown_engine(iocx_engine **e, unsigned engines, bool in_engine);
 
 /*
+ * A whole teardown for a fixture that keeps a test_malloc'd sentinel (see
+ * test_conn_deadline.c): free it, then destroy *e as cfx_engine_destroy
+ * does unless cfx_engine_abandon says to leave it (in_engine).
+ */
+int cfx_teardown(iocx_engine **e, void *sentinel, unsigned engines,
+		 bool in_engine);
+
+/*
  * Complete c's connect in flight with status and os_code (no bytes), and
  * pump e: the test expects exactly one on_connect(status), which its
  * callback named cb_connect checks with check_expected(status).

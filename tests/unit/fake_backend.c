@@ -75,6 +75,7 @@ static const char *const call_names[FAKE_CALL_COUNT] = {
 	[FAKE_RECYCLE] = "recycle",
 	[FAKE_CANCEL_RECV] = "cancel_recv",
 	[FAKE_ADOPT] = "adopt",
+	[FAKE_DETACH] = "detach",
 };
 
 /* See fake_backend.h. */
@@ -289,6 +290,8 @@ static struct fake_sock *sock_idle(struct iocx_conn *c, enum fake_call call,
 		     fake_call_name(call), s->id);
 	FAKE_REQUIRE(!s->closed, "%s on socket %u after close",
 		     fake_call_name(call), s->id);
+	FAKE_REQUIRE(!s->detached, "%s on socket %u after detach",
+		     fake_call_name(call), s->id);
 	FAKE_REQUIRE(s->op == FAKE_NONE,
 		     "%s on socket %u while %s is in flight",
 		     fake_call_name(call), s->id, fake_call_name(s->op));
@@ -359,7 +362,7 @@ static int fake_recv(struct iocx_conn *c, void *buf, size_t len)
 	int rc;
 
 	log_call(FAKE_RECV, s->id, len);
-	FAKE_REQUIRE(s->opened && !s->closed && s->connected,
+	FAKE_REQUIRE(s->opened && !s->closed && !s->detached && s->connected,
 		     "recv on socket %u that is not connected", s->id);
 	FAKE_REQUIRE(s->recv_buf == NULL, "second recv in flight on %u",
 		     s->id);
@@ -378,7 +381,8 @@ static int fake_shutdown(struct iocx_conn *c)
 	struct fake_sock *s = sock_of(c);
 
 	log_call(FAKE_SHUTDOWN, s->id, s->acked);
-	FAKE_REQUIRE(s->opened && !s->closed, "shutdown on socket %u that "
+	FAKE_REQUIRE(s->opened && !s->closed && !s->detached,
+		     "shutdown on socket %u that "
 		     "is not open", s->id);
 	/* FIN goes after the data: nothing of it may still be in flight. */
 	FAKE_REQUIRE(s->op == FAKE_NONE, "shutdown on socket %u while %s is "
@@ -401,7 +405,7 @@ static void fake_cancel(struct iocx_conn *c, enum iocx_op op)
 
 	if (op == IOCX_OP_RECV) {
 		log_call(FAKE_CANCEL_RECV, s->id, 0);
-		FAKE_REQUIRE(s->opened && !s->closed,
+		FAKE_REQUIRE(s->opened && !s->closed && !s->detached,
 			     "cancel of a recv on socket %u that is not open",
 			     s->id);
 		s->recv_cancels++;
@@ -417,7 +421,7 @@ static void fake_cancel(struct iocx_conn *c, enum iocx_op op)
 		return;
 	}
 	log_call(FAKE_CANCEL, s->id, 0);
-	FAKE_REQUIRE(s->opened && !s->closed,
+	FAKE_REQUIRE(s->opened && !s->closed && !s->detached,
 		     "cancel on socket %u that is not open", s->id);
 	s->cancels++;
 	if (s->op == FAKE_NONE) {
@@ -438,6 +442,11 @@ static void fake_close(struct iocx_conn *c, bool abort)
 	log_call(FAKE_CLOSE, s->id, abort ? 1 : 0);
 	FAKE_REQUIRE(s->opened, "close on socket %u that was never opened",
 		     s->id);
+	if (s->detached) {
+		/* The socket is the user's now: the backend forgot it. */
+		s->closes_after_detach++;
+		return;
+	}
 	FAKE_REQUIRE(!s->closed, "second close on socket %u", s->id);
 	FAKE_REQUIRE(s->op == FAKE_NONE,
 		     "close on socket %u while %s is in flight", s->id,
@@ -505,6 +514,45 @@ static int fake_adopt(struct iocx_conn *dst, struct iocx_conn *src)
 	return IOCX_OK;
 }
 
+static int fake_detach(struct iocx_conn *c, iocx_socket_t *out)
+{
+	struct fake_sock *s = sock_idle(c, FAKE_DETACH, 0);
+	int rc;
+
+	FAKE_REQUIRE(s->connected && s->recv_buf == NULL,
+		     "detach of socket %u that is not idle", s->id);
+	rc = take_fail(FAKE_DETACH);
+	if (rc != 0)
+		return rc;
+	s->detached = true;
+	fake_engine_of(c->engine)->open_socks--;
+	*out = FAKE_NATIVE(s->id);
+	return IOCX_OK;
+}
+
+static iocx_socket_t fake_native(struct iocx_conn *c)
+{
+	struct fake_sock *s = sock_of(c);
+
+	FAKE_REQUIRE(s->opened && !s->closed,
+		     "native socket of %u asked while it is not open", s->id);
+	return FAKE_NATIVE(s->id);
+}
+
+static int fake_local_addr(struct iocx_conn *c, struct sockaddr_storage *out)
+{
+	struct fake_sock *s = sock_of(c);
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)out;
+
+	FAKE_REQUIRE(s->opened && !s->closed && s->connected,
+		     "local address of %u asked while not connected", s->id);
+	memset(out, 0, sizeof(*out));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(FAKE_LOCAL_PORT(s->id));
+	in->sin_addr.s_addr = htonl(0x7f000001);
+	return IOCX_OK;
+}
+
 const struct iocx_backend fake_backend = {
 	.name = "fake",
 	.conn_size = sizeof(struct fake_conn),
@@ -523,6 +571,9 @@ const struct iocx_backend fake_backend = {
 	.disconnect = fake_disconnect,
 	.recycle = fake_recycle,
 	.adopt = fake_adopt,
+	.native = fake_native,
+	.detach = fake_detach,
+	.local_addr = fake_local_addr,
 };
 
 /* See fake_backend.h. */

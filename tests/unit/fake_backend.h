@@ -68,6 +68,7 @@ enum fake_call {
 	FAKE_DISCONNECT,	/* recycling disconnect (MAIN slot) */
 	FAKE_RECYCLE,		/* len = 1 when the socket was kept */
 	FAKE_ADOPT,		/* id = the socket moved to another conn */
+	FAKE_DETACH,		/* the socket handed to the user */
 	FAKE_CALL_COUNT,
 };
 
@@ -122,6 +123,9 @@ struct fake_sock {
 	size_t received;	/* bytes delivered by fake_complete_recv */
 	size_t acked_at_shutdown;	/* acked when shutdown() was called */
 	bool adopted;		/* moved to another conn by adopt() */
+	bool detached;		/* detach() gave it away: the core must
+				   not touch it again (close is a no-op) */
+	unsigned closes_after_detach;	/* close() calls after that */
 	unsigned char *capture;	/* stream bytes [0, min(acked+len, MAX)) */
 	size_t capture_cap;
 };
@@ -134,6 +138,10 @@ struct fake_conn {
 	struct iocx_conn base;
 	unsigned id;
 };
+
+/* The native handle and local port the fake gives socket id. */
+#define FAKE_NATIVE(id) ((iocx_socket_t)(1000 + (id)))
+#define FAKE_LOCAL_PORT(id) ((uint16_t)(40000 + (id)))
 
 /* Forget all sockets, log entries and scripted results. */
 void fake_reset(void);

@@ -1,9 +1,9 @@
 /*
  * The core's side of socket recycling, on the scripted fake backend: a
  * graceful close of a wildcard-bound plain connection (no TFO, no SYN
- * tuning, not v4-mapped) disconnects first and hands the socket to
- * recycle() once that completed; every other close,
- * a failed or refused disconnect, and destroy close the socket instead,
+ * tuning, not v4-mapped, no on_socket hook) disconnects first and hands
+ * the socket to recycle() once that completed; every other close, a
+ * failed or refused disconnect, and destroy close the socket instead,
  * and on_close always comes last, exactly once.  (The IOCP pool and its
  * Wine fallback are tested under Wine in tests/net/test_recycle.c.)
  */
@@ -284,6 +284,24 @@ static void recycle_not_for_v4_mapped(void **state)
 	assert_closed_not_kept(fx, &r);
 }
 
+static int hook_ok(iocx_socket_t sock, int family, void *user)
+{
+	(void)sock;
+	(void)family;
+	(void)user;
+	return 0;
+}
+
+static void recycle_not_for_socket_hook(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r =
+		cfx_request(&fx->v4, on_connect, on_close, fx);
+
+	r.on_socket = hook_ok;
+	assert_closed_not_kept(fx, &r);
+}
+
 static void recycle_off_never_disconnects(void **state)
 {
 	struct fx *fx = *state;
@@ -339,6 +357,8 @@ int main(void)
 			recycle_not_for_v4_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			recycle_off_never_disconnects, setup_off, teardown),
+		cmocka_unit_test_setup_teardown(recycle_not_for_socket_hook,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			recycle_destroy_cancels_disconnect_in_flight, setup,
 			teardown),

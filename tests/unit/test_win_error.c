@@ -190,6 +190,31 @@ static void from_bind_ephemeral_exhaustion_maps_to_ports_exhausted(void **s)
 	      "from_bind", "WSAEADDRINUSE, ephemeral");
 }
 
+static void from_connect_wildcard_addrinuse_nobufs_are_ports_exhausted(
+	void **state)
+{
+	(void)state;
+	check(iocx__win_error_from_connect(0xC000020Au, true),
+	      IOCX_E_PORTS_EXHAUSTED, "from_connect",
+	      "ADDRESS_ALREADY_EXISTS, wildcard");
+	check(iocx__win_error_from_connect(0xC0000043u, true),
+	      IOCX_E_PORTS_EXHAUSTED, "from_connect",
+	      "SHARING_VIOLATION, wildcard");
+	check(iocx__win_error_from_connect(0xC000009Au, true),
+	      IOCX_E_PORTS_EXHAUSTED, "from_connect",
+	      "INSUFFICIENT_RESOURCES, wildcard");
+	/* Bound by the caller: what the status says. */
+	check(iocx__win_error_from_connect(0xC000020Au, false),
+	      IOCX_E_ADDRINUSE, "from_connect", "ADDRESS_ALREADY_EXISTS");
+	check(iocx__win_error_from_connect(0xC000009Au, false), IOCX_E_NOMEM,
+	      "from_connect", "INSUFFICIENT_RESOURCES");
+	/* Other outcomes are untouched, also on a wildcard socket. */
+	check(iocx__win_error_from_connect(0xC0000236u, true), IOCX_E_REFUSED,
+	      "from_connect", "CONNECTION_REFUSED, wildcard");
+	check(iocx__win_error_from_connect(0, true), IOCX_OK, "from_connect",
+	      "SUCCESS, wildcard");
+}
+
 static void from_bind_explicit_port_maps_like_wsa(void **state)
 {
 	size_t i;
@@ -263,6 +288,8 @@ int main(void)
 		cmocka_unit_test(
 			from_bind_ephemeral_exhaustion_maps_to_ports_exhausted),
 		cmocka_unit_test(from_bind_explicit_port_maps_like_wsa),
+		cmocka_unit_test(
+			from_connect_wildcard_addrinuse_nobufs_are_ports_exhausted),
 		cmocka_unit_test(from_bind_ephemeral_other_errors_map_like_wsa),
 		cmocka_unit_test(from_socket_out_of_handles_maps_to_nofile),
 		cmocka_unit_test(from_socket_other_errors_map_like_wsa),

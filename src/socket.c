@@ -1,0 +1,159 @@
+/*
+ * The connection's socket as the user sees it: the on_socket hook, the
+ * native handle and the addresses of an open connection.
+ *
+ * The accessors run on any thread, with or without the connection's
+ * lock, so they never look at the state machine: the worker that reports
+ * the connection open copies what they show into the connection and then
+ * sets exposed (release); it clears exposed before the socket goes.  A
+ * reader that saw exposed set reads fields written before it and never
+ * written again.
+ */
+#include <string.h>
+
+#include "conn.h"
+
+/* See conn.h. */
+int iocx__conn_socket_hook(struct iocx_conn *c)
+{
+	const struct iocx_backend *b = c->engine->backend;
+	int rc;
+
+	if (!c->on_socket)
+		return IOCX_OK;
+	rc = c->on_socket(b->native ? b->native(c) : IOCX_INVALID_SOCKET,
+			  iocx__conn_family(c), c->user);
+	if (rc == 0)
+		return IOCX_OK;
+	c->os_code = (uint32_t)rc;
+	return IOCX_E_ABORTED;
+}
+
+/* See conn.h. */
+void iocx__conn_expose(struct iocx_conn *c)
+{
+	const struct iocx_backend *b = c->engine->backend;
+
+	memset(&c->local_seen, 0, sizeof(c->local_seen));
+	c->handle = b->native ? b->native(c) : IOCX_INVALID_SOCKET;
+	c->local_rc = b->local_addr ? b->local_addr(c, &c->local_seen)
+				    : IOCX_E_NOTSUP;
+	atomic_store_explicit(&c->exposed, true, memory_order_release);
+}
+
+/* See conn.h. */
+void iocx__conn_unexpose(struct iocx_conn *c)
+{
+	atomic_store_explicit(&c->exposed, false, memory_order_release);
+}
+
+static bool exposed(const struct iocx_conn *c)
+{
+	return atomic_load_explicit(&c->exposed, memory_order_acquire);
+}
+
+/* See iocx.h. */
+iocx_socket_t iocx_conn_socket(const iocx_conn *c)
+{
+	if (!c || !exposed(c))
+		return IOCX_INVALID_SOCKET;
+	return c->handle;
+}
+
+/* See iocx.h. */
+int iocx_conn_local_addr(const iocx_conn *c, struct sockaddr_storage *out)
+{
+	if (!c || !out)
+		return IOCX_E_INVAL;
+	if (!exposed(c))
+		return IOCX_E_NOTCONN;
+	if (c->local_rc != IOCX_OK)
+		return c->local_rc;
+	*out = c->local_seen;
+	return IOCX_OK;
+}
+
+/*
+ * iocx_detach() with c->lock held: check that c is open and idle, then
+ * hand the socket over with req_lock held, so that no send or read can be
+ * accepted between the check and the hand-over.
+ */
+static int detach_locked(struct iocx_conn *c, iocx_socket_t *out)
+{
+	int rc;
+
+	if (c->state != CONN_OPEN || c->shutdown || c->idle_expired ||
+	    atomic_load(&c->close_request) != CONN_CLOSE_NONE)
+		return IOCX_E_NOTCONN;
+	if (c->send_busy || c->sendq || c->recv_busy || c->reading ||
+	    c->disconnecting || (c->fin_wanted && !c->fin_sent))
+		return IOCX_E_BUSY;
+	iocx__mutex_lock(&c->req_lock);
+	if (c->req.broken) {
+		rc = c->req.broken;
+	} else if (c->req.head || c->req.read_on || c->req.read_start ||
+		   (c->req.shutdown && !c->fin_wanted)) {
+		rc = IOCX_E_BUSY;
+	} else {
+		rc = c->engine->backend->detach(c, out);
+		if (rc == IOCX_OK) {
+			atomic_store(&c->req_touched, true);
+			atomic_store(&c->open_for_send, false);
+			atomic_store(&c->open_for_read, false);
+			c->detached = true;
+		}
+	}
+	iocx__mutex_unlock(&c->req_lock);
+	if (rc == IOCX_OK)
+		iocx__conn_unexpose(c);
+	return rc;
+}
+
+/* See iocx.h. */
+int iocx_detach(iocx_conn *c, iocx_socket_t *out)
+{
+	bool own;
+	int rc;
+
+	if (!c || !out)
+		return IOCX_E_INVAL;
+	own = iocx__current_conn == c;
+	if (iocx__current_conn && !own)
+		return IOCX_E_INCALLBACK;
+	if (!c->engine->backend->detach)
+		return IOCX_E_NOTSUP;
+	/* c may finish on a worker as soon as its lock is free. */
+	iocx__conn_ref(c);
+	if (!own)
+		iocx__mutex_lock(&c->lock);
+	rc = detach_locked(c, out);
+	if (!own)
+		iocx__mutex_unlock(&c->lock);
+	/*
+	 * Close what is left of the connection the usual way (a close
+	 * asked for meanwhile does that too: ALREADY is fine); finish()
+	 * reports IOCX_E_DETACHED.  Sealed at once, as after a graceful
+	 * close's socket went: there is nothing left to reset.
+	 */
+	if (rc == IOCX_OK) {
+		int seen = 1 + IOCX_CLOSE_GRACEFUL;
+
+		(void)iocx_close(c, IOCX_CLOSE_GRACEFUL);
+		atomic_compare_exchange_strong(&c->close_request, &seen,
+					       CONN_CLOSE_DONE);
+	}
+	iocx__conn_unref(c);
+	return rc;
+}
+
+/* See iocx.h. */
+int iocx_conn_remote_addr(const iocx_conn *c, struct sockaddr_storage *out)
+{
+	if (!c || !out)
+		return IOCX_E_INVAL;
+	if (!exposed(c))
+		return IOCX_E_NOTCONN;
+	memset(out, 0, sizeof(*out));
+	memcpy(out, &c->remote, (size_t)c->remote_len);
+	return IOCX_OK;
+}
