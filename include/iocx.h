@@ -141,10 +141,14 @@ enum iocx_error {
 	IOCX_E_NOFILE = -25,		/* out of descriptors or sockets */
 	IOCX_E_DETACHED = -26,		/* the socket was given to the user */
 	IOCX_E_BUSY = -27,		/* I/O still pending on a connection */
+	IOCX_E_NAME = -28,		/* host name does not exist (NXDOMAIN,
+					   or no address of a usable family) */
+	IOCX_E_RESOLVE = -29,		/* name resolution failed or timed out
+					   (SERVFAIL, no server answered) */
 };
 
 /* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
-#define IOCX_ERROR_COUNT 28
+#define IOCX_ERROR_COUNT 30
 
 /*
  * Raw OS code behind the last synchronous failure of iocx_connect() on the
@@ -183,6 +187,54 @@ IOCX_API const char *iocx_strerror(int code);
  */
 IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 				void (*free_fn)(void *ptr));
+
+/* ---- name resolution -------------------------------------------------- */
+
+/*
+ * One lookup the engine asked a resolver for (opaque).  It stays valid
+ * until iocx_query_done() has been called for it.
+ */
+typedef struct iocx_query iocx_query;
+
+/*
+ * A pluggable resolver: the engine asks it for the addresses of one
+ * family (AF_INET6 or AF_INET) of a host name, one query per family,
+ * both at once (RFC 8305 section 3).
+ *
+ * start: begin looking up host (NUL-terminated, valid only during the
+ * call) for family.  Returns IOCX_OK, and then calls iocx_query_done(q)
+ * exactly once later, from any thread but never from inside start; or a
+ * negative IOCX_E_* code, and never calls it.
+ * cancel: the engine no longer needs q's answer (a close, destroy, a
+ * deadline, or another address won).  A query not yet answered still
+ * gets exactly one iocx_query_done(q), with IOCX_E_CANCELLED or whatever
+ * the resolver had, possibly from inside cancel.  cancel may race with
+ * (or follow) the answer the resolver is giving; it then has nothing to
+ * do (q stays valid memory, but the resolver must not answer twice).
+ * Both run on engine threads or the caller of iocx_connect, possibly
+ * concurrently for different queries; they must not block.
+ */
+struct iocx_resolver {
+	void *ctx;
+	int (*start)(void *ctx, const char *host, int family, iocx_query *q);
+	void (*cancel)(void *ctx, iocx_query *q);
+};
+
+/*
+ * A resolver's answer to q, exactly once per started query.  status:
+ * IOCX_OK with addrs[0..n) (AF_INET or AF_INET6 entries of q's family;
+ * other entries and ports are ignored, n 0 means no address),
+ * IOCX_E_NAME (NXDOMAIN, no data), IOCX_E_CANCELLED after cancel, or any
+ * other code, reported as IOCX_E_RESOLVE (SERVFAIL, timeout); os_code is
+ * the resolver's own code, passed on in the connect result.  The
+ * addresses are copied (at most IOCX_MAX_ADDRESSES) before this returns.
+ * Callable from any thread; q must not be used afterwards.
+ */
+IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
+			      const struct sockaddr_storage *addrs, size_t n);
+
+/* Addresses of one family a connect by name takes from an answer. */
+#define IOCX_MAX_ADDRESSES 16
 
 /* ---- engine ---------------------------------------------------------- */
 
@@ -331,6 +383,33 @@ struct iocx_engine_options {
 	 */
 	size_t send_chunk;
 	/*
+	 * Host names (docs/names.md).  resolver: how names are looked up,
+	 * NULL = the platform's own (Linux: see dns_servers; elsewhere none
+	 * yet, and a request by name then gives IOCX_E_NOTSUP);
+	 * it must stay valid until iocx_engine_destroy() returns.
+	 * resolution_delay_ms: how long an answer of the other family waits
+	 * for the prefer_family one before the race starts, 0 = 50.
+	 * attempt_delay_ms: the Connection Attempt Delay, 0 = 250, clamped
+	 * to 100..2000 (RFC 8305 section 5).  prefer_family: AF_INET6 or
+	 * AF_INET, tried first; 0 = AF_INET6.  Another value, or a resolver
+	 * without start or cancel, gives IOCX_E_INVAL at create.
+	 */
+	uint32_t resolution_delay_ms;	/* (here, it fills a gap) */
+	const struct iocx_resolver *resolver;
+	uint32_t attempt_delay_ms;
+	int prefer_family;
+	/*
+	 * Linux, no resolver given: the engine resolves names with its own
+	 * (c-ares, one thread per engine, started at the first name).
+	 * dns_servers: the DNS servers it asks, "ADDR:PORT" entries
+	 * separated by commas (copied at create); then it asks only them
+	 * (no hosts file, no search domains).  NULL = the system's
+	 * (/etc/resolv.conf, /etc/hosts).  A malformed list makes the
+	 * first connect by name fail with IOCX_E_INVAL.  Ignored
+	 * elsewhere (Windows: not built yet, names need a resolver).
+	 */
+	const char *dns_servers;
+	/*
 	 * Room for the fields of later versions, so that the struct keeps its
 	 * size (256 bytes on 64-bit targets) and every field its offset.
 	 * Must be zero: iocx_engine_create() returns IOCX_E_INVAL otherwise
@@ -338,7 +417,7 @@ struct iocx_engine_options {
 	 * library lacks).  iocx_engine_options_init() or a zero initialiser
 	 * takes care of it.
 	 */
-	uint64_t reserved[18];
+	uint64_t reserved[14];
 };
 
 /* Most source addresses an engine takes. */
@@ -456,13 +535,14 @@ struct iocx_connect_result {
 				   on success, 0..payload_len on failure */
 	uint64_t latency_ns;	/* from just before the first attempt's
 				   socket creation (after any admission
-				   queue or pacing wait; from iocx_connect
-				   when no attempt started) to just before
-				   on_connect */
+				   queue, pacing wait or name resolution;
+				   from iocx_connect when no attempt
+				   started) to just before on_connect */
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
 	unsigned attempts;	/* connect attempts made, 1 without retries,
-				   at most retry.max_attempts */
+				   at most retry.max_attempts (by name:
+				   the addresses tried) */
 	/*
 	 * Windows: the wildcard-bound socket took SO_REUSE_UNICASTPORT
 	 * (Windows 10 and later; best effort), so its port was chosen at
@@ -474,8 +554,18 @@ struct iocx_connect_result {
 	 */
 	bool port_reuse;
 	uint8_t pad0[7];	/* zero; keeps reserved on its word */
+	/*
+	 * The address connected to (or, on failure, the last one tried),
+	 * with its port: the connection's own copy, valid until on_close
+	 * returns; NULL (peer_len 0) when no address was tried.
+	 */
+	const struct sockaddr *peer;
+	uint64_t resolve_ns;	/* time spent resolving the host name, 0
+				   for a connect by address or numeric host */
+	uint32_t peer_len;
+	unsigned addresses_tried;	/* distinct addresses attempted */
 	/* Fields of later versions (zero here); 128 bytes in all. */
-	uint64_t reserved[11];
+	uint64_t reserved[8];
 };
 
 /*
@@ -674,8 +764,9 @@ struct iocx_connect_request {
 	 */
 	uint32_t total_deadline_ms;
 	/*
-	 * Socket hook (see iocx_socket_cb), NULL = none; gets user.
-	 *
+	 * Socket hook (see iocx_socket_cb), NULL = none; gets user.  A
+	 * connect by host name runs it only when it connects to a single
+	 * address, not on a race's attempts.
 	 */
 	iocx_socket_cb on_socket;
 	/*
@@ -684,16 +775,52 @@ struct iocx_connect_request {
 	 */
 	iocx_drained_cb on_drained;
 	/*
+	 * The peer by name instead of remote (a request has exactly one of
+	 * the two): a host name or a numeric address, NUL-terminated,
+	 * copied at the call, and the port (host byte order) to connect
+	 * to.  A numeric host ("192.0.2.1", "2001:db8::1", "[::1]")
+	 * connects exactly like a remote address.
+	 *
+	 * A name is looked up through the engine's resolver (AAAA and A
+	 * at once) and its addresses raced as RFC 8305 says
+	 * (docs/names.md): families interleaved, prefer_family first; an A
+	 * answer waits resolution_delay_ms for AAAA; the next attempt
+	 * starts after attempt_delay_ms, or at once when none is running;
+	 * the first to connect wins and the others are cancelled and
+	 * closed.  Attempts carry no payload: the winner sends it after
+	 * its handshake, before on_connect.  When both answers are in
+	 * before any attempt and hold one address in all, the connect is
+	 * exactly one by address (payload in the handshake, retry policy).
+	 * deadline_ms bounds the resolution (IOCX_E_RESOLVE when it
+	 * passes) and each attempt; total_deadline_ms bounds everything
+	 * from iocx_connect() (admission wait, resolution, race; then every
+	 * query and attempt is cancelled and on_connect reports
+	 * IOCX_E_TIMEDOUT).  The retry policy is not applied to a race.
+	 * The request takes its in-flight slot (max_in_flight, queue_limit)
+	 * before it resolves; connect_rate paces a single-address connect
+	 * but not a race's attempts.  In the result, resolve_ns is the
+	 * resolution and latency_ns runs from the first attempt's socket.
+	 * A failed race reports the last attempt's error; no address at
+	 * all gives IOCX_E_NAME or IOCX_E_RESOLVE.  A close or destroy at
+	 * any point cancels every query and attempt:
+	 * on_connect(IOCX_E_CANCELLED), once.
+	 */
+	const char *host;
+	uint16_t port;
+	/*
 	 * Room for the fields of later versions (256 bytes in all on 64-bit
 	 * targets).  Must be zero: iocx_connect() returns IOCX_E_INVAL
 	 * otherwise.  Zero the whole request (memset, or = { 0 } / a
 	 * designated initialiser) before filling it in.
 	 */
-	uint64_t reserved[16];
+	uint64_t reserved[14];
 };
 
 /* syn_retransmissions value: send the SYN once, never again. */
 #define IOCX_SYN_NO_RETRANSMISSIONS 255
+
+/* Longest host name a request may give, in bytes (without the NUL). */
+#define IOCX_MAX_HOST 253
 
 /*
  * Start a connection; its outcome arrives in on_connect.  On IOCX_OK,
@@ -701,8 +828,13 @@ struct iocx_connect_request {
  * error no callback will run, *out is left as it was and any socket opened
  * is closed.  The checks run in this order, and the first failing one is
  * returned:
- *  1. arguments, IOCX_E_INVAL: NULL engine, req, remote or on_connect;
- *     a non-zero reserved word (a field of a later version);
+ *  1. arguments, IOCX_E_INVAL: NULL engine, req or on_connect;
+ *     neither or both of remote and host; a host that is empty, longer
+ *     than IOCX_MAX_HOST, or neither a host name nor a numeric address
+ *     (bytes other than letters, digits, '-', '_' and '.', an empty label
+ *     or one above 63 bytes, an all-digit last label that is not a
+ *     dotted-quad IPv4 address, a ':' or '[' that is not a whole IPv6
+ *     address); a non-zero reserved word (a field of a later version);
  *     payload_len > 0 with a NULL payload; unknown flags; an unknown
  *     payload_ownership; syn_retransmissions 254; retry.max_attempts
  *     above IOCX_MAX_ATTEMPTS; a backoff_initial_ms above a non-zero
@@ -711,10 +843,13 @@ struct iocx_connect_request {
  *     family field, IOCX_E_AFNOSUPPORT for a family other than AF_INET or
  *     AF_INET6, IOCX_E_ADDRLEN when too short for sockaddr_in /
  *     sockaddr_in6, IOCX_E_ADDRNOTAVAIL for an all-zero address (0.0.0.0,
- *     ::) or port 0;
+ *     ::) or port 0; the same for a numeric host (which is then
+ *     exactly a remote address), and a host name with port 0;
  *  3. local address: the same length and family checks, and
  *     IOCX_E_AFNOSUPPORT for a family other than the remote's;
- *  4. payload_len above IOCX_MAX_PAYLOAD: IOCX_E_MSGSIZE;
+ *  4. payload_len above IOCX_MAX_PAYLOAD: IOCX_E_MSGSIZE; then, for a
+ *     host that is a name, IOCX_E_NOTSUP on an engine without a resolver
+ *     or on a backend that cannot race attempts;
  *  5. a destroying engine: IOCX_E_SHUTDOWN (also when destroy runs
  *     concurrently on another thread; checked again once the connection
  *     is allocated);
@@ -743,8 +878,9 @@ struct iocx_connect_request {
  *     completion (e.g. IOCX_E_REFUSED, IOCX_E_NETUNREACH); io_uring issues
  *     it on the connection's worker, so there the same rejection arrives
  *     through on_connect.  Callers handle both.
- * A request that waits before its first socket (queue_limit, or a pacing
- * turn with connect_rate) returns IOCX_OK after step 7: its socket is
+ * A request that waits before its first socket (queue_limit, a pacing
+ * turn with connect_rate, or a host name to resolve) returns IOCX_OK
+ * after step 7: its socket is
  * opened later on a worker, so steps 8 and 9 report to on_connect
  * instead, and do not set iocx_last_os_error().
  * Validation (1-4) happens before anything is allocated, so a bad request
@@ -1105,6 +1241,10 @@ enum iocx_latency_flags {
 	/* Start the next interval: the following call covers only connects
 	 * reported after this one. */
 	IOCX_LATENCY_RESET = 1u << 0,
+	/* The resolution histogram instead: the resolve_ns of every connect
+	 * by name whose resolution gave addresses (recorded when the race
+	 * or the single attempt starts); its own intervals. */
+	IOCX_LATENCY_RESOLUTION = 1u << 1,
 };
 
 /*

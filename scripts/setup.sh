@@ -30,6 +30,7 @@ packages=(
   wine wine64                            # runs the Windows tests (64-bit only, no wine32)
   libcmocka-dev                          # unit-test framework, native
   liburing-dev                           # the Linux io_uring backend (src/linux/)
+  libc-ares-dev                          # the Linux engine's own resolver (src/linux/resolve_ares.c)
   dpkg-dev                               # apt-get source / dpkg-source for the cmocka and zlib subprojects
   nginx redis-server                     # servers the examples run against (tests/examples/run_example.sh
                                          # starts its own; the system services are not used)

@@ -95,6 +95,19 @@ struct iocx_backend {
 	/* Close the socket, abortively (RST) when abort is true. */
 	void (*close)(struct iocx_conn *c, bool abort);
 	/*
+	 * Optional (NULL = no Happy Eyeballs race: names are refused).
+	 * Move src's connected, idle socket (nothing in flight) into dst,
+	 * which has none; src is left without a socket and the core never
+	 * closes it.  Called with both connections' locks held.
+	 */
+	int (*adopt)(struct iocx_conn *dst, struct iocx_conn *src);
+	/*
+	 * Optional.  c has no socket yet (a connect by name) and events may
+	 * be posted for it from now on: set up what post() needs and mark
+	 * it socketless.  Called once, before c can be reached.
+	 */
+	void (*attach)(struct iocx_conn *c);
+	/*
 	 * Optional (NULL: no native socket to show, IOCX_E_NOTSUP).
 	 * native: the socket of c's attempt, after a successful open.
 	 * local_addr: getsockname of it into *out; IOCX_OK or an error.

@@ -21,6 +21,12 @@
  * (also before a retry); both go on to CONNECTING on a fresh socket, or
  * to SOCKET_CLOSED on close or the total deadline.
  *
+ * A connect by name, once it holds its slot, goes to RESOLVING, to
+ * RACING once attempts run, and leaves both only through race_advance()
+ * (race.h, docs/names.md): to CONNECTING (or PACED) for a single address,
+ * to SENDING or OPEN with the winner's socket, or to SOCKET_CLOSED with
+ * the failure.
+ *
  * docs/architecture.md has the full table.  conn_transition() is the only
  * function that changes state, always via set_state(), which asserts the
  * source state.  Events are handled with conn->lock held and the connection
@@ -34,6 +40,7 @@
 #include "admission.h"
 #include "conn.h"
 #include "histogram.h"
+#include "race.h"
 
 IOCX_THREAD_LOCAL struct iocx_conn *iocx__current_conn;
 
@@ -93,6 +100,11 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.fastopen = c->fastopen,
 		.syn_tuned = c->syn_tuned,
 		.attempts = c->attempts,
+		.addresses_tried = c->addresses_tried,
+		.resolve_ns = c->resolve_ns,
+		.peer = c->remote_len ? (const struct sockaddr *)&c->remote
+				      : NULL,
+		.peer_len = (uint32_t)c->remote_len,
 		.port_reuse = c->port_reuse,
 	};
 	struct iocx_counters *set = iocx__counters(e);
@@ -102,13 +114,17 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		c->holds_slot = false;
 		iocx__engine_in_flight_done(e, set);
 	}
-	iocx__count(&set->payload_bytes, c->payload_sent);
-	iocx__stats_outcome(set, status);
-	/* IOCX_NO_LATENCY_RECORD: measurement builds only (meson_options). */
+	/* A race's attempt is no connect of the user's. */
+	if (!c->child) {
+		iocx__count(&set->payload_bytes, c->payload_sent);
+		iocx__stats_outcome(set, status);
+		/* IOCX_NO_LATENCY_RECORD: measurement builds only
+		 * (meson_options). */
 #ifndef IOCX_NO_LATENCY_RECORD
-	if (status == IOCX_OK)
-		iocx__hist_record(set->latency, r.latency_ns);
+		if (status == IOCX_OK)
+			iocx__hist_record(set->latency, r.latency_ns);
 #endif
+	}
 	/* A borrowed payload is the caller's again from here on. */
 	c->payload = NULL;
 	c->on_connect(c, &r, c->user);
@@ -143,8 +159,10 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 
 	iocx__engine_disarm(e, c);	/* the idle watchdog */
 	set_state(c, from, CONN_CLOSED);
-	iocx__count(&set->closed, 1);
-	iocx__uncount(&set->open, 1);
+	if (!c->child) {
+		iocx__count(&set->closed, 1);
+		iocx__uncount(&set->open, 1);
+	}
 	if (c->on_close)
 		c->on_close(c, reason, c->user);
 	iocx__engine_unbusy(e);
@@ -364,13 +382,34 @@ static int pace_or_start(struct iocx_conn *c, enum iocx_conn_state from)
 }
 
 /*
+ * c holds an in-flight slot and has made no attempt: a connect by name
+ * sends its queries (RESOLVING; the race opens sockets once addresses are
+ * in), any other starts or paces its first attempt.  A retry (attempts
+ * made) is always paced or started.  IOCX_OK, else as start_attempt(); a
+ * resolver that could not start leaves the state from.
+ */
+static int go(struct iocx_conn *c, enum iocx_conn_state from)
+{
+	int rc;
+
+	if (!c->race || c->attempts)
+		return pace_or_start(c, from);
+	set_state(c, from, CONN_RESOLVING);
+	rc = iocx__race_begin(c);
+	if (rc != IOCX_OK)
+		set_state(c, CONN_RESOLVING, from);
+	return rc;
+}
+
+/*
  * The end of a wait without a socket (queue, pacing, backoff): start or
- * pace the attempt; one that cannot start is reported to on_connect.
+ * pace the attempt (or resolve); one that cannot start is reported to
+ * on_connect.
  */
 static bool resume(struct iocx_conn *c, enum iocx_conn_state from,
 		   bool paced)
 {
-	int rc = paced ? start_attempt(c, from) : pace_or_start(c, from);
+	int rc = paced ? start_attempt(c, from) : go(c, from);
 
 	if (rc != IOCX_OK) {
 		set_state(c, c->state == from ? from : CONN_CONNECTING,
@@ -390,6 +429,16 @@ static bool on_start(struct iocx_conn *c, struct conn_event *ev)
 {
 	struct iocx_engine *e = c->engine;
 
+	if (c->child) {
+		/* A race's attempt: its parent holds the slot and was
+		 * paced; it goes at once. */
+		ev->result = start_attempt(c, CONN_NEW);
+		if (ev->result != IOCX_OK)
+			set_state(c, c->state == CONN_NEW ? CONN_NEW
+							  : CONN_CONNECTING,
+				  CONN_CLOSED);
+		return false;
+	}
 	switch (iocx__admit(e, c)) {
 	case IOCX_ADMIT_LIMIT:
 		ev->result = IOCX_E_LIMIT;
@@ -404,7 +453,7 @@ static bool on_start(struct iocx_conn *c, struct conn_event *ev)
 	case IOCX_ADMIT_GO:
 		break;
 	}
-	ev->result = pace_or_start(c, CONN_NEW);
+	ev->result = go(c, CONN_NEW);
 	if (ev->result != IOCX_OK) {
 		set_state(c, c->state == CONN_NEW ? CONN_NEW : CONN_CONNECTING,
 			  CONN_CLOSED);
@@ -422,6 +471,64 @@ static void leave_queue(struct iocx_conn *c)
 {
 	if (!iocx__admission_withdraw(c->engine, c))
 		c->holds_slot = true;
+}
+
+/*
+ * A connect by name: step the race (race.c) and move on as it says.  The
+ * one place RESOLVING and RACING are left, always through settle().  The
+ * total deadline ends the race like a close, but reports
+ * IOCX_E_TIMEDOUT and leaves the connection to the caller's close.
+ */
+static bool race_advance(struct iocx_conn *c)
+{
+	enum iocx_conn_state from = c->state;
+	struct iocx_engine *e = c->engine;
+	bool closing = close_wanted(c);
+	bool expired = !closing && total_due(c);
+	uint32_t os_code = 0;
+	int status = IOCX_OK, rc;
+
+	switch (iocx__race_step(c, closing || expired, &status, &os_code)) {
+	case RACE_WAIT:
+		return false;
+	case RACE_RACING:
+		set_state(c, from, CONN_RACING);
+		return false;
+	case RACE_DIRECT:
+		/* One address in all: exactly a connect by address. */
+		rc = pace_or_start(c, from);
+		if (rc != IOCX_OK) {
+			set_state(c, c->state == from ? from : CONN_CONNECTING,
+				  CONN_SOCKET_CLOSED);
+			report(c, rc, c->os_code);
+		}
+		return false;
+	case RACE_WON:
+		/* The winner connected without the payload: it goes now. */
+		c->attempts = c->addresses_tried;
+		c->connected = true;
+		c->payload_sent = 0;
+		if (c->payload_len)
+			arm_bounded(c, c->deadline_ms ? e->clock() +
+				    (uint64_t)c->deadline_ms * 1000000u : 0);
+		return send_rest_or_report(c, from);
+	case RACE_FAILED:
+		c->attempts = c->addresses_tried;
+		set_state(c, from, CONN_SOCKET_CLOSED);
+		report(c, status, os_code);
+		return false;
+	case RACE_CANCELLED:
+		c->attempts = c->addresses_tried;
+		set_state(c, from, CONN_SOCKET_CLOSED);
+		if (!closing) {
+			count_total_expiry(c);
+			report(c, IOCX_E_TIMEDOUT, 0);
+			return false;
+		}
+		report(c, IOCX_E_CANCELLED, 0);
+		return finish(c, CONN_SOCKET_CLOSED);
+	}
+	return false;
 }
 
 /* The queue granted c a slot (its KICK): start or pace the attempt. */
@@ -667,7 +774,9 @@ static bool release_socket(struct iocx_conn *c)
 		c->disconnecting = true;
 		return false;
 	}
-	b->close(c, seal_close(c, c->closing_abort));
+	/* An attempt whose socket went to its race's winner has none. */
+	if (!c->socket_moved)
+		b->close(c, seal_close(c, c->closing_abort));
 	return finish(c, CONN_CLOSING);
 }
 
@@ -1012,6 +1121,8 @@ static bool settle(struct iocx_conn *c, bool may_admit)
 	}
 	if (c->state == CONN_CLOSING)
 		return pump(c);
+	if (c->state == CONN_RESOLVING || c->state == CONN_RACING)
+		return race_advance(c);	/* also acts on a close */
 	if (c->state == CONN_QUEUED && may_admit && !close_wanted(c) &&
 	    atomic_load(&c->aq_granted))
 		return conn_transition(c, &admit);
@@ -1035,8 +1146,9 @@ int iocx__conn_start(struct iocx_conn *c)
 	/*
 	 * A close or shutdown that arrived while NEW is acted on now; from
 	 * CONNECTING that only issues a cancel, never a callback.  A request
-	 * left waiting (QUEUED, PACED) would report at once: its close and
-	 * its grant arrive as events of their own, handled on a worker.
+	 * left waiting (QUEUED, PACED, RESOLVING) would report at once: its
+	 * close, its grant and its answers arrive as events of their own,
+	 * handled on a worker.
 	 */
 	if (c->state == CONN_CONNECTING)
 		settle(c, false);
@@ -1129,6 +1241,7 @@ void iocx__conn_unref(struct iocx_conn *c)
 	iocx__free(c->recv_buf);
 	if (c->uses_timer)
 		iocx__engine_timer_release(e);
+	iocx__race_free(c);
 	iocx__engine_forget(e, c);	/* frees c */
 }
 

@@ -37,6 +37,8 @@ enum iocx_conn_state {
 				   total deadline */
 	CONN_PACED,		/* holding a slot, waiting for the pacing's
 				   turn: no socket; a timer for the turn */
+	CONN_RESOLVING,		/* by name: queries out, no socket yet */
+	CONN_RACING,		/* by name: attempts (children) race */
 	CONN_CONNECTING,	/* connect (with payload head) in flight */
 	CONN_SENDING,		/* connected; payload remainder in flight */
 	CONN_CANCELLING,	/* close requested or deadline expired;
@@ -105,6 +107,13 @@ struct iocx_conn {
 	bool syn_tuned;			/* ... and the OS took it */
 	bool port_reuse;		/* SO_REUSE_UNICASTPORT took (Windows) */
 	bool local_from_sources;	/* local is an engine source address */
+	/* By name (race.c): the race, NULL for a connect by address. */
+	struct iocx_race *race;
+	bool child;			/* an attempt of a race: no user
+					   callbacks, stats or in-flight slot */
+	bool socket_moved;		/* child: the parent took it */
+	unsigned addresses_tried;	/* for the result; 1 by address */
+	uint64_t resolve_ns;		/* for the result */
 
 	/* Data requests from other threads (data.c). */
 	iocx_mutex req_lock;
@@ -261,6 +270,17 @@ void iocx__conn_unref(struct iocx_conn *c);
  * heap's reference is dropped).  Stale generations are ignored.
  */
 void iocx__conn_timer(struct iocx_conn *c, uint32_t gen);
+
+/*
+ * Start an attempt of parent's race (race.c): an internal connection to
+ * addr, without payload, whose callbacks are on_connect/on_close with
+ * user.  Called with parent->lock held.  Returns IOCX_OK and sets *out
+ * (with a reference of the caller's), or the synchronous error.
+ */
+int iocx__conn_spawn(struct iocx_conn *parent,
+		     const struct sockaddr_storage *addr, int len,
+		     iocx_connect_cb on_connect, iocx_close_cb on_close,
+		     void *user, struct iocx_conn **out);
 
 /*
  * socket.c.  Run c's on_socket hook on its freshly opened socket: IOCX_OK,

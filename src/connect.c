@@ -18,6 +18,8 @@
 
 #include "abi.h"
 #include "conn.h"
+#include "name.h"
+#include "race.h"
 
 #define DEFAULT_BACKOFF_INITIAL_MS 100
 #define DEFAULT_BACKOFF_MAX_MS 10000
@@ -81,10 +83,10 @@ static int address_length(const struct sockaddr *sa, size_t len, bool remote)
 	}
 }
 
-static int validate(const struct iocx_connect_request *req,
-		    int *remote_len, int *local_len)
+/* The checks that do not depend on how the peer is named. */
+static int validate_common(const struct iocx_connect_request *req)
 {
-	if (!req->remote || !req->on_connect)
+	if (!req->on_connect)
 		return IOCX_E_INVAL;
 	/* A field of a later version this library does not know. */
 	if (!iocx__reserved_zero(req->reserved, IOCX__NWORDS(req->reserved)))
@@ -102,7 +104,18 @@ static int validate(const struct iocx_connect_request *req,
 	if (req->retry.backoff_max_ms &&
 	    req->retry.backoff_initial_ms > req->retry.backoff_max_ms)
 		return IOCX_E_INVAL;
+	return IOCX_OK;
+}
 
+static int validate(const struct iocx_connect_request *req,
+		    int *remote_len, int *local_len)
+{
+	int rc = validate_common(req);
+
+	if (rc != IOCX_OK)
+		return rc;
+	if (!req->remote)
+		return IOCX_E_INVAL;
 	*remote_len = address_length(req->remote, req->remote_len, true);
 	if (*remote_len < 0)
 		return *remote_len;
@@ -146,8 +159,10 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	c->on_close = req->on_close;
 	c->user = req->user;
 	c->flags = req->flags;
-	memcpy(&c->remote, req->remote, (size_t)remote_len);
+	if (remote_len > 0)	/* none yet for a name */
+		memcpy(&c->remote, req->remote, (size_t)remote_len);
 	c->remote_len = remote_len;
+	c->addresses_tried = remote_len > 0;
 	if (local_len > 0)
 		memcpy(&c->local, req->local, (size_t)local_len);
 	c->local_len = local_len;
@@ -183,11 +198,23 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	return c;
 }
 
+/* Undo conn_alloc and what followed, for a connection never adopted. */
+static void conn_free_unstarted(struct iocx_conn *c)
+{
+	if (c->uses_timer)
+		iocx__engine_timer_release(c->engine);
+	iocx__race_free(c);
+	iocx__mutex_destroy(&c->req_lock);
+	iocx__mutex_destroy(&c->lock);
+	iocx__free(c);
+}
+
 /*
  * iocx_connect() once the request is valid and the engine entered.  The
  * connection is adopted before it starts, so destroy reaches it wherever
  * it waits; the start (conn.c) takes its in-flight slot or queues it, and
- * opens the first attempt's socket on this thread unless it must wait.
+ * opens the first attempt's socket on this thread unless it must wait (or
+ * resolves a name: the race opens sockets once addresses are in).
  */
 static int start_connect(iocx_engine *e,
 			 const struct iocx_connect_request *req,
@@ -200,8 +227,15 @@ static int start_connect(iocx_engine *e,
 	c = conn_alloc(e, req, remote_len, local_len);
 	if (!c)
 		return IOCX_E_NOMEM;
+	if (req->host) {
+		rc = iocx__race_create(c, req->host, req->port);
+		if (rc != IOCX_OK)
+			goto err_free;
+		if (e->backend->attach)
+			e->backend->attach(c);
+	}
 	if (c->deadline_ms || c->idle_ms || c->retry.max_attempts > 1 ||
-	    req->total_deadline_ms || e->opts.connect_rate) {
+	    req->total_deadline_ms || e->opts.connect_rate || c->race) {
 		rc = iocx__engine_timer_reserve(e);
 		if (rc != IOCX_OK)
 			goto err_free;
@@ -239,11 +273,124 @@ static int start_connect(iocx_engine *e,
 	return rc;
 
 err_free:
-	if (c->uses_timer)
-		iocx__engine_timer_release(e);
-	iocx__mutex_destroy(&c->req_lock);
-	iocx__mutex_destroy(&c->lock);
-	iocx__free(c);
+	conn_free_unstarted(c);
+	return rc;
+}
+
+/* See conn.h. */
+int iocx__conn_spawn(struct iocx_conn *parent,
+		     const struct sockaddr_storage *addr, int len,
+		     iocx_connect_cb on_connect, iocx_close_cb on_close,
+		     void *user, struct iocx_conn **out)
+{
+	struct iocx_engine *e = parent->engine;
+	struct iocx_connect_request req = {
+		.remote = (const struct sockaddr *)addr,
+		.remote_len = (size_t)len,
+		.on_connect = on_connect,
+		.on_close = on_close,
+		.user = user,
+		.deadline_ms = parent->deadline_ms,
+		.syn_rtt_ms = parent->syn_rtt_ms,
+		.syn_retransmissions = parent->syn_retransmissions,
+	};
+	int local_len = 0;
+	struct iocx_conn *c;
+	int rc;
+
+	/* The parent's own local address, when it is of this family. */
+	if (parent->local_len && !parent->local_from_sources &&
+	    parent->local.ss_family == addr->ss_family) {
+		req.local = (const struct sockaddr *)&parent->local;
+		local_len = parent->local_len;
+	}
+	c = conn_alloc(e, &req, len, local_len);
+	if (!c)
+		return IOCX_E_NOMEM;
+	c->child = true;
+	if (c->deadline_ms) {
+		rc = iocx__engine_timer_reserve(e);
+		if (rc != IOCX_OK)
+			goto err_free;
+		c->uses_timer = true;
+	}
+	c->t_start = e->clock();
+	if (!iocx__engine_adopt(e, c)) {
+		rc = IOCX_E_SHUTDOWN;
+		goto err_free;
+	}
+	iocx__conn_ref(c);	/* the caller's */
+	*out = c;
+	rc = iocx__conn_start(c);
+	if (rc == IOCX_OK)
+		return IOCX_OK;
+	parent->os_code = c->os_code;
+	*out = NULL;
+	iocx__conn_unref(c);	/* the caller's */
+	iocx__conn_unref(c);	/* alive: frees it */
+	return rc;
+
+err_free:
+	parent->os_code = c->os_code;
+	conn_free_unstarted(c);
+	return rc;
+}
+
+/*
+ * A request naming its peer by host: a numeric host becomes a request by
+ * address in *copy (req then points to it), so it connects exactly like
+ * one (IOCX_OK).  A name is checked as far as it can be without
+ * resolving it (IOCX__HOST_NAME).
+ */
+static int host_to_remote(const struct iocx_connect_request **req,
+			  struct iocx_connect_request *copy,
+			  struct sockaddr_storage *addr)
+{
+	int len, rc;
+
+	if ((*req)->remote)
+		return IOCX_E_INVAL;	/* remote and host: which one? */
+	rc = iocx__host_parse((*req)->host, (*req)->port, addr, &len);
+	if (rc < 0)
+		return rc;
+	if (rc == IOCX__HOST_NUMERIC) {
+		*copy = **req;
+		copy->remote = (const struct sockaddr *)addr;
+		copy->remote_len = (size_t)len;
+		copy->host = NULL;
+		*req = copy;
+		return IOCX_OK;
+	}
+	rc = validate_common(*req);
+	if (rc != IOCX_OK)
+		return rc;
+	if ((*req)->port == 0)
+		return IOCX_E_ADDRNOTAVAIL;
+	return IOCX__HOST_NAME;
+}
+
+/* iocx_connect() of a valid request by name. */
+static int connect_by_name(iocx_engine *e,
+			   const struct iocx_connect_request *req,
+			   iocx_conn **out)
+{
+	int local_len = 0, rc;
+
+	if (req->local) {
+		local_len = address_length(req->local, req->local_len, false);
+		if (local_len < 0)
+			return local_len;
+	}
+	if (req->payload_len > IOCX_MAX_PAYLOAD)
+		return IOCX_E_MSGSIZE;
+	/* Racing needs a resolver and a backend that can hand a socket
+	 * from an attempt to the connection (docs/names.md). */
+	if (!e->opts.resolver || !e->backend->adopt)
+		return IOCX_E_NOTSUP;
+	if (!iocx__engine_enter(e))
+		return IOCX_E_SHUTDOWN;
+	rc = start_connect(e, req, 0, local_len, out);
+	iocx__engine_leave(e);
 	return rc;
 }
 
@@ -251,11 +398,20 @@ err_free:
 int iocx_connect(iocx_engine *e, const struct iocx_connect_request *req,
 		 iocx_conn **out)
 {
+	struct iocx_connect_request copy;
+	struct sockaddr_storage addr;
 	int remote_len, local_len, rc;
 
 	iocx__set_last_os_error(0);
 	if (!e || !req)
 		return IOCX_E_INVAL;
+	if (req->host) {
+		rc = host_to_remote(&req, &copy, &addr);
+		if (rc == IOCX__HOST_NAME)
+			return connect_by_name(e, req, out);
+		if (rc != IOCX_OK)
+			return rc;
+	}
 	rc = validate(req, &remote_len, &local_len);
 	if (rc != IOCX_OK)
 		return rc;

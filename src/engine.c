@@ -24,6 +24,10 @@
 #define DEFAULT_BATCH 64
 #define MAX_BATCH 4096
 #define WAIT_SLICE_MS 1000
+#define DEFAULT_RESOLUTION_DELAY_MS 50
+#define DEFAULT_ATTEMPT_DELAY_MS 250
+#define MIN_ATTEMPT_DELAY_MS 100
+#define MAX_ATTEMPT_DELAY_MS 2000
 
 /* The worker this thread is, if any.  A worker recomputes its own
  * engine's wait timeout by itself (not another engine's), and bumps its
@@ -134,6 +138,10 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD ||
 	    !iocx__reserved_zero(o.reserved, IOCX__NWORDS(o.reserved)))
 		return IOCX_E_INVAL;
+	if ((o.resolver && (!o.resolver->start || !o.resolver->cancel)) ||
+	    (o.prefer_family != 0 && o.prefer_family != AF_INET &&
+	     o.prefer_family != AF_INET6))
+		return IOCX_E_INVAL;
 	/* A backend asked for by name must be this one ("auto": any). */
 	if (o.backend && strcmp(o.backend, "auto") != 0 &&
 	    strcmp(o.backend, backend->name) != 0)
@@ -147,6 +155,18 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 		o.connect_payload_cap = IOCX_DEFAULT_CONNECT_PAYLOAD_CAP;
 	if (o.recv_buffer == 0)
 		o.recv_buffer = IOCX_DEFAULT_RECV_BUFFER;
+	/* Happy Eyeballs: RFC 8305's defaults and its bounds for the
+	 * Connection Attempt Delay (section 5). */
+	if (o.prefer_family == 0)
+		o.prefer_family = AF_INET6;
+	if (o.resolution_delay_ms == 0)
+		o.resolution_delay_ms = DEFAULT_RESOLUTION_DELAY_MS;
+	if (o.attempt_delay_ms == 0)
+		o.attempt_delay_ms = DEFAULT_ATTEMPT_DELAY_MS;
+	if (o.attempt_delay_ms < MIN_ATTEMPT_DELAY_MS)
+		o.attempt_delay_ms = MIN_ATTEMPT_DELAY_MS;
+	if (o.attempt_delay_ms > MAX_ATTEMPT_DELAY_MS)
+		o.attempt_delay_ms = MAX_ATTEMPT_DELAY_MS;
 	if (o.send_chunk == 0)
 		o.send_chunk = IOCX_DEFAULT_SEND_CHUNK;
 	if (flags & IOCX__ENGINE_MANUAL)
@@ -399,7 +419,8 @@ int iocx_engine_destroy(iocx_engine *e)
 	iocx__cond_destroy(&e->drained);
 	iocx__mutex_destroy(&e->drain_lock);
 	iocx__latency_detach(&e->stats);
-	iocx__free(e->latency_base);
+	iocx__free(e->latency_base[0]);
+	iocx__free(e->latency_base[1]);
 	iocx__admission_fini(e);
 	iocx__cond_destroy(&e->idle);
 	iocx__mutex_destroy(&e->latency_lock);

@@ -100,12 +100,12 @@ struct iocx_engine {
 	iocx_cond drained;
 	uint64_t idle_epoch;
 
-	/* iocx_engine_latency's interval baseline (latency.c): NULL until
-	 * the first reset; latency_based once it holds one.  Guarded by
-	 * latency_lock, a leaf lock. */
+	/* iocx_engine_latency's interval baselines (latency.c), [0] connect
+	 * latency, [1] resolution: NULL until the first reset; based once
+	 * it holds one.  Guarded by latency_lock, a leaf lock. */
 	iocx_mutex latency_lock;
-	struct iocx_hist *latency_base;
-	bool latency_based;
+	struct iocx_hist *latency_base[2];
+	bool latency_based[2];
 
 	/* The admission queue and the pacing (admission.c). */
 	struct iocx_admission admission;

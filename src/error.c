@@ -43,6 +43,8 @@ static const struct error_entry errors[IOCX_ERROR_COUNT] = {
 	{ "IOCX_E_NOFILE", "out of file descriptors or sockets" },
 	{ "IOCX_E_DETACHED", "socket detached from the engine" },
 	{ "IOCX_E_BUSY", "operation still pending" },
+	{ "IOCX_E_NAME", "host name does not exist" },
+	{ "IOCX_E_RESOLVE", "host name resolution failed" },
 };
 
 static const struct error_entry *error_lookup(int code)

@@ -1,5 +1,7 @@
 /*
- * The engine's connect latency histogram (iocx_engine_latency).
+ * The engine's connect latency histogram, and its name resolution one
+ * (iocx_engine_latency, IOCX_LATENCY_RESOLUTION): the same code, two
+ * histograms per set with a baseline each.
  *
  * Every counter set (struct iocx_counters: one per worker, one shared by
  * the other threads) carries its own histogram, recorded by report() in
@@ -26,9 +28,13 @@ _Static_assert(IOCX_HISTOGRAM_SUB_BUCKET_BITS == IOCX_HIST_SUB_BITS,
 int iocx__latency_attach(struct iocx_counters *set)
 {
 	set->latency = iocx__alloc(sizeof(*set->latency));
-	if (!set->latency)
+	set->resolve = iocx__alloc(sizeof(*set->resolve));
+	if (!set->latency || !set->resolve) {
+		iocx__latency_detach(set);
 		return IOCX_E_NOMEM;
+	}
 	iocx__hist_init(set->latency);
+	iocx__hist_init(set->resolve);
 	return IOCX_OK;
 }
 
@@ -36,7 +42,9 @@ int iocx__latency_attach(struct iocx_counters *set)
 void iocx__latency_detach(struct iocx_counters *set)
 {
 	iocx__free(set->latency);
+	iocx__free(set->resolve);
 	set->latency = NULL;
+	set->resolve = NULL;
 }
 
 static uint64_t load(const _Atomic uint64_t *a)
@@ -79,23 +87,31 @@ static void fill(struct iocx_histogram *out, struct iocx_hist *h)
 	out->p999 = iocx__hist_percentile(h, 99.9);
 }
 
+/* Histogram k of a set: 0 connect latency, 1 resolution. */
+static struct iocx_hist *of(const struct iocx_counters *set, int k)
+{
+	return k ? set->resolve : set->latency;
+}
+
 /* A histogram of e's values so far: all of its sets added up. */
-static void gather(const iocx_engine *e, struct iocx_hist *h)
+static void gather(const iocx_engine *e, struct iocx_hist *h, int k)
 {
 	iocx__hist_init(h);
-	iocx__hist_merge(h, e->stats.latency);
+	iocx__hist_merge(h, of(&e->stats, k));
 	for (unsigned i = 0; i < e->nthreads; i++)
-		iocx__hist_merge(h, e->workers[i].stats.latency);
+		iocx__hist_merge(h, of(&e->workers[i].stats, k));
 }
 
 /* See iocx.h. */
 int iocx_engine_latency(iocx_engine *e, struct iocx_histogram *out,
 			unsigned flags)
 {
+	unsigned known = IOCX_LATENCY_RESET | IOCX_LATENCY_RESOLUTION;
+	int k = (flags & IOCX_LATENCY_RESOLUTION) ? 1 : 0;
 	struct iocx_hist *h;
 	int rc = IOCX_OK;
 
-	if (!e || !out || (flags & ~(unsigned)IOCX_LATENCY_RESET))
+	if (!e || !out || (flags & ~known))
 		return IOCX_E_INVAL;
 	if (out->buckets && out->bucket_cap < IOCX_HIST_BUCKETS)
 		return IOCX_E_INVAL;
@@ -103,22 +119,22 @@ int iocx_engine_latency(iocx_engine *e, struct iocx_histogram *out,
 	if (!h)
 		return IOCX_E_NOMEM;
 	iocx__mutex_lock(&e->latency_lock);
-	if ((flags & IOCX_LATENCY_RESET) && !e->latency_base) {
-		e->latency_base = iocx__alloc(sizeof(*e->latency_base));
-		if (!e->latency_base) {
+	if ((flags & IOCX_LATENCY_RESET) && !e->latency_base[k]) {
+		e->latency_base[k] = iocx__alloc(sizeof(*e->latency_base[k]));
+		if (!e->latency_base[k]) {
 			rc = IOCX_E_NOMEM;
 			goto out_unlock;
 		}
-		iocx__hist_init(e->latency_base);
+		iocx__hist_init(e->latency_base[k]);
 	}
-	gather(e, h);
+	gather(e, h, k);
 	/* From here on h is this interval's, the baseline the total. */
-	if (e->latency_based)
-		iocx__hist_subtract(h, e->latency_base);
+	if (e->latency_based[k])
+		iocx__hist_subtract(h, e->latency_base[k]);
 	fill(out, h);
 	if (flags & IOCX_LATENCY_RESET) {
-		iocx__hist_merge(e->latency_base, h);
-		e->latency_based = true;
+		iocx__hist_merge(e->latency_base[k], h);
+		e->latency_based[k] = true;
 	}
 out_unlock:
 	iocx__mutex_unlock(&e->latency_lock);

@@ -38,8 +38,10 @@ struct iocx_counters {
 	/* iocx_io_errors: send and receive outcomes by -code. */
 	_Atomic uint64_t send_errors[IOCX_ERROR_COUNT];
 	_Atomic uint64_t recv_errors[IOCX_ERROR_COUNT];
-	/* Latency of successful connects (latency.c); set up with the set. */
+	/* Latency of successful connects, and the time of every name
+	 * resolution that gave addresses (latency.c); set up with the set. */
 	struct iocx_hist *latency;
+	struct iocx_hist *resolve;
 };
 
 /* Add n to a counter. */

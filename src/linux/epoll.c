@@ -512,6 +512,28 @@ static void ep_close(struct iocx_conn *c, bool abort)
 	iocx__lx_sock_close(lx_conn(c), abort);
 }
 
+/*
+ * A race's winner: the socket leaves the attempt's owner's set (with the
+ * attempt as its data); dst's owner adds it, with dst, when dst first
+ * waits for readiness.  Both connections' locks are held and src has
+ * nothing pending, so its owner does not touch its registration now.
+ */
+static int ep_adopt(struct iocx_conn *dst, struct iocx_conn *src)
+{
+	struct lx_conn *to = lx_conn(dst), *from = lx_conn(src);
+
+	if (from->registered &&
+	    iocx__linux_sys.epoll_ctl(lx_owner(from)->epfd, EPOLL_CTL_DEL,
+				      from->fd, NULL) != 0)
+		return fail_errno(dst, errno);
+	from->registered = false;
+	from->armed = false;
+	to->registered = false;
+	to->armed = false;
+	iocx__lx_sock_adopt(to, from);
+	return IOCX_OK;
+}
+
 static int ep_detach(struct iocx_conn *c, iocx_socket_t *out)
 {
 	struct lx_conn *lc = lx_conn(c);
@@ -535,6 +557,8 @@ const struct iocx_backend iocx__epoll_backend = {
 	.connected = ep_connected,
 	.cancel = ep_cancel,
 	.close = ep_close,
+	.adopt = ep_adopt,
+	.attach = iocx__lx_sock_attach,
 	.native = iocx__lx_sock_native,
 	.detach = ep_detach,
 	.local_addr = iocx__lx_sock_local_addr,

@@ -149,8 +149,11 @@ struct lx_worker {
 	uint64_t efd_val;		/* its buffer */
 };
 
+struct iocx_ares;
+
 struct lx_engine {
 	struct iocx_engine *e;
+	struct iocx_ares *ares;		/* its own resolver, or NULL */
 	struct lx_worker *w;
 	unsigned nworkers;		/* at least 1 (manual engines) */
 	atomic_uint next_owner;		/* round robin */
@@ -276,6 +279,30 @@ int iocx__lx_post(struct iocx_engine *e, enum iocx_event_kind kind,
  * c->os_code has the errno and nothing is left open.
  */
 int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen);
+
+/*
+ * backend->attach: c will get posted events before it has a socket (a
+ * connect by name): mark it socketless (its owner is claimed by the first
+ * post or open, as for a request waiting for admission).
+ */
+void iocx__lx_sock_attach(struct iocx_conn *c);
+
+/*
+ * What both backends' adopt do: move src's socket into dst (src is left
+ * with none).  The owner is not moved: dst keeps its own, and any owner's
+ * ring or set can carry the socket's next operations.
+ */
+void iocx__lx_sock_adopt(struct lx_conn *dst, struct lx_conn *src);
+
+/*
+ * The engine's own resolver (resolve_ares.c): create it (servers as in
+ * iocx_engine_options.dns_servers, copied), give its iocx_resolver, and
+ * destroy it once no query is out (engine_fini).  create returns NULL
+ * without memory.
+ */
+struct iocx_ares *iocx__ares_create(const char *servers);
+const struct iocx_resolver *iocx__ares_ops(struct iocx_ares *r);
+void iocx__ares_destroy(struct iocx_ares *r);
 
 /* backend->close: SO_LINGER {1, 0} first when abort; then close. */
 void iocx__lx_sock_close(struct lx_conn *lc, bool abort);

@@ -137,6 +137,23 @@ err:
 }
 
 /* See linux/lx.h. */
+void iocx__lx_sock_attach(struct iocx_conn *c)
+{
+	struct lx_conn *lc = lx_conn(c);
+
+	lc->fd = -1;	/* its owner is claimed at its first post */
+}
+
+/* See linux/lx.h. */
+void iocx__lx_sock_adopt(struct lx_conn *dst, struct lx_conn *src)
+{
+	dst->fd = src->fd;
+	dst->ephemeral = src->ephemeral;
+	dst->tfo = false;
+	src->fd = -1;
+}
+
+/* See linux/lx.h. */
 iocx_socket_t iocx__lx_sock_native(struct iocx_conn *c)
 {
 	return lx_conn(c)->fd;

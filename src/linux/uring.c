@@ -712,6 +712,13 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	lc->fd = -1;
 }
 
+/* A race's winner: the socket moves, nothing of it is in any ring. */
+static int ur_adopt(struct iocx_conn *dst, struct iocx_conn *src)
+{
+	iocx__lx_sock_adopt(lx_conn(dst), lx_conn(src));
+	return IOCX_OK;
+}
+
 static int ur_detach(struct iocx_conn *c, iocx_socket_t *out)
 {
 	/* No operation in flight: the ring holds nothing of the socket. */
@@ -734,6 +741,8 @@ const struct iocx_backend iocx__uring_backend = {
 	.connected = ur_connected,
 	.cancel = ur_cancel,
 	.close = ur_close,
+	.adopt = ur_adopt,
+	.attach = iocx__lx_sock_attach,
 	.native = iocx__lx_sock_native,
 	.detach = ur_detach,
 	.local_addr = iocx__lx_sock_local_addr,

@@ -60,6 +60,16 @@ int iocx__lx_engine_init(struct iocx_engine *e)
 	}
 	memset(le->w, 0, sizeof(*le->w) * n);
 	e->backend_data = le;
+	if (!e->opts.resolver) {
+		/* Names through c-ares; its thread starts at the first. */
+		le->ares = iocx__ares_create(e->opts.dns_servers);
+		if (!le->ares) {
+			iocx__lx_engine_fini(e);
+			return IOCX_E_NOMEM;
+		}
+		e->opts.resolver = iocx__ares_ops(le->ares);
+	}
+	e->opts.dns_servers = NULL;	/* never the caller's string again */
 	first = atomic_fetch_add(&next_worker_id, n);
 	for (; le->nworkers < n; le->nworkers++) {
 		struct lx_worker *w = &le->w[le->nworkers];
@@ -85,6 +95,7 @@ void iocx__lx_engine_fini(struct iocx_engine *e)
 
 	if (!le)
 		return;
+	iocx__ares_destroy(le->ares);
 	for (unsigned i = 0; i < le->nworkers; i++) {
 		close(le->w[i].efd);	/* not a socket: not in the table */
 		iocx__mutex_destroy(&le->w[i].lock);

@@ -611,6 +611,27 @@ static void iocp_close(struct iocx_conn *c, bool abort)
 	w->sock = INVALID_SOCKET;
 }
 
+/* A connect by name has no socket until its race is won. */
+static void iocp_attach(struct iocx_conn *c)
+{
+	win_conn(c)->sock = INVALID_SOCKET;
+}
+
+/*
+ * A race's winner: the socket moves to dst.  It stays associated with
+ * the engine's port; its completions find their connection through the
+ * OVERLAPPED of each operation, which is dst's from now on.
+ */
+static int iocp_adopt(struct iocx_conn *dst, struct iocx_conn *src)
+{
+	struct win_conn *to = win_conn(dst), *from = win_conn(src);
+
+	to->sock = from->sock;
+	to->from_pool = from->from_pool;
+	from->sock = INVALID_SOCKET;
+	return IOCX_OK;
+}
+
 static iocx_socket_t iocp_native(struct iocx_conn *c)
 {
 	return win_conn(c)->sock;
@@ -662,6 +683,8 @@ static const struct iocx_backend iocp_backend = {
 	.connected = iocp_connected,
 	.cancel = iocp_cancel,
 	.close = iocp_close,
+	.adopt = iocp_adopt,
+	.attach = iocp_attach,
 	.native = iocp_native,
 	.detach = iocp_detach,
 	.local_addr = iocp_local_addr,

@@ -389,6 +389,14 @@ void peer_req(struct iocx_connect_request *req,
 	req->user = r;
 }
 
+void peer_req_host(struct iocx_connect_request *req, const char *host,
+		   uint16_t port, struct peer_rec *r)
+{
+	peer_req(req, NULL, 0, r);
+	req->host = host;
+	req->port = port;
+}
+
 /* ---- listeners -------------------------------------------------------- */
 
 /*
@@ -517,7 +525,8 @@ static void serve_thread(void *arg)
 	}
 }
 
-static struct peer *peer_new(int family, const char *ip, int backlog)
+static struct peer *peer_new(int family, const char *ip, uint16_t port,
+			     int backlog)
 {
 	struct peer *p = calloc(1, sizeof(*p));
 	peer_socklen_t len;
@@ -531,7 +540,7 @@ static struct peer *peer_new(int family, const char *ip, int backlog)
 	p->conns = calloc(PEER_MAX_READ_CONNS, sizeof(*p->conns));
 	if (p->conns == NULL)
 		goto fail;
-	p->addr_len = peer_addr(&p->addr, family, ip, 0);
+	p->addr_len = peer_addr(&p->addr, family, ip, port);
 	if (p->addr_len == 0)
 		goto fail;
 	p->ls = socket(family, SOCK_STREAM, IPPROTO_TCP);
@@ -558,9 +567,10 @@ void peer_serve(struct peer *p, enum peer_mode mode)
 	p->thread = peer_thread_start(serve_thread, p);
 }
 
-struct peer *peer_listen(int family, const char *ip, enum peer_mode mode)
+struct peer *peer_listen_port(int family, const char *ip, uint16_t port,
+			      enum peer_mode mode)
 {
-	struct peer *p = peer_new(family, ip, SOMAXCONN);
+	struct peer *p = peer_new(family, ip, port, SOMAXCONN);
 
 	if (p == NULL)
 		return NULL;
@@ -619,9 +629,15 @@ static bool add_filler(struct peer *p)
 	return ok;
 }
 
-struct peer *peer_listen_full(int family, const char *ip)
+struct peer *peer_listen(int family, const char *ip, enum peer_mode mode)
 {
-	struct peer *p = peer_new(family, ip, 1);
+	return peer_listen_port(family, ip, 0, mode);
+}
+
+struct peer *peer_listen_full_port(int family, const char *ip,
+				   uint16_t port)
+{
+	struct peer *p = peer_new(family, ip, port, 1);
 
 	if (p == NULL)
 		return NULL;
@@ -639,6 +655,28 @@ struct peer *peer_listen_full(int family, const char *ip)
 		}
 	}
 	return p;
+}
+
+struct peer *peer_listen_full(int family, const char *ip)
+{
+	return peer_listen_full_port(family, ip, 0);
+}
+
+bool peer_listen_pair(struct peer **p4, struct peer **p6, bool v6_full)
+{
+	*p4 = NULL;
+	*p6 = NULL;
+	for (int tries = 0; tries < 20 && *p6 == NULL; tries++) {
+		peer_close(*p4);
+		*p4 = peer_listen(AF_INET, "127.0.0.1", PEER_READ);
+		if (*p4 == NULL)
+			return false;
+		*p6 = v6_full ? peer_listen_full_port(AF_INET6, "::1",
+						      (*p4)->port)
+			      : peer_listen_port(AF_INET6, "::1",
+						 (*p4)->port, PEER_READ);
+	}
+	return *p6 != NULL;
 }
 
 static bool peer_wait_until(struct peer *p, unsigned timeout_ms,

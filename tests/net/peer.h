@@ -310,6 +310,10 @@ void peer_req(struct iocx_connect_request *req,
 	      const struct sockaddr_storage *remote, int remote_len,
 	      struct peer_rec *r);
 
+/* A request to host:port (by name) with the recorder callbacks, user r. */
+void peer_req_host(struct iocx_connect_request *req, const char *host,
+		   uint16_t port, struct peer_rec *r);
+
 /*
  * Main-thread assertions (cmocka): the tracker saw no contract violation;
  * the tracker reaches connects/closes within timeout_ms; the library
@@ -368,6 +372,9 @@ struct peer {
  * in mode.  Returns NULL when the address cannot be bound.
  */
 struct peer *peer_listen(int family, const char *ip, enum peer_mode mode);
+/* The same on a given port (0 = any); NULL when it is taken. */
+struct peer *peer_listen_port(int family, const char *ip, uint16_t port,
+			      enum peer_mode mode);
 
 /*
  * Listen on ip:0 with backlog 1, accept nothing, and fill the accept
@@ -379,6 +386,17 @@ struct peer *peer_listen(int family, const char *ip, enum peer_mode mode);
  * IOCX_E_REFUSED and the pending-connect tests need another technique.
  */
 struct peer *peer_listen_full(int family, const char *ip);
+/* The same on a given port (0 = any); NULL when it is taken. */
+struct peer *peer_listen_full_port(int family, const char *ip,
+				   uint16_t port);
+
+/*
+ * Two listeners on one port: *p4 on 127.0.0.1 reading (PEER_READ) and
+ * *p6 on ::1, full (a black hole: peer_listen_full) or reading too.  A
+ * port already taken on ::1 is tried again with another (bounded); false
+ * when no pair could be made.
+ */
+bool peer_listen_pair(struct peer **p4, struct peer **p6, bool v6_full);
 
 /* Start serving a full listener in mode, which drains its queue. */
 void peer_serve(struct peer *p, enum peer_mode mode);

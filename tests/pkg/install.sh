@@ -214,8 +214,10 @@ project('parent', 'c', default_options : ['c_std=c11'])
 iocx_dep = dependency('iocx', fallback : ['iocx', 'iocx_dep'])
 test('consumer', executable('consumer', 'consumer.c', dependencies : iocx_dep))
 MESON
-  # Only liburing is visible to pkg-config: no cmocka.pc.
+  # Only the library's own dependencies (liburing, c-ares) are visible to
+  # pkg-config: no cmocka.pc.
   cp "$(pkg-config --variable=pcfiledir liburing)/liburing.pc" "$pcdir/"
+  cp "$(pkg-config --variable=pcfiledir libcares)/libcares.pc" "$pcdir/"
   if ! PKG_CONFIG_LIBDIR="$pcdir" run "$work/parent-setup.log" \
          meson setup "$work/parent-build" "$p"; then
     bad "subproject: parent configure"; return

@@ -74,6 +74,7 @@ static const char *const call_names[FAKE_CALL_COUNT] = {
 	[FAKE_DISCONNECT] = "disconnect",
 	[FAKE_RECYCLE] = "recycle",
 	[FAKE_CANCEL_RECV] = "cancel_recv",
+	[FAKE_ADOPT] = "adopt",
 	[FAKE_DETACH] = "detach",
 };
 
@@ -230,7 +231,8 @@ static int fake_post(struct iocx_engine *e, enum iocx_event_kind kind,
 	struct iocx_event ev = { .kind = kind, .conn = conn };
 	int rc;
 
-	/* A request waiting for admission has no socket yet: id 0. */
+	/* A request waiting for admission, or resolving a name, has no
+	 * socket yet: id 0. */
 	log_call(FAKE_POST,
 		 conn ? ((const struct fake_conn *)(const void *)conn)->id : 0,
 		 (size_t)kind);
@@ -487,6 +489,31 @@ static bool fake_recycle(struct iocx_conn *c)
 	return fk.recycle_keeps;
 }
 
+/* Hand a race's winning socket to its connection (see backend.h). */
+static int fake_adopt(struct iocx_conn *dst, struct iocx_conn *src)
+{
+	struct fake_conn *to = (struct fake_conn *)(void *)dst;
+	struct fake_conn *from = (struct fake_conn *)(void *)src;
+	struct fake_sock *s = sock_of(src);
+	int rc;
+
+	log_call(FAKE_ADOPT, s->id, 0);
+	FAKE_REQUIRE(to->id == 0, "adopt into a connection with socket %u",
+		     to->id);
+	FAKE_REQUIRE(s->opened && !s->closed && s->connected &&
+			     s->op == FAKE_NONE && s->recv_buf == NULL,
+		     "adopt of socket %u that is not connected and idle",
+		     s->id);
+	rc = take_fail(FAKE_ADOPT);
+	if (rc != 0)
+		return rc;
+	to->id = from->id;
+	from->id = 0;
+	s->conn = dst;
+	s->adopted = true;
+	return IOCX_OK;
+}
+
 static int fake_detach(struct iocx_conn *c, iocx_socket_t *out)
 {
 	struct fake_sock *s = sock_idle(c, FAKE_DETACH, 0);
@@ -544,6 +571,7 @@ const struct iocx_backend fake_backend = {
 	.close = fake_close,
 	.disconnect = fake_disconnect,
 	.recycle = fake_recycle,
+	.adopt = fake_adopt,
 	.native = fake_native,
 	.detach = fake_detach,
 	.local_addr = fake_local_addr,

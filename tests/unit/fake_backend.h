@@ -67,6 +67,7 @@ enum fake_call {
 	FAKE_CANCEL_RECV,	/* cancel of the RECV slot */
 	FAKE_DISCONNECT,	/* recycling disconnect (MAIN slot) */
 	FAKE_RECYCLE,		/* len = 1 when the socket was kept */
+	FAKE_ADOPT,		/* id = the socket moved to another conn */
 	FAKE_DETACH,		/* the socket handed to the user */
 	FAKE_CALL_COUNT,
 };
@@ -122,6 +123,7 @@ struct fake_sock {
 	size_t received;	/* bytes delivered by fake_complete_recv */
 	size_t acked_at_shutdown;	/* acked when shutdown() was called */
 	unsigned local_addrs;	/* local_addr() calls */
+	bool adopted;		/* moved to another conn by adopt() */
 	bool detached;		/* detach() gave it away: the core must
 				   not touch it again (close is a no-op) */
 	unsigned closes_after_detach;	/* close() calls after that */

@@ -46,6 +46,8 @@ static const struct {
 	{ IOCX_E_NOFILE, "IOCX_E_NOFILE" },
 	{ IOCX_E_DETACHED, "IOCX_E_DETACHED" },
 	{ IOCX_E_BUSY, "IOCX_E_BUSY" },
+	{ IOCX_E_NAME, "IOCX_E_NAME" },
+	{ IOCX_E_RESOLVE, "IOCX_E_RESOLVE" },
 };
 
 /* Codes outside 0 .. -(IOCX_ERROR_COUNT - 1). */

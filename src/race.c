@@ -1,0 +1,567 @@
+/*
+ * Connects by host name: resolver queries and the Happy Eyeballs v2 race
+ * (RFC 8305).  See race.h for the threading and docs/names.md for the
+ * design.
+ *
+ * Ownership.  The race belongs to its parent connection and is freed with
+ * it (at its last reference).  Every query out holds a reference on the
+ * parent until its answer's KICK has been handled, and so does every
+ * attempt until its close's KICK has been handled: whatever arrives late
+ * finds the parent and the race in memory.  The parent holds a reference
+ * on every attempt until it has seen it closed (or until the race is
+ * freed), so it may lock or close an attempt at any time.
+ *
+ * Fields under "mailbox" are written by resolvers and attempts under
+ * race->lock, a leaf lock; everything else is the parent's, under its
+ * conn->lock.
+ */
+#include <string.h>
+
+#include "engine.h"
+#include "histogram.h"
+#include "race.h"
+
+#define FAMILIES 2
+#define MAX_RACE_ATTEMPTS (FAMILIES * IOCX_MAX_ADDRESSES)
+#define MS 1000000u
+
+struct iocx_query {
+	struct iocx_race *race;
+	int family;
+};
+
+struct answer {
+	/* mailbox */
+	bool arrived;
+	int status;
+	uint32_t os_code;
+	size_t n;
+	struct sockaddr_storage addrs[IOCX_MAX_ADDRESSES];
+};
+
+struct attempt {
+	struct iocx_race *race;
+	struct iocx_conn *conn;		/* referenced until released */
+	/* mailbox */
+	bool outcome;			/* on_connect came */
+	int status;
+	uint32_t os_code;
+	bool closed;			/* on_close came */
+	/* parent's */
+	bool seen;			/* outcome taken in */
+	bool close_asked;
+	bool released;			/* reference dropped */
+};
+
+struct iocx_race {
+	struct iocx_conn *parent;
+	iocx_mutex lock;
+	struct iocx_query q[FAMILIES];	/* [0] AAAA (AF_INET6), [1] A */
+	struct answer ans[FAMILIES];
+	struct attempt att[MAX_RACE_ATTEMPTS];
+
+	/* parent's */
+	bool started[FAMILIES];		/* query out */
+	bool done[FAMILIES];		/* answered (or never asked) */
+	bool cancel_asked[FAMILIES];
+	uint64_t done_at[FAMILIES];
+	size_t next[FAMILIES];		/* first address not yet tried */
+	unsigned natt;
+	int last;			/* family index of the last attempt,
+					   -1 before the first */
+	uint64_t last_start;
+	uint64_t begun;			/* engine clock when the queries went */
+	bool racing;
+	int fail_status;		/* the last failure, for the report */
+	uint32_t fail_os;
+	uint16_t port;
+	char host[];
+};
+
+static int index_of(int family)
+{
+	return family == AF_INET6 ? 0 : 1;
+}
+
+static int family_of(int index)
+{
+	return index == 0 ? AF_INET6 : AF_INET;
+}
+
+static int addr_len(int family)
+{
+	return family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
+				  : (int)sizeof(struct sockaddr_in);
+}
+
+/*
+ * Wake c to look at its mailbox; the posted KICK uses up one reference
+ * the caller holds on c.  If the post fails, c learns of it at its next
+ * event (a timer, another answer or attempt, a close).
+ */
+static void wake(struct iocx_conn *c)
+{
+	if (c->engine->backend->post(c->engine, IOCX_EV_KICK, c) != IOCX_OK)
+		iocx__conn_unref(c);
+}
+
+/* See race.h. */
+int iocx__race_create(struct iocx_conn *c, const char *host, uint16_t port)
+{
+	size_t len = strlen(host) + 1;
+	struct iocx_race *r = iocx__alloc(sizeof(*r) + len);
+
+	if (!r)
+		return IOCX_E_NOMEM;
+	memset(r, 0, sizeof(*r));
+	iocx__mutex_init(&r->lock);
+	r->parent = c;
+	r->last = -1;
+	r->port = port;
+	r->fail_status = IOCX_E_NAME;
+	memcpy(r->host, host, len);
+	for (int i = 0; i < FAMILIES; i++) {
+		r->q[i].race = r;
+		r->q[i].family = family_of(i);
+	}
+	c->race = r;
+	return IOCX_OK;
+}
+
+/* Arm c's timer for when (0 = leave it disarmed). */
+static void arm(struct iocx_conn *c, uint64_t when)
+{
+	iocx__engine_disarm(c->engine, c);
+	if (when)
+		iocx__engine_arm(c->engine, c, when);
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return a == 0 ? b : b == 0 ? a : a < b ? a : b;
+}
+
+/* Wait until when (0 = for an event), or the total deadline if sooner. */
+static void wait_until(struct iocx_conn *c, uint64_t when)
+{
+	arm(c, earliest(when, c->total_at));
+}
+
+/* When resolution must be over: deadline_ms after the queries went out,
+ * 0 = never (the total deadline bounds it separately). */
+static uint64_t resolve_deadline(const struct iocx_conn *c)
+{
+	return c->deadline_ms ? c->race->begun + (uint64_t)c->deadline_ms * MS
+			      : 0;
+}
+
+/* See race.h. */
+int iocx__race_begin(struct iocx_conn *c)
+{
+	struct iocx_race *r = c->race;
+	const struct iocx_resolver *res = c->engine->opts.resolver;
+	int rc = IOCX_OK;
+	bool any = false;
+
+	r->begun = c->engine->clock();
+	for (int i = 0; i < FAMILIES; i++) {
+		/* A local address of one family leaves only that family. */
+		if (c->local_len && !c->local_from_sources &&
+		    c->local.ss_family != family_of(i)) {
+			r->done[i] = true;
+			continue;
+		}
+		iocx__conn_ref(c);	/* the query's */
+		rc = res->start(res->ctx, r->host, family_of(i), &r->q[i]);
+		if (rc != IOCX_OK) {
+			iocx__conn_unref(c);
+			r->done[i] = true;
+			r->fail_status = IOCX_E_RESOLVE;
+			continue;
+		}
+		r->started[i] = true;
+		any = true;
+	}
+	if (!any)
+		return rc;
+	wait_until(c, resolve_deadline(c));
+	return IOCX_OK;
+}
+
+/* The resolver's status as the connect result reports it. */
+static int answer_status(int status, size_t n)
+{
+	if (status == IOCX_OK)
+		return n > 0 ? IOCX_OK : IOCX_E_NAME;
+	if (status == IOCX_E_NAME || status == IOCX_E_CANCELLED)
+		return status;
+	return IOCX_E_RESOLVE;
+}
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
+	unsigned char *p = ss->ss_family == AF_INET6
+		? (unsigned char *)&in6->sin6_port
+		: (unsigned char *)&in->sin_port;
+
+	p[0] = (unsigned char)(port >> 8);
+	p[1] = (unsigned char)port;
+}
+
+/* See iocx.h. */
+void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
+		     const struct sockaddr_storage *addrs, size_t n)
+{
+	struct iocx_race *r;
+	struct answer *a;
+	size_t k = 0;
+
+	if (!q)
+		return;
+	r = q->race;
+	a = &r->ans[index_of(q->family)];
+	iocx__mutex_lock(&r->lock);
+	for (size_t i = 0; addrs && status == IOCX_OK && i < n &&
+			   k < IOCX_MAX_ADDRESSES; i++) {
+		if (addrs[i].ss_family != q->family)
+			continue;
+		memset(&a->addrs[k], 0, sizeof(a->addrs[k]));
+		memcpy(&a->addrs[k], &addrs[i],
+		       (size_t)addr_len(q->family));
+		set_port(&a->addrs[k], r->port);
+		k++;
+	}
+	a->n = k;
+	a->status = answer_status(status, k);
+	a->os_code = os_code;
+	a->arrived = true;
+	iocx__mutex_unlock(&r->lock);
+	wake(r->parent);	/* with the query's reference */
+}
+
+/* An attempt's on_connect (on its worker, its lock held). */
+static void attempt_connected(iocx_conn *child,
+			      const struct iocx_connect_result *res,
+			      void *user)
+{
+	struct attempt *a = user;
+	struct iocx_race *r = a->race;
+
+	iocx__mutex_lock(&r->lock);
+	a->outcome = true;
+	a->status = res->status;
+	a->os_code = res->os_code;
+	iocx__mutex_unlock(&r->lock);
+	if (res->status != IOCX_OK)
+		iocx_close(child, IOCX_CLOSE_ABORT);
+	iocx__conn_ref(r->parent);	/* the KICK's */
+	wake(r->parent);
+}
+
+/* An attempt's on_close: its last word; the KICK uses up the parent
+ * reference it held since it started. */
+static void attempt_closed(iocx_conn *child, int reason, void *user)
+{
+	struct attempt *a = user;
+	struct iocx_race *r = a->race;
+	struct iocx_conn *parent = r->parent;
+
+	(void)child;
+	(void)reason;
+	iocx__mutex_lock(&r->lock);
+	a->closed = true;
+	iocx__mutex_unlock(&r->lock);
+	wake(parent);
+}
+
+/* Take in what arrived: answers, attempt outcomes and closes. */
+static void take_mailbox(struct iocx_race *r, uint64_t now)
+{
+	struct iocx_conn *gone[MAX_RACE_ATTEMPTS];
+	unsigned ngone = 0;
+
+	iocx__mutex_lock(&r->lock);
+	for (int i = 0; i < FAMILIES; i++) {
+		if (r->started[i] && !r->done[i] && r->ans[i].arrived) {
+			r->done[i] = true;
+			r->done_at[i] = now;
+			if (r->ans[i].status != IOCX_OK &&
+			    r->ans[i].status != IOCX_E_CANCELLED &&
+			    r->fail_status != IOCX_E_RESOLVE) {
+				r->fail_status = r->ans[i].status;
+				r->fail_os = r->ans[i].os_code;
+			}
+		}
+	}
+	for (unsigned k = 0; k < r->natt; k++) {
+		struct attempt *a = &r->att[k];
+
+		if (a->outcome && !a->seen) {
+			a->seen = true;
+			if (a->status != IOCX_OK) {
+				r->fail_status = a->status;
+				r->fail_os = a->os_code;
+			}
+		}
+		if (a->closed && !a->released) {
+			a->released = true;
+			gone[ngone++] = a->conn;
+			a->conn = NULL;
+		}
+	}
+	iocx__mutex_unlock(&r->lock);
+	/* Outside the leaf lock: the last drop frees the attempt. */
+	for (unsigned k = 0; k < ngone; k++)
+		iocx__conn_unref(gone[k]);
+}
+
+static void close_attempt(struct attempt *a)
+{
+	if (a->released || a->close_asked)
+		return;
+	a->close_asked = true;
+	iocx_close(a->conn, IOCX_CLOSE_ABORT);
+}
+
+static void cancel_queries(struct iocx_race *r, struct iocx_conn *c)
+{
+	const struct iocx_resolver *res = c->engine->opts.resolver;
+
+	for (int i = 0; i < FAMILIES; i++) {
+		if (r->started[i] && !r->done[i] && !r->cancel_asked[i]) {
+			r->cancel_asked[i] = true;
+			res->cancel(res->ctx, &r->q[i]);
+		}
+	}
+}
+
+/* Stop everything still running: queries and attempts. */
+static void stop_all(struct iocx_race *r, struct iocx_conn *c)
+{
+	cancel_queries(r, c);
+	for (unsigned k = 0; k < r->natt; k++)
+		close_attempt(&r->att[k]);
+}
+
+static bool queries_out(const struct iocx_race *r)
+{
+	for (int i = 0; i < FAMILIES; i++) {
+		if (r->started[i] && !r->done[i])
+			return true;
+	}
+	return false;
+}
+
+/* Attempts started whose outcome has not come in. */
+static unsigned running(const struct iocx_race *r)
+{
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < r->natt; k++)
+		n += !r->att[k].seen;
+	return n;
+}
+
+static size_t untried(const struct iocx_race *r, int i)
+{
+	return r->done[i] ? r->ans[i].n - r->next[i] : 0;
+}
+
+/*
+ * Take the socket of a connected attempt into c.  The attempt must still
+ * be open and not closing (destroy may be closing it); it is closed
+ * either way, without its socket when c took it.
+ */
+static bool take_winner(struct iocx_conn *c, struct attempt *a)
+{
+	struct iocx_conn *w = a->conn;
+	bool ok = false;
+
+	iocx__mutex_lock(&w->lock);
+	if (w->state == CONN_OPEN && !w->shutdown &&
+	    atomic_load(&w->close_request) == CONN_CLOSE_NONE &&
+	    c->engine->backend->adopt(c, w) == IOCX_OK) {
+		w->socket_moved = true;
+		memcpy(&c->remote, &w->remote, sizeof(c->remote));
+		c->remote_len = w->remote_len;
+		c->syn_tuned = w->syn_tuned;
+		ok = true;
+	}
+	iocx__mutex_unlock(&w->lock);
+	close_attempt(a);
+	return ok;
+}
+
+/* Start the next attempt: alternate families, preferred one first. */
+static void start_attempt(struct iocx_race *r, struct iocx_conn *c,
+			  uint64_t now)
+{
+	int pref = index_of(c->engine->opts.prefer_family);
+	int i = r->last < 0 ? pref : 1 - r->last;
+	struct attempt *a;
+	int rc;
+
+	if (untried(r, i) == 0)
+		i = 1 - i;
+	a = &r->att[r->natt++];
+	a->race = r;
+	r->last = i;
+	r->last_start = now;
+	c->addresses_tried++;
+	iocx__conn_ref(c);	/* the attempt's, until its close */
+	rc = iocx__conn_spawn(c, &r->ans[i].addrs[r->next[i]++],
+			      addr_len(family_of(i)), attempt_connected,
+			      attempt_closed, a, &a->conn);
+	if (rc != IOCX_OK) {
+		iocx__conn_unref(c);
+		a->seen = true;
+		a->status = rc;
+		a->released = true;
+		a->close_asked = true;
+		r->fail_status = rc;
+		r->fail_os = c->os_code;
+	}
+}
+
+/* Resolution is over with exactly one address: connect to it directly. */
+static void take_single(struct iocx_race *r, struct iocx_conn *c)
+{
+	int i = r->ans[0].n ? 0 : 1;
+
+	memcpy(&c->remote, &r->ans[i].addrs[0], sizeof(c->remote));
+	c->remote_len = addr_len(family_of(i));
+	c->addresses_tried = 1;
+	r->next[i] = 1;
+}
+
+/* Resolution is over (addresses to try): note and record its time. */
+static void resolved(struct iocx_race *r, struct iocx_conn *c, uint64_t now)
+{
+	c->resolve_ns = now - r->begun;
+	iocx__hist_record(iocx__counters(c->engine)->resolve, c->resolve_ns);
+}
+
+/* While RESOLVING: may the race start?  Sets *when for the next look. */
+static bool may_start(struct iocx_race *r, struct iocx_conn *c,
+		      uint64_t now, uint64_t *when)
+{
+	int p = index_of(c->engine->opts.prefer_family), o = 1 - p;
+	uint64_t rd = (uint64_t)c->engine->opts.resolution_delay_ms * MS;
+
+	if (r->done[p] && r->ans[p].n > 0)
+		return true;
+	if (r->done[o] && r->ans[o].n > 0) {
+		if (r->done[p] || now >= r->done_at[o] + rd)
+			return true;
+		*when = r->done_at[o] + rd;
+	}
+	return false;
+}
+
+/* See race.h. */
+enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
+				       int *status, uint32_t *os_code)
+{
+	struct iocx_race *r = c->race;
+	uint64_t now = c->engine->clock();
+	uint64_t cad = (uint64_t)c->engine->opts.attempt_delay_ms * MS;
+	uint64_t deadline = resolve_deadline(c), when = 0;
+	enum iocx_race_verdict verdict = RACE_WAIT;
+
+	take_mailbox(r, now);
+	if (closing) {
+		stop_all(r, c);
+		for (unsigned k = 0; k < r->natt; k++) {
+			if (!r->att[k].released)
+				return RACE_WAIT;
+		}
+		if (queries_out(r))
+			return RACE_WAIT;
+		arm(c, 0);
+		return RACE_CANCELLED;
+	}
+
+	/* The first attempt that connected wins. */
+	for (unsigned k = 0; k < r->natt; k++) {
+		struct attempt *a = &r->att[k];
+
+		if (!a->seen || a->status != IOCX_OK || a->close_asked)
+			continue;
+		if (take_winner(c, a)) {
+			stop_all(r, c);
+			arm(c, 0);
+			return RACE_WON;
+		}
+		r->fail_status = IOCX_E_CANCELLED;	/* destroy took it */
+		r->fail_os = 0;
+	}
+
+	if (!r->racing) {
+		bool all = r->done[0] && r->done[1];
+
+		if (all && r->ans[0].n + r->ans[1].n == 0) {
+			*status = r->fail_status;
+			*os_code = r->fail_os;
+			arm(c, 0);
+			return RACE_FAILED;
+		}
+		if (all && r->ans[0].n + r->ans[1].n == 1) {
+			take_single(r, c);
+			resolved(r, c, now);
+			arm(c, 0);
+			return RACE_DIRECT;
+		}
+		if (!all && !may_start(r, c, now, &when)) {
+			if (deadline && now >= deadline) {
+				cancel_queries(r, c);
+				*status = IOCX_E_RESOLVE;
+				*os_code = 0;
+				arm(c, 0);
+				return RACE_FAILED;
+			}
+			wait_until(c, earliest(when, deadline));
+			return RACE_WAIT;
+		}
+		r->racing = true;
+		resolved(r, c, now);
+		c->t_start = now;	/* latency_ns: from the first socket */
+		verdict = RACE_RACING;
+	}
+
+	/* Next attempt at once when none runs, else after the delay. */
+	while ((untried(r, 0) || untried(r, 1)) &&
+	       (running(r) == 0 || now >= r->last_start + cad))
+		start_attempt(r, c, now);
+	if (queries_out(r) && deadline && now >= deadline)
+		cancel_queries(r, c);	/* the attempts go on */
+	if (running(r) == 0 && !queries_out(r)) {
+		*status = r->fail_status;
+		*os_code = r->fail_os;
+		arm(c, 0);
+		return RACE_FAILED;
+	}
+	if (running(r) && (untried(r, 0) || untried(r, 1)))
+		when = r->last_start + cad;
+	if (queries_out(r) && !(deadline && now >= deadline))
+		when = earliest(when, deadline);
+	wait_until(c, when);
+	return verdict;
+}
+
+/* See race.h. */
+void iocx__race_free(struct iocx_conn *c)
+{
+	struct iocx_race *r = c->race;
+
+	if (!r)
+		return;
+	for (unsigned k = 0; k < r->natt; k++) {
+		if (!r->att[k].released && r->att[k].conn)
+			iocx__conn_unref(r->att[k].conn);
+	}
+	iocx__mutex_destroy(&r->lock);
+	iocx__free(r);
+	c->race = NULL;
+}

@@ -1,0 +1,272 @@
+/*
+ * The Linux engine's own resolver (c-ares, src/linux/resolve_ares.c)
+ * against the tests' DNS responder on loopback (tests/net/dns_responder.c),
+ * on io_uring and epoll: names resolve and race on real sockets,
+ * NXDOMAIN gives IOCX_E_NAME, SERVFAIL and silence IOCX_E_RESOLVE, and a
+ * close or destroy during resolution gives one IOCX_E_CANCELLED.  The
+ * engine is pointed at the responder (dns_servers), so no query goes to
+ * the machine's configured DNS server.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "peer.h"
+#include "dns_responder.h"
+
+#define HOST "dual.example.test"
+#define ARES_ENOTFOUND_CODE 4		/* c-ares: NXDOMAIN */
+
+struct fx {
+	struct dns_responder *dns;
+	iocx_engine *engine;
+	struct peer_tracker trk;
+	struct peer_rec rec;
+	struct peer *p4, *p6;
+	long live0, live_none;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct iocx_engine_options o;
+
+	if (f == NULL)
+		return -1;
+	f->dns = dns_start("127.0.0.1");
+	if (f->dns == NULL)
+		return -1;
+	peer_tracker_init(&f->trk);
+	peer_recs_init(&f->rec, 1, &f->trk);
+	f->live_none = peer_alloc_live();
+	iocx_engine_options_init(&o);
+	o.dns_servers = dns_server(f->dns);
+	if (iocx_engine_create(&o, &f->engine) != IOCX_OK)
+		return -1;
+	f->live0 = peer_alloc_live();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->engine != NULL)
+		assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	dns_stop(f->dns);
+	peer_close(f->p4);
+	peer_close(f->p6);
+	free(f);
+	return 0;
+}
+
+static void script(struct fx *f, int qtype, int rcode, unsigned delay_ms,
+		   const char *ip)
+{
+	struct dns_script s = { .rcode = rcode, .delay_ms = delay_ms };
+
+	if (ip != NULL) {
+		assert_true(peer_addr(&s.addrs[0], qtype == DNS_AAAA
+						    ? AF_INET6 : AF_INET,
+				      ip, 0) > 0);
+		s.n = 1;
+	}
+	dns_script(f->dns, qtype, &s);
+}
+
+static void silence(struct fx *f, int qtype)
+{
+	struct dns_script s = { .silent = true };
+
+	dns_script(f->dns, qtype, &s);
+}
+
+static iocx_conn *start(struct fx *f, uint16_t port, const void *payload,
+			size_t len, uint32_t deadline_ms)
+{
+	struct iocx_connect_request req;
+	iocx_conn *conn = NULL;
+
+	peer_req_host(&req, HOST, port, &f->rec);
+	req.payload = payload;
+	req.payload_len = len;
+	req.deadline_ms = deadline_ms;
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	return conn;
+}
+
+/* Wait for on_connect, then close and wait for on_close. */
+static void finish(struct fx *f, iocx_conn *conn, int status)
+{
+	peer_assert_wait(&f->trk, 1, 0, PEER_SLOW_TIMEOUT_MS);
+	assert_int_equal(f->rec.status, status);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	peer_assert_clean(&f->trk);
+}
+
+static void resolve_dual_stack_name_prefers_ipv6(void **state)
+{
+	static const char payload[] = "hello by name";
+	struct fx *f = *state;
+	iocx_conn *conn;
+
+	if (!peer_ipv6_available())
+		skip();
+	assert_true(peer_listen_pair(&f->p4, &f->p6, false));
+	script(f, DNS_AAAA, DNS_NOERROR, 0, "::1");
+	script(f, DNS_A, DNS_NOERROR, 0, "127.0.0.1");
+	conn = start(f, f->p4->port, payload, sizeof(payload), 0);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec.status, IOCX_OK);
+	assert_true(peer_wait_bytes(f->p6, 0, sizeof(payload),
+				    PEER_TIMEOUT_MS));
+	assert_memory_equal(f->p6->conns[0].data, payload, sizeof(payload));
+	finish(f, conn, IOCX_OK);
+	assert_true(peer_wait_eof(f->p6, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->p6->conns[0].len, sizeof(payload));
+	assert_int_equal(f->p4->accepted, 0);
+	assert_true(dns_queries(f->dns, DNS_AAAA) >= 1);
+	assert_true(dns_queries(f->dns, DNS_A) >= 1);
+	peer_assert_no_leak(f->live0);
+}
+
+static void resolve_ipv6_black_hole_falls_back_to_ipv4(void **state)
+{
+	static const char payload[] = "once";
+	struct fx *f = *state;
+	iocx_conn *conn;
+
+	if (!peer_ipv6_available())
+		skip();
+	assert_true(peer_listen_pair(&f->p4, &f->p6, true));
+	script(f, DNS_AAAA, DNS_NOERROR, 0, "::1");
+	script(f, DNS_A, DNS_NOERROR, 0, "127.0.0.1");
+	conn = start(f, f->p4->port, payload, sizeof(payload), 0);
+	peer_assert_wait(&f->trk, 1, 0, PEER_SLOW_TIMEOUT_MS);
+	assert_int_equal(f->rec.status, IOCX_OK);
+	assert_true(f->rec.latency_ns >= 200u * 1000000u);
+	assert_true(peer_wait_bytes(f->p4, 0, sizeof(payload),
+				    PEER_TIMEOUT_MS));
+	finish(f, conn, IOCX_OK);
+	assert_true(peer_wait_eof(f->p4, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->p4->accepted, 1);
+	assert_int_equal(f->p4->conns[0].len, sizeof(payload));
+	peer_assert_no_leak(f->live0);
+}
+
+static void resolve_aaaa_300ms_late_uses_ipv4(void **state)
+{
+	struct fx *f = *state;
+	iocx_conn *conn;
+
+	if (!peer_ipv6_available())
+		skip();
+	assert_true(peer_listen_pair(&f->p4, &f->p6, false));
+	script(f, DNS_AAAA, DNS_NOERROR, 300, "::1");
+	script(f, DNS_A, DNS_NOERROR, 0, "127.0.0.1");
+	conn = start(f, f->p4->port, "x", 1, 0);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec.status, IOCX_OK);
+	assert_true(peer_wait_bytes(f->p4, 0, 1, PEER_TIMEOUT_MS));
+	finish(f, conn, IOCX_OK);
+	assert_int_equal(f->p6->accepted, 0);
+	peer_assert_no_leak(f->live0);
+}
+
+static void resolve_nxdomain_reports_name(void **state)
+{
+	struct fx *f = *state;
+	iocx_conn *conn;
+
+	script(f, DNS_AAAA, DNS_NXDOMAIN, 0, NULL);
+	script(f, DNS_A, DNS_NXDOMAIN, 0, NULL);
+	conn = start(f, 9, NULL, 0, 0);
+	finish(f, conn, IOCX_E_NAME);
+	assert_int_equal(f->rec.os_code, ARES_ENOTFOUND_CODE);
+	peer_assert_no_leak(f->live0);
+}
+
+static void resolve_servfail_reports_resolve(void **state)
+{
+	struct fx *f = *state;
+	iocx_conn *conn;
+
+	script(f, DNS_AAAA, DNS_SERVFAIL, 0, NULL);
+	script(f, DNS_A, DNS_SERVFAIL, 0, NULL);
+	conn = start(f, 9, NULL, 0, 0);
+	finish(f, conn, IOCX_E_RESOLVE);
+	peer_assert_no_leak(f->live0);
+}
+
+static void resolve_silence_reports_resolve_at_deadline(void **state)
+{
+	struct fx *f = *state;
+	iocx_conn *conn;
+
+	silence(f, DNS_AAAA);
+	silence(f, DNS_A);
+	conn = start(f, 9, NULL, 0, 500);
+	finish(f, conn, IOCX_E_RESOLVE);
+	assert_true(f->rec.latency_ns >= 450u * 1000000u);
+	assert_true(dns_queries(f->dns, DNS_A) >= 1);
+	peer_assert_no_leak(f->live0);
+}
+
+static void resolve_close_during_resolution_cancels_once(void **state)
+{
+	struct fx *f = *state;
+	iocx_conn *conn;
+
+	silence(f, DNS_AAAA);
+	silence(f, DNS_A);
+	conn = start(f, 9, NULL, 0, 0);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec.status, IOCX_E_CANCELLED);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void resolve_destroy_during_resolution_cancels_once(void **state)
+{
+	struct fx *f = *state;
+
+	silence(f, DNS_AAAA);
+	silence(f, DNS_A);
+	start(f, 9, NULL, 0, 0);
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	assert_int_equal(f->trk.connects, 1);
+	assert_int_equal(f->trk.closes, 1);
+	assert_int_equal(f->rec.status, IOCX_E_CANCELLED);
+	assert_int_equal(f->rec.reason, IOCX_E_SHUTDOWN);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live_none);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(resolve_dual_stack_name_prefers_ipv6),
+		T(resolve_ipv6_black_hole_falls_back_to_ipv4),
+		T(resolve_aaaa_300ms_late_uses_ipv4),
+		T(resolve_nxdomain_reports_name),
+		T(resolve_servfail_reports_resolve),
+		T(resolve_silence_reports_resolve_at_deadline),
+		T(resolve_close_during_resolution_cancels_once),
+		T(resolve_destroy_during_resolution_cancels_once),
+	};
+#undef T
+
+	peer_init(240);
+	return cmocka_run_group_tests_name("net_resolve", tests, NULL, NULL);
+}

@@ -1,0 +1,947 @@
+/*
+ * Connects by host name on the scripted fake backend with a scripted
+ * resolver and a fake clock (src/race.c, RFC 8305): the Resolution Delay,
+ * interleaving of families, the Connection Attempt Delay, the first
+ * success winning, losers cancelled and closed, the first payload only on
+ * the winner, resolution failures, and close or destroy during resolution
+ * and during the race giving one IOCX_E_CANCELLED.  The allocator goes to
+ * cmocka's heap and the fake refuses an engine_fini with sockets open or
+ * events queued, so a leak of either fails the test.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "iocx.h"
+#include "conn.h"
+#include "engine.h"
+#include "fake_backend.h"
+#include "conn_fixture.h"
+#include "script_resolver.h"
+#include "alloc_hooks.h"
+
+#define PORT 443
+#define MS 1000000ull
+#define T0 (1000000ull * MS)	/* far from 0, like the real clock */
+#define HOST "www.example.test"
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+struct fx {
+	iocx_engine *e;
+	struct sres res;
+	iocx_conn *conn;
+	int connects, closes;
+	int reason;
+	struct iocx_connect_result result;
+	uint64_t connect_ms;	/* clock when on_connect ran */
+	struct sockaddr_storage peer;	/* result.peer, copied */
+	void *sentinel;
+};
+
+static struct fx the_fx;
+
+static uint64_t now_ms(void)
+{
+	return (fake_now - T0) / MS;
+}
+
+static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
+		       void *user)
+{
+	struct fx *fx = user;
+
+	assert_ptr_equal(c, fx->conn);
+	fx->connects++;
+	fx->result = *r;
+	fx->connect_ms = now_ms();
+	memset(&fx->peer, 0, sizeof(fx->peer));
+	if (r->peer)
+		memcpy(&fx->peer, r->peer, r->peer_len);
+}
+
+static void on_close(iocx_conn *c, int reason, void *user)
+{
+	struct fx *fx = user;
+
+	assert_ptr_equal(c, fx->conn);
+	fx->closes++;
+	fx->reason = reason;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return iocx_set_allocator(hook_alloc, hook_free) == IOCX_OK ? 0 : -1;
+}
+
+static int setup_with(void **state, int prefer, unsigned max_in_flight)
+{
+	struct fx *fx = &the_fx;
+	struct iocx_engine_options o;
+
+	memset(fx, 0, sizeof(*fx));
+	fake_reset();
+	alloc_hooks_reset();
+	sres_init(&fx->res);
+	iocx_engine_options_init(&o);
+	o.resolver = &fx->res.ops;
+	o.prefer_family = prefer;
+	o.max_in_flight = max_in_flight;
+	if (cfx_engine_create(&o, &fx->e) != IOCX_OK)
+		return -1;
+	fake_now = T0;
+	fx->e->clock = fake_clock;
+	fake_log_clear();
+	/* The last block before the body, which cmocka's leak walk starts
+	 * from: a test that destroys the engine must not free it. */
+	fx->sentinel = test_malloc(1);
+	*state = fx;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 0, 0);
+}
+
+static int setup_prefer4(void **state)
+{
+	return setup_with(state, AF_INET, 0);
+}
+
+static int setup_cap1(void **state)
+{
+	return setup_with(state, 0, 1);
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	if (fx->e)
+		assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	test_free(fx->sentinel);
+	assert_false(fake_poisoned());
+	/* Every query started was answered exactly once. */
+	for (int i = 0; i < 2; i++) {
+		assert_null(fx->res.fam[i].q);
+		assert_int_equal(fx->res.fam[i].answers,
+				 fx->res.fam[i].starts);
+	}
+	fake_cleanup();
+	return 0;
+}
+
+/* ---- addresses --------------------------------------------------------- */
+
+static struct sockaddr_storage v6(unsigned char last)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&ss;
+	static const unsigned char doc[4] = { 0x20, 0x01, 0x0d, 0xb8 };
+
+	memset(&ss, 0, sizeof(ss));
+	in6->sin6_family = AF_INET6;
+	memcpy(&in6->sin6_addr, doc, 4);
+	((unsigned char *)&in6->sin6_addr)[15] = last;
+	return ss;
+}
+
+static struct sockaddr_storage v4(unsigned char last)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)&ss;
+	unsigned char a[4] = { 192, 0, 2, last };
+
+	memset(&ss, 0, sizeof(ss));
+	in->sin_family = AF_INET;
+	memcpy(&in->sin_addr, a, 4);
+	return ss;
+}
+
+/* addr with the test's port: what a socket must connect to. */
+static struct sockaddr_storage with_port(struct sockaddr_storage ss)
+{
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)(void *)&ss)->sin6_port =
+			cfx_be16(PORT);
+	else
+		((struct sockaddr_in *)(void *)&ss)->sin_port = cfx_be16(PORT);
+	return ss;
+}
+
+static size_t len_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in);
+}
+
+/* One address per family, v6(1) at at6 ms and v4(1) at at4 ms. */
+static void answer_dual(struct fx *fx, uint64_t at6, uint64_t at4)
+{
+	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+
+	sres_answer(&fx->res, AF_INET6, at6, IOCX_OK, 0, &a6, 1);
+	sres_answer(&fx->res, AF_INET, at4, IOCX_OK, 0, &a4, 1);
+}
+
+/* ---- driving ----------------------------------------------------------- */
+
+/* Move the clock to ms after the start: answers due are given, expired
+ * timers fire, and everything queued is handled. */
+static void at(struct fx *fx, uint64_t ms)
+{
+	fake_pump(fx->e);
+	assert_true(T0 + ms * MS >= fake_now);
+	fake_now = T0 + ms * MS;
+	sres_deliver(&fx->res, ms);
+	iocx__engine_run(fx->e, 0);
+	fake_pump(fx->e);
+}
+
+static void start_total(struct fx *fx, const void *payload, size_t len,
+			uint32_t deadline_ms, uint32_t total_ms)
+{
+	struct iocx_connect_request r = {
+		.host = HOST,
+		.port = PORT,
+		.payload = payload,
+		.payload_len = len,
+		.on_connect = on_connect,
+		.on_close = on_close,
+		.user = fx,
+		.deadline_ms = deadline_ms,
+		.total_deadline_ms = total_ms,
+	};
+
+	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
+	assert_non_null(fx->conn);
+	fake_pump(fx->e);
+}
+
+static void start(struct fx *fx, const void *payload, size_t len,
+		  uint32_t deadline_ms)
+{
+	start_total(fx, payload, len, deadline_ms, 0);
+}
+
+/* The id of the n-th socket opened (1-based), checking where it went. */
+static unsigned sock_to(unsigned n, struct sockaddr_storage want)
+{
+	const struct fake_sock *s = fake_sock(n);
+
+	want = with_port(want);
+	assert_true(s->opened);
+	assert_memory_equal(&s->remote, &want, len_of(&want));
+	return n;
+}
+
+/* Number of fake sockets that exist (opened or not). */
+static unsigned nsocks(void)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < fake_log_len(); i++)
+		n += fake_log_at(i)->call == FAKE_OPEN;
+	return n;
+}
+
+/* Complete socket id's connect with status. */
+static void complete(struct fx *fx, unsigned id, int status)
+{
+	fake_complete(fake_sock(id)->conn, status,
+		      status == IOCX_E_REFUSED ? 10061u : 0, 0);
+	fake_pump(fx->e);
+}
+
+static void close_and_finish(struct fx *fx)
+{
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->closes, 1);
+}
+
+/* ---- resolution --------------------------------------------------------- */
+
+static void race_queries_both_families_at_once(void **state)
+{
+	struct fx *fx = *state;
+
+	start(fx, NULL, 0, 0);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->starts, 1);
+	assert_int_equal(sres_family(&fx->res, AF_INET)->starts, 1);
+	assert_string_equal(sres_family(&fx->res, AF_INET)->host, HOST);
+	assert_int_equal(nsocks(), 0);
+	assert_int_equal(fx->connects, 0);
+	close_and_finish(fx);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+}
+
+static void race_aaaa_first_starts_at_once(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage a6 = v6(1);
+
+	answer_dual(fx, 10, 20);
+	start(fx, NULL, 0, 0);
+	at(fx, 10);
+	assert_int_equal(nsocks(), 1);
+	sock_to(1, a6);
+	complete(fx, 1, IOCX_OK);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.addresses_tried, 1);
+	assert_int_equal(fx->result.resolve_ns, 10 * MS);
+	a6 = with_port(a6);
+	assert_memory_equal(&fx->peer, &a6, sizeof(struct sockaddr_in6));
+	/* The socket is the connection's now; the A answer changes nothing. */
+	assert_true(fake_sock(1)->adopted);
+	assert_ptr_equal(fake_sock(1)->conn, fx->conn);
+	at(fx, 20);
+	assert_int_equal(nsocks(), 1);
+	assert_int_equal(fx->connects, 1);
+	close_and_finish(fx);
+	assert_true(fake_sock(1)->closed);
+}
+
+static void race_a_first_waits_resolution_delay_for_aaaa(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+
+	answer_dual(fx, 40, 10);
+	start(fx, NULL, 0, 0);
+	at(fx, 10);
+	at(fx, 39);
+	assert_int_equal(nsocks(), 0);	/* waiting for AAAA */
+	at(fx, 40);
+	/* Both in: IPv6 first, then IPv4 after the attempt delay. */
+	assert_int_equal(nsocks(), 1);
+	sock_to(1, a6);
+	at(fx, 289);
+	assert_int_equal(nsocks(), 1);
+	at(fx, 290);
+	assert_int_equal(nsocks(), 2);
+	sock_to(2, a4);
+	complete(fx, 1, IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.addresses_tried, 2);
+	/* The loser was cancelled and closed. */
+	assert_int_equal(fake_sock(2)->cancels, 1);
+	assert_true(fake_sock(2)->closed);
+	close_and_finish(fx);
+}
+
+static void race_aaaa_late_uses_ipv4(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage a4 = v4(1);
+
+	answer_dual(fx, 300, 10);
+	start(fx, NULL, 0, 0);
+	at(fx, 10);
+	at(fx, 59);
+	assert_int_equal(nsocks(), 0);
+	at(fx, 60);		/* the Resolution Delay is over */
+	assert_int_equal(nsocks(), 1);
+	sock_to(1, a4);
+	at(fx, 70);
+	complete(fx, 1, IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.resolve_ns, 60 * MS);
+	assert_int_equal(fx->peer.ss_family, AF_INET);
+	at(fx, 300);		/* the late AAAA starts nothing */
+	assert_int_equal(nsocks(), 1);
+	close_and_finish(fx);
+}
+
+static void race_interleaves_families_with_attempt_delay(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage six[2] = { v6(1), v6(2) };
+	struct sockaddr_storage four[2] = { v4(1), v4(2) };
+
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
+	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, four, 2);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	sock_to(1, six[0]);
+	at(fx, 249);
+	assert_int_equal(nsocks(), 1);
+	at(fx, 250);
+	sock_to(2, four[0]);
+	at(fx, 500);
+	sock_to(3, six[1]);
+	at(fx, 750);
+	sock_to(4, four[1]);
+	at(fx, 2000);
+	assert_int_equal(nsocks(), 4);	/* nothing left to try */
+	/* Every attempt carried no payload and the connect stays pending. */
+	for (unsigned id = 1; id <= 4; id++)
+		assert_int_equal(fake_sock(id)->issued, 0);
+	assert_int_equal(fx->connects, 0);
+	complete(fx, 3, IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.addresses_tried, 4);
+	for (unsigned id = 1; id <= 4; id++) {
+		if (id == 3)
+			continue;
+		assert_int_equal(fake_sock(id)->cancels, 1);
+		assert_true(fake_sock(id)->closed);
+	}
+	close_and_finish(fx);
+}
+
+static void race_prefer_ipv4_starts_with_ipv4(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+
+	answer_dual(fx, 0, 0);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	sock_to(1, a4);
+	at(fx, 250);
+	sock_to(2, a6);
+	complete(fx, 2, IOCX_OK);
+	assert_int_equal(fx->peer.ss_family, AF_INET6);
+	close_and_finish(fx);
+}
+
+static void race_failure_starts_next_at_once(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage a4 = v4(1);
+
+	answer_dual(fx, 0, 0);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	at(fx, 30);
+	complete(fx, 1, IOCX_E_REFUSED);
+	/* No wait for the attempt delay once nothing runs. */
+	assert_int_equal(nsocks(), 2);
+	sock_to(2, a4);
+	assert_true(fake_sock(1)->closed);
+	complete(fx, 2, IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->peer.ss_family, AF_INET);
+	close_and_finish(fx);
+}
+
+static void race_all_fail_reports_last_error(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_dual(fx, 0, 0);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	complete(fx, 1, IOCX_E_NETUNREACH);
+	complete(fx, 2, IOCX_E_REFUSED);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_REFUSED);
+	assert_int_equal(fx->result.os_code, 10061);
+	assert_int_equal(fx->result.addresses_tried, 2);
+	assert_true(fake_sock(1)->closed && fake_sock(2)->closed);
+	close_and_finish(fx);
+	assert_int_equal(fx->reason, IOCX_OK);
+}
+
+/* ---- the first payload -------------------------------------------------- */
+
+static void race_payload_only_on_winner(void **state)
+{
+	struct fx *fx = *state;
+	static const char payload[] = "GET / HTTP/1.1\r\n\r\n";
+
+	answer_dual(fx, 0, 0);
+	start(fx, payload, sizeof(payload), 0);
+	at(fx, 0);
+	at(fx, 250);
+	assert_int_equal(nsocks(), 2);
+	complete(fx, 2, IOCX_OK);
+	/* Connected, and only now the payload leaves, on the winner. */
+	assert_int_equal(fx->connects, 0);
+	assert_int_equal(fake_sock(2)->sends, 1);
+	assert_int_equal(fake_sock(2)->issued, sizeof(payload));
+	fake_complete(fx->conn, IOCX_OK, 0, sizeof(payload));
+	fake_pump(fx->e);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.payload_sent, sizeof(payload));
+	assert_memory_equal(fake_sock(2)->capture, payload, sizeof(payload));
+	/* The loser never carried a byte. */
+	assert_int_equal(fake_sock(1)->issued, 0);
+	assert_int_equal(fake_sock(1)->sends, 0);
+	assert_true(fake_sock(1)->closed);
+	close_and_finish(fx);
+}
+
+static void race_single_address_connects_like_by_address(void **state)
+{
+	struct fx *fx = *state;
+	static const char payload[] = "hello";
+	struct sockaddr_storage a4 = v4(7);
+
+	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
+	sres_answer(&fx->res, AF_INET, 8, IOCX_OK, 0, &a4, 1);
+	start(fx, payload, sizeof(payload), 0);
+	at(fx, 8);
+	/* One socket, the connection's own, carrying the payload. */
+	assert_int_equal(nsocks(), 1);
+	sock_to(1, a4);
+	assert_ptr_equal(fake_sock(1)->conn, fx->conn);
+	assert_false(fake_sock(1)->adopted);
+	assert_int_equal(fake_sock(1)->issued, sizeof(payload));
+	fake_complete(fx->conn, IOCX_OK, 0, sizeof(payload));
+	fake_pump(fx->e);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.payload_sent, sizeof(payload));
+	assert_int_equal(fx->result.addresses_tried, 1);
+	assert_int_equal(fx->result.resolve_ns, 8 * MS);
+	close_and_finish(fx);
+}
+
+/* ---- resolution failures ------------------------------------------------ */
+
+static void resolve_nxdomain_reports_name(void **state)
+{
+	struct fx *fx = *state;
+
+	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
+	sres_answer(&fx->res, AF_INET, 6, IOCX_E_NAME, 3, NULL, 0);
+	start(fx, NULL, 0, 0);
+	at(fx, 5);
+	assert_int_equal(fx->connects, 0);
+	at(fx, 6);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_NAME);
+	assert_int_equal(fx->result.os_code, 3);
+	assert_int_equal(fx->result.addresses_tried, 0);
+	assert_null(fx->result.peer);
+	assert_int_equal(fx->result.peer_len, 0);
+	assert_int_equal(nsocks(), 0);
+	close_and_finish(fx);
+}
+
+static void resolve_empty_answers_report_name(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage wrong = v4(1);
+
+	/* An AAAA answer holding only IPv4 addresses has none to use. */
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &wrong, 1);
+	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, NULL, 0);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	assert_int_equal(fx->result.status, IOCX_E_NAME);
+	assert_int_equal(nsocks(), 0);
+	close_and_finish(fx);
+}
+
+static void resolve_servfail_reports_resolve(void **state)
+{
+	struct fx *fx = *state;
+
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_E_NAME, 3, NULL, 0);
+	sres_answer(&fx->res, AF_INET, 1, IOCX_E_SYSTEM, 2, NULL, 0);
+	start(fx, NULL, 0, 0);
+	at(fx, 1);
+	assert_int_equal(fx->result.status, IOCX_E_RESOLVE);
+	assert_int_equal(fx->result.os_code, 2);
+	close_and_finish(fx);
+}
+
+static void resolve_silence_fails_at_deadline(void **state)
+{
+	struct fx *fx = *state;
+
+	start(fx, NULL, 0, 1000);
+	at(fx, 999);
+	assert_int_equal(fx->connects, 0);
+	at(fx, 1000);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_RESOLVE);
+	assert_int_equal(fx->result.os_code, 0);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->cancels, 1);
+	assert_int_equal(sres_family(&fx->res, AF_INET)->cancels, 1);
+	close_and_finish(fx);
+}
+
+static void resolve_start_failure_is_synchronous(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = {
+		.host = HOST, .port = PORT,
+		.on_connect = on_connect, .on_close = on_close, .user = fx,
+	};
+	struct iocx_stats s;
+
+	fx->res.fail_code = IOCX_E_NOMEM;
+	fx->res.fail_starts = 1;
+	/* AAAA refused at once, A goes out: the connect is on. */
+	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->refused, 1);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->refused, 1);
+	sres_answer(&fx->res, AF_INET, 0, IOCX_E_NAME, 0, NULL, 0);
+	at(fx, 0);
+	assert_int_equal(fx->result.status, IOCX_E_RESOLVE);
+	close_and_finish(fx);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.connects_started, 1);
+	assert_int_equal(s.open, 0);
+	assert_int_equal(s.in_flight, 0);
+}
+
+static void resolve_every_start_refused_fails_synchronously(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = {
+		.host = HOST, .port = PORT,
+		.on_connect = on_connect, .on_close = on_close, .user = fx,
+	};
+	iocx_conn *conn = (iocx_conn *)fx;	/* must stay untouched */
+	struct iocx_stats s;
+
+	fx->res.fail_code = IOCX_E_NOMEM;
+	fx->res.fail_starts = 2;
+	assert_int_equal(iocx_connect(fx->e, &r, &conn), IOCX_E_NOMEM);
+	assert_ptr_equal(conn, (iocx_conn *)fx);
+	fake_pump(fx->e);
+	at(fx, 5000);
+	assert_int_equal(fx->connects, 0);
+	assert_int_equal(fx->closes, 0);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.connects_started, 0);
+	assert_int_equal(s.open, 0);
+	assert_int_equal(s.in_flight, 0);
+}
+
+/* ---- close and destroy -------------------------------------------------- */
+
+static void close_during_resolution_cancels_once(void **state)
+{
+	struct fx *fx = *state;
+
+	start(fx, NULL, 0, 0);
+	at(fx, 5);
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_OK);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->cancels, 1);
+	assert_int_equal(sres_family(&fx->res, AF_INET)->cancels, 1);
+	at(fx, 2000);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->closes, 1);
+}
+
+static void close_during_race_cancels_every_attempt(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_stats s;
+
+	answer_dual(fx, 0, 400);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	at(fx, 100);
+	assert_int_equal(nsocks(), 1);
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fake_sock(1)->cancels, 1);
+	assert_true(fake_sock(1)->closed);
+	assert_int_equal(sres_family(&fx->res, AF_INET)->cancels, 1);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.connects_started, 1);
+	assert_int_equal(s.connects_cancelled, 1);
+	assert_int_equal(s.closed, 1);
+	assert_int_equal(s.open, 0);
+	assert_int_equal(s.in_flight, 0);
+}
+
+static void close_after_attempt_connected_before_parent_saw_it(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage a6 = v6(1);
+
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	/* The attempt connects and the user closes before the parent runs:
+	 * the close wins, the connected attempt is closed, not adopted. */
+	fake_complete(fake_sock(1)->conn, IOCX_OK, 0, 0);
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_false(fake_sock(1)->adopted);
+	assert_true(fake_sock(1)->closed);
+}
+
+static void destroy_during_resolution_cancels_once(void **state)
+{
+	struct fx *fx = *state;
+
+	start(fx, NULL, 0, 0);
+	at(fx, 5);
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_E_SHUTDOWN);
+}
+
+static void destroy_during_race_cancels_once(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage six[2] = { v6(1), v6(2) };
+	struct sockaddr_storage a4 = v4(1);
+
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
+	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, &a4, 1);
+	start(fx, "x", 1, 0);
+	at(fx, 0);
+	at(fx, 250);
+	assert_int_equal(nsocks(), 2);
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_E_SHUTDOWN);
+	assert_true(fake_sock(1)->closed && fake_sock(2)->closed);
+	assert_int_equal(nsocks(), 2);
+}
+
+static void destroy_after_win_with_losers_closing(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_dual(fx, 0, 0);
+	fake_set_cancel_completes(false);	/* the loser hangs on */
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	at(fx, 250);
+	complete(fx, 2, IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fake_sock(1)->cancels, 1);
+	assert_false(fake_sock(1)->closed);
+	/* The loser's cancel comes back only now. */
+	complete(fx, 1, IOCX_E_CANCELLED);
+	assert_true(fake_sock(1)->closed);
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_E_SHUTDOWN);
+	assert_true(fake_sock(2)->closed);
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+static void engine_create_rejects_bad_name_options(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_engine_options o;
+	struct iocx_resolver half = { .start = fx->res.ops.start };
+	iocx_engine *e = NULL;
+
+	iocx_engine_options_init(&o);
+	o.prefer_family = 12345;
+	assert_int_equal(cfx_engine_create(&o, &e), IOCX_E_INVAL);
+	iocx_engine_options_init(&o);
+	o.resolver = &half;
+	assert_int_equal(cfx_engine_create(&o, &e), IOCX_E_INVAL);
+	assert_null(e);
+}
+
+static void engine_create_clamps_attempt_delay(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_engine_options o;
+	iocx_engine *e = NULL;
+
+	(void)fx;
+	iocx_engine_options_init(&o);
+	o.attempt_delay_ms = 10;
+	assert_int_equal(cfx_engine_create(&o, &e), IOCX_OK);
+	assert_int_equal(e->opts.attempt_delay_ms, 100);
+	assert_int_equal(e->opts.resolution_delay_ms, 50);
+	assert_int_equal(e->opts.prefer_family, AF_INET6);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+	o.attempt_delay_ms = 5000;
+	assert_int_equal(cfx_engine_create(&o, &e), IOCX_OK);
+	assert_int_equal(e->opts.attempt_delay_ms, 2000);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+}
+
+/* ---- with the engine controls (issue 11) --------------------------------- */
+
+static void race_total_deadline_during_resolution(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_stats s;
+
+	start_total(fx, NULL, 0, 0, 300);
+	at(fx, 299);
+	assert_int_equal(fx->connects, 0);
+	at(fx, 300);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_TIMEDOUT);
+	assert_int_equal(fx->result.os_code, 0);
+	assert_int_equal(fx->result.addresses_tried, 0);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->cancels, 1);
+	assert_int_equal(sres_family(&fx->res, AF_INET)->cancels, 1);
+	assert_int_equal(nsocks(), 0);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.total_deadline_expiries, 1);
+	assert_int_equal(s.in_flight, 0);
+	/* The connection waits for its close, as after any failure. */
+	assert_int_equal(fx->closes, 0);
+	close_and_finish(fx);
+	assert_int_equal(fx->connects, 1);
+}
+
+static void race_total_deadline_during_race(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_stats s;
+
+	answer_dual(fx, 0, 10);
+	start_total(fx, "GET", 3, 0, 100);
+	at(fx, 10);
+	assert_int_equal(nsocks(), 1);	/* AAAA first; A waits its turn */
+	at(fx, 99);
+	assert_int_equal(fx->connects, 0);
+	at(fx, 100);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_TIMEDOUT);
+	assert_int_equal(fx->result.payload_sent, 0);
+	assert_int_equal(nsocks(), 1);
+	assert_int_equal(fake_sock(1)->cancels, 1);
+	assert_true(fake_sock(1)->closed);
+	assert_int_equal(fake_sock(1)->issued, 0);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.total_deadline_expiries, 1);
+	assert_int_equal(s.in_flight, 0);
+	close_and_finish(fx);
+	assert_int_equal(fx->connects, 1);
+}
+
+static void race_resolve_time_apart_from_connect_time(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_histogram h = { 0 };
+
+	answer_dual(fx, 40, 40);
+	start(fx, NULL, 0, 0);
+	at(fx, 40);
+	assert_int_equal(nsocks(), 1);
+	at(fx, 65);
+	complete(fx, 1, IOCX_OK);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.resolve_ns, 40 * MS);
+	assert_int_equal(fx->result.latency_ns, 25 * MS);
+	/* The engine keeps the two in separate histograms. */
+	assert_int_equal(iocx_engine_latency(fx->e, &h,
+					     IOCX_LATENCY_RESOLUTION |
+					     IOCX_LATENCY_RESET), IOCX_OK);
+	assert_int_equal(h.count, 1);
+	assert_int_equal(h.max, 40 * MS);
+	assert_int_equal(iocx_engine_latency(fx->e, &h,
+					     IOCX_LATENCY_RESOLUTION), IOCX_OK);
+	assert_int_equal(h.count, 0);	/* its own interval was reset */
+	assert_int_equal(iocx_engine_latency(fx->e, &h, 0), IOCX_OK);
+	assert_int_equal(h.count, 1);
+	assert_int_equal(h.max, 25 * MS);
+	assert_int_equal(iocx_engine_latency(fx->e, &h, 1u << 2),
+			 IOCX_E_INVAL);
+	close_and_finish(fx);
+	/* Here: the reset's baseline is freed with the engine, before
+	 * cmocka's leak walk at the end of the test. */
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
+}
+
+static void race_name_holds_an_in_flight_slot(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = {
+		.host = HOST,
+		.port = PORT,
+		.on_connect = on_connect,
+		.user = fx,
+	};
+	struct iocx_stats s;
+
+	start(fx, NULL, 0, 0);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.in_flight, 1);
+	/* The cap (1) is reached while the first one resolves. */
+	assert_int_equal(iocx_connect(fx->e, &r, NULL), IOCX_E_LIMIT);
+	assert_int_equal(sres_family(&fx->res, AF_INET6)->starts, 1);
+	close_and_finish(fx);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.in_flight, 0);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(race_queries_both_families_at_once),
+		T(race_aaaa_first_starts_at_once),
+		T(race_a_first_waits_resolution_delay_for_aaaa),
+		T(race_aaaa_late_uses_ipv4),
+		T(race_interleaves_families_with_attempt_delay),
+		cmocka_unit_test_setup_teardown(
+			race_prefer_ipv4_starts_with_ipv4, setup_prefer4,
+			teardown),
+		T(race_failure_starts_next_at_once),
+		T(race_all_fail_reports_last_error),
+		T(race_payload_only_on_winner),
+		T(race_single_address_connects_like_by_address),
+		T(resolve_nxdomain_reports_name),
+		T(resolve_empty_answers_report_name),
+		T(resolve_servfail_reports_resolve),
+		T(resolve_silence_fails_at_deadline),
+		T(resolve_start_failure_is_synchronous),
+		T(resolve_every_start_refused_fails_synchronously),
+		T(close_during_resolution_cancels_once),
+		T(close_during_race_cancels_every_attempt),
+		T(close_after_attempt_connected_before_parent_saw_it),
+		T(destroy_during_resolution_cancels_once),
+		T(destroy_during_race_cancels_once),
+		T(destroy_after_win_with_losers_closing),
+		T(engine_create_rejects_bad_name_options),
+		T(engine_create_clamps_attempt_delay),
+		T(race_total_deadline_during_resolution),
+		T(race_total_deadline_during_race),
+		T(race_resolve_time_apart_from_connect_time),
+		cmocka_unit_test_setup_teardown(
+			race_name_holds_an_in_flight_slot, setup_cap1,
+			teardown),
+	};
+#undef T
+
+	return cmocka_run_group_tests_name("race", tests, group_setup,
+					   cfx_group_teardown);
+}
