@@ -35,6 +35,8 @@ struct iocx_counters {
 	_Atomic uint64_t total_deadline_expiries;
 	_Atomic uint64_t queued;
 	_Atomic uint64_t paced;
+	_Atomic uint64_t same_socket_retries;
+	_Atomic uint64_t same_socket_fallbacks;
 	/* Latency of successful connects (latency.c); set up with the set. */
 	struct iocx_hist *latency;
 };
