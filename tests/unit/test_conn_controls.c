@@ -677,22 +677,32 @@ static void pacing_spaces_attempts_by_rate(void **state)
 	}
 }
 
-/* A retry takes a token too. */
-static void pacing_applies_to_retries(void **state)
+/*
+ * p (two attempts, 10 ms backoff) and p + 1 take the burst's two tokens;
+ * p is refused, and at 10 ms its retry waits for the turn of 100 ms.
+ */
+static void start_retry_without_token(struct fx *fx, struct probe *p)
 {
-	struct fx *fx = *state;
-	struct probe *p = &fx->p[0];
 	struct iocx_connect_request r = request(fx, p);
 
 	r.retry.max_attempts = 2;
 	r.retry.backoff_initial_ms = 10;
 	r.retry.backoff_max_ms = 10;
 	start(fx, p, &r);
-	r = request(fx, &fx->p[1]);
-	start(fx, &fx->p[1], &r);	/* the burst's second token */
+	r = request(fx, p + 1);
+	start(fx, p + 1, &r);		/* the burst's second token */
 	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
 	at(fx, 10);			/* backoff over, no token */
 	assert_int_equal(p->conn->state, CONN_PACED);
+}
+
+/* A retry takes a token too. */
+static void pacing_applies_to_retries(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	start_retry_without_token(fx, p);
 	at(fx, 99);
 	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
 	at(fx, 100);
@@ -715,18 +725,10 @@ static void pacing_retry_holds_kept_socket(void **state)
 	struct fx *fx = *state;
 	struct probe *p = &fx->p[0];
 	struct probe *q = &fx->p[2];
-	struct iocx_connect_request r = request(fx, p);
+	struct iocx_connect_request r;
 
 	fake_set_keep(FAKE_KEEP_ON);
-	r.retry.max_attempts = 2;
-	r.retry.backoff_initial_ms = 10;
-	r.retry.backoff_max_ms = 10;
-	start(fx, p, &r);
-	r = request(fx, &fx->p[1]);
-	start(fx, &fx->p[1], &r);	/* the burst's second token */
-	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
-	at(fx, 10);			/* backoff over, no token */
-	assert_int_equal(p->conn->state, CONN_PACED);
+	start_retry_without_token(fx, p);
 	assert_true(p->conn->held);
 	assert_false(fake_sock(1)->closed);
 	at(fx, 100);
