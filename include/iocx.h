@@ -292,8 +292,10 @@ struct iocx_engine_options {
 	 * IOCX_E_ADDRINUSE) it moves on to the following one, and only when
 	 * every source of the family is exhausted does it fail with
 	 * IOCX_E_PORTS_EXHAUSTED.  A family without a source uses the
-	 * wildcard address; each retry picks a source again.  NULL / 0 = the
-	 * wildcard address for every connect.
+	 * wildcard address; each retry picks a source again (except a
+	 * Windows retry on the socket of the attempt before, which keeps
+	 * its bind: see struct iocx_retry).  NULL / 0 = the wildcard
+	 * address for every connect.
 	 */
 	const struct sockaddr_storage *sources;
 	size_t nsources;
@@ -606,15 +608,34 @@ enum iocx_payload_ownership {
 /*
  * Retry policy.  A connect attempt that fails with IOCX_E_REFUSED,
  * IOCX_E_NETUNREACH or IOCX_E_TIMEDOUT is retried, while attempts remain
- * and no close was requested, on a fresh socket (and a source picked
- * again) after an exponential backoff with jitter: the delay before
- * attempt n+1 is drawn uniformly from [d/2, d] with
+ * and no close was requested, after an exponential backoff with jitter:
+ * the delay before attempt n+1 is drawn uniformly from [d/2, d] with
  * d = min(backoff_max_ms, backoff_initial_ms * 2^(n-1)), so clients that
  * failed together do not retry in step.  The first payload is sent again
  * from its first byte.  on_connect reports only the last outcome, with
  * result.attempts; stats.retries counts the attempts after the first.
- * iocx_close() during a backoff reports IOCX_E_CANCELLED with no socket
- * open.  All zero = no retries.
+ * iocx_close(), destroy or the total deadline during a backoff report
+ * once (IOCX_E_CANCELLED, IOCX_E_TIMEDOUT) and close whatever socket the
+ * connection still held.  All zero = no retries.
+ *
+ * Which socket a retry uses:
+ *  - Windows: when the OS itself failed the attempt (ConnectEx completed
+ *    with WSAECONNREFUSED, WSAENETUNREACH or WSAETIMEDOUT), the socket
+ *    stays open through the backoff and the retry issues ConnectEx again
+ *    on it, as Microsoft's ConnectEx page allows: same bind, same local
+ *    port, same options, same completion-port association (no source is
+ *    picked again; stats.same_socket_retries).  An attempt the engine
+ *    cancelled (deadline_ms) leaves its socket in an undefined state: its
+ *    retry takes a fresh socket.  Where the OS refuses the second
+ *    ConnectEx at once (Wine 8: WSAECONNABORTED), that attempt goes on
+ *    with a fresh socket, the engine takes fresh sockets for every retry
+ *    from then on, and stats.same_socket_fallbacks counts the refusal;
+ *    the caller sees a normal retry.
+ *  - Linux (io_uring, epoll): every retry takes a fresh socket, and a
+ *    source is picked again.  The kernel would connect a refused socket
+ *    again, but there a fresh socket costs one socket() (it is not bound
+ *    before its connect) against a backoff of 50 ms or more, and starts
+ *    from a clean state (docs/architecture.md, "Same-socket retries").
  */
 struct iocx_retry {
 	unsigned max_attempts;		/* total attempts; 0 or 1 = one attempt */
@@ -638,16 +659,20 @@ enum iocx_connect_flags {
 };
 
 /*
- * Socket hook of a connect request: called once per attempt, after the
- * attempt's socket exists (created, bound, associated with the engine)
- * and before its connect is issued, with the native socket and its
- * address family (AF_INET or AF_INET6; AF_INET6 also for a v4-mapped
- * remote).  Meant for setsockopt: TCP_NODELAY, SO_KEEPALIVE, buffer
- * sizes, IP_TOS and the like.  It must not close the socket, connect,
- * bind, read or write it, change its blocking mode or (Windows) its
- * completion port: the engine owns it.  A socket taken from the recycle
- * pool (options.recycle_sockets) is a fresh one for this purpose: no
- * socket whose connection had a hook is ever kept for reuse.
+ * Socket hook of a connect request: called once for every socket an
+ * attempt opens, after it exists (created, bound, associated with the
+ * engine) and before its first connect is issued, with the native socket
+ * and its address family (AF_INET or AF_INET6; AF_INET6 also for a
+ * v4-mapped remote).  So once per attempt, except for a Windows retry
+ * that connects again on the socket of the attempt before (see struct
+ * iocx_retry): that socket keeps the options the hook set, and the hook
+ * is not called again for it.  Meant for setsockopt: TCP_NODELAY,
+ * SO_KEEPALIVE, buffer sizes, IP_TOS and the like.  It must not close
+ * the socket, connect, bind, read or write it, change its blocking mode
+ * or (Windows) its completion port: the engine owns it.  A socket taken
+ * from the recycle pool (options.recycle_sockets) is a fresh one for
+ * this purpose: no socket whose connection had a hook is ever kept for
+ * reuse.
  *
  * Return 0 to go on.  Any other value fails the attempt with
  * IOCX_E_ABORTED and that value as its os_code; the socket is closed and
@@ -758,8 +783,8 @@ struct iocx_connect_request {
 	 * (its real result wins, as for deadline_ms); an attempt that fails
 	 * after the expiry reports IOCX_E_TIMEDOUT too.  With a total
 	 * deadline, retry.max_attempts 0 means no limit: a refusal, an
-	 * unreachable network or the OS's own SYN give-up is retried on a
-	 * fresh socket (after the policy's backoff) until the deadline.
+	 * unreachable network or the OS's own SYN give-up is retried (after
+	 * the policy's backoff, see struct iocx_retry) until the deadline.
 	 * It no longer applies once the connection is open.
 	 */
 	uint32_t total_deadline_ms;
@@ -908,7 +933,8 @@ enum iocx_close_mode {
  *    closed in the asked mode, except that a connected socket whose
  *    payload was cut short is always reset, so the peer never sees a FIN
  *    after a truncated payload;
- *  - retry backoff: on_connect reports IOCX_E_CANCELLED;
+ *  - retry backoff: on_connect reports IOCX_E_CANCELLED (a socket kept
+ *    for the next attempt, Windows, is closed first);
  *  - open: a graceful close lets queued sends go out (their on_sent
  *    report IOCX_OK), an abortive one drops them (IOCX_E_CANCELLED);
  *    a read session ends with on_recv(IOCX_E_CANCELLED); then the
@@ -1142,8 +1168,17 @@ struct iocx_stats {
 	uint64_t total_deadline_expiries;
 	uint64_t queued;		/* connects that waited in the queue */
 	uint64_t paced;			/* attempts that waited for a token */
+	/*
+	 * Windows: retries whose ConnectEx went out on the socket of the
+	 * attempt before (see struct iocx_retry), and kept sockets the OS
+	 * refused to connect again (each then took a fresh socket; the
+	 * first refusal turns same-socket retries off for the engine).
+	 * Always 0 on Linux.
+	 */
+	uint64_t same_socket_retries;
+	uint64_t same_socket_fallbacks;
 	/* Counters of later versions (zero here); 1024 bytes in all. */
-	uint64_t reserved[46];
+	uint64_t reserved[44];
 };
 
 /*

@@ -92,6 +92,20 @@ struct iocx_backend {
 	 */
 	int (*disconnect)(struct iocx_conn *c);
 	bool (*recycle)(struct iocx_conn *c);
+	/*
+	 * Optional (NULL: every attempt opens a fresh socket).  keep: c's
+	 * connect completed with a status the retry policy covers, the OS's
+	 * own outcome (never a cancel); return true to keep the socket,
+	 * bound and associated, for the next attempt's connect (the core
+	 * closes it if none follows), false to have it closed.
+	 * reconnect_refused: a connect on a kept socket failed at once
+	 * (c->os_code has the raw error); true when that means the OS does
+	 * not connect a failed socket again: keep then returns false for
+	 * the engine from now on, and the core closes this socket and
+	 * opens a fresh one for the attempt.
+	 */
+	bool (*keep)(struct iocx_conn *c);
+	bool (*reconnect_refused)(struct iocx_conn *c);
 	/* Close the socket, abortively (RST) when abort is true. */
 	void (*close)(struct iocx_conn *c, bool abort);
 	/*

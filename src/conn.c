@@ -19,7 +19,9 @@
  * Before the first attempt a request may wait without a socket: QUEUED
  * for an in-flight slot (admission queue), PACED for its pacing turn
  * (also before a retry); both go on to CONNECTING on a fresh socket, or
- * to SOCKET_CLOSED on close or the total deadline.
+ * to SOCKET_CLOSED on close or the total deadline.  A retry may instead
+ * connect again on the socket its failed attempt kept (c->held: IOCP's
+ * same-socket retry), which RETRY_WAIT and PACED then hold.
  *
  * A connect by name, once it holds its slot, goes to RESOLVING, to
  * RACING once attempts run, and leaves both only through race_advance()
@@ -233,9 +235,22 @@ static uint64_t backoff_ns(struct iocx_conn *c)
 	return (d / 2 + c->rng % (d - d / 2 + 1)) * 1000000u;
 }
 
+/* Close the socket a failed attempt kept for the next one, if any. */
+static void drop_held(struct iocx_conn *c)
+{
+	if (!c->held)
+		return;
+	c->held = false;
+	c->engine->backend->close(c, false);	/* it never connected */
+}
+
 /*
- * An attempt failed.  Retry it later on a fresh socket when the policy
- * allows and nobody asked to close; otherwise report the failure.
+ * An attempt failed.  Retry it later when the policy allows and nobody
+ * asked to close; otherwise report the failure.  The retry takes a fresh
+ * socket, except after the OS's own refusal, unreachable network or
+ * time-out in CONNECTING (never after a cancel, which leaves the socket
+ * in an undefined state) where the backend may keep the socket for it
+ * (Windows: ConnectEx again on the same socket).
  */
 static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
 			   int status, uint32_t os_code)
@@ -251,11 +266,64 @@ static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
 		return fail(c, from, IOCX_E_TIMEDOUT, 0);
 	}
 	iocx__engine_disarm(e, c);
-	e->backend->close(c, c->connected);
+	if (from == CONN_CONNECTING && e->backend->keep && e->backend->keep(c))
+		c->held = true;
+	else
+		e->backend->close(c, c->connected);
 	set_state(c, from, CONN_RETRY_WAIT);
 	iocx__count(&iocx__counters(e)->retries, 1);
 	arm_bounded(c, e->clock() + backoff_ns(c));
 	return false;
+}
+
+/*
+ * Connect on a socket new to this connection: run the user's hook on it
+ * first, which fails the attempt as a refused connect would.
+ */
+static int connect_new_socket(struct iocx_conn *c, enum iocx_conn_state from)
+{
+	int rc = iocx__conn_socket_hook(c);
+
+	if (rc == IOCX_OK && from == CONN_RETRY_WAIT && close_wanted(c)) {
+		/* Closed during a retry's hook: issue nothing for it. */
+		c->os_code = 0;
+		rc = IOCX_E_CANCELLED;
+	}
+	if (rc == IOCX_OK)
+		rc = c->engine->backend->connect(c, c->payload,
+						 c->payload_issued);
+	return rc;
+}
+
+/*
+ * Connect again on the socket the failed attempt kept (no hook: the
+ * options it set stay).  Where the OS refuses that, the backend turns
+ * keeping off for the engine and the attempt goes on with a fresh socket,
+ * as if none had been kept.  IOCX_OK, or the synchronous error with the
+ * socket still open, or with none when no fresh one could be opened
+ * (*open false).
+ */
+static int connect_kept_socket(struct iocx_conn *c, enum iocx_conn_state from,
+			       bool *open)
+{
+	const struct iocx_backend *b = c->engine->backend;
+	struct iocx_counters *set = iocx__counters(c->engine);
+	int rc = b->connect(c, c->payload, c->payload_issued);
+
+	if (rc == IOCX_OK) {
+		iocx__count(&set->same_socket_retries, 1);
+		return IOCX_OK;
+	}
+	if (!b->reconnect_refused(c))
+		return rc;
+	iocx__count(&set->same_socket_fallbacks, 1);
+	b->close(c, false);
+	rc = iocx__conn_open(c);
+	if (rc != IOCX_OK) {
+		*open = false;
+		return rc;
+	}
+	return connect_new_socket(c, from);
 }
 
 /*
@@ -267,8 +335,11 @@ static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
 {
 	struct iocx_engine *e = c->engine;
 	size_t cap = e->opts.connect_payload_cap;
+	bool kept = c->held;
+	bool open = true;
 	int rc;
 
+	c->held = false;
 	c->payload_sent = 0;
 	c->connected = false;
 	c->timed_out = false;
@@ -276,17 +347,11 @@ static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
 	/* Written before the I/O is issued: a worker may see it complete
 	 * before connect() returns (it then waits for our lock). */
 	set_state(c, from, CONN_CONNECTING);
-	/* The user's hook fails the attempt as a refused connect would. */
-	rc = iocx__conn_socket_hook(c);
-	if (rc == IOCX_OK && from == CONN_RETRY_WAIT && close_wanted(c)) {
-		/* Closed during a retry's hook: issue nothing for it. */
-		c->os_code = 0;
-		rc = IOCX_E_CANCELLED;
-	}
-	if (rc == IOCX_OK)
-		rc = e->backend->connect(c, c->payload, c->payload_issued);
+	rc = kept ? connect_kept_socket(c, from, &open)
+		  : connect_new_socket(c, from);
 	if (rc != IOCX_OK) {
-		e->backend->close(c, false);
+		if (open)
+			e->backend->close(c, false);
 		return rc;
 	}
 	arm_bounded(c, c->deadline_ms ? e->clock() + (uint64_t)c->deadline_ms *
@@ -338,10 +403,11 @@ static void credit(struct iocx_conn *c, uint32_t bytes)
 }
 
 /*
- * Start an attempt now: open a fresh socket and issue its connect.
- * Returns IOCX_OK (state CONNECTING) or the synchronous error, with the
- * state still from when no socket could be opened, or CONNECTING (the
- * socket closed again) when the connect failed.
+ * Start an attempt now: open a fresh socket (unless the failed attempt
+ * before kept its own) and issue its connect.  Returns IOCX_OK (state
+ * CONNECTING) or the synchronous error, with the state still from when
+ * no socket could be opened, or CONNECTING (the socket closed again) when
+ * the connect failed.
  */
 static int start_attempt(struct iocx_conn *c, enum iocx_conn_state from)
 {
@@ -352,9 +418,11 @@ static int start_attempt(struct iocx_conn *c, enum iocx_conn_state from)
 	 * pacing wait (the total deadline does cover those). */
 	if (c->attempts == 1)
 		c->t_start = c->engine->clock();
-	rc = iocx__conn_open(c);
-	if (rc != IOCX_OK)
-		return rc;
+	if (!c->held) {
+		rc = iocx__conn_open(c);
+		if (rc != IOCX_OK)
+			return rc;
+	}
 	rc = issue_connect(c, from);
 	if (rc == IOCX_OK && c->attempts == 1 && c->fastopen)
 		iocx__count(&iocx__counters(c->engine)->fastopen_used, 1);
@@ -539,11 +607,13 @@ static bool on_admit(struct iocx_conn *c)
 	return resume(c, CONN_QUEUED, false);
 }
 
-/* The total deadline expired while c waited without a socket. */
+/* The total deadline expired while c waited (a retry's kept socket
+ * aside, without a socket). */
 static bool expire_waiting(struct iocx_conn *c, enum iocx_conn_state from)
 {
 	if (from == CONN_QUEUED)
 		leave_queue(c);
+	drop_held(c);
 	count_total_expiry(c);
 	set_state(c, from, CONN_SOCKET_CLOSED);
 	report(c, IOCX_E_TIMEDOUT, 0);
@@ -693,7 +763,9 @@ static bool on_close_request(struct iocx_conn *c)
 		/* fall through */
 	case CONN_PACED:
 	case CONN_RETRY_WAIT:
-		/* Waiting: no socket, nothing in flight. */
+		/* Waiting: nothing in flight, and no socket but one a failed
+		 * attempt kept for the next. */
+		drop_held(c);
 		set_state(c, from, CONN_SOCKET_CLOSED);
 		report(c, IOCX_E_CANCELLED, 0);
 		return finish(c, CONN_SOCKET_CLOSED);

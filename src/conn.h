@@ -36,15 +36,17 @@ enum iocx_conn_state {
 				   queue): no socket; a timer only for the
 				   total deadline */
 	CONN_PACED,		/* holding a slot, waiting for the pacing's
-				   turn: no socket; a timer for the turn */
+				   turn: no socket (but a retry's held one);
+				   a timer for the turn */
 	CONN_RESOLVING,		/* by name: queries out, no socket yet */
 	CONN_RACING,		/* by name: attempts (children) race */
 	CONN_CONNECTING,	/* connect (with payload head) in flight */
 	CONN_SENDING,		/* connected; payload remainder in flight */
 	CONN_CANCELLING,	/* close requested or deadline expired;
 				   waiting for the in-flight operation */
-	CONN_RETRY_WAIT,	/* attempt failed, socket closed; a backoff
-				   timer starts the next attempt */
+	CONN_RETRY_WAIT,	/* attempt failed; a backoff timer starts the
+				   next attempt; the socket is closed, or
+				   kept for it (held) */
 	CONN_OPEN,		/* connected and reported; data may flow */
 	CONN_CLOSING,		/* close requested while open: draining or
 				   cancelling data operations */
@@ -165,6 +167,9 @@ struct iocx_conn {
 					   (MAIN slot) */
 	bool idle_expired;		/* the watchdog closes it */
 	bool detached;			/* iocx_detach took the socket */
+	/* RETRY_WAIT or PACED: the failed attempt's socket stays open for
+	 * the next attempt's connect (backend->keep). */
+	bool held;
 
 	iocx_connect_cb on_connect;
 	iocx_close_cb on_close;

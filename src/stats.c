@@ -51,6 +51,8 @@ void iocx__stats_add(const struct iocx_counters *s, struct iocx_stats *out)
 	out->total_deadline_expiries += load(&s->total_deadline_expiries);
 	out->queued += load(&s->queued);
 	out->paced += load(&s->paced);
+	out->same_socket_retries += load(&s->same_socket_retries);
+	out->same_socket_fallbacks += load(&s->same_socket_fallbacks);
 }
 
 /* See stats.h. */

@@ -35,6 +35,8 @@ struct iocx_counters {
 	_Atomic uint64_t total_deadline_expiries;
 	_Atomic uint64_t queued;
 	_Atomic uint64_t paced;
+	_Atomic uint64_t same_socket_retries;
+	_Atomic uint64_t same_socket_fallbacks;
 	/* iocx_io_errors: send and receive outcomes by -code. */
 	_Atomic uint64_t send_errors[IOCX_ERROR_COUNT];
 	_Atomic uint64_t recv_errors[IOCX_ERROR_COUNT];

@@ -70,6 +70,9 @@ struct win_engine {
 	 * set the first time the OS refuses to reconnect one (Wine). */
 	struct iocx_win_pool pool[2];
 	atomic_bool reuse_broken;
+	/* Set the first time the OS refuses a second ConnectEx on a socket
+	 * whose first one failed (Wine 8: WSAECONNABORTED). */
+	atomic_bool reconnect_broken;
 };
 
 static struct win_conn *win_conn(struct iocx_conn *c)
@@ -161,6 +164,7 @@ static int iocp_engine_init(struct iocx_engine *e)
 	iocx__win_pool_init(&we->pool[0]);
 	iocx__win_pool_init(&we->pool[1]);
 	atomic_init(&we->reuse_broken, false);
+	atomic_init(&we->reconnect_broken, false);
 	if (!load_extension(AF_INET, (GUID)WSAID_CONNECTEX, &we->connectex4,
 			    sizeof(we->connectex4)))
 		goto err;
@@ -480,6 +484,39 @@ static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 	return IOCX_OK;
 }
 
+/*
+ * A ConnectEx failed with WSAECONNREFUSED, WSAENETUNREACH or WSAETIMEDOUT
+ * (the core checked): Microsoft's ConnectEx page lets the application call
+ * ConnectEx again on the same socket, which saves the next attempt a
+ * socket, its bind, its port and its completion-port association.  Not
+ * once the OS proved it refuses that.
+ */
+static bool iocp_keep(struct iocx_conn *c)
+{
+	struct win_conn *w = win_conn(c);
+
+	if (atomic_load(&win_engine(c->engine)->reconnect_broken))
+		return false;
+	/* Its next ConnectEx is a reconnect, not a recycled socket's. */
+	w->from_pool = false;
+	return true;
+}
+
+/*
+ * The second ConnectEx on a kept socket failed at once.  WSAECONNABORTED
+ * (Wine 8, which passes a Linux socket's state through), WSAEINVAL or
+ * WSAEISCONN mean the OS will not connect that socket again: stop keeping
+ * sockets for this engine.  Other errors are the attempt's own.
+ */
+static bool iocp_reconnect_refused(struct iocx_conn *c)
+{
+	if (c->os_code != WSAECONNABORTED && c->os_code != WSAEINVAL &&
+	    c->os_code != WSAEISCONN)
+		return false;
+	atomic_store(&win_engine(c->engine)->reconnect_broken, true);
+	return true;
+}
+
 static int iocp_send(struct iocx_conn *c, const void *buf, size_t len)
 {
 	struct win_conn *w = win_conn(c);
@@ -680,6 +717,8 @@ static const struct iocx_backend iocp_backend = {
 	.shutdown = iocp_shutdown,
 	.disconnect = iocp_disconnect,
 	.recycle = iocp_recycle,
+	.keep = iocp_keep,
+	.reconnect_refused = iocp_reconnect_refused,
 	.connected = iocp_connected,
 	.cancel = iocp_cancel,
 	.close = iocp_close,

@@ -4,7 +4,8 @@
  * the connect pending: docs/windows.md, "A pending connect on
  * loopback"), a deadline that never fires,
  * a deadline armed by another engine's worker,
- * retries against a port that starts listening after two refusals, retries
+ * retries against a port that starts listening after two refusals (which
+ * socket each retry took: fresh, the same one, or the fallback), retries
  * that run out, a close during the backoff, and destroy with deadlines and
  * backoffs armed.
  */
@@ -292,6 +293,65 @@ static void deadline_longer_than_connect_never_fires(void **state)
 	peer_close(p);
 }
 
+/*
+ * Which socket each retry took, from the stats and the syscall log: a
+ * fresh one per attempt (Linux), ConnectEx again on the refused socket
+ * (Windows), or, where the OS refuses that second ConnectEx at once
+ * (Wine 8), a fresh socket for that attempt and every later one.  Prints
+ * what it saw and checks that the counters match the calls.
+ */
+static void check_retry_sockets(iocx_engine *e, unsigned attempts)
+{
+	struct iocx_stats s = stats_of(e);
+	size_t sockets = peer_sys_find(SYS_SOCKET, INVALID_SOCKET, 0, 0, NULL);
+	size_t connects = peer_sys_find(SYS_CONNECT, INVALID_SOCKET, 0, 0,
+					NULL);
+	size_t failed = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < peer_sys_count(); i++) {
+		struct peer_sys_event ev = peer_sys_event(i);
+
+		if (ev.kind == SYS_CONNECT && !ev.ok) {
+			failed++;
+			err = ev.err;
+		}
+	}
+	assert_int_equal(s.retries, attempts - 1);
+	if (strcmp(peer_backend(), "iocp") != 0) {
+		/* Linux keeps fresh sockets (docs/architecture.md). */
+		assert_int_equal(s.same_socket_retries, 0);
+		assert_int_equal(s.same_socket_fallbacks, 0);
+		assert_int_equal(sockets, attempts);
+		assert_int_equal(connects, attempts);
+		return;
+	}
+	if (s.same_socket_fallbacks == 0) {
+		printf("same-socket retry: %u ConnectEx on one socket\n",
+		       attempts);
+		assert_int_equal(s.same_socket_retries, attempts - 1);
+		assert_int_equal(sockets, 1);
+		assert_int_equal(connects, attempts);
+		assert_int_equal(failed, 0);
+		return;
+	}
+	/* The refused reconnect is one more ConnectEx, failed at once, and
+	 * the engine keeps no socket after it. */
+	printf("same-socket retry refused (%s): the second ConnectEx on the "
+	       "refused socket failed at once with %d; fresh sockets from "
+	       "then on\n", peer_is_wine() ? peer_wine_version() : "Windows",
+	       err);
+	assert_int_equal(s.same_socket_fallbacks, 1);
+	assert_int_equal(s.same_socket_retries, 0);
+	assert_int_equal(failed, 1);
+#ifdef _WIN32
+	assert_true(err == WSAECONNABORTED || err == WSAEINVAL ||
+		    err == WSAEISCONN);
+#endif
+	assert_int_equal(sockets, attempts);
+	assert_int_equal(connects, attempts + 1);
+}
+
 static void retry_reaches_port_that_starts_listening(void **state)
 {
 	struct fx *f = *state;
@@ -304,6 +364,7 @@ static void retry_reaches_port_that_starts_listening(void **state)
 		.backoff_max_ms = 600,
 	};
 	iocx_conn *conn;
+	SOCKET in;
 
 	conn = start(f, r, &f->closed_addr, f->closed_len, 0, retry);
 	wait_retries(f->engine, 2);
@@ -313,13 +374,19 @@ static void retry_reaches_port_that_starts_listening(void **state)
 	peer_assert_wait(&f->trk, 1, 0, PEER_SLOW_TIMEOUT_MS);
 	assert_int_equal(r->status, IOCX_OK);
 	assert_int_equal(r->hook_rc[0], 3);
-	assert_int_equal(stats_of(f->engine).retries, 2);
-	/* A fresh socket per attempt. */
-	assert_int_equal(peer_sys_find(SYS_SOCKET, INVALID_SOCKET, 0, 0, NULL),
-			 3);
+	check_retry_sockets(f->engine, 3);
+	/* The peer saw exactly one connection: the refused attempts left
+	 * nothing in its queue. */
+	in = peer_raw_accept(f->closed_port, PEER_TIMEOUT_MS);
+	assert_true(in != INVALID_SOCKET);
 	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
-	assert_sockets_closed(3);
+	assert_int_equal(peer_raw_recv(in, NULL, 0, PEER_TIMEOUT_MS,
+				       &(int){ 0 }), 0);
+	closesocket(in);
+	assert_true(peer_raw_accept(f->closed_port, 100) == INVALID_SOCKET);
+	assert_sockets_closed(peer_sys_find(SYS_SOCKET, INVALID_SOCKET, 0, 0,
+					    NULL));
 	peer_assert_clean(&f->trk);
 	/* Connections and the timer heap's storage are all given back. */
 	peer_assert_no_leak(f->live0);

@@ -144,8 +144,11 @@ void cfx_check_stats_(iocx_engine *e, const struct iocx_stats *want,
 	STAT(connects_cancelled);
 	STAT(payload_bytes);
 	STAT(fastopen_used);
-	if (with_retries)
+	if (with_retries) {
 		STAT(retries);
+		STAT(same_socket_retries);
+		STAT(same_socket_fallbacks);
+	}
 	STAT(closed);
 	STAT(in_flight);
 	STAT(open);

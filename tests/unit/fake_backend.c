@@ -25,6 +25,7 @@ struct fake_engine {
 	unsigned head;
 	unsigned len;
 	unsigned open_socks;	/* opened and not yet closed */
+	bool reconnect_broken;	/* FAKE_KEEP_REFUSED refused one */
 };
 
 static struct {
@@ -38,6 +39,7 @@ static struct {
 	bool fastopen_ok;
 	bool cancel_completes;
 	bool recycle_keeps;
+	enum fake_keep keep;
 	bool poisoned;
 	unsigned engines;
 } fk = { .fastopen_ok = true, .cancel_completes = true,
@@ -303,10 +305,18 @@ static int fake_connect(struct iocx_conn *c, const void *buf, size_t len)
 	struct fake_sock *s = sock_idle(c, FAKE_CONNECT, len);
 	int rc;
 
-	FAKE_REQUIRE(s->connects == 0, "second connect on socket %u", s->id);
+	FAKE_REQUIRE(s->connects == 0 || s->kept,
+		     "second connect on socket %u", s->id);
 	FAKE_REQUIRE(len == 0 || buf != NULL, "connect with NULL buffer");
 	s->connects++;
 	memcpy(&s->remote, &c->remote, sizeof(s->remote));
+	if (s->kept && fk.keep == FAKE_KEEP_REFUSED) {
+		/* What Wine 8 does with a second ConnectEx. */
+		s->kept = false;
+		c->os_code = FAKE_OS_RECONNECT_REFUSED;
+		return IOCX_E_ABORTED;
+	}
+	s->kept = false;
 	rc = take_fail(FAKE_CONNECT);
 	if (rc != 0)
 		return rc;
@@ -530,6 +540,29 @@ static int fake_detach(struct iocx_conn *c, iocx_socket_t *out)
 	return IOCX_OK;
 }
 
+static bool fake_keep(struct iocx_conn *c)
+{
+	struct fake_sock *s = sock_of(c);
+
+	FAKE_REQUIRE(s->opened && !s->closed && s->op == FAKE_NONE &&
+		     !s->connect_ok && s->connects > 0,
+		     "keep of socket %u that is not a failed connect's", s->id);
+	if (fk.keep == FAKE_KEEP_OFF ||
+	    fake_engine_of(c->engine)->reconnect_broken)
+		return false;
+	s->kept = true;
+	s->keeps++;
+	return true;
+}
+
+static bool fake_reconnect_refused(struct iocx_conn *c)
+{
+	if (c->os_code != FAKE_OS_RECONNECT_REFUSED)
+		return false;
+	fake_engine_of(c->engine)->reconnect_broken = true;
+	return true;
+}
+
 static iocx_socket_t fake_native(struct iocx_conn *c)
 {
 	struct fake_sock *s = sock_of(c);
@@ -572,6 +605,8 @@ const struct iocx_backend fake_backend = {
 	.disconnect = fake_disconnect,
 	.recycle = fake_recycle,
 	.adopt = fake_adopt,
+	.keep = fake_keep,
+	.reconnect_refused = fake_reconnect_refused,
 	.native = fake_native,
 	.detach = fake_detach,
 	.local_addr = fake_local_addr,
@@ -633,6 +668,12 @@ void fake_set_cancel_completes(bool on)
 void fake_set_recycle_keeps(bool keeps)
 {
 	fk.recycle_keeps = keeps;
+}
+
+/* See fake_backend.h. */
+void fake_set_keep(enum fake_keep mode)
+{
+	fk.keep = mode;
 }
 
 /* See fake_backend.h. */

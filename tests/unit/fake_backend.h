@@ -124,6 +124,9 @@ struct fake_sock {
 	size_t acked_at_shutdown;	/* acked when shutdown() was called */
 	unsigned local_addrs;	/* local_addr() calls */
 	bool adopted;		/* moved to another conn by adopt() */
+	bool kept;		/* keep() kept it after a failed connect:
+				   one more connect may follow */
+	unsigned keeps;		/* keep() calls that kept it */
 	bool detached;		/* detach() gave it away: the core must
 				   not touch it again (close is a no-op) */
 	unsigned closes_after_detach;	/* close() calls after that */
@@ -159,6 +162,23 @@ void fake_set_fastopen(bool accepted);
 void fake_set_cancel_completes(bool on);
 /* Whether recycle() keeps the socket (default) or closes it. */
 void fake_set_recycle_keeps(bool keeps);
+
+/*
+ * keep(), the same-socket retry: OFF (default) answers false, so every
+ * retry opens a fresh socket; ON keeps a failed connect's socket for the
+ * next one; REFUSED keeps it too, but the connect on it fails at once
+ * with IOCX_E_ABORTED and FAKE_OS_RECONNECT_REFUSED (as under Wine 8),
+ * which reconnect_refused() takes as the OS's refusal: from then on
+ * keep() answers false for that engine.
+ */
+enum fake_keep {
+	FAKE_KEEP_OFF = 0,
+	FAKE_KEEP_ON,
+	FAKE_KEEP_REFUSED,
+};
+void fake_set_keep(enum fake_keep mode);
+/* WSAECONNABORTED, the raw code of a refused reconnect. */
+#define FAKE_OS_RECONNECT_REFUSED 10053u
 
 /*
  * Queue the completion of conn's operation in flight: status, raw os_code

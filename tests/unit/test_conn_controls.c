@@ -677,22 +677,32 @@ static void pacing_spaces_attempts_by_rate(void **state)
 	}
 }
 
-/* A retry takes a token too. */
-static void pacing_applies_to_retries(void **state)
+/*
+ * p (two attempts, 10 ms backoff) and p + 1 take the burst's two tokens;
+ * p is refused, and at 10 ms its retry waits for the turn of 100 ms.
+ */
+static void start_retry_without_token(struct fx *fx, struct probe *p)
 {
-	struct fx *fx = *state;
-	struct probe *p = &fx->p[0];
 	struct iocx_connect_request r = request(fx, p);
 
 	r.retry.max_attempts = 2;
 	r.retry.backoff_initial_ms = 10;
 	r.retry.backoff_max_ms = 10;
 	start(fx, p, &r);
-	r = request(fx, &fx->p[1]);
-	start(fx, &fx->p[1], &r);	/* the burst's second token */
+	r = request(fx, p + 1);
+	start(fx, p + 1, &r);		/* the burst's second token */
 	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
 	at(fx, 10);			/* backoff over, no token */
 	assert_int_equal(p->conn->state, CONN_PACED);
+}
+
+/* A retry takes a token too. */
+static void pacing_applies_to_retries(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	start_retry_without_token(fx, p);
 	at(fx, 99);
 	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
 	at(fx, 100);
@@ -700,6 +710,53 @@ static void pacing_applies_to_retries(void **state)
 	assert_int_equal(stats(fx).paced, 1);
 	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
 	assert_int_equal(p->res.attempts, 2);
+	cfx_complete_connect(fx->e, fx->p[1].conn, IOCX_OK, 0);
+	close_and_pump(fx, p);
+	close_and_pump(fx, &fx->p[1]);
+}
+
+/*
+ * A retry that reconnects its kept socket (Windows' same-socket retry)
+ * waits for its token holding that socket, and connects on it; a close
+ * while it waits closes it.
+ */
+static void pacing_retry_holds_kept_socket(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct probe *q = &fx->p[2];
+	struct iocx_connect_request r;
+
+	fake_set_keep(FAKE_KEEP_ON);
+	start_retry_without_token(fx, p);
+	assert_true(p->conn->held);
+	assert_false(fake_sock(1)->closed);
+	at(fx, 100);
+	assert_int_equal(p->conn->state, CONN_CONNECTING);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	assert_int_equal(fake_sock(1)->connects, 2);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
+	assert_int_equal(p->res.attempts, 2);
+	assert_int_equal(stats(fx).same_socket_retries, 1);
+
+	/* The next one gets the turn at 200, and waits for it holding its
+	 * refused socket, 3, until a close. */
+	r = request(fx, q);
+	r.retry = (struct iocx_retry){ 2, 10, 10 };
+	start(fx, q, &r);
+	assert_int_equal(q->conn->state, CONN_PACED);
+	at(fx, 200);
+	assert_int_equal(fake_id(q->conn), 3);
+	fake_complete(q->conn, IOCX_E_REFUSED, 111, 0);
+	at(fx, 210);
+	assert_int_equal(q->conn->state, CONN_PACED);
+	assert_true(q->conn->held);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	close_and_pump(fx, q);
+	assert_true(fake_sock(3)->closed);
+	assert_int_equal(fake_count(FAKE_CLOSE, 3), 1);
+	at(fx, 400);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
 	cfx_complete_connect(fx->e, fx->p[1].conn, IOCX_OK, 0);
 	close_and_pump(fx, p);
 	close_and_pump(fx, &fx->p[1]);
@@ -786,6 +843,7 @@ int main(void)
 #define P(fn) cmocka_unit_test_setup_teardown(fn, setup_paced, teardown)
 		P(pacing_spaces_attempts_by_rate),
 		P(pacing_applies_to_retries),
+		P(pacing_retry_holds_kept_socket),
 		P(pacing_close_deadline_destroy_while_paced),
 #undef P
 		cmocka_unit_test_setup_teardown(queue_then_pacing_orders_both,

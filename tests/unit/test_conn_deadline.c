@@ -672,6 +672,236 @@ static void retry_refused_retries_on_fresh_socket(void **state)
 	assert_int_equal(timers_armed(fx), 0);
 }
 
+/* ---- same-socket retries (Windows: ConnectEx again on the socket) ------ */
+
+static unsigned hook_calls;
+static iocx_socket_t hook_sock;
+
+static int cb_socket(iocx_socket_t sock, int family, void *user)
+{
+	(void)family;
+	(void)user;
+	hook_calls++;
+	hook_sock = sock;
+	return 0;
+}
+
+/* A retry request with the hook, refused at once by its first attempt. */
+static void start_refused_with_hook(struct fx *fx, struct probe *p,
+				    unsigned max_attempts)
+{
+	struct iocx_connect_request r = request_retry(fx, p, max_attempts,
+						      100, 1000);
+
+	r.payload = payload;
+	r.payload_len = 10;
+	r.on_socket = cb_socket;
+	hook_calls = 0;
+	start(fx, p, &r);
+	step(fx, 5);
+	refuse(fx, p);
+}
+
+static void retry_refused_reconnects_kept_socket(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	fake_set_keep(FAKE_KEEP_ON);
+	start_refused_with_hook(fx, p, 3);
+	/* The refused socket stays open through the backoff. */
+	assert_false(fake_sock(1)->closed);
+	assert_true(fake_sock(1)->kept);
+	assert_true(p->conn->held);
+	assert_int_equal(p->conn->state, CONN_RETRY_WAIT);
+	check_stats(fx, .connects_started = 1, .retries = 1, .in_flight = 1,
+		    .open = 1);
+
+	/* Attempt 2: the same socket, no new open, no second hook call;
+	 * the payload goes again from its first byte. */
+	at(fx, 5 + 100);
+	assert_int_equal(p->conn->state, CONN_CONNECTING);
+	assert_false(p->conn->held);
+	assert_int_equal(fake_id(p->conn), 1);
+	assert_int_equal(fake_sock(1)->connects, 2);
+	assert_int_equal(fake_sock(1)->issued, 20);
+	assert_memory_equal(fake_sock(1)->capture, payload, 10);
+	assert_int_equal(hook_calls, 1);
+	assert_true(hook_sock == FAKE_NATIVE(1));
+	refuse(fx, p);
+	at(fx, 105 + 200);
+	assert_int_equal(fake_sock(1)->connects, 3);
+
+	fake_complete(p->conn, IOCX_OK, 0, 10);
+	expect_value(cb_connect, status, IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->res.attempts, 3);
+	assert_int_equal(p->res.payload_sent, 10);
+	assert_fake_log({ FAKE_OPEN, 1, 0 }, { FAKE_CONNECT, 1, 10 },
+			{ FAKE_CONNECT, 1, 10 }, { FAKE_CONNECT, 1, 10 },
+			{ FAKE_CONNECTED, 1, 0 });
+	assert_int_equal(hook_calls, 1);
+	check_stats(fx, .connects_started = 1, .connects_ok = 1,
+		    .retries = 2, .same_socket_retries = 2,
+		    .payload_bytes = 10, .open = 1);
+	close_and_pump(fx, p);
+	assert_true(fake_sock(1)->closed);
+}
+
+/* An attempt the deadline cancelled leaves its socket undefined: the
+ * retry takes a fresh one even where sockets are kept. */
+static void retry_after_deadline_cancel_takes_fresh_socket(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_retry(fx, p, 2, 10, 10);
+
+	fake_set_keep(FAKE_KEEP_ON);
+	r.deadline_ms = 50;
+	start(fx, p, &r);
+	at(fx, 50);
+	fake_pump(fx->e);	/* the cancel's completion */
+	assert_int_equal(p->conn->state, CONN_RETRY_WAIT);
+	assert_false(p->conn->held);
+	assert_true(fake_sock(1)->closed);
+	assert_int_equal(fake_sock(1)->keeps, 0);
+	at(fx, 60);
+	assert_int_equal(fake_id(p->conn), 2);
+	assert_int_equal(p->conn->state, CONN_CONNECTING);
+	fake_complete(p->conn, IOCX_OK, 0, 0);
+	expect_value(cb_connect, status, IOCX_OK);
+	fake_pump(fx->e);
+	check_stats(fx, .connects_started = 1, .connects_ok = 1,
+		    .retries = 1, .open = 1);
+	close_and_pump(fx, p);
+}
+
+/*
+ * Where the OS refuses the second connect on a socket (Wine 8), the
+ * attempt goes on with a fresh socket (hook included), counted, and the
+ * engine keeps no socket from then on, for any connection.
+ */
+static void retry_reconnect_refused_falls_back_once_per_engine(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct probe *q = &fx->p[1];
+
+	fake_set_keep(FAKE_KEEP_REFUSED);
+	start_refused_with_hook(fx, p, 3);
+	assert_true(p->conn->held);
+	at(fx, 5 + 100);
+	/* The reconnect on socket 1 failed at once: closed, socket 2. */
+	assert_int_equal(p->conn->state, CONN_CONNECTING);
+	assert_int_equal(fake_id(p->conn), 2);
+	assert_true(fake_sock(1)->closed);
+	assert_false(fake_sock(1)->abort);
+	assert_int_equal(hook_calls, 2);
+	assert_true(hook_sock == FAKE_NATIVE(2));
+	assert_int_equal(fake_sock(2)->issued, 10);
+	check_stats(fx, .connects_started = 1, .retries = 1,
+		    .same_socket_fallbacks = 1, .in_flight = 1, .open = 1);
+
+	/* Refused again: this socket is not kept any more. */
+	refuse(fx, p);
+	assert_false(p->conn->held);
+	assert_true(fake_sock(2)->closed);
+	assert_int_equal(fake_sock(2)->keeps, 0);
+
+	/* Nor is another connection's. */
+	start_refused_with_hook(fx, q, 2);
+	assert_false(q->conn->held);
+	assert_true(fake_sock(fake_id(q->conn))->closed);
+
+	/* Both retry on fresh sockets 4 and 5 (in the order their jittered
+	 * backoffs end). */
+	at(fx, 1000);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 5);
+	assert_true(fake_id(p->conn) >= 4 && fake_id(q->conn) >= 4);
+	assert_int_equal(fake_sock(1)->connects, 2);
+	assert_int_equal(fake_sock(1)->keeps, 1);
+	for (unsigned id = 2; id <= 5; id++) {
+		assert_int_equal(fake_sock(id)->connects, 1);
+		assert_int_equal(fake_sock(id)->keeps, 0);
+	}
+	fake_complete(p->conn, IOCX_OK, 0, 10);
+	fake_complete(q->conn, IOCX_OK, 0, 10);
+	expect_value_count(cb_connect, status, IOCX_OK, 2);
+	fake_pump(fx->e);
+	check_stats(fx, .connects_started = 2, .connects_ok = 2,
+		    .retries = 3, .same_socket_fallbacks = 1,
+		    .payload_bytes = 20, .open = 2);
+	close_and_pump(fx, p);
+	close_and_pump(fx, q);
+}
+
+/* A close during a backoff that holds a socket closes it, once. */
+static void close_during_backoff_closes_kept_socket(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	fake_set_keep(FAKE_KEEP_ON);
+	start_refused_with_hook(fx, p, 3);
+	assert_true(p->conn->held);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	expect_value(cb_close, reason, IOCX_OK);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->connects, 1);
+	assert_int_equal(p->closes, 1);
+	assert_true(p->sock_closed_at_connect);
+	assert_true(fake_sock(1)->closed);
+	assert_false(fake_sock(1)->abort);	/* it never connected */
+	assert_int_equal(fake_count(FAKE_CLOSE, 1), 1);
+	assert_int_equal(timers_armed(fx), 0);
+	at(fx, 1000);	/* the backoff's time: nothing opens */
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 1);
+	assert_int_equal(fake_count(FAKE_CONNECT, 0), 1);
+}
+
+static void destroy_during_backoff_closes_kept_socket(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+
+	fake_set_keep(FAKE_KEEP_ON);
+	start_refused_with_hook(fx, p, 3);
+	assert_true(p->conn->held);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	expect_value(cb_close, reason, IOCX_E_SHUTDOWN);
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
+	assert_int_equal(p->connects, 1);
+	assert_int_equal(p->closes, 1);
+	assert_true(fake_sock(1)->closed);
+	assert_int_equal(fake_count(FAKE_CLOSE, 1), 1);
+	assert_int_equal(fake_engines(), fx->engines);
+}
+
+/* The total deadline passing during such a backoff closes it too. */
+static void total_deadline_during_backoff_closes_kept_socket(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	struct iocx_connect_request r = request_retry(fx, p, 3, 1000, 1000);
+
+	fake_set_keep(FAKE_KEEP_ON);
+	r.total_deadline_ms = 200;
+	start(fx, p, &r);
+	refuse(fx, p);
+	assert_true(p->conn->held);
+	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
+	at(fx, 200);
+	assert_int_equal(p->connects, 1);
+	assert_int_equal(p->res.os_code, 0);
+	assert_true(p->sock_closed_at_connect);
+	assert_int_equal(fake_count(FAKE_CLOSE, 1), 1);
+	close_and_pump(fx, p);
+	assert_int_equal(fake_count(FAKE_CLOSE, 1), 1);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 1);
+}
+
 static void retry_exhausted_reports_last_error(void **state)
 {
 	struct fx *fx = *state;
@@ -2001,6 +2231,12 @@ int main(void)
 		T(retry_backoff_within_bounds),
 		T(retry_backoff_defaults_to_100ms),
 		T(retry_backoff_default_initial_capped_by_max),
+		T(retry_refused_reconnects_kept_socket),
+		T(retry_after_deadline_cancel_takes_fresh_socket),
+		T(retry_reconnect_refused_falls_back_once_per_engine),
+		T(close_during_backoff_closes_kept_socket),
+		T(destroy_during_backoff_closes_kept_socket),
+		T(total_deadline_during_backoff_closes_kept_socket),
 		T(close_during_retry_wait_reports_cancelled),
 		T(close_during_retried_attempt_reports_cancelled),
 		T(retry_timer_with_close_queued_opens_nothing),
