@@ -30,6 +30,17 @@
 #include <netinet/in.h>
 #endif
 
+/*
+ * An address a connection holds: IPv4 or IPv6, the only families
+ * iocx_connect() accepts, so 28 bytes instead of a sockaddr_storage's
+ * 128 (two per connection).
+ */
+union iocx_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 enum iocx_conn_state {
 	CONN_NEW,		/* nothing issued yet */
 	CONN_QUEUED,		/* waiting for an in-flight slot (admission
@@ -71,16 +82,17 @@ struct iocx_send_req {
 
 /*
  * Data requests made from any thread (iocx_send, iocx_read_start/stop,
- * iocx_shutdown), guarded by conn->req_lock, a leaf lock never held while
- * a callback runs.  A worker takes them over under conn->lock in settle().
+ * iocx_shutdown), guarded by iocx__conn_req_lock(conn), a leaf lock never
+ * held while a callback runs.  A worker takes them over under conn->lock
+ * in settle().
  */
 struct iocx_requests {
 	struct iocx_send_req *head, *tail;	/* sends not yet taken */
-	bool kick_pending;		/* an IOCX_EV_KICK is on its way */
+	iocx_recv_cb read_start;	/* pending start, NULL = none */
 	int broken;			/* error that broke the connection */
+	bool kick_pending;		/* an IOCX_EV_KICK is on its way */
 	bool read_on;			/* read_start accepted, session not
 					   ended yet (terminal on_recv due) */
-	iocx_recv_cb read_start;	/* pending start, NULL = none */
 	bool read_stop;			/* pending stop */
 	bool shutdown;			/* FIN requested */
 };
@@ -94,20 +106,20 @@ struct iocx_requests {
  */
 struct iocx_conn {
 	/* Set up by iocx_connect, read when an attempt opens its socket. */
-	struct sockaddr_storage remote;
-	struct sockaddr_storage local;
+	union iocx_addr remote;
+	union iocx_addr local;
 	int remote_len;
 	int local_len;			/* 0 = wildcard of remote family */
-	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
 	uint64_t rng;			/* xorshift state for backoff jitter */
+	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
 	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
 	uint8_t syn_retransmissions;
 	bool syn_tuned;			/* ... and the OS took it */
 	bool port_reuse;		/* SO_REUSE_UNICASTPORT took (Windows) */
 	bool local_from_sources;	/* local is an engine source address */
 
-	/* Data requests from other threads (data.c). */
-	iocx_mutex req_lock;
+	/* Data requests from other threads (data.c), under
+	 * iocx__conn_req_lock(c). */
 	struct iocx_requests req;
 
 	/* Touched by every event. */
@@ -119,14 +131,14 @@ struct iocx_conn {
 	 * delivers it (engine.c), with the reference destroy took. */
 	atomic_bool shutdown_missed;
 	/*
-	 * The worker's side of the data requests without req_lock (see
-	 * take_requests in conn.c).  req_touched: set under req_lock by
-	 * every request before it looks at the open flags; until then
-	 * req holds nothing.  open_for_*: whether requests are taken
-	 * (OPEN, not shut down for sending, not broken); set by the
-	 * worker, cleared by the worker or by iocx_shutdown under
-	 * req_lock.  All three are sequentially consistent: a request and
-	 * the worker's close each store one and then load the other.
+	 * The worker's side of the data requests without the request lock
+	 * (see take_requests in conn.c).  req_touched: set under the
+	 * request lock by every request before it looks at the open flags;
+	 * until then req holds nothing.  open_for_*: whether requests are
+	 * taken (OPEN, not shut down for sending, not broken); set by the
+	 * worker, cleared by the worker or by iocx_shutdown under the
+	 * request lock.  All three are sequentially consistent: a request
+	 * and the worker's close each store one and then load the other.
 	 */
 	atomic_bool req_touched;
 	atomic_bool open_for_send;
@@ -141,7 +153,6 @@ struct iocx_conn {
 	bool holds_slot;		/* counts against max_in_flight */
 	bool aq_queued;			/* in the admission queue ... */
 	atomic_bool aq_granted;		/* ... left it with a slot */
-	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
 
 	/* Worker side of the data path (conn->lock). */
 	bool send_busy;
@@ -157,6 +168,7 @@ struct iocx_conn {
 	bool idle_expired;		/* the watchdog closes it */
 	bool detached;			/* iocx_detach took the socket */
 
+	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
 	iocx_connect_cb on_connect;
 	iocx_close_cb on_close;
 	void *user;
@@ -212,10 +224,24 @@ struct iocx_conn {
 	struct sockaddr_storage local_seen;
 };
 
+/*
+ * The lock of c's data requests (c->req and the open flags' clearing):
+ * one of the engine's IOCX_REQ_LOCKS stripes, picked by c's address.  A
+ * leaf lock: nothing else is taken while it is held, so two connections
+ * sharing a stripe only ever wait for each other's few stores.
+ */
+static inline iocx_mutex *iocx__conn_req_lock(const struct iocx_conn *c)
+{
+	uintptr_t h = (uintptr_t)c;
+
+	h ^= h >> 12;
+	return &c->engine->req_locks[(h >> 4) & (IOCX_REQ_LOCKS - 1)];
+}
+
 /* The family of the connection's remote address. */
 static inline int iocx__conn_family(const struct iocx_conn *c)
 {
-	return c->remote.ss_family;
+	return c->remote.sa.sa_family;
 }
 
 /*

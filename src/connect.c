@@ -133,7 +133,6 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	memset(c, 0, base);
 	c->engine = e;
 	iocx__mutex_init(&c->lock);
-	iocx__mutex_init(&c->req_lock);
 	atomic_init(&c->refs, 1);	/* alive until on_close returns */
 	atomic_init(&c->close_request, CONN_CLOSE_NONE);
 	atomic_init(&c->shutdown_missed, false);
@@ -241,7 +240,6 @@ static int start_connect(iocx_engine *e,
 err_free:
 	if (c->uses_timer)
 		iocx__engine_timer_release(e);
-	iocx__mutex_destroy(&c->req_lock);
 	iocx__mutex_destroy(&c->lock);
 	iocx__free(c);
 	return rc;

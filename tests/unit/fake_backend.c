@@ -304,7 +304,7 @@ static int fake_connect(struct iocx_conn *c, const void *buf, size_t len)
 	FAKE_REQUIRE(s->connects == 0, "second connect on socket %u", s->id);
 	FAKE_REQUIRE(len == 0 || buf != NULL, "connect with NULL buffer");
 	s->connects++;
-	memcpy(&s->remote, &c->remote, sizeof(s->remote));
+	memcpy(&s->remote, &c->remote, sizeof(c->remote));
 	rc = take_fail(FAKE_CONNECT);
 	if (rc != 0)
 		return rc;
