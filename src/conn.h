@@ -203,17 +203,19 @@ struct iocx_conn {
 	 * The socket as the accessors show it (socket.c).  handle is
 	 * written by the worker that reports the connection open, before
 	 * exposed is stored (release); readers on any thread load exposed
-	 * (acquire) first.  exposed is cleared, under req_lock, before the
-	 * socket is released, so a reader holding req_lock that sees it set
-	 * may ask the OS about the socket: local_seen is read that way on
-	 * first demand and kept (local_known, under req_lock), because most
+	 * (acquire) first.  exposed is cleared, under the request lock,
+	 * before the socket is released, so a reader holding that lock that
+	 * sees it set may ask the OS about the socket: local_seen is read
+	 * that way on first demand and kept (local_known, under that lock;
+	 * an IPv4 or IPv6 address, in the 28-byte union), because most
 	 * programs never ask and a getsockname per connect is not free (two
 	 * wineserver round trips under Wine).
 	 */
 	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
 
-	/* Backpressure (sendq.c): bytes queued, changed under req_lock;
-	 * drain_wanted (req_lock): a send was refused, on_drained due. */
+	/* Backpressure (sendq.c): bytes queued, changed under the request
+	 * lock; drain_wanted (that lock too): a send was refused,
+	 * on_drained due. */
 	atomic_size_t queued;
 	bool drain_wanted;
 	iocx_drained_cb on_drained;
@@ -221,7 +223,7 @@ struct iocx_conn {
 	atomic_bool exposed;
 	iocx_socket_t handle;
 	bool local_known;		/* local_seen holds the answer */
-	struct sockaddr_storage local_seen;
+	union iocx_addr local_seen;
 };
 
 /*
@@ -300,14 +302,14 @@ int iocx__conn_socket_hook(struct iocx_conn *c);
 void iocx__conn_expose(struct iocx_conn *c);
 
 /* Withdraw it: the socket is about to be released (c->lock held, not
- * req_lock, which this takes). */
+ * the request lock, which this takes). */
 void iocx__conn_unexpose(struct iocx_conn *c);
 
 /*
- * sendq.c.  admit: with req_lock held, count len more bytes queued, or
+ * sendq.c.  admit: with the request lock held, count len more bytes queued, or
  * return IOCX_E_LIMIT (counting nothing) when that would pass
  * options.max_queued_bytes.  release: a send of len bytes left the queue
- * (c->lock held, req_lock not); true when on_drained is due now.
+ * (c->lock held, the request lock not); true when on_drained is due now.
  * chunk: how much of left bytes one send operation carries.
  */
 int iocx__sendq_admit(struct iocx_conn *c, size_t len);
