@@ -1,20 +1,33 @@
 /*
- * The raw baseline driver for Linux: the workload of an iocx phase done
- * by hand on io_uring with nothing but what a correct minimal program
- * needs, so iocx / raw shows what the engine costs.
+ * The raw io_uring baseline for Linux: the workload of an iocx phase done
+ * the way a careful hand-written io_uring program does it, so iocx / raw
+ * measures the engine against the best plain loop, not a naive one.
  *
- * `workers` threads, each with its own ring; slot i belongs to worker
- * i % workers for the whole phase.  Per connect: socket(), then
- * IORING_OP_CONNECT (with an IORING_OP_LINK_TIMEOUT when --timeout is
- * set: the kernel cancels an overdue connect, reported as
- * IOCX_E_TIMEDOUT), then IORING_OP_SEND of the payload (short sends sent
- * again), then close: SO_LINGER {1, 0} first for --close abort.  A connect
- * started on its worker's own thread (the next one, from the completion
- * of the last) goes straight into the ring; one started elsewhere (the
- * phase's first fill) is queued to the worker under a mutex and an
- * eventfd wakes it, since io_uring completes a request with -ECANCELED
- * once the thread that submitted it exits.  Latency runs from just before
- * socket() to the completion of the last operation, like the engine's.
+ * `workers` threads, each with a ring of its own that only it touches:
+ * created on that thread with IORING_SETUP_SINGLE_ISSUER |
+ * IORING_SETUP_DEFER_TASKRUN (completions are run in the worker's own
+ * io_uring_enter, no task-work interrupts), falling back to
+ * IORING_SETUP_COOP_TASKRUN, then to none, where the kernel lacks them,
+ * and with its descriptor registered (IORING_REGISTER_RING_FDS) where it
+ * can be.  Slot i belongs to worker i % workers for the whole phase.
+ *
+ * Per connect: socket() and, for --close abort, SO_LINGER {1, 0} by plain
+ * system calls; then one hard-linked chain of SQEs,
+ *
+ *     CONNECT -> [LINK_TIMEOUT] -> [SEND payload, MSG_WAITALL ->
+ *     [LINK_TIMEOUT]] -> CLOSE
+ *
+ * (hard links, so the CLOSE runs whatever the connect did; with
+ * --timeout a linked timeout cancels an overdue connect, reported as
+ * IOCX_E_TIMEDOUT, and another one the send, which would otherwise wait
+ * for the connect the kernel still makes after the cancel).  The
+ * outcome is reported at the completion of the last operation before the
+ * CLOSE, the slot is released at the CLOSE's completion, and the slot's
+ * next connect is prepared right there, inside the reap loop.  Everything
+ * prepared in one pass goes to the kernel in one io_uring_submit_and_wait.
+ * Connects started on other threads (the phase's first fill, paced
+ * starts) are queued to the worker under a mutex and an eventfd wakes it:
+ * with SINGLE_ISSUER no other thread may submit to its ring.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,32 +50,40 @@
 #define TCP_FASTOPEN_CONNECT 30
 #endif
 
-#define RING_ENTRIES 512
 #define STOP_WAIT_MS 10000
+/* SQEs of one chain at most: connect, timeout, send, timeout, close. */
+#define CHAIN_MAX 5
+#define SQ_MAX 4096
 
-/* Low bits of user_data: what a completion is for. */
-enum { UD_OP = 0, UD_TIMEOUT = 1, UD_WAKE = 2 };
+/*
+ * user_data: a raw_conn pointer (8-byte aligned) with the operation in the
+ * low bits, or one of the small constants below.
+ */
+enum { OP_CONNECT = 0, OP_SEND = 1, OP_CLOSE = 2, OP_MASK = 3 };
+enum { UD_WAKE = 1, UD_TIMEOUT = 2, UD_SPECIAL_MAX = 8 };
 
 struct raw_conn {
 	struct slot *slot;
 	struct raw_worker *w;
 	struct raw_conn *next;		/* in the worker's start list */
 	int fd;
-	atomic_bool busy;		/* started, not yet finished */
-	uint64_t t0_ns;
 	const struct sockaddr *remote;	/* this connect's target */
 	size_t remote_len;
+	int status;			/* of the connect, then of the send */
 	size_t sent;
-	bool connected;
+	bool reported;
 	bool fastopen;
 };
 
 struct raw_worker {
 	struct raw *r;
 	struct io_uring ring;
-	bool ring_ok;
 	pthread_t thread;
 	bool started;
+	int init_rc;			/* the thread's ring set-up */
+	/* Which set-up flags the kernel took, as the backend's name: a
+	 * static string, since the phase's result outlives the driver. */
+	const char *mode;
 	int efd;
 	uint64_t efd_val;
 	pthread_mutex_t lock;		/* the start list */
@@ -74,14 +95,19 @@ struct raw {
 	const struct phase_config *cfg;
 	struct raw_worker *w;
 	unsigned nworkers;
+	unsigned per_worker;		/* slots of one worker, at most */
 	struct raw_conn *conns;		/* per slot */
 	struct __kernel_timespec timeout;
+	bool abort;
+	pthread_mutex_t ready_lock;	/* nready: rings set up (or not) */
+	pthread_cond_t ready_cond;
+	unsigned nready;
 	atomic_bool stopping;
 };
 
 static _Thread_local struct raw_worker *self;
 
-/* Wake w (its eventfd read completes); a lost wake costs its 1 s slice. */
+/* Wake w (its eventfd read completes). */
 static void wake(struct raw_worker *w)
 {
 	uint64_t one = 1;
@@ -90,109 +116,111 @@ static void wake(struct raw_worker *w)
 	(void)n;
 }
 
-static struct io_uring_sqe *get_sqe(struct raw_worker *w)
+static void set_data(struct io_uring_sqe *sqe, struct raw_conn *c, int op)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-
-	if (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-	}
-	return sqe;
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | (uint64_t)op);
 }
 
-/* The connect is over: report it, close, hand the slot back. */
-static void finish(struct raw_conn *c, int status)
+/* The outcome is known: hand it to the phase (once). */
+static void report(struct raw_conn *c)
 {
-	struct raw *r = c->w->r;
-	struct slot *s = c->slot;
 	struct outcome o = {
-		.status = status,
-		.latency_ns = iocx__now_ns() - c->t0_ns,
+		.status = c->status,
 		.payload_sent = c->sent,
 		.fastopen = c->fastopen,
 	};
 
-	phase_complete(s, &o);
-	/* A failed one that had connected is reset, as the engine does. */
-	if ((r->cfg->opt->close_mode == BENCH_CLOSE_ABORT ||
-	     status != IOCX_OK) && c->connected) {
-		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	if (c->reported)
+		return;
+	c->reported = true;
+	phase_complete(c->slot, &o);
+}
 
-		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	}
-	close(c->fd);
+/* The CLOSE completed: the slot may take its next connect. */
+static void closed(struct raw_conn *c)
+{
+	struct phase *p = c->w->r->phase;
+
+	report(c);		/* a chain the kernel cut short */
 	c->fd = -1;
-	atomic_store(&c->busy, false);
-	phase_closed(r->phase);
-	phase_release(s);
+	phase_closed(p);
+	phase_release(c->slot);
 }
 
-/* Send what is left of the payload; false when no entry was free. */
-static bool send_rest(struct raw_conn *c)
+/* --timeout: bound the SQE just queued with a linked timeout. */
+static void link_timeout(struct raw_worker *w)
 {
-	const struct phase_config *cfg = c->w->r->cfg;
-	struct io_uring_sqe *sqe = get_sqe(c->w);
+	struct io_uring_sqe *sqe;
 
-	if (!sqe)
-		return false;
-	io_uring_prep_send(sqe, c->fd,
-			   (const unsigned char *)cfg->payload + c->sent,
-			   cfg->opt->payload - c->sent, MSG_NOSIGNAL);
-	io_uring_sqe_set_data(sqe, c);
-	return true;
-}
-
-/* Issue c's connect on its worker (on that worker's thread). */
-static void issue_connect(struct raw_conn *c)
-{
-	struct raw *r = c->w->r;
-	struct io_uring_sqe *sqe = get_sqe(c->w);
-
-	if (!sqe) {
-		finish(c, IOCX_E_SYSTEM);
+	if (!w->r->cfg->opt->timeout_ms)
 		return;
-	}
-	io_uring_prep_connect(sqe, c->fd, c->remote,
-			      (socklen_t)c->remote_len);
-	io_uring_sqe_set_data(sqe, c);
-	if (r->cfg->opt->timeout_ms == 0)
-		return;
-	sqe->flags |= IOSQE_IO_LINK;
-	sqe = get_sqe(c->w);
-	if (!sqe)
-		return;		/* the link then simply has no timeout */
-	io_uring_prep_link_timeout(sqe, &r->timeout, 0);
+	sqe = io_uring_get_sqe(&w->ring);
+	io_uring_prep_link_timeout(sqe, &w->r->timeout, 0);
+	sqe->flags |= IOSQE_IO_HARDLINK;
 	io_uring_sqe_set_data64(sqe, UD_TIMEOUT);
 }
 
-static void on_completion(struct raw_conn *c, int res)
+/* Queue c's whole chain on its worker's ring (on that worker's thread). */
+static void issue_chain(struct raw_conn *c)
+{
+	struct raw_worker *w = c->w;
+	const struct phase_config *cfg = w->r->cfg;
+	size_t len = cfg->opt->payload;
+	struct io_uring_sqe *sqe;
+
+	if (io_uring_sq_space_left(&w->ring) < CHAIN_MAX)
+		io_uring_submit(&w->ring);
+	sqe = io_uring_get_sqe(&w->ring);
+	io_uring_prep_connect(sqe, c->fd, c->remote,
+			      (socklen_t)c->remote_len);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	set_data(sqe, c, OP_CONNECT);
+	link_timeout(w);
+	if (len) {
+		sqe = io_uring_get_sqe(&w->ring);
+		io_uring_prep_send(sqe, c->fd, cfg->payload, len,
+				   MSG_NOSIGNAL | MSG_WAITALL);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		set_data(sqe, c, OP_SEND);
+		/* A connect cancelled by its timeout leaves the socket
+		 * connecting, and the send would wait for it. */
+		link_timeout(w);
+	}
+	sqe = io_uring_get_sqe(&w->ring);
+	io_uring_prep_close(sqe, c->fd);
+	set_data(sqe, c, OP_CLOSE);
+}
+
+static void on_cqe(struct raw_conn *c, int op, int res)
 {
 	const struct phase_config *cfg = c->w->r->cfg;
 
-	if (!c->connected) {
+	switch (op) {
+	case OP_CONNECT:
+		/* Cancelled by its linked timeout: overdue. */
+		if (res == -ECANCELED && cfg->opt->timeout_ms)
+			c->status = IOCX_E_TIMEDOUT;
+		else if (res < 0)
+			c->status = iocx__linux_error_connect(-res, true);
+		if (res < 0 || cfg->opt->payload == 0)
+			report(c);
+		break;
+	case OP_SEND:
+		if (c->reported)
+			break;	/* the connect failed: the send could not */
 		if (res < 0) {
-			/* Cancelled by its linked timeout: overdue. */
-			finish(c, res == -ECANCELED
-					  ? IOCX_E_TIMEDOUT
-					  : iocx__linux_error_connect(-res,
-								      true));
-			return;
+			c->status = iocx__linux_error(-res);
+		} else {
+			c->sent = (size_t)res;
+			if (c->sent < cfg->opt->payload)
+				c->status = IOCX_E_SYSTEM;
 		}
-		c->connected = true;
-	} else {
-		if (res < 0) {
-			finish(c, iocx__linux_error(-res));
-			return;
-		}
-		c->sent += (size_t)res;
+		report(c);
+		break;
+	default:
+		closed(c);
+		break;
 	}
-	if (c->sent < cfg->opt->payload) {
-		if (!send_rest(c))
-			finish(c, IOCX_E_SYSTEM);
-		return;
-	}
-	finish(c, IOCX_OK);
 }
 
 /* Issue the connects queued by other threads. */
@@ -207,33 +235,78 @@ static void drain_starts(struct raw_worker *w)
 	while (c) {
 		struct raw_conn *next = c->next;
 
-		issue_connect(c);
+		issue_chain(c);
 		c = next;
 	}
 }
 
 static void arm_wake(struct raw_worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe;
 
-	if (!sqe)
-		return;
+	if (io_uring_sq_space_left(&w->ring) < 1)
+		io_uring_submit(&w->ring);
+	sqe = io_uring_get_sqe(&w->ring);
 	io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
 	io_uring_sqe_set_data64(sqe, UD_WAKE);
+}
+
+/*
+ * The ring, on the thread that will use it: SINGLE_ISSUER ties it to its
+ * creator.  Each completion can post at most CHAIN_MAX CQEs per slot.
+ */
+static int ring_init(struct raw_worker *w)
+{
+	static const struct {
+		unsigned flags;
+		const char *mode;
+	} tries[] = {
+		{ IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		  "raw io_uring (single issuer, deferred task work)" },
+		{ IORING_SETUP_COOP_TASKRUN,
+		  "raw io_uring (cooperative task work)" },
+		{ 0, "raw io_uring (plain)" },
+	};
+	unsigned want = w->r->per_worker * CHAIN_MAX + 1, sq = 64;
+
+	while (sq < want && sq < SQ_MAX)
+		sq <<= 1;
+	for (size_t i = 0; i < sizeof(tries) / sizeof(*tries); i++) {
+		struct io_uring_params p = {
+			.flags = tries[i].flags | IORING_SETUP_CQSIZE,
+			.cq_entries = sq * 2 < want ? want : sq * 2,
+		};
+
+		if (io_uring_queue_init_params(sq, &w->ring, &p) == 0) {
+			w->mode = tries[i].mode;
+			/* An optimisation only: fine to go without it. */
+			io_uring_register_ring_fd(&w->ring);
+			return 0;
+		}
+	}
+	return IOCX_E_NOTSUP;
 }
 
 static void *worker(void *arg)
 {
 	struct raw_worker *w = arg;
+	struct raw *r = w->r;
+	int rc = ring_init(w);
 
+	pthread_mutex_lock(&r->ready_lock);
+	w->init_rc = rc;
+	r->nready++;
+	pthread_cond_signal(&r->ready_cond);
+	pthread_mutex_unlock(&r->ready_lock);
+	if (rc != 0)
+		return NULL;
 	self = w;
 	arm_wake(w);
-	while (!atomic_load(&w->r->stopping)) {
-		struct __kernel_timespec ts = { .tv_sec = 1 };
+	while (!atomic_load(&r->stopping)) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
 
-		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		io_uring_submit_and_wait(&w->ring, 1);
 		io_uring_for_each_cqe(&w->ring, head, cqe) {
 			uint64_t ud = cqe->user_data;
 
@@ -241,13 +314,15 @@ static void *worker(void *arg)
 			if (ud == UD_WAKE) {
 				drain_starts(w);
 				arm_wake(w);
-			} else if (ud != UD_TIMEOUT) {
-				on_completion((struct raw_conn *)(uintptr_t)ud,
-					      cqe->res);
+			} else if (ud >= UD_SPECIAL_MAX) {
+				on_cqe((struct raw_conn *)(uintptr_t)(ud &
+								      ~(uint64_t)OP_MASK),
+				       (int)(ud & OP_MASK), cqe->res);
 			}
 		}
 		io_uring_cq_advance(&w->ring, seen);
 	}
+	io_uring_queue_exit(&w->ring);
 	return NULL;
 }
 
@@ -261,12 +336,12 @@ static void raw_free(struct raw *r)
 			wake(w);
 			pthread_join(w->thread, NULL);
 		}
-		if (w->ring_ok)
-			io_uring_queue_exit(&w->ring);
 		if (w->efd >= 0)
 			close(w->efd);
 		pthread_mutex_destroy(&w->lock);
 	}
+	pthread_cond_destroy(&r->ready_cond);
+	pthread_mutex_destroy(&r->ready_lock);
 	free(r->w);
 	free(r->conns);
 	free(r);
@@ -276,15 +351,18 @@ static int raw_init(struct phase *p, void **ctx)
 {
 	const struct phase_config *cfg = phase_config_of(p);
 	struct raw *r = calloc(1, sizeof(*r));
-	unsigned n = cfg->workers ? cfg->workers : 1;
+	unsigned n = cfg->workers ? cfg->workers : 1, started = 0;
+	int rc = 0;
 
 	if (!r)
 		return IOCX_E_NOMEM;
 	r->phase = p;
 	r->cfg = cfg;
+	r->abort = cfg->opt->close_mode == BENCH_CLOSE_ABORT;
 	r->timeout.tv_sec = (long long)(cfg->opt->timeout_ms / 1000);
 	r->timeout.tv_nsec = (long long)(cfg->opt->timeout_ms % 1000) *
 			     1000000;
+	r->per_worker = (cfg->opt->concurrency + n - 1) / n;
 	r->conns = calloc(cfg->opt->concurrency, sizeof(*r->conns));
 	r->w = calloc(n, sizeof(*r->w));
 	if (!r->conns || !r->w) {
@@ -293,6 +371,8 @@ static int raw_init(struct phase *p, void **ctx)
 		free(r);
 		return IOCX_E_NOMEM;
 	}
+	pthread_mutex_init(&r->ready_lock, NULL);
+	pthread_cond_init(&r->ready_cond, NULL);
 	for (; r->nworkers < n; r->nworkers++) {
 		struct raw_worker *w = &r->w[r->nworkers];
 
@@ -300,23 +380,26 @@ static int raw_init(struct phase *p, void **ctx)
 		pthread_mutex_init(&w->lock, NULL);
 		/* Blocking: io_uring fails a non-blocking read with EAGAIN. */
 		w->efd = eventfd(0, EFD_CLOEXEC);
-		if (w->efd < 0)
-			goto err;
-		if (io_uring_queue_init(RING_ENTRIES, &w->ring,
-					IORING_SETUP_COOP_TASKRUN) != 0 &&
-		    io_uring_queue_init(RING_ENTRIES, &w->ring, 0) != 0)
-			goto err;
-		w->ring_ok = true;
-		if (pthread_create(&w->thread, NULL, worker, w) != 0)
-			goto err;
-		w->started = true;
+		if (w->efd >= 0 &&
+		    pthread_create(&w->thread, NULL, worker, w) == 0) {
+			w->started = true;
+			started++;
+		}
+	}
+	pthread_mutex_lock(&r->ready_lock);
+	while (r->nready < started)
+		pthread_cond_wait(&r->ready_cond, &r->ready_lock);
+	pthread_mutex_unlock(&r->ready_lock);
+	for (unsigned i = 0; i < n; i++) {
+		if (!r->w[i].started || r->w[i].init_rc != 0)
+			rc = IOCX_E_NOTSUP;
+	}
+	if (rc != 0) {
+		raw_free(r);
+		return rc;
 	}
 	*ctx = r;
 	return 0;
-err:
-	r->nworkers++;
-	raw_free(r);
-	return IOCX_E_NOTSUP;
 }
 
 static int raw_start(void *ctx, struct slot *s)
@@ -324,30 +407,31 @@ static int raw_start(void *ctx, struct slot *s)
 	struct raw *r = ctx;
 	struct raw_conn *c = &r->conns[s->index];
 	struct raw_worker *w = &r->w[s->index % r->nworkers];
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int one = 1;
 
 	c->slot = s;
 	c->w = w;
+	c->status = IOCX_OK;
 	c->sent = 0;
-	c->connected = false;
+	c->reported = false;
 	c->fastopen = false;
-	atomic_store(&c->busy, true);
-	c->t0_ns = iocx__now_ns();
 	c->remote = phase_next_target(r->phase, &c->remote_len);
 	c->fd = socket(c->remote->sa_family, SOCK_STREAM | SOCK_CLOEXEC,
 		       IPPROTO_TCP);
 	if (c->fd < 0) {
 		int rc = iocx__linux_error(errno);
 
-		atomic_store(&c->busy, false);
 		return rc == IOCX_E_INVAL ? IOCX_E_SYSTEM : rc;
 	}
+	if (r->abort)
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	if (r->cfg->opt->fastopen && r->cfg->opt->payload > 0)
 		c->fastopen = setsockopt(c->fd, IPPROTO_TCP,
 					 TCP_FASTOPEN_CONNECT, &one,
 					 sizeof(one)) == 0;
 	if (self == w) {
-		issue_connect(c);
+		issue_chain(c);
 		return 0;
 	}
 	pthread_mutex_lock(&w->lock);
@@ -361,26 +445,16 @@ static int raw_start(void *ctx, struct slot *s)
 static void raw_fini(void *ctx)
 {
 	struct raw *r = ctx;
-	unsigned n = r->cfg->opt->concurrency;
-	uint64_t give_up = iocx__now_ns() + STOP_WAIT_MS * 1000000ull;
-	bool busy = true;
 
 	/* Normally nothing is in flight here; the linked timeouts (or the
 	 * kernel's own) end whatever still is. */
-	while (busy && iocx__now_ns() < give_up) {
-		busy = false;
-		for (unsigned i = 0; i < n && !busy; i++)
-			busy = atomic_load(&r->conns[i].busy);
-		if (busy)
-			os_yield();
-	}
+	phase_wait_closed(r->phase, STOP_WAIT_MS);
 	raw_free(r);
 }
 
 static const char *raw_backend(void *ctx)
 {
-	(void)ctx;
-	return "raw io_uring";
+	return ((struct raw *)ctx)->w[0].mode;
 }
 
 static unsigned raw_workers(void *ctx)
@@ -388,7 +462,7 @@ static unsigned raw_workers(void *ctx)
 	return ((struct raw *)ctx)->nworkers;
 }
 
-const struct driver raw_driver = {
+const struct driver raw_uring_driver = {
 	.name = "raw",
 	.init = raw_init,
 	.start = raw_start,

@@ -168,7 +168,6 @@ static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 	struct iocx_drv *d = phase_driver_ctx(s->phase);
 	struct outcome o = {
 		.status = r->status,
-		.latency_ns = r->latency_ns,
 		.payload_sent = r->payload_sent,
 		.fastopen = r->fastopen,
 	};

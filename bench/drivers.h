@@ -1,6 +1,7 @@
 /*
  * The drivers a bench phase can run: iocx itself (drive_iocx.c, portable)
- * and the raw baseline loop (baseline_win.c; one per OS backend).
+ * and the raw baseline loops, one per OS backend (baseline_win.c,
+ * baseline_uring.c, baseline_epoll.c).
  */
 #ifndef IOCX_BENCH_DRIVERS_H
 #define IOCX_BENCH_DRIVERS_H
@@ -11,9 +12,15 @@
 extern const struct driver iocx_driver;
 
 /*
- * The same workload through a minimal raw loop on the OS API (Windows:
- * ConnectEx + GetQueuedCompletionStatusEx), for engine / raw ratios.
+ * The raw loop that the engine's phases running on `backend` (the name
+ * iocx_engine_backend() gave) are compared with, for engine / raw ratios:
+ * Windows, ConnectEx + GetQueuedCompletionStatusEx for any; Linux, the
+ * raw epoll loop for "epoll" and the raw io_uring loop otherwise.
  */
-extern const struct driver raw_driver;
+const struct driver *raw_driver_for(const char *backend);
+
+/* Linux: the two loops raw_driver_for() picks from. */
+extern const struct driver raw_uring_driver;
+extern const struct driver raw_epoll_driver;
 
 #endif /* IOCX_BENCH_DRIVERS_H */

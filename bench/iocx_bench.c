@@ -22,6 +22,7 @@
 #include "os.h"
 #include "phase.h"
 #include "report.h"
+#include "scale.h"
 #include "sink.h"
 #include "svg.h"
 
@@ -272,18 +273,23 @@ static int exit_status(const struct run_report *r)
 	return r->have_sink && r->sink_checked && !r->sink_ok ? 1 : 0;
 }
 
-/* Run every phase in order: iocx, raw, iocx, raw, ... */
+/*
+ * Run every phase in order: iocx, raw, iocx, raw, ...  Each raw phase
+ * runs the raw loop for the backend its iocx phase ran on.
+ */
 static unsigned run_phases(struct bench *b, struct phase_result *results)
 {
-	const struct driver *order[2] = { &iocx_driver, &raw_driver };
 	unsigned sides = b->opt.baseline ? 2 : 1, n = 0;
 	uint64_t ok_so_far = 0;
 
 	for (unsigned round = 1; round <= b->opt.rounds; round++) {
 		for (unsigned k = 0; k < sides; k++) {
+			const struct driver *drv =
+				k == 0 ? &iocx_driver
+				       : raw_driver_for(results[n - 1].backend);
 			struct phase_config cfg = {
 				.opt = &b->opt,
-				.name = order[k]->name,
+				.name = drv->name,
 				.round = round,
 				.targets = b->targets,
 				.ntargets = b->ntargets,
@@ -300,7 +306,7 @@ static unsigned run_phases(struct bench *b, struct phase_result *results)
 			if (atomic_load(&b->interrupted))
 				return n;
 
-			if (phase_run(&cfg, order[k], &results[n]) != 0)
+			if (phase_run(&cfg, drv, &results[n]) != 0)
 				return n;
 			ok_so_far += results[n].total.ok;
 			n++;
@@ -454,6 +460,9 @@ int main(int argc, char **argv)
 		b.targets = b.opt.targets;
 		b.ntargets = b.opt.ntargets;
 	} else {
+		/* --scale: the sink holds its end of every connection. */
+		if (b.opt.scale)
+			b.opt.sink_mode = BENCH_SINK_HOLD;
 		/* Acceptors keep pace with the workers: a sink that falls
 		 * behind overflows its accept queue, and the dropped SYNs
 		 * come back as 1 s latency outliers. */
@@ -468,7 +477,15 @@ int main(int argc, char **argv)
 		b.ntargets = 1;
 	}
 	format_targets(&b);
-	rc = run(&b);
+	if (b.opt.scale)
+		rc = scale_run(&b.opt,
+			       (const struct sockaddr *)&b.targets[0].addr,
+			       b.targets[0].len, b.target, b.sink,
+			       b.json.f == stdout ? NULL : stdout, b.json.f);
+	if (b.opt.scale && !close_output(&b.json, true) && rc == 0)
+		rc = 1;
+	if (!b.opt.scale)
+		rc = run(&b);
 	if (b.sink)
 		sink_stop(b.sink);
 out:

@@ -17,6 +17,7 @@ struct parse {
 	size_t errlen;
 	bool connects_set;
 	bool sink_set;
+	bool sink_mode_set;
 	bool rounds_set;
 	bool payload_set;
 };
@@ -370,6 +371,33 @@ static bool opt_armed(struct parse *p, const char *v)
 	return true;
 }
 
+static bool opt_scale(struct parse *p, const char *v)
+{
+	if (!parse_uint(v, 1, BENCH_MAX_SCALE, &p->o->scale))
+		return fail(p, "--scale %s: want connections to hold, 1..%u", v,
+			    BENCH_MAX_SCALE);
+	return true;
+}
+
+static bool opt_idle(struct parse *p, const char *v)
+{
+	if (!parse_duration_ms(v, 1, UINT32_MAX, &p->o->idle_ms))
+		return fail(p, "--idle %s: want an idle watchdog in seconds "
+			    "(\"3600\", \"90s\"), 1 ms .. 49 days", v);
+	return true;
+}
+
+static bool opt_sources(struct parse *p, const char *v)
+{
+	uint64_t n;
+
+	if (!parse_uint(v, 1, IOCX_MAX_SOURCES, &n))
+		return fail(p, "--sources %s: want 127.0.0.x source addresses, "
+			    "1..%u", v, IOCX_MAX_SOURCES);
+	p->o->sources = (unsigned)n;
+	return true;
+}
+
 static bool is_unspecified(const struct sockaddr_storage *ss)
 {
 	static const unsigned char zero[16];
@@ -406,6 +434,7 @@ static bool opt_target(struct parse *p, const char *v)
 static bool opt_sink(struct parse *p, const char *v)
 {
 	p->sink_set = true;
+	p->sink_mode_set = true;
 	if (!strcmp(v, "read"))
 		p->o->sink_mode = BENCH_SINK_READ;
 	else if (!strcmp(v, "close"))
@@ -470,6 +499,9 @@ static const struct option_row value_options[] = {
 	{ "expect-until", opt_expect_until },
 	{ "hdr-log", opt_hdr_log },
 	{ "svg", opt_svg },
+	{ "scale", opt_scale },
+	{ "idle", opt_idle },
+	{ "sources", opt_sources },
 };
 
 static void defaults(struct bench_options *o)
@@ -530,6 +562,18 @@ static bool check_combination(struct parse *p)
 	if (bench_expects_reply(o) && o->baseline)
 		return fail(p, "--expect-bytes / --expect-until are measured "
 			    "through iocx only: no --baseline");
+	if (!o->scale && (o->idle_ms || o->sources))
+		return fail(p, "--idle and --sources belong to --scale");
+	if (o->scale && (p->connects_set || o->duration_ms || o->rate ||
+			 o->baseline || p->rounds_set || o->armed ||
+			 o->warmup_connects || o->warmup_ms || o->csv.on ||
+			 p->sink_mode_set || o->ntargets > 1 || o->hdr_log ||
+			 o->svg || bench_expects_reply(o)))
+		return fail(p, "--scale opens and holds its own connections: "
+			    "it takes none of --connects, --duration, --rate, "
+			    "--baseline, --rounds, --armed, --warmup, --csv, "
+			    "--sink, several --target, --hdr-log, --svg, "
+			    "--expect-*");
 	if (o->json.on && o->csv.on && !o->json.path && !o->csv.path)
 		return fail(p, "--json and --csv cannot both write to stdout: "
 			    "give one a file (--csv=PATH)");
@@ -675,11 +719,22 @@ void bench_usage(FILE *f)
 "  --sink-threads N    built-in sink acceptor threads (default: as many\n"
 "                      as workers, at least %u)\n"
 "baseline\n"
-"  --baseline          also run the same workload through a minimal raw\n"
-"                      loop, alternating iocx and raw phases, and print\n"
-"                      iocx / raw connects/s (best round of each)\n"
+"  --baseline          also run the same workload through a raw loop\n"
+"                      written by hand for the engine's backend (IOCP,\n"
+"                      io_uring or epoll), alternating iocx and raw\n"
+"                      phases, and print iocx / raw connects/s\n"
 "  --rounds N          rounds of each phase (default 1, or 2 with\n"
 "                      --baseline)\n"
+"scale (instead of the phases)\n"
+"  --scale N           open N connections through one engine and hold them\n"
+"                      all; report each step (1000, 10000, ... open, then\n"
+"                      N): connects/s, latency, engine memory and RSS per\n"
+"                      connection (max %u; --concurrency, --workers,\n"
+"                      --payload, --close, --timeout apply)\n"
+"  --idle T            with --scale: an idle watchdog of T on each\n"
+"  --sources N         with --scale: 127.0.0.1.. source addresses\n"
+"                      (default: one per %u connections, for a loopback\n"
+"                      target)\n"
 "output (default: a table on stdout; a banner and a progress line each\n"
 "second on stderr)\n"
 "  --json[=PATH]       one JSON object instead of the table\n"
@@ -697,5 +752,6 @@ void bench_usage(FILE *f)
 "or the sink's counts disagree; 2 bad usage; 130 (SIGINT) or 143\n"
 "(SIGTERM): interrupted, the report covers what ran.  A first Ctrl-C\n"
 "stops new connects and reports; a second one quits at once.\n",
-		BENCH_MAX_TARGETS, BENCH_MIN_SINK_THREADS);
+		BENCH_MAX_TARGETS, BENCH_MIN_SINK_THREADS, BENCH_MAX_SCALE,
+		BENCH_SCALE_PER_SOURCE);
 }

@@ -23,6 +23,9 @@ enum bench_sink_mode {
 	BENCH_SINK_CLOSE,		/* accept, close */
 	BENCH_SINK_ECHO,		/* accept, read the payload and send
 					 * it back, close */
+	/* accept, read the payload, keep it open until the sink stops
+	 * (--scale sets it) */
+	BENCH_SINK_HOLD,
 };
 
 /* Longest --expect-until string, once its escapes are decoded. */
@@ -91,6 +94,12 @@ struct bench_options {
 	uint64_t expect_bytes;
 	char expect_until[BENCH_MAX_EXPECT];
 	size_t expect_until_len;
+
+	/* Scale mode (scale.c): open and hold this many connections
+	 * instead of the phases, 0 = off. */
+	uint64_t scale;
+	uint64_t idle_ms;		/* scale: idle watchdog each, 0 = none */
+	unsigned sources;		/* scale: 127.0.0.x sources, 0 = auto */
 };
 
 /* Defaults that give a sensible run on a 2-vCPU machine under Wine. */
@@ -105,6 +114,10 @@ struct bench_options {
 #define BENCH_MAX_SINK_THREADS 16
 #define BENCH_MAX_ROUNDS 100
 #define BENCH_MAX_ARMED 1000000
+#define BENCH_MAX_SCALE 1000000
+/* --scale: connections per 127.0.0.x source address by default (Linux
+ * has 28,232 ephemeral ports per address and destination). */
+#define BENCH_SCALE_PER_SOURCE 16000
 
 enum bench_parse_result {
 	BENCH_PARSE_OK = 0,

@@ -82,6 +82,21 @@ int os_on_interrupt(void (*fn)(int signo, void *arg), void *arg);
  */
 int os_replace_file(const char *tmp, const char *path);
 
+/*
+ * Resident memory of this process in bytes (Linux: /proc/self/statm;
+ * Windows: the working set), 0 when the OS does not say.
+ */
+uint64_t os_rss_bytes(void);
+
+/*
+ * Make room for `want` open descriptors: raise the soft limit on open
+ * files (and the hard one, where the process may) to at least want.
+ * Returns the limit in force afterwards, which is below want when it
+ * could not be raised; *before gets the soft limit found.  Where the OS
+ * has no such limit (Windows) both are UINT64_MAX.
+ */
+uint64_t os_raise_nofile(uint64_t want, uint64_t *before);
+
 /* Start / stop the network stack (WSAStartup on Windows); 0 on success. */
 int os_net_init(void);
 void os_net_fini(void);

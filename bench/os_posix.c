@@ -6,13 +6,16 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,4 +236,63 @@ int os_net_init(void)
 /* See os.h. */
 void os_net_fini(void)
 {
+}
+
+/*
+ * See os.h.  The file stays open from the first call on: a run that used
+ * up its descriptors (--scale) still reads it.
+ */
+uint64_t os_rss_bytes(void)
+{
+	static _Atomic int fd = -1;
+	unsigned long long size, resident;
+	char buf[128];
+	ssize_t n;
+	int f = atomic_load(&fd);
+
+	if (f < 0) {
+		int mine = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+
+		if (mine < 0)
+			return 0;
+		if (atomic_compare_exchange_strong(&fd, &f, mine))
+			f = mine;
+		else
+			close(mine);	/* f is the one another call opened */
+	}
+	n = pread(f, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return 0;
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* See os.h. */
+uint64_t os_raise_nofile(uint64_t want, uint64_t *before)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		*before = 0;
+		return 0;
+	}
+	*before = rl.rlim_cur;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		struct rlimit up = rl;
+
+		up.rlim_cur = want;
+		if (up.rlim_max != RLIM_INFINITY && up.rlim_max < want)
+			up.rlim_max = want;	/* needs CAP_SYS_RESOURCE */
+		if (setrlimit(RLIMIT_NOFILE, &up) != 0 &&
+		    rl.rlim_cur < rl.rlim_max) {
+			/* Not allowed past the hard limit: go up to it. */
+			up.rlim_cur = rl.rlim_max;
+			up.rlim_max = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &up);
+		}
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
 }

@@ -9,6 +9,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <psapi.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,4 +236,23 @@ int os_net_init(void)
 void os_net_fini(void)
 {
 	WSACleanup();
+}
+
+/* See os.h. */
+uint64_t os_rss_bytes(void)
+{
+	PROCESS_MEMORY_COUNTERS pmc = { .cb = sizeof(pmc) };
+
+	/* The K32 name is in kernel32 itself: no psapi.dll needed. */
+	if (!K32GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof(pmc)))
+		return 0;
+	return pmc.WorkingSetSize;
+}
+
+/* See os.h: Windows has no per-process limit on open sockets. */
+uint64_t os_raise_nofile(uint64_t want, uint64_t *before)
+{
+	(void)want;
+	*before = UINT64_MAX;
+	return UINT64_MAX;
 }

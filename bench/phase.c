@@ -173,7 +173,7 @@ static void begin_measuring(struct phase *p, uint64_t t)
 
 /* One outcome: a completion (o set) or a synchronous failure (o NULL). */
 static void record(struct phase *p, int status, bool timed_out,
-		   const struct outcome *o)
+		   const struct outcome *o, uint64_t latency_ns)
 {
 	uint64_t seq = atomic_fetch_add(&p->outcomes, 1);
 	uint64_t warm_n = p->opt->warmup_connects;
@@ -182,7 +182,7 @@ static void record(struct phase *p, int status, bool timed_out,
 
 	count(&p->all, status, timed_out, o);
 	if (ok)
-		iocx__hist_record(p->hist_all, o->latency_ns);
+		iocx__hist_record(p->hist_all, latency_ns);
 	if (warm_n && seq + 1 == warm_n)
 		begin_measuring(p, iocx__now_ns());
 	if (measured && p->warm_end_ns)
@@ -192,7 +192,7 @@ static void record(struct phase *p, int status, bool timed_out,
 	count(&p->measured, status, timed_out, o);
 	if (!ok)
 		return;
-	iocx__hist_record(p->hist, o->latency_ns);
+	iocx__hist_record(p->hist, latency_ns);
 	if (p->hist_reply) {
 		iocx__hist_record(p->hist_ttfb, o->ttfb_ns);
 		iocx__hist_record(p->hist_reply, o->reply_ns);
@@ -245,7 +245,7 @@ static bool start_one(struct phase *p, struct slot *s)
 		return true;
 	}
 	atomic_store(&s->state, STATE(gen, SLOT_FREE));
-	record(p, rc, false, NULL);
+	record(p, rc, false, NULL, 0);
 	live_drop(p);
 	return false;
 }
@@ -301,6 +301,9 @@ static uint64_t pace(struct phase *p, uint64_t now)
 bool phase_complete(struct slot *s, const struct outcome *o)
 {
 	uint64_t w = atomic_load(&s->state);
+	uint64_t latency = iocx__now_ns() -
+			   atomic_load_explicit(&s->t_start_ns,
+						memory_order_relaxed);
 	bool timed_out;
 
 	w = atomic_exchange(&s->state, STATE(GEN(w), SLOT_DONE));
@@ -309,7 +312,7 @@ bool phase_complete(struct slot *s, const struct outcome *o)
 	 * the caller closes or reuses anything of this connect. */
 	while (timed_out && !atomic_load(&s->expired))
 		os_yield();
-	record(s->phase, o->status, timed_out, o);
+	record(s->phase, o->status, timed_out, o, latency);
 	return timed_out;
 }
 
@@ -332,6 +335,19 @@ void phase_release(struct slot *s)
 void phase_closed(struct phase *p)
 {
 	live_drop(p);
+}
+
+/* See phase.h. */
+bool phase_wait_closed(struct phase *p, unsigned timeout_ms)
+{
+	uint64_t give_up = iocx__now_ns() + timeout_ms * NS_PER_MS;
+
+	while (ld(&p->live) > 0) {
+		if (iocx__now_ns() >= give_up)
+			return false;
+		os_yield();
+	}
+	return true;
 }
 
 /* See phase.h. */

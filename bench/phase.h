@@ -30,7 +30,7 @@ struct os_event;
 struct slot {
 	_Atomic uint64_t state;		/* generation << 8 | slot state */
 	atomic_bool expired;		/* the driver's expire() returned */
-	_Atomic uint64_t t_start_ns;	/* when the connect started */
+	_Atomic uint64_t t_start_ns;	/* just before the driver's start() */
 	_Atomic uint32_t next_free;	/* free list: index + 1, 0 = end */
 	uint32_t index;			/* 0 .. concurrency - 1 */
 	struct phase *phase;
@@ -59,7 +59,8 @@ struct driver {
 	 * is reported and closed, free everything.
 	 */
 	void (*fini)(void *ctx);
-	/* Backend name and worker threads, for the banner. */
+	/* Backend name (a static string: the phase's result keeps it
+	 * after fini) and worker threads, for the banner. */
 	const char *(*backend)(void *ctx);
 	unsigned (*workers)(void *ctx);
 	/*
@@ -122,10 +123,13 @@ struct phase_config {
 /* How long an interrupted phase waits for the connects in flight. */
 #define PHASE_INTERRUPT_GRACE_MS 1000
 
-/* The outcome of one connect, as a driver reports it. */
+/*
+ * The outcome of one connect, as a driver reports it.  Its latency is
+ * taken by the phase, the same span for every driver: from just before
+ * the phase calls the driver's start() to phase_complete().
+ */
 struct outcome {
 	int status;			/* IOCX_OK or a negative iocx code */
-	uint64_t latency_ns;		/* from before socket creation */
 	size_t payload_sent;
 	bool fastopen;
 	/* --expect-*: from the connect's start (slot t_start_ns) to the
@@ -207,6 +211,15 @@ void phase_release(struct slot *s);
 
 /* A connection started by the phase is fully closed (on_close). */
 void phase_closed(struct phase *p);
+
+/*
+ * For a driver's fini(): wait, polling, until every connect the phase
+ * started has had its phase_closed(), for at most timeout_ms.  Returns
+ * whether none is left.  Normally none is (the phase ends once all are
+ * closed); after a stall or an interruption the driver cancels what is
+ * in flight first.
+ */
+bool phase_wait_closed(struct phase *p, unsigned timeout_ms);
 
 /*
  * The driver found something wrong outside the phase's own counters (its

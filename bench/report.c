@@ -242,6 +242,7 @@ static const struct {
 	[BENCH_SINK_READ] = { "read", "reads the payload" },
 	[BENCH_SINK_CLOSE] = { "close", "accept+close" },
 	[BENCH_SINK_ECHO] = { "echo", "sends the payload back" },
+	[BENCH_SINK_HOLD] = { "hold", "reads the payload and holds" },
 };
 
 static void describe_target(FILE *f, const struct run_report *r)
@@ -338,6 +339,8 @@ void report_table(FILE *f, const struct run_report *r)
 		r->workers == 1 ? "" : "s", o->concurrency, o->payload,
 		o->close_mode == BENCH_CLOSE_ABORT ? "abort" : "graceful",
 		o->fastopen ? ", fastopen" : "");
+	if (r->nresults > 1 && o->baseline)
+		fprintf(f, "baseline %s\n", r->results[1].backend);
 	describe_target(f, r);
 	fprintf(f, "; ");
 	describe_workload(f, o);
@@ -503,6 +506,11 @@ static void json_settings(FILE *f, const struct run_report *r)
 
 	fprintf(f, "{\"backend\": ");
 	report_json_str(f, r->nresults ? r->results[0].backend : "?");
+	fprintf(f, ", \"raw_backend\": ");
+	if (r->nresults > 1 && r->opt->baseline)
+		report_json_str(f, r->results[1].backend);
+	else
+		fprintf(f, "null");
 	fprintf(f, ", \"target\": ");
 	report_json_str(f, r->target);
 	fprintf(f, ", \"sink\": ");

@@ -1,9 +1,11 @@
 /*
  * The bench's built-in loopback sink: accepts connections, reads the
  * first payload (mode read), or reads it and sends it back (mode echo:
- * a server that answers, for --expect-*), or not (mode close), closes.
- * Counts what it saw so a run can be checked against the client's own
- * counts.  One implementation per OS (sink_win.c, sink_posix.c).
+ * a server that answers, for --expect-*), or not (mode close), closes,
+ * or keeps the connection open until the sink stops (mode hold, after
+ * the read).  Counts what it saw so a run can be checked against the
+ * client's own counts.  One implementation per OS (sink_win.c,
+ * sink_posix.c).
  */
 #ifndef IOCX_BENCH_SINK_H
 #define IOCX_BENCH_SINK_H
@@ -18,10 +20,10 @@ struct sink;
 /*
  * Start a sink on 127.0.0.1, port chosen by the OS, with threads acceptor
  * threads (clamped to BENCH_MIN_SINK_THREADS..BENCH_MAX_SINK_THREADS); in
- * modes BENCH_SINK_READ and BENCH_SINK_ECHO each reads up to payload
- * bytes of a connection (until EOF), in ECHO sending every piece back as
- * it arrives, before closing it.  Returns NULL on failure (message on
- * stderr).
+ * modes BENCH_SINK_READ, BENCH_SINK_ECHO and BENCH_SINK_HOLD each reads
+ * up to payload bytes of a connection (until EOF), in ECHO sending every
+ * piece back as it arrives, before closing (HOLD: holding) it.  Returns
+ * NULL on failure (message on stderr).
  */
 struct sink *sink_start(unsigned threads, enum bench_sink_mode mode,
 			size_t payload);

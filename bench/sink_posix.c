@@ -1,8 +1,10 @@
 /*
  * Loopback sink for the bench on POSIX sockets: blocking accept threads
- * (see sink.h).  Stopping: set the flag, then shut the listener down,
- * which on Linux makes every blocked accept() return at once; a connect
- * per acceptor backs that up where shutdown() of a listener does not.
+ * (see sink.h); in mode hold, the accepted sockets are kept in one array
+ * under a mutex until sink_stop() closes them.  Stopping: set the flag,
+ * then shut the listener down, which on Linux makes every blocked
+ * accept() return at once; a connect per acceptor backs that up where
+ * shutdown() of a listener does not.
  *
  * The sink runs in the bench's own process, so it shares the CPUs with
  * the client; its threads' CPU time is measured separately so the bench
@@ -35,7 +37,34 @@ struct sink {
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t handled;	/* read (if asked) and closed */
 	_Atomic uint64_t bytes;
+	/* BENCH_SINK_HOLD: the connections held open, until sink_stop(). */
+	pthread_mutex_t hold_lock;
+	int *held;
+	size_t nheld, held_cap;
 };
+
+/* Keep s open (mode hold); false when there is no room to keep it. */
+static bool hold(struct sink *k, int s)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&k->hold_lock);
+	if (k->nheld == k->held_cap) {
+		size_t cap = k->held_cap ? k->held_cap * 2 : 1024;
+		int *more = realloc(k->held, cap * sizeof(*more));
+
+		if (more) {
+			k->held = more;
+			k->held_cap = cap;
+		}
+	}
+	if (k->nheld < k->held_cap)
+		k->held[k->nheld++] = s;
+	else
+		ok = false;
+	pthread_mutex_unlock(&k->hold_lock);
+	return ok;
+}
 
 /* Send buf[0..len) in full; false when the connection broke. */
 static bool send_all(int s, const char *buf, size_t len)
@@ -93,7 +122,8 @@ static void *acceptor(void *arg)
 			atomic_fetch_add(&k->bytes,
 					 drain(s, k->payload,
 					       k->mode == BENCH_SINK_ECHO));
-		close(s);
+		if (k->mode != BENCH_SINK_HOLD || !hold(k, s))
+			close(s);
 		atomic_fetch_add(&k->handled, 1);
 	}
 }
@@ -115,6 +145,7 @@ struct sink *sink_start(unsigned threads, enum bench_sink_mode mode,
 		threads = BENCH_MAX_SINK_THREADS;
 	k->mode = mode;
 	k->payload = payload;
+	pthread_mutex_init(&k->hold_lock, NULL);
 	k->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	k->addr.sin_family = AF_INET;
 	k->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -138,6 +169,7 @@ struct sink *sink_start(unsigned threads, enum bench_sink_mode mode,
 err:
 	if (k->listener >= 0)
 		close(k->listener);
+	pthread_mutex_destroy(&k->hold_lock);
 	free(k);
 	return NULL;
 }
@@ -218,5 +250,9 @@ void sink_stop(struct sink *k)
 	for (unsigned i = 0; i < k->nthreads; i++)
 		pthread_join(k->threads[i], NULL);
 	close(k->listener);
+	for (size_t i = 0; i < k->nheld; i++)
+		close(k->held[i]);
+	free(k->held);
+	pthread_mutex_destroy(&k->hold_lock);
 	free(k);
 }

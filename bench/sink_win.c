@@ -1,8 +1,9 @@
 /*
  * Loopback sink for the bench on Winsock: blocking accept threads (see
- * sink.h).  Stopping: set the flag, then connect once per acceptor so
- * every blocked accept() returns and sees it; closing a listener does not
- * reliably wake accept() everywhere.
+ * sink.h); in mode hold, the accepted sockets are kept in one array under
+ * a lock until sink_stop() closes them.  Stopping: set the flag, then
+ * connect once per acceptor so every blocked accept() returns and sees
+ * it; closing a listener does not reliably wake accept() everywhere.
  *
  * The sink runs in the bench's own process, so it shares the CPU (and,
  * under Wine, the wineserver) with the client.  Its threads' CPU time is
@@ -31,7 +32,34 @@ struct sink {
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t handled;	/* read (if asked) and closed */
 	_Atomic uint64_t bytes;
+	/* BENCH_SINK_HOLD: the connections held open, until sink_stop(). */
+	SRWLOCK hold_lock;
+	SOCKET *held;
+	size_t nheld, held_cap;
 };
+
+/* Keep s open (mode hold); false when there is no room to keep it. */
+static bool hold(struct sink *k, SOCKET s)
+{
+	bool ok = true;
+
+	AcquireSRWLockExclusive(&k->hold_lock);
+	if (k->nheld == k->held_cap) {
+		size_t cap = k->held_cap ? k->held_cap * 2 : 1024;
+		SOCKET *more = realloc(k->held, cap * sizeof(*more));
+
+		if (more) {
+			k->held = more;
+			k->held_cap = cap;
+		}
+	}
+	if (k->nheld < k->held_cap)
+		k->held[k->nheld++] = s;
+	else
+		ok = false;
+	ReleaseSRWLockExclusive(&k->hold_lock);
+	return ok;
+}
 
 /* Send buf[0..len) in full; false when the connection broke. */
 static bool send_all(SOCKET s, const char *buf, size_t len)
@@ -89,7 +117,8 @@ static DWORD WINAPI acceptor(LPVOID arg)
 			atomic_fetch_add(&k->bytes,
 					 drain(s, k->payload,
 					       k->mode == BENCH_SINK_ECHO));
-		closesocket(s);
+		if (k->mode != BENCH_SINK_HOLD || !hold(k, s))
+			closesocket(s);
 		atomic_fetch_add(&k->handled, 1);
 	}
 }
@@ -113,6 +142,7 @@ struct sink *sink_start(unsigned threads, enum bench_sink_mode mode,
 		threads = BENCH_MAX_SINK_THREADS;
 	k->mode = mode;
 	k->payload = payload;
+	InitializeSRWLock(&k->hold_lock);
 	k->listener = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
 	k->addr.sin_family = AF_INET;
 	k->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -223,6 +253,9 @@ void sink_stop(struct sink *k)
 	for (unsigned i = 0; i < k->nthreads; i++)
 		CloseHandle(k->threads[i]);
 	closesocket(k->listener);
+	for (size_t i = 0; i < k->nheld; i++)
+		closesocket(k->held[i]);
+	free(k->held);
 	free(k);
 	WSACleanup();
 }

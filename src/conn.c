@@ -778,7 +778,8 @@ static bool on_close_request(struct iocx_conn *c)
 				   c->idle_expired;
 		/* No request is taken from here on.  One that found them
 		 * still open set req_touched first, so pump() sees it and
-		 * takes req_lock, which waits for it (see take_requests). */
+		 * takes the request lock, which waits for it (see
+		 * take_requests). */
 		atomic_store(&c->open_for_send, false);
 		atomic_store(&c->open_for_read, false);
 		return pump(c);
@@ -799,13 +800,13 @@ bool iocx__conn_plain_socket(const struct iocx_conn *c)
 	static const unsigned char v4_mapped[12] = {
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 	};
-	const struct sockaddr_in6 *in6 = (const void *)&c->remote;
 
 	if ((c->flags & IOCX_CONNECT_FASTOPEN) || c->syn_rtt_ms ||
 	    c->syn_retransmissions)
 		return false;
-	return c->remote.ss_family != AF_INET6 ||
-	       memcmp(&in6->sin6_addr, v4_mapped, sizeof(v4_mapped)) != 0;
+	return c->remote.sa.sa_family != AF_INET6 ||
+	       memcmp(&c->remote.in6.sin6_addr, v4_mapped,
+		      sizeof(v4_mapped)) != 0;
 }
 
 /*
@@ -825,9 +826,9 @@ static bool recyclable(struct iocx_conn *c)
 	    c->closing_abort || c->local_len != 0 || c->detached ||
 	    !iocx__conn_plain_socket(c) || c->on_socket)
 		return false;
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	broken = c->req.broken;
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	return broken == 0;
 }
 
@@ -893,7 +894,7 @@ static void take_requests(struct iocx_conn *c, struct taken *t)
 		memset(t, 0, sizeof(*t));
 		return;
 	}
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	if (c->req.head) {
 		if (c->sendq_tail)
 			c->sendq_tail->next = c->req.head;
@@ -909,7 +910,7 @@ static void take_requests(struct iocx_conn *c, struct taken *t)
 		c->fin_wanted = true;
 	t->broken = c->req.broken;
 	c->req.kick_pending = false;
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 }
 
 /* Something arrived that take_requests() has not seen yet. */
@@ -919,24 +920,24 @@ static bool requests_pending(struct iocx_conn *c)
 
 	if (!atomic_load(&c->req_touched))
 		return false;	/* as in take_requests() */
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	pending = c->req.head || c->req.read_start ||
 		  (c->req.read_stop && c->reading && !c->read_stopping) ||
 		  (c->req.shutdown && !c->fin_wanted);
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	return pending;
 }
 
 /* The connection broke: no more sends or reads are accepted. */
 static void mark_broken(struct iocx_conn *c, int status)
 {
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	atomic_store(&c->req_touched, true);	/* take_requests reports it */
 	if (!c->req.broken)
 		c->req.broken = status;
 	atomic_store(&c->open_for_send, false);
 	atomic_store(&c->open_for_read, false);
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 }
 
 /* End the read session with its terminal on_recv(status). */
@@ -947,10 +948,17 @@ static void end_reading(struct iocx_conn *c, int status)
 	c->reading = false;
 	c->read_stopping = false;
 	c->on_recv = NULL;
-	iocx__mutex_lock(&c->req_lock);
+	/* The buffer is held only while reading (iocx.h), unless a receive
+	 * into it is still in the OS's hands: then the free waits for the
+	 * connection's end. */
+	if (!c->recv_busy) {
+		iocx__free(c->recv_buf);
+		c->recv_buf = NULL;
+	}
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	c->req.read_on = false;	/* a new read_start may follow at once */
 	c->req.read_stop = false;
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	iocx__stats_io_error(iocx__counters(c->engine)->recv_errors, status);
 	cb(c, status, NULL, 0, c->user);
 }
@@ -1308,7 +1316,6 @@ void iocx__conn_unref(struct iocx_conn *c)
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	assert(c->req.head == NULL && c->sendq == NULL);
-	iocx__mutex_destroy(&c->req_lock);
 	iocx__mutex_destroy(&c->lock);
 	iocx__free(c->recv_buf);
 	if (c->uses_timer)

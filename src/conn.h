@@ -30,6 +30,17 @@
 #include <netinet/in.h>
 #endif
 
+/*
+ * An address a connection holds: IPv4 or IPv6, the only families
+ * iocx_connect() accepts, so 28 bytes instead of a sockaddr_storage's
+ * 128 (two per connection).
+ */
+union iocx_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 enum iocx_conn_state {
 	CONN_NEW,		/* nothing issued yet */
 	CONN_QUEUED,		/* waiting for an in-flight slot (admission
@@ -75,16 +86,17 @@ struct iocx_send_req {
 
 /*
  * Data requests made from any thread (iocx_send, iocx_read_start/stop,
- * iocx_shutdown), guarded by conn->req_lock, a leaf lock never held while
- * a callback runs.  A worker takes them over under conn->lock in settle().
+ * iocx_shutdown), guarded by iocx__conn_req_lock(conn), a leaf lock never
+ * held while a callback runs.  A worker takes them over under conn->lock
+ * in settle().
  */
 struct iocx_requests {
 	struct iocx_send_req *head, *tail;	/* sends not yet taken */
-	bool kick_pending;		/* an IOCX_EV_KICK is on its way */
+	iocx_recv_cb read_start;	/* pending start, NULL = none */
 	int broken;			/* error that broke the connection */
+	bool kick_pending;		/* an IOCX_EV_KICK is on its way */
 	bool read_on;			/* read_start accepted, session not
 					   ended yet (terminal on_recv due) */
-	iocx_recv_cb read_start;	/* pending start, NULL = none */
 	bool read_stop;			/* pending stop */
 	bool shutdown;			/* FIN requested */
 };
@@ -98,12 +110,12 @@ struct iocx_requests {
  */
 struct iocx_conn {
 	/* Set up by iocx_connect, read when an attempt opens its socket. */
-	struct sockaddr_storage remote;
-	struct sockaddr_storage local;
+	union iocx_addr remote;
+	union iocx_addr local;
 	int remote_len;
 	int local_len;			/* 0 = wildcard of remote family */
-	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
 	uint64_t rng;			/* xorshift state for backoff jitter */
+	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
 	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
 	uint8_t syn_retransmissions;
 	bool syn_tuned;			/* ... and the OS took it */
@@ -117,8 +129,8 @@ struct iocx_conn {
 	unsigned addresses_tried;	/* for the result; 1 by address */
 	uint64_t resolve_ns;		/* for the result */
 
-	/* Data requests from other threads (data.c). */
-	iocx_mutex req_lock;
+	/* Data requests from other threads (data.c), under
+	 * iocx__conn_req_lock(c). */
 	struct iocx_requests req;
 
 	/* Touched by every event. */
@@ -130,14 +142,14 @@ struct iocx_conn {
 	 * delivers it (engine.c), with the reference destroy took. */
 	atomic_bool shutdown_missed;
 	/*
-	 * The worker's side of the data requests without req_lock (see
-	 * take_requests in conn.c).  req_touched: set under req_lock by
-	 * every request before it looks at the open flags; until then
-	 * req holds nothing.  open_for_*: whether requests are taken
-	 * (OPEN, not shut down for sending, not broken); set by the
-	 * worker, cleared by the worker or by iocx_shutdown under
-	 * req_lock.  All three are sequentially consistent: a request and
-	 * the worker's close each store one and then load the other.
+	 * The worker's side of the data requests without the request lock
+	 * (see take_requests in conn.c).  req_touched: set under the
+	 * request lock by every request before it looks at the open flags;
+	 * until then req holds nothing.  open_for_*: whether requests are
+	 * taken (OPEN, not shut down for sending, not broken); set by the
+	 * worker, cleared by the worker or by iocx_shutdown under the
+	 * request lock.  All three are sequentially consistent: a request
+	 * and the worker's close each store one and then load the other.
 	 */
 	atomic_bool req_touched;
 	atomic_bool open_for_send;
@@ -152,7 +164,6 @@ struct iocx_conn {
 	bool holds_slot;		/* counts against max_in_flight */
 	bool aq_queued;			/* in the admission queue ... */
 	atomic_bool aq_granted;		/* ... left it with a slot */
-	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
 
 	/* Worker side of the data path (conn->lock). */
 	bool send_busy;
@@ -171,6 +182,7 @@ struct iocx_conn {
 	 * the next attempt's connect (backend->keep). */
 	bool held;
 
+	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
 	iocx_connect_cb on_connect;
 	iocx_close_cb on_close;
 	void *user;
@@ -205,17 +217,19 @@ struct iocx_conn {
 	 * The socket as the accessors show it (socket.c).  handle is
 	 * written by the worker that reports the connection open, before
 	 * exposed is stored (release); readers on any thread load exposed
-	 * (acquire) first.  exposed is cleared, under req_lock, before the
-	 * socket is released, so a reader holding req_lock that sees it set
-	 * may ask the OS about the socket: local_seen is read that way on
-	 * first demand and kept (local_known, under req_lock), because most
+	 * (acquire) first.  exposed is cleared, under the request lock,
+	 * before the socket is released, so a reader holding that lock that
+	 * sees it set may ask the OS about the socket: local_seen is read
+	 * that way on first demand and kept (local_known, under that lock;
+	 * an IPv4 or IPv6 address, in the 28-byte union), because most
 	 * programs never ask and a getsockname per connect is not free (two
 	 * wineserver round trips under Wine).
 	 */
 	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
 
-	/* Backpressure (sendq.c): bytes queued, changed under req_lock;
-	 * drain_wanted (req_lock): a send was refused, on_drained due. */
+	/* Backpressure (sendq.c): bytes queued, changed under the request
+	 * lock; drain_wanted (that lock too): a send was refused,
+	 * on_drained due. */
 	atomic_size_t queued;
 	bool drain_wanted;
 	iocx_drained_cb on_drained;
@@ -223,13 +237,27 @@ struct iocx_conn {
 	atomic_bool exposed;
 	iocx_socket_t handle;
 	bool local_known;		/* local_seen holds the answer */
-	struct sockaddr_storage local_seen;
+	union iocx_addr local_seen;
 };
+
+/*
+ * The lock of c's data requests (c->req and the open flags' clearing):
+ * one of the engine's IOCX_REQ_LOCKS stripes, picked by c's address.  A
+ * leaf lock: nothing else is taken while it is held, so two connections
+ * sharing a stripe only ever wait for each other's few stores.
+ */
+static inline iocx_mutex *iocx__conn_req_lock(const struct iocx_conn *c)
+{
+	uintptr_t h = (uintptr_t)c;
+
+	h ^= h >> 12;
+	return &c->engine->req_locks[(h >> 4) & (IOCX_REQ_LOCKS - 1)];
+}
 
 /* The family of the connection's remote address. */
 static inline int iocx__conn_family(const struct iocx_conn *c)
 {
-	return c->remote.ss_family;
+	return c->remote.sa.sa_family;
 }
 
 /*
@@ -299,14 +327,14 @@ int iocx__conn_socket_hook(struct iocx_conn *c);
 void iocx__conn_expose(struct iocx_conn *c);
 
 /* Withdraw it: the socket is about to be released (c->lock held, not
- * req_lock, which this takes). */
+ * the request lock, which this takes). */
 void iocx__conn_unexpose(struct iocx_conn *c);
 
 /*
- * sendq.c.  admit: with req_lock held, count len more bytes queued, or
+ * sendq.c.  admit: with the request lock held, count len more bytes queued, or
  * return IOCX_E_LIMIT (counting nothing) when that would pass
  * options.max_queued_bytes.  release: a send of len bytes left the queue
- * (c->lock held, req_lock not); true when on_drained is due now.
+ * (c->lock held, the request lock not); true when on_drained is due now.
  * chunk: how much of left bytes one send operation carries.
  */
 int iocx__sendq_admit(struct iocx_conn *c, size_t len);

@@ -146,7 +146,6 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	memset(c, 0, base);
 	c->engine = e;
 	iocx__mutex_init(&c->lock);
-	iocx__mutex_init(&c->req_lock);
 	atomic_init(&c->refs, 1);	/* alive until on_close returns */
 	atomic_init(&c->close_request, CONN_CLOSE_NONE);
 	atomic_init(&c->shutdown_missed, false);
@@ -204,7 +203,6 @@ static void conn_free_unstarted(struct iocx_conn *c)
 	if (c->uses_timer)
 		iocx__engine_timer_release(c->engine);
 	iocx__race_free(c);
-	iocx__mutex_destroy(&c->req_lock);
 	iocx__mutex_destroy(&c->lock);
 	iocx__free(c);
 }
@@ -300,7 +298,7 @@ int iocx__conn_spawn(struct iocx_conn *parent,
 
 	/* The parent's own local address, when it is of this family. */
 	if (parent->local_len && !parent->local_from_sources &&
-	    parent->local.ss_family == addr->ss_family) {
+	    parent->local.sa.sa_family == addr->ss_family) {
 		req.local = (const struct sockaddr *)&parent->local;
 		local_len = parent->local_len;
 	}

@@ -2,9 +2,10 @@
  * The data API: iocx_send, iocx_read_start, iocx_read_stop, iocx_shutdown.
  *
  * These run on any thread, so they never touch the connection's state
- * machine: they record the request under conn->req_lock (a leaf lock,
- * never held during a callback, so calling them while holding your own
- * locks cannot deadlock against a callback) and make sure a worker looks:
+ * machine: they record the request under the request lock
+ * (iocx__conn_req_lock(), a leaf lock, never held during a callback, so
+ * calling them while holding your own locks cannot deadlock against a
+ * callback) and make sure a worker looks:
  * inside the connection's own callback settle() will, elsewhere a KICK is
  * posted (one at a time).  The worker applies them in conn.c's pump().
  */
@@ -14,7 +15,7 @@
 #include "conn.h"
 
 /*
- * With req_lock held: must the caller post a KICK after unlocking?  Not
+ * With the request lock held: must the caller post a KICK after unlocking?  Not
  * inside c's own callback, and not when one is already on its way.
  */
 static bool need_kick(struct iocx_conn *c)
@@ -39,14 +40,14 @@ static void kick(struct iocx_conn *c)
 		return;
 	/* The request stays queued; the connection's next event applies
 	 * it.  Posting to a live port does not fail in practice. */
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	c->req.kick_pending = false;
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	iocx__conn_unref(c);
 }
 
 /*
- * Record one request: apply(c, arg) runs under req_lock and returns
+ * Record one request: apply(c, arg) runs under the request lock and returns
  * IOCX_OK when it recorded something a worker must act on; then a worker
  * is made to look.  The reference keeps c alive while we touch it: it may
  * finish on a worker meanwhile.
@@ -58,13 +59,13 @@ static int request(struct iocx_conn *c,
 	int rc;
 
 	iocx__conn_ref(c);
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	/* Before apply() looks at the open flags: see take_requests(). */
 	atomic_store(&c->req_touched, true);
 	rc = apply(c, arg);
 	if (rc == IOCX_OK)
 		post = need_kick(c);
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	if (post)
 		kick(c);
 	iocx__conn_unref(c);

@@ -187,6 +187,8 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	iocx__cond_init(&e->idle);
 	iocx__mutex_init(&e->drain_lock);
 	iocx__cond_init(&e->drained);
+	for (unsigned i = 0; i < IOCX_REQ_LOCKS; i++)
+		iocx__mutex_init(&e->req_locks[i]);
 	e->clock = iocx__now_ns;
 	atomic_init(&e->shutting_down, false);
 	atomic_init(&e->callers, 0);
@@ -219,6 +221,8 @@ err_sync:
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->drained);
 	iocx__mutex_destroy(&e->drain_lock);
+	for (unsigned i = 0; i < IOCX_REQ_LOCKS; i++)
+		iocx__mutex_destroy(&e->req_locks[i]);
 	iocx__cond_destroy(&e->idle);
 	iocx__admission_fini(e);
 	iocx__mutex_destroy(&e->latency_lock);
@@ -418,6 +422,8 @@ int iocx_engine_destroy(iocx_engine *e)
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->drained);
 	iocx__mutex_destroy(&e->drain_lock);
+	for (unsigned i = 0; i < IOCX_REQ_LOCKS; i++)
+		iocx__mutex_destroy(&e->req_locks[i]);
 	iocx__latency_detach(&e->stats);
 	iocx__free(e->latency_base[0]);
 	iocx__free(e->latency_base[1]);

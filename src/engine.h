@@ -46,6 +46,9 @@ struct iocx_worker {
 	char pad[64];
 };
 
+/* Stripes of the connections' data-request locks (a power of two). */
+#define IOCX_REQ_LOCKS 64
+
 struct iocx_engine {
 	const struct iocx_backend *backend;
 	void *backend_data;		/* owned by the backend */
@@ -76,6 +79,13 @@ struct iocx_engine {
 	struct iocx_timer_heap timers;
 	size_t timer_users;
 	uint64_t (*clock)(void);	/* iocx__now_ns; tests swap it */
+
+	/*
+	 * The connections' data-request locks (iocx__conn_req_lock()), one
+	 * per stripe instead of one per connection: a glibc mutex is 40
+	 * bytes, and a leaf lock held for a few stores can be shared.
+	 */
+	iocx_mutex req_locks[IOCX_REQ_LOCKS];
 
 	/* Copies of opts.sources, and where the round robin stands. */
 	struct sockaddr_storage *sources;

@@ -167,7 +167,7 @@ int iocx__race_begin(struct iocx_conn *c)
 	for (int i = 0; i < FAMILIES; i++) {
 		/* A local address of one family leaves only that family. */
 		if (c->local_len && !c->local_from_sources &&
-		    c->local.ss_family != family_of(i)) {
+		    c->local.sa.sa_family != family_of(i)) {
 			r->done[i] = true;
 			continue;
 		}

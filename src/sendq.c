@@ -5,11 +5,12 @@
  *
  * The gauge counts a send from the moment iocx_send() accepts it until its
  * on_sent has been decided (reported, or failed with the rest of the
- * queue).  It is changed only under conn->req_lock, so the limit check and
- * the addition are one step; it is atomic so that iocx_conn_queued_bytes()
- * reads it from any thread without the lock.  drain_wanted (req_lock too)
- * remembers that a send was refused, so that exactly one on_drained
- * follows once the queue falls below half the limit.
+ * queue).  It is changed only under iocx__conn_req_lock(), so the limit
+ * check and the addition are one step; it is atomic so that
+ * iocx_conn_queued_bytes() reads it from any thread without the lock.
+ * drain_wanted (that lock too) remembers that a send was refused, so that
+ * exactly one on_drained follows once the queue falls below half the
+ * limit.
  */
 #include "conn.h"
 
@@ -36,7 +37,7 @@ bool iocx__sendq_release(struct iocx_conn *c, size_t len)
 	size_t queued;
 	bool drained = false;
 
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	queued = atomic_load_explicit(&c->queued, memory_order_relaxed);
 	queued = len < queued ? queued - len : 0;
 	atomic_store_explicit(&c->queued, queued, memory_order_relaxed);
@@ -44,7 +45,7 @@ bool iocx__sendq_release(struct iocx_conn *c, size_t len)
 		c->drain_wanted = false;
 		drained = true;
 	}
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	return drained;
 }
 

@@ -5,10 +5,11 @@
  * The accessors run on any thread, with or without the connection's
  * lock, so they never look at the state machine: the worker that reports
  * the connection open copies the handle into the connection and then
- * sets exposed (release); it clears exposed, under req_lock, before the
- * socket goes.  A reader that saw exposed set reads fields written before
- * it; one that holds req_lock and sees it set may also ask the OS about
- * the socket (the local address, read on first demand).
+ * sets exposed (release); it clears exposed, under the request lock
+ * (iocx__conn_req_lock()), before the socket goes.  A reader that saw
+ * exposed set reads fields written before it; one that holds the request
+ * lock and sees it set may also ask the OS about the socket (the local
+ * address, read on first demand).
  */
 #include <string.h>
 
@@ -40,7 +41,7 @@ void iocx__conn_expose(struct iocx_conn *c)
 	atomic_store_explicit(&c->exposed, true, memory_order_release);
 }
 
-/* iocx__conn_unexpose() with req_lock held. */
+/* iocx__conn_unexpose() with the request lock held. */
 static void unexpose_locked(struct iocx_conn *c)
 {
 	atomic_store_explicit(&c->exposed, false, memory_order_release);
@@ -49,9 +50,9 @@ static void unexpose_locked(struct iocx_conn *c)
 /* See conn.h. */
 void iocx__conn_unexpose(struct iocx_conn *c)
 {
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	unexpose_locked(c);
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 }
 
 static bool exposed(const struct iocx_conn *c)
@@ -72,30 +73,34 @@ int iocx_conn_local_addr(const iocx_conn *conn, struct sockaddr_storage *out)
 {
 	struct iocx_conn *c = (struct iocx_conn *)conn;
 	const struct iocx_backend *b;
+	struct sockaddr_storage seen;
 	int rc = IOCX_OK;
 
 	if (!c || !out)
 		return IOCX_E_INVAL;
 	b = c->engine->backend;
-	/* req_lock keeps the socket open while the OS is asked. */
-	iocx__mutex_lock(&c->req_lock);
+	/* The request lock keeps the socket open while the OS is asked. */
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	if (!exposed(c))
 		rc = IOCX_E_NOTCONN;
 	else if (!c->local_known)
-		rc = b->local_addr ? b->local_addr(c, &c->local_seen)
-				   : IOCX_E_NOTSUP;
+		rc = b->local_addr ? b->local_addr(c, &seen) : IOCX_E_NOTSUP;
 	if (rc == IOCX_OK) {
+		/* An IPv4 or IPv6 socket's name fits the 28-byte union. */
+		if (!c->local_known)
+			memcpy(&c->local_seen, &seen, sizeof(c->local_seen));
 		c->local_known = true;
-		*out = c->local_seen;
+		memset(out, 0, sizeof(*out));
+		memcpy(out, &c->local_seen, sizeof(c->local_seen));
 	}
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	return rc;
 }
 
 /*
  * iocx_detach() with c->lock held: check that c is open and idle, then
- * hand the socket over with req_lock held, so that no send or read can be
- * accepted between the check and the hand-over.
+ * hand the socket over with the request lock held, so that no send or read
+ * can be accepted between the check and the hand-over.
  */
 static int detach_locked(struct iocx_conn *c, iocx_socket_t *out)
 {
@@ -107,7 +112,7 @@ static int detach_locked(struct iocx_conn *c, iocx_socket_t *out)
 	if (c->send_busy || c->sendq || c->recv_busy || c->reading ||
 	    c->disconnecting || (c->fin_wanted && !c->fin_sent))
 		return IOCX_E_BUSY;
-	iocx__mutex_lock(&c->req_lock);
+	iocx__mutex_lock(iocx__conn_req_lock(c));
 	if (c->req.broken) {
 		rc = c->req.broken;
 	} else if (c->req.head || c->req.read_on || c->req.read_start ||
@@ -123,7 +128,7 @@ static int detach_locked(struct iocx_conn *c, iocx_socket_t *out)
 			unexpose_locked(c);
 		}
 	}
-	iocx__mutex_unlock(&c->req_lock);
+	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	return rc;
 }
 

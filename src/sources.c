@@ -24,7 +24,7 @@ static int family_length(int family)
 int iocx__conn_open(struct iocx_conn *c)
 {
 	struct iocx_engine *e = c->engine;
-	int family = c->remote.ss_family;
+	int family = c->remote.sa.sa_family;
 	size_t n = e->opts.nsources;
 	unsigned start;
 	int rc = IOCX_E_PORTS_EXHAUSTED;

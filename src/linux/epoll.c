@@ -403,7 +403,7 @@ static int ep_connect(struct iocx_conn *c, const void *buf, size_t len)
 	int rc;
 
 	rc = iocx__linux_sys.connect(lc->fd,
-				     (const struct sockaddr *)&c->remote,
+				     &c->remote.sa,
 				     (socklen_t)c->remote_len);
 	if (rc != 0 && errno != EINPROGRESS) {
 		c->os_code = (uint32_t)errno;

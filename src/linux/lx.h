@@ -63,8 +63,8 @@ struct lx_result {
 struct lx_queued {
 	struct lx_result res;		/* LX_Q_IO(op) */
 	uint32_t submit_gen;		/* LX_Q_SUBMIT(op), io_uring */
-	unsigned char submit_stage;
 	uint32_t cancel_gen;		/* LX_Q_CANCEL(op), io_uring */
+	unsigned char submit_stage;
 };
 
 /* One op slot of a connection (enum iocx_op): at most one operation. */
@@ -77,9 +77,9 @@ struct lx_op {
 
 	/* epoll: the operation waiting for readiness (enum ep_op, 0 =
 	 * none).  The readiness path and cancel() both exchange it with 0;
-	 * whoever gets it produces the one completion. */
+	 * whoever gets it produces the one completion.  cancel_req: below,
+	 * with the other one-byte fields (no padding between them). */
 	atomic_int pending;
-	atomic_bool cancel_req;
 
 	/* io_uring: the generation of the slot's latest operation, bumped
 	 * by start() with the connection's lock held (any thread). */
@@ -88,12 +88,13 @@ struct lx_op {
 	 * of its operation, and whether a cancel asked it to stop after
 	 * that stage; the cancels in the ring, the generation the last one
 	 * was for, and whether a cancel that missed shut the socket down. */
-	unsigned char stage;
 	uint32_t live_gen;
-	bool cancelled;
 	unsigned cancels;
 	uint32_t cancel_gen;
+	unsigned char stage;
+	bool cancelled;
 	bool forced;
+	atomic_bool cancel_req;		/* epoll */
 
 	struct lx_queued q;		/* under the owner's lock */
 };
@@ -109,6 +110,7 @@ struct lx_conn {
 	 * event of the connection goes through one worker's queue.
 	 */
 	atomic_uint owner1;
+	unsigned queued;		/* LX_Q_*, under the owner's lock */
 	bool ephemeral;			/* the kernel picks the local port */
 	bool tfo;			/* TCP_FASTOPEN_CONNECT is on */
 
@@ -120,9 +122,8 @@ struct lx_conn {
 
 	struct lx_op op[2];		/* indexed by enum iocx_op */
 
-	/* Queue state, under the owner's lock. */
+	/* The owner's queue, under its lock (with queued above). */
 	struct lx_conn *qnext;
-	unsigned queued;		/* LX_Q_* */
 };
 
 struct lx_engine;

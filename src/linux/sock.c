@@ -26,20 +26,17 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-static bool is_v4_mapped(const struct sockaddr_storage *ss)
+static bool is_v4_mapped(const union iocx_addr *a)
 {
-	const struct sockaddr_in6 *in6 = (const void *)ss;
-
-	return ss->ss_family == AF_INET6 &&
-	       IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
+	return a->sa.sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr);
 }
 
-static uint16_t port_of(const struct sockaddr_storage *ss)
+static uint16_t port_of(const union iocx_addr *a)
 {
-	if (ss->ss_family == AF_INET6)
-		return ((const struct sockaddr_in6 *)(const void *)ss)
-			->sin6_port;
-	return ((const struct sockaddr_in *)(const void *)ss)->sin_port;
+	if (a->sa.sa_family == AF_INET6)
+		return a->in6.sin6_port;
+	return a->in.sin_port;
 }
 
 /* Record a failed call's errno on c and map it. */
@@ -78,7 +75,7 @@ static int bind_local(struct lx_conn *lc, int fd)
 		/* Best effort: without it bind reserves the port now. */
 		set_int(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
 	}
-	if (iocx__linux_sys.bind(fd, (const struct sockaddr *)&c->local,
+	if (iocx__linux_sys.bind(fd, &c->local.sa,
 				 (socklen_t)c->local_len) != 0) {
 		c->os_code = (uint32_t)errno;
 		return iocx__linux_error_bind(errno, lc->ephemeral);
@@ -95,7 +92,7 @@ int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
 	lc->fd = -1;
 	lc->tfo = false;
 	*fastopen = false;
-	fd = iocx__linux_sys.socket(c->remote.ss_family,
+	fd = iocx__linux_sys.socket(c->remote.sa.sa_family,
 				    SOCK_STREAM | SOCK_CLOEXEC | type_flags,
 				    IPPROTO_TCP);
 	if (fd < 0) {

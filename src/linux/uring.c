@@ -269,7 +269,7 @@ static int issue(struct lx_worker *w, struct lx_conn *lc, enum iocx_op op,
 	switch (stage) {
 	case UR_CONNECT:
 		iocx__linux_sys.uring_prep_connect(
-			sqe, lc->fd, (const struct sockaddr *)&c->remote,
+			sqe, lc->fd, &c->remote.sa,
 			(socklen_t)c->remote_len);
 		break;
 	case UR_HEAD:

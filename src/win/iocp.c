@@ -266,30 +266,29 @@ static int iocp_post(struct iocx_engine *e, enum iocx_event_kind kind,
 	return IOCX_OK;
 }
 
-static bool is_v4_mapped(const struct sockaddr_storage *ss)
+static bool is_v4_mapped(const union iocx_addr *a)
 {
 	static const unsigned char prefix[12] = {
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 	};
-	const struct sockaddr_in6 *in6 = (const void *)ss;
 
-	return ss->ss_family == AF_INET6 &&
-	       memcmp(&in6->sin6_addr, prefix, sizeof(prefix)) == 0;
+	return a->sa.sa_family == AF_INET6 &&
+	       memcmp(&a->in6.sin6_addr, prefix, sizeof(prefix)) == 0;
 }
 
 /* Bind to the caller's address, or the wildcard of the remote family. */
 static int bind_local(struct iocx_conn *c, SOCKET s)
 {
 	struct sockaddr_storage any;
-	const struct sockaddr *addr = (const void *)&c->local;
+	const struct sockaddr *addr = &c->local.sa;
 	int len = c->local_len;
 	bool ephemeral;
 
 	if (len == 0) {
 		memset(&any, 0, sizeof(any));
-		any.ss_family = c->remote.ss_family;
+		any.ss_family = c->remote.sa.sa_family;
 		addr = (const void *)&any;
-		len = c->remote.ss_family == AF_INET6
+		len = c->remote.sa.sa_family == AF_INET6
 			      ? (int)sizeof(struct sockaddr_in6)
 			      : (int)sizeof(struct sockaddr_in);
 	}
@@ -310,7 +309,7 @@ static int bind_local(struct iocx_conn *c, SOCKET s)
 /* The pool for c's family. */
 static struct iocx_win_pool *pool_of(struct iocx_conn *c)
 {
-	return &win_engine(c->engine)->pool[c->remote.ss_family == AF_INET6];
+	return &win_engine(c->engine)->pool[c->remote.sa.sa_family == AF_INET6];
 }
 
 /*
@@ -364,7 +363,7 @@ static int open_fresh(struct iocx_conn *c, bool *fastopen)
 {
 	struct win_engine *we = win_engine(c->engine);
 	struct win_conn *w = win_conn(c);
-	int family = c->remote.ss_family;
+	int family = c->remote.sa.sa_family;
 	SOCKET s;
 	int rc;
 
@@ -450,12 +449,12 @@ static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 	LPFN_CONNECTEX fn = iocx__win_sys.connectex;
 
 	if (!fn)
-		fn = c->remote.ss_family == AF_INET6 ? we->connectex6
+		fn = c->remote.sa.sa_family == AF_INET6 ? we->connectex6
 						     : we->connectex4;
 	reset_op(w, IOCX_OP_MAIN);
 	w->connecting = true;
 	/* Success or not, a pending ConnectEx queues exactly one packet. */
-	if (!fn(w->sock, (const struct sockaddr *)&c->remote, c->remote_len,
+	if (!fn(w->sock, &c->remote.sa, c->remote_len,
 		(PVOID)buf, (DWORD)len, &w->bytes_sent_unused,
 		&w->ops[IOCX_OP_MAIN].ov)) {
 		int err = WSAGetLastError();

@@ -25,6 +25,11 @@ banner and a progress line per second reach a piped stderr while the run
 goes on (--quiet: none), stdout keeping only the result.  No speed is
 asserted.
 
+Then runs --scale 1500 --idle 3600 (1500 connections held, each with an
+idle watchdog) and checks its steps (1000 and 1500 open), that the
+engine's memory was counted and all given back after destroy, that no
+connection closed early and that the sink held every one.
+
 Interruption: SIGINT after 2 s of a 30 s run must end it within 3 s with
 status 130 and a complete JSON (and CSV) marked interrupted, whose counts
 add up and equal the sink's; with connects that cannot finish (a listener
@@ -51,6 +56,7 @@ WARMUP = 50
 PAYLOAD = 64
 ARMED = 2000
 RATE = 2000
+SCALE = 1500
 TIMEOUT_S = 120
 
 failures = []
@@ -103,8 +109,12 @@ def check_json(doc, armed):
     for k in ["backend", "target", "sink", "sink_threads", "connects",
               "duration_s", "concurrency", "workers", "batch", "payload",
               "fastopen", "close", "rate", "warmup_connects", "warmup_s",
-              "timeout_s", "baseline", "rounds", "armed"]:
+              "timeout_s", "baseline", "rounds", "armed", "raw_backend"]:
         check(k in settings, "settings.%s present" % k)
+    check(isinstance(settings["raw_backend"], str) and
+          settings["raw_backend"].startswith("raw "),
+          "settings.raw_backend names the raw loop: %r" %
+          settings["raw_backend"])
     check(settings["armed"] == armed, "settings.armed == %d" % armed)
     check(settings["connects"] == CONNECTS, "settings.connects")
     check(settings["payload"] == PAYLOAD, "settings.payload")
@@ -183,6 +193,48 @@ def check_csv(path):
         float(r["connects_per_sec"])
 
 
+def check_scale(cmd, tmp):
+    """--scale SCALE --idle: the steps, memory and counts add up."""
+    doc = run_json(cmd, os.path.join(tmp, "scale.json"),
+                   ["--scale", str(SCALE), "--idle", "3600",
+                    "--concurrency", "32", "--payload", str(PAYLOAD)],
+                   "scale")
+    if doc is None:
+        return
+    try:
+        settings, steps = doc["settings"], doc["steps"]
+        check(doc["mode"] == "scale", "scale: mode")
+        check(settings["scale"] == SCALE, "scale: settings.scale")
+        check(settings["idle_s"] == 3600, "scale: settings.idle_s")
+        check([s["open"] for s in steps] == [1000, SCALE],
+              "scale: steps at 1000 and %d open: %s" %
+              (SCALE, [s["open"] for s in steps]))
+        check(sum(s["connects"] for s in steps) == SCALE,
+              "scale: the steps' connects add up to --scale")
+        for s in steps:
+            where = "scale: step %d" % s["open"]
+            check(s["failed"] == 0, where + ": nothing failed")
+            check(s["engine_bytes_per_conn"] > 0,
+                  where + ": engine memory per connection counted")
+            check(s["engine_bytes"] >= s["open"] * 64,
+                  where + ": engine memory at least 64 B a connection")
+            check(s["rss_bytes"] > 0, where + ": RSS read")
+            check(s["us_per_connect"] > 0 and s["latency_us"]["p50"] > 0,
+                  where + ": timings present")
+        check(doc["close"]["closed"] == SCALE and doc["close"]["early"] == 0,
+              "scale: every connection held until closed: %s" % doc["close"])
+        check(doc["engine_bytes_after_destroy"] == 0,
+              "scale: the engine's memory all back after destroy")
+        check(doc["connects"] == SCALE and doc["attempts"] == SCALE and
+              doc["errors"] == {}, "scale: counts")
+        check(doc["sink"]["accepted"] == SCALE and
+              doc["sink"]["payload_bytes"] == SCALE * PAYLOAD and
+              doc["sink"]["ok"], "scale: the sink held every connection")
+        check(doc["exit_status"] == 0, "scale: exit_status 0 in the JSON")
+    except (KeyError, TypeError) as e:
+        check(False, "scale: JSON has the documented shape: %r" % e)
+
+
 def check_bad_file(cmd, tmp):
     """--payload-file that cannot be used: exit 2, one message."""
     empty = os.path.join(tmp, "empty.bin")
@@ -201,7 +253,9 @@ def check_bad_usage(cmd):
                                        "41"],
            ["--expect-until", "a\\q"], ["--concurrency", "0"], ["--bogus"], ["--target", "localhost:80"],
            ["--payload", "16777217"], ["--close", "maybe"],
-           ["--armed", "1000001"], ["--batch-closes=1"]]
+           ["--armed", "1000001"], ["--batch-closes=1"], ["--scale", "0"],
+           ["--scale", "10", "--baseline"], ["--idle", "5"],
+           ["--scale", "10", "--sources", "65"]]
     for args in bad:
         r = run(cmd + args)
         check(r.returncode == 2, "%s: exit status %d, want 2" %
@@ -701,20 +755,29 @@ def check_svg(cmd, tmp):
                   (gid, p.get("data-phase"), len(pts)))
 
 
-def check_run(cmd, tmp, tag, armed, extra):
-    """One --baseline --json run; its JSON must add up."""
-    jpath = os.path.join(tmp, "bench-%s.json" % tag)
-    r = run(cmd + ["--connects", str(CONNECTS), "--warmup", str(WARMUP),
-                   "--concurrency", "32", "--payload", str(PAYLOAD),
-                   "--baseline", "--json=" + jpath] + extra)
+def run_json(cmd, jpath, args, what):
+    """Run the bench with --json=jpath; its exit status must be 0.
+    Returns the parsed JSON, or None."""
+    r = run(cmd + args + ["--json=" + jpath])
     sys.stdout.write(r.stdout)
     sys.stderr.write(r.stderr)
-    check(r.returncode == 0, "bench exit status %d, want 0" % r.returncode)
+    check(r.returncode == 0, "%s: exit status %d, want 0" %
+          (what, r.returncode))
     try:
         with open(jpath) as f:
-            doc = json.load(f)
+            return json.load(f)
     except (OSError, ValueError) as e:
-        check(False, "JSON output parses: %s" % e)
+        check(False, "%s: JSON output parses: %s" % (what, e))
+        return None
+
+
+def check_run(cmd, tmp, tag, armed, extra):
+    """One --baseline --json run; its JSON must add up."""
+    doc = run_json(cmd, os.path.join(tmp, "bench-%s.json" % tag),
+                   ["--connects", str(CONNECTS), "--warmup", str(WARMUP),
+                    "--concurrency", "32", "--payload", str(PAYLOAD),
+                    "--baseline"] + extra, "bench")
+    if doc is None:
         return
     try:
         check_json(doc, armed)
@@ -751,6 +814,7 @@ def main():
         check_merge(cmd, tmp)
         check_svg(cmd, tmp)
         check_bad_file(cmd, tmp)
+        check_scale(cmd, tmp)
     check_bad_usage(cmd)
     check_progress(cmd)
     check_targets_round_robin(cmd)

@@ -48,6 +48,10 @@ static void check_accepted(const struct bench_options *o)
 	CHECK(!o->warmup_connects || !o->warmup_ms);
 	CHECK(!(o->json.on && o->csv.on && !o->json.path && !o->csv.path));
 	CHECK(o->ntargets <= BENCH_MAX_TARGETS);
+	/* --scale holds one engine's connections: no phases, one target. */
+	CHECK(o->scale <= BENCH_MAX_SCALE);
+	CHECK(o->scale || (!o->idle_ms && !o->sources));
+	CHECK(!o->scale || (!o->baseline && !o->rate && o->ntargets <= 1));
 	for (unsigned i = 0; i < o->ntargets; i++) {
 		const struct bench_target *t = &o->targets[i];
 

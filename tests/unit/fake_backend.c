@@ -309,7 +309,7 @@ static int fake_connect(struct iocx_conn *c, const void *buf, size_t len)
 		     "second connect on socket %u", s->id);
 	FAKE_REQUIRE(len == 0 || buf != NULL, "connect with NULL buffer");
 	s->connects++;
-	memcpy(&s->remote, &c->remote, sizeof(s->remote));
+	memcpy(&s->remote, &c->remote, sizeof(c->remote));
 	if (s->kept && fk.keep == FAKE_KEEP_REFUSED) {
 		/* What Wine 8 does with a second ConnectEx. */
 		s->kept = false;

@@ -317,6 +317,27 @@ static void bench_parse_armed_takes_0_to_max(void **state)
 	assert_int_equal(o.armed, 1000000);
 }
 
+static void bench_parse_scale_takes_idle_and_sources(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--scale", "100000"), BENCH_PARSE_OK);
+	assert_int_equal(o.scale, 100000);
+	assert_int_equal(o.idle_ms, 0);
+	assert_int_equal(o.sources, 0);
+	assert_int_equal(PARSE("--scale=1500", "--idle", "3600", "--sources",
+			       "64", "--concurrency", "256", "--json"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.scale, 1500);
+	assert_int_equal(o.idle_ms, 3600000);
+	assert_int_equal(o.sources, IOCX_MAX_SOURCES);
+	assert_int_equal(o.concurrency, 256);
+	assert_int_equal(PARSE("--scale", "1000000", "--idle", "250ms",
+			       "--sink-threads", "4"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.scale, BENCH_MAX_SCALE);
+	assert_int_equal(o.idle_ms, 250);
+}
+
 static void bench_parse_help_asks_for_usage(void **state)
 {
 	(void)state;
@@ -442,6 +463,22 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--target", "127.0.0.1:80", "--sink", "close" } },
 	{ { "--target", "127.0.0.1:80", "--sink-threads", "2" } },
 	{ { "--json", "--csv" } },
+	{ { "--scale", "0" } },
+	{ { "--scale", "1000001" } },
+	{ { "--scale", "10", "--baseline" } },
+	{ { "--scale", "10", "--connects", "5" } },
+	{ { "--scale", "10", "--duration", "1" } },
+	{ { "--scale", "10", "--rate", "5" } },
+	{ { "--scale", "10", "--rounds", "2" } },
+	{ { "--scale", "10", "--armed", "5" } },
+	{ { "--scale", "10", "--warmup", "5" } },
+	{ { "--scale", "10", "--csv" } },
+	{ { "--scale", "10", "--sink", "close" } },
+	{ { "--scale", "10", "--idle", "0" } },
+	{ { "--scale", "10", "--sources", "0" } },
+	{ { "--scale", "10", "--sources", "65" } },
+	{ { "--idle", "5" } },
+	{ { "--sources", "2" } },
 };
 
 static void bench_parse_bad_input_is_usage_error(void **state)
@@ -496,6 +533,7 @@ int main(void)
 		cmocka_unit_test(bench_parse_last_value_wins),
 		cmocka_unit_test(bench_parse_payload_at_limit_is_accepted),
 		cmocka_unit_test(bench_parse_armed_takes_0_to_max),
+		cmocka_unit_test(bench_parse_scale_takes_idle_and_sources),
 		cmocka_unit_test(bench_parse_help_asks_for_usage),
 		cmocka_unit_test(bench_parse_quiet_is_a_switch),
 		cmocka_unit_test(bench_parse_bad_input_is_usage_error),

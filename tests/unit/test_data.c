@@ -981,6 +981,37 @@ static void read_stop_cancels_recv_in_flight(void **state)
 	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
 }
 
+/* Blocks of the library's heap in use now. */
+static long blocks_live(void)
+{
+	return (long)hook_allocs - (long)hook_frees;
+}
+
+static void read_session_end_frees_receive_buffer(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+	long open_blocks;
+
+	make_open(fx, p);
+	open_blocks = blocks_live();
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	assert_true(fake_recv_pending(p->id));
+	/* Reading: the connection holds its receive buffer. */
+	assert_int_equal(blocks_live(), open_blocks + 1);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->terminals, 1);
+	/* Not reading any more: the buffer is back, the connection open. */
+	assert_int_equal(blocks_live(), open_blocks);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fake_sock(p->id)->recvs, 2);
+	assert_int_equal(blocks_live(), open_blocks + 1);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+}
+
 static void read_stop_losing_to_data_delivers_it_first(void **state)
 {
 	struct fx *fx = *state;
@@ -1929,6 +1960,7 @@ int main(void)
 		T(read_sync_failure_reports_terminal_and_breaks),
 		T(read_buffer_nomem_ends_session),
 		T(read_stop_cancels_recv_in_flight),
+		T(read_session_end_frees_receive_buffer),
 		T(read_stop_losing_to_data_delivers_it_first),
 		T(read_stop_inside_on_recv_ends_session),
 		T(read_start_inside_terminal_on_recv_restarts),

@@ -1,0 +1,27 @@
+/*
+ * The bench's scale mode (--scale N): one engine opens N connections and
+ * holds them all open, and the run reports, step by step (1,000, 10,000,
+ * 100,000 ... open, then N), what a connect costs with that many open and
+ * what the engine's memory per open connection is.  docs/bench.md.
+ */
+#ifndef IOCX_BENCH_SCALE_H
+#define IOCX_BENCH_SCALE_H
+
+#include <stdio.h>
+
+#include "options.h"
+#include "sink.h"
+
+/*
+ * Run the scale mode against remote (the built-in sink when sink is not
+ * NULL; it must hold connections, mode BENCH_SINK_HOLD).  The table goes
+ * to table (NULL: none), the JSON object to json (NULL: none).  Must run
+ * before any engine exists in the process (it installs a counting
+ * allocator with iocx_set_allocator()).  Returns the exit status: 0 when
+ * all N connected and stayed open until closed, 1 otherwise.
+ */
+int scale_run(const struct bench_options *opt, const struct sockaddr *remote,
+	      size_t remote_len, const char *target, struct sink *sink,
+	      FILE *table, FILE *json);
+
+#endif /* IOCX_BENCH_SCALE_H */
