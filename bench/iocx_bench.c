@@ -272,6 +272,32 @@ static int exit_status(const struct run_report *r)
 	return r->have_sink && r->sink_checked && !r->sink_ok ? 1 : 0;
 }
 
+/*
+ * --start-at: wait until the wall clock reaches it, so that processes on
+ * several machines begin together (their clocks synchronised by NTP or
+ * the like; nothing else is coordinated).  A time already past starts at
+ * once, saying how late.  Ctrl-C ends the wait: false then.
+ */
+static bool wait_for_start(struct bench *b)
+{
+	double left = b->opt.start_at - os_epoch_s();
+
+	if (!b->opt.start_at)
+		return true;
+	if (b->progress)
+		fprintf(stderr, left > 0 ? "iocx-bench: --start-at: waiting "
+					   "%.3f s\n"
+					 : "iocx-bench: --start-at: %.3f s "
+					   "late, starting now\n",
+			left > 0 ? left : -left);
+	while (left > 0 && !atomic_load(&b->interrupted)) {
+		os_event_wait(b->wake, left > 1 ? 1000000000u
+						: (uint64_t)(left * 1e9) + 1);
+		left = b->opt.start_at - os_epoch_s();
+	}
+	return !atomic_load(&b->interrupted);
+}
+
 /* Run every phase in order: iocx, raw, iocx, raw, ... */
 static unsigned run_phases(struct bench *b, struct phase_result *results)
 {
@@ -330,6 +356,10 @@ static int run(struct bench *b)
 		report_banner(stderr, &r);
 	if (b->csv.f)
 		report_csv_header(b->csv.f);
+	if (!wait_for_start(b)) {
+		free(r.results);
+		return 128 + atomic_load(&b->signo);
+	}
 	b->t0_ns = iocx__now_ns();
 	if (b->hdr.f)
 		hdrlog_header(b->hdr.f, os_epoch_s());

@@ -315,6 +315,126 @@ static bool opt_svg(struct parse *p, const char *v)
 	return true;
 }
 
+/*
+ * Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
+ * (civil from days, inverted: eras of 400 years start on March 1st).
+ */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n decimal digits at *s into *out; advances *s.  False if fewer. */
+static bool digits(const char **s, int n, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < n; i++, (*s)++) {
+		if (**s < '0' || **s > '9')
+			return false;
+		v = v * 10 + (unsigned)(**s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* ".123" (any number of digits) at *s: the fraction, or 0 if none. */
+static bool fraction(const char **s, double *out)
+{
+	double scale = 0.1;
+
+	*out = 0;
+	if (**s != '.')
+		return true;
+	if ((*s)[1] < '0' || (*s)[1] > '9')
+		return false;
+	for ((*s)++; **s >= '0' && **s <= '9'; (*s)++, scale /= 10)
+		*out += (**s - '0') * scale;
+	return true;
+}
+
+/*
+ * RFC 3339: 2026-12-06T11:00:00Z, with an optional fraction of a second
+ * and Z or a +HH:MM / -HH:MM offset.  Seconds since the epoch, or a
+ * negative value when s is not one.
+ */
+static double parse_rfc3339(const char *s)
+{
+	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30,
+					  31, 31, 30, 31, 30, 31 };
+	unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
+	double frac, t;
+	int sign = 0;
+
+	if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) ||
+	    *s++ != '-' || !digits(&s, 2, &d) || (*s != 'T' && *s != 't'))
+		return -1;
+	s++;
+	if (!digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi) ||
+	    *s++ != ':' || !digits(&s, 2, &sec) || !fraction(&s, &frac))
+		return -1;
+	if (*s == 'Z' || *s == 'z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		sign = *s++ == '+' ? 1 : -1;
+		if (!digits(&s, 2, &oh) || *s++ != ':' || !digits(&s, 2, &om) ||
+		    oh > 23 || om > 59)
+			return -1;
+	} else {
+		return -1;
+	}
+	if (*s || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))) ||
+	    h > 23 || mi > 59 || sec > 59)
+		return -1;
+	t = (double)days_from_civil(y, mo, d) * 86400 + h * 3600.0 +
+	    mi * 60.0 + sec + frac;
+	return t - sign * (oh * 3600.0 + om * 60.0);
+}
+
+/* Earliest --start-at taken (2000-01-01): smaller numbers are mistakes
+ * (a delay meant, or milliseconds cut short). */
+#define START_AT_MIN 946684800.0
+/* ... and latest (2100-01-01). */
+#define START_AT_MAX 4102444800.0
+
+static bool opt_start_at(struct parse *p, const char *v)
+{
+	const char *s = v;
+	double t = -1, frac;
+	int n = 0;
+
+	/* Unix seconds: digits, optionally a fraction. */
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (n > 0 && n <= 10 && (s[n] == '\0' || s[n] == '.')) {
+		t = 0;
+		for (int i = 0; i < n; i++)
+			t = t * 10 + (s[i] - '0');
+		s += n;
+		if (!fraction(&s, &frac) || *s)
+			t = -1;
+		else
+			t += frac;
+	} else if (n == 4 && s[4] == '-') {
+		t = parse_rfc3339(v);
+	}
+	if (!(t >= START_AT_MIN && t < START_AT_MAX))
+		return fail(p, "--start-at %s: want a wall-clock time, RFC "
+			    "3339 (2026-12-06T11:00:00Z) or unix seconds "
+			    "(1796554800), in 2000..2099", v);
+	p->o->start_at = t;
+	return true;
+}
+
 static bool opt_close(struct parse *p, const char *v)
 {
 	if (!strcmp(v, "abort"))
@@ -470,6 +590,7 @@ static const struct option_row value_options[] = {
 	{ "expect-until", opt_expect_until },
 	{ "hdr-log", opt_hdr_log },
 	{ "svg", opt_svg },
+	{ "start-at", opt_start_at },
 };
 
 static void defaults(struct bench_options *o)
@@ -680,6 +801,11 @@ void bench_usage(FILE *f)
 "                      iocx / raw connects/s (best round of each)\n"
 "  --rounds N          rounds of each phase (default 1, or 2 with\n"
 "                      --baseline)\n"
+"start\n"
+"  --start-at TIME     wait until this wall-clock time, RFC 3339 UTC\n"
+"                      (2026-12-06T11:00:00Z) or unix seconds, then\n"
+"                      start: N processes begin together (a time\n"
+"                      already past starts at once)\n"
 "output (default: a table on stdout; a banner and a progress line each\n"
 "second on stderr)\n"
 "  --json[=PATH]       one JSON object instead of the table\n"

@@ -78,6 +78,10 @@ struct bench_options {
 	const char *hdr_log;	/* --hdr-log PATH, or NULL */
 	const char *svg;	/* --svg PATH, or NULL */
 	bool quiet;		/* no banner, no progress lines */
+	/* --start-at: the wall-clock time (seconds since the epoch, UTC)
+	 * to begin at, so processes on several machines start together;
+	 * 0 = at once. */
+	double start_at;
 
 	/*
 	 * Request/response.  The request is the first payload: payload

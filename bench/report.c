@@ -531,7 +531,10 @@ static void json_settings(FILE *f, const struct run_report *r)
 		json_bytes(f, o->expect_until, o->expect_until_len);
 	else
 		fprintf(f, "null");
-	fprintf(f, "}");
+	if (o->start_at)
+		fprintf(f, ", \"start_at\": %.3f}", o->start_at);
+	else
+		fprintf(f, ", \"start_at\": null}");
 }
 
 static void json_phases(FILE *f, const struct run_report *r)

@@ -193,7 +193,8 @@ def check_bad_usage(cmd):
                                        "41"],
            ["--expect-until", "a\\q"], ["--concurrency", "0"], ["--bogus"], ["--target", "localhost:80"],
            ["--payload", "16777217"], ["--close", "maybe"],
-           ["--armed", "1000001"], ["--batch-closes=1"]]
+           ["--armed", "1000001"], ["--batch-closes=1"],
+           ["--start-at", "tomorrow"], ["--start-at", "2026-02-30T10:00:00Z"]]
     for args in bad:
         r = run(cmd + args)
         check(r.returncode == 2, "%s: exit status %d, want 2" %

@@ -47,6 +47,9 @@ static void check_accepted(const struct bench_options *o)
 	      o->warmup_ms < o->duration_ms);
 	CHECK(!o->warmup_connects || !o->warmup_ms);
 	CHECK(!(o->json.on && o->csv.on && !o->json.path && !o->csv.path));
+	/* --start-at: none, or a time in 2000..2099. */
+	CHECK(o->start_at == 0 ||
+	      (o->start_at >= 946684800.0 && o->start_at < 4102444800.0));
 	CHECK(o->ntargets <= BENCH_MAX_TARGETS);
 	for (unsigned i = 0; i < o->ntargets; i++) {
 		const struct bench_target *t = &o->targets[i];

@@ -336,6 +336,40 @@ static void bench_parse_quiet_is_a_switch(void **state)
 	assert_int_equal(PARSE("--quiet=1"), BENCH_PARSE_USAGE);
 }
 
+static void bench_parse_start_at_takes_rfc3339_and_unix_seconds(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5"), BENCH_PARSE_OK);
+	assert_true(o.start_at == 0);
+	assert_int_equal(PARSE("--start-at", "2026-12-06T11:00:00Z"),
+			 BENCH_PARSE_OK);
+	assert_true(o.start_at == 1796554800.0);
+	assert_int_equal(PARSE("--start-at=1796554800"), BENCH_PARSE_OK);
+	assert_true(o.start_at == 1796554800.0);
+	assert_int_equal(PARSE("--start-at", "1796554800.25"), BENCH_PARSE_OK);
+	assert_true(o.start_at == 1796554800.25);
+	assert_int_equal(PARSE("--start-at", "2026-12-06t11:00:00.5z"),
+			 BENCH_PARSE_OK);
+	assert_true(o.start_at == 1796554800.5);
+	/* An offset names the same instant in another zone. */
+	assert_int_equal(PARSE("--start-at", "2026-12-06T12:30:00+01:30"),
+			 BENCH_PARSE_OK);
+	assert_true(o.start_at == 1796554800.0);
+	assert_int_equal(PARSE("--start-at", "2026-12-06T09:00:00-02:00"),
+			 BENCH_PARSE_OK);
+	assert_true(o.start_at == 1796554800.0);
+	/* Leap days, and the ends of the range. */
+	assert_int_equal(PARSE("--start-at", "2028-02-29T00:00:00Z"),
+			 BENCH_PARSE_OK);
+	assert_true(o.start_at == 1835395200.0);
+	assert_int_equal(PARSE("--start-at", "2000-01-01T00:00:00Z"),
+			 BENCH_PARSE_OK);
+	assert_true(o.start_at == 946684800.0);
+	assert_int_equal(PARSE("--start-at", "2099-12-31T23:59:59Z"),
+			 BENCH_PARSE_OK);
+	assert_true(o.start_at == 4102444799.0);
+}
+
 /* Every one of these must be a usage error, explained in one line. */
 static const struct opts_case bad_inputs[] = {
 	{ { "--bogus" } },
@@ -442,6 +476,29 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--target", "127.0.0.1:80", "--sink", "close" } },
 	{ { "--target", "127.0.0.1:80", "--sink-threads", "2" } },
 	{ { "--json", "--csv" } },
+	{ { "--start-at" } },
+	{ { "--start-at", "" } },
+	{ { "--start-at", "now" } },
+	{ { "--start-at", "30" } },
+	{ { "--start-at", "-1796554800" } },
+	{ { "--start-at", "1796554800." } },
+	{ { "--start-at", "1796554800s" } },
+	{ { "--start-at", "17965548000" } },
+	{ { "--start-at", "2026-12-06" } },
+	{ { "--start-at", "2026-12-06T11:00:00" } },
+	{ { "--start-at", "2026-12-06 11:00:00Z" } },
+	{ { "--start-at", "2026-13-06T11:00:00Z" } },
+	{ { "--start-at", "2026-02-29T11:00:00Z" } },
+	{ { "--start-at", "2100-02-29T00:00:00Z" } },
+	{ { "--start-at", "2026-04-31T11:00:00Z" } },
+	{ { "--start-at", "2026-12-06T24:00:00Z" } },
+	{ { "--start-at", "2026-12-06T11:60:00Z" } },
+	{ { "--start-at", "2026-12-06T11:00:60Z" } },
+	{ { "--start-at", "2026-12-06T11:00:00+0100" } },
+	{ { "--start-at", "2026-12-06T11:00:00.Z" } },
+	{ { "--start-at", "2026-12-06T11:00:00Zjunk" } },
+	{ { "--start-at", "1999-12-31T23:59:59Z" } },
+	{ { "--start-at", "2100-01-01T00:00:00Z" } },
 };
 
 static void bench_parse_bad_input_is_usage_error(void **state)
@@ -498,6 +555,7 @@ int main(void)
 		cmocka_unit_test(bench_parse_armed_takes_0_to_max),
 		cmocka_unit_test(bench_parse_help_asks_for_usage),
 		cmocka_unit_test(bench_parse_quiet_is_a_switch),
+		cmocka_unit_test(bench_parse_start_at_takes_rfc3339_and_unix_seconds),
 		cmocka_unit_test(bench_parse_bad_input_is_usage_error),
 		cmocka_unit_test(bench_parse_usage_error_names_the_argument),
 	};
