@@ -19,6 +19,7 @@ struct parse {
 	bool sink_set;
 	bool rounds_set;
 	bool payload_set;
+	bool reply_timeout_set;
 };
 
 static bool fail(struct parse *p, const char *fmt, ...)
@@ -479,6 +480,17 @@ static bool opt_timeout(struct parse *p, const char *v)
 	return true;
 }
 
+static bool opt_reply_timeout(struct parse *p, const char *v)
+{
+	p->reply_timeout_set = true;
+	if (!parse_duration_ms(v, 1, MAX_DURATION_MS,
+			       &p->o->reply_timeout_ms))
+		return fail(p, "--reply-timeout %s: want seconds (\"10\", "
+			    "\"0.5\", \"300ms\"), at least 1 ms, at most 7 "
+			    "days", v);
+	return true;
+}
+
 static bool opt_armed(struct parse *p, const char *v)
 {
 	uint64_t n;
@@ -588,6 +600,7 @@ static const struct option_row value_options[] = {
 	{ "payload-hex", opt_payload_hex },
 	{ "expect-bytes", opt_expect_bytes },
 	{ "expect-until", opt_expect_until },
+	{ "reply-timeout", opt_reply_timeout },
 	{ "hdr-log", opt_hdr_log },
 	{ "svg", opt_svg },
 	{ "start-at", opt_start_at },
@@ -648,6 +661,11 @@ static bool check_combination(struct parse *p)
 	if (o->expect_bytes && o->expect_until_len)
 		return fail(p, "--expect-bytes and --expect-until exclude each "
 			    "other");
+	if (p->reply_timeout_set && !bench_expects_reply(o))
+		return fail(p, "--reply-timeout bounds the reply of "
+			    "--expect-bytes or --expect-until: give one");
+	if (bench_expects_reply(o) && !p->reply_timeout_set)
+		o->reply_timeout_ms = BENCH_DEFAULT_REPLY_TIMEOUT_MS;
 	if (bench_expects_reply(o) && o->baseline)
 		return fail(p, "--expect-bytes / --expect-until are measured "
 			    "through iocx only: no --baseline");
@@ -785,6 +803,9 @@ void bench_usage(FILE *f)
 "                      \\n \\t \\\\ \\xHH); reports time to first byte\n"
 "                      and to the full reply from the connect's start;\n"
 "                      a reply cut short counts as an error\n"
+"  --reply-timeout T   connect and reply must be done within T of the\n"
+"                      connect's start, or it is closed and counted\n"
+"                      IOCX_E_TIMEDOUT (default 10s)\n"
 "target\n"
 "  --target ADDR       IPv4:PORT or [IPv6]:PORT (default: a built-in\n"
 "                      sink on 127.0.0.1); repeat it (up to %u, one\n"

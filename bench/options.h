@@ -95,6 +95,11 @@ struct bench_options {
 	uint64_t expect_bytes;
 	char expect_until[BENCH_MAX_EXPECT];
 	size_t expect_until_len;
+	/* With a reply to read: the connect and the whole reply must be
+	 * done this long after the connect's start, or the connection is
+	 * closed and counted IOCX_E_TIMEDOUT (a reply timeout); 0 without
+	 * a reply to read. */
+	uint64_t reply_timeout_ms;
 };
 
 /* Defaults that give a sensible run on a 2-vCPU machine under Wine. */
@@ -109,6 +114,8 @@ struct bench_options {
 #define BENCH_MAX_SINK_THREADS 16
 #define BENCH_MAX_ROUNDS 100
 #define BENCH_MAX_ARMED 1000000
+/* --reply-timeout when not given (with --expect-*). */
+#define BENCH_DEFAULT_REPLY_TIMEOUT_MS 10000
 
 enum bench_parse_result {
 	BENCH_PARSE_OK = 0,

@@ -48,6 +48,7 @@ static void add_counts(struct phase_counts *sum, const struct phase_counts *c)
 	sum->ok += c->ok;
 	sum->failed += c->failed;
 	sum->timeouts += c->timeouts;
+	sum->reply_timeouts += c->reply_timeouts;
 	sum->payload_bytes += c->payload_bytes;
 	sum->fastopen += c->fastopen;
 	for (int i = 0; i < IOCX_ERROR_COUNT; i++)
@@ -297,6 +298,8 @@ static void print_side(FILE *f, const struct side *s, uint64_t rate)
 	if (s->have_reply) {
 		print_latency(f, "first byte", &s->ttfb);
 		print_latency(f, "full reply", &s->reply);
+		fprintf(f, "      reply timeouts %llu (--reply-timeout)\n",
+			(unsigned long long)s->measured.reply_timeouts);
 	}
 	fprintf(f, "      cpu %.1f us per connect (client only)\n",
 		cpu_us_per_connect(s->cpu_ns, s->measured.attempts));
@@ -467,10 +470,12 @@ void report_table_latency(FILE *f, const struct iocx_hist *h)
 static void json_counts(FILE *f, const struct phase_counts *c)
 {
 	fprintf(f, "\"connects\": %llu, \"attempts\": %llu, "
-		   "\"timeouts\": %llu, \"payload_bytes\": %llu, "
-		   "\"fastopen\": %llu, \"errors\": ",
+		   "\"timeouts\": %llu, \"reply_timeouts\": %llu, "
+		   "\"payload_bytes\": %llu, \"fastopen\": %llu, "
+		   "\"errors\": ",
 		(unsigned long long)c->ok, (unsigned long long)c->attempts,
 		(unsigned long long)c->timeouts,
+		(unsigned long long)c->reply_timeouts,
 		(unsigned long long)c->payload_bytes,
 		(unsigned long long)c->fastopen);
 	json_errors(f, c);
@@ -531,6 +536,7 @@ static void json_settings(FILE *f, const struct run_report *r)
 		json_bytes(f, o->expect_until, o->expect_until_len);
 	else
 		fprintf(f, "null");
+	fprintf(f, ", \"reply_timeout_s\": %.3f", o->reply_timeout_ms / 1e3);
 	if (o->start_at)
 		fprintf(f, ", \"start_at\": %.3f}", o->start_at);
 	else

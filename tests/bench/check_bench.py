@@ -194,6 +194,8 @@ def check_bad_usage(cmd):
            ["--expect-until", "a\\q"], ["--concurrency", "0"], ["--bogus"], ["--target", "localhost:80"],
            ["--payload", "16777217"], ["--close", "maybe"],
            ["--armed", "1000001"], ["--batch-closes=1"],
+           ["--reply-timeout", "1s"],
+           ["--expect-bytes", "5", "--reply-timeout", "0"],
            ["--start-at", "tomorrow"], ["--start-at", "2026-02-30T10:00:00Z"]]
     for args in bad:
         r = run(cmd + args)
@@ -554,6 +556,70 @@ def check_request_response(cmd, tmp):
         check(False, "split reply: JSON: %r" % e)
 
 
+def silent_server(stop):
+    """A server that accepts and holds every connection, reading
+    nothing and answering nothing, until stop; returns the target, the
+    thread, and the list of accepted connections."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    s.settimeout(0.2)
+    held = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = s.accept()
+            except OSError:
+                continue
+            held.append(c)
+        for c in held:
+            c.close()
+        s.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return "127.0.0.1:%d" % s.getsockname()[1], t, held
+
+
+def check_reply_timeout(cmd):
+    """A server that never answers: --reply-timeout ends every exchange,
+    each counted IOCX_E_TIMEDOUT and as a reply timeout, and the phase
+    does not stall."""
+    n = 20
+    stop = threading.Event()
+    target, t, held = silent_server(stop)
+    try:
+        r = run(cmd + ["--target", target, "--payload-hex", "50494e470d0a",
+                       "--expect-until", "+PONG\\r\\n", "--reply-timeout",
+                       "300ms", "--connects", str(n), "--concurrency", "4",
+                       "--json", "--quiet"])
+    finally:
+        stop.set()
+        t.join(30)
+    check(r.returncode == 1, "reply timeout: exit status %d, want 1" %
+          r.returncode)
+    check(len(held) == n, "reply timeout: the server accepted %d of %d" %
+          (len(held), n))
+    try:
+        doc = json.loads(r.stdout)
+        check(doc["connects"] == 0 and doc["attempts"] == n and
+              doc["errors"] == {"IOCX_E_TIMEDOUT": n} and
+              doc["timeouts"] == n and doc["reply_timeouts"] == n,
+              "reply timeout: %d x IOCX_E_TIMEDOUT, all reply timeouts: "
+              "%s, reply_timeouts %s" % (n, doc["errors"],
+                                         doc["reply_timeouts"]))
+        check(doc["phases"][0]["reply_timeouts"] == n and
+              doc["totals"]["reply_timeouts"] == n,
+              "reply timeout: counted in the phase and the totals")
+        check(not doc["stalled"], "reply timeout: the phase did not stall")
+        check(doc["settings"]["reply_timeout_s"] == 0.3,
+              "settings.reply_timeout_s is 0.3")
+        check_latency_count(doc["ttfb_us"], 0, "reply timeout: ttfb_us")
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        check(False, "reply timeout: JSON: %r" % e)
+
+
 def check_hdr_log(cmd, tmp):
     """--hdr-log, decoded by HdrHistogram's own JavaScript port: per
     phase, the intervals add up to the JSON's count and p99."""
@@ -740,6 +806,7 @@ def main():
         check_interrupt(cmd, tmp)
         check_interrupt_in_flight(cmd, tmp)
         check_request_response(cmd, tmp)
+        check_reply_timeout(cmd)
         check_hdr_log(cmd, tmp)
         check_merge(cmd, tmp)
         check_svg(cmd, tmp)

@@ -251,6 +251,24 @@ static void bench_parse_request_and_reply_options(void **state)
 	assert_true(bench_expects_reply(&o));
 }
 
+static void bench_parse_reply_timeout_bounds_replies_only(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5"), BENCH_PARSE_OK);
+	assert_int_equal(o.reply_timeout_ms, 0);
+	assert_int_equal(PARSE("--expect-bytes", "5"), BENCH_PARSE_OK);
+	assert_int_equal(o.reply_timeout_ms, BENCH_DEFAULT_REPLY_TIMEOUT_MS);
+	assert_int_equal(PARSE("--reply-timeout", "300ms", "--expect-until",
+			       "x"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.reply_timeout_ms, 300);
+	assert_int_equal(PARSE("--expect-bytes", "5", "--reply-timeout=2.5"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.reply_timeout_ms, 2500);
+	assert_int_equal(PARSE("--reply-timeout", "1s"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "--expect-bytes"));
+}
+
 static void bench_parse_numbers_take_decimal_suffixes(void **state)
 {
 	(void)state;
@@ -476,6 +494,10 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--target", "127.0.0.1:80", "--sink", "close" } },
 	{ { "--target", "127.0.0.1:80", "--sink-threads", "2" } },
 	{ { "--json", "--csv" } },
+	{ { "--reply-timeout", "5" } },
+	{ { "--expect-bytes", "5", "--reply-timeout", "0" } },
+	{ { "--expect-bytes", "5", "--reply-timeout", "later" } },
+	{ { "--expect-bytes", "5", "--reply-timeout", "8d" } },
 	{ { "--start-at" } },
 	{ { "--start-at", "" } },
 	{ { "--start-at", "now" } },
@@ -549,6 +571,7 @@ int main(void)
 		cmocka_unit_test(bench_parse_targets_at_most_max),
 		cmocka_unit_test(bench_parse_numbers_take_decimal_suffixes),
 		cmocka_unit_test(bench_parse_request_and_reply_options),
+		cmocka_unit_test(bench_parse_reply_timeout_bounds_replies_only),
 		cmocka_unit_test(bench_parse_baseline_defaults_to_two_rounds),
 		cmocka_unit_test(bench_parse_last_value_wins),
 		cmocka_unit_test(bench_parse_payload_at_limit_is_accepted),
