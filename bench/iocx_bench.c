@@ -48,6 +48,11 @@ struct bench {
 	/* --svg: every interval's rate, in run order (grown as needed). */
 	struct svg_rate *rates;
 	size_t nrates, rates_cap;
+	/* --json: every interval, for merge (grown as needed). */
+	struct report_interval *ivs;
+	size_t nivs, ivs_cap;
+	bool ivs_failed;		/* out of memory: no JSON */
+	double epoch0;			/* wall clock at t0_ns */
 	uint64_t t0_ns;			/* the log's BaseTime (monotonic) */
 	bool hdr_failed;
 	bool progress;
@@ -93,10 +98,37 @@ static void keep_rate(struct bench *b, const struct phase_interval *iv)
 	};
 }
 
+/* --json: remember the interval for merge; false when out of memory. */
+static bool keep_interval(struct bench *b, const struct phase_interval *iv,
+			  double start_s)
+{
+	if (b->nivs == b->ivs_cap) {
+		size_t want = b->ivs_cap ? 2 * b->ivs_cap : 64;
+		struct report_interval *p = realloc(b->ivs, want * sizeof(*p));
+
+		if (!p)
+			return false;
+		b->ivs = p;
+		b->ivs_cap = want;
+	}
+	b->ivs[b->nivs++] = (struct report_interval){
+		.name = iv->name,
+		.round = iv->round,
+		.start_s = start_s,
+		.length_s = iv->length_s,
+		.connects = iocx__hist_count(iv->measured),
+	};
+	return true;
+}
+
 static void on_interval(const struct phase *p, const struct phase_interval *iv,
 			void *arg)
 {
 	struct bench *b = arg;
+	uint64_t start = iv->end_ns - (uint64_t)(iv->length_s * 1e9);
+	/* Seconds since the log's BaseTime (the JSON's base_time). */
+	double start_s = start > b->t0_ns ? (double)(start - b->t0_ns) / 1e9
+					  : 0;
 
 	(void)p;
 	if (b->progress)
@@ -105,16 +137,17 @@ static void on_interval(const struct phase *p, const struct phase_interval *iv,
 		report_csv_row(b->csv.f, iv);
 	if (b->svg.f)
 		keep_rate(b, iv);
+	if (b->json.f && !b->ivs_failed && !keep_interval(b, iv, start_s)) {
+		fprintf(stderr, "iocx-bench: --json: out of memory for the "
+			"intervals\n");
+		b->ivs_failed = true;
+	}
 	if (b->hdr.f && !b->hdr_failed) {
 		char tag[64];
-		uint64_t start = iv->end_ns - (uint64_t)(iv->length_s * 1e9);
 
 		snprintf(tag, sizeof(tag), "%s.%u", iv->name, iv->round);
-		if (hdrlog_interval(b->hdr.f, tag,
-				    start > b->t0_ns
-					    ? (double)(start - b->t0_ns) / 1e9
-					    : 0,
-				    iv->length_s, iv->measured) != 0) {
+		if (hdrlog_interval(b->hdr.f, tag, start_s, iv->length_s,
+				    iv->measured) != 0) {
 			fprintf(stderr, "iocx-bench: --hdr-log: cannot encode "
 				"an interval (out of memory)\n");
 			b->hdr_failed = true;
@@ -361,9 +394,13 @@ static int run(struct bench *b)
 		return 128 + atomic_load(&b->signo);
 	}
 	b->t0_ns = iocx__now_ns();
+	b->epoch0 = os_epoch_s();
 	if (b->hdr.f)
-		hdrlog_header(b->hdr.f, os_epoch_s());
+		hdrlog_header(b->hdr.f, b->epoch0);
 	r.nresults = run_phases(b, r.results);
+	r.base_time = b->epoch0;
+	r.intervals = b->ivs;
+	r.nintervals = b->nivs;
 	r.interrupted = atomic_load(&b->interrupted);
 	if (r.nresults < max && !r.interrupted) {
 		r.exit_status = 1;
@@ -387,9 +424,9 @@ static int run(struct bench *b)
 			report_svg(b->svg.f, &r, b->rates, b->nrates);
 	}
 	/* A file holds a report only when there was one to write. */
-	if (b->hdr_failed)
+	if (b->hdr_failed || b->ivs_failed)
 		r.exit_status = r.exit_status ? r.exit_status : 1;
-	if (!close_output(&b->json, r.nresults > 0) ||
+	if (!close_output(&b->json, r.nresults > 0 && !b->ivs_failed) ||
 	    !close_output(&b->csv, r.nresults > 0) ||
 	    !close_output(&b->hdr, r.nresults > 0 && !b->hdr_failed) ||
 	    !close_output(&b->svg, r.nresults > 0))
@@ -508,6 +545,7 @@ out:
 	close_output(&b.hdr, false);
 	close_output(&b.svg, false);
 	free(b.rates);
+	free(b.ivs);
 	/* The interrupt thread may still set it: it lives as long as the
 	 * process. */
 	os_net_fini();

@@ -760,7 +760,8 @@ void bench_usage(FILE *f)
 {
 	fprintf(f,
 "usage: iocx-bench [options]\n"
-"       iocx-bench merge [--json] FILE...   (--hdr-log files, merged)\n"
+"       iocx-bench merge [--json] FILE...   (--hdr-log or --json files,\n"
+"                                           merged)\n"
 "Opens TCP connections as fast as it can (or at --rate) and reports\n"
 "connects/s, latency percentiles, errors and CPU per connect.\n"
 "Whole numbers take k, M or G (decimal: 5k = 5000, 1M = 1000000).\n"

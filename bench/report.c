@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hdrlog.h"
 #include "report.h"
 
 /* One side (iocx or raw) over all its rounds. */
@@ -543,6 +544,37 @@ static void json_settings(FILE *f, const struct run_report *r)
 		fprintf(f, ", \"start_at\": null}");
 }
 
+/*
+ * What merge needs of phase p: its measured latencies as HdrHistogram's
+ * compressed V2 encoding in base64 (as in an --hdr-log line; null when
+ * out of memory), and its intervals [start_s, length_s, connects].
+ */
+static void json_mergeable(FILE *f, const struct run_report *r,
+			   const struct phase_result *p)
+{
+	char *hdr = hdrlog_encode_base64(p->hist);
+	bool first = true;
+
+	fprintf(f, ", \"latency_hdr\": ");
+	if (hdr)
+		report_json_str(f, hdr);
+	else
+		fprintf(f, "null");
+	free(hdr);
+	fprintf(f, ", \"intervals\": [");
+	for (size_t i = 0; i < r->nintervals; i++) {
+		const struct report_interval *iv = &r->intervals[i];
+
+		if (iv->round != p->round || strcmp(iv->name, p->name))
+			continue;
+		fprintf(f, "%s[%.3f, %.3f, %llu]", first ? "" : ", ",
+			iv->start_s, iv->length_s,
+			(unsigned long long)iv->connects);
+		first = false;
+	}
+	fprintf(f, "]");
+}
+
 static void json_phases(FILE *f, const struct run_report *r)
 {
 	fprintf(f, "[");
@@ -577,7 +609,9 @@ static void json_phases(FILE *f, const struct run_report *r)
 			p->failed ? "true" : "false",
 			p->interrupted ? "true" : "false");
 		json_counts(f, &p->total);
-		fprintf(f, "}}");
+		fprintf(f, "}");
+		json_mergeable(f, r, p);
+		fprintf(f, "}");
 	}
 	fprintf(f, "\n  ]");
 }
@@ -599,8 +633,10 @@ void report_json(FILE *f, const struct run_report *r)
 	have_raw = side_of(r, "raw", raw);
 	npaired = paired_ratios(r, ratios, &paired);
 	fprintf(f, "{\n  \"tool\": \"iocx-bench\", \"schema\": 1, "
-		   "\"version\": \"%s\", \"interrupted\": %s,\n  ",
-		IOCX_BENCH_VERSION, r->interrupted ? "true" : "false");
+		   "\"version\": \"%s\", \"interrupted\": %s, "
+		   "\"base_time\": %.3f,\n  ",
+		IOCX_BENCH_VERSION, r->interrupted ? "true" : "false",
+		r->base_time);
 	json_side_fields(f, iocx);
 	fprintf(f, ",\n  \"settings\": ");
 	json_settings(f, r);

@@ -716,8 +716,32 @@ def check_merge(cmd, tmp):
     r = run(cmd + ["merge", os.path.join(tmp, "absent.hlog")])
     check(r.returncode == 1 and "cannot open" in r.stderr,
           "merge of a missing file: exit 1, says so")
-    r = run(cmd + ["merge", jsons[0]])
-    check(r.returncode == 1, "merge of a JSON file: exit 1 (logs only)")
+    # The same runs' JSON reports merge to the same report, and
+    # hdr-histogram-js adding their latency_hdr fields agrees.
+    r = run(cmd + ["merge", "--json"] + jsons)
+    check(r.returncode == 0, "merge of JSON reports: exit status %d" %
+          r.returncode)
+    try:
+        mj = json.loads(r.stdout)
+        jj = read_hlogs(jsons)
+    except ValueError as e:
+        check(False, "merge of JSON reports: outputs parse: %s" % e)
+        return
+    for k in ("connects", "overlap_s", "connects_per_sec", "latency_us",
+              "phases"):
+        check(mj[k] == merged[k], "JSON merge %s %s == log merge's %s" %
+              (k, mj[k], merged[k]))
+    check(jj["all"]["count"] == total and
+          all(abs(mj["latency_us"][k] * 1e3 - jj["all"][k]) <= 100
+              for k in ("p50", "p99")),
+          "JSON merge: p50/p99 those of hdr-histogram-js's sum of the "
+          "reports' latency_hdr: %s" % jj["all"])
+    bad = os.path.join(tmp, "cut.json")
+    with open(jsons[0]) as f, open(bad, "w") as g:
+        g.write(f.read()[:200])
+    r = run(cmd + ["merge", bad])
+    check(r.returncode == 1 and "cut.json" in r.stderr,
+          "merge of a cut JSON report: exit 1, names the file")
     r = run(cmd + ["merge"])
     check(r.returncode == 2, "merge without files: exit 2")
 

@@ -13,7 +13,8 @@ checks that:
   - `iocx-bench merge` of the three logs counts the sum of the three
     JSON reports' connects, and its p50 and p99 are those of one
     histogram fed every sample (hdr-histogram-js adds every interval of
-    the three logs into one);
+    the three logs into one); merging the three JSON reports instead
+    gives the same numbers;
   - the runs overlapped, so the merge gives a combined rate.
 
 Namespaces, links and processes are removed on every exit (also on
@@ -206,6 +207,15 @@ def check_results(exe, start_at, hlogs, jsons):
     check(merged["overlap_s"] is not None and merged["overlap_s"] > 0 and
           merged["connects_per_sec"] > 0,
           "the three ran together: a combined rate")
+    # The JSON reports merge to the same numbers.
+    r = subprocess.run([exe, "merge", "--json"] + jsons,
+                       capture_output=True, text=True, timeout=TIMEOUT_S)
+    check(r.returncode == 0, "merge of the JSON reports: exit status %d" %
+          r.returncode)
+    mj = json.loads(r.stdout)
+    for k in ("connects", "overlap_s", "connects_per_sec", "latency_us"):
+        check(mj[k] == merged[k], "JSON merge %s %s == log merge's %s" %
+              (k, mj[k], merged[k]))
 
 
 def main():
