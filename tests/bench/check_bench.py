@@ -441,14 +441,46 @@ def check_targets_round_robin(cmd):
         b.close()
 
 
+def tcp_queues(local_port, remote_port):
+    """(send queue, receive queue) in bytes of the IPv4 TCP socket from
+    local_port to remote_port, from /proc/net/tcp; None if absent."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16) == local_port and
+                    int(fields[2].split(":")[1], 16) == remote_port):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
+def wait_consumed(server_port, client_port, limit_s=10):
+    """Until the client has read all the server sent: the server's send
+    queue is empty (acknowledged) and so is the client's receive queue
+    (the process took the bytes).  False if that takes over limit_s."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        srv = tcp_queues(server_port, client_port)
+        cli = tcp_queues(client_port, server_port)
+        if srv and cli and srv[0] == 0 and cli[1] == 0:
+            return True
+        time.sleep(0.001)   # polls the condition, bounded by limit_s
+    return False
+
+
 def split_responder(stop):
     """A server that reads a line, then answers "+PONG\\r\\n" in two
-    sends 20 ms apart, so the string a client waits for straddles two
-    reads and the first byte comes before the full reply."""
+    sends, the second only once the client has read the first, so the
+    string a client waits for straddles two reads and the first byte
+    comes before the full reply.  The returned list counts the replies
+    whose first part was not seen read within the bound (want none)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     s.listen(128)
     s.settimeout(0.2)
+    port = s.getsockname()[1]
+    unsplit = []
 
     def serve():
         while not stop.is_set():
@@ -458,6 +490,7 @@ def split_responder(stop):
                 continue
             with c:
                 c.settimeout(10)
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 try:
                     got = b""
                     while not got.endswith(b"\r\n"):
@@ -466,7 +499,8 @@ def split_responder(stop):
                             break
                         got += piece
                     c.sendall(b"+PO")
-                    time.sleep(0.02)
+                    if not wait_consumed(port, c.getpeername()[1]):
+                        unsplit.append(c.getpeername())
                     c.sendall(b"NG\r\n")
                 except OSError:
                     pass
@@ -474,7 +508,7 @@ def split_responder(stop):
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
-    return "127.0.0.1:%d" % s.getsockname()[1], t
+    return "127.0.0.1:%d" % port, t, unsplit
 
 
 def check_latency_count(lat, n, where):
@@ -536,7 +570,7 @@ def check_request_response(cmd, tmp):
         check(False, "short replies: JSON: %r" % e)
 
     stop = threading.Event()
-    target, t = split_responder(stop)
+    target, t, unsplit = split_responder(stop)
     try:
         r = run(cmd + ["--target", target, "--payload-hex", "50494e470d0a",
                        "--expect-until", "+PONG\\r\\n", "--connects", "50",
@@ -545,6 +579,8 @@ def check_request_response(cmd, tmp):
         stop.set()
         t.join(30)
     check(r.returncode == 0, "split reply: exit status %d" % r.returncode)
+    check(not unsplit, "split reply: the client read each first part "
+          "before the rest was sent (not seen for %d)" % len(unsplit))
     try:
         doc = json.loads(r.stdout)
         check(doc["connects"] == 50, "split reply: 50 replies matched")
