@@ -61,6 +61,15 @@ def check(cond, what):
         print("FAIL: " + what)
 
 
+def verdict():
+    """The exit status after every check: 0 when none failed."""
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("all checks passed")
+    return 0
+
+
 def run(cmd, **kw):
     print("running: " + " ".join(cmd), flush=True)
     return subprocess.run(cmd, capture_output=True, text=True,
@@ -469,18 +478,14 @@ def wait_consumed(server_port, client_port, limit_s=10):
     return False
 
 
-def split_responder(stop):
-    """A server that reads a line, then answers "+PONG\\r\\n" in two
-    sends, the second only once the client has read the first, so the
-    string a client waits for straddles two reads and the first byte
-    comes before the full reply.  The returned list counts the replies
-    whose first part was not seen read within the bound (want none)."""
+def loopback_server(stop, handle):
+    """A server on a free 127.0.0.1 port that accepts until stop and calls
+    handle(conn) for each connection, on its own thread; returns the
+    port and the thread."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     s.listen(128)
     s.settimeout(0.2)
-    port = s.getsockname()[1]
-    unsplit = []
 
     def serve():
         while not stop.is_set():
@@ -488,26 +493,41 @@ def split_responder(stop):
                 c, _ = s.accept()
             except OSError:
                 continue
-            with c:
-                c.settimeout(10)
-                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                try:
-                    got = b""
-                    while not got.endswith(b"\r\n"):
-                        piece = c.recv(64)
-                        if not piece:
-                            break
-                        got += piece
-                    c.sendall(b"+PO")
-                    if not wait_consumed(port, c.getpeername()[1]):
-                        unsplit.append(c.getpeername())
-                    c.sendall(b"NG\r\n")
-                except OSError:
-                    pass
+            handle(c)
         s.close()
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
+    return s.getsockname()[1], t
+
+
+def split_responder(stop):
+    """A server that reads a line, then answers "+PONG\\r\\n" in two
+    sends, the second only once the client has read the first, so the
+    string a client waits for straddles two reads and the first byte
+    comes before the full reply.  The returned list counts the replies
+    whose first part was not seen read within the bound (want none)."""
+    unsplit = []
+
+    def answer(c):
+        with c:
+            c.settimeout(10)
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                got = b""
+                while not got.endswith(b"\r\n"):
+                    piece = c.recv(64)
+                    if not piece:
+                        break
+                    got += piece
+                c.sendall(b"+PO")
+                if not wait_consumed(port, c.getpeername()[1]):
+                    unsplit.append(c.getpeername())
+                c.sendall(b"NG\r\n")
+            except OSError:
+                pass
+
+    port, t = loopback_server(stop, answer)
     return "127.0.0.1:%d" % port, t, unsplit
 
 
@@ -594,28 +614,11 @@ def check_request_response(cmd, tmp):
 
 def silent_server(stop):
     """A server that accepts and holds every connection, reading
-    nothing and answering nothing, until stop; returns the target, the
-    thread, and the list of accepted connections."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    s.listen(128)
-    s.settimeout(0.2)
+    nothing and answering nothing; returns the target, the thread, and
+    the accepted connections (the caller closes them)."""
     held = []
-
-    def serve():
-        while not stop.is_set():
-            try:
-                c, _ = s.accept()
-            except OSError:
-                continue
-            held.append(c)
-        for c in held:
-            c.close()
-        s.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    return "127.0.0.1:%d" % s.getsockname()[1], t, held
+    port, t = loopback_server(stop, held.append)
+    return "127.0.0.1:%d" % port, t, held
 
 
 def check_reply_timeout(cmd):
@@ -633,6 +636,8 @@ def check_reply_timeout(cmd):
     finally:
         stop.set()
         t.join(30)
+        for c in held:
+            c.close()
     check(r.returncode == 1, "reply timeout: exit status %d, want 1" %
           r.returncode)
     check(len(held) == n, "reply timeout: the server accepted %d of %d" %
@@ -875,11 +880,7 @@ def main():
     check_progress(cmd)
     check_targets_round_robin(cmd)
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("all checks passed")
-    return 0
+    return verdict()
 
 
 if __name__ == "__main__":

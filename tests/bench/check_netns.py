@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 
+from check_bench import check, read_hlogs, verdict
+
 N = 3
 DURATION_S = "2"
 # Far enough ahead for three processes to start under a loaded machine.
@@ -41,7 +43,6 @@ START_DELAY_S = 3.0
 TIMEOUT_S = 60
 SKIP = 77
 
-failures = []
 # What to undo, newest last: namespaces, processes.
 namespaces = []
 procs = []
@@ -69,12 +70,6 @@ print("ready", flush=True)
 sys.stdin.read()
 print(n, flush=True)
 """
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL: " + what)
 
 
 def sh(*args):
@@ -146,15 +141,6 @@ def hlog_start_time(path):
             if line.startswith("#[StartTime: "):
                 return float(line.split()[1])
     return None
-
-
-def read_hlogs(paths):
-    reader = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          "read_hlog.js")
-    d = subprocess.run(["node", reader] + paths, capture_output=True,
-                       text=True, timeout=TIMEOUT_S)
-    sys.stderr.write(d.stderr)
-    return json.loads(d.stdout)
 
 
 def run_benches(exe, clients, port, tmp):
@@ -241,11 +227,7 @@ def main():
             check_results(a.exe, start_at, hlogs, jsons)
     finally:
         cleanup()
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("all checks passed")
-    return 0
+    return verdict()
 
 
 if __name__ == "__main__":
