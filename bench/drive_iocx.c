@@ -21,6 +21,9 @@
  * short: IOCX_E_EOF, IOCX_E_RESET, ...), with the times to its first
  * byte and to its end.  The reply state lives per slot: one connection
  * per slot at a time, and its callbacks never run concurrently.
+ * --reply-timeout is the phase's deadline then: when it claims a slot,
+ * expire() closes the slot's connection (its handle kept per slot), and
+ * the outcome that follows counts as IOCX_E_TIMEDOUT.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -75,8 +78,10 @@ struct iocx_drv {
 	_Atomic int held_status;	/* ... the last one's status */
 	_Atomic unsigned held_closed;	/* held on_close calls */
 	char tag[32];			/* "iocx #2", for messages */
-	/* --expect-*: a reply per slot, NULL when none is read. */
+	/* --expect-*: a reply per slot, NULL when none is read, and
+	 * each slot's connection (set by iocx_connect(), for expire()). */
 	struct reply *replies;
+	iocx_conn **conns;
 	uint64_t expect_bytes;
 	const char *until;		/* --expect-until, until_len bytes */
 	size_t until_len;
@@ -389,6 +394,7 @@ static void drv_free(struct iocx_drv *d)
 		iocx_engine_destroy(d->engine);
 	free(d->held);
 	free(d->replies);
+	free(d->conns);
 	os_refuser_close(d->refuser);
 	os_event_destroy(d->wake);
 	free(d);
@@ -436,7 +442,8 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 	};
 	if (bench_expects_reply(cfg->opt)) {
 		d->replies = calloc(cfg->opt->concurrency, sizeof(*d->replies));
-		if (!d->replies) {
+		d->conns = calloc(cfg->opt->concurrency, sizeof(*d->conns));
+		if (!d->replies || !d->conns) {
 			drv_free(d);
 			return IOCX_E_NOMEM;
 		}
@@ -465,7 +472,25 @@ static int iocx_drv_start(void *ctx, struct slot *s)
 
 	req.user = s;
 	req.remote = phase_next_target(d->phase, &req.remote_len);
-	return iocx_connect(d->engine, &req, NULL);
+	/* The handle is set before any callback runs, and before the
+	 * phase can claim the slot (after this returns). */
+	return iocx_connect(d->engine, &req,
+			    d->conns ? &d->conns[s->index] : NULL);
+}
+
+/*
+ * --reply-timeout passed for s: close its connection.  The connect in
+ * flight ends with on_connect(IOCX_E_CANCELLED) (or its real result),
+ * a read session with on_recv(IOCX_E_CANCELLED); either way the outcome
+ * is reported and phase_complete() counts it as timed out.  The handle
+ * is still valid: the outcome waits for this call to return, and the
+ * driver closes a connection only after reporting its outcome.
+ */
+static void iocx_drv_expire(void *ctx, struct slot *s)
+{
+	struct iocx_drv *d = ctx;
+
+	iocx_close(d->conns[s->index], IOCX_CLOSE_ABORT);
 }
 
 static void iocx_drv_fini(void *ctx)
@@ -496,7 +521,8 @@ const struct driver iocx_driver = {
 	.name = "iocx",
 	.init = iocx_drv_init,
 	.start = iocx_drv_start,
-	.expire = NULL,			/* deadline_ms does it */
+	.expire = iocx_drv_expire,	/* replies only: */
+	.own_timeout = true,		/* deadline_ms does --timeout */
 	.fini = iocx_drv_fini,
 	.backend = iocx_drv_backend,
 	.workers = iocx_drv_workers,

@@ -49,6 +49,11 @@ struct bench {
 	/* --svg: every interval's rate, in run order (grown as needed). */
 	struct svg_rate *rates;
 	size_t nrates, rates_cap;
+	/* --json: every interval, for merge (grown as needed). */
+	struct report_interval *ivs;
+	size_t nivs, ivs_cap;
+	bool ivs_failed;		/* out of memory: no JSON */
+	double epoch0;			/* wall clock at t0_ns */
 	uint64_t t0_ns;			/* the log's BaseTime (monotonic) */
 	bool hdr_failed;
 	bool progress;
@@ -94,10 +99,37 @@ static void keep_rate(struct bench *b, const struct phase_interval *iv)
 	};
 }
 
+/* --json: remember the interval for merge; false when out of memory. */
+static bool keep_interval(struct bench *b, const struct phase_interval *iv,
+			  double start_s)
+{
+	if (b->nivs == b->ivs_cap) {
+		size_t want = b->ivs_cap ? 2 * b->ivs_cap : 64;
+		struct report_interval *p = realloc(b->ivs, want * sizeof(*p));
+
+		if (!p)
+			return false;
+		b->ivs = p;
+		b->ivs_cap = want;
+	}
+	b->ivs[b->nivs++] = (struct report_interval){
+		.name = iv->name,
+		.round = iv->round,
+		.start_s = start_s,
+		.length_s = iv->length_s,
+		.connects = iocx__hist_count(iv->measured),
+	};
+	return true;
+}
+
 static void on_interval(const struct phase *p, const struct phase_interval *iv,
 			void *arg)
 {
 	struct bench *b = arg;
+	uint64_t start = iv->end_ns - (uint64_t)(iv->length_s * 1e9);
+	/* Seconds since the log's BaseTime (the JSON's base_time). */
+	double start_s = start > b->t0_ns ? (double)(start - b->t0_ns) / 1e9
+					  : 0;
 
 	(void)p;
 	if (b->progress)
@@ -106,16 +138,17 @@ static void on_interval(const struct phase *p, const struct phase_interval *iv,
 		report_csv_row(b->csv.f, iv);
 	if (b->svg.f)
 		keep_rate(b, iv);
+	if (b->json.f && !b->ivs_failed && !keep_interval(b, iv, start_s)) {
+		fprintf(stderr, "iocx-bench: --json: out of memory for the "
+			"intervals\n");
+		b->ivs_failed = true;
+	}
 	if (b->hdr.f && !b->hdr_failed) {
 		char tag[64];
-		uint64_t start = iv->end_ns - (uint64_t)(iv->length_s * 1e9);
 
 		snprintf(tag, sizeof(tag), "%s.%u", iv->name, iv->round);
-		if (hdrlog_interval(b->hdr.f, tag,
-				    start > b->t0_ns
-					    ? (double)(start - b->t0_ns) / 1e9
-					    : 0,
-				    iv->length_s, iv->measured) != 0) {
+		if (hdrlog_interval(b->hdr.f, tag, start_s, iv->length_s,
+				    iv->measured) != 0) {
 			fprintf(stderr, "iocx-bench: --hdr-log: cannot encode "
 				"an interval (out of memory)\n");
 			b->hdr_failed = true;
@@ -274,6 +307,32 @@ static int exit_status(const struct run_report *r)
 }
 
 /*
+ * --start-at: wait until the wall clock reaches it, so that processes on
+ * several machines begin together (their clocks synchronised by NTP or
+ * the like; nothing else is coordinated).  A time already past starts at
+ * once, saying how late.  Ctrl-C ends the wait: false then.
+ */
+static bool wait_for_start(struct bench *b)
+{
+	double left = b->opt.start_at - os_epoch_s();
+
+	if (!b->opt.start_at)
+		return true;
+	if (b->progress)
+		fprintf(stderr, left > 0 ? "iocx-bench: --start-at: waiting "
+					   "%.3f s\n"
+					 : "iocx-bench: --start-at: %.3f s "
+					   "late, starting now\n",
+			left > 0 ? left : -left);
+	while (left > 0 && !atomic_load(&b->interrupted)) {
+		os_event_wait(b->wake, left > 1 ? 1000000000u
+						: (uint64_t)(left * 1e9) + 1);
+		left = b->opt.start_at - os_epoch_s();
+	}
+	return !atomic_load(&b->interrupted);
+}
+
+/*
  * Run every phase in order: iocx, raw, iocx, raw, ...  Each raw phase
  * runs the raw loop for the backend its iocx phase ran on.
  */
@@ -336,10 +395,18 @@ static int run(struct bench *b)
 		report_banner(stderr, &r);
 	if (b->csv.f)
 		report_csv_header(b->csv.f);
+	if (!wait_for_start(b)) {
+		free(r.results);
+		return 128 + atomic_load(&b->signo);
+	}
 	b->t0_ns = iocx__now_ns();
+	b->epoch0 = os_epoch_s();
 	if (b->hdr.f)
-		hdrlog_header(b->hdr.f, os_epoch_s());
+		hdrlog_header(b->hdr.f, b->epoch0);
 	r.nresults = run_phases(b, r.results);
+	r.base_time = b->epoch0;
+	r.intervals = b->ivs;
+	r.nintervals = b->nivs;
 	r.interrupted = atomic_load(&b->interrupted);
 	if (r.nresults < max && !r.interrupted) {
 		r.exit_status = 1;
@@ -363,9 +430,9 @@ static int run(struct bench *b)
 			report_svg(b->svg.f, &r, b->rates, b->nrates);
 	}
 	/* A file holds a report only when there was one to write. */
-	if (b->hdr_failed)
+	if (b->hdr_failed || b->ivs_failed)
 		r.exit_status = r.exit_status ? r.exit_status : 1;
-	if (!close_output(&b->json, r.nresults > 0) ||
+	if (!close_output(&b->json, r.nresults > 0 && !b->ivs_failed) ||
 	    !close_output(&b->csv, r.nresults > 0) ||
 	    !close_output(&b->hdr, r.nresults > 0 && !b->hdr_failed) ||
 	    !close_output(&b->svg, r.nresults > 0))
@@ -495,6 +562,7 @@ out:
 	close_output(&b.hdr, false);
 	close_output(&b.svg, false);
 	free(b.rates);
+	free(b.ivs);
 	/* The interrupt thread may still set it: it lives as long as the
 	 * process. */
 	os_net_fini();

@@ -1,9 +1,10 @@
 /*
  * iocx-bench merge (see merge.h).  Each input is an HdrHistogram interval
- * log; its intervals are decoded and added, per tag (phase), into one
- * histogram of the bench's layout.  That is exact: the same buckets, the
- * counts added, so the merged percentiles are those of one histogram fed
- * every sample.
+ * log, or a --json report (which carries each phase's histogram in the
+ * same encoding, and its intervals' connects); its histograms are decoded
+ * and added, per tag (phase: iocx.1, raw.1, ...), into one histogram of
+ * the bench's layout.  That is exact: the same buckets, the counts added,
+ * so the merged percentiles are those of one histogram fed every sample.
  *
  * Rates: the processes ran side by side, so a rate is taken over the
  * wall time they all ran, the overlap [latest first start, earliest last
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "hdrlog.h"
+#include "json_in.h"
 #include "merge.h"
 #include "report.h"
 
@@ -167,18 +169,42 @@ bad:
 	return false;
 }
 
+static bool close_span(struct merge *m, const char *path, size_t n0,
+		       bool first);
+static bool read_json(struct merge *m, const char *path, FILE *f,
+		      bool first);
+
+/* The first character of f that is not white space (EOF if none); f is
+ * then rewound. */
+static int first_char(FILE *f)
+{
+	int c;
+
+	do
+		c = fgetc(f);
+	while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
+	rewind(f);
+	return c;
+}
+
 /* Read one log; false after a message. */
 static bool read_log(struct merge *m, const char *path, bool first)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
 	size_t cap = 0, lineno = 0, n0 = m->niv;
-	double start_time = 0, base_time = 0, span_start = 0, span_end = 0;
+	double start_time = 0, base_time = 0;
 	bool have_base = false, ok = true;
 
 	if (!f) {
 		fprintf(stderr, "iocx-bench merge: cannot open %s\n", path);
 		return false;
+	}
+	/* A --json report is an object; a log starts with its header. */
+	if (first_char(f) == '{') {
+		ok = read_json(m, path, f, first);
+		fclose(f);
+		return ok;
 	}
 	while (ok && read_line(f, &line, &cap)) {
 		struct interval iv;
@@ -208,8 +234,18 @@ static bool read_log(struct merge *m, const char *path, bool first)
 		ok = false;
 	}
 	fclose(f);
-	if (!ok)
-		return false;
+	return ok && close_span(m, path, n0, first);
+}
+
+/*
+ * The intervals of one file (from n0 on) are all read: narrow the
+ * overlap to their span.  False after a message when there were none.
+ */
+static bool close_span(struct merge *m, const char *path, size_t n0,
+		       bool first)
+{
+	double span_start, span_end;
+
 	if (m->niv == n0) {
 		fprintf(stderr, "iocx-bench merge: %s: no intervals\n", path);
 		return false;
@@ -227,6 +263,175 @@ static bool read_log(struct merge *m, const char *path, bool first)
 	if (first || span_end < m->overlap_end)
 		m->overlap_end = span_end;
 	return true;
+}
+
+/* A phase's "intervals": [[start_s, length_s, connects], ...]. */
+static bool json_intervals(struct json_in *j, struct merge *m, unsigned t,
+			   double base)
+{
+	bool more = true, first = true;
+
+	while (json_in_array_next(j, &first)) {
+		bool f2 = true;
+		double v[3];
+		int n = 0;
+
+		while (json_in_array_next(j, &f2)) {
+			if (n == 3 || !json_in_number(j, &v[n++]))
+				return false;
+		}
+		if (j->why || n != 3 || v[1] < 0 || v[2] < 0)
+			goto bad;
+		more = add_interval(m, &(struct interval){
+					       .tag = t,
+					       .start = base + v[0],
+					       .end = base + v[0] + v[1],
+					       .count = (uint64_t)v[2],
+				       });
+		if (!more) {
+			j->why = "out of memory";
+			return false;
+		}
+		m->tags[t].intervals++;
+	}
+	return !j->why;
+bad:
+	j->why = j->why ? j->why : "an interval is not [start_s, length_s, "
+				   "connects]";
+	return false;
+}
+
+/*
+ * One element of a report's "phases": its tag from "phase" and "round",
+ * its histogram from "latency_hdr" (added to the tag's and to all), its
+ * intervals.
+ */
+static bool json_phase(struct json_in *j, struct merge *m, double base)
+{
+	char key[32], tag[MAX_TAG_TEXT], *name = NULL, *hdr = NULL;
+	const char *why;
+	double round = -1;
+	bool first = true, ok = false;
+	size_t n0 = m->niv;
+	int t = -1;
+
+	while (json_in_object_next(j, &first, key, sizeof(key))) {
+		bool read;
+
+		if (!strcmp(key, "phase")) {
+			free(name);
+			read = (name = json_in_string(j)) != NULL;
+		} else if (!strcmp(key, "round")) {
+			read = json_in_number(j, &round);
+		} else if (!strcmp(key, "latency_hdr")) {
+			free(hdr);
+			read = (hdr = json_in_string(j)) != NULL;
+		} else if (!strcmp(key, "intervals") && name && round >= 0) {
+			snprintf(tag, sizeof(tag), "%s.%.0f", name, round);
+			t = tag_index(m, tag, strlen(tag));
+			read = t >= 0 && json_intervals(j, m, (unsigned)t, base);
+			if (t < 0)
+				j->why = "too many tags, or out of memory";
+		} else {
+			read = json_in_skip(j);
+		}
+		if (!read)
+			goto out;
+	}
+	if (j->why)
+		goto out;
+	if (t < 0 || !hdr) {
+		j->why = "a phase without phase, round, latency_hdr and "
+			 "intervals (a report of iocx-bench 0.2 or later)";
+		goto out;
+	}
+	iocx__hist_init(m->scratch);
+	/* why is set on success too: only a failure may keep it. */
+	if (hdrlog_decode_add(hdr, m->scratch, &why) != 0) {
+		j->why = why;
+		goto out;
+	}
+	iocx__hist_merge(m->tags[t].h, m->scratch);
+	iocx__hist_merge(m->all, m->scratch);
+	ok = true;
+out:
+	if (!ok)
+		m->niv = n0;
+	free(name);
+	free(hdr);
+	return ok;
+}
+
+/*
+ * The text of a --json report: "base_time", then "phases".  False with
+ * the reason in j->why.
+ */
+static bool json_report(struct json_in *j, struct merge *m)
+{
+	char key[32];
+	double base = -1;
+	bool first = true;
+
+	while (json_in_object_next(j, &first, key, sizeof(key))) {
+		bool read, f2 = true;
+
+		if (!strcmp(key, "base_time")) {
+			read = json_in_number(j, &base);
+		} else if (!strcmp(key, "phases")) {
+			if (base < 0) {
+				j->why = "phases before base_time (a report "
+					 "of iocx-bench 0.2 or later?)";
+				return false;
+			}
+			while (json_in_array_next(j, &f2)) {
+				if (!json_phase(j, m, base))
+					return false;
+			}
+			read = !j->why;
+		} else {
+			read = json_in_skip(j);
+		}
+		if (!read)
+			return false;
+	}
+	return !j->why && json_in_end(j);
+}
+
+/* Read one --json report; false after a message. */
+static bool read_json(struct merge *m, const char *path, FILE *f, bool first)
+{
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+	struct json_in j;
+	size_t n0 = m->niv;
+	bool ok;
+
+	do {
+		if (len == cap) {
+			char *p = realloc(text, cap = cap ? 2 * cap : 65536);
+
+			if (!p) {
+				free(text);
+				fprintf(stderr, "iocx-bench merge: %s: out of "
+					"memory\n", path);
+				return false;
+			}
+			text = p;
+		}
+		n = fread(text + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	ok = !ferror(f);
+	json_in_init(&j, text, len);
+	if (ok && !json_report(&j, m)) {
+		fprintf(stderr, "iocx-bench merge: %s: byte %zu: %s\n", path,
+			(size_t)(j.p - text), j.why ? j.why : "not a report");
+		ok = false;
+	} else if (!ok) {
+		fprintf(stderr, "iocx-bench merge: cannot read %s\n", path);
+	}
+	free(text);
+	return ok && close_span(m, path, n0, first);
 }
 
 /* Connects per second over the overlap, or a negative value: none. */
@@ -288,7 +493,7 @@ static void print_table(FILE *f, const struct merge *m, int nfiles,
 {
 	double len = m->overlap_end - m->overlap_start;
 
-	fprintf(f, "iocx-bench merge: %d logs; ", nfiles);
+	fprintf(f, "iocx-bench merge: %d files; ", nfiles);
 	if (len > 0)
 		fprintf(f, "they ran together for %.3f s\n\n", len);
 	else
@@ -328,7 +533,7 @@ int bench_merge(int argc, char **argv)
 		first = 2;
 	}
 	if (first >= argc) {
-		fprintf(stderr, "iocx-bench merge: want --hdr-log files: "
+		fprintf(stderr, "iocx-bench merge: want --hdr-log or --json files: "
 			"iocx-bench merge [--json] FILE...\n");
 		return 2;
 	}

@@ -1,6 +1,6 @@
 /*
- * iocx-bench merge: several --hdr-log files (one per load process or
- * machine) combined exactly into one report.
+ * iocx-bench merge: several --hdr-log files or --json reports (one per
+ * load process or machine) combined exactly into one report.
  */
 #ifndef IOCX_BENCH_MERGE_H
 #define IOCX_BENCH_MERGE_H

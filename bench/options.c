@@ -20,6 +20,7 @@ struct parse {
 	bool sink_mode_set;
 	bool rounds_set;
 	bool payload_set;
+	bool reply_timeout_set;
 };
 
 static bool fail(struct parse *p, const char *fmt, ...)
@@ -316,6 +317,126 @@ static bool opt_svg(struct parse *p, const char *v)
 	return true;
 }
 
+/*
+ * Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
+ * (civil from days, inverted: eras of 400 years start on March 1st).
+ */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n decimal digits at *s into *out; advances *s.  False if fewer. */
+static bool digits(const char **s, int n, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < n; i++, (*s)++) {
+		if (**s < '0' || **s > '9')
+			return false;
+		v = v * 10 + (unsigned)(**s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/* ".123" (any number of digits) at *s: the fraction, or 0 if none. */
+static bool fraction(const char **s, double *out)
+{
+	double scale = 0.1;
+
+	*out = 0;
+	if (**s != '.')
+		return true;
+	if ((*s)[1] < '0' || (*s)[1] > '9')
+		return false;
+	for ((*s)++; **s >= '0' && **s <= '9'; (*s)++, scale /= 10)
+		*out += (**s - '0') * scale;
+	return true;
+}
+
+/*
+ * RFC 3339: 2026-12-06T11:00:00Z, with an optional fraction of a second
+ * and Z or a +HH:MM / -HH:MM offset.  Seconds since the epoch, or a
+ * negative value when s is not one.
+ */
+static double parse_rfc3339(const char *s)
+{
+	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30,
+					  31, 31, 30, 31, 30, 31 };
+	unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
+	double frac, t;
+	int sign = 0;
+
+	if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) ||
+	    *s++ != '-' || !digits(&s, 2, &d) || (*s != 'T' && *s != 't'))
+		return -1;
+	s++;
+	if (!digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi) ||
+	    *s++ != ':' || !digits(&s, 2, &sec) || !fraction(&s, &frac))
+		return -1;
+	if (*s == 'Z' || *s == 'z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		sign = *s++ == '+' ? 1 : -1;
+		if (!digits(&s, 2, &oh) || *s++ != ':' || !digits(&s, 2, &om) ||
+		    oh > 23 || om > 59)
+			return -1;
+	} else {
+		return -1;
+	}
+	if (*s || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))) ||
+	    h > 23 || mi > 59 || sec > 59)
+		return -1;
+	t = (double)days_from_civil(y, mo, d) * 86400 + h * 3600.0 +
+	    mi * 60.0 + sec + frac;
+	return t - sign * (oh * 3600.0 + om * 60.0);
+}
+
+/* Earliest --start-at taken (2000-01-01): smaller numbers are mistakes
+ * (a delay meant, or milliseconds cut short). */
+#define START_AT_MIN 946684800.0
+/* ... and latest (2100-01-01). */
+#define START_AT_MAX 4102444800.0
+
+static bool opt_start_at(struct parse *p, const char *v)
+{
+	const char *s = v;
+	double t = -1, frac;
+	int n = 0;
+
+	/* Unix seconds: digits, optionally a fraction. */
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (n > 0 && n <= 10 && (s[n] == '\0' || s[n] == '.')) {
+		t = 0;
+		for (int i = 0; i < n; i++)
+			t = t * 10 + (s[i] - '0');
+		s += n;
+		if (!fraction(&s, &frac) || *s)
+			t = -1;
+		else
+			t += frac;
+	} else if (n == 4 && s[4] == '-') {
+		t = parse_rfc3339(v);
+	}
+	if (!(t >= START_AT_MIN && t < START_AT_MAX))
+		return fail(p, "--start-at %s: want a wall-clock time, RFC "
+			    "3339 (2026-12-06T11:00:00Z) or unix seconds "
+			    "(1796554800), in 2000..2099", v);
+	p->o->start_at = t;
+	return true;
+}
+
 static bool opt_close(struct parse *p, const char *v)
 {
 	if (!strcmp(v, "abort"))
@@ -357,6 +478,17 @@ static bool opt_timeout(struct parse *p, const char *v)
 		return fail(p, "--timeout %s: want a connect deadline in "
 			    "seconds (\"5\", \"0.5\", \"200ms\"), at least "
 			    "1 ms", v);
+	return true;
+}
+
+static bool opt_reply_timeout(struct parse *p, const char *v)
+{
+	p->reply_timeout_set = true;
+	if (!parse_duration_ms(v, 1, MAX_DURATION_MS,
+			       &p->o->reply_timeout_ms))
+		return fail(p, "--reply-timeout %s: want seconds (\"10\", "
+			    "\"0.5\", \"300ms\"), at least 1 ms, at most 7 "
+			    "days", v);
 	return true;
 }
 
@@ -497,11 +629,13 @@ static const struct option_row value_options[] = {
 	{ "payload-hex", opt_payload_hex },
 	{ "expect-bytes", opt_expect_bytes },
 	{ "expect-until", opt_expect_until },
+	{ "reply-timeout", opt_reply_timeout },
 	{ "hdr-log", opt_hdr_log },
 	{ "svg", opt_svg },
 	{ "scale", opt_scale },
 	{ "idle", opt_idle },
 	{ "sources", opt_sources },
+	{ "start-at", opt_start_at },
 };
 
 static void defaults(struct bench_options *o)
@@ -559,6 +693,11 @@ static bool check_combination(struct parse *p)
 	if (o->expect_bytes && o->expect_until_len)
 		return fail(p, "--expect-bytes and --expect-until exclude each "
 			    "other");
+	if (p->reply_timeout_set && !bench_expects_reply(o))
+		return fail(p, "--reply-timeout bounds the reply of "
+			    "--expect-bytes or --expect-until: give one");
+	if (bench_expects_reply(o) && !p->reply_timeout_set)
+		o->reply_timeout_ms = BENCH_DEFAULT_REPLY_TIMEOUT_MS;
 	if (bench_expects_reply(o) && o->baseline)
 		return fail(p, "--expect-bytes / --expect-until are measured "
 			    "through iocx only: no --baseline");
@@ -665,7 +804,8 @@ void bench_usage(FILE *f)
 {
 	fprintf(f,
 "usage: iocx-bench [options]\n"
-"       iocx-bench merge [--json] FILE...   (--hdr-log files, merged)\n"
+"       iocx-bench merge [--json] FILE...   (--hdr-log or --json files,\n"
+"                                           merged)\n"
 "Opens TCP connections as fast as it can (or at --rate) and reports\n"
 "connects/s, latency percentiles, errors and CPU per connect.\n"
 "Whole numbers take k, M or G (decimal: 5k = 5000, 1M = 1000000).\n"
@@ -708,6 +848,9 @@ void bench_usage(FILE *f)
 "                      \\n \\t \\\\ \\xHH); reports time to first byte\n"
 "                      and to the full reply from the connect's start;\n"
 "                      a reply cut short counts as an error\n"
+"  --reply-timeout T   connect and reply must be done within T of the\n"
+"                      connect's start, or it is closed and counted\n"
+"                      IOCX_E_TIMEDOUT (default 10s)\n"
 "target\n"
 "  --target ADDR       IPv4:PORT or [IPv6]:PORT (default: a built-in\n"
 "                      sink on 127.0.0.1); repeat it (up to %u, one\n"
@@ -735,6 +878,11 @@ void bench_usage(FILE *f)
 "  --sources N         with --scale: 127.0.0.1.. source addresses\n"
 "                      (default: one per %u connections, for a loopback\n"
 "                      target)\n"
+"start\n"
+"  --start-at TIME     wait until this wall-clock time, RFC 3339 UTC\n"
+"                      (2026-12-06T11:00:00Z) or unix seconds, then\n"
+"                      start: N processes begin together (a time\n"
+"                      already past starts at once)\n"
 "output (default: a table on stdout; a banner and a progress line each\n"
 "second on stderr)\n"
 "  --json[=PATH]       one JSON object instead of the table\n"

@@ -81,6 +81,10 @@ struct bench_options {
 	const char *hdr_log;	/* --hdr-log PATH, or NULL */
 	const char *svg;	/* --svg PATH, or NULL */
 	bool quiet;		/* no banner, no progress lines */
+	/* --start-at: the wall-clock time (seconds since the epoch, UTC)
+	 * to begin at, so processes on several machines start together;
+	 * 0 = at once. */
+	double start_at;
 
 	/*
 	 * Request/response.  The request is the first payload: payload
@@ -100,6 +104,11 @@ struct bench_options {
 	uint64_t scale;
 	uint64_t idle_ms;		/* scale: idle watchdog each, 0 = none */
 	unsigned sources;		/* scale: 127.0.0.x sources, 0 = auto */
+	/* With a reply to read: the connect and the whole reply must be
+	 * done this long after the connect's start, or the connection is
+	 * closed and counted IOCX_E_TIMEDOUT (a reply timeout); 0 without
+	 * a reply to read. */
+	uint64_t reply_timeout_ms;
 };
 
 /* Defaults that give a sensible run on a 2-vCPU machine under Wine. */
@@ -118,6 +127,8 @@ struct bench_options {
 /* --scale: connections per 127.0.0.x source address by default (Linux
  * has 28,232 ephemeral ports per address and destination). */
 #define BENCH_SCALE_PER_SOURCE 16000
+/* --reply-timeout when not given (with --expect-*). */
+#define BENCH_DEFAULT_REPLY_TIMEOUT_MS 10000
 
 enum bench_parse_result {
 	BENCH_PARSE_OK = 0,

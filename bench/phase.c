@@ -49,6 +49,7 @@ struct counters {
 	_Atomic uint64_t ok;
 	_Atomic uint64_t failed;
 	_Atomic uint64_t timeouts;
+	_Atomic uint64_t reply_timeouts;
 	_Atomic uint64_t payload_bytes;
 	_Atomic uint64_t fastopen;
 	_Atomic uint64_t errors[IOCX_ERROR_COUNT];
@@ -63,6 +64,9 @@ struct phase {
 	unsigned nslots;
 	_Atomic uint64_t free_head;	/* tag << 32 | (index + 1) */
 	bool paced;
+	/* The deadline the control thread enforces through drv->expire
+	 * (--reply-timeout or --timeout), from a connect's start; 0: none. */
+	uint64_t deadline_ns;
 	atomic_bool starved;		/* the pacer waits for a slot */
 	_Atomic uint64_t started;	/* starts claimed */
 	atomic_bool stop;		/* no more starts */
@@ -140,7 +144,7 @@ static struct slot *pop_free(struct phase *p)
 /* ---- accounting ------------------------------------------------------ */
 
 static void count(struct counters *c, int status, bool timed_out,
-		  const struct outcome *o)
+		  bool reply, const struct outcome *o)
 {
 	add(&c->attempts, 1);
 	if (o) {
@@ -157,6 +161,9 @@ static void count(struct counters *c, int status, bool timed_out,
 	add(&c->failed, 1);
 	if (status == IOCX_E_TIMEDOUT)
 		add(&c->timeouts, 1);
+	/* The phase's deadline bounds the reply when one is read. */
+	if (timed_out && reply)
+		add(&c->reply_timeouts, 1);
 	if (status > 0 || status <= -IOCX_ERROR_COUNT)
 		status = IOCX_E_SYSTEM;
 	add(&c->errors[-status], 1);
@@ -179,8 +186,9 @@ static void record(struct phase *p, int status, bool timed_out,
 	uint64_t warm_n = p->opt->warmup_connects;
 	bool ok = status == IOCX_OK && !timed_out;
 	bool measured = seq >= warm_n;
+	bool reply = p->hist_reply != NULL;
 
-	count(&p->all, status, timed_out, o);
+	count(&p->all, status, timed_out, reply, o);
 	if (ok)
 		iocx__hist_record(p->hist_all, latency_ns);
 	if (warm_n && seq + 1 == warm_n)
@@ -189,7 +197,7 @@ static void record(struct phase *p, int status, bool timed_out,
 		measured = iocx__now_ns() >= p->warm_end_ns;
 	if (!measured)
 		return;
-	count(&p->measured, status, timed_out, o);
+	count(&p->measured, status, timed_out, reply, o);
 	if (!ok)
 		return;
 	iocx__hist_record(p->hist, latency_ns);
@@ -398,7 +406,7 @@ void *phase_driver_ctx(const struct phase *p)
 /* Claim and expire every connect pending for longer than the deadline. */
 static void expire_overdue(struct phase *p, uint64_t now)
 {
-	uint64_t limit = p->opt->timeout_ms * NS_PER_MS;
+	uint64_t limit = p->deadline_ns;
 
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct slot *s = &p->slots[i];
@@ -486,14 +494,16 @@ static uint64_t check_interrupt(struct phase *p, uint64_t now,
 static bool control(struct phase *p)
 {
 	const struct bench_options *o = p->opt;
-	uint64_t scan_ns = min_u64(o->timeout_ms * NS_PER_MS / 8,
-				   10 * NS_PER_MS);
+	uint64_t scan_ns = min_u64(p->deadline_ns / 8, 10 * NS_PER_MS);
 	uint64_t end = o->duration_ms ? p->t0_ns + o->duration_ms * NS_PER_MS
 				      : UINT64_MAX;
 	uint64_t next_tick = p->t0_ns + INTERVAL_NS;
 	uint64_t next_scan = p->t0_ns + scan_ns;
 	uint64_t seen = 0, progress = p->t0_ns, grace_end = UINT64_MAX;
-	uint64_t stall = o->timeout_ms * NS_PER_MS + 10 * NS_PER_S;
+	uint64_t stall = (p->deadline_ns > o->timeout_ms * NS_PER_MS
+				  ? p->deadline_ns
+				  : o->timeout_ms * NS_PER_MS) +
+			 10 * NS_PER_S;
 
 	if (stall < STALL_NS)
 		stall = STALL_NS;
@@ -524,7 +534,7 @@ static bool control(struct phase *p)
 			if (w != UINT64_MAX)
 				wake = min_u64(wake, now + w);
 		}
-		if (o->timeout_ms && p->drv->expire) {
+		if (p->deadline_ns) {
 			if (now >= next_scan) {
 				expire_overdue(p, now);
 				next_scan = now + scan_ns;
@@ -561,6 +571,7 @@ static void snapshot_counts(const struct counters *c, struct phase_counts *out)
 	out->ok = ld(&c->ok);
 	out->failed = ld(&c->failed);
 	out->timeouts = ld(&c->timeouts);
+	out->reply_timeouts = ld(&c->reply_timeouts);
 	out->payload_bytes = ld(&c->payload_bytes);
 	out->fastopen = ld(&c->fastopen);
 	for (int i = 0; i < IOCX_ERROR_COUNT; i++)
@@ -607,6 +618,10 @@ static struct phase *phase_new(const struct phase_config *cfg,
 	p->nslots = cfg->opt->concurrency;
 	/* A driver that paces by itself runs closed-loop under --rate. */
 	p->paced = cfg->opt->rate > 0 && !drv->paces_itself;
+	if (drv->expire && bench_expects_reply(cfg->opt))
+		p->deadline_ns = cfg->opt->reply_timeout_ms * NS_PER_MS;
+	else if (drv->expire && !drv->own_timeout)
+		p->deadline_ns = cfg->opt->timeout_ms * NS_PER_MS;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	p->hist_all = hist_new();
 	p->hist = hist_new();

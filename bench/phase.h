@@ -49,9 +49,10 @@ struct driver {
 	int (*start)(void *ctx, struct slot *s);
 	/*
 	 * s's deadline passed and the phase claimed it: make the connect
-	 * finish now (cancel it).  Its outcome still arrives through
-	 * phase_complete(), which then returns true.  NULL when the driver
-	 * enforces --timeout itself and reports IOCX_E_TIMEDOUT.
+	 * (and the reply it reads) finish now (cancel it).  Its outcome
+	 * still arrives through phase_complete(), which then returns true.
+	 * The deadline is --reply-timeout when a reply is read, else
+	 * --timeout unless own_timeout.  NULL: no deadline is the phase's.
 	 */
 	void (*expire)(void *ctx, struct slot *s);
 	/*
@@ -70,6 +71,12 @@ struct driver {
 	 * raw baselines, so comparisons stay fair).
 	 */
 	bool paces_itself;
+	/*
+	 * The driver's engine enforces --timeout itself (iocx:
+	 * deadline_ms) and reports IOCX_E_TIMEDOUT: the phase's deadline
+	 * check then only bounds replies.
+	 */
+	bool own_timeout;
 };
 
 /* One second (or the last, shorter stretch) of a phase. */
@@ -144,6 +151,7 @@ struct phase_counts {
 	uint64_t ok;
 	uint64_t failed;
 	uint64_t timeouts;		/* of failed: IOCX_E_TIMEDOUT */
+	uint64_t reply_timeouts;	/* of timeouts: --reply-timeout */
 	uint64_t payload_bytes;		/* first-payload bytes sent */
 	uint64_t fastopen;
 	uint64_t errors[IOCX_ERROR_COUNT];

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hdrlog.h"
 #include "report.h"
 
 /* One side (iocx or raw) over all its rounds. */
@@ -48,6 +49,7 @@ static void add_counts(struct phase_counts *sum, const struct phase_counts *c)
 	sum->ok += c->ok;
 	sum->failed += c->failed;
 	sum->timeouts += c->timeouts;
+	sum->reply_timeouts += c->reply_timeouts;
 	sum->payload_bytes += c->payload_bytes;
 	sum->fastopen += c->fastopen;
 	for (int i = 0; i < IOCX_ERROR_COUNT; i++)
@@ -298,6 +300,8 @@ static void print_side(FILE *f, const struct side *s, uint64_t rate)
 	if (s->have_reply) {
 		print_latency(f, "first byte", &s->ttfb);
 		print_latency(f, "full reply", &s->reply);
+		fprintf(f, "      reply timeouts %llu (--reply-timeout)\n",
+			(unsigned long long)s->measured.reply_timeouts);
 	}
 	fprintf(f, "      cpu %.1f us per connect (client only)\n",
 		cpu_us_per_connect(s->cpu_ns, s->measured.attempts));
@@ -470,10 +474,12 @@ void report_table_latency(FILE *f, const struct iocx_hist *h)
 static void json_counts(FILE *f, const struct phase_counts *c)
 {
 	fprintf(f, "\"connects\": %llu, \"attempts\": %llu, "
-		   "\"timeouts\": %llu, \"payload_bytes\": %llu, "
-		   "\"fastopen\": %llu, \"errors\": ",
+		   "\"timeouts\": %llu, \"reply_timeouts\": %llu, "
+		   "\"payload_bytes\": %llu, \"fastopen\": %llu, "
+		   "\"errors\": ",
 		(unsigned long long)c->ok, (unsigned long long)c->attempts,
 		(unsigned long long)c->timeouts,
+		(unsigned long long)c->reply_timeouts,
 		(unsigned long long)c->payload_bytes,
 		(unsigned long long)c->fastopen);
 	json_errors(f, c);
@@ -539,7 +545,42 @@ static void json_settings(FILE *f, const struct run_report *r)
 		json_bytes(f, o->expect_until, o->expect_until_len);
 	else
 		fprintf(f, "null");
-	fprintf(f, "}");
+	fprintf(f, ", \"reply_timeout_s\": %.3f", o->reply_timeout_ms / 1e3);
+	if (o->start_at)
+		fprintf(f, ", \"start_at\": %.3f}", o->start_at);
+	else
+		fprintf(f, ", \"start_at\": null}");
+}
+
+/*
+ * What merge needs of phase p: its measured latencies as HdrHistogram's
+ * compressed V2 encoding in base64 (as in an --hdr-log line; null when
+ * out of memory), and its intervals [start_s, length_s, connects].
+ */
+static void json_mergeable(FILE *f, const struct run_report *r,
+			   const struct phase_result *p)
+{
+	char *hdr = hdrlog_encode_base64(p->hist);
+	bool first = true;
+
+	fprintf(f, ", \"latency_hdr\": ");
+	if (hdr)
+		report_json_str(f, hdr);
+	else
+		fprintf(f, "null");
+	free(hdr);
+	fprintf(f, ", \"intervals\": [");
+	for (size_t i = 0; i < r->nintervals; i++) {
+		const struct report_interval *iv = &r->intervals[i];
+
+		if (iv->round != p->round || strcmp(iv->name, p->name))
+			continue;
+		fprintf(f, "%s[%.3f, %.3f, %llu]", first ? "" : ", ",
+			iv->start_s, iv->length_s,
+			(unsigned long long)iv->connects);
+		first = false;
+	}
+	fprintf(f, "]");
 }
 
 static void json_phases(FILE *f, const struct run_report *r)
@@ -576,7 +617,9 @@ static void json_phases(FILE *f, const struct run_report *r)
 			p->failed ? "true" : "false",
 			p->interrupted ? "true" : "false");
 		json_counts(f, &p->total);
-		fprintf(f, "}}");
+		fprintf(f, "}");
+		json_mergeable(f, r, p);
+		fprintf(f, "}");
 	}
 	fprintf(f, "\n  ]");
 }
@@ -598,8 +641,10 @@ void report_json(FILE *f, const struct run_report *r)
 	have_raw = side_of(r, "raw", raw);
 	npaired = paired_ratios(r, ratios, &paired);
 	fprintf(f, "{\n  \"tool\": \"iocx-bench\", \"schema\": 1, "
-		   "\"version\": \"%s\", \"interrupted\": %s,\n  ",
-		IOCX_BENCH_VERSION, r->interrupted ? "true" : "false");
+		   "\"version\": \"%s\", \"interrupted\": %s, "
+		   "\"base_time\": %.3f,\n  ",
+		IOCX_BENCH_VERSION, r->interrupted ? "true" : "false",
+		r->base_time);
 	json_side_fields(f, iocx);
 	fprintf(f, ",\n  \"settings\": ");
 	json_settings(f, r);

@@ -16,6 +16,19 @@
 #include "options.h"
 #include "phase.h"
 
+/*
+ * One second of a phase as the JSON keeps it, for `iocx-bench merge`:
+ * its start (seconds since the report's base_time) and length, and the
+ * connects measured in it (after warm-up), as in the --hdr-log line.
+ */
+struct report_interval {
+	const char *name;
+	unsigned round;
+	double start_s;
+	double length_s;
+	uint64_t connects;
+};
+
 /* Everything the final outputs show. */
 struct run_report {
 	const struct bench_options *opt;
@@ -33,6 +46,11 @@ struct run_report {
 	 * ran (the last one cut) are all there is. */
 	bool interrupted;
 	int exit_status;
+	/* Wall-clock time the run started (seconds since the epoch; the
+	 * --hdr-log BaseTime), and every phase's intervals in run order. */
+	double base_time;
+	const struct report_interval *intervals;
+	size_t nintervals;
 };
 
 /*

@@ -68,6 +68,15 @@ def check(cond, what):
         print("FAIL: " + what)
 
 
+def verdict():
+    """The exit status after every check: 0 when none failed."""
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("all checks passed")
+    return 0
+
+
 def run(cmd, **kw):
     print("running: " + " ".join(cmd), flush=True)
     return subprocess.run(cmd, capture_output=True, text=True,
@@ -255,7 +264,10 @@ def check_bad_usage(cmd):
            ["--payload", "16777217"], ["--close", "maybe"],
            ["--armed", "1000001"], ["--batch-closes=1"], ["--scale", "0"],
            ["--scale", "10", "--baseline"], ["--idle", "5"],
-           ["--scale", "10", "--sources", "65"]]
+           ["--scale", "10", "--sources", "65"],
+           ["--reply-timeout", "1s"],
+           ["--expect-bytes", "5", "--reply-timeout", "0"],
+           ["--start-at", "tomorrow"], ["--start-at", "2026-02-30T10:00:00Z"]]
     for args in bad:
         r = run(cmd + args)
         check(r.returncode == 2, "%s: exit status %d, want 2" %
@@ -500,10 +512,38 @@ def check_targets_round_robin(cmd):
         b.close()
 
 
-def split_responder(stop):
-    """A server that reads a line, then answers "+PONG\\r\\n" in two
-    sends 20 ms apart, so the string a client waits for straddles two
-    reads and the first byte comes before the full reply."""
+def tcp_queues(local_port, remote_port):
+    """(send queue, receive queue) in bytes of the IPv4 TCP socket from
+    local_port to remote_port, from /proc/net/tcp; None if absent."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16) == local_port and
+                    int(fields[2].split(":")[1], 16) == remote_port):
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
+def wait_consumed(server_port, client_port, limit_s=10):
+    """Until the client has read all the server sent: the server's send
+    queue is empty (acknowledged) and so is the client's receive queue
+    (the process took the bytes).  False if that takes over limit_s."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        srv = tcp_queues(server_port, client_port)
+        cli = tcp_queues(client_port, server_port)
+        if srv and cli and srv[0] == 0 and cli[1] == 0:
+            return True
+        time.sleep(0.001)   # polls the condition, bounded by limit_s
+    return False
+
+
+def loopback_server(stop, handle):
+    """A server on a free 127.0.0.1 port that accepts until stop and calls
+    handle(conn) for each connection, on its own thread; returns the
+    port and the thread."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     s.listen(128)
@@ -515,25 +555,42 @@ def split_responder(stop):
                 c, _ = s.accept()
             except OSError:
                 continue
-            with c:
-                c.settimeout(10)
-                try:
-                    got = b""
-                    while not got.endswith(b"\r\n"):
-                        piece = c.recv(64)
-                        if not piece:
-                            break
-                        got += piece
-                    c.sendall(b"+PO")
-                    time.sleep(0.02)
-                    c.sendall(b"NG\r\n")
-                except OSError:
-                    pass
+            handle(c)
         s.close()
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
-    return "127.0.0.1:%d" % s.getsockname()[1], t
+    return s.getsockname()[1], t
+
+
+def split_responder(stop):
+    """A server that reads a line, then answers "+PONG\\r\\n" in two
+    sends, the second only once the client has read the first, so the
+    string a client waits for straddles two reads and the first byte
+    comes before the full reply.  The returned list counts the replies
+    whose first part was not seen read within the bound (want none)."""
+    unsplit = []
+
+    def answer(c):
+        with c:
+            c.settimeout(10)
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                got = b""
+                while not got.endswith(b"\r\n"):
+                    piece = c.recv(64)
+                    if not piece:
+                        break
+                    got += piece
+                c.sendall(b"+PO")
+                if not wait_consumed(port, c.getpeername()[1]):
+                    unsplit.append(c.getpeername())
+                c.sendall(b"NG\r\n")
+            except OSError:
+                pass
+
+    port, t = loopback_server(stop, answer)
+    return "127.0.0.1:%d" % port, t, unsplit
 
 
 def check_latency_count(lat, n, where):
@@ -595,7 +652,7 @@ def check_request_response(cmd, tmp):
         check(False, "short replies: JSON: %r" % e)
 
     stop = threading.Event()
-    target, t = split_responder(stop)
+    target, t, unsplit = split_responder(stop)
     try:
         r = run(cmd + ["--target", target, "--payload-hex", "50494e470d0a",
                        "--expect-until", "+PONG\\r\\n", "--connects", "50",
@@ -604,6 +661,8 @@ def check_request_response(cmd, tmp):
         stop.set()
         t.join(30)
     check(r.returncode == 0, "split reply: exit status %d" % r.returncode)
+    check(not unsplit, "split reply: the client read each first part "
+          "before the rest was sent (not seen for %d)" % len(unsplit))
     try:
         doc = json.loads(r.stdout)
         check(doc["connects"] == 50, "split reply: 50 replies matched")
@@ -613,6 +672,55 @@ def check_request_response(cmd, tmp):
               "the full reply never comes before its first byte")
     except (ValueError, KeyError, TypeError) as e:
         check(False, "split reply: JSON: %r" % e)
+
+
+def silent_server(stop):
+    """A server that accepts and holds every connection, reading
+    nothing and answering nothing; returns the target, the thread, and
+    the accepted connections (the caller closes them)."""
+    held = []
+    port, t = loopback_server(stop, held.append)
+    return "127.0.0.1:%d" % port, t, held
+
+
+def check_reply_timeout(cmd):
+    """A server that never answers: --reply-timeout ends every exchange,
+    each counted IOCX_E_TIMEDOUT and as a reply timeout, and the phase
+    does not stall."""
+    n = 20
+    stop = threading.Event()
+    target, t, held = silent_server(stop)
+    try:
+        r = run(cmd + ["--target", target, "--payload-hex", "50494e470d0a",
+                       "--expect-until", "+PONG\\r\\n", "--reply-timeout",
+                       "300ms", "--connects", str(n), "--concurrency", "4",
+                       "--json", "--quiet"])
+    finally:
+        stop.set()
+        t.join(30)
+        for c in held:
+            c.close()
+    check(r.returncode == 1, "reply timeout: exit status %d, want 1" %
+          r.returncode)
+    check(len(held) == n, "reply timeout: the server accepted %d of %d" %
+          (len(held), n))
+    try:
+        doc = json.loads(r.stdout)
+        check(doc["connects"] == 0 and doc["attempts"] == n and
+              doc["errors"] == {"IOCX_E_TIMEDOUT": n} and
+              doc["timeouts"] == n and doc["reply_timeouts"] == n,
+              "reply timeout: %d x IOCX_E_TIMEDOUT, all reply timeouts: "
+              "%s, reply_timeouts %s" % (n, doc["errors"],
+                                         doc["reply_timeouts"]))
+        check(doc["phases"][0]["reply_timeouts"] == n and
+              doc["totals"]["reply_timeouts"] == n,
+              "reply timeout: counted in the phase and the totals")
+        check(not doc["stalled"], "reply timeout: the phase did not stall")
+        check(doc["settings"]["reply_timeout_s"] == 0.3,
+              "settings.reply_timeout_s is 0.3")
+        check_latency_count(doc["ttfb_us"], 0, "reply timeout: ttfb_us")
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        check(False, "reply timeout: JSON: %r" % e)
 
 
 def check_hdr_log(cmd, tmp):
@@ -711,8 +819,32 @@ def check_merge(cmd, tmp):
     r = run(cmd + ["merge", os.path.join(tmp, "absent.hlog")])
     check(r.returncode == 1 and "cannot open" in r.stderr,
           "merge of a missing file: exit 1, says so")
-    r = run(cmd + ["merge", jsons[0]])
-    check(r.returncode == 1, "merge of a JSON file: exit 1 (logs only)")
+    # The same runs' JSON reports merge to the same report, and
+    # hdr-histogram-js adding their latency_hdr fields agrees.
+    r = run(cmd + ["merge", "--json"] + jsons)
+    check(r.returncode == 0, "merge of JSON reports: exit status %d" %
+          r.returncode)
+    try:
+        mj = json.loads(r.stdout)
+        jj = read_hlogs(jsons)
+    except ValueError as e:
+        check(False, "merge of JSON reports: outputs parse: %s" % e)
+        return
+    for k in ("connects", "overlap_s", "connects_per_sec", "latency_us",
+              "phases"):
+        check(mj[k] == merged[k], "JSON merge %s %s == log merge's %s" %
+              (k, mj[k], merged[k]))
+    check(jj["all"]["count"] == total and
+          all(abs(mj["latency_us"][k] * 1e3 - jj["all"][k]) <= 100
+              for k in ("p50", "p99")),
+          "JSON merge: p50/p99 those of hdr-histogram-js's sum of the "
+          "reports' latency_hdr: %s" % jj["all"])
+    bad = os.path.join(tmp, "cut.json")
+    with open(jsons[0]) as f, open(bad, "w") as g:
+        g.write(f.read()[:200])
+    r = run(cmd + ["merge", bad])
+    check(r.returncode == 1 and "cut.json" in r.stderr,
+          "merge of a cut JSON report: exit 1, names the file")
     r = run(cmd + ["merge"])
     check(r.returncode == 2, "merge without files: exit 2")
 
@@ -810,6 +942,7 @@ def main():
         check_interrupt(cmd, tmp)
         check_interrupt_in_flight(cmd, tmp)
         check_request_response(cmd, tmp)
+        check_reply_timeout(cmd)
         check_hdr_log(cmd, tmp)
         check_merge(cmd, tmp)
         check_svg(cmd, tmp)
@@ -819,11 +952,7 @@ def main():
     check_progress(cmd)
     check_targets_round_robin(cmd)
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("all checks passed")
-    return 0
+    return verdict()
 
 
 if __name__ == "__main__":

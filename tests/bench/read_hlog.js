@@ -2,7 +2,9 @@
 // prints, as JSON, per tag: the number of intervals, and of the sum of
 // its intervals (over every file) the total count, p50, p99 and max (in
 // the logs' unit, nanoseconds here); tag "all" sums every interval.
-// Used by check_bench.py.
+// A FILE ending in .json is an iocx-bench --json report instead: each
+// phase's latency_hdr counts as one interval of tag PHASE.ROUND.
+// Used by check_bench.py and check_netns.py.
 //
 // usage: node read_hlog.js FILE...
 "use strict";
@@ -20,6 +22,14 @@ function add(tag, h) {
   sums[tag].hist.add(h);
 }
 for (const file of process.argv.slice(2)) {
+  if (file.endsWith(".json")) {
+    for (const p of JSON.parse(fs.readFileSync(file, "utf8")).phases) {
+      const h = hdr.decodeFromCompressedBase64(p.latency_hdr);
+      add(p.phase + "." + p.round, h);
+      add("all", h);
+    }
+    continue;
+  }
   const reader = new hdr.HistogramLogReader(fs.readFileSync(file, "utf8"));
   for (let h = reader.nextIntervalHistogram(); h;
        h = reader.nextIntervalHistogram()) {

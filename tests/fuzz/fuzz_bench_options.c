@@ -47,6 +47,12 @@ static void check_accepted(const struct bench_options *o)
 	      o->warmup_ms < o->duration_ms);
 	CHECK(!o->warmup_connects || !o->warmup_ms);
 	CHECK(!(o->json.on && o->csv.on && !o->json.path && !o->csv.path));
+	/* A reply timeout exactly when a reply is read. */
+	CHECK((o->reply_timeout_ms != 0) ==
+	      (o->expect_bytes != 0 || o->expect_until_len != 0));
+	/* --start-at: none, or a time in 2000..2099. */
+	CHECK(o->start_at == 0 ||
+	      (o->start_at >= 946684800.0 && o->start_at < 4102444800.0));
 	CHECK(o->ntargets <= BENCH_MAX_TARGETS);
 	/* --scale holds one engine's connections: no phases, one target. */
 	CHECK(o->scale <= BENCH_MAX_SCALE);

@@ -251,6 +251,24 @@ static void bench_parse_request_and_reply_options(void **state)
 	assert_true(bench_expects_reply(&o));
 }
 
+static void bench_parse_reply_timeout_bounds_replies_only(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5"), BENCH_PARSE_OK);
+	assert_int_equal(o.reply_timeout_ms, 0);
+	assert_int_equal(PARSE("--expect-bytes", "5"), BENCH_PARSE_OK);
+	assert_int_equal(o.reply_timeout_ms, BENCH_DEFAULT_REPLY_TIMEOUT_MS);
+	assert_int_equal(PARSE("--reply-timeout", "300ms", "--expect-until",
+			       "x"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.reply_timeout_ms, 300);
+	assert_int_equal(PARSE("--expect-bytes", "5", "--reply-timeout=2.5"),
+			 BENCH_PARSE_OK);
+	assert_int_equal(o.reply_timeout_ms, 2500);
+	assert_int_equal(PARSE("--reply-timeout", "1s"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "--expect-bytes"));
+}
+
 static void bench_parse_numbers_take_decimal_suffixes(void **state)
 {
 	(void)state;
@@ -355,6 +373,42 @@ static void bench_parse_quiet_is_a_switch(void **state)
 	assert_int_equal(PARSE("--quiet"), BENCH_PARSE_OK);
 	assert_true(o.quiet);
 	assert_int_equal(PARSE("--quiet=1"), BENCH_PARSE_USAGE);
+}
+
+/* --start-at values and the instants they name. */
+static const struct {
+	const char *text;
+	double epoch_s;
+} start_times[] = {
+	{ "2026-12-06T11:00:00Z", 1796554800.0 },
+	{ "1796554800", 1796554800.0 },
+	{ "1796554800.25", 1796554800.25 },
+	{ "2026-12-06t11:00:00.5z", 1796554800.5 },
+	/* An offset names the same instant in another zone. */
+	{ "2026-12-06T12:30:00+01:30", 1796554800.0 },
+	{ "2026-12-06T09:00:00-02:00", 1796554800.0 },
+	/* A leap day, and the ends of the range. */
+	{ "2028-02-29T00:00:00Z", 1835395200.0 },
+	{ "2000-01-01T00:00:00Z", 946684800.0 },
+	{ "2099-12-31T23:59:59Z", 4102444799.0 },
+};
+
+static void bench_parse_start_at_takes_rfc3339_and_unix_seconds(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5"), BENCH_PARSE_OK);
+	assert_true(o.start_at == 0);
+	for (size_t i = 0; i < sizeof(start_times) / sizeof(*start_times);
+	     i++) {
+		assert_int_equal(PARSE("--start-at", start_times[i].text),
+				 BENCH_PARSE_OK);
+		if (o.start_at != start_times[i].epoch_s)
+			fail_msg("--start-at %s: %.3f, want %.3f",
+				 start_times[i].text, o.start_at,
+				 start_times[i].epoch_s);
+	}
+	assert_int_equal(PARSE("--start-at=1796554800"), BENCH_PARSE_OK);
+	assert_true(o.start_at == 1796554800.0);
 }
 
 /* Every one of these must be a usage error, explained in one line. */
@@ -479,6 +533,33 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--scale", "10", "--sources", "65" } },
 	{ { "--idle", "5" } },
 	{ { "--sources", "2" } },
+	{ { "--reply-timeout", "5" } },
+	{ { "--expect-bytes", "5", "--reply-timeout", "0" } },
+	{ { "--expect-bytes", "5", "--reply-timeout", "later" } },
+	{ { "--expect-bytes", "5", "--reply-timeout", "8d" } },
+	{ { "--start-at" } },
+	{ { "--start-at", "" } },
+	{ { "--start-at", "now" } },
+	{ { "--start-at", "30" } },
+	{ { "--start-at", "-1796554800" } },
+	{ { "--start-at", "1796554800." } },
+	{ { "--start-at", "1796554800s" } },
+	{ { "--start-at", "17965548000" } },
+	{ { "--start-at", "2026-12-06" } },
+	{ { "--start-at", "2026-12-06T11:00:00" } },
+	{ { "--start-at", "2026-12-06 11:00:00Z" } },
+	{ { "--start-at", "2026-13-06T11:00:00Z" } },
+	{ { "--start-at", "2026-02-29T11:00:00Z" } },
+	{ { "--start-at", "2100-02-29T00:00:00Z" } },
+	{ { "--start-at", "2026-04-31T11:00:00Z" } },
+	{ { "--start-at", "2026-12-06T24:00:00Z" } },
+	{ { "--start-at", "2026-12-06T11:60:00Z" } },
+	{ { "--start-at", "2026-12-06T11:00:60Z" } },
+	{ { "--start-at", "2026-12-06T11:00:00+0100" } },
+	{ { "--start-at", "2026-12-06T11:00:00.Z" } },
+	{ { "--start-at", "2026-12-06T11:00:00Zjunk" } },
+	{ { "--start-at", "1999-12-31T23:59:59Z" } },
+	{ { "--start-at", "2100-01-01T00:00:00Z" } },
 };
 
 static void bench_parse_bad_input_is_usage_error(void **state)
@@ -529,6 +610,7 @@ int main(void)
 		cmocka_unit_test(bench_parse_targets_at_most_max),
 		cmocka_unit_test(bench_parse_numbers_take_decimal_suffixes),
 		cmocka_unit_test(bench_parse_request_and_reply_options),
+		cmocka_unit_test(bench_parse_reply_timeout_bounds_replies_only),
 		cmocka_unit_test(bench_parse_baseline_defaults_to_two_rounds),
 		cmocka_unit_test(bench_parse_last_value_wins),
 		cmocka_unit_test(bench_parse_payload_at_limit_is_accepted),
@@ -536,6 +618,7 @@ int main(void)
 		cmocka_unit_test(bench_parse_scale_takes_idle_and_sources),
 		cmocka_unit_test(bench_parse_help_asks_for_usage),
 		cmocka_unit_test(bench_parse_quiet_is_a_switch),
+		cmocka_unit_test(bench_parse_start_at_takes_rfc3339_and_unix_seconds),
 		cmocka_unit_test(bench_parse_bad_input_is_usage_error),
 		cmocka_unit_test(bench_parse_usage_error_names_the_argument),
 	};
