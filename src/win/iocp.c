@@ -478,6 +478,14 @@ static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 		rc = open_fresh(c, &fastopen);
 		if (rc != IOCX_OK)
 			return rc;
+		/*
+		 * The user's hook ran on the kept socket: run it on this
+		 * one too.  A refusal leaves the socket open for the core
+		 * to close, as any failed connect does.
+		 */
+		rc = iocx__conn_socket_hook(c);
+		if (rc != IOCX_OK)
+			return rc;
 		return iocp_connect(c, buf, len);
 	}
 	return IOCX_OK;

@@ -87,14 +87,53 @@ static struct iocx_stats stats_of(iocx_engine *e)
 	return s;
 }
 
-/* Connect rec[i], expect success, close it with mode, wait for on_close. */
-static void connect_close(struct fx *f, int i, enum iocx_close_mode mode,
-			  const struct sockaddr_storage *local)
+/*
+ * The on_socket hook of recycle_runs_hook_on_every_socket: sets
+ * TCP_NODELAY and remembers the last socket it saw; the connect hook
+ * keeps whether the connected socket is that one and carries the option.
+ */
+static struct {
+	unsigned calls;
+	iocx_socket_t last;
+} hooked;
+
+static int nodelay_hook(iocx_socket_t s, int family, void *user)
+{
+	int on = 1;
+
+	(void)family;
+	(void)user;
+	hooked.calls++;
+	hooked.last = s;
+	return setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&on,
+			  sizeof(on));
+}
+
+static void check_hooked(struct peer_rec *r, iocx_conn *conn,
+			 const struct iocx_connect_result *res)
+{
+	iocx_socket_t s = iocx_conn_socket(conn);
+	peer_socklen_t len = sizeof(int);
+	int v = 0;
+
+	(void)res;
+	r->hook_rc[0] = s == hooked.last;
+	r->hook_rc[1] = getsockopt(s, IPPROTO_TCP, TCP_NODELAY, (char *)&v,
+				   &len) == 0 && v != 0;
+}
+
+/* Connect rec[i] (with hook, if any), expect success, close it with
+ * mode, wait for on_close. */
+static void connect_close_hooked(struct fx *f, int i,
+				 enum iocx_close_mode mode,
+				 const struct sockaddr_storage *local,
+				 iocx_socket_cb hook)
 {
 	struct iocx_connect_request req;
 	iocx_conn *conn = NULL;
 
 	peer_req(&req, &f->peer->addr, f->peer->addr_len, &f->rec[i]);
+	req.on_socket = hook;
 	if (local) {
 		req.local = (const struct sockaddr *)local;
 		req.local_len = sizeof(struct sockaddr_in);
@@ -105,6 +144,12 @@ static void connect_close(struct fx *f, int i, enum iocx_close_mode mode,
 	assert_int_equal(iocx_close(conn, mode), IOCX_OK);
 	peer_assert_wait(&f->trk, i + 1, i + 1, PEER_TIMEOUT_MS);
 	assert_int_equal(f->rec[i].reason, IOCX_OK);
+}
+
+static void connect_close(struct fx *f, int i, enum iocx_close_mode mode,
+			  const struct sockaddr_storage *local)
+{
+	connect_close_hooked(f, i, mode, local, NULL);
 }
 
 /* After destroy: every socket the engine made was closed, nothing leaked. */
@@ -181,6 +226,34 @@ static void recycle_keeps_socket_and_reuses_or_falls_back(void **state)
 	peer_assert_clean(&f->trk);
 }
 
+/*
+ * Every socket a connection connects on went through its on_socket hook:
+ * a kept socket it took, and the fresh one the engine opens where the OS
+ * would not reconnect that (Wine 8): the options the hook set are on the
+ * socket that connected.
+ */
+static void recycle_runs_hook_on_every_socket(void **state)
+{
+	struct fx *f = *state;
+
+	memset(&hooked, 0, sizeof(hooked));
+	/* Kept (a hook's socket never is), then taken by a hooked one. */
+	connect_close(f, 0, IOCX_CLOSE_GRACEFUL, NULL);
+	f->rec[1].on_connect_hook = check_hooked;
+	connect_close_hooked(f, 1, IOCX_CLOSE_GRACEFUL, NULL, nodelay_hook);
+	printf("%s: %u hook calls, %llu kept socket(s) reused, %llu "
+	       "fallback(s)\n", peer_backend(), hooked.calls,
+	       (unsigned long long)stats_of(f->engine).sockets_reused,
+	       (unsigned long long)stats_of(f->engine).recycle_fallbacks);
+	assert_true(f->rec[1].hook_rc[0]);	/* the last socket hooked */
+	assert_true(f->rec[1].hook_rc[1]);	/* with TCP_NODELAY on */
+	assert_int_equal(hooked.calls,
+			 1 + stats_of(f->engine).recycle_fallbacks);
+	assert_true(peer_wait_accepted(f->peer, 2, PEER_TIMEOUT_MS));
+	assert_all_closed(f);
+	peer_assert_clean(&f->trk);
+}
+
 static void recycle_abortive_close_closes(void **state)
 {
 	struct fx *f = *state;
@@ -227,6 +300,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			recycle_keeps_socket_and_reuses_or_falls_back, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			recycle_runs_hook_on_every_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			recycle_abortive_close_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(
