@@ -1201,8 +1201,16 @@ static bool settle(struct iocx_conn *c, bool may_admit)
 	}
 	if (c->state == CONN_CLOSING)
 		return pump(c);
-	if (c->state == CONN_RESOLVING || c->state == CONN_RACING)
-		return race_advance(c);	/* also acts on a close */
+	if (c->state == CONN_RESOLVING || c->state == CONN_RACING) {
+		/* Acts on a close while it resolves or races. */
+		bool finished = race_advance(c);
+
+		/* Once it left those states, a close its on_connect asked
+		 * for (a failed name, say) is acted on below. */
+		if (finished || c->state == CONN_RESOLVING ||
+		    c->state == CONN_RACING)
+			return finished;
+	}
 	if (c->state == CONN_QUEUED && may_admit && !close_wanted(c) &&
 	    atomic_load(&c->aq_granted))
 		return conn_transition(c, &admit);

@@ -360,6 +360,31 @@ static void resolve_nxdomain_reports_name(void **state)
 	done(f);
 }
 
+/* on_connect closes at once, from inside the callback. */
+static void close_in_callback(struct peer_rec *r, iocx_conn *conn,
+			      const struct iocx_connect_result *res)
+{
+	(void)res;
+	r->hook_rc[0] = iocx_close(conn, IOCX_CLOSE_ABORT);
+}
+
+/* A failed name closed from its own on_connect still gets its on_close
+ * (iocx-bench does this). */
+static void resolve_nxdomain_close_in_callback_closes(void **state)
+{
+	struct fx *f = *state;
+
+	script(f, AF_INET, 0, NULL, IOCX_E_NAME);
+	script(f, AF_INET6, 0, NULL, IOCX_E_NAME);
+	f->rec.on_connect_hook = close_in_callback;
+	start(f, NULL, 0, 0);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec.status, IOCX_E_NAME);
+	assert_int_equal(f->rec.hook_rc[0], IOCX_OK);
+	peer_assert_clean(&f->trk);
+	done(f);
+}
+
 static void resolve_no_answer_reports_resolve_at_deadline(void **state)
 {
 	struct fx *f = *state;
@@ -440,6 +465,7 @@ int main(void)
 		T(he_a_first_aaaa_30ms_later_uses_ipv6),
 		T(he_aaaa_300ms_late_uses_ipv4),
 		T(resolve_nxdomain_reports_name),
+		T(resolve_nxdomain_close_in_callback_closes),
 		T(resolve_no_answer_reports_resolve_at_deadline),
 		T(close_during_resolution_cancels_once),
 		T(close_during_race_cancels_once),
