@@ -77,6 +77,59 @@ size_t bench_addr_parse(const char *text, struct sockaddr_storage *out)
 	}
 }
 
+/* One label of a host name: 1..63 letters, digits and '-', no '-' at
+ * either end.  *digits_only says whether it has no letter or '-'. */
+static bool name_label_ok(const char *s, size_t len, bool *digits_only)
+{
+	*digits_only = true;
+	if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			continue;
+		*digits_only = false;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* See addr.h. */
+bool bench_name_parse(const char *text, char *host, unsigned short *port)
+{
+	const char *colon = strrchr(text, ':');
+	size_t hlen = colon ? (size_t)(colon - text) : 0;
+	size_t end = hlen;
+	bool digits_only = true;
+
+	if (!colon)
+		return false;
+	if (!strcmp(colon + 1, "0"))
+		*port = 0;		/* the built-in sink's */
+	else if (!parse_port(colon + 1, port))
+		return false;
+	if (end > 0 && text[end - 1] == '.')
+		end--;			/* the root's dot */
+	if (end == 0 || hlen > IOCX_MAX_HOST)
+		return false;
+	for (size_t start = 0; start <= end;) {
+		const char *dot = memchr(text + start, '.', end - start);
+		size_t stop = dot ? (size_t)(dot - text) : end;
+
+		if (!name_label_ok(text + start, stop - start, &digits_only))
+			return false;
+		start = stop + 1;
+	}
+	if (digits_only)
+		return false;		/* the last label's */
+	memcpy(host, text, hlen);
+	host[hlen] = '\0';
+	return true;
+}
+
 /* See addr.h. */
 const char *bench_addr_format(const struct sockaddr *addr, char *buf)
 {

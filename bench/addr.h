@@ -1,7 +1,8 @@
 /*
  * Numeric socket addresses for --target: "A.B.C.D:PORT" or "[IPv6]:PORT".
- * Portable (inet_pton exists on Windows and POSIX); no name resolution, so
- * a bench run never waits on DNS.
+ * Portable (inet_pton exists on Windows and POSIX); no name resolution
+ * here: a --target NAME:PORT is only checked for its form, and the engine
+ * resolves it (docs/bench.md, "Targets by name").
  */
 #ifndef IOCX_BENCH_ADDR_H
 #define IOCX_BENCH_ADDR_H
@@ -24,6 +25,17 @@
  * be started (WSAStartup) first.
  */
 size_t bench_addr_parse(const char *text, struct sockaddr_storage *out);
+
+/*
+ * Parse "NAME:PORT" for a connect by host name: NAME is letters, digits,
+ * '-' and '.', labels of 1..63 bytes that neither start nor end with '-',
+ * at most IOCX_MAX_HOST bytes, and its last label is not all digits (so a
+ * malformed numeric address such as "127.1" is no name either); one
+ * trailing '.' is allowed.  PORT is 1..65535, or 0 for the built-in
+ * sink's port.  Copies NAME into host (room for IOCX_MAX_HOST + 1 bytes)
+ * and the port into *port.  Returns whether text has that form.
+ */
+bool bench_name_parse(const char *text, char *host, unsigned short *port);
 
 /*
  * Fill *out with the loopback address of family (::1 for AF_INET6, else

@@ -419,6 +419,8 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 	 * (the --armed connects take their turns too, before the phase). */
 	eo.connect_rate = (uint32_t)cfg->opt->rate;
 	eo.connect_burst = 1;
+	/* --target NAME:PORT: the engine resolves, asking --resolver. */
+	eo.dns_servers = cfg->opt->resolver;
 	rc = iocx_engine_create(&eo, &d->engine);
 	if (rc != IOCX_OK) {
 		free(d);
@@ -469,9 +471,16 @@ static int iocx_drv_start(void *ctx, struct slot *s)
 {
 	struct iocx_drv *d = ctx;
 	struct iocx_connect_request req = d->req;
+	const struct bench_target *t = phase_next(d->phase);
 
 	req.user = s;
-	req.remote = phase_next_target(d->phase, &req.remote_len);
+	if (t->len) {
+		req.remote = (const struct sockaddr *)&t->addr;
+		req.remote_len = t->len;
+	} else {
+		req.host = t->host;
+		req.port = t->port;
+	}
 	/* The handle is set before any callback runs, and before the
 	 * phase can claim the slot (after this returns). */
 	return iocx_connect(d->engine, &req,
@@ -493,6 +502,21 @@ static void iocx_drv_expire(void *ctx, struct slot *s)
 	iocx_close(d->conns[s->index], IOCX_CLOSE_ABORT);
 }
 
+/* Targets by name: hand the engine's resolution times to the phase. */
+static void record_resolution(struct iocx_drv *d)
+{
+	struct iocx_histogram h = { 0 };
+	int rc = iocx_engine_latency(d->engine, &h, IOCX_LATENCY_RESOLUTION);
+
+	if (rc != IOCX_OK) {
+		fprintf(stderr, "iocx-bench: %s: resolution times: %s\n",
+			d->tag, iocx_error_name(rc));
+		phase_fail(d->phase);
+		return;
+	}
+	phase_set_resolution(d->phase, &h);
+}
+
 static void iocx_drv_fini(void *ctx)
 {
 	struct iocx_drv *d = ctx;
@@ -500,6 +524,8 @@ static void iocx_drv_fini(void *ctx)
 
 	if (d->nheld)
 		ok = release_held(d);
+	if (phase_config_of(d->phase)->opt->by_name)
+		record_resolution(d);
 	iocx_engine_destroy(d->engine);
 	d->engine = NULL;
 	if (d->nheld && !(check_held(d) && ok))

@@ -63,7 +63,7 @@ struct bench {
 	struct os_event *wake;
 	char *payload;
 	/* The targets, "A:P, B:P, ...", for the reports. */
-	char target[BENCH_MAX_TARGETS * (BENCH_ADDR_TEXT + 2)];
+	char target[BENCH_MAX_TARGETS * (IOCX_MAX_HOST + 10)];
 	const struct bench_target *targets;
 	unsigned ntargets;
 	struct bench_target sink_target;
@@ -443,16 +443,20 @@ static int run(struct bench *b)
 	return r.exit_status;
 }
 
-/* b->target: the targets' addresses, comma-separated. */
+/* b->target: the targets' addresses or NAME:PORT, comma-separated. */
 static void format_targets(struct bench *b)
 {
 	size_t n = 0;
 
 	for (unsigned i = 0; i < b->ntargets; i++) {
-		char one[BENCH_ADDR_TEXT];
+		const struct bench_target *t = &b->targets[i];
+		char one[IOCX_MAX_HOST + 8];
 
-		bench_addr_format((const struct sockaddr *)&b->targets[i].addr,
-				  one);
+		if (t->len)
+			bench_addr_format((const struct sockaddr *)&t->addr,
+					  one);
+		else
+			snprintf(one, sizeof(one), "%s:%u", t->host, t->port);
 		n += (size_t)snprintf(b->target + n, sizeof(b->target) - n,
 				      "%s%s", i ? ", " : "", one);
 	}
@@ -462,6 +466,7 @@ int main(int argc, char **argv)
 {
 	static struct bench b;
 	const struct sockaddr *sa;
+	unsigned short sink_port = 0;
 	struct bench_output hdr_out, svg_out;
 	bool usage;
 	char err[256];
@@ -526,7 +531,8 @@ int main(int argc, char **argv)
 	if (b.opt.ntargets) {
 		b.targets = b.opt.targets;
 		b.ntargets = b.opt.ntargets;
-	} else {
+	}
+	if (!b.opt.ntargets || b.opt.name_sink) {
 		/* --scale: the sink holds its end of every connection. */
 		if (b.opt.scale)
 			b.opt.sink_mode = BENCH_SINK_HOLD;
@@ -540,9 +546,16 @@ int main(int argc, char **argv)
 			goto out;
 		sa = sink_address(b.sink, &b.sink_target.len);
 		memcpy(&b.sink_target.addr, sa, b.sink_target.len);
+		sink_port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	}
+	if (!b.opt.ntargets) {
 		b.targets = &b.sink_target;
 		b.ntargets = 1;
 	}
+	/* NAME:0: the name, and the sink's port. */
+	for (unsigned i = 0; b.opt.name_sink && i < b.opt.ntargets; i++)
+		if (b.opt.targets[i].port == 0)
+			b.opt.targets[i].port = sink_port;
 	format_targets(&b);
 	if (b.opt.scale)
 		rc = scale_run(&b.opt,

@@ -547,10 +547,20 @@ static bool opt_target(struct parse *p, const char *v)
 	if (p->o->ntargets == BENCH_MAX_TARGETS)
 		return fail(p, "--target %s: at most %u targets", v,
 			    BENCH_MAX_TARGETS);
+	memset(t, 0, sizeof(*t));
 	t->len = bench_addr_parse(v, &t->addr);
-	if (t->len == 0)
-		return fail(p, "--target %s: want IPv4:PORT or [IPv6]:PORT, "
-			    "numeric, port 1..65535", v);
+	if (t->len == 0 && !bench_name_parse(v, t->host, &t->port))
+		return fail(p, "--target %s: want IPv4:PORT, [IPv6]:PORT or "
+			    "NAME:PORT, port 1..65535", v);
+	if (p->o->ntargets && (t->len == 0) != p->o->by_name)
+		return fail(p, "--target %s: all targets must be names, or "
+			    "all numeric", v);
+	if (t->len == 0) {
+		p->o->by_name = true;
+		p->o->name_sink |= t->port == 0;
+		p->o->ntargets++;
+		return true;
+	}
 	if (is_unspecified(&t->addr))
 		return fail(p, "--target %s: the unspecified address is not a "
 			    "host to connect to", v);
@@ -560,6 +570,18 @@ static bool opt_target(struct parse *p, const char *v)
 		return fail(p, "--target %s: all targets must be IPv4, or all "
 			    "IPv6", v);
 	p->o->ntargets++;
+	return true;
+}
+
+static bool opt_resolver(struct parse *p, const char *v)
+{
+	struct sockaddr_storage ss;
+
+	if (!bench_addr_parse(v, &ss) || is_unspecified(&ss))
+		return fail(p, "--resolver %s: want the DNS server as "
+			    "IPv4:PORT or [IPv6]:PORT, numeric, port "
+			    "1..65535", v);
+	p->o->resolver = v;
 	return true;
 }
 
@@ -622,6 +644,7 @@ static const struct option_row value_options[] = {
 	{ "timeout", opt_timeout },
 	{ "armed", opt_armed },
 	{ "target", opt_target },
+	{ "resolver", opt_resolver },
 	{ "sink", opt_sink },
 	{ "sink-threads", opt_sink_threads },
 	{ "rounds", opt_rounds },
@@ -684,7 +707,7 @@ static bool check_combination(struct parse *p)
 	if (o->warmup_ms && o->duration_ms && o->warmup_ms >= o->duration_ms)
 		return fail(p, "--warmup leaves nothing to measure of "
 			    "--duration");
-	if (o->ntargets && p->sink_set)
+	if (o->ntargets && !o->name_sink && p->sink_set)
 		return fail(p, "--sink and --sink-threads describe the built-in"
 			    " sink; they make no sense with --target");
 	if (p->payload_set && (o->payload_file || o->payload_hex))
@@ -713,6 +736,16 @@ static bool check_combination(struct parse *p)
 			    "--baseline, --rounds, --armed, --warmup, --csv, "
 			    "--sink, several --target, --hdr-log, --svg, "
 			    "--expect-*");
+	if (o->name_sink && o->ntargets > 1)
+		return fail(p, "--target NAME:0 connects to the built-in sink: "
+			    "it is the only target then");
+	if (o->resolver && !o->by_name)
+		return fail(p, "--resolver tells the engine where to look up "
+			    "the names of --target NAME:PORT: give one");
+	if (o->by_name && (o->baseline || o->scale || o->armed))
+		return fail(p, "--target NAME:PORT is resolved by the engine: "
+			    "no --baseline (the raw loops cannot resolve), "
+			    "--scale or --armed; give numeric targets");
 	if (o->json.on && o->csv.on && !o->json.path && !o->csv.path)
 		return fail(p, "--json and --csv cannot both write to stdout: "
 			    "give one a file (--csv=PATH)");
@@ -852,9 +885,17 @@ void bench_usage(FILE *f)
 "                      connect's start, or it is closed and counted\n"
 "                      IOCX_E_TIMEDOUT (default 10s)\n"
 "target\n"
-"  --target ADDR       IPv4:PORT or [IPv6]:PORT (default: a built-in\n"
-"                      sink on 127.0.0.1); repeat it (up to %u, one\n"
-"                      family) and connects take the targets in turn\n"
+"  --target ADDR       IPv4:PORT, [IPv6]:PORT or NAME:PORT (default: a\n"
+"                      built-in sink on 127.0.0.1); repeat it (up to\n"
+"                      %u; all numeric of one family, or all names) and\n"
+"                      connects take the targets in turn; a NAME is\n"
+"                      resolved by the engine for every connect (no\n"
+"                      --baseline, --scale or --armed with names);\n"
+"                      NAME:0 is the built-in sink's port on 127.0.0.1\n"
+"                      (for a name that resolves to it)\n"
+"  --resolver ADDR     with NAME targets: the DNS server (IPv4:PORT or\n"
+"                      [IPv6]:PORT) the engine asks, instead of the\n"
+"                      system's\n"
 "  --sink MODE         built-in sink: read (read the first payload, then\n"
 "                      close; default), close (accept and close) or\n"
 "                      echo (read the first payload, send it back,\n"

@@ -34,10 +34,13 @@ enum bench_sink_mode {
 /* Most --target options one run takes. */
 #define BENCH_MAX_TARGETS 16
 
-/* One --target address. */
+/* One --target: a numeric address (len > 0), or a host name the
+ * engine resolves (len 0, host and port set). */
 struct bench_target {
 	struct sockaddr_storage addr;
 	size_t len;
+	char host[IOCX_MAX_HOST + 1];	/* "" for a numeric target */
+	unsigned short port;
 };
 
 /* Where a machine-readable output goes: nowhere, stdout, or a file. */
@@ -65,10 +68,15 @@ struct bench_options {
 	 * while the workload runs, 0 = none (drive_iocx.c). */
 	unsigned armed;
 
-	/* Targets, taken in turn by successive connects (all of one
-	 * address family), or none: the built-in sink. */
+	/* Targets, taken in turn by successive connects (all numeric of
+	 * one address family, or all names), or none: the built-in sink. */
 	unsigned ntargets;
 	struct bench_target targets[BENCH_MAX_TARGETS];
+	bool by_name;			/* the targets are host names */
+	bool name_sink;		/* ... one of them NAME:0, the sink's port */
+	/* --resolver ADDR:PORT: the DNS server the engine asks for the
+	 * names (engine option dns_servers), or NULL: the system's. */
+	const char *resolver;
 	enum bench_sink_mode sink_mode;
 	unsigned sink_threads;		/* 0 = as many as workers, >= 2 */
 

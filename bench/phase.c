@@ -89,6 +89,7 @@ struct phase {
 	bool interrupted;		/* control thread only */
 	atomic_bool failed;		/* phase_fail() */
 	unsigned armed;			/* phase_set_armed() */
+	struct iocx_histogram resolve;	/* phase_set_resolution() */
 	struct pacer pacer;
 	/* Control thread only: the interval being built. */
 	struct iocx_hist *iv_prev, *iv_cur, *iv_diff;
@@ -371,7 +372,15 @@ void phase_set_armed(struct phase *p, unsigned n)
 }
 
 /* See phase.h. */
-const struct sockaddr *phase_next_target(struct phase *p, size_t *len)
+void phase_set_resolution(struct phase *p, const struct iocx_histogram *h)
+{
+	p->resolve = *h;
+	p->resolve.buckets = NULL;
+	p->resolve.bucket_cap = 0;
+}
+
+/* See phase.h. */
+const struct bench_target *phase_next(struct phase *p)
 {
 	const struct bench_target *t = p->cfg->targets;
 
@@ -379,6 +388,14 @@ const struct sockaddr *phase_next_target(struct phase *p, size_t *len)
 		t += atomic_fetch_add_explicit(&p->next_target, 1,
 					       memory_order_relaxed) %
 		     p->cfg->ntargets;
+	return t;
+}
+
+/* See phase.h. */
+const struct sockaddr *phase_next_target(struct phase *p, size_t *len)
+{
+	const struct bench_target *t = phase_next(p);
+
 	*len = t->len;
 	return (const struct sockaddr *)&t->addr;
 }
@@ -721,6 +738,7 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 	out->interrupted = p->interrupted;
 	out->failed = atomic_load(&p->failed);
 	out->armed = p->armed;
+	out->resolve = p->resolve;
 	out->hist = p->hist;
 	out->hist_ttfb = p->hist_ttfb;
 	out->hist_reply = p->hist_reply;

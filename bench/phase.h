@@ -174,6 +174,10 @@ struct phase_result {
 	/* The driver found its own bookkeeping broken (phase_fail()). */
 	bool failed;
 	unsigned armed;		/* timers held armed through the phase */
+	/* Targets by name: the engine's resolution times (summary, no
+	 * buckets) of every connect of the phase, warm-up included;
+	 * count 0 otherwise. */
+	struct iocx_histogram resolve;
 	struct iocx_hist *hist;		/* measured latencies; owned */
 	/* --expect-*: time to first byte and to the full reply (measured,
 	 * owned); NULL without a reply to read. */
@@ -192,8 +196,14 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 void phase_result_free(struct phase_result *r);
 
 /*
- * The address of the next connect: the targets in turn, round robin
- * (any thread).  *len gets its length.
+ * The next connect's target: the targets in turn, round robin (any
+ * thread).
+ */
+const struct bench_target *phase_next(struct phase *p);
+
+/*
+ * The address of the next connect, for numeric targets (phase_next());
+ * *len gets its length.
  */
 const struct sockaddr *phase_next_target(struct phase *p, size_t *len);
 
@@ -241,5 +251,11 @@ void phase_fail(struct phase *p);
  * with the phase's result.  Call from init().
  */
 void phase_set_armed(struct phase *p, unsigned n);
+
+/*
+ * Targets by name: the engine's resolution histogram (summary) for the
+ * phase's result.  Call from fini(), before the engine goes.
+ */
+void phase_set_resolution(struct phase *p, const struct iocx_histogram *h);
 
 #endif /* IOCX_BENCH_PHASE_H */

@@ -216,6 +216,46 @@ static void table_row(FILE *f, const char *label, double cps,
 	fprintf(f, " %8.1f\n", cpu_us_per_connect(cpu_ns, c->attempts));
 }
 
+/*
+ * Targets by name: each phase's resolution times, which its connect
+ * latencies above leave out (they start at the first attempt).
+ */
+static void table_resolution(FILE *f, const struct run_report *r)
+{
+	fprintf(f, "resolution (apart from the connect latencies above; "
+		   "warm-up included)%s%s\n",
+		r->opt->resolver ? ", DNS server " : "",
+		r->opt->resolver ? r->opt->resolver : "");
+	for (unsigned i = 0; i < r->nresults; i++) {
+		const struct phase_result *p = &r->results[i];
+
+		fprintf(f, "%-4s #%-5u %9llu resolved  p50 %8.3f ms  "
+			   "p99 %8.3f ms  max %8.3f ms\n",
+			p->name, p->round,
+			(unsigned long long)p->resolve.count,
+			ms(p->resolve.p50), ms(p->resolve.p99),
+			ms(p->resolve.max));
+	}
+	fprintf(f, "\n");
+}
+
+/* A phase's "resolve_us": the engine's resolution histogram, or null
+ * for numeric targets. */
+static void json_resolution(FILE *f, const struct run_report *r,
+			    const struct phase_result *p)
+{
+	const struct iocx_histogram *h = &p->resolve;
+
+	if (!r->opt->by_name) {
+		fprintf(f, "null");
+		return;
+	}
+	fprintf(f, "{\"count\": %llu, \"min\": %.1f, \"p50\": %.1f, "
+		   "\"p99\": %.1f, \"max\": %.1f, \"mean\": %.1f}",
+		(unsigned long long)h->count, us(h->min), us(h->p50),
+		us(h->p99), us(h->max), h->mean / 1e3);
+}
+
 static void describe_workload(FILE *f, const struct bench_options *o)
 {
 	if (o->duration_ms)
@@ -360,6 +400,8 @@ void report_table(FILE *f, const struct run_report *r)
 			  p->cpu_ns);
 	}
 	fprintf(f, "\n");
+	if (o->by_name)
+		table_resolution(f, r);
 	print_side(f, iocx, o->rate);
 	if (have_raw) {
 		print_side(f, raw, o->rate);
@@ -546,6 +588,11 @@ static void json_settings(FILE *f, const struct run_report *r)
 	else
 		fprintf(f, "null");
 	fprintf(f, ", \"reply_timeout_s\": %.3f", o->reply_timeout_ms / 1e3);
+	fprintf(f, ", \"resolver\": ");
+	if (o->resolver)
+		report_json_str(f, o->resolver);
+	else
+		fprintf(f, "null");
 	if (o->start_at)
 		fprintf(f, ", \"start_at\": %.3f}", o->start_at);
 	else
@@ -600,6 +647,8 @@ static void json_phases(FILE *f, const struct run_report *r)
 		json_latency(f, p->hist_ttfb);
 		fprintf(f, ", \"reply_us\": ");
 		json_latency(f, p->hist_reply);
+		fprintf(f, ", \"resolve_us\": ");
+		json_resolution(f, r, p);
 		fprintf(f, ", \"paced_by\": \"%s\", \"rate_achieved\": %.4f",
 			!r->opt->rate	  ? "none"
 			: p->engine_paced ? "engine"

@@ -61,11 +61,23 @@ static void check_accepted(const struct bench_options *o)
 	for (unsigned i = 0; i < o->ntargets; i++) {
 		const struct bench_target *t = &o->targets[i];
 
+		/* All names (resolved by the engine) or all numeric. */
+		CHECK((t->len == 0) == o->by_name);
+		if (o->by_name) {
+			CHECK(t->host[0] != '\0' &&
+			      strlen(t->host) <= IOCX_MAX_HOST);
+			CHECK(t->port != 0 || o->ntargets == 1);
+			continue;
+		}
 		CHECK(t->len == sizeof(struct sockaddr_in) ||
 		      t->len == sizeof(struct sockaddr_in6));
 		CHECK(t->addr.ss_family == AF_INET ||
 		      t->addr.ss_family == AF_INET6);
 	}
+	/* Names: no raw baseline, --scale or --armed; a DNS server only
+	 * for them. */
+	CHECK(!o->by_name || (!o->baseline && !o->scale && !o->armed));
+	CHECK(!o->resolver || o->by_name);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

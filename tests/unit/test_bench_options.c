@@ -217,6 +217,49 @@ static void bench_parse_targets_at_most_max(void **state)
 	assert_int_equal(o.ntargets, BENCH_MAX_TARGETS);
 }
 
+static void bench_parse_targets_by_name(void **state)
+{
+	char longest[IOCX_MAX_HOST + 8];
+
+	(void)state;
+	assert_int_equal(PARSE("--target", "Example-1.test:443", "--target",
+			       "localhost.:80", "--resolver", "[::1]:5353"),
+			 BENCH_PARSE_OK);
+	assert_true(o.by_name);
+	assert_false(o.name_sink);
+	assert_int_equal(o.ntargets, 2);
+	assert_int_equal(o.targets[0].len, 0);
+	assert_string_equal(o.targets[0].host, "Example-1.test");
+	assert_int_equal(o.targets[0].port, 443);
+	assert_string_equal(o.targets[1].host, "localhost.");
+	assert_int_equal(o.targets[1].port, 80);
+	assert_string_equal(o.resolver, "[::1]:5353");
+
+	/* NAME:0 is the built-in sink's port; --sink applies then. */
+	assert_int_equal(PARSE("--target", "sink.test:0", "--sink", "close"),
+			 BENCH_PARSE_OK);
+	assert_true(o.name_sink);
+	assert_int_equal(o.targets[0].port, 0);
+	assert_int_equal(o.sink_mode, BENCH_SINK_CLOSE);
+
+	/* IOCX_MAX_HOST bytes: 4 labels of 63 and one of 1. */
+	memset(longest, 'a', IOCX_MAX_HOST);
+	for (unsigned i = 63; i < IOCX_MAX_HOST; i += 64)
+		longest[i] = '.';
+	strcpy(longest + IOCX_MAX_HOST, ":80");
+	assert_int_equal(PARSE("--target", longest), BENCH_PARSE_OK);
+	assert_int_equal(strlen(o.targets[0].host), IOCX_MAX_HOST);
+	longest[IOCX_MAX_HOST] = 'a';
+	strcpy(longest + IOCX_MAX_HOST + 1, ":80");
+	assert_int_equal(PARSE("--target", longest), BENCH_PARSE_USAGE);
+
+	/* Numeric targets stay numeric. */
+	assert_int_equal(PARSE("--target", "127.0.0.1:80"), BENCH_PARSE_OK);
+	assert_false(o.by_name);
+	assert_int_equal(o.targets[0].len, sizeof(struct sockaddr_in));
+	assert_string_equal(o.targets[0].host, "");
+}
+
 static void bench_parse_request_and_reply_options(void **state)
 {
 	unsigned char bytes[8];
@@ -477,7 +520,25 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--target", "127.0.0.1:+80" } },
 	{ { "--target", "127.1:80" } },
 	{ { "--target", "256.0.0.1:80" } },
-	{ { "--target", "localhost:80" } },
+	{ { "--target", "-host:80" } },
+	{ { "--target", "host-:80" } },
+	{ { "--target", "a..b:80" } },
+	{ { "--target", ".host:80" } },
+	{ { "--target", "ho_st:80" } },
+	{ { "--target", "host:" } },
+	{ { "--target", "host:65536" } },
+	{ { "--target", "host.1:80" } },
+	{ { "--target", "localhost:80", "--target", "127.0.0.1:80" } },
+	{ { "--target", "127.0.0.1:80", "--target", "localhost:80" } },
+	{ { "--target", "localhost:0", "--target", "localhost:80" } },
+	{ { "--target", "localhost:80", "--baseline" } },
+	{ { "--target", "localhost:80", "--scale", "10" } },
+	{ { "--target", "localhost:80", "--armed", "10" } },
+	{ { "--target", "localhost:80", "--sink", "close" } },
+	{ { "--resolver", "127.0.0.1:53" } },
+	{ { "--target", "localhost:80", "--resolver", "127.0.0.1" } },
+	{ { "--target", "localhost:80", "--resolver", "dns.test:53" } },
+	{ { "--target", "localhost:80", "--resolver", "0.0.0.0:53" } },
 	{ { "--target", ":80" } },
 	{ { "--target", "::1:80" } },
 	{ { "--target", "[::1]80" } },
@@ -590,8 +651,8 @@ static void bench_parse_usage_error_names_the_argument(void **state)
 	assert_non_null(strstr(err, "--frobnicate"));
 	assert_int_equal(PARSE("--payload", "99999999"), BENCH_PARSE_USAGE);
 	assert_non_null(strstr(err, "IOCX_MAX_PAYLOAD"));
-	assert_int_equal(PARSE("--target", "nohost:1"), BENCH_PARSE_USAGE);
-	assert_non_null(strstr(err, "nohost:1"));
+	assert_int_equal(PARSE("--target", "no_host:1"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "no_host:1"));
 	assert_int_equal(PARSE("--armed", "1000001"), BENCH_PARSE_USAGE);
 	assert_non_null(strstr(err, "--armed 1000001"));
 	assert_non_null(strstr(err, "1000000"));
@@ -608,6 +669,7 @@ int main(void)
 		cmocka_unit_test(bench_parse_targets_ipv4_and_ipv6),
 		cmocka_unit_test(bench_parse_targets_repeat_in_order),
 		cmocka_unit_test(bench_parse_targets_at_most_max),
+		cmocka_unit_test(bench_parse_targets_by_name),
 		cmocka_unit_test(bench_parse_numbers_take_decimal_suffixes),
 		cmocka_unit_test(bench_parse_request_and_reply_options),
 		cmocka_unit_test(bench_parse_reply_timeout_bounds_replies_only),

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""End-to-end test of iocx-bench --target NAME:PORT and --resolver
+(meson test suite 'bench').
+
+Starts a DNS responder of its own on a loopback UDP port (a thread of
+this script, stopped at the end): the test name answers A 127.0.0.1 and
+an empty AAAA, every other name NXDOMAIN.  The bench is pointed at it
+with --resolver, so no query goes to the machine's configured DNS server.
+
+Natively it checks that:
+
+  - --target NAME:0 (the built-in sink's port) --json: exit 0, every
+    connect succeeded, the sink saw them all, each phase's resolve_us
+    counts every connect (warm-up included) with ordered, non-zero
+    percentiles, and the responder answered at least one A query per
+    connect (the engine caches nothing by default);
+  - the table shows the resolution line apart from the latencies;
+  - a name the responder does not know: exit 1, every attempt
+    IOCX_E_NAME;
+  - a numeric target's phases say resolve_us null.
+
+Through a wrapper (Wine), the engine has no resolver of its own on
+Windows yet: a NAME target must fail every connect with IOCX_E_NOTSUP
+(exit 1) and send no query.  No speed is asserted.
+
+usage: check_names.py --exe PATH [--wrapper PROG]
+"""
+import argparse
+import json
+import socket
+import struct
+import subprocess
+import sys
+import threading
+
+NAME = "bench-name.test"
+CONNECTS = 300
+WARMUP = 30
+TIMEOUT_S = 120
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL: " + what)
+
+
+def run(cmd):
+    print("running: " + " ".join(cmd), flush=True)
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+
+
+class Responder:
+    """UDP DNS on 127.0.0.1: NAME -> A 127.0.0.1, empty AAAA; others
+    NXDOMAIN.  Counts the queries per type."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.queries = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def answer(self, q):
+        if len(q) < 17:
+            return None
+        qid = struct.unpack(">H", q[:2])[0]
+        labels, i = [], 12
+        while i < len(q) and q[i] and len(labels) < 128:
+            labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace"))
+            i += 1 + q[i]
+        if i + 5 > len(q):
+            return None
+        question = q[12:i + 5]
+        qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+        with self.lock:
+            self.queries[qtype] = self.queries.get(qtype, 0) + 1
+        known = ".".join(labels).lower() == NAME
+        rcode = 0 if known else 3
+        records = b""
+        if known and qtype == 1:
+            records = (b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) +
+                       socket.inet_aton("127.0.0.1"))
+        head = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1,
+                           1 if records else 0, 0, 0)
+        return head + question + records
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            r = self.answer(q)
+            if r:
+                self.sock.sendto(r, peer)
+
+    def count(self, qtype):
+        with self.lock:
+            return self.queries.get(qtype, 0)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def run_json(cmd, args, want_rc, what):
+    r = run(cmd + args + ["--json", "--quiet"])
+    sys.stderr.write(r.stderr)
+    check(r.returncode == want_rc, "%s: exit status %d, want %d" %
+          (what, r.returncode, want_rc))
+    try:
+        return json.loads(r.stdout)
+    except ValueError as e:
+        check(False, "%s: JSON on stdout: %s" % (what, e))
+        return None
+
+
+def check_resolved(cmd, dns):
+    a_before = dns.count(1)
+    doc = run_json(cmd, ["--target", NAME + ":0", "--resolver", dns.address,
+                         "--connects", str(CONNECTS), "--warmup",
+                         str(WARMUP), "--concurrency", "8"], 0, "by name")
+    if doc is None:
+        return
+    check(doc["connects"] == CONNECTS - WARMUP and doc["errors"] == {},
+          "by name: %d measured connects, no error: %d, %s" %
+          (CONNECTS - WARMUP, doc["connects"], doc["errors"]))
+    check(doc["sink"]["checked"] and doc["sink"]["ok"] and
+          doc["sink"]["accepted"] == CONNECTS,
+          "by name: the sink accepted all %d: %s" % (CONNECTS, doc["sink"]))
+    check(doc["settings"]["resolver"] == dns.address,
+          "settings.resolver is %s" % doc["settings"]["resolver"])
+    check(doc["settings"]["target"].startswith(NAME + ":") and
+          not doc["settings"]["target"].endswith(":0"),
+          "settings.target names the sink's port: %s" %
+          doc["settings"]["target"])
+    for p in doc["phases"]:
+        res = p["resolve_us"]
+        check(res is not None and res["count"] == CONNECTS,
+              "phase %s: resolve_us counts all %d connects: %s" %
+              (p["phase"], CONNECTS, res))
+        if res:
+            v = [res["min"], res["p50"], res["p99"], res["max"]]
+            check(v == sorted(v) and v[0] > 0,
+                  "phase %s: resolution min <= p50 <= p99 <= max, > 0: %s"
+                  % (p["phase"], v))
+    asked = dns.count(1) - a_before
+    check(asked >= CONNECTS, "the responder answered %d A queries, want "
+          ">= %d (one per connect)" % (asked, CONNECTS))
+
+
+def check_table(cmd, dns):
+    r = run(cmd + ["--target", NAME + ":0", "--resolver", dns.address,
+                   "--connects", "50", "--concurrency", "4", "--quiet"])
+    check(r.returncode == 0, "table: exit status %d" % r.returncode)
+    lines = r.stdout.splitlines()
+    head = [l for l in lines if l.startswith("resolution ")]
+    check(len(head) == 1 and dns.address in head[0],
+          "table: one resolution heading naming the DNS server: %s" % head)
+    rows = [l for l in lines if l.startswith("iocx #") and
+            " resolved " in l]
+    check(len(rows) == 1 and rows[0].split()[2] == "50",
+          "table: the phase resolved 50 names: %s" % rows)
+
+
+def check_nxdomain(cmd, dns):
+    doc = run_json(cmd, ["--target", "missing.test:0", "--resolver",
+                         dns.address, "--connects", "20", "--concurrency",
+                         "4"], 1, "unknown name")
+    if doc is None:
+        return
+    check(doc["totals"]["connects"] == 0 and
+          doc["totals"]["errors"] == {"IOCX_E_NAME": 20},
+          "unknown name: all 20 IOCX_E_NAME: %s" % doc["totals"])
+
+
+def check_numeric(cmd):
+    doc = run_json(cmd, ["--connects", "50", "--concurrency", "4"], 0,
+                   "numeric")
+    if doc is None:
+        return
+    check(all(p["resolve_us"] is None for p in doc["phases"]),
+          "numeric target: resolve_us null")
+    check(doc["settings"]["resolver"] is None, "numeric: resolver null")
+
+
+def check_windows(cmd, dns):
+    doc = run_json(cmd, ["--target", NAME + ":0", "--resolver", dns.address,
+                         "--connects", "20", "--concurrency", "4"], 1,
+                   "Windows, by name")
+    if doc is None:
+        return
+    check(doc["totals"]["errors"] == {"IOCX_E_NOTSUP": 20},
+          "Windows: all 20 IOCX_E_NOTSUP (no resolver of its own): %s" %
+          doc["totals"]["errors"])
+    check(dns.count(1) + dns.count(28) == 0,
+          "Windows: no DNS query sent: %s" % dns.queries)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--exe", required=True)
+    ap.add_argument("--wrapper")
+    a = ap.parse_args()
+    cmd = ([a.wrapper] if a.wrapper else []) + [a.exe]
+
+    dns = Responder()
+    try:
+        if a.wrapper:
+            check_windows(cmd, dns)
+        else:
+            check_resolved(cmd, dns)
+            check_table(cmd, dns)
+            check_nxdomain(cmd, dns)
+            check_numeric(cmd)
+    finally:
+        dns.close()
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
