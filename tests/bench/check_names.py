@@ -29,28 +29,14 @@ import argparse
 import json
 import socket
 import struct
-import subprocess
 import sys
 import threading
+
+from check_bench import check, run, verdict
 
 NAME = "bench-name.test"
 CONNECTS = 300
 WARMUP = 30
-TIMEOUT_S = 120
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL: " + what)
-
-
-def run(cmd):
-    print("running: " + " ".join(cmd), flush=True)
-    return subprocess.run(cmd, capture_output=True, text=True,
-                          timeout=TIMEOUT_S)
 
 
 class Responder:
@@ -226,11 +212,7 @@ def main():
             check_numeric(cmd)
     finally:
         dns.close()
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("all checks passed")
-    return 0
+    return verdict()
 
 
 if __name__ == "__main__":

@@ -221,6 +221,13 @@ void peer_tracker_init(struct peer_tracker *t)
 	t->main_thread = peer_thread_id();
 }
 
+void peer_hook_close(struct peer_rec *r, iocx_conn *conn,
+		     const struct iocx_connect_result *res)
+{
+	(void)res;
+	r->hook_rc[0] = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
+}
+
 void peer_recs_init(struct peer_rec *r, size_t n, struct peer_tracker *t)
 {
 	size_t i;

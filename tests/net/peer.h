@@ -290,6 +290,11 @@ void peer_tracker_init(struct peer_tracker *t);
 /* Zero n records and point them at t. */
 void peer_recs_init(struct peer_rec *r, size_t n, struct peer_tracker *t);
 
+/* An on_connect_hook: iocx_close(conn, IOCX_CLOSE_GRACEFUL) from inside
+ * the callback, its result in hook_rc[0]. */
+void peer_hook_close(struct peer_rec *r, iocx_conn *conn,
+		     const struct iocx_connect_result *res);
+
 /* The recorder callbacks: user must be a struct peer_rec. */
 void peer_on_connect(iocx_conn *conn, const struct iocx_connect_result *res,
 		     void *user);

@@ -353,14 +353,6 @@ static void drop_engine(struct fx *f, long live0)
 #define NQUEUE 1000
 #define QCAP 16
 
-/* on_connect of the queue test: close at once, from inside the callback. */
-static void close_in_callback(struct peer_rec *r, iocx_conn *conn,
-			      const struct iocx_connect_result *res)
-{
-	(void)res;
-	r->hook_rc[0] = iocx_close(conn, IOCX_CLOSE_GRACEFUL);
-}
-
 /*
  * A thousand requests against max_in_flight 16 and a queue: while a
  * listener's full backlog holds the first 16 (their SYNs are dropped),
@@ -388,7 +380,7 @@ static void queue_thousand_requests_all_complete(void **state)
 	peer_tracker_init(&trk);
 	peer_recs_init(rec, NQUEUE, &trk);
 	for (int i = 0; i < NQUEUE; i++) {
-		rec[i].on_connect_hook = close_in_callback;
+		rec[i].on_connect_hook = peer_hook_close;
 		struct peer *to = i < QCAP ? full : open;
 
 		peer_req(&req, &to->addr, to->addr_len, &rec[i]);

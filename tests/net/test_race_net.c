@@ -360,14 +360,6 @@ static void resolve_nxdomain_reports_name(void **state)
 	done(f);
 }
 
-/* on_connect closes at once, from inside the callback. */
-static void close_in_callback(struct peer_rec *r, iocx_conn *conn,
-			      const struct iocx_connect_result *res)
-{
-	(void)res;
-	r->hook_rc[0] = iocx_close(conn, IOCX_CLOSE_ABORT);
-}
-
 /* A failed name closed from its own on_connect still gets its on_close
  * (iocx-bench does this). */
 static void resolve_nxdomain_close_in_callback_closes(void **state)
@@ -376,7 +368,7 @@ static void resolve_nxdomain_close_in_callback_closes(void **state)
 
 	script(f, AF_INET, 0, NULL, IOCX_E_NAME);
 	script(f, AF_INET6, 0, NULL, IOCX_E_NAME);
-	f->rec.on_connect_hook = close_in_callback;
+	f->rec.on_connect_hook = peer_hook_close;
 	start(f, NULL, 0, 0);
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(f->rec.status, IOCX_E_NAME);
