@@ -5,7 +5,7 @@
 #                                   not this version (meson.build's)
 #   scripts/abi-check.sh REF        compare with any git ref (e.g. v0.2.0)
 #
-# Builds the shared library of REF and of the working tree (-g -Og, the
+# Builds the shared library of REF and of the working tree (-g -O0, the
 # library target only) in a temporary directory, dumps both with Debian's
 # abi-dumper and compares them with abi-compliance-checker.  Exits 0 when
 # the new library is backward compatible (binary and source), 1 when it is
@@ -51,7 +51,7 @@ git archive "$old_ref" | tar -xf - -C "$work/old-src"
 build() {
   local name=$1 src=$2 ver=$3 lib
   meson setup "$work/$name" "$src" -Ddefault_library=shared \
-    -Ddebug=true -Doptimization=g -Dtests=disabled -Dbench=disabled \
+    -Ddebug=true -Doptimization=0 -Dtests=disabled -Dbench=disabled \
     >"$work/$name.log" 2>&1 ||
     { tail -n 30 "$work/$name.log"; exit 2; }
   meson compile -C "$work/$name" >>"$work/$name.log" 2>&1 ||
