@@ -59,6 +59,8 @@ struct bench {
 	bool progress;
 	/* Set once by on_interrupt(), then wake is set. */
 	atomic_bool interrupted;
+	/* Set when the --start-at wait (if any) is over: connects begin. */
+	atomic_bool started;
 	atomic_int signo;
 	struct os_event *wake;
 	char *payload;
@@ -164,6 +166,11 @@ static void on_interrupt(int signo, void *arg)
 	atomic_store(&b->signo, signo);
 	atomic_store(&b->interrupted, true);
 	os_event_set(b->wake);
+	if (!atomic_load(&b->started)) {
+		fprintf(stderr, "iocx-bench: interrupted before the first "
+			"connect (--start-at wait): no report\n");
+		return;
+	}
 	fprintf(stderr, "iocx-bench: interrupted: no more connects; the "
 		"report follows once those in flight are done (at most "
 		"%u ms); interrupt again to quit at once\n",
@@ -316,8 +323,10 @@ static bool wait_for_start(struct bench *b)
 {
 	double left = b->opt.start_at - os_epoch_s();
 
-	if (!b->opt.start_at)
+	if (!b->opt.start_at) {
+		atomic_store(&b->started, true);
 		return true;
+	}
 	if (b->progress)
 		fprintf(stderr, left > 0 ? "iocx-bench: --start-at: waiting "
 					   "%.3f s\n"
@@ -329,6 +338,9 @@ static bool wait_for_start(struct bench *b)
 						: (uint64_t)(left * 1e9) + 1);
 		left = b->opt.start_at - os_epoch_s();
 	}
+	/* An interrupt from here on gets the report: it finds started set,
+	 * or it came first and the wait ends without connects. */
+	atomic_store(&b->started, true);
 	return !atomic_load(&b->interrupted);
 }
 

@@ -34,7 +34,9 @@ Interruption: SIGINT after 2 s of a 30 s run must end it within 3 s with
 status 130 and a complete JSON (and CSV) marked interrupted, whose counts
 add up and equal the sink's; with connects that cannot finish (a listener
 that never accepts), they are reported cancelled after the bounded wait,
-and a second SIGINT quits at once without leaving a report file.
+and a second SIGINT quits at once without leaving a report file.  A
+SIGINT during a --start-at wait exits 130 at once, saying no report
+comes, and leaves no file.
 
 usage: check_bench.py --exe PATH [--wrapper PROG]
 """
@@ -451,6 +453,26 @@ def check_interrupt_in_flight(cmd, tmp):
               "quit at once: no report, and no part of one, at PATH")
     finally:
         hole.close()
+
+
+def check_interrupt_before_start(cmd, tmp):
+    """SIGINT during the --start-at wait: nothing was measured, so the
+    bench says so, exits 130 at once and writes no report."""
+    jpath = os.path.join(tmp, "early.json")
+    b = Bench(cmd + ["--duration", "1", "--json=" + jpath,
+                     "--start-at", "%.3f" % (time.time() + 60)])
+    check(b.wait_line(lambda l: l.startswith("iocx-bench: --start-at: "
+                                             "waiting")),
+          "the --start-at wait is announced")
+    b.p.send_signal(signal.SIGINT)
+    rc, took, _ = b.finish()
+    check(rc == 130, "before start: exit status %d, want 130" % rc)
+    check(took < 3.0, "exit within 3 s of SIGINT (took %.3f s)" % took)
+    said = "".join(b.err)
+    check("interrupted before the first connect" in said and
+          "report follows" not in said,
+          "stderr says no report comes: %r" % said[-300:])
+    check(not os.path.exists(jpath), "no report, and no part of one")
 
 
 class Acceptor:
@@ -943,6 +965,7 @@ def main():
         check_run(cmd, tmp, "rate", 0, ["--rate", str(RATE)])
         check_interrupt(cmd, tmp)
         check_interrupt_in_flight(cmd, tmp)
+        check_interrupt_before_start(cmd, tmp)
         check_request_response(cmd, tmp)
         check_reply_timeout(cmd)
         check_hdr_log(cmd, tmp)
