@@ -88,10 +88,15 @@ struct iocx_backend {
 	 * disconnect that leaves the socket reusable (MAIN slot, an event
 	 * follows; an error return means close instead).  recycle: after it
 	 * succeeded, keep the socket for a later open() of the same family
-	 * (true), or close it (false).
+	 * (true), or close it (false).  recycled_refused: connect() failed
+	 * at once (c->os_code has the raw error); true when c's socket was
+	 * a recycled one and the error means the OS does not reconnect such
+	 * sockets: open() then stops recycling for the engine, and the core
+	 * closes this socket and goes on with a fresh one.
 	 */
 	int (*disconnect)(struct iocx_conn *c);
 	bool (*recycle)(struct iocx_conn *c);
+	bool (*recycled_refused)(struct iocx_conn *c);
 	/*
 	 * Optional (NULL: every attempt opens a fresh socket).  keep: c's
 	 * connect completed with a status the retry policy covers, the OS's

@@ -278,10 +278,16 @@ static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
 
 /*
  * Connect on a socket new to this connection: run the user's hook on it
- * first, which fails the attempt as a refused connect would.
+ * first, which fails the attempt as a refused connect would.  Where the
+ * OS will not reconnect a recycled socket, the backend stops recycling
+ * and the attempt goes on with a fresh socket (its own hook run).
+ * IOCX_OK, or the synchronous error with the socket still open, or with
+ * none when no fresh one could be opened (*open false).
  */
-static int connect_new_socket(struct iocx_conn *c, enum iocx_conn_state from)
+static int connect_new_socket(struct iocx_conn *c, enum iocx_conn_state from,
+			      bool *open)
 {
+	const struct iocx_backend *b = c->engine->backend;
 	int rc = iocx__conn_socket_hook(c);
 
 	if (rc == IOCX_OK && from == CONN_RETRY_WAIT && close_wanted(c)) {
@@ -289,10 +295,18 @@ static int connect_new_socket(struct iocx_conn *c, enum iocx_conn_state from)
 		c->os_code = 0;
 		rc = IOCX_E_CANCELLED;
 	}
-	if (rc == IOCX_OK)
-		rc = c->engine->backend->connect(c, c->payload,
-						 c->payload_issued);
-	return rc;
+	if (rc != IOCX_OK)
+		return rc;
+	rc = b->connect(c, c->payload, c->payload_issued);
+	if (rc == IOCX_OK || !b->recycled_refused || !b->recycled_refused(c))
+		return rc;
+	b->close(c, false);
+	rc = iocx__conn_open(c);
+	if (rc != IOCX_OK) {
+		*open = false;
+		return rc;
+	}
+	return connect_new_socket(c, from, open);
 }
 
 /*
@@ -323,7 +337,7 @@ static int connect_kept_socket(struct iocx_conn *c, enum iocx_conn_state from,
 		*open = false;
 		return rc;
 	}
-	return connect_new_socket(c, from);
+	return connect_new_socket(c, from, open);
 }
 
 /*
@@ -348,7 +362,7 @@ static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
 	 * before connect() returns (it then waits for our lock). */
 	set_state(c, from, CONN_CONNECTING);
 	rc = kept ? connect_kept_socket(c, from, &open)
-		  : connect_new_socket(c, from);
+		  : connect_new_socket(c, from, &open);
 	if (rc != IOCX_OK) {
 		if (open)
 			e->backend->close(c, false);

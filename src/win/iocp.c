@@ -458,37 +458,31 @@ static int iocp_connect(struct iocx_conn *c, const void *buf, size_t len)
 		(PVOID)buf, (DWORD)len, &w->bytes_sent_unused,
 		&w->ops[IOCX_OP_MAIN].ov)) {
 		int err = WSAGetLastError();
-		bool fastopen;
-		int rc;
 
 		if (err == WSA_IO_PENDING)
 			return IOCX_OK;
-		if (!w->from_pool || (err != WSAEISCONN && err != WSAEINVAL))
-			return fail_wsa(c, err);
-		/*
-		 * The OS would not reconnect a recycled socket (Wine 8 keeps
-		 * it connected: WSAEISCONN).  Stop recycling for this engine
-		 * and go on with a fresh socket.
-		 */
-		atomic_store(&we->reuse_broken, true);
-		iocx__count(&iocx__counters(c->engine)->recycle_fallbacks,
-			    1);
-		iocx__win_pool_drain(pool_of(c));
-		iocx__win_sys.closesocket(w->sock);
-		rc = open_fresh(c, &fastopen);
-		if (rc != IOCX_OK)
-			return rc;
-		/*
-		 * The user's hook ran on the kept socket: run it on this
-		 * one too.  A refusal leaves the socket open for the core
-		 * to close, as any failed connect does.
-		 */
-		rc = iocx__conn_socket_hook(c);
-		if (rc != IOCX_OK)
-			return rc;
-		return iocp_connect(c, buf, len);
+		return fail_wsa(c, err);
 	}
 	return IOCX_OK;
+}
+
+/*
+ * ConnectEx on a recycled socket failed at once.  WSAEISCONN (Wine 8
+ * keeps a disconnected socket connected) or WSAEINVAL mean the OS does
+ * not reconnect a socket DisconnectEx gave back: stop recycling for this
+ * engine, and the core goes on with a fresh socket.
+ */
+static bool iocp_recycled_refused(struct iocx_conn *c)
+{
+	struct win_engine *we = win_engine(c->engine);
+
+	if (!win_conn(c)->from_pool ||
+	    (c->os_code != WSAEISCONN && c->os_code != WSAEINVAL))
+		return false;
+	atomic_store(&we->reuse_broken, true);
+	iocx__count(&iocx__counters(c->engine)->recycle_fallbacks, 1);
+	iocx__win_pool_drain(pool_of(c));
+	return true;
 }
 
 /*
@@ -724,6 +718,7 @@ static const struct iocx_backend iocp_backend = {
 	.shutdown = iocp_shutdown,
 	.disconnect = iocp_disconnect,
 	.recycle = iocp_recycle,
+	.recycled_refused = iocp_recycled_refused,
 	.keep = iocp_keep,
 	.reconnect_refused = iocp_reconnect_refused,
 	.connected = iocp_connected,
