@@ -1239,7 +1239,7 @@ int iocx__conn_start(struct iocx_conn *c)
 {
 	struct conn_event start = { .kind = CE_START };
 
-	iocx__mutex_lock(&c->lock);
+	iocx__lock_acquire(&c->lock);
 	conn_transition(c, &start);
 	/* Busy before c->lock is released, so before any event of c can be
 	 * handled and its on_close decrement the count. */
@@ -1254,7 +1254,7 @@ int iocx__conn_start(struct iocx_conn *c)
 	 */
 	if (c->state == CONN_CONNECTING)
 		settle(c, false);
-	iocx__mutex_unlock(&c->lock);
+	iocx__lock_release(&c->lock);
 	return start.result;
 }
 
@@ -1267,7 +1267,7 @@ static bool handle_locked(struct iocx_conn *c, struct conn_event *ev,
 {
 	bool finished;
 
-	iocx__mutex_lock(&c->lock);
+	iocx__lock_acquire(&c->lock);
 	iocx__current_conn = c;
 	if (shutdown)
 		c->shutdown = true;
@@ -1275,7 +1275,7 @@ static bool handle_locked(struct iocx_conn *c, struct conn_event *ev,
 	if (!finished)
 		finished = settle(c, true);
 	iocx__current_conn = NULL;
-	iocx__mutex_unlock(&c->lock);
+	iocx__lock_release(&c->lock);
 	return finished;
 }
 
@@ -1338,7 +1338,7 @@ void iocx__conn_unref(struct iocx_conn *c)
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	assert(c->req.head == NULL && c->sendq == NULL);
-	iocx__mutex_destroy(&c->lock);
+	iocx__lock_destroy(&c->lock);
 	iocx__free(c->recv_buf);
 	if (c->uses_timer)
 		iocx__engine_timer_release(e);

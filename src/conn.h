@@ -135,7 +135,7 @@ struct iocx_conn {
 
 	/* Touched by every event. */
 	struct iocx_engine *engine;
-	iocx_mutex lock;
+	iocx_lock lock;			/* see iocx_lock (platform.h) */
 	atomic_uint refs;
 	atomic_int close_request;
 	/* Destroy could not post this connection's SHUTDOWN: a worker

@@ -145,7 +145,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 		return NULL;
 	memset(c, 0, base);
 	c->engine = e;
-	iocx__mutex_init(&c->lock);
+	iocx__lock_init(&c->lock);
 	atomic_init(&c->refs, 1);	/* alive until on_close returns */
 	atomic_init(&c->close_request, CONN_CLOSE_NONE);
 	atomic_init(&c->shutdown_missed, false);
@@ -203,7 +203,7 @@ static void conn_free_unstarted(struct iocx_conn *c)
 	if (c->uses_timer)
 		iocx__engine_timer_release(c->engine);
 	iocx__race_free(c);
-	iocx__mutex_destroy(&c->lock);
+	iocx__lock_destroy(&c->lock);
 	iocx__free(c);
 }
 

@@ -46,6 +46,43 @@ void iocx__mutex_destroy(iocx_mutex *m);
 void iocx__mutex_lock(iocx_mutex *m);
 void iocx__mutex_unlock(iocx_mutex *m);
 
+/*
+ * A connection's lock (conn->lock): every connection has one, so it is as
+ * small as the platform allows (issue 15, engine memory per connection).
+ * On Linux one futex word, 4 bytes where glibc's pthread_mutex_t takes 40
+ * (src/posix/platform.c); elsewhere the platform mutex (on Windows an
+ * SRWLOCK, one pointer).  Not recursive, never waited on with a condition
+ * variable, never shared between processes.
+ */
+#ifdef __linux__
+typedef struct { _Atomic uint32_t word; } iocx_lock;
+void iocx__lock_init(iocx_lock *l);
+void iocx__lock_destroy(iocx_lock *l);
+void iocx__lock_acquire(iocx_lock *l);
+void iocx__lock_release(iocx_lock *l);
+#else
+typedef iocx_mutex iocx_lock;
+static inline void iocx__lock_init(iocx_lock *l)
+{
+	iocx__mutex_init(l);
+}
+
+static inline void iocx__lock_destroy(iocx_lock *l)
+{
+	iocx__mutex_destroy(l);
+}
+
+static inline void iocx__lock_acquire(iocx_lock *l)
+{
+	iocx__mutex_lock(l);
+}
+
+static inline void iocx__lock_release(iocx_lock *l)
+{
+	iocx__mutex_unlock(l);
+}
+#endif
+
 /* Initialise / destroy a condition variable. */
 void iocx__cond_init(iocx_cond *c);
 void iocx__cond_destroy(iocx_cond *c);

@@ -379,7 +379,7 @@ static bool take_winner(struct iocx_conn *c, struct attempt *a)
 	struct iocx_conn *w = a->conn;
 	bool ok = false;
 
-	iocx__mutex_lock(&w->lock);
+	iocx__lock_acquire(&w->lock);
 	if (w->state == CONN_OPEN && !w->shutdown &&
 	    atomic_load(&w->close_request) == CONN_CLOSE_NONE &&
 	    c->engine->backend->adopt(c, w) == IOCX_OK) {
@@ -389,7 +389,7 @@ static bool take_winner(struct iocx_conn *c, struct attempt *a)
 		c->syn_tuned = w->syn_tuned;
 		ok = true;
 	}
-	iocx__mutex_unlock(&w->lock);
+	iocx__lock_release(&w->lock);
 	close_attempt(a);
 	return ok;
 }

@@ -148,10 +148,10 @@ int iocx_detach(iocx_conn *c, iocx_socket_t *out)
 	/* c may finish on a worker as soon as its lock is free. */
 	iocx__conn_ref(c);
 	if (!own)
-		iocx__mutex_lock(&c->lock);
+		iocx__lock_acquire(&c->lock);
 	rc = detach_locked(c, out);
 	if (!own)
-		iocx__mutex_unlock(&c->lock);
+		iocx__lock_release(&c->lock);
 	/*
 	 * Close what is left of the connection the usual way (a close
 	 * asked for meanwhile does that too: ALREADY is fine); finish()

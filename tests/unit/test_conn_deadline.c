@@ -1526,9 +1526,9 @@ static void deadline_popped_before_connect_completes_is_stale(void **state)
 /* iocx__engine_disarm(c) with c->lock held, as the core calls it. */
 static void disarm_locked(struct fx *fx, struct iocx_conn *c)
 {
-	iocx__mutex_lock(&c->lock);
+	iocx__lock_acquire(&c->lock);
 	iocx__engine_disarm(fx->e, c);
-	iocx__mutex_unlock(&c->lock);
+	iocx__lock_release(&c->lock);
 }
 
 /*
