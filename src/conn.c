@@ -895,6 +895,8 @@ struct taken {
 /* Move what was asked since the last look to the worker side. */
 static void take_requests(struct iocx_conn *c, struct taken *t)
 {
+	struct iocx_conn_data *d;
+
 	/*
 	 * No request ever came: nothing to take, no lock needed.  One that
 	 * comes after this look is made in c's own callback on this thread
@@ -909,16 +911,22 @@ static void take_requests(struct iocx_conn *c, struct taken *t)
 		return;
 	}
 	iocx__mutex_lock(iocx__conn_req_lock(c));
-	if (c->req.head) {
-		if (c->sendq_tail)
-			c->sendq_tail->next = c->req.head;
+	/* Loaded under the lock: a request installs the block before it
+	 * takes the lock. */
+	d = iocx__conn_data(c);
+	t->read_start = NULL;
+	if (d && d->req_head) {
+		if (d->sendq_tail)
+			d->sendq_tail->next = d->req_head;
 		else
-			c->sendq = c->req.head;
-		c->sendq_tail = c->req.tail;
-		c->req.head = c->req.tail = NULL;
+			d->sendq = d->req_head;
+		d->sendq_tail = d->req_tail;
+		d->req_head = d->req_tail = NULL;
 	}
-	t->read_start = c->req.read_start;
-	c->req.read_start = NULL;
+	if (d) {
+		t->read_start = d->read_start;
+		d->read_start = NULL;
+	}
 	t->read_stop = c->req.read_stop;
 	if (c->req.shutdown)
 		c->fin_wanted = true;
@@ -930,12 +938,14 @@ static void take_requests(struct iocx_conn *c, struct taken *t)
 /* Something arrived that take_requests() has not seen yet. */
 static bool requests_pending(struct iocx_conn *c)
 {
+	const struct iocx_conn_data *d;
 	bool pending;
 
 	if (!atomic_load(&c->req_touched))
 		return false;	/* as in take_requests() */
 	iocx__mutex_lock(iocx__conn_req_lock(c));
-	pending = c->req.head || c->req.read_start ||
+	d = iocx__conn_data(c);
+	pending = (d && (d->req_head || d->read_start)) ||
 		  (c->req.read_stop && c->reading && !c->read_stopping) ||
 		  (c->req.shutdown && !c->fin_wanted);
 	iocx__mutex_unlock(iocx__conn_req_lock(c));
@@ -957,17 +967,18 @@ static void mark_broken(struct iocx_conn *c, int status)
 /* End the read session with its terminal on_recv(status). */
 static void end_reading(struct iocx_conn *c, int status)
 {
-	iocx_recv_cb cb = c->on_recv;
+	struct iocx_conn_data *d = iocx__conn_data(c);	/* reading: made */
+	iocx_recv_cb cb = d->on_recv;
 
 	c->reading = false;
 	c->read_stopping = false;
-	c->on_recv = NULL;
+	d->on_recv = NULL;
 	/* The buffer is held only while reading (iocx.h), unless a receive
 	 * into it is still in the OS's hands: then the free waits for the
 	 * connection's end. */
 	if (!c->recv_busy) {
-		iocx__free(c->recv_buf);
-		c->recv_buf = NULL;
+		iocx__free(d->recv_buf);
+		d->recv_buf = NULL;
 	}
 	iocx__mutex_lock(iocx__conn_req_lock(c));
 	c->req.read_on = false;	/* a new read_start may follow at once */
@@ -990,12 +1001,14 @@ static void report_sent(struct iocx_conn *c, struct iocx_send_req *r,
 /* Report every queued send not in flight with status, in order. */
 static void fail_sends(struct iocx_conn *c, int status)
 {
-	while (c->sendq) {
-		struct iocx_send_req *r = c->sendq;
+	struct iocx_conn_data *d = iocx__conn_data(c);
 
-		c->sendq = r->next;
-		if (!c->sendq)
-			c->sendq_tail = NULL;
+	while (d && d->sendq) {
+		struct iocx_send_req *r = d->sendq;
+
+		d->sendq = r->next;
+		if (!d->sendq)
+			d->sendq_tail = NULL;
 		/* Broken or closing: no on_drained follows. */
 		iocx__sendq_release(c, r->len);
 		report_sent(c, r, status);
@@ -1003,9 +1016,17 @@ static void fail_sends(struct iocx_conn *c, int status)
 	}
 }
 
+/* The first send not yet reported (in flight when send_busy), or NULL. */
+static struct iocx_send_req *sendq_head(const struct iocx_conn *c)
+{
+	const struct iocx_conn_data *d = iocx__conn_data(c);
+
+	return d ? d->sendq : NULL;
+}
+
 static void issue_send(struct iocx_conn *c)
 {
-	struct iocx_send_req *r = c->sendq;
+	struct iocx_send_req *r = sendq_head(c);
 	int rc;
 
 	c->payload_issued = iocx__sendq_chunk(c, r->len - r->done);
@@ -1020,17 +1041,18 @@ static void issue_send(struct iocx_conn *c)
 
 static void issue_recv(struct iocx_conn *c)
 {
+	struct iocx_conn_data *d = iocx__conn_data(c);	/* reading: made */
 	size_t size = c->engine->opts.recv_buffer;
 	int rc;
 
-	if (!c->recv_buf) {
-		c->recv_buf = iocx__alloc(size);
-		if (!c->recv_buf) {
+	if (!d->recv_buf) {
+		d->recv_buf = iocx__alloc(size);
+		if (!d->recv_buf) {
 			end_reading(c, IOCX_E_NOMEM);
 			return;
 		}
 	}
-	rc = c->engine->backend->recv(c, c->recv_buf, size);
+	rc = c->engine->backend->recv(c, d->recv_buf, size);
 	if (rc == IOCX_OK) {
 		c->recv_busy = true;
 		return;
@@ -1042,12 +1064,14 @@ static void issue_recv(struct iocx_conn *c)
 /* A receive finished: data, EOF (0 bytes), cancel or error. */
 static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 {
+	struct iocx_conn_data *d = iocx__conn_data(c);	/* reading: made */
+
 	c->recv_busy = false;
 	if (ev->status == IOCX_OK && ev->bytes > 0) {
 		c->last_activity = c->engine->clock();
 		iocx__count(&iocx__counters(c->engine)->bytes_received,
 			    ev->bytes);
-		c->on_recv(c, IOCX_OK, c->recv_buf, ev->bytes, c->user);
+		d->on_recv(c, IOCX_OK, d->recv_buf, ev->bytes, c->user);
 		/* A stop whose cancel lost to this data ends now. */
 		if (c->read_stopping)
 			end_reading(c, IOCX_E_CANCELLED);
@@ -1064,7 +1088,8 @@ static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 /* A data send finished (OPEN or CLOSING). */
 static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 {
-	struct iocx_send_req *r = c->sendq;
+	struct iocx_conn_data *d;
+	struct iocx_send_req *r;
 	uint32_t bytes;
 	bool drained;
 
@@ -1074,6 +1099,8 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	}
 	if (c->disconnecting)
 		return disconnect_done(c, ev);
+	d = iocx__conn_data(c);		/* a send was in flight: made */
+	r = d->sendq;
 	bytes = ev->bytes < c->payload_issued ? ev->bytes
 					      : (uint32_t)c->payload_issued;
 	c->send_busy = false;
@@ -1082,9 +1109,9 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	iocx__count(&iocx__counters(c->engine)->bytes_sent, bytes);
 	if (ev->status == IOCX_OK && r->done < r->len)
 		return false;	/* short send: pump() issues the rest */
-	c->sendq = r->next;
-	if (!c->sendq)
-		c->sendq_tail = NULL;
+	d->sendq = r->next;
+	if (!d->sendq)
+		d->sendq_tail = NULL;
 	/* Broken before the callback, so a send made inside it fails. */
 	if (ev->status != IOCX_OK && ev->status != IOCX_E_CANCELLED)
 		mark_broken(c, ev->status);
@@ -1094,9 +1121,9 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	iocx__free(r);
 	if (ev->status != IOCX_OK)
 		fail_sends(c, ev->status);
-	else if (drained && c->on_drained && c->state == CONN_OPEN &&
+	else if (drained && d->on_drained && c->state == CONN_OPEN &&
 		 !close_wanted(c) && atomic_load(&c->open_for_send))
-		c->on_drained(c, iocx_conn_queued_bytes(c), c->user);
+		d->on_drained(c, iocx_conn_queued_bytes(c), c->user);
 	return false;
 }
 
@@ -1124,7 +1151,7 @@ static bool pump(struct iocx_conn *c)
 			c->closing_abort = true;
 		if (t.read_start) {
 			c->reading = true;
-			c->on_recv = t.read_start;
+			iocx__conn_data(c)->on_recv = t.read_start;
 		}
 		if (c->reading && (t.read_stop || closing) &&
 		    !c->read_stopping) {
@@ -1147,7 +1174,7 @@ static bool pump(struct iocx_conn *c)
 		if (c->reading && !c->recv_busy && !c->read_stopping &&
 		    !closing)
 			issue_recv(c);
-		if (!c->send_busy && c->sendq) {
+		if (!c->send_busy && sendq_head(c)) {
 			if (t.broken)
 				fail_sends(c, t.broken);
 			else if (closing && c->closing_abort)
@@ -1156,7 +1183,7 @@ static bool pump(struct iocx_conn *c)
 				issue_send(c);
 		}
 		if (c->fin_wanted && !c->fin_sent && !c->send_busy &&
-		    !c->sendq && !closing && !t.broken) {
+		    !sendq_head(c) && !closing && !t.broken) {
 			int rc = b->shutdown(c);
 
 			c->fin_sent = true;
@@ -1170,7 +1197,7 @@ static bool pump(struct iocx_conn *c)
 	} while (requests_pending(c));
 
 	if (c->state == CONN_CLOSING && !c->send_busy && !c->recv_busy &&
-	    !c->reading && !c->sendq && !c->disconnecting)
+	    !c->reading && !sendq_head(c) && !c->disconnecting)
 		return release_socket(c);
 	return false;
 }
@@ -1337,9 +1364,10 @@ void iocx__conn_unref(struct iocx_conn *c)
 
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	assert(c->req.head == NULL && c->sendq == NULL);
+	assert(!iocx__conn_data(c) || (iocx__conn_data(c)->req_head == NULL &&
+					iocx__conn_data(c)->sendq == NULL));
 	iocx__lock_destroy(&c->lock);
-	iocx__free(c->recv_buf);
+	iocx__conn_data_free(c);
 	if (c->uses_timer)
 		iocx__engine_timer_release(e);
 	iocx__race_free(c);

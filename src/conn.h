@@ -88,17 +88,47 @@ struct iocx_send_req {
  * Data requests made from any thread (iocx_send, iocx_read_start/stop,
  * iocx_shutdown), guarded by iocx__conn_req_lock(conn), a leaf lock never
  * held while a callback runs.  A worker takes them over under conn->lock
- * in settle().
+ * in settle().  The sends and the read callback asked for are in the
+ * connection's data block (struct iocx_conn_data).
  */
 struct iocx_requests {
-	struct iocx_send_req *head, *tail;	/* sends not yet taken */
-	iocx_recv_cb read_start;	/* pending start, NULL = none */
 	int broken;			/* error that broke the connection */
 	bool kick_pending;		/* an IOCX_EV_KICK is on its way */
 	bool read_on;			/* read_start accepted, session not
 					   ended yet (terminal on_recv due) */
 	bool read_stop;			/* pending stop */
 	bool shutdown;			/* FIN requested */
+};
+
+/*
+ * What only a connection that sends, reads or is asked its local address
+ * uses: allocated by the first iocx_send / iocx_read_start /
+ * iocx_conn_local_addr (or by iocx_connect when the request has an
+ * on_drained), so a connection that only connects never pays for it
+ * (issue 15: engine memory per connection).  Installed once, by a
+ * compare-and-swap on iocx_conn.data, and freed with the connection.
+ */
+struct iocx_conn_data {
+	/* Under iocx__conn_req_lock(c): requests not taken yet. */
+	struct iocx_send_req *req_head, *req_tail;	/* sends */
+	iocx_recv_cb read_start;	/* pending start, NULL = none */
+
+	/* Worker side (conn->lock). */
+	struct iocx_send_req *sendq, *sendq_tail;	/* head in flight when
+							   send_busy */
+	iocx_recv_cb on_recv;
+	unsigned char *recv_buf;	/* opts.recv_buffer bytes, held while
+					   a read session lasts */
+
+	/* Backpressure (sendq.c): bytes queued, changed under the request
+	 * lock, read by any thread. */
+	atomic_size_t queued;
+	iocx_drained_cb on_drained;	/* the request's, NULL = none */
+
+	/* The local address as getsockname gave it, once asked (socket.c,
+	 * under the request lock); local_known: it holds the answer. */
+	bool local_known;
+	union iocx_addr local_seen;
 };
 
 /*
@@ -205,10 +235,10 @@ struct iocx_conn {
 	uint64_t t_start;
 	uint64_t last_activity;		/* engine clock of the last data */
 
-	struct iocx_send_req *sendq, *sendq_tail;	/* head in flight when
-							   send_busy */
-	iocx_recv_cb on_recv;
-	unsigned char *recv_buf;	/* opts.recv_buffer bytes */
+	/* NULL until a data call needs it (struct iocx_conn_data);
+	 * stored once (release), loaded with acquire by
+	 * iocx__conn_data(). */
+	_Atomic(struct iocx_conn_data *) data;
 
 	struct iocx_conn *prev, *next;	/* engine live list, under its lock */
 	struct iocx_live_list *live;	/* which one */
@@ -219,25 +249,21 @@ struct iocx_conn {
 	 * exposed is stored (release); readers on any thread load exposed
 	 * (acquire) first.  exposed is cleared, under the request lock,
 	 * before the socket is released, so a reader holding that lock that
-	 * sees it set may ask the OS about the socket: local_seen is read
-	 * that way on first demand and kept (local_known, under that lock;
-	 * an IPv4 or IPv6 address, in the 28-byte union), because most
+	 * sees it set may ask the OS about the socket: the data block's
+	 * local_seen is read that way on first demand and kept
+	 * (local_known, under that lock; an IPv4 or IPv6 address, in the
+	 * 28-byte union), because most
 	 * programs never ask and a getsockname per connect is not free (two
 	 * wineserver round trips under Wine).
 	 */
 	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
 
-	/* Backpressure (sendq.c): bytes queued, changed under the request
-	 * lock; drain_wanted (that lock too): a send was refused,
-	 * on_drained due. */
-	atomic_size_t queued;
+	/* Backpressure (sendq.c): drain_wanted (under the request lock):
+	 * a send was refused, on_drained due. */
 	bool drain_wanted;
-	iocx_drained_cb on_drained;
 
 	atomic_bool exposed;
 	iocx_socket_t handle;
-	bool local_known;		/* local_seen holds the answer */
-	union iocx_addr local_seen;
 };
 
 /*
@@ -253,6 +279,21 @@ static inline iocx_mutex *iocx__conn_req_lock(const struct iocx_conn *c)
 	h ^= h >> 12;
 	return &c->engine->req_locks[(h >> 4) & (IOCX_REQ_LOCKS - 1)];
 }
+
+/* c's data block, or NULL while no data call has needed one. */
+static inline struct iocx_conn_data *iocx__conn_data(const struct iocx_conn *c)
+{
+	return atomic_load_explicit(&((struct iocx_conn *)c)->data,
+				    memory_order_acquire);
+}
+
+/*
+ * data.c.  c's data block, allocated and installed now if it has none
+ * (any thread, no lock needed); NULL when out of memory.  free: release
+ * it with what it holds (the connection's end; no send left in it).
+ */
+struct iocx_conn_data *iocx__conn_data_make(struct iocx_conn *c);
+void iocx__conn_data_free(struct iocx_conn *c);
 
 /* The family of the connection's remote address. */
 static inline int iocx__conn_family(const struct iocx_conn *c)

@@ -170,8 +170,17 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	c->syn_rtt_ms = req->syn_rtt_ms;
 	c->syn_retransmissions = req->syn_retransmissions;
 	c->on_socket = req->on_socket;
-	c->on_drained = req->on_drained;
-	atomic_init(&c->queued, 0);
+	atomic_init(&c->data, NULL);
+	/* on_drained lives in the data block: a request that asks for it
+	 * gets the block now (freed by conn_free_unstarted on failure). */
+	if (req->on_drained) {
+		if (!iocx__conn_data_make(c)) {
+			iocx__lock_destroy(&c->lock);
+			iocx__free(c);
+			return NULL;
+		}
+		iocx__conn_data(c)->on_drained = req->on_drained;
+	}
 	atomic_init(&c->exposed, false);
 	c->handle = IOCX_INVALID_SOCKET;
 	c->retry = req->retry;
@@ -204,6 +213,7 @@ static void conn_free_unstarted(struct iocx_conn *c)
 		iocx__engine_timer_release(c->engine);
 	iocx__race_free(c);
 	iocx__lock_destroy(&c->lock);
+	iocx__conn_data_free(c);
 	iocx__free(c);
 }
 

@@ -12,7 +12,40 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "conn.h"
+
+/* See conn.h. */
+struct iocx_conn_data *iocx__conn_data_make(struct iocx_conn *c)
+{
+	struct iocx_conn_data *d = iocx__conn_data(c), *fresh;
+
+	if (d)
+		return d;
+	fresh = iocx__alloc(sizeof(*fresh));
+	if (!fresh)
+		return NULL;
+	memset(fresh, 0, sizeof(*fresh));
+	atomic_init(&fresh->queued, 0);
+	/* Another thread may install one first: then use that. */
+	if (atomic_compare_exchange_strong_explicit(&c->data, &d, fresh,
+						    memory_order_acq_rel,
+						    memory_order_acquire))
+		return fresh;
+	iocx__free(fresh);
+	return d;
+}
+
+/* See conn.h. */
+void iocx__conn_data_free(struct iocx_conn *c)
+{
+	struct iocx_conn_data *d = iocx__conn_data(c);
+
+	if (!d)
+		return;
+	iocx__free(d->recv_buf);
+	iocx__free(d);
+}
 
 /*
  * With the request lock held: must the caller post a KICK after unlocking?  Not
@@ -50,15 +83,21 @@ static void kick(struct iocx_conn *c)
  * Record one request: apply(c, arg) runs under the request lock and returns
  * IOCX_OK when it recorded something a worker must act on; then a worker
  * is made to look.  The reference keeps c alive while we touch it: it may
- * finish on a worker meanwhile.
+ * finish on a worker meanwhile.  data: the request is kept in c's data
+ * block, made first if c has none (IOCX_E_NOMEM when it cannot be).
  */
 static int request(struct iocx_conn *c,
-		   int (*apply)(struct iocx_conn *c, void *arg), void *arg)
+		   int (*apply)(struct iocx_conn *c, void *arg), void *arg,
+		   bool data)
 {
 	bool post = false;
 	int rc;
 
 	iocx__conn_ref(c);
+	if (data && !iocx__conn_data_make(c)) {
+		iocx__conn_unref(c);
+		return IOCX_E_NOMEM;
+	}
 	iocx__mutex_lock(iocx__conn_req_lock(c));
 	/* Before apply() looks at the open flags: see take_requests(). */
 	atomic_store(&c->req_touched, true);
@@ -80,17 +119,18 @@ static int refusal(const struct iocx_conn *c)
 
 static int queue_send(struct iocx_conn *c, void *arg)
 {
+	struct iocx_conn_data *d = iocx__conn_data(c);
 	struct iocx_send_req *r = arg;
 
 	if (!atomic_load(&c->open_for_send) || closing(c))
 		return refusal(c);
 	if (iocx__sendq_admit(c, r->len) != IOCX_OK)
 		return IOCX_E_LIMIT;
-	if (c->req.tail)
-		c->req.tail->next = r;
+	if (d->req_tail)
+		d->req_tail->next = r;
 	else
-		c->req.head = r;
-	c->req.tail = r;
+		d->req_head = r;
+	d->req_tail = r;
 	return IOCX_OK;
 }
 
@@ -101,7 +141,7 @@ static int start_reading(struct iocx_conn *c, void *arg)
 	if (!atomic_load(&c->open_for_read) || closing(c))
 		return refusal(c);
 	c->req.read_on = true;
-	c->req.read_start = (iocx_recv_cb)(uintptr_t)arg;
+	iocx__conn_data(c)->read_start = (iocx_recv_cb)(uintptr_t)arg;
 	return IOCX_OK;
 }
 
@@ -159,7 +199,7 @@ int iocx_send(iocx_conn *c, const void *buf, size_t len,
 	r->cb = on_sent;
 	r->user = send_user;
 
-	rc = request(c, queue_send, r);
+	rc = request(c, queue_send, r, true);
 	if (rc != IOCX_OK)
 		iocx__free(r);
 	return rc;
@@ -170,7 +210,7 @@ int iocx_read_start(iocx_conn *c, iocx_recv_cb on_recv)
 {
 	if (!c || !on_recv)
 		return IOCX_E_INVAL;
-	return request(c, start_reading, (void *)(uintptr_t)on_recv);
+	return request(c, start_reading, (void *)(uintptr_t)on_recv, true);
 }
 
 /* See iocx.h. */
@@ -178,7 +218,7 @@ int iocx_read_stop(iocx_conn *c)
 {
 	if (!c)
 		return IOCX_E_INVAL;
-	return request(c, stop_reading, NULL);
+	return request(c, stop_reading, NULL, false);
 }
 
 /* See iocx.h. */
@@ -186,5 +226,5 @@ int iocx_shutdown(iocx_conn *c)
 {
 	if (!c)
 		return IOCX_E_INVAL;
-	return request(c, shut_sending, NULL);
+	return request(c, shut_sending, NULL, false);
 }

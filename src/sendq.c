@@ -17,8 +17,9 @@
 /* See conn.h. */
 int iocx__sendq_admit(struct iocx_conn *c, size_t len)
 {
+	struct iocx_conn_data *d = iocx__conn_data(c);
 	size_t limit = c->engine->opts.max_queued_bytes;
-	size_t queued = atomic_load_explicit(&c->queued, memory_order_relaxed);
+	size_t queued = atomic_load_explicit(&d->queued, memory_order_relaxed);
 
 	if (limit && len > limit)
 		return IOCX_E_LIMIT;	/* never fits; iocx_send says so */
@@ -26,21 +27,22 @@ int iocx__sendq_admit(struct iocx_conn *c, size_t len)
 		c->drain_wanted = true;
 		return IOCX_E_LIMIT;
 	}
-	atomic_store_explicit(&c->queued, queued + len, memory_order_relaxed);
+	atomic_store_explicit(&d->queued, queued + len, memory_order_relaxed);
 	return IOCX_OK;
 }
 
 /* See conn.h. */
 bool iocx__sendq_release(struct iocx_conn *c, size_t len)
 {
+	struct iocx_conn_data *d = iocx__conn_data(c);
 	size_t limit = c->engine->opts.max_queued_bytes;
 	size_t queued;
 	bool drained = false;
 
 	iocx__mutex_lock(iocx__conn_req_lock(c));
-	queued = atomic_load_explicit(&c->queued, memory_order_relaxed);
+	queued = atomic_load_explicit(&d->queued, memory_order_relaxed);
 	queued = len < queued ? queued - len : 0;
-	atomic_store_explicit(&c->queued, queued, memory_order_relaxed);
+	atomic_store_explicit(&d->queued, queued, memory_order_relaxed);
 	if (c->drain_wanted && queued < limit / 2) {
 		c->drain_wanted = false;
 		drained = true;
@@ -60,5 +62,8 @@ size_t iocx__sendq_chunk(const struct iocx_conn *c, size_t left)
 /* See iocx.h. */
 size_t iocx_conn_queued_bytes(const iocx_conn *c)
 {
-	return c ? atomic_load_explicit(&c->queued, memory_order_relaxed) : 0;
+	const struct iocx_conn_data *d = c ? iocx__conn_data(c) : NULL;
+
+	/* No data block: nothing was ever sent. */
+	return d ? atomic_load_explicit(&d->queued, memory_order_relaxed) : 0;
 }

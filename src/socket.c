@@ -35,9 +35,11 @@ int iocx__conn_socket_hook(struct iocx_conn *c)
 void iocx__conn_expose(struct iocx_conn *c)
 {
 	const struct iocx_backend *b = c->engine->backend;
+	struct iocx_conn_data *d = iocx__conn_data(c);
 
 	c->handle = b->native ? b->native(c) : IOCX_INVALID_SOCKET;
-	c->local_known = false;
+	if (d)
+		d->local_known = false;
 	atomic_store_explicit(&c->exposed, true, memory_order_release);
 }
 
@@ -73,25 +75,33 @@ int iocx_conn_local_addr(const iocx_conn *conn, struct sockaddr_storage *out)
 {
 	struct iocx_conn *c = (struct iocx_conn *)conn;
 	const struct iocx_backend *b;
+	struct iocx_conn_data *d;
 	struct sockaddr_storage seen;
 	int rc = IOCX_OK;
 
 	if (!c || !out)
 		return IOCX_E_INVAL;
 	b = c->engine->backend;
+	/* The answer is kept in the data block; without memory for one,
+	 * the OS is asked every time. */
+	d = iocx__conn_data_make(c);
 	/* The request lock keeps the socket open while the OS is asked. */
 	iocx__mutex_lock(iocx__conn_req_lock(c));
 	if (!exposed(c))
 		rc = IOCX_E_NOTCONN;
-	else if (!c->local_known)
+	else if (!d || !d->local_known)
 		rc = b->local_addr ? b->local_addr(c, &seen) : IOCX_E_NOTSUP;
-	if (rc == IOCX_OK) {
+	if (rc == IOCX_OK && d && !d->local_known) {
 		/* An IPv4 or IPv6 socket's name fits the 28-byte union. */
-		if (!c->local_known)
-			memcpy(&c->local_seen, &seen, sizeof(c->local_seen));
-		c->local_known = true;
+		memcpy(&d->local_seen, &seen, sizeof(d->local_seen));
+		d->local_known = true;
+	}
+	if (rc == IOCX_OK) {
 		memset(out, 0, sizeof(*out));
-		memcpy(out, &c->local_seen, sizeof(c->local_seen));
+		if (d)
+			memcpy(out, &d->local_seen, sizeof(d->local_seen));
+		else
+			memcpy(out, &seen, sizeof(seen));
 	}
 	iocx__mutex_unlock(iocx__conn_req_lock(c));
 	return rc;
@@ -104,18 +114,21 @@ int iocx_conn_local_addr(const iocx_conn *conn, struct sockaddr_storage *out)
  */
 static int detach_locked(struct iocx_conn *c, iocx_socket_t *out)
 {
+	const struct iocx_conn_data *d;
 	int rc;
 
 	if (c->state != CONN_OPEN || c->shutdown || c->idle_expired ||
 	    atomic_load(&c->close_request) != CONN_CLOSE_NONE)
 		return IOCX_E_NOTCONN;
-	if (c->send_busy || c->sendq || c->recv_busy || c->reading ||
+	d = iocx__conn_data(c);
+	if (c->send_busy || (d && d->sendq) || c->recv_busy || c->reading ||
 	    c->disconnecting || (c->fin_wanted && !c->fin_sent))
 		return IOCX_E_BUSY;
 	iocx__mutex_lock(iocx__conn_req_lock(c));
+	d = iocx__conn_data(c);		/* a request may just have made it */
 	if (c->req.broken) {
 		rc = c->req.broken;
-	} else if (c->req.head || c->req.read_on || c->req.read_start ||
+	} else if ((d && (d->req_head || d->read_start)) || c->req.read_on ||
 		   (c->req.shutdown && !c->fin_wanted)) {
 		rc = IOCX_E_BUSY;
 	} else {

@@ -998,16 +998,46 @@ static void read_session_end_frees_receive_buffer(void **state)
 	assert_int_equal(ds_read_start(p), IOCX_OK);
 	fake_pump(fx->e);
 	assert_true(fake_recv_pending(p->id));
-	/* Reading: the connection holds its receive buffer. */
-	assert_int_equal(blocks_live(), open_blocks + 1);
+	/* Reading: the connection holds its data block (made by the first
+	 * data call) and its receive buffer. */
+	assert_int_equal(blocks_live(), open_blocks + 2);
 	assert_int_equal(iocx_read_stop(p->conn), IOCX_OK);
 	fake_pump(fx->e);
 	assert_int_equal(p->terminals, 1);
-	/* Not reading any more: the buffer is back, the connection open. */
-	assert_int_equal(blocks_live(), open_blocks);
+	/* Not reading any more: the buffer is back, the connection open
+	 * with its data block. */
+	assert_int_equal(blocks_live(), open_blocks + 1);
 	assert_int_equal(ds_read_start(p), IOCX_OK);
 	fake_pump(fx->e);
 	assert_int_equal(fake_sock(p->id)->recvs, 2);
+	assert_int_equal(blocks_live(), open_blocks + 2);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+}
+
+/*
+ * A connection that neither sends nor reads has no data block (conn.h):
+ * a stop without a read session, a FIN and the queued-bytes gauge need
+ * none.  The first send makes it.
+ */
+static void data_block_made_by_first_send_only(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+	long open_blocks;
+
+	make_open(fx, p);
+	open_blocks = blocks_live();
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_conn_queued_bytes(p->conn), 0);
+	assert_int_equal(blocks_live(), open_blocks);
+	assert_int_equal(ds_send(p, "abc", 3, IOCX_PAYLOAD_BORROW), IOCX_OK);
+	/* The data block and the send's request. */
+	assert_int_equal(blocks_live(), open_blocks + 2);
+	assert_int_equal(iocx_conn_queued_bytes(p->conn), 3);
+	fake_pump(fx->e);
+	complete_send(fx, p);
+	assert_sent(p, 0, IOCX_OK, 3);
+	/* The request is freed; the block stays until the end. */
 	assert_int_equal(blocks_live(), open_blocks + 1);
 	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
 }
@@ -1961,6 +1991,7 @@ int main(void)
 		T(read_buffer_nomem_ends_session),
 		T(read_stop_cancels_recv_in_flight),
 		T(read_session_end_frees_receive_buffer),
+		T(data_block_made_by_first_send_only),
 		T(read_stop_losing_to_data_delivers_it_first),
 		T(read_stop_inside_on_recv_ends_session),
 		T(read_start_inside_terminal_on_recv_restarts),
