@@ -56,6 +56,14 @@ struct iocx_backend {
 	const char *name;
 	/* Bytes per connection; the backend's struct starts with iocx_conn. */
 	size_t conn_size;
+	/*
+	 * Bytes of the backend's own part of a connection's data block
+	 * (struct iocx_conn_data, conn.h), zeroed when the block is made:
+	 * state only a connection that sends or reads needs (the RECV
+	 * slot).  The block exists before the first recv() or send() of
+	 * the connection and lives until its end.  0 = none.
+	 */
+	size_t data_size;
 
 	/* Create the completion queue for e (e->opts is resolved). */
 	int (*engine_init)(struct iocx_engine *e);

@@ -129,6 +129,8 @@ struct iocx_conn_data {
 	 * under the request lock); local_known: it holds the answer. */
 	bool local_known;
 	union iocx_addr local_seen;
+	/* The backend's part follows (backend->data_size bytes, aligned
+	 * for pointers: this struct's size is a multiple of 8). */
 };
 
 /*
@@ -278,6 +280,12 @@ static inline iocx_mutex *iocx__conn_req_lock(const struct iocx_conn *c)
 
 	h ^= h >> 12;
 	return &c->engine->req_locks[(h >> 4) & (IOCX_REQ_LOCKS - 1)];
+}
+
+/* The backend's part of data block d (backend->data_size bytes). */
+static inline void *iocx__conn_data_backend(struct iocx_conn_data *d)
+{
+	return d + 1;
 }
 
 /* c's data block, or NULL while no data call has needed one. */

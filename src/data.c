@@ -18,14 +18,16 @@
 /* See conn.h. */
 struct iocx_conn_data *iocx__conn_data_make(struct iocx_conn *c)
 {
+	size_t size = sizeof(struct iocx_conn_data) +
+		      c->engine->backend->data_size;
 	struct iocx_conn_data *d = iocx__conn_data(c), *fresh;
 
 	if (d)
 		return d;
-	fresh = iocx__alloc(sizeof(*fresh));
+	fresh = iocx__alloc(size);
 	if (!fresh)
 		return NULL;
-	memset(fresh, 0, sizeof(*fresh));
+	memset(fresh, 0, size);
 	atomic_init(&fresh->queued, 0);
 	/* Another thread may install one first: then use that. */
 	if (atomic_compare_exchange_strong_explicit(&c->data, &d, fresh,

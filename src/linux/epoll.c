@@ -13,7 +13,7 @@
  * block.  A completion made outside wait() is queued to the owner, so none
  * is ever delivered inside the call that issued the operation.
  *
- * Exactly one completion per operation: op[].pending names the operation
+ * Exactly one completion per operation: a slot's pending names the operation
  * waiting for readiness.  The readiness path and cancel() (any thread)
  * both exchange it with 0, and only the one that got it completes the
  * operation (cancel() with a queued IOCX_E_CANCELLED).
@@ -114,7 +114,9 @@ static int rearm(struct lx_worker *w, struct lx_conn *lc)
 	int ctl;
 
 	for (int op = IOCX_OP_MAIN; op <= IOCX_OP_RECV; op++) {
-		if (atomic_load(&lc->op[op].pending) != EP_NONE)
+		struct lx_op *o = lx_slot(lc, (enum iocx_op)op);
+
+		if (o && atomic_load(&o->pending) != EP_NONE)
 			mask |= interest((enum iocx_op)op);
 	}
 	if (mask == 0) {
@@ -140,7 +142,9 @@ static int rearm(struct lx_worker *w, struct lx_conn *lc)
 static void fail_pending(struct lx_conn *lc, int err)
 {
 	for (int op = IOCX_OP_MAIN; op <= IOCX_OP_RECV; op++) {
-		if (atomic_exchange(&lc->op[op].pending, EP_NONE) != EP_NONE)
+		struct lx_op *o = lx_slot(lc, (enum iocx_op)op);
+
+		if (o && atomic_exchange(&o->pending, EP_NONE) != EP_NONE)
 			iocx__lx_push_io(lc, (enum iocx_op)op,
 				   iocx__linux_error(err), (uint32_t)err, 0);
 	}
@@ -149,7 +153,7 @@ static void fail_pending(struct lx_conn *lc, int err)
 /* send() what is left of slot MAIN's buffer; n >= 0 sent, or -errno. */
 static ssize_t send_rest(struct lx_conn *lc)
 {
-	struct lx_op *o = &lc->op[IOCX_OP_MAIN];
+	struct lx_op *o = lx_slot(lc, IOCX_OP_MAIN);
 	ssize_t n = iocx__linux_sys.send(lc->fd, o->buf + o->done,
 					 o->len - o->done,
 					 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -162,7 +166,7 @@ static ssize_t send_rest(struct lx_conn *lc)
 /* recv() into slot RECV's buffer: n >= 0 (0 = EOF), -EAGAIN or -errno. */
 static ssize_t recv_some(struct lx_conn *lc)
 {
-	struct lx_op *o = &lc->op[IOCX_OP_RECV];
+	struct lx_op *o = lx_slot(lc, IOCX_OP_RECV);
 	ssize_t n = iocx__linux_sys.recv(lc->fd, o->buf, o->len,
 					 MSG_DONTWAIT);
 
@@ -186,7 +190,7 @@ static void set(struct lx_result *r, int status, int err, size_t bytes)
 static void connect_ready(struct lx_conn *lc, uint32_t revents,
 			  struct lx_result *r)
 {
-	struct lx_op *o = &lc->op[IOCX_OP_MAIN];
+	struct lx_op *o = lx_slot(lc, IOCX_OP_MAIN);
 	socklen_t len = sizeof(int);
 	int err = 0;
 	ssize_t n;
@@ -252,7 +256,7 @@ static bool attempt(struct lx_conn *lc, enum ep_op kind, uint32_t revents,
 static bool wait_again(struct lx_conn *lc, enum iocx_op op, enum ep_op kind,
 		       struct lx_result *r)
 {
-	struct lx_op *o = &lc->op[op];
+	struct lx_op *o = lx_slot(lc, op);
 
 	atomic_store(&o->pending, kind);
 	if (atomic_load(&o->cancel_req) &&
@@ -286,11 +290,13 @@ static unsigned ready(struct lx_worker *w, struct lx_conn *lc,
 	for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
 		enum iocx_op op = (enum iocx_op)i;
 		struct lx_result r;
+		struct lx_op *o;
 		enum ep_op kind;
 
 		if (!(revents & (interest(op) | EPOLLERR | EPOLLHUP)))
 			continue;
-		kind = atomic_exchange(&lc->op[op].pending, EP_NONE);
+		o = lx_slot(lc, op);
+		kind = o ? atomic_exchange(&o->pending, EP_NONE) : EP_NONE;
 		if (kind == EP_NONE)
 			continue;	/* cancel() won: its completion is
 					   queued */
@@ -383,7 +389,7 @@ static int fail_errno(struct iocx_conn *c, int err)
 static struct lx_op *begin(struct lx_conn *lc, enum iocx_op op,
 			   const void *buf, size_t len)
 {
-	struct lx_op *o = &lc->op[op];
+	struct lx_op *o = lx_slot(lc, op);
 
 	o->buf = (unsigned char *)(uintptr_t)buf;
 	o->len = len;
@@ -441,7 +447,7 @@ static int wait_ready(struct lx_conn *lc, enum iocx_op op, enum ep_op kind)
 	struct lx_worker *w = lx_owner(lc);
 	int err;
 
-	atomic_store(&lc->op[op].pending, kind);
+	atomic_store(&lx_slot(lc, op)->pending, kind);
 	if (!iocx__lx_on_worker(w)) {
 		iocx__lx_push(lc, LX_Q_SUBMIT(op));
 		return IOCX_OK;
@@ -450,7 +456,7 @@ static int wait_ready(struct lx_conn *lc, enum iocx_op op, enum ep_op kind)
 	if (err == 0)
 		return IOCX_OK;
 	/* The caller holds the connection's lock: no cancel can race. */
-	atomic_store(&lc->op[op].pending, EP_NONE);
+	atomic_store(&lx_slot(lc, op)->pending, EP_NONE);
 	return fail_errno(&lc->core, err);
 }
 
@@ -498,7 +504,7 @@ static int ep_connected(struct iocx_conn *c)
 static void ep_cancel(struct iocx_conn *c, enum iocx_op op)
 {
 	struct lx_conn *lc = lx_conn(c);
-	struct lx_op *o = &lc->op[op];
+	struct lx_op *o = lx_slot(lc, op);
 
 	atomic_store(&o->cancel_req, true);
 	/* Lost: the completion is already on its way.  Won: the owner
@@ -545,6 +551,7 @@ static int ep_detach(struct iocx_conn *c, iocx_socket_t *out)
 const struct iocx_backend iocx__epoll_backend = {
 	.name = "epoll",
 	.conn_size = sizeof(struct lx_conn),
+	.data_size = sizeof(struct lx_op),	/* slot RECV (lx_slot()) */
 	.engine_init = ep_engine_init,
 	.engine_fini = ep_engine_fini,
 	.wait = ep_wait,

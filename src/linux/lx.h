@@ -13,8 +13,9 @@
  * owner over through the queue.
  *
  * Locks: w->lock guards w's queue: head, tail, and the qnext, queued and
- * op[].q fields of every connection owned by w.  It is a leaf lock:
- * nothing else is taken, and nothing calls out, while it is held.
+ * slots' q fields (lx_slot()) of every connection owned by w.  It is a
+ * leaf lock: nothing else is taken, and nothing calls out, while it is
+ * held.
  */
 #ifndef IOCX_LINUX_LX_H
 #define IOCX_LINUX_LX_H
@@ -37,7 +38,7 @@
 #define LX_Q_SUBMIT_RECV (1u << 1)
 #define LX_Q_CANCEL_MAIN (1u << 2)	/* cancel it (holds a reference) */
 #define LX_Q_CANCEL_RECV (1u << 3)
-#define LX_Q_IO_MAIN	(1u << 4)	/* it finished: op[].q.res */
+#define LX_Q_IO_MAIN	(1u << 4)	/* it finished: the slot's q.res */
 #define LX_Q_IO_RECV	(1u << 5)
 #define LX_Q_CLOSE	(1u << 6)	/* IOCX_EV_CLOSE (core's ref) */
 #define LX_Q_SHUTDOWN	(1u << 7)	/* IOCX_EV_SHUTDOWN (core's ref) */
@@ -120,7 +121,8 @@ struct lx_conn {
 	bool registered;
 	bool armed;
 
-	struct lx_op op[2];		/* indexed by enum iocx_op */
+	/* Slot MAIN; slot RECV is in the data block (lx_slot()). */
+	struct lx_op op_main;
 
 	/* The owner's queue, under its lock (with queued above). */
 	struct lx_conn *qnext;
@@ -164,6 +166,22 @@ struct lx_engine {
 static inline struct lx_conn *lx_conn(struct iocx_conn *c)
 {
 	return container_of(c, struct lx_conn, core);
+}
+
+/*
+ * lc's op slot op (enum iocx_op).  MAIN is in lc; RECV, which only a
+ * reading connection uses, is the backend's part of the data block
+ * (backend->data_size, conn.h): NULL while lc has none, and then nothing
+ * was ever received, queued or cancelled in it.
+ */
+static inline struct lx_op *lx_slot(struct lx_conn *lc, enum iocx_op op)
+{
+	struct iocx_conn_data *d;
+
+	if (op == IOCX_OP_MAIN)
+		return &lc->op_main;
+	d = iocx__conn_data(&lc->core);
+	return d ? iocx__conn_data_backend(d) : NULL;
 }
 
 static inline struct lx_engine *lx_engine(struct iocx_engine *e)
@@ -223,7 +241,7 @@ unsigned iocx__lx_push(struct lx_conn *lc, unsigned bits);
 /*
  * The same, storing what the per-slot bits of slot op carry: the fields
  * of *q that LX_Q_SUBMIT(op), LX_Q_CANCEL(op) and LX_Q_IO(op) name go
- * into lc->op[op].q under the lock (a duplicate's values replace the
+ * into lx_slot(lc, op)->q under the lock (a duplicate's values replace the
  * queued ones).  q NULL: nothing is carried (iocx__lx_push).
  */
 unsigned iocx__lx_push_op(struct lx_conn *lc, enum iocx_op op, unsigned bits,

@@ -23,7 +23,7 @@
  *   send:     SEND;            recv:  RECV (slot RECV).
  * All stages of a slot carry the connection's address tagged with the
  * slot as user_data and only one is in flight, so one ASYNC_CANCEL by
- * user_data reaches whichever it is; op[].cancelled stops the chain after
+ * user_data reaches whichever it is; the slot's cancelled stops the chain after
  * the current stage.  The cancel holds a reference to the connection
  * until its own completion (TAG_CANCEL_*): one that found nothing to
  * cancel (-ENOENT) normally comes after the operation's completion, which
@@ -36,7 +36,7 @@
  * a cancel names the generation it is for.  One queued from another
  * thread may reach the owner after its operation ended by itself and the
  * core started the next one (a refused attempt retried from a backoff
- * timer): the owner drops it, since op[].live_gen, the generation of what
+ * timer): the owner drops it, since the slot's live_gen, the generation of what
  * is in flight, is no longer the one it names.  A start() on another
  * thread hands the stage and generation over in the queue (lx_op.q) and
  * writes none of the owner's fields.
@@ -261,7 +261,7 @@ static int issue(struct lx_worker *w, struct lx_conn *lc, enum iocx_op op,
 {
 	struct iocx_conn *c = &lc->core;
 	struct io_uring_sqe *sqe = get_sqe(w);
-	struct lx_op *o = &lc->op[op];
+	struct lx_op *o = lx_slot(lc, op);
 
 	if (!sqe)
 		return IOCX_E_SYSTEM;
@@ -310,12 +310,13 @@ static void push_cancel(struct lx_conn *lc, enum iocx_op op, uint32_t gen)
 static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
 		       enum iocx_op op, uint32_t gen)
 {
+	struct lx_op *o = lx_slot(lc, op);
 	struct io_uring_sqe *sqe;
 
 	/* Complete already (its event is queued), or a stale cancel. */
-	if (lc->op[op].stage == UR_NONE || lc->op[op].live_gen != gen)
+	if (o->stage == UR_NONE || o->live_gen != gen)
 		return;
-	lc->op[op].cancelled = true;
+	o->cancelled = true;
 	sqe = get_sqe(w);
 	if (!sqe) {
 		push_cancel(lc, op, gen);	/* again at the next wait */
@@ -324,8 +325,8 @@ static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
 	iocx__linux_sys.uring_prep_cancel(sqe, lc->fd, op_data(lc, op));
 	io_uring_sqe_set_data64(sqe, cancel_data(lc, op));
 	iocx__conn_ref(&lc->core);	/* until cancel_done() */
-	lc->op[op].cancels++;
-	lc->op[op].cancel_gen = gen;
+	o->cancels++;
+	o->cancel_gen = gen;
 }
 
 /*
@@ -336,7 +337,7 @@ static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
  */
 static void cancel_done(struct lx_conn *lc, enum iocx_op op, int res)
 {
-	struct lx_op *o = &lc->op[op];
+	struct lx_op *o = lx_slot(lc, op);
 
 	if (--o->cancels == 0 && res == -ENOENT && o->stage != UR_NONE &&
 	    o->live_gen == o->cancel_gen && !o->forced) {
@@ -350,7 +351,7 @@ static unsigned finish(struct lx_conn *lc, enum iocx_op op,
 		       struct iocx_event *ev, int status, int err,
 		       size_t bytes)
 {
-	struct lx_op *o = &lc->op[op];
+	struct lx_op *o = lx_slot(lc, op);
 
 	o->stage = UR_NONE;
 	if (o->forced) {
@@ -371,7 +372,7 @@ static unsigned next_stage(struct lx_worker *w, struct lx_conn *lc,
 
 	if (rc != IOCX_OK)
 		return finish(lc, IOCX_OP_MAIN, ev, rc, EBUSY,
-			      lc->op[IOCX_OP_MAIN].done);
+			      lc->op_main.done);
 	return 0;
 }
 
@@ -391,14 +392,14 @@ static unsigned tfo_done(struct lx_conn *lc, int res, struct iocx_event *ev)
 			      iocx__linux_error_connect(err, lc->ephemeral),
 			      err, 0);
 	return finish(lc, IOCX_OP_MAIN, ev, IOCX_OK, 0,
-		      lc->op[IOCX_OP_MAIN].done);
+		      lc->op_main.done);
 }
 
 /* A ring operation of slot MAIN completed with res: go on, or finish. */
 static unsigned main_done(struct lx_worker *w, struct lx_conn *lc, int res,
 			  struct iocx_event *ev)
 {
-	struct lx_op *o = &lc->op[IOCX_OP_MAIN];
+	struct lx_op *o = &lc->op_main;
 	const enum iocx_op op = IOCX_OP_MAIN;
 
 	switch (o->stage) {
@@ -440,7 +441,7 @@ static unsigned main_done(struct lx_worker *w, struct lx_conn *lc, int res,
 /* Slot RECV's receive completed: bytes (0 = EOF) or an error. */
 static unsigned recv_done(struct lx_conn *lc, int res, struct iocx_event *ev)
 {
-	if (lc->op[IOCX_OP_RECV].stage != UR_RECV)
+	if (lx_slot(lc, IOCX_OP_RECV)->stage != UR_RECV)
 		return 0;	/* cannot happen: nothing was in flight */
 	if (res < 0)
 		return finish(lc, IOCX_OP_RECV, ev, iocx__linux_error(-res),
@@ -462,8 +463,8 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 
 			if (!(bits & LX_Q_SUBMIT(op)))
 				continue;
-			lc->op[op].live_gen = q[op].submit_gen;
-			lc->op[op].cancelled = false;
+			lx_slot(lc, op)->live_gen = q[op].submit_gen;
+			lx_slot(lc, op)->cancelled = false;
 			if (issue(w, lc, op, q[op].submit_stage) != IOCX_OK)
 				n += finish(lc, op, &events[n], IOCX_E_SYSTEM,
 					    EBUSY, 0);
@@ -601,7 +602,7 @@ static int start(struct lx_conn *lc, enum iocx_op op, const void *buf,
 		 size_t len, enum ur_stage stage)
 {
 	struct lx_worker *w = lx_owner(lc);
-	struct lx_op *o = &lc->op[op];
+	struct lx_op *o = lx_slot(lc, op);
 	struct lx_queued q = { .submit_stage = (unsigned char)stage };
 
 	o->buf = (unsigned char *)(uintptr_t)buf;
@@ -660,9 +661,9 @@ static void ur_cancel(struct iocx_conn *c, enum iocx_op op)
 	/* The core calls this only while the slot's latest operation is
 	 * in flight: that is the one to cancel. */
 	if (iocx__lx_on_worker(w))
-		cancel_now(w, lc, op, lc->op[op].gen);
+		cancel_now(w, lc, op, lx_slot(lc, op)->gen);
 	else
-		push_cancel(lc, op, lc->op[op].gen);
+		push_cancel(lc, op, lx_slot(lc, op)->gen);
 }
 
 /* At least n free submission entries, flushing the queue once if not. */
@@ -729,6 +730,7 @@ static int ur_detach(struct iocx_conn *c, iocx_socket_t *out)
 const struct iocx_backend iocx__uring_backend = {
 	.name = "io_uring",
 	.conn_size = sizeof(struct lx_conn),
+	.data_size = sizeof(struct lx_op),	/* slot RECV (lx_slot()) */
 	.engine_init = ur_engine_init,
 	.engine_fini = ur_engine_fini,
 	.wait = ur_wait,

@@ -188,7 +188,8 @@ unsigned iocx__lx_push_op(struct lx_conn *lc, enum iocx_op op, unsigned bits,
 			  const struct lx_queued *q)
 {
 	struct lx_worker *w = lx_owner(lc);
-	struct lx_queued *to = &lc->op[op].q;
+	/* Carried only for a slot the connection uses (lx_slot()). */
+	struct lx_queued *to = q ? &lx_slot(lc, op)->q : NULL;
 	unsigned dup;
 	bool was_empty;
 
@@ -231,9 +232,11 @@ bool iocx__lx_unqueue_submit(struct lx_conn *lc, enum iocx_op op)
 	if (found) {
 		/* Still in the queue, so no wake-up is needed either. */
 		lc->queued &= ~LX_Q_SUBMIT(op);
-		lc->op[op].q.res.status = IOCX_E_CANCELLED;
-		lc->op[op].q.res.os_code = ECANCELED;
-		lc->op[op].q.res.bytes = 0;
+		struct lx_queued *to = &lx_slot(lc, op)->q;
+
+		to->res.status = IOCX_E_CANCELLED;
+		to->res.os_code = ECANCELED;
+		to->res.bytes = 0;
 		lc->queued |= LX_Q_IO(op);
 	}
 	iocx__mutex_unlock(&w->lock);
@@ -260,8 +263,12 @@ struct lx_conn *iocx__lx_pop(struct lx_worker *w, unsigned room, unsigned *bits,
 			}
 		}
 		lc->queued &= ~take;
-		q[IOCX_OP_MAIN] = lc->op[IOCX_OP_MAIN].q;
-		q[IOCX_OP_RECV] = lc->op[IOCX_OP_RECV].q;
+		q[IOCX_OP_MAIN] = lc->op_main.q;
+		/* No data block: slot RECV never had anything queued. */
+		if (lx_slot(lc, IOCX_OP_RECV))
+			q[IOCX_OP_RECV] = lx_slot(lc, IOCX_OP_RECV)->q;
+		else
+			memset(&q[IOCX_OP_RECV], 0, sizeof(q[IOCX_OP_RECV]));
 		if (lc->queued == 0) {
 			w->head = lc->qnext;
 			if (!w->head)
