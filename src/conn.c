@@ -218,6 +218,22 @@ static bool retryable(int status)
 	       status == IOCX_E_TIMEDOUT;
 }
 
+/*
+ * A pseudo-random number for c's next backoff: it only has to differ
+ * between connections and attempts, not be secret, so it is a hash
+ * (splitmix64's finalizer) of the connection's address, its attempt
+ * count and the clock, and the connection keeps no generator state.
+ */
+static uint64_t jitter(const struct iocx_conn *c)
+{
+	uint64_t x = (uint64_t)(uintptr_t)c * 0x9E3779B97F4A7C15u ^
+		     ((uint64_t)c->attempts << 32) ^ c->engine->clock();
+
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9u;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBu;
+	return x ^ (x >> 31);
+}
+
 /* Delay before the next attempt: d = initial * 2^(attempts-1), capped,
  * then drawn from [d/2, d] so that many clients do not retry in step. */
 static uint64_t backoff_ns(struct iocx_conn *c)
@@ -229,10 +245,7 @@ static uint64_t backoff_ns(struct iocx_conn *c)
 		d *= 2;
 	if (d > max)
 		d = max;
-	c->rng ^= c->rng << 13;
-	c->rng ^= c->rng >> 7;
-	c->rng ^= c->rng << 17;
-	return (d / 2 + c->rng % (d - d / 2 + 1)) * 1000000u;
+	return (d / 2 + jitter(c) % (d - d / 2 + 1)) * 1000000u;
 }
 
 /* Close the socket a failed attempt kept for the next one, if any. */

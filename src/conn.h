@@ -146,20 +146,19 @@ struct iocx_conn {
 	union iocx_addr local;
 	int remote_len;
 	int local_len;			/* 0 = wildcard of remote family */
-	uint64_t rng;			/* xorshift state for backoff jitter */
 	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
 	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
 	uint8_t syn_retransmissions;
 	bool syn_tuned;			/* ... and the OS took it */
-	bool port_reuse;		/* SO_REUSE_UNICASTPORT took (Windows) */
-	bool local_from_sources;	/* local is an engine source address */
 	/* By name (race.c): the race, NULL for a connect by address. */
 	struct iocx_race *race;
+	uint64_t resolve_ns;		/* for the result */
+	unsigned addresses_tried;	/* for the result; 1 by address */
 	bool child;			/* an attempt of a race: no user
 					   callbacks, stats or in-flight slot */
 	bool socket_moved;		/* child: the parent took it */
-	unsigned addresses_tried;	/* for the result; 1 by address */
-	uint64_t resolve_ns;		/* for the result */
+	bool port_reuse;		/* SO_REUSE_UNICASTPORT took (Windows) */
+	bool local_from_sources;	/* local is an engine source address */
 
 	/* Data requests from other threads (data.c), under
 	 * iocx__conn_req_lock(c). */
@@ -170,6 +169,7 @@ struct iocx_conn {
 	iocx_lock lock;			/* see iocx_lock (platform.h) */
 	atomic_uint refs;
 	atomic_int close_request;
+	enum iocx_conn_state state;	/* written only by conn_transition */
 	/* Destroy could not post this connection's SHUTDOWN: a worker
 	 * delivers it (engine.c), with the reference destroy took. */
 	atomic_bool shutdown_missed;
@@ -186,7 +186,6 @@ struct iocx_conn {
 	atomic_bool req_touched;
 	atomic_bool open_for_send;
 	atomic_bool open_for_read;
-	enum iocx_conn_state state;	/* written only by conn_transition */
 	bool shutdown;			/* engine destroy closes it */
 	bool fastopen;
 	bool connected;			/* the connect op itself succeeded */
@@ -213,37 +212,9 @@ struct iocx_conn {
 	/* RETRY_WAIT or PACED: the failed attempt's socket stays open for
 	 * the next attempt's connect (backend->keep). */
 	bool held;
-
-	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
-	iocx_connect_cb on_connect;
-	iocx_close_cb on_close;
-	void *user;
-
-	const unsigned char *payload;	/* caller's or the copy after us */
-	size_t payload_len;
-	size_t payload_sent;		/* confirmed by completions */
-	size_t payload_issued;		/* bytes of the op in flight */
-
-	unsigned flags;
-	uint32_t deadline_ms;		/* per attempt, 0 = none */
-	uint64_t total_at;		/* engine clock of total_deadline_ms,
-					   0 = none */
-	uint32_t idle_ms;		/* idle watchdog limit, 0 = none */
-	unsigned attempts;		/* attempts started so far */
-	uint32_t os_code;		/* raw code of the backend's last
-					   synchronous failure */
-	uint32_t timer_gen;		/* bumped at each arm and disarm */
-	size_t timer_slot;		/* heap index + 1, 0 = not armed */
-	uint64_t t_start;
-	uint64_t last_activity;		/* engine clock of the last data */
-
-	/* NULL until a data call needs it (struct iocx_conn_data);
-	 * stored once (release), loaded with acquire by
-	 * iocx__conn_data(). */
-	_Atomic(struct iocx_conn_data *) data;
-
-	struct iocx_conn *prev, *next;	/* engine live list, under its lock */
-	struct iocx_live_list *live;	/* which one */
+	/* Backpressure (sendq.c): drain_wanted (under the request lock):
+	 * a send was refused, on_drained due. */
+	bool drain_wanted;
 
 	/*
 	 * The socket as the accessors show it (socket.c).  handle is
@@ -254,18 +225,45 @@ struct iocx_conn {
 	 * sees it set may ask the OS about the socket: the data block's
 	 * local_seen is read that way on first demand and kept
 	 * (local_known, under that lock; an IPv4 or IPv6 address, in the
-	 * 28-byte union), because most
-	 * programs never ask and a getsockname per connect is not free (two
-	 * wineserver round trips under Wine).
+	 * 28-byte union), because most programs never ask and a
+	 * getsockname per connect is not free (two wineserver round trips
+	 * under Wine).
 	 */
-	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
-
-	/* Backpressure (sendq.c): drain_wanted (under the request lock):
-	 * a send was refused, on_drained due. */
-	bool drain_wanted;
-
 	atomic_bool exposed;
 	iocx_socket_t handle;
+
+	uint32_t timer_slot;		/* heap index + 1, 0 = not armed */
+	unsigned flags;
+	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
+	iocx_connect_cb on_connect;
+	iocx_close_cb on_close;
+	void *user;
+	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
+
+	/* At most IOCX_MAX_PAYLOAD (16 MiB), so 32 bits. */
+	const unsigned char *payload;	/* caller's or the copy after us */
+	uint32_t payload_len;
+	uint32_t payload_sent;		/* confirmed by completions */
+	size_t payload_issued;		/* bytes of the op in flight */
+
+	uint32_t deadline_ms;		/* per attempt, 0 = none */
+	uint32_t idle_ms;		/* idle watchdog limit, 0 = none */
+	uint64_t total_at;		/* engine clock of total_deadline_ms,
+					   0 = none */
+	unsigned attempts;		/* attempts started so far */
+	uint32_t os_code;		/* raw code of the backend's last
+					   synchronous failure */
+	uint32_t timer_gen;		/* bumped at each arm and disarm */
+	uint64_t t_start;
+	uint64_t last_activity;		/* engine clock of the last data */
+
+	/* NULL until a data call needs it (struct iocx_conn_data);
+	 * stored once (release), loaded with acquire by
+	 * iocx__conn_data(). */
+	_Atomic(struct iocx_conn_data *) data;
+
+	struct iocx_conn *prev, *next;	/* engine live list, under its lock */
+	struct iocx_live_list *live;	/* which one */
 };
 
 /*

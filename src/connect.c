@@ -193,10 +193,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 		c->retry.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
 	if (c->retry.backoff_initial_ms > c->retry.backoff_max_ms)
 		c->retry.backoff_initial_ms = c->retry.backoff_max_ms;
-	/* Jitter only has to differ between connections, not be secret. */
-	c->rng = ((uint64_t)(uintptr_t)c * 0x9E3779B97F4A7C15u) |
-		 1u;
-	c->payload_len = req->payload_len;
+	c->payload_len = (uint32_t)req->payload_len;	/* validated */
 	if (copy && req->payload_len > 0) {
 		memcpy((char *)c + base, req->payload, req->payload_len);
 		c->payload = (const unsigned char *)c + base;
@@ -253,9 +250,6 @@ static int start_connect(iocx_engine *e,
 	if (req->total_deadline_ms)
 		c->total_at = c->t_start +
 			      (uint64_t)req->total_deadline_ms * 1000000u;
-	c->rng ^= c->t_start << 1;
-	if (c->rng == 0)
-		c->rng = 1;
 	if (!iocx__engine_adopt(e, c)) {
 		rc = IOCX_E_SHUTDOWN;
 		goto err_free;
