@@ -102,8 +102,8 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.fastopen = c->fastopen,
 		.syn_tuned = c->syn_tuned,
 		.attempts = c->attempts,
-		.addresses_tried = c->addresses_tried,
-		.resolve_ns = c->resolve_ns,
+		.addresses_tried = iocx__race_addresses_tried(c),
+		.resolve_ns = iocx__race_resolve_ns(c),
 		.peer = c->remote_len ? (const struct sockaddr *)&c->remote
 				      : NULL,
 		.peer_len = (uint32_t)c->remote_len,
@@ -238,8 +238,9 @@ static uint64_t jitter(const struct iocx_conn *c)
  * then drawn from [d/2, d] so that many clients do not retry in step. */
 static uint64_t backoff_ns(struct iocx_conn *c)
 {
-	uint64_t d = c->retry.backoff_initial_ms;
-	uint64_t max = c->retry.backoff_max_ms;
+	const struct iocx_retry *retry = &iocx__conn_opts(c)->retry;
+	uint64_t d = retry->backoff_initial_ms;
+	uint64_t max = retry->backoff_max_ms;
 
 	for (unsigned i = 1; i < c->attempts && d < max; i++)
 		d *= 2;
@@ -271,7 +272,7 @@ static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
 	struct iocx_engine *e = c->engine;
 
 	if (!c->total_expired &&
-	    (!retryable(status) || c->attempts >= c->retry.max_attempts ||
+	    (!retryable(status) || c->attempts >= iocx__conn_opts(c)->retry.max_attempts ||
 	     close_wanted(c)))
 		return fail(c, from, status, os_code);
 	if (c->total_expired || total_due(c)) {
@@ -600,7 +601,7 @@ static bool race_advance(struct iocx_conn *c)
 		return false;
 	case RACE_WON:
 		/* The winner connected without the payload: it goes now. */
-		c->attempts = c->addresses_tried;
+		c->attempts = iocx__race_addresses_tried(c);
 		c->connected = true;
 		c->payload_sent = 0;
 		if (c->payload_len)
@@ -608,12 +609,12 @@ static bool race_advance(struct iocx_conn *c)
 				    (uint64_t)c->deadline_ms * 1000000u : 0);
 		return send_rest_or_report(c, from);
 	case RACE_FAILED:
-		c->attempts = c->addresses_tried;
+		c->attempts = iocx__race_addresses_tried(c);
 		set_state(c, from, CONN_SOCKET_CLOSED);
 		report(c, status, os_code);
 		return false;
 	case RACE_CANCELLED:
-		c->attempts = c->addresses_tried;
+		c->attempts = iocx__race_addresses_tried(c);
 		set_state(c, from, CONN_SOCKET_CLOSED);
 		if (!closing) {
 			count_total_expiry(c);
@@ -828,8 +829,9 @@ bool iocx__conn_plain_socket(const struct iocx_conn *c)
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 	};
 
-	if ((c->flags & IOCX_CONNECT_FASTOPEN) || c->syn_rtt_ms ||
-	    c->syn_retransmissions)
+	if ((c->flags & IOCX_CONNECT_FASTOPEN) ||
+	    iocx__conn_opts(c)->syn_rtt_ms ||
+	    iocx__conn_opts(c)->syn_retransmissions)
 		return false;
 	return c->remote.sa.sa_family != AF_INET6 ||
 	       memcmp(&c->remote.in6.sin6_addr, v4_mapped,
@@ -851,7 +853,7 @@ static bool recyclable(struct iocx_conn *c)
 
 	if (!e->opts.recycle_sockets || !e->backend->disconnect ||
 	    c->closing_abort || c->local_len != 0 || c->detached ||
-	    !iocx__conn_plain_socket(c) || c->on_socket)
+	    !iocx__conn_plain_socket(c) || iocx__conn_opts(c)->on_socket)
 		return false;
 	iocx__mutex_lock(iocx__conn_req_lock(c));
 	broken = c->req.broken;

@@ -134,6 +134,26 @@ struct iocx_conn_data {
 };
 
 /*
+ * Request options most connects leave at their defaults: the retry
+ * policy, SYN tuning and the on_socket hook.  A request that sets any of
+ * them (or a total deadline, which implies retries) carries this struct
+ * in its connection's own allocation, right after the backend's struct
+ * (and before a copied payload); one that sets none reads
+ * iocx__conn_opts_default through iocx__conn_opts() and pays nothing for
+ * them (issue 15: engine memory per connection).  Read-only once the
+ * connection is made.
+ */
+struct iocx_conn_opts {
+	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
+	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
+	uint8_t syn_retransmissions;
+	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
+};
+
+/* The defaults: one attempt, default backoff, no tuning, no hook. */
+extern const struct iocx_conn_opts iocx__conn_opts_default;
+
+/*
  * Field order is for the cache: what a connect reads only when it opens a
  * socket (addresses, retry and SYN settings) comes first, and what every
  * completion touches comes last, next to the backend's own fields, which
@@ -144,27 +164,27 @@ struct iocx_conn {
 	/* Set up by iocx_connect, read when an attempt opens its socket. */
 	union iocx_addr remote;
 	union iocx_addr local;
-	int remote_len;
-	int local_len;			/* 0 = wildcard of remote family */
-	struct iocx_retry retry;	/* resolved: max_attempts >= 1 */
-	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
-	uint8_t syn_retransmissions;
-	bool syn_tuned;			/* ... and the OS took it */
-	/* By name (race.c): the race, NULL for a connect by address. */
-	struct iocx_race *race;
-	uint64_t resolve_ns;		/* for the result */
-	unsigned addresses_tried;	/* for the result; 1 by address */
+	/* An IPv4 or IPv6 address's length (16 or 28) fits a byte. */
+	uint8_t remote_len;		/* 0 = none yet (a name) */
+	uint8_t local_len;		/* 0 = wildcard of remote family */
+	bool has_opts;			/* struct iocx_conn_opts follows the
+					   backend's struct */
+	bool syn_tuned;			/* SYN tuning asked and the OS took
+					   it */
 	bool child;			/* an attempt of a race: no user
 					   callbacks, stats or in-flight slot */
 	bool socket_moved;		/* child: the parent took it */
 	bool port_reuse;		/* SO_REUSE_UNICASTPORT took (Windows) */
 	bool local_from_sources;	/* local is an engine source address */
+	/* By name (race.c): the race, NULL for a connect by address. */
+	struct iocx_race *race;
 
 	/* Data requests from other threads (data.c), under
 	 * iocx__conn_req_lock(c). */
 	struct iocx_requests req;
 
 	/* Touched by every event. */
+	uint32_t timer_gen;		/* bumped at each arm and disarm */
 	struct iocx_engine *engine;
 	iocx_lock lock;			/* see iocx_lock (platform.h) */
 	atomic_uint refs;
@@ -238,7 +258,6 @@ struct iocx_conn {
 	iocx_connect_cb on_connect;
 	iocx_close_cb on_close;
 	void *user;
-	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
 
 	/* At most IOCX_MAX_PAYLOAD (16 MiB), so 32 bits. */
 	const unsigned char *payload;	/* caller's or the copy after us */
@@ -253,7 +272,6 @@ struct iocx_conn {
 	unsigned attempts;		/* attempts started so far */
 	uint32_t os_code;		/* raw code of the backend's last
 					   synchronous failure */
-	uint32_t timer_gen;		/* bumped at each arm and disarm */
 	uint64_t t_start;
 	uint64_t last_activity;		/* engine clock of the last data */
 
@@ -284,6 +302,16 @@ static inline iocx_mutex *iocx__conn_req_lock(const struct iocx_conn *c)
 static inline void *iocx__conn_data_backend(struct iocx_conn_data *d)
 {
 	return d + 1;
+}
+
+/* c's rarely set request options (struct iocx_conn_opts). */
+static inline const struct iocx_conn_opts *
+iocx__conn_opts(const struct iocx_conn *c)
+{
+	if (!c->has_opts)
+		return &iocx__conn_opts_default;
+	return (const struct iocx_conn_opts *)((const char *)c +
+					       c->engine->backend->conn_size);
 }
 
 /* c's data block, or NULL while no data call has needed one. */

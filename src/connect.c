@@ -132,18 +132,61 @@ static int validate(const struct iocx_connect_request *req,
 	return IOCX_OK;
 }
 
+/* See conn.h. */
+const struct iocx_conn_opts iocx__conn_opts_default = {
+	.retry = {
+		.max_attempts = 1,
+		.backoff_initial_ms = DEFAULT_BACKOFF_INITIAL_MS,
+		.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS,
+	},
+};
+
+/* Does req set an option struct iocx_conn_opts holds? */
+static bool wants_opts(const struct iocx_connect_request *req)
+{
+	return req->retry.max_attempts || req->retry.backoff_initial_ms ||
+	       req->retry.backoff_max_ms || req->total_deadline_ms ||
+	       req->syn_rtt_ms || req->syn_retransmissions || req->on_socket;
+}
+
+/* Fill c's struct iocx_conn_opts from req, the retry policy resolved. */
+static void opts_init(struct iocx_conn_opts *o,
+		      const struct iocx_connect_request *req)
+{
+	o->syn_rtt_ms = req->syn_rtt_ms;
+	o->syn_retransmissions = req->syn_retransmissions;
+	o->on_socket = req->on_socket;
+	o->retry = req->retry;
+	/* A total deadline bounds the attempts by itself (iocx.h). */
+	if (o->retry.max_attempts == 0)
+		o->retry.max_attempts = req->total_deadline_ms ? UINT_MAX : 1;
+	if (o->retry.backoff_initial_ms == 0)
+		o->retry.backoff_initial_ms = DEFAULT_BACKOFF_INITIAL_MS;
+	if (o->retry.backoff_max_ms == 0)
+		o->retry.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+	if (o->retry.backoff_initial_ms > o->retry.backoff_max_ms)
+		o->retry.backoff_initial_ms = o->retry.backoff_max_ms;
+}
+
 static struct iocx_conn *conn_alloc(iocx_engine *e,
 				    const struct iocx_connect_request *req,
 				    int remote_len, int local_len)
 {
+	bool opts = wants_opts(req);
+	/* The backend's struct, then the options, then the payload copy;
+	 * conn_size keeps the options aligned (a multiple of 8). */
 	size_t base = e->backend->conn_size;
+	size_t extra = opts ? sizeof(struct iocx_conn_opts) : 0;
 	bool copy = req->payload_ownership == IOCX_PAYLOAD_COPY;
 	struct iocx_conn *c;
 
-	c = iocx__alloc(base + (copy ? req->payload_len : 0));
+	c = iocx__alloc(base + extra + (copy ? req->payload_len : 0));
 	if (!c)
 		return NULL;
 	memset(c, 0, base);
+	if (opts)
+		opts_init((struct iocx_conn_opts *)((char *)c + base), req);
+	c->has_opts = opts;
 	c->engine = e;
 	iocx__lock_init(&c->lock);
 	atomic_init(&c->refs, 1);	/* alive until on_close returns */
@@ -161,15 +204,11 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	if (remote_len > 0)	/* none yet for a name */
 		memcpy(&c->remote, req->remote, (size_t)remote_len);
 	c->remote_len = remote_len;
-	c->addresses_tried = remote_len > 0;
 	if (local_len > 0)
 		memcpy(&c->local, req->local, (size_t)local_len);
 	c->local_len = local_len;
 	c->deadline_ms = req->deadline_ms;
 	c->idle_ms = req->idle_ms;
-	c->syn_rtt_ms = req->syn_rtt_ms;
-	c->syn_retransmissions = req->syn_retransmissions;
-	c->on_socket = req->on_socket;
 	atomic_init(&c->data, NULL);
 	/* on_drained lives in the data block: a request that asks for it
 	 * gets the block now (freed by conn_free_unstarted on failure). */
@@ -183,20 +222,11 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	}
 	atomic_init(&c->exposed, false);
 	c->handle = IOCX_INVALID_SOCKET;
-	c->retry = req->retry;
-	/* A total deadline bounds the attempts by itself (iocx.h). */
-	if (c->retry.max_attempts == 0)
-		c->retry.max_attempts = req->total_deadline_ms ? UINT_MAX : 1;
-	if (c->retry.backoff_initial_ms == 0)
-		c->retry.backoff_initial_ms = DEFAULT_BACKOFF_INITIAL_MS;
-	if (c->retry.backoff_max_ms == 0)
-		c->retry.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
-	if (c->retry.backoff_initial_ms > c->retry.backoff_max_ms)
-		c->retry.backoff_initial_ms = c->retry.backoff_max_ms;
 	c->payload_len = (uint32_t)req->payload_len;	/* validated */
 	if (copy && req->payload_len > 0) {
-		memcpy((char *)c + base, req->payload, req->payload_len);
-		c->payload = (const unsigned char *)c + base;
+		memcpy((char *)c + base + extra, req->payload,
+		       req->payload_len);
+		c->payload = (const unsigned char *)c + base + extra;
 	} else {
 		c->payload = req->payload;
 	}
@@ -239,7 +269,8 @@ static int start_connect(iocx_engine *e,
 		if (e->backend->attach)
 			e->backend->attach(c);
 	}
-	if (c->deadline_ms || c->idle_ms || c->retry.max_attempts > 1 ||
+	if (c->deadline_ms || c->idle_ms ||
+	    iocx__conn_opts(c)->retry.max_attempts > 1 ||
 	    req->total_deadline_ms || e->opts.connect_rate || c->race) {
 		rc = iocx__engine_timer_reserve(e);
 		if (rc != IOCX_OK)
@@ -293,8 +324,9 @@ int iocx__conn_spawn(struct iocx_conn *parent,
 		.on_close = on_close,
 		.user = user,
 		.deadline_ms = parent->deadline_ms,
-		.syn_rtt_ms = parent->syn_rtt_ms,
-		.syn_retransmissions = parent->syn_retransmissions,
+		.syn_rtt_ms = iocx__conn_opts(parent)->syn_rtt_ms,
+		.syn_retransmissions =
+			iocx__conn_opts(parent)->syn_retransmissions,
 	};
 	int local_len = 0;
 	struct iocx_conn *c;

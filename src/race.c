@@ -71,6 +71,8 @@ struct iocx_race {
 					   -1 before the first */
 	uint64_t last_start;
 	uint64_t begun;			/* engine clock when the queries went */
+	uint64_t resolve_ns;		/* for the result (resolved()) */
+	unsigned addresses_tried;	/* for the result */
 	bool racing;
 	int fail_status;		/* the last failure, for the report */
 	uint32_t fail_os;
@@ -409,7 +411,7 @@ static void start_attempt(struct iocx_race *r, struct iocx_conn *c,
 	a->race = r;
 	r->last = i;
 	r->last_start = now;
-	c->addresses_tried++;
+	r->addresses_tried++;
 	iocx__conn_ref(c);	/* the attempt's, until its close */
 	rc = iocx__conn_spawn(c, &r->ans[i].addrs[r->next[i]++],
 			      addr_len(family_of(i)), attempt_connected,
@@ -432,15 +434,15 @@ static void take_single(struct iocx_race *r, struct iocx_conn *c)
 
 	memcpy(&c->remote, &r->ans[i].addrs[0], sizeof(c->remote));
 	c->remote_len = addr_len(family_of(i));
-	c->addresses_tried = 1;
+	r->addresses_tried = 1;
 	r->next[i] = 1;
 }
 
 /* Resolution is over (addresses to try): note and record its time. */
 static void resolved(struct iocx_race *r, struct iocx_conn *c, uint64_t now)
 {
-	c->resolve_ns = now - r->begun;
-	iocx__hist_record(iocx__counters(c->engine)->resolve, c->resolve_ns);
+	r->resolve_ns = now - r->begun;
+	iocx__hist_record(iocx__counters(c->engine)->resolve, r->resolve_ns);
 }
 
 /* While RESOLVING: may the race start?  Sets *when for the next look. */
@@ -548,6 +550,18 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 		when = earliest(when, deadline);
 	wait_until(c, when);
 	return verdict;
+}
+
+/* See race.h. */
+unsigned iocx__race_addresses_tried(const struct iocx_conn *c)
+{
+	return c->race ? c->race->addresses_tried : 1;
+}
+
+/* See race.h. */
+uint64_t iocx__race_resolve_ns(const struct iocx_conn *c)
+{
+	return c->race ? c->race->resolve_ns : 0;
 }
 
 /* See race.h. */

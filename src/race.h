@@ -50,6 +50,14 @@ int iocx__race_begin(struct iocx_conn *c);
 enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 				       int *status, uint32_t *os_code);
 
+/*
+ * For c's result (kept in the race, so a connect by address pays
+ * nothing for them): the addresses tried, 1 for a connect by address,
+ * and how long the name took to resolve, 0 by address.
+ */
+unsigned iocx__race_addresses_tried(const struct iocx_conn *c);
+uint64_t iocx__race_resolve_ns(const struct iocx_conn *c);
+
 /* Free c's race once c's last reference is gone. */
 void iocx__race_free(struct iocx_conn *c);
 

@@ -19,12 +19,13 @@
 int iocx__conn_socket_hook(struct iocx_conn *c)
 {
 	const struct iocx_backend *b = c->engine->backend;
+	iocx_socket_cb hook = iocx__conn_opts(c)->on_socket;
 	int rc;
 
-	if (!c->on_socket)
+	if (!hook)
 		return IOCX_OK;
-	rc = c->on_socket(b->native ? b->native(c) : IOCX_INVALID_SOCKET,
-			  iocx__conn_family(c), c->user);
+	rc = hook(b->native ? b->native(c) : IOCX_INVALID_SOCKET,
+		  iocx__conn_family(c), c->user);
 	if (rc == 0)
 		return IOCX_OK;
 	c->os_code = (uint32_t)rc;

@@ -60,9 +60,9 @@ static int set_int(int fd, int level, int name, int value)
  */
 static bool tune_syn(const struct iocx_conn *c, int fd)
 {
-	int n = c->syn_retransmissions;
+	int n = iocx__conn_opts(c)->syn_retransmissions;
 
-	if (c->syn_rtt_ms || n < 1 || n > 127)
+	if (iocx__conn_opts(c)->syn_rtt_ms || n < 1 || n > 127)
 		return false;
 	return set_int(fd, IPPROTO_TCP, TCP_SYNCNT, n) == 0;
 }
@@ -120,7 +120,8 @@ int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
 			goto err;
 	}
 	c->syn_tuned = false;
-	if (c->syn_rtt_ms || c->syn_retransmissions)
+	if (iocx__conn_opts(c)->syn_rtt_ms ||
+	    iocx__conn_opts(c)->syn_retransmissions)
 		c->syn_tuned = tune_syn(c, fd);
 	(void)lx_owner(lc);	/* chosen now unless a post came first */
 	lc->fd = fd;

@@ -342,14 +342,15 @@ static bool open_recycled(struct iocx_conn *c)
  */
 static bool tune_syn(struct iocx_conn *c, SOCKET s)
 {
+	const struct iocx_conn_opts *o = iocx__conn_opts(c);
 	TCP_INITIAL_RTO_PARAMETERS p = {
-		.Rtt = c->syn_rtt_ms ? c->syn_rtt_ms
+		.Rtt = o->syn_rtt_ms ? o->syn_rtt_ms
 				     : TCP_INITIAL_RTO_UNSPECIFIED_RTT,
 		.MaxSynRetransmissions =
-			c->syn_retransmissions == IOCX_SYN_NO_RETRANSMISSIONS
+			o->syn_retransmissions == IOCX_SYN_NO_RETRANSMISSIONS
 				? TCP_INITIAL_RTO_NO_SYN_RETRANSMISSIONS
-			: c->syn_retransmissions
-				? c->syn_retransmissions
+			: o->syn_retransmissions
+				? o->syn_retransmissions
 				: TCP_INITIAL_RTO_UNSPECIFIED_MAX_SYN_RETRANSMISSIONS,
 	};
 	DWORD bytes;
@@ -417,7 +418,8 @@ static int open_fresh(struct iocx_conn *c, bool *fastopen)
 	if (rc != IOCX_OK)
 		goto err;
 	c->syn_tuned = false;
-	if (c->syn_rtt_ms || c->syn_retransmissions)
+	if (iocx__conn_opts(c)->syn_rtt_ms ||
+	    iocx__conn_opts(c)->syn_retransmissions)
 		c->syn_tuned = tune_syn(c, s);
 	if (iocx__win_sys.create_io_completion_port((HANDLE)s, we->port,
 						    KEY_IO, 0) != we->port) {
