@@ -573,6 +573,7 @@ int main(int argc, char **argv)
 		rc = scale_run(&b.opt,
 			       (const struct sockaddr *)&b.targets[0].addr,
 			       b.targets[0].len, b.target, b.sink,
+			       &b.interrupted, &b.signo, b.wake,
 			       b.json.f == stdout ? NULL : stdout, b.json.f);
 	if (b.opt.scale && !close_output(&b.json, true) && rc == 0)
 		rc = 1;

@@ -90,12 +90,15 @@ uint64_t os_rss_bytes(void);
 
 /*
  * Make room for `want` open descriptors: raise the soft limit on open
- * files (and the hard one, where the process may) to at least want.
+ * files (and the hard one, where the process may: Linux needs
+ * CAP_SYS_RESOURCE, and never goes above fs.nr_open) to at least want.
  * Returns the limit in force afterwards, which is below want when it
- * could not be raised; *before gets the soft limit found.  Where the OS
+ * could not be raised; *before gets the soft limit found, why[0..n) a
+ * sentence saying what stopped it ("" when nothing did).  Where the OS
  * has no such limit (Windows) both are UINT64_MAX.
  */
-uint64_t os_raise_nofile(uint64_t want, uint64_t *before);
+uint64_t os_raise_nofile(uint64_t want, uint64_t *before, char *why,
+			 size_t n);
 
 /* Start / stop the network stack (WSAStartup on Windows); 0 on success. */
 int os_net_init(void);

@@ -269,28 +269,60 @@ uint64_t os_rss_bytes(void)
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* The kernel's ceiling for RLIMIT_NOFILE (fs.nr_open); 0 if unknown. */
+static uint64_t nr_open(void)
+{
+	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+	unsigned long long v = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
 /* See os.h. */
-uint64_t os_raise_nofile(uint64_t want, uint64_t *before)
+uint64_t os_raise_nofile(uint64_t want, uint64_t *before, char *why,
+			 size_t n)
 {
 	struct rlimit rl;
 
+	if (n)
+		why[0] = '\0';
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(why, n, "getrlimit: %s", strerror(errno));
 		*before = 0;
 		return 0;
 	}
 	*before = rl.rlim_cur;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
 		struct rlimit up = rl;
+		uint64_t ceiling = nr_open();
+		uint64_t to = ceiling && ceiling < want ? ceiling : want;
 
-		up.rlim_cur = want;
-		if (up.rlim_max != RLIM_INFINITY && up.rlim_max < want)
-			up.rlim_max = want;	/* needs CAP_SYS_RESOURCE */
-		if (setrlimit(RLIMIT_NOFILE, &up) != 0 &&
-		    rl.rlim_cur < rl.rlim_max) {
+		up.rlim_cur = to;
+		if (up.rlim_max != RLIM_INFINITY && up.rlim_max < to)
+			up.rlim_max = to;	/* needs CAP_SYS_RESOURCE */
+		if (setrlimit(RLIMIT_NOFILE, &up) != 0) {
+			int err = errno;
+
+			snprintf(why, n, "raising the hard limit from %llu to "
+				 "%llu failed: %s%s",
+				 (unsigned long long)rl.rlim_max,
+				 (unsigned long long)up.rlim_max,
+				 strerror(err), err == EPERM ?
+				 " (that needs CAP_SYS_RESOURCE)" : "");
 			/* Not allowed past the hard limit: go up to it. */
-			up.rlim_cur = rl.rlim_max;
-			up.rlim_max = rl.rlim_max;
-			setrlimit(RLIMIT_NOFILE, &up);
+			if (rl.rlim_cur < rl.rlim_max) {
+				up.rlim_cur = rl.rlim_max;
+				up.rlim_max = rl.rlim_max;
+				setrlimit(RLIMIT_NOFILE, &up);
+			}
+		} else if (to < want) {
+			snprintf(why, n, "the kernel allows at most %llu "
+				 "(fs.nr_open)", (unsigned long long)to);
 		}
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}

@@ -250,9 +250,12 @@ uint64_t os_rss_bytes(void)
 }
 
 /* See os.h: Windows has no per-process limit on open sockets. */
-uint64_t os_raise_nofile(uint64_t want, uint64_t *before)
+uint64_t os_raise_nofile(uint64_t want, uint64_t *before, char *why,
+			 size_t n)
 {
 	(void)want;
+	if (n)
+		why[0] = '\0';
 	*before = UINT64_MAX;
 	return UINT64_MAX;
 }

@@ -1,6 +1,9 @@
 /*
  * The scale mode (see scale.h): open --scale N connections through one
- * engine, hold them, close them, and report each step.
+ * engine, hold them, close them, and report each step.  A first Ctrl-C
+ * (SIGINT / SIGTERM) stops opening: the connects in flight report, the
+ * window so far becomes the last step, every held connection is closed,
+ * and the report follows, as in the other modes.
  *
  * Opening runs in windows, one per step: the control thread fills up to
  * --concurrency connects, each on_connect starts the next until the
@@ -26,6 +29,7 @@
 #include "histogram.h"
 #include "iocx.h"
 #include "os.h"
+#include "phase.h"
 #include "scale.h"
 
 #define NS_PER_MS 1000000ull
@@ -78,6 +82,8 @@ struct step {
 
 struct scale {
 	const struct bench_options *opt;
+	const atomic_bool *interrupted;	/* the bench's first Ctrl-C */
+	const atomic_int *signo;	/* ... and its signal */
 	struct sink *sink;
 	iocx_engine *engine;
 	struct iocx_connect_request req;
@@ -104,11 +110,20 @@ struct scale {
 	uint64_t base_bytes, base_blocks, base_rss;
 	uint64_t close_ns, after_destroy;
 	bool stalled;
+	bool cut;			/* interrupted: the last step is
+					   partial */
+	char nofile_why[160];		/* what kept the limit down */
 };
 
 static uint64_t ld(const _Atomic uint64_t *a)
 {
 	return atomic_load(a);
+}
+
+/* Ctrl-C came: no more connects. */
+static bool stopping(const struct scale *sc)
+{
+	return atomic_load(sc->interrupted);
 }
 
 static uint64_t client_cpu(const struct scale *sc)
@@ -143,7 +158,7 @@ static void start_next(struct scale *sc)
 		int rc;
 
 		do {
-			if (i >= ld(&sc->window_end))
+			if (i >= ld(&sc->window_end) || stopping(sc))
 				return;
 		} while (!atomic_compare_exchange_weak(&sc->started, &i,
 						       i + 1));
@@ -188,15 +203,26 @@ static void on_close(iocx_conn *c, int reason, void *user)
 	os_event_set(sc->wake);
 }
 
-/* Wait until *counter reaches want; false when it stalled. */
+/* How long connects in flight and closes get after a Ctrl-C. */
+#define GRACE_NS ((uint64_t)PHASE_INTERRUPT_GRACE_MS * NS_PER_MS)
+
+/*
+ * Wait until *counter reaches want; false when it stalled, when
+ * bound_ns (0: none) passed, or when interruptible and Ctrl-C came.
+ */
 static bool wait_for(struct scale *sc, const _Atomic uint64_t *counter,
-		     uint64_t want)
+		     uint64_t want, bool interruptible, uint64_t bound_ns)
 {
 	uint64_t seen = ld(counter), progress = iocx__now_ns();
+	uint64_t t0 = progress;
 
 	while (ld(counter) < want) {
 		uint64_t now = iocx__now_ns();
 
+		if (interruptible && stopping(sc))
+			return false;
+		if (bound_ns && now - t0 > bound_ns)
+			return false;
 		if (ld(counter) != seen) {
 			seen = ld(counter);
 			progress = now;
@@ -223,11 +249,19 @@ static bool run_window(struct scale *sc, uint64_t end, struct step *st)
 	atomic_store(&sc->window_end, end);
 	for (uint64_t k = 0; k < fill; k++)
 		start_next(sc);
-	if (!wait_for(sc, &sc->outcomes, end))
-		return false;
+	if (!wait_for(sc, &sc->outcomes, end, true, 0)) {
+		if (!stopping(sc))
+			return false;
+		/* Ctrl-C: nothing starts any more; those in flight get the
+		 * phases' grace to report (the engine's destroy ends the
+		 * others), and the window so far is the last step. */
+		sc->cut = true;
+		wait_for(sc, &sc->outcomes, ld(&sc->started), false,
+			 GRACE_NS);
+	}
 	st->ns = iocx__now_ns() - t0;
 	st->cpu_ns = client_cpu(sc) - cpu0;
-	st->attempts = end - attempts0;
+	st->attempts = ld(&sc->outcomes) - attempts0;
 	st->failed = ld(&sc->failed) - failed0;
 	st->open = ld(&sc->nheld);
 	st->p50_ns = iocx__hist_percentile(sc->hist, 50);
@@ -318,6 +352,9 @@ static void print_table(FILE *f, const struct scale *sc, const char *target,
 	fprintf(f, "\nengine B: engine memory per open connection (bytes "
 		   "asked of the allocator, above the idle engine's %llu)\n",
 		(unsigned long long)sc->base_bytes);
+	if (sc->cut)
+		fprintf(f, "interrupted: the last step is the part of its "
+			   "window made before Ctrl-C\n");
 	fprintf(f, "closed %llu in %.3f s (%.2f us each); %llu closed by the "
 		   "engine on its own; engine memory after destroy %llu B\n",
 		(unsigned long long)nclosed, sc->close_ns / 1e9,
@@ -403,8 +440,9 @@ static void print_json(FILE *f, const struct scale *sc, const char *target,
 			(unsigned long long)ld(&sc->errors[i]));
 		first = false;
 	}
-	fprintf(f, "},\n  \"stalled\": %s,\n  \"sink\": ",
-		sc->stalled ? "true" : "false");
+	fprintf(f, "},\n  \"stalled\": %s,\n  \"interrupted\": %s,\n"
+		   "  \"sink\": ", sc->stalled ? "true" : "false",
+		stopping(sc) ? "true" : "false");
 	if (sc->sink)
 		fprintf(f, "{\"accepted\": %llu, \"payload_bytes\": %llu, "
 			   "\"ok\": %s}",
@@ -469,7 +507,20 @@ static bool close_all(struct scale *sc)
 
 	for (uint64_t i = 0; i < n; i++)
 		iocx_close(sc->held[i], sc->mode);
-	ok = wait_for(sc, &sc->closes, ld(&sc->handles));
+	if (!stopping(sc)) {
+		ok = wait_for(sc, &sc->closes, ld(&sc->handles), false, 0);
+	} else {
+		/* After a Ctrl-C, connects still in flight (started, no
+		 * outcome yet) are not waited for: the engine's destroy
+		 * ends them.  The others' on_close gets the grace. */
+		uint64_t t = iocx__now_ns();
+
+		while (ld(&sc->closes) + ld(&sc->started) - ld(&sc->outcomes) <
+			       ld(&sc->handles) &&
+		       iocx__now_ns() - t < GRACE_NS)
+			os_event_wait(sc->wake, 10 * NS_PER_MS);
+		ok = ld(&sc->closes) == ld(&sc->handles);
+	}
 	sc->close_ns = iocx__now_ns() - t0;
 	return ok;
 }
@@ -477,11 +528,12 @@ static bool close_all(struct scale *sc)
 /* See scale.h. */
 int scale_run(const struct bench_options *opt, const struct sockaddr *remote,
 	      size_t remote_len, const char *target, struct sink *sink,
-	      FILE *table, FILE *json)
+	      const atomic_bool *interrupted, const atomic_int *signo,
+	      struct os_event *wake, FILE *table, FILE *json)
 {
 	static struct scale s;
 	struct scale *sc = &s;
-	uint64_t ends[MAX_STEPS], accepted = 0, bytes = 0, nclosed;
+	uint64_t ends[MAX_STEPS], accepted = 0, bytes = 0, nclosed, need;
 	char *payload = NULL;
 	const char *backend = "?";
 	unsigned workers = 0;
@@ -490,15 +542,23 @@ int scale_run(const struct bench_options *opt, const struct sockaddr *remote,
 
 	sc->opt = opt;
 	sc->sink = sink;
+	sc->interrupted = interrupted;
+	sc->signo = signo;
+	sc->wake = wake;
 	/* The connections, the sink's end of them, and some spare. */
-	sc->nofile = os_raise_nofile(opt->scale * (sink ? 2 : 1) + SPARE_FDS,
-				     &sc->nofile_before);
-	if (sc->nofile < opt->scale * (sink ? 2 : 1) + SPARE_FDS)
-		fprintf(stderr, "iocx-bench: --scale %llu: could not raise "
-			"the open files limit (RLIMIT_NOFILE) above %llu; "
-			"connects will fail once it is reached\n",
+	need = opt->scale * (sink ? 2 : 1) + SPARE_FDS;
+	sc->nofile = os_raise_nofile(need, &sc->nofile_before, sc->nofile_why,
+				     sizeof(sc->nofile_why));
+	if (sc->nofile < need)
+		fprintf(stderr, "iocx-bench: --scale %llu: the open files "
+			"limit (RLIMIT_NOFILE) stays at %llu, below the %llu "
+			"needed%s%s%s; connects will fail once it is "
+			"reached\n",
 			(unsigned long long)opt->scale,
-			(unsigned long long)sc->nofile);
+			(unsigned long long)sc->nofile,
+			(unsigned long long)need,
+			sc->nofile_why[0] ? " (" : "", sc->nofile_why,
+			sc->nofile_why[0] ? ")" : "");
 	else if (sc->nofile != sc->nofile_before)
 		fprintf(stderr, "iocx-bench: raised the open files limit "
 			"(RLIMIT_NOFILE) from %llu to %llu\n",
@@ -507,8 +567,7 @@ int scale_run(const struct bench_options *opt, const struct sockaddr *remote,
 	sc->held = calloc(opt->scale, sizeof(*sc->held));
 	sc->hist = malloc(sizeof(*sc->hist));
 	payload = opt->payload ? malloc(opt->payload) : NULL;
-	sc->wake = os_event_create();
-	if (!sc->held || !sc->hist || !sc->wake ||
+	if (!sc->held || !sc->hist ||
 	    (opt->payload && !payload)) {
 		fprintf(stderr, "iocx-bench: --scale: out of memory\n");
 		goto out;
@@ -523,6 +582,12 @@ int scale_run(const struct bench_options *opt, const struct sockaddr *remote,
 	sc->base_bytes = ld(&live_bytes);
 	sc->base_blocks = ld(&live_blocks);
 	sc->base_rss = os_rss_bytes();
+	if (!opt->quiet)
+		fprintf(stderr, "iocx-bench: scale: opening %llu connections "
+			"to %s (backend %s, %u worker%s); Ctrl-C stops, "
+			"closes them and reports\n",
+			(unsigned long long)opt->scale, target, backend,
+			workers, workers == 1 ? "" : "s");
 
 	sc->nsteps = plan_steps(opt->scale, ends);
 	for (unsigned i = 0; i < sc->nsteps && !sc->stalled; i++) {
@@ -535,11 +600,13 @@ int scale_run(const struct bench_options *opt, const struct sockaddr *remote,
 				(unsigned long long)ends[i]);
 			sc->stalled = true;
 			sc->nsteps = i;
+		} else if (sc->cut) {
+			sc->nsteps = i + 1;	/* the window so far */
 		}
 	}
 	if (!sc->stalled)
 		closed_ok = close_all(sc);
-	if (!closed_ok)
+	if (!closed_ok && !stopping(sc))
 		fprintf(stderr, "iocx-bench: --scale: only %llu of %llu "
 			"connections closed\n",
 			(unsigned long long)ld(&sc->closes),
@@ -568,13 +635,15 @@ int scale_run(const struct bench_options *opt, const struct sockaddr *remote,
 			 sc->after_destroy == 0 && sink_ok
 		 ? 0
 		 : 1;
+	/* Cut short: say so, whatever was measured (as the phases do). */
+	if (stopping(sc))
+		status = 128 + atomic_load(sc->signo);
 	if (json)
 		print_json(json, sc, target, backend, workers, nclosed,
 			   accepted, bytes, sink_ok, status);
 out:
 	if (sc->engine)
 		iocx_engine_destroy(sc->engine);
-	os_event_destroy(sc->wake);
 	free(sc->hist);
 	free(sc->held);
 	free(payload);

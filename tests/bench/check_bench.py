@@ -36,7 +36,9 @@ add up and equal the sink's; with connects that cannot finish (a listener
 that never accepts), they are reported cancelled after the bounded wait,
 and a second SIGINT quits at once without leaving a report file.  A
 SIGINT during a --start-at wait exits 130 at once, saying no report
-comes, and leaves no file.
+comes, and leaves no file.  The same listener for --scale: the first
+SIGINT ends it within 3 s with status 130, a JSON marked interrupted
+whose counts add up, and all the engine's memory given back.
 
 usage: check_bench.py --exe PATH [--wrapper PROG]
 """
@@ -473,6 +475,43 @@ def check_interrupt_before_start(cmd, tmp):
           "report follows" not in said,
           "stderr says no report comes: %r" % said[-300:])
     check(not os.path.exists(jpath), "no report, and no part of one")
+
+
+def check_scale_interrupt(cmd, tmp):
+    """--scale against a listener that never accepts: the window never
+    ends by itself; SIGINT stops it, closes what it holds and reports."""
+    hole = black_hole()
+    target = "127.0.0.1:%d" % hole.getsockname()[1]
+    try:
+        jpath = os.path.join(tmp, "scale-int.json")
+        b = Bench(cmd + ["--scale", str(SCALE), "--concurrency", "8",
+                         "--target", target, "--json=" + jpath])
+        check(b.wait_line(lambda l: l.startswith("iocx-bench: scale:")),
+              "scale: the start line")
+        b.p.send_signal(signal.SIGINT)
+        rc, took, _ = b.finish()
+        print("scale: exited %.3f s after SIGINT" % took)
+        check(rc == 130, "scale interrupted: exit status %d, want 130" % rc)
+        check(took < 3.0, "scale: exit within 3 s of SIGINT (took %.3f s)"
+              % took)
+        try:
+            with open(jpath) as f:
+                doc = json.load(f)
+            check(doc["interrupted"] is True and doc["exit_status"] == 130,
+                  "scale: JSON says interrupted, exit_status 130")
+            check(doc["connects"] + sum(doc["errors"].values()) ==
+                  doc["attempts"], "scale interrupted: counts add up")
+            check(doc["attempts"] < SCALE,
+                  "scale interrupted: stopped opening (%d attempts)" %
+                  doc["attempts"])
+            check(doc["close"]["closed"] == doc["connects"],
+                  "scale interrupted: every held connection closed")
+            check(doc["engine_bytes_after_destroy"] == 0,
+                  "scale interrupted: the engine's memory all back")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            check(False, "scale interrupted: complete JSON: %r" % e)
+    finally:
+        hole.close()
 
 
 class Acceptor:
@@ -973,6 +1012,7 @@ def main():
         check_svg(cmd, tmp)
         check_bad_file(cmd, tmp)
         check_scale(cmd, tmp)
+        check_scale_interrupt(cmd, tmp)
     check_bad_usage(cmd)
     check_progress(cmd)
     check_targets_round_robin(cmd)
