@@ -127,8 +127,8 @@ struct iocx_conn_data {
 
 	/* The local address as getsockname gave it, once asked (socket.c,
 	 * under the request lock); local_known: it holds the answer. */
-	bool local_known;
 	union iocx_addr local_seen;
+	bool local_known;
 	/* The backend's part follows (backend->data_size bytes, aligned
 	 * for pointers: this struct's size is a multiple of 8). */
 };
