@@ -1096,8 +1096,11 @@ IOCX_API size_t iocx_conn_queued_bytes(const iocx_conn *conn);
  * iocx_read_stop, EOF, an error or close (stats.bytes_received counts
  * what was delivered).  Any thread, also inside callbacks.  Returns
  * IOCX_OK, IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when the
- * connection is not open, the error that broke it, or IOCX_E_ALREADY when
- * a session is on or its terminal on_recv has not been made yet.
+ * connection is not open, the error that broke it, IOCX_E_ALREADY when
+ * a session is on or its terminal on_recv has not been made yet, or
+ * IOCX_E_NOMEM when the connection's first send or read finds no memory
+ * for its data-path state (docs/architecture.md, "Memory per
+ * connection"; nothing changed then).
  */
 IOCX_API int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
 
