@@ -146,6 +146,8 @@ struct lx_worker {
 	/* io_uring backend */
 	struct io_uring ring;
 	bool ring_ok;			/* ring initialised */
+	bool ring_disabled;		/* not enabled by its worker yet */
+	bool defer_taskrun;		/* IORING_SETUP_DEFER_TASKRUN */
 	bool hardlink_ok;		/* IOSQE_IO_HARDLINK works (5.7) */
 	bool cqe_skip_ok;		/* IOSQE_CQE_SKIP_SUCCESS (5.17) */
 	bool efd_armed;			/* a read of efd is in flight */

@@ -2,7 +2,9 @@
  * The real system calls behind iocx__linux_sys.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "linux/sys.h"
@@ -64,6 +66,18 @@ static void prep_close(struct io_uring_sqe *sqe, int fd)
 	io_uring_prep_close(sqe, fd);
 }
 
+/*
+ * IORING_REGISTER_ENABLE_RINGS.  liburing 2.3 declares
+ * io_uring_enable_rings but its shared library does not export it.
+ */
+static int uring_enable(struct io_uring *ring)
+{
+	if (syscall(__NR_io_uring_register, ring->ring_fd,
+		    IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Both copies are initialised from this (C needs constants there). */
 #define REAL_SYS { \
 	.socket = socket, \
@@ -81,7 +95,9 @@ static void prep_close(struct io_uring_sqe *sqe, int fd)
 	.epoll_wait = epoll_wait, \
 	.eventfd = eventfd, \
 	.uring_init = io_uring_queue_init_params, \
+	.uring_enable = uring_enable, \
 	.uring_submit = io_uring_submit, \
+	.uring_submit_and_get_events = io_uring_submit_and_get_events, \
 	.uring_submit_and_wait_timeout = io_uring_submit_and_wait_timeout, \
 	.uring_prep_connect = prep_connect, \
 	.uring_prep_send = prep_send, \

@@ -46,10 +46,16 @@ struct iocx_linux_sys {
 	/* io_uring backend: io_uring_queue_init_params and the preps. */
 	int (*uring_init)(unsigned entries, struct io_uring *ring,
 			  struct io_uring_params *p);
+	/* Enable a ring made with IORING_SETUP_R_DISABLED: the calling
+	 * thread becomes a SINGLE_ISSUER ring's submitter.  0 or -errno. */
+	int (*uring_enable)(struct io_uring *ring);
 	/* Submit what is queued; a failure (-errno) leaves it queued for
 	 * the next submission.  The second also waits for a completion or
 	 * the timeout. */
 	int (*uring_submit)(struct io_uring *ring);
+	/* Submit, and run the completions a DEFER_TASKRUN ring deferred
+	 * (one io_uring_enter with GETEVENTS that does not wait). */
+	int (*uring_submit_and_get_events)(struct io_uring *ring);
 	int (*uring_submit_and_wait_timeout)(struct io_uring *ring,
 					     struct io_uring_cqe **cqe,
 					     unsigned wait_nr,

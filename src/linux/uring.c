@@ -111,30 +111,61 @@ static bool ring_lacks(struct io_uring *ring, unsigned features)
 	return lacks;
 }
 
-static int ring_init(struct lx_worker *w)
+/*
+ * Make w's ring.  A worker thread's ring (threaded) is made disabled,
+ * SINGLE_ISSUER | DEFER_TASKRUN: the worker enables it in its first
+ * wait (enable_ring), which makes it the one task that may submit, and
+ * its completions then run only inside that worker's own io_uring_enter
+ * (Linux 6.1), not as task work that interrupts it.  A kernel that
+ * refuses these flags gets COOP_TASKRUN (5.19), then none.  A manual
+ * engine (no worker threads) is pumped by whichever thread calls it, so
+ * it never gets SINGLE_ISSUER.
+ */
+static int ring_init(struct lx_worker *w, bool threaded)
 {
+	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_R_DISABLED,
+		IORING_SETUP_COOP_TASKRUN,
+		0,
+	};
 	struct io_uring_params p;
-	int rc;
+	int rc = -EINVAL;
 
-	memset(&p, 0, sizeof(p));
-	/* Completions arrive only when the worker enters the kernel
-	 * anyway: no interrupts to deliver them earlier (Linux 5.19). */
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
-	p.cq_entries = UR_CQ_ENTRIES;
-	rc = iocx__linux_sys.uring_init(UR_SQ_ENTRIES, &w->ring, &p);
-	if (rc == -EINVAL) {
+	for (size_t i = threaded ? 0 : 1;
+	     rc == -EINVAL && i < sizeof(tries) / sizeof(*tries); i++) {
 		memset(&p, 0, sizeof(p));
-		p.flags = IORING_SETUP_CQSIZE;
+		p.flags = IORING_SETUP_CQSIZE | tries[i];
 		p.cq_entries = UR_CQ_ENTRIES;
 		rc = iocx__linux_sys.uring_init(UR_SQ_ENTRIES, &w->ring, &p);
 	}
 	if (rc < 0)
 		return init_error(-rc);
 	w->ring_ok = true;
+	w->ring_disabled = p.flags & IORING_SETUP_R_DISABLED;
+	w->defer_taskrun = p.flags & IORING_SETUP_DEFER_TASKRUN;
 	/* IOSQE_IO_HARDLINK came with Linux 5.7, as did this feature. */
 	w->hardlink_ok = p.features & IORING_FEAT_FAST_POLL;
 	w->cqe_skip_ok = p.features & IORING_FEAT_CQE_SKIP;
+	/* Before enabling: after, only the worker may register (probe). */
 	return ring_lacks(&w->ring, p.features) ? IOCX_E_NOTSUP : IOCX_OK;
+}
+
+/*
+ * On the worker, before its ring's first use: enable a ring made
+ * disabled, which makes this thread its single issuer.
+ */
+static int enable_ring(struct lx_worker *w)
+{
+	int rc;
+
+	if (!w->ring_disabled)
+		return IOCX_OK;
+	rc = iocx__linux_sys.uring_enable(&w->ring);
+	if (rc < 0)
+		return IOCX_E_SYSTEM;
+	w->ring_disabled = false;
+	return IOCX_OK;
 }
 
 /*
@@ -160,10 +191,13 @@ static void close_done(uint64_t ud, int res)
 /*
  * Before a ring goes (workers joined): submit the batched closes still
  * queued, which run inline, until none is left or none goes in, then
- * close the sockets of those that never ran.
+ * close the sockets of those that never ran: those that completed with
+ * an error, and those still queued (a single-issuer ring takes nothing
+ * from this thread: its worker, the only task allowed, has exited).
  */
 static void flush_closes(struct lx_worker *w)
 {
+	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
 
@@ -176,6 +210,12 @@ static void flush_closes(struct lx_worker *w)
 		seen++;
 	}
 	io_uring_cq_advance(&w->ring, seen);
+	/* Nothing consumes the queue now: no SQPOLL, nobody enters. */
+	for (unsigned i = *w->ring.sq.khead; i != w->ring.sq.sqe_tail; i++) {
+		sqe = &w->ring.sq.sqes[i & w->ring.sq.ring_mask];
+		if ((sqe->user_data & TAG_MASK) == TAG_CLOSE)
+			close_done(sqe->user_data, -ECANCELED);
+	}
 }
 
 static void ur_engine_fini(struct iocx_engine *e)
@@ -202,7 +242,7 @@ static int ur_engine_init(struct iocx_engine *e)
 		return rc;
 	le = lx_engine(e);
 	for (unsigned i = 0; i < le->nworkers; i++) {
-		rc = ring_init(&le->w[i]);
+		rc = ring_init(&le->w[i], e->opts.workers > 0);
 		if (rc != IOCX_OK) {
 			ur_engine_fini(e);
 			return rc;
@@ -560,6 +600,8 @@ static int ur_wait(struct iocx_engine *e, unsigned worker,
 	unsigned n = 0;
 
 	iocx__lx_enter(w);
+	if (enable_ring(w) != IOCX_OK)
+		return -1;
 	if (iocx__lx_take_stop(w->le)) {
 		memset(&events[n], 0, sizeof(events[n]));
 		events[n++].kind = IOCX_EV_STOP;
@@ -576,6 +618,9 @@ static int ur_wait(struct iocx_engine *e, unsigned worker,
 		/* Submits and waits in one io_uring_enter (EXT_ARG). */
 		iocx__linux_sys.uring_submit_and_wait_timeout(&w->ring, &cqe,
 							      1, &ts, NULL);
+	} else if (w->defer_taskrun) {
+		/* Also run the completions the kernel deferred to us. */
+		iocx__linux_sys.uring_submit_and_get_events(&w->ring);
 	} else {
 		iocx__linux_sys.uring_submit(&w->ring);
 	}

@@ -18,9 +18,10 @@
 enum {
 	S_SOCKET, S_BIND, S_SETSOCKOPT, S_GETSOCKOPT, S_CLOSE, S_SHUTDOWN,
 	S_CONNECT, S_SEND, S_RECV, S_EPOLL_CREATE1, S_EPOLL_ADD, S_EPOLL_MOD,
-	S_EPOLL_DEL, S_EPOLL_WAIT, S_EVENTFD, S_URING_INIT, S_URING_SUBMIT,
-	S_URING_SUBMIT_WAIT, S_PREP_CONNECT, S_PREP_SEND, S_PREP_RECV,
-	S_PREP_CANCEL, S_PREP_RESET, S_PREP_CLOSE, S_COUNT
+	S_EPOLL_DEL, S_EPOLL_WAIT, S_EVENTFD, S_URING_INIT, S_URING_ENABLE,
+	S_URING_SUBMIT, S_URING_SUBMIT_EVENTS, S_URING_SUBMIT_WAIT,
+	S_PREP_CONNECT, S_PREP_SEND, S_PREP_RECV, S_PREP_CANCEL, S_PREP_RESET,
+	S_PREP_CLOSE, S_COUNT
 };
 
 const struct sweep_entry sweep__table[S_COUNT] = {
@@ -40,7 +41,10 @@ const struct sweep_entry sweep__table[S_COUNT] = {
 	[S_EPOLL_WAIT] = { "epoll_wait", EINTR, false },
 	[S_EVENTFD] = { "eventfd", EMFILE, false },
 	[S_URING_INIT] = { "io_uring_queue_init", ENOMEM, false },
+	[S_URING_ENABLE] = { "io_uring enable rings", EBUSY, false },
 	[S_URING_SUBMIT] = { "io_uring_submit", EBUSY, false },
+	[S_URING_SUBMIT_EVENTS] = { "io_uring_submit_and_get_events", EBUSY,
+				    false },
 	[S_URING_SUBMIT_WAIT] = { "io_uring_submit_and_wait_timeout", EBUSY,
 				  false },
 	[S_PREP_CONNECT] = { "prep connect", ENOBUFS, true },
@@ -181,11 +185,25 @@ static int w_uring_init(unsigned n, struct io_uring *ring,
 	return real.uring_init(n, ring, p);
 }
 
+static int w_uring_enable(struct io_uring *ring)
+{
+	if (sweep__hit(S_URING_ENABLE))
+		return -sweep__table[S_URING_ENABLE].err;
+	return real.uring_enable(ring);
+}
+
 static int w_uring_submit(struct io_uring *ring)
 {
 	if (sweep__hit(S_URING_SUBMIT))
 		return -sweep__table[S_URING_SUBMIT].err;
 	return real.uring_submit(ring);
+}
+
+static int w_uring_submit_events(struct io_uring *ring)
+{
+	if (sweep__hit(S_URING_SUBMIT_EVENTS))
+		return -sweep__table[S_URING_SUBMIT_EVENTS].err;
+	return real.uring_submit_and_get_events(ring);
 }
 
 static int w_uring_submit_wait(struct io_uring *ring,
@@ -279,7 +297,9 @@ void sweep_install(void)
 	t->epoll_wait = w_epoll_wait;
 	t->eventfd = w_eventfd;
 	t->uring_init = w_uring_init;
+	t->uring_enable = w_uring_enable;
 	t->uring_submit = w_uring_submit;
+	t->uring_submit_and_get_events = w_uring_submit_events;
 	t->uring_submit_and_wait_timeout = w_uring_submit_wait;
 	t->uring_prep_connect = w_prep_connect;
 	t->uring_prep_send = w_prep_send;

@@ -8,6 +8,9 @@
  * io_uring a connect the kernel refuses at once is of the second kind
  * (peer_connect_fails_async()).
  */
+#ifndef _WIN32
+#define _GNU_SOURCE		/* liburing.h, through linux/sys.h */
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +22,12 @@
 #include <cmocka.h>
 
 #include "peer.h"
+#ifndef _WIN32
+#include <errno.h>
+#include <stdatomic.h>
+
+#include "linux/sys.h"
+#endif
 
 struct fx {
 	iocx_engine *engine;
@@ -488,6 +497,70 @@ static void engine_create_port_failure_cleans_up(void **state)
 	assert_int_equal(peer_alloc_live(), f->live_pre);
 }
 
+#ifndef _WIN32
+/* A kernel older than 6.1: rings with these flags are refused. */
+static int (*ring_init_next)(unsigned, struct io_uring *,
+			     struct io_uring_params *);
+static atomic_uint ring_inits, ring_refused;
+
+static int old_kernel_uring_init(unsigned n, struct io_uring *ring,
+				 struct io_uring_params *p)
+{
+	const unsigned newer = IORING_SETUP_SINGLE_ISSUER |
+			       IORING_SETUP_DEFER_TASKRUN |
+			       IORING_SETUP_R_DISABLED;
+
+	atomic_fetch_add(&ring_inits, 1);
+	if (p->flags & newer) {
+		atomic_fetch_add(&ring_refused, 1);
+		return -EINVAL;
+	}
+	return ring_init_next(n, ring, p);
+}
+
+/*
+ * A worker's ring is asked for with SINGLE_ISSUER | DEFER_TASKRUN; a
+ * kernel that refuses them gets the older ring, and connects work.
+ */
+static void engine_create_ring_flags_refused_falls_back(void **state)
+{
+	struct fx *f = *state;
+	struct peer_rec *r = &f->rec[0];
+	struct iocx_engine_options o;
+	struct iocx_connect_request req;
+	static const char hello[] = "hello";
+	int rc;
+
+	if (strcmp(peer_backend(), "io_uring") != 0) {
+		printf("%s: no io_uring ring to set up\n", peer_backend());
+		skip();
+	}
+	ring_init_next = iocx__linux_sys.uring_init;
+	iocx__linux_sys.uring_init = old_kernel_uring_init;
+	iocx_engine_options_init(&o);
+	o.workers = 1;
+	rc = iocx_engine_create(&o, &f->engine);
+	iocx__linux_sys.uring_init = ring_init_next;
+	assert_int_equal(rc, IOCX_OK);
+	assert_int_equal(atomic_load(&ring_refused), 1);
+	assert_int_equal(atomic_load(&ring_inits), 2);
+
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r);
+	req.payload = hello;
+	req.payload_len = sizeof(hello) - 1;
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r->status, IOCX_OK);
+	assert_int_equal(r->payload_sent, sizeof(hello) - 1);
+	assert_int_equal(iocx_close(r->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].len, sizeof(hello) - 1);
+	assert_memory_equal(f->peer->conns[0].data, hello, sizeof(hello) - 1);
+	peer_assert_clean(&f->trk);
+}
+#endif
+
 static void engine_create_alloc_failures_clean_up(void **state)
 {
 	struct fx *f = *state;
@@ -844,6 +917,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			engine_create_alloc_failures_clean_up, setup_bare,
 			teardown),
+#ifndef _WIN32
+		cmocka_unit_test_setup_teardown(
+			engine_create_ring_flags_refused_falls_back,
+			setup_bare, teardown),
+#endif
 #ifdef _WIN32
 		cmocka_unit_test_setup_teardown(
 			connect_update_context_failure_reports_error, setup,
