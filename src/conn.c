@@ -961,6 +961,7 @@ static void end_reading(struct iocx_conn *c, int status)
 
 	c->reading = false;
 	c->read_stopping = false;
+	c->read_error = 0;
 	c->on_recv = NULL;
 	/* The buffer is held only while reading (iocx.h), unless a receive
 	 * into it is still in the OS's hands: then the free waits for the
@@ -1039,6 +1040,31 @@ static void issue_recv(struct iocx_conn *c)
 	end_reading(c, rc);
 }
 
+/* What the terminal on_recv of a session being stopped reports. */
+static int stop_status(const struct iocx_conn *c)
+{
+	return c->read_error ? c->read_error : IOCX_E_CANCELLED;
+}
+
+/*
+ * The connection broke under a read session (a FIN the OS refused): end
+ * the session with status, at once when no receive is in flight, else by
+ * cancelling it (recv_done() then reports status).  A stop already under
+ * way ends as it would have.
+ */
+static void break_reading(struct iocx_conn *c, int status)
+{
+	if (!c->reading || c->read_stopping)
+		return;
+	if (!c->recv_busy) {
+		end_reading(c, status);
+		return;
+	}
+	c->read_stopping = true;
+	c->read_error = (int8_t)status;
+	c->engine->backend->cancel(c, IOCX_OP_RECV);
+}
+
 /* A receive finished: data, EOF (0 bytes), cancel or error. */
 static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 {
@@ -1050,11 +1076,11 @@ static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 		c->on_recv(c, IOCX_OK, c->recv_buf, ev->bytes, c->user);
 		/* A stop whose cancel lost to this data ends now. */
 		if (c->read_stopping)
-			end_reading(c, IOCX_E_CANCELLED);
+			end_reading(c, stop_status(c));
 	} else if (ev->status == IOCX_OK) {
 		end_reading(c, IOCX_E_EOF);
 	} else if (ev->status == IOCX_E_CANCELLED) {
-		end_reading(c, IOCX_E_CANCELLED);
+		end_reading(c, stop_status(c));
 	} else {
 		mark_broken(c, ev->status);
 		end_reading(c, ev->status);
@@ -1165,6 +1191,8 @@ static bool pump(struct iocx_conn *c)
 					iocx__counters(c->engine)->send_errors,
 					rc);
 				mark_broken(c, rc);
+				/* No FIN, so the peer's may never come. */
+				break_reading(c, rc);
 			}
 		}
 	} while (requests_pending(c));

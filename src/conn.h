@@ -170,6 +170,8 @@ struct iocx_conn {
 	bool recv_busy;
 	bool reading;			/* a read session is applied */
 	bool read_stopping;		/* cancel issued to end it */
+	int8_t read_error;		/* ... with this error, not
+					   IOCX_E_CANCELLED (0) */
 	bool fin_wanted;		/* FIN after the send queue drains */
 	bool fin_sent;
 	bool closing_abort;		/* CLOSING by reset: cancel, don't drain */
