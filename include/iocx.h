@@ -989,8 +989,9 @@ IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
  * of the OS (getsockname) on the first call and then kept, so connections
  * nobody asks about pay nothing for it.  IOCX_OK;
  * IOCX_E_INVAL for NULL arguments; IOCX_E_NOTCONN when the socket is not
- * open (as iocx_conn_socket); IOCX_E_SYSTEM when the OS would not say.
- * Any thread.
+ * open (as iocx_conn_socket); when the OS would not say, its error mapped
+ * (IOCX_E_NOMEM for ENOBUFS / WSAENOBUFS, else mostly IOCX_E_SYSTEM),
+ * nothing is kept and the next call asks again.  Any thread.
  */
 IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
 				  struct sockaddr_storage *out);
