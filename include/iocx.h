@@ -989,8 +989,9 @@ IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
  * of the OS (getsockname) on the first call and then kept, so connections
  * nobody asks about pay nothing for it.  IOCX_OK;
  * IOCX_E_INVAL for NULL arguments; IOCX_E_NOTCONN when the socket is not
- * open (as iocx_conn_socket); IOCX_E_SYSTEM when the OS would not say.
- * Any thread.
+ * open (as iocx_conn_socket); when the OS would not say, its error mapped
+ * (IOCX_E_NOMEM for ENOBUFS / WSAENOBUFS, else mostly IOCX_E_SYSTEM),
+ * nothing is kept and the next call asks again.  Any thread.
  */
 IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
 				  struct sockaddr_storage *out);
@@ -1057,7 +1058,8 @@ typedef void (*iocx_send_cb)(iocx_conn *conn, int status, size_t bytes,
  * Data arrived: status IOCX_OK with data[0..len), valid only during the
  * call (the engine owns the buffer).  Otherwise the end of reading, exactly
  * once per session: IOCX_E_EOF (the peer sent FIN), IOCX_E_RESET, another
- * error, or IOCX_E_CANCELLED (iocx_read_stop, close or destroy); reading
+ * error (also that of a FIN the OS refused: iocx_shutdown), or
+ * IOCX_E_CANCELLED (iocx_read_stop, close or destroy); reading
  * has stopped then and this is the last call for this read_start.  Under
  * Wine 8 a receive after the peer's reset reports 0 bytes, so a reset
  * reads as IOCX_E_EOF there (docs/windows.md, "Data after a reset").
@@ -1123,7 +1125,9 @@ IOCX_API int iocx_read_stop(iocx_conn *conn);
  * worker: if the OS refuses it, the connection breaks with the mapped
  * error (e.g. IOCX_E_NOTCONN for ENOTCONN when the peer's reset came first
  * on Linux), and iocx_send and iocx_read_start return that error from then
- * on (a read session already on goes on).
+ * on.  A read session already on ends with on_recv(that error), after any
+ * data its receive got first: without our FIN the peer's may never come.
+ * Then close as usual.
  */
 IOCX_API int iocx_shutdown(iocx_conn *conn);
 

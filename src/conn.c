@@ -987,6 +987,7 @@ static void end_reading(struct iocx_conn *c, int status)
 
 	c->reading = false;
 	c->read_stopping = false;
+	d->read_error = 0;
 	d->on_recv = NULL;
 	/* The buffer is held only while reading (iocx.h), unless a receive
 	 * into it is still in the OS's hands: then the free waits for the
@@ -1076,6 +1077,33 @@ static void issue_recv(struct iocx_conn *c)
 	end_reading(c, rc);
 }
 
+/* What the terminal on_recv of a session being stopped reports. */
+static int stop_status(const struct iocx_conn *c)
+{
+	struct iocx_conn_data *d = iocx__conn_data(c);	/* reading: made */
+
+	return d->read_error ? d->read_error : IOCX_E_CANCELLED;
+}
+
+/*
+ * The connection broke under a read session (a FIN the OS refused): end
+ * the session with status, at once when no receive is in flight, else by
+ * cancelling it (recv_done() then reports status).  A stop already under
+ * way ends as it would have.
+ */
+static void break_reading(struct iocx_conn *c, int status)
+{
+	if (!c->reading || c->read_stopping)
+		return;
+	if (!c->recv_busy) {
+		end_reading(c, status);
+		return;
+	}
+	c->read_stopping = true;
+	iocx__conn_data(c)->read_error = (int8_t)status;
+	c->engine->backend->cancel(c, IOCX_OP_RECV);
+}
+
 /* A receive finished: data, EOF (0 bytes), cancel or error. */
 static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 {
@@ -1089,11 +1117,11 @@ static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 		d->on_recv(c, IOCX_OK, d->recv_buf, ev->bytes, c->user);
 		/* A stop whose cancel lost to this data ends now. */
 		if (c->read_stopping)
-			end_reading(c, IOCX_E_CANCELLED);
+			end_reading(c, stop_status(c));
 	} else if (ev->status == IOCX_OK) {
 		end_reading(c, IOCX_E_EOF);
 	} else if (ev->status == IOCX_E_CANCELLED) {
-		end_reading(c, IOCX_E_CANCELLED);
+		end_reading(c, stop_status(c));
 	} else {
 		mark_broken(c, ev->status);
 		end_reading(c, ev->status);
@@ -1207,6 +1235,8 @@ static bool pump(struct iocx_conn *c)
 					iocx__counters(c->engine)->send_errors,
 					rc);
 				mark_broken(c, rc);
+				/* No FIN, so the peer's may never come. */
+				break_reading(c, rc);
 			}
 		}
 	} while (requests_pending(c));

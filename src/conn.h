@@ -129,6 +129,9 @@ struct iocx_conn_data {
 	 * under the request lock); local_known: it holds the answer. */
 	union iocx_addr local_seen;
 	bool local_known;
+	/* A stop under way ends the read session with this error, not
+	 * IOCX_E_CANCELLED (0) (worker side). */
+	int8_t read_error;
 	/* The backend's part follows (backend->data_size bytes, aligned
 	 * for pointers: this struct's size is a multiple of 8). */
 };
@@ -220,7 +223,8 @@ struct iocx_conn {
 	bool send_busy;
 	bool recv_busy;
 	bool reading;			/* a read session is applied */
-	bool read_stopping;		/* cancel issued to end it */
+	bool read_stopping;		/* cancel issued to end it (with
+					   data->read_error) */
 	bool fin_wanted;		/* FIN after the send queue drains */
 	bool fin_sent;
 	bool closing_abort;		/* CLOSING by reset: cancel, don't drain */

@@ -620,17 +620,23 @@ static void iocp_cancel(struct iocx_conn *c, enum iocx_op op)
 	/* ERROR_NOT_FOUND means the completion is already on its way; either
 	 * way exactly one packet for the operation follows. */
 	if (iocx__win_sys.cancel_io_ex((HANDLE)w->sock, &w->ops[op].ov) ||
-	    GetLastError() == ERROR_NOT_FOUND || op != IOCX_OP_MAIN)
+	    GetLastError() == ERROR_NOT_FOUND)
 		return;
 	/*
-	 * Any other failure would leave a connect to the OS's SYN budget
-	 * (about 21 s), and close or destroy waiting on it.  MAIN is only
-	 * cancelled when the connection is being given up, so close the
+	 * Any other failure would leave the operation to the OS: a connect
+	 * to its SYN budget (about 21 s), a receive to the peer's next byte,
+	 * which may never come, and close, read_stop or destroy waiting on
+	 * it.  The core cancels only to give the operation up, so close the
 	 * socket: that ends every operation on it, each still with its
-	 * packet, which reports it cancelled.
+	 * packet, and the cancelled one reports it cancelled (a connect's
+	 * receive cannot be in flight; a send in flight beside a receive
+	 * reports what the OS made of it).  The socket is then of no further
+	 * use: it is hidden from the accessors first, under their lock.
 	 */
-	w->ops[IOCX_OP_MAIN].forced = true;
-	w->ops[IOCX_OP_RECV].forced = true;
+	w->ops[op].forced = true;
+	if (op == IOCX_OP_MAIN)
+		w->ops[IOCX_OP_RECV].forced = true;
+	iocx__conn_unexpose(c);
 	iocx__win_sys.closesocket(w->sock);
 	w->sock = INVALID_SOCKET;
 }

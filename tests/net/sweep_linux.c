@@ -16,7 +16,8 @@
 #include "linux/sys.h"
 
 enum {
-	S_SOCKET, S_BIND, S_SETSOCKOPT, S_GETSOCKOPT, S_CLOSE, S_SHUTDOWN,
+	S_SOCKET, S_BIND, S_SETSOCKOPT, S_GETSOCKOPT, S_GETSOCKNAME, S_CLOSE,
+	S_SHUTDOWN,
 	S_CONNECT, S_SEND, S_RECV, S_EPOLL_CREATE1, S_EPOLL_ADD, S_EPOLL_MOD,
 	S_EPOLL_DEL, S_EPOLL_WAIT, S_EVENTFD, S_URING_INIT, S_URING_ENABLE,
 	S_URING_SUBMIT, S_URING_SUBMIT_EVENTS, S_URING_SUBMIT_WAIT,
@@ -29,6 +30,7 @@ const struct sweep_entry sweep__table[S_COUNT] = {
 	[S_BIND] = { "bind", EADDRINUSE, false },
 	[S_SETSOCKOPT] = { "setsockopt", ENOBUFS, false },
 	[S_GETSOCKOPT] = { "getsockopt", ENOBUFS, false },
+	[S_GETSOCKNAME] = { "getsockname", ENOBUFS, false },
 	[S_CLOSE] = { "close", EIO, false },
 	[S_SHUTDOWN] = { "shutdown", ENOBUFS, false },
 	[S_CONNECT] = { "connect", ENOBUFS, false },
@@ -105,6 +107,13 @@ static int w_getsockopt(int fd, int level, int name, void *val,
 	if (sweep__hit(S_GETSOCKOPT))
 		return fail(S_GETSOCKOPT);
 	return real.getsockopt(fd, level, name, val, len);
+}
+
+static int w_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (sweep__hit(S_GETSOCKNAME))
+		return fail(S_GETSOCKNAME);
+	return real.getsockname(fd, addr, len);
 }
 
 static int w_close(int fd)
@@ -287,6 +296,7 @@ void sweep_install(void)
 	t->bind = w_bind;
 	t->setsockopt = w_setsockopt;
 	t->getsockopt = w_getsockopt;
+	t->getsockname = w_getsockname;
 	t->close = w_close;
 	t->shutdown = w_shutdown;
 	t->connect = w_connect;

@@ -11,9 +11,9 @@
 #include "win/sys.h"
 
 enum {
-	W_SOCKET, W_BIND, W_SETSOCKOPT, W_CLOSESOCKET, W_IOCTL, W_CONNECTEX,
-	W_DISCONNECTEX, W_SEND, W_RECV, W_SHUTDOWN, W_IOCP, W_CANCEL, W_POST,
-	W_GQCS, W_COUNT
+	W_SOCKET, W_BIND, W_SETSOCKOPT, W_CLOSESOCKET, W_GETSOCKNAME, W_IOCTL,
+	W_CONNECTEX, W_DISCONNECTEX, W_SEND, W_RECV, W_SHUTDOWN, W_IOCP,
+	W_CANCEL, W_UNASSOCIATE, W_POST, W_GQCS, W_COUNT
 };
 
 const struct sweep_entry sweep__table[W_COUNT] = {
@@ -21,6 +21,7 @@ const struct sweep_entry sweep__table[W_COUNT] = {
 	[W_BIND] = { "bind", WSAEADDRINUSE, false },
 	[W_SETSOCKOPT] = { "setsockopt", WSAENOBUFS, false },
 	[W_CLOSESOCKET] = { "closesocket", WSAEINTR, false },
+	[W_GETSOCKNAME] = { "getsockname", WSAENOBUFS, false },
 	[W_IOCTL] = { "WSAIoctl", WSAENOBUFS, false },
 	[W_CONNECTEX] = { "ConnectEx", WSAENOBUFS, false },
 	[W_DISCONNECTEX] = { "DisconnectEx", WSAENOBUFS, false },
@@ -31,9 +32,14 @@ const struct sweep_entry sweep__table[W_COUNT] = {
 		     false },
 	/* Not ERROR_NOT_FOUND: that means the packet is on its way. */
 	[W_CANCEL] = { "CancelIoEx", ERROR_INVALID_PARAMETER, false },
+	/* An NTSTATUS: STATUS_INSUFFICIENT_RESOURCES. */
+	[W_UNASSOCIATE] = { "NtSetInformationFile", (int)0xC000009Au, false },
 	[W_POST] = { "PostQueuedCompletionStatus",
 		     ERROR_NO_SYSTEM_RESOURCES, false },
-	[W_GQCS] = { "GetQueuedCompletionStatusEx", WAIT_TIMEOUT, false },
+	/* A real failure: WAIT_TIMEOUT would only be a timeout, which
+	 * every idle wait has anyway. */
+	[W_GQCS] = { "GetQueuedCompletionStatusEx", ERROR_NO_SYSTEM_RESOURCES,
+		     false },
 };
 
 const size_t sweep__count = W_COUNT;
@@ -47,6 +53,9 @@ bool sweep_usable(size_t entry)
 
 int sweep_mapped(size_t entry)
 {
+	/* A socket the OS would not take off the port stays the engine's. */
+	if (entry == W_UNASSOCIATE)
+		return IOCX_E_NOTSUP;
 	return iocx__win_error_from_wsa(sweep_err(entry));
 }
 
@@ -94,6 +103,15 @@ static int WSAAPI w_closesocket(SOCKET s)
 		return SOCKET_ERROR;
 	}
 	return rc;
+}
+
+static int WSAAPI w_getsockname(SOCKET s, struct sockaddr *name, int *len)
+{
+	if (sweep__hit(W_GETSOCKNAME)) {
+		set_err(W_GETSOCKNAME);
+		return SOCKET_ERROR;
+	}
+	return real.getsockname(s, name, len);
 }
 
 static int WSAAPI w_ioctl(SOCKET s, DWORD code, LPVOID in, DWORD in_len,
@@ -197,6 +215,13 @@ static BOOL WINAPI w_cancel(HANDLE file, LPOVERLAPPED ov)
 	return real.cancel_io_ex(file, ov);
 }
 
+static LONG WINAPI w_unassociate(HANDLE file)
+{
+	if (sweep__hit(W_UNASSOCIATE))
+		return (LONG)sweep__table[W_UNASSOCIATE].err;
+	return real.unassociate(file);
+}
+
 static BOOL WINAPI w_post(HANDLE port, DWORD bytes, ULONG_PTR key,
 			  LPOVERLAPPED ov)
 {
@@ -230,6 +255,7 @@ void sweep_install(void)
 	t->bind = w_bind;
 	t->setsockopt = w_setsockopt;
 	t->closesocket = w_closesocket;
+	t->getsockname = w_getsockname;
 	t->wsa_ioctl = w_ioctl;
 	t->connectex = w_connectex;
 	t->disconnectex = w_disconnectex;
@@ -238,6 +264,7 @@ void sweep_install(void)
 	t->shutdown = w_shutdown;
 	t->create_io_completion_port = w_iocp;
 	t->cancel_io_ex = w_cancel;
+	t->unassociate = w_unassociate;
 	t->post_queued_completion_status = w_post;
 	t->get_queued_completion_status_ex = w_gqcs;
 }

@@ -13,10 +13,16 @@
  *
  * The workload: a connect with a first payload to an echo peer that sends
  * data, reads, shuts down and closes after the peer's FIN (close both
- * ways; an idle watchdog ends it if a fault kept the FINs from coming); a connect with a deadline to a full listener (pending connect);
- * one with retries to a refusing port, closed abortively; after the first
- * closed, another connect to the echo peer (recycle_sockets on Windows,
- * batch_closes on io_uring) and one closed abortively once open; and destroy with a connect still pending.
+ * ways; a FIN that fails ends the read with its error; an idle watchdog
+ * ends it if a failed send kept the FINs from coming); a connect with a
+ * deadline to a full listener (pending connect); one with retries and SYN
+ * tuning to a refusing port, closed abortively; after the first closed,
+ * another connect to the echo peer (recycle_sockets on Windows,
+ * batch_closes on io_uring), one closed abortively once open, one that
+ * reads until the idle watchdog closes it (a receive cancelled), and one
+ * whose local address is asked twice (getsockname once) before it is
+ * detached (natively; Wine refuses, and it is closed); and destroy with a
+ * connect still pending.
  *
  * One test case per table entry; N grows until the workload no longer
  * reaches it (at most IOCX_SWEEP_MAX_N, default 200).  A failure names
@@ -35,11 +41,12 @@
 #include "peer.h"
 #include "sweep.h"
 
-enum role { R_ECHO, R_DEADLINE, R_RETRY, R_REUSE, R_ABORT, R_DESTROY,
-	    R_COUNT };
+enum role { R_ECHO, R_DEADLINE, R_RETRY, R_REUSE, R_ABORT, R_IDLE,
+	    R_DETACH, R_DESTROY, R_COUNT };
 
 static const char *const role_name[R_COUNT] = {
-	"echo", "deadline", "retry", "reuse", "abort", "destroy",
+	"echo", "deadline", "retry", "reuse", "abort", "idle", "detach",
+	"destroy",
 };
 
 static const char payload[] = "ping";
@@ -57,6 +64,8 @@ struct conn_log {
 	atomic_int recv_ends;		/* terminal on_recv calls */
 	atomic_int recv_status;		/* the terminal status */
 	atomic_int close_rc;		/* first iocx_close result */
+	atomic_int local_rc[2];		/* iocx_conn_local_addr, twice */
+	atomic_int detach_rc;		/* iocx_detach */
 	unsigned char got[16];
 	atomic_size_t got_len;
 };
@@ -108,6 +117,8 @@ static void on_recv(iocx_conn *conn, int status, const void *buf,
 	struct peer_rec *r = user;
 	struct conn_log *l = r->ctx;
 
+	if (status == IOCX_OK && l->role != R_ECHO)
+		return;
 	if (status == IOCX_OK) {
 		size_t have = atomic_load(&l->got_len);
 
@@ -123,11 +134,41 @@ static void on_recv(iocx_conn *conn, int status, const void *buf,
 	close_once(conn, l, IOCX_CLOSE_GRACEFUL);
 }
 
+/* Ask the local address twice (the second is the kept answer), then
+ * take the socket over and close it, or close the connection. */
+static void local_and_detach(iocx_conn *conn, struct conn_log *l)
+{
+	struct sockaddr_storage ss;
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+	int rc;
+
+	atomic_store(&l->local_rc[0], iocx_conn_local_addr(conn, &ss));
+	atomic_store(&l->local_rc[1], iocx_conn_local_addr(conn, &ss));
+	rc = iocx_detach(conn, &s);
+	atomic_store(&l->detach_rc, rc);
+	if (rc == IOCX_OK)
+		closesocket(s);
+	else
+		close_once(conn, l, IOCX_CLOSE_GRACEFUL);
+}
+
 static void on_connect_hook(struct peer_rec *r, iocx_conn *conn,
 			    const struct iocx_connect_result *res)
 {
 	struct conn_log *l = r->ctx;
 
+	if (res->status == IOCX_OK && l->role == R_DETACH) {
+		local_and_detach(conn, l);
+		return;
+	}
+	if (res->status == IOCX_OK && l->role == R_IDLE) {
+		/* The watchdog cancels the receive and closes. */
+		if (iocx_read_start(conn, on_recv) == IOCX_OK)
+			atomic_fetch_add(&l->reads_ok, 1);
+		else
+			close_once(conn, l, IOCX_CLOSE_GRACEFUL);
+		return;
+	}
 	if (res->status != IOCX_OK || l->role != R_ECHO) {
 		close_once(conn, l, l->role == R_RETRY || l->role == R_ABORT
 					    ? IOCX_CLOSE_ABORT
@@ -160,6 +201,9 @@ static void start(struct run *run, enum role role,
 	peer_req(&req, to, to_len, r);
 	l->role = role;
 	atomic_store(&l->close_rc, 1);
+	atomic_store(&l->local_rc[0], 1);
+	atomic_store(&l->local_rc[1], 1);
+	atomic_store(&l->detach_rc, 1);
 	r->ctx = l;
 	r->on_connect_hook = on_connect_hook;
 	switch (role) {
@@ -177,6 +221,11 @@ static void start(struct run *run, enum role role,
 		req.retry.max_attempts = 3;
 		req.retry.backoff_initial_ms = 1;
 		req.retry.backoff_max_ms = 2;
+		/* Best effort: SIO_TCP_INITIAL_RTO, TCP_SYNCNT. */
+		req.syn_retransmissions = 2;
+		break;
+	case R_IDLE:
+		req.idle_ms = 50;
 		break;
 	default:
 		break;
@@ -217,6 +266,36 @@ static bool explained(const struct run *run, int status, uint32_t os)
 	       os == (uint32_t)sweep_err(run->entry);
 }
 
+/* The failure injected is the echo's FIN (the only shutdown call that
+ * a single fault reaches). */
+static bool fin_fault(const struct run *run)
+{
+	return run->nth && sweep_fired() &&
+	       strcmp(sweep_name(run->entry), "shutdown") == 0;
+}
+
+/* The detach role's calls: each the clean run's result, or explained. */
+static void check_detach(struct run *run, struct conn_log *l)
+{
+	const char *e = sweep_name(run->entry);
+	int local0 = atomic_load(&l->local_rc[0]);
+	int local1 = atomic_load(&l->local_rc[1]);
+	int det = atomic_load(&l->detach_rc);
+
+	if (local0 != IOCX_OK && !explained(run, local0, 0))
+		fail_msg("%s call %lu: iocx_conn_local_addr %s", e, run->nth,
+			 iocx_error_name(local0));
+	/* Kept after a success; asked again after a failure. */
+	if (local1 != IOCX_OK)
+		fail_msg("%s call %lu: second iocx_conn_local_addr %s", e,
+			 run->nth, iocx_error_name(local1));
+	/* Wine 8 cannot take a socket off its port: IOCX_E_NOTSUP. */
+	if (det != IOCX_OK && !(det == IOCX_E_NOTSUP && peer_is_wine()) &&
+	    !explained(run, det, 0))
+		fail_msg("%s call %lu: iocx_detach %s", e, run->nth,
+			 iocx_error_name(det));
+}
+
 static void check_conn(struct run *run, enum role role, bool destroyed)
 {
 	struct peer_rec *r = &run->rec[role];
@@ -254,6 +333,8 @@ static void check_conn(struct run *run, enum role role, bool destroyed)
 	case R_ECHO:
 	case R_REUSE:
 	case R_ABORT:
+	case R_IDLE:
+	case R_DETACH:
 		natural = st == IOCX_OK;
 		break;
 	case R_DEADLINE:
@@ -276,13 +357,26 @@ static void check_conn(struct run *run, enum role role, bool destroyed)
 	     memcmp(l->got, "pingdata", 8) != 0))
 		fail_msg("echo: received %zu bytes, not \"pingdata\"",
 			 atomic_load(&l->got_len));
-	/* Every connection is closed by the program, in a callback, or
-	 * by the echo's watchdog after a fault. */
-	if (r->reason != IOCX_OK &&
-	    !(role == R_ECHO && r->reason == IOCX_E_IDLE && n &&
-	      sweep_fired()))
-		fail_msg("%s call %lu: %s on_close %s", e, n, what,
-			 iocx_error_name(r->reason));
+	if (role == R_ECHO && fin_fault(run) &&
+	    atomic_load(&l->recv_status) != sweep_mapped(run->entry))
+		fail_msg("%s call %lu: the failed FIN ended the read with %s",
+			 e, n, iocx_error_name(atomic_load(&l->recv_status)));
+	if (role == R_DETACH && st == IOCX_OK)
+		check_detach(run, l);
+	/*
+	 * Every connection is closed by the program, in a callback, by a
+	 * detach, or by a watchdog: the idle role's, or the echo's after a
+	 * failed send kept the FINs from coming.
+	 */
+	if (r->reason == IOCX_OK ||
+	    (role == R_IDLE && r->reason == IOCX_E_IDLE) ||
+	    (role == R_DETACH && r->reason == IOCX_E_DETACHED &&
+	     atomic_load(&l->detach_rc) == IOCX_OK) ||
+	    (role == R_ECHO && r->reason == IOCX_E_IDLE && n &&
+	     sweep_fired() && !fin_fault(run)))
+		return;
+	fail_msg("%s call %lu: %s on_close %s", e, n, what,
+		 iocx_error_name(r->reason));
 }
 
 /*
@@ -335,10 +429,14 @@ static bool run_once(size_t entry, unsigned long nth, unsigned long *calls)
 	wait_done(run, R_ECHO);
 	start(run, R_REUSE, &pe->addr, pe->addr_len);
 	start(run, R_ABORT, &pe->addr, pe->addr_len);
+	start(run, R_IDLE, &pe->addr, pe->addr_len);
+	start(run, R_DETACH, &pe->addr, pe->addr_len);
 	wait_done(run, R_DEADLINE);
 	wait_done(run, R_RETRY);
 	wait_done(run, R_REUSE);
 	wait_done(run, R_ABORT);
+	wait_done(run, R_IDLE);
+	wait_done(run, R_DETACH);
 	start(run, R_DESTROY, &pf->addr, pf->addr_len);
 	assert_int_equal(iocx_engine_destroy(run->engine), IOCX_OK);
 	peer_assert_clean(&run->trk);

@@ -1228,6 +1228,63 @@ static void shutdown_failure_breaks_connection(void **state)
 	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
 }
 
+/*
+ * Without our FIN the peer's may never come: a read session on when the
+ * OS refuses the FIN ends with the FIN's error (its receive cancelled),
+ * once, and the close then completes.
+ */
+static void shutdown_failure_ends_read_session_with_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	assert_true(fake_recv_pending(p->id));
+	assert_int_equal(iocx_shutdown(p->conn), IOCX_OK);
+	fake_fail_next(FAKE_SHUTDOWN, IOCX_E_RESET);
+	fake_pump(fx->e);
+	assert_int_equal(fake_sock(p->id)->shutdowns, 1);
+	assert_int_equal(fake_sock(p->id)->recv_cancels, 1);
+	assert_false(fake_recv_pending(p->id));
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_RESET);
+	assert_int_equal(ds_read_start(p), IOCX_E_RESET);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_E_NOTCONN);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+	assert_int_equal(p->terminals, 1);
+}
+
+/* Data the receive got before its cancel took comes first, then the
+ * FIN's error. */
+static void shutdown_failure_delivers_data_then_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	fake_set_cancel_completes(false);
+	assert_int_equal(iocx_shutdown(p->conn), IOCX_OK);
+	fake_fail_next(FAKE_SHUTDOWN, IOCX_E_NOTCONN);
+	fake_pump(fx->e);
+	assert_int_equal(fake_sock(p->id)->recv_cancels, 1);
+	assert_int_equal(p->terminals, 0);
+	fake_complete_recv(p->conn, IOCX_OK, "late", 4);
+	fake_pump(fx->e);
+	assert_int_equal(p->data_calls, 1);
+	assert_memory_equal(p->rx, "late", 4);
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_NOTCONN);
+	assert_true(p->seq_terminal[0] > p->seq_data);
+	/* Not issued again: the session is over. */
+	assert_int_equal(fake_sock(p->id)->recvs, 1);
+	fake_set_cancel_completes(true);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+}
+
 /* ---- close and destroy with data in flight --------------------------- */
 
 /* Reading, one send in flight and two queued. */
@@ -1999,6 +2056,8 @@ int main(void)
 		T(shutdown_waits_for_queued_sends),
 		T(shutdown_with_nothing_queued_sends_fin_at_once),
 		T(shutdown_failure_breaks_connection),
+		T(shutdown_failure_ends_read_session_with_error),
+		T(shutdown_failure_delivers_data_then_error),
 		T(graceful_close_drains_sends_then_closes),
 		T(graceful_close_made_abortive_cancels_drain),
 		T(abortive_close_cancels_sends_and_read),
