@@ -183,7 +183,8 @@ IOCX_API const char *iocx_strerror(int code);
  * changes), IOCX_E_ALREADY while an engine exists (also from a callback).
  * It is not synchronised with a concurrent iocx_engine_create().  Both
  * functions must be thread-safe.  The OS's own memory (Winsock, io_uring
- * rings) and the platform's thread start-up do not use them.
+ * rings), the platform's thread start-up and the Windows resolver's lookup
+ * records (which may outlive the engine) do not use them.
  */
 IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 				void (*free_fn)(void *ptr));
@@ -386,9 +387,11 @@ struct iocx_engine_options {
 	size_t send_chunk;
 	/*
 	 * Host names (docs/names.md).  resolver: how names are looked up,
-	 * NULL = the platform's own (Linux: see dns_servers; elsewhere none
-	 * yet, and a request by name then gives IOCX_E_NOTSUP);
-	 * it must stay valid until iocx_engine_destroy() returns.
+	 * NULL = the platform's own (Linux: see dns_servers; Windows:
+	 * asynchronous GetAddrInfoExW, answered through the engine's
+	 * completion port; elsewhere none, and a request by name then
+	 * gives IOCX_E_NOTSUP); it must stay valid until
+	 * iocx_engine_destroy() returns.
 	 * resolution_delay_ms: how long an answer of the other family waits
 	 * for the prefer_family one before the race starts, 0 = 50.
 	 * attempt_delay_ms: the Connection Attempt Delay, 0 = 250, clamped
@@ -407,8 +410,11 @@ struct iocx_engine_options {
 	 * separated by commas (copied at create); then it asks only them
 	 * (no hosts file, no search domains).  NULL = the system's
 	 * (/etc/resolv.conf, /etc/hosts).  A malformed list makes the
-	 * first connect by name fail with IOCX_E_INVAL.  Ignored
-	 * elsewhere (Windows: not built yet, names need a resolver).
+	 * first connect by name fail with IOCX_E_INVAL.  Windows, no
+	 * resolver given: GetAddrInfoExW takes no list of servers, so a
+	 * non-NULL dns_servers makes iocx_engine_create() return
+	 * IOCX_E_NOTSUP (give a resolver of your own to ask given
+	 * servers); with a resolver given it is ignored, as on Linux.
 	 */
 	const char *dns_servers;
 	/*
@@ -449,7 +455,7 @@ IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
  *    with nsources > 0, or a source with a port;
  *  - IOCX_E_AFNOSUPPORT: a source that is not IPv4 or IPv6;
  *  - IOCX_E_NOTSUP: backend names one this platform lacks, or one the
- *    machine cannot run;
+ *    machine cannot run; Windows: dns_servers without a resolver;
  *  - IOCX_E_NOMEM: an allocation failed;
  *  - IOCX_E_SYSTEM: WSAStartup, the port, the IPv4 ConnectEx, a ring or
  *    a thread could not be set up.

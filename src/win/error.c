@@ -143,3 +143,19 @@ int iocx__win_error_from_bind(int err, bool ephemeral)
 		return IOCX_E_PORTS_EXHAUSTED;
 	return iocx__win_error_from_wsa(err);
 }
+
+/* See win/error.h. */
+int iocx__win_error_from_gai(int err)
+{
+	switch (err) {
+	case 0:
+		return IOCX_OK;
+	case 11001:		/* WSAHOST_NOT_FOUND, EAI_NONAME, EAI_NODATA */
+	case 11004:		/* WSANO_DATA */
+		return IOCX_E_NAME;
+	case 10111:		/* WSA_E_CANCELLED */
+		return IOCX_E_CANCELLED;
+	default:		/* WSATRY_AGAIN (EAI_AGAIN), WSANO_RECOVERY */
+		return IOCX_E_RESOLVE;
+	}
+}

@@ -38,4 +38,12 @@ int iocx__win_error_from_bind(int err, bool ephemeral);
  */
 int iocx__win_error_from_connect(uint32_t status, bool wildcard);
 
+/*
+ * Map the code of a finished GetAddrInfoExW: 0 is IOCX_OK; WSAHOST_NOT_FOUND
+ * (EAI_NONAME) and WSANO_DATA (the name has no address of the family) are
+ * IOCX_E_NAME; WSA_E_CANCELLED is IOCX_E_CANCELLED; anything else
+ * (WSATRY_AGAIN, WSANO_RECOVERY, out of memory, ...) is IOCX_E_RESOLVE.
+ */
+int iocx__win_error_from_gai(int err);
+
 #endif /* IOCX_WIN_ERROR_H */

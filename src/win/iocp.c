@@ -4,7 +4,9 @@
  *
  * Completion keys tell packets apart: KEY_IO packets carry the OVERLAPPED
  * embedded in a win_conn (container_of gets the connection back); request
- * packets (close, shutdown, stop) carry the connection pointer itself.
+ * packets (close, shutdown, stop) carry the connection pointer itself;
+ * KEY_RESOLVE packets carry a finished lookup of the engine's own
+ * resolver (win/resolve_gai.c), answered by the worker that dequeues it.
  * Every system call goes through iocx__win_sys (win/sys.h) so tests can
  * observe and fail them.  Raw codes become iocx codes only through
  * win/error.c.
@@ -18,6 +20,7 @@
 #include "conn.h"
 #include "win/error.h"
 #include "win/pool.h"
+#include "win/resolve_gai.h"
 
 #ifndef TCP_FASTOPEN
 #define TCP_FASTOPEN 15		/* missing from mingw-w64 10 headers */
@@ -33,6 +36,7 @@ enum completion_key {
 	KEY_STOP,
 	KEY_WAKE,
 	KEY_KICK,
+	KEY_RESOLVE,
 };
 
 /* One op slot's OVERLAPPED, tagged so a completion finds its slot. */
@@ -73,6 +77,8 @@ struct win_engine {
 	/* Set the first time the OS refuses a second ConnectEx on a socket
 	 * whose first one failed (Wine 8: WSAECONNABORTED). */
 	atomic_bool reconnect_broken;
+	/* The engine's own resolver, when the options name none. */
+	struct iocx_gai *gai;
 };
 
 static struct win_conn *win_conn(struct iocx_conn *c)
@@ -121,12 +127,36 @@ static bool load_extension(int family, GUID guid, void *fn, DWORD size)
 	return ok;
 }
 
+/*
+ * Stop the resolver posting to the port and free the lookups still in it
+ * (cancelled ones whose answer came late).  The workers have stopped, so
+ * nothing else dequeues; other packets carry nothing to free.
+ */
+static void drain_resolver(struct win_engine *we)
+{
+	OVERLAPPED_ENTRY ent[16];
+	ULONG n;
+
+	iocx__gai_detach(we->gai);
+	while (iocx__win_sys.get_queued_completion_status_ex(we->port, ent, 16,
+							    &n, 0, FALSE)) {
+		for (ULONG i = 0; i < n; i++) {
+			if (ent[i].lpCompletionKey == KEY_RESOLVE)
+				iocx__gai_drop(ent[i].lpOverlapped);
+		}
+	}
+	iocx__gai_release(we->gai);
+	we->gai = NULL;
+}
+
 static void iocp_engine_fini(struct iocx_engine *e)
 {
 	struct win_engine *we = win_engine(e);
 
 	iocx__win_pool_drain(&we->pool[0]);
 	iocx__win_pool_drain(&we->pool[1]);
+	if (we->gai)
+		drain_resolver(we);
 	if (we->port)
 		CloseHandle(we->port);
 	if (we->wsa_started)
@@ -143,6 +173,11 @@ static int iocp_engine_init(struct iocx_engine *e)
 	WSADATA wsa;
 	int rc = IOCX_E_SYSTEM;
 
+	/* GetAddrInfoExW takes no list of servers per call (docs/names.md):
+	 * the engine's own resolver cannot honour dns_servers. */
+	if (!e->opts.resolver && e->opts.dns_servers)
+		return IOCX_E_NOTSUP;
+	e->opts.dns_servers = NULL;	/* never the caller's string again */
 	we = iocx__alloc(sizeof(*we));
 	if (!we)
 		return IOCX_E_NOMEM;
@@ -176,6 +211,14 @@ static int iocp_engine_init(struct iocx_engine *e)
 	    !load_extension(AF_INET, (GUID)WSAID_DISCONNECTEX,
 			    &we->disconnectex, sizeof(we->disconnectex)))
 		we->disconnectex = NULL;
+	if (!e->opts.resolver) {
+		we->gai = iocx__gai_create(we->port, KEY_RESOLVE);
+		if (!we->gai) {
+			rc = IOCX_E_NOMEM;
+			goto err;
+		}
+		e->opts.resolver = iocx__gai_ops(we->gai);
+	}
 	return IOCX_OK;
 
 err:
@@ -242,6 +285,11 @@ static int iocp_wait(struct iocx_engine *e, unsigned worker,
 		case KEY_KICK:
 			ev->kind = IOCX_EV_KICK;
 			ev->conn = (struct iocx_conn *)ent[i].lpOverlapped;
+			break;
+		case KEY_RESOLVE:
+			/* Answered here; its KICK reaches the connection. */
+			iocx__gai_complete(ent[i].lpOverlapped);
+			ev->kind = IOCX_EV_WAKE;
 			break;
 		default:
 			ev->kind = IOCX_EV_STOP;

@@ -45,6 +45,21 @@ static LONG WINAPI unassociate(HANDLE file)
 		  FILE_REPLACE_COMPLETION_INFORMATION);
 }
 
+typedef int (WSAAPI *gai_cancel_fn)(LPHANDLE handle);
+
+static int WSAAPI gai_cancel(LPHANDLE handle)
+{
+	HMODULE ws2 = GetModuleHandleW(L"ws2_32.dll");
+	gai_cancel_fn fn = NULL;
+
+	if (ws2)
+		fn = (gai_cancel_fn)(void (*)(void))GetProcAddress(
+			ws2, "GetAddrInfoExCancel");
+	if (!fn)
+		return WSAEOPNOTSUPP;
+	return fn(handle);
+}
+
 /*
  * One initializer for both tables: C11 (and clang, and MSVC) do not take
  * another object, even a const one, as a static initializer.
@@ -66,6 +81,8 @@ static LONG WINAPI unassociate(HANDLE file)
 	.unassociate = unassociate, \
 	.post_queued_completion_status = PostQueuedCompletionStatus, \
 	.get_queued_completion_status_ex = GetQueuedCompletionStatusEx, \
+	.get_addr_info_ex = GetAddrInfoExW, \
+	.get_addr_info_ex_cancel = gai_cancel, \
 }
 
 static const struct iocx_win_sys real_sys = REAL_SYS;

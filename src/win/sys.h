@@ -60,6 +60,21 @@ struct iocx_win_sys {
 						       PULONG removed,
 						       DWORD timeout,
 						       BOOL alertable);
+	/* Name lookups of the engine's own resolver (win/resolve_gai.c). */
+	int (WSAAPI *get_addr_info_ex)(PCWSTR name, PCWSTR service,
+				       DWORD name_space, LPGUID nsp_id,
+				       const ADDRINFOEXW *hints,
+				       PADDRINFOEXW *result, PTIMEVAL timeout,
+				       LPOVERLAPPED ov,
+				       LPLOOKUPSERVICE_COMPLETION_ROUTINE done,
+				       LPHANDLE handle);
+	/*
+	 * GetAddrInfoExCancel (Windows 8 and later; mingw-w64 does not
+	 * declare it, so it is looked up in ws2_32.dll): WSA_INVALID_HANDLE
+	 * when the lookup is over or unknown, WSAEOPNOTSUPP when ws2_32
+	 * lacks the call.
+	 */
+	int (WSAAPI *get_addr_info_ex_cancel)(LPHANDLE handle);
 };
 
 extern struct iocx_win_sys iocx__win_sys;

@@ -277,6 +277,24 @@ static void from_socket_other_errors_map_like_wsa(void **state)
 		      wsa_other[i].code, "from_socket", wsa_other[i].name);
 }
 
+static const struct wsa_row gai_table[] = {
+	WSA(0, "NO_ERROR", IOCX_OK),
+	WSA(11001, "WSAHOST_NOT_FOUND", IOCX_E_NAME),
+	WSA(11004, "WSANO_DATA", IOCX_E_NAME),
+	WSA(10111, "WSA_E_CANCELLED", IOCX_E_CANCELLED),
+	WSA(11002, "WSATRY_AGAIN", IOCX_E_RESOLVE),
+	WSA(11003, "WSANO_RECOVERY", IOCX_E_RESOLVE),
+	WSA(8, "WSA_NOT_ENOUGH_MEMORY", IOCX_E_RESOLVE),
+};
+
+static void from_gai_missing_name_is_name_others_resolve(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(gai_table); i++)
+		check(iocx__win_error_from_gai(gai_table[i].err),
+		      gai_table[i].code, "from_gai", gai_table[i].name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +311,8 @@ int main(void)
 		cmocka_unit_test(from_bind_ephemeral_other_errors_map_like_wsa),
 		cmocka_unit_test(from_socket_out_of_handles_maps_to_nofile),
 		cmocka_unit_test(from_socket_other_errors_map_like_wsa),
+		cmocka_unit_test(
+			from_gai_missing_name_is_name_others_resolve),
 	};
 
 	/* Pure functions on numbers: no fixture state to set up. */
