@@ -69,6 +69,9 @@ struct iocx_drv {
 	iocx_engine *engine;
 	struct iocx_connect_request req;
 	enum iocx_close_mode mode;
+	/* --rate: the engine paces, so a connect's latency starts with its
+	 * socket (result.latency_ns), not with the wait for its turn. */
+	bool paced;
 	/* --armed: the held connects and where they are refused. */
 	struct held *held;
 	unsigned nheld;			/* started (iocx_connect() OK) */
@@ -179,6 +182,13 @@ static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 	struct reply *rp;
 	int rc;
 
+	/* Paced: move the slot's start to the socket's creation, so the
+	 * latency, time to first byte and reply time leave the turn out
+	 * (the raw loops' schedule starts their clocks at the socket). */
+	if (d->paced)
+		atomic_store_explicit(&s->t_start_ns,
+				      iocx__now_ns() - r->latency_ns,
+				      memory_order_relaxed);
 	if (r->status != IOCX_OK || !d->replies) {
 		phase_complete(s, &o);
 		iocx_close(c, d->mode);
@@ -419,6 +429,7 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 	 * (the --armed connects take their turns too, before the phase). */
 	eo.connect_rate = (uint32_t)cfg->opt->rate;
 	eo.connect_burst = 1;
+	d->paced = eo.connect_rate != 0;
 	/* --target NAME:PORT: the engine resolves, asking --resolver. */
 	eo.dns_servers = cfg->opt->resolver;
 	rc = iocx_engine_create(&eo, &d->engine);

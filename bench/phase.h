@@ -30,7 +30,8 @@ struct os_event;
 struct slot {
 	_Atomic uint64_t state;		/* generation << 8 | slot state */
 	atomic_bool expired;		/* the driver's expire() returned */
-	_Atomic uint64_t t_start_ns;	/* just before the driver's start() */
+	_Atomic uint64_t t_start_ns;	/* just before the driver's start()
+					   (paced iocx: moved to the socket) */
 	_Atomic uint32_t next_free;	/* free list: index + 1, 0 = end */
 	uint32_t index;			/* 0 .. concurrency - 1 */
 	struct phase *phase;
