@@ -252,6 +252,49 @@ static void resolve_destroy_during_resolution_cancels_once(void **state)
 	peer_assert_no_leak(f->live_none);
 }
 
+/*
+ * A thousand names in flight: every lookup is asked exactly once per
+ * family.  c-ares sends all of them through one UDP socket; before the
+ * resolver capped the lookups it runs at once, a burst of answers
+ * overflowed that socket's receive buffer and the lost ones were asked
+ * again after a second (bench/resolver_choice.c counted the drops).
+ */
+static void resolve_thousand_names_asks_each_once(void **state)
+{
+	enum { N = 1000 };
+	struct fx *f = *state;
+	struct peer_rec *recs = calloc(N, sizeof(*recs));
+	iocx_conn **conns = calloc(N, sizeof(*conns));
+
+	assert_non_null(recs);
+	assert_non_null(conns);
+	script(f, DNS_AAAA, DNS_NXDOMAIN, 0, NULL);
+	script(f, DNS_A, DNS_NXDOMAIN, 0, NULL);
+	peer_recs_init(recs, N, &f->trk);
+	for (size_t i = 0; i < N; i++) {
+		struct iocx_connect_request req;
+		char host[32];
+
+		snprintf(host, sizeof(host), "n%zu.example.test", i);
+		peer_req_host(&req, host, 9, &recs[i]);
+		assert_int_equal(iocx_connect(f->engine, &req, &conns[i]),
+				 IOCX_OK);
+	}
+	peer_assert_wait(&f->trk, N, 0, PEER_SLOW_TIMEOUT_MS);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(recs[i].status, IOCX_E_NAME);
+		assert_int_equal(iocx_close(conns[i], IOCX_CLOSE_GRACEFUL),
+				 IOCX_OK);
+	}
+	peer_assert_wait(&f->trk, N, N, PEER_TIMEOUT_MS);
+	peer_assert_clean(&f->trk);
+	assert_int_equal(dns_queries(f->dns, DNS_A), N);
+	assert_int_equal(dns_queries(f->dns, DNS_AAAA), N);
+	free(conns);
+	free(recs);
+	peer_assert_no_leak(f->live0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -264,6 +307,7 @@ int main(void)
 		T(resolve_silence_reports_resolve_at_deadline),
 		T(resolve_close_during_resolution_cancels_once),
 		T(resolve_destroy_during_resolution_cancels_once),
+		T(resolve_thousand_names_asks_each_once),
 	};
 #undef T
 
