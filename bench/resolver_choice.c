@@ -100,13 +100,21 @@ static void finished(struct slot *s, bool ok)
 	pthread_mutex_unlock(&R.lock);
 }
 
-/* The engine's entry point, for resolve_ares.c's answers. */
-void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
-		     const struct sockaddr_storage *addrs, size_t n)
+/* The engine's entry points, for resolve_ares.c's answers. */
+void iocx_query_done_ttl(iocx_query *q, int status, uint32_t os_code,
+			 const struct sockaddr_storage *addrs, size_t n,
+			 uint32_t ttl_s)
 {
 	(void)os_code;
 	(void)addrs;
+	(void)ttl_s;
 	finished(q->s, status == IOCX_OK && n > 0);
+}
+
+void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
+		     const struct sockaddr_storage *addrs, size_t n)
+{
+	iocx_query_done_ttl(q, status, os_code, addrs, n, 0);
 }
 
 /* --- methods ----------------------------------------------------------- */

@@ -143,6 +143,7 @@ static void on_answer(void *arg, int status, int timeouts,
 	struct ares_req *q = arg;
 	struct iocx_ares *r = q->r;
 	struct sockaddr_storage addrs[IOCX_MAX_ADDRESSES];
+	uint32_t ttl = 0, t;
 	size_t n = 0;
 
 	(void)timeouts;
@@ -155,10 +156,14 @@ static void on_answer(void *arg, int status, int timeouts,
 				continue;
 			memset(&addrs[n], 0, sizeof(addrs[n]));
 			memcpy(&addrs[n], a->ai_addr, a->ai_addrlen);
+			/* The answer lives as long as its shortest TTL. */
+			t = a->ai_ttl > 0 ? (uint32_t)a->ai_ttl : 0;
+			if (n == 0 || t < ttl)
+				ttl = t;
 			n++;
 		}
-		iocx_query_done(q->q, map_status(status), (uint32_t)status,
-				addrs, n);
+		iocx_query_done_ttl(q->q, map_status(status),
+				    (uint32_t)status, addrs, n, ttl);
 	}
 	if (res)
 		ares_freeaddrinfo(res);

@@ -295,6 +295,39 @@ static void resolve_thousand_names_asks_each_once(void **state)
 	peer_assert_no_leak(f->live0);
 }
 
+/*
+ * With resolve_cache on, c-ares's TTL (the responder gives 60 s) keeps the
+ * A answer: a second connect to the name asks only AAAA again (its
+ * NXDOMAIN is never kept).
+ */
+static void resolve_cache_keeps_answer_for_its_ttl(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_engine_options o;
+
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	iocx_engine_options_init(&o);
+	o.dns_servers = dns_server(f->dns);
+	o.resolve_cache = 16;
+	f->engine = NULL;
+	assert_int_equal(iocx_engine_create(&o, &f->engine), IOCX_OK);
+	f->p4 = peer_listen(AF_INET, "127.0.0.1", PEER_CLOSE);
+	assert_non_null(f->p4);
+	script(f, DNS_AAAA, DNS_NXDOMAIN, 0, NULL);
+	script(f, DNS_A, DNS_NOERROR, 0, "127.0.0.1");
+	for (int round = 0; round < 2; round++) {
+		peer_tracker_init(&f->trk);
+		peer_recs_init(&f->rec, 1, &f->trk);
+		finish(f, start(f, f->p4->port, NULL, 0, 0), IOCX_OK);
+	}
+	assert_true(peer_wait_accepted(f->p4, 2, PEER_TIMEOUT_MS));
+	assert_int_equal(dns_queries(f->dns, DNS_A), 1);
+	assert_int_equal(dns_queries(f->dns, DNS_AAAA), 2);
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_assert_no_leak(f->live_none);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -308,6 +341,7 @@ int main(void)
 		T(resolve_close_during_resolution_cancels_once),
 		T(resolve_destroy_during_resolution_cancels_once),
 		T(resolve_thousand_names_asks_each_once),
+		T(resolve_cache_keeps_answer_for_its_ttl),
 	};
 #undef T
 
