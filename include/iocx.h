@@ -192,7 +192,8 @@ IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 
 /*
  * One lookup the engine asked a resolver for (opaque).  It stays valid
- * until iocx_query_done() has been called for it.
+ * until iocx_query_done() (or iocx_query_done_ttl()) has been called for
+ * it.
  */
 typedef struct iocx_query iocx_query;
 

@@ -24,7 +24,6 @@ dnsmasq-base) or does not start, with its own words.
 usage: check_dnsmasq.py --exe PATH
 """
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -35,7 +34,8 @@ import sys
 import tempfile
 import time
 
-from check_bench import check, failures, run, verdict
+from check_bench import check, failures, verdict
+from check_names import run_json
 
 SKIP = 77
 NAME = "web.iocx.test"
@@ -139,18 +139,10 @@ class Dnsmasq:
 
 
 def bench(cmd, dns, name, want_rc, what):
-    r = run(cmd + ["--target", name + ":0", "--resolver",
-                   "127.0.0.1:%d" % dns.port, "--connects", str(CONNECTS),
-                   "--warmup", "0", "--concurrency", "8", "--json",
-                   "--quiet"])
-    sys.stderr.write(r.stderr)
-    check(r.returncode == want_rc, "%s: exit status %d, want %d" %
-          (what, r.returncode, want_rc))
-    try:
-        return json.loads(r.stdout)
-    except ValueError as e:
-        check(False, "%s: JSON on stdout: %s" % (what, e))
-        return None
+    return run_json(cmd, ["--target", name + ":0", "--resolver",
+                          "127.0.0.1:%d" % dns.port, "--connects",
+                          str(CONNECTS), "--warmup", "0", "--concurrency",
+                          "8"], want_rc, what)
 
 
 def check_resolved(cmd, dns):

@@ -15,31 +15,8 @@
 #include "iocx.h"
 #include "conn.h"
 #include "name_cache.h"
+#include "conn_fixture.h"
 #include "alloc_hooks.h"
-
-static struct sockaddr_storage v4(unsigned char last)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *in = (struct sockaddr_in *)(void *)&ss;
-	unsigned char a[4] = { 192, 0, 2, last };
-
-	memset(&ss, 0, sizeof(ss));
-	in->sin_family = AF_INET;
-	memcpy(&in->sin_addr, a, 4);
-	return ss;
-}
-
-static struct sockaddr_storage v6(unsigned char last)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&ss;
-
-	memset(&ss, 0, sizeof(ss));
-	in6->sin6_family = AF_INET6;
-	((unsigned char *)&in6->sin6_addr)[0] = 0x20;
-	((unsigned char *)&in6->sin6_addr)[15] = last;
-	return ss;
-}
 
 /* The last byte of the n-th address got, checking its family. */
 static unsigned char last_of(const struct sockaddr_storage *ss, int family)
@@ -66,7 +43,7 @@ static void name_cache_get_ignores_case_and_keeps_families_apart(
 {
 	struct iocx_name_cache *nc = make(4);
 	struct sockaddr_storage out[IOCX_MAX_ADDRESSES];
-	struct sockaddr_storage mixed[3] = { v4(1), v6(9), v4(2) };
+	struct sockaddr_storage mixed[3] = { cfx_doc4(1), cfx_doc6(9), cfx_doc4(2) };
 
 	(void)state;
 	/* Only the AF_INET entries of the answer are kept for AF_INET. */
@@ -89,7 +66,7 @@ static void name_cache_get_ignores_case_and_keeps_families_apart(
 static void name_cache_get_drops_expired_entry(void **state)
 {
 	struct iocx_name_cache *nc = make(4);
-	struct sockaddr_storage out[IOCX_MAX_ADDRESSES], a = v6(3);
+	struct sockaddr_storage out[IOCX_MAX_ADDRESSES], a = cfx_doc6(3);
 
 	(void)state;
 	iocx__name_cache_put(nc, "h", AF_INET6, &a, 1, 100);
@@ -106,7 +83,7 @@ static void name_cache_put_replaces_and_evicts_oldest(void **state)
 {
 	struct iocx_name_cache *nc = make(2);
 	struct sockaddr_storage out[IOCX_MAX_ADDRESSES];
-	struct sockaddr_storage a1 = v4(1), a2 = v4(2), a3 = v4(3);
+	struct sockaddr_storage a1 = cfx_doc4(1), a2 = cfx_doc4(2), a3 = cfx_doc4(3);
 
 	(void)state;
 	iocx__name_cache_put(nc, "a", AF_INET, &a1, 1, 100);
@@ -132,7 +109,7 @@ static void name_cache_put_keeps_at_most_max_addresses(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < IOCX_MAX_ADDRESSES + 4; i++)
-		many[i] = v4((unsigned char)i);
+		many[i] = cfx_doc4((unsigned char)i);
 	iocx__name_cache_put(nc, "many", AF_INET, many,
 			     IOCX_MAX_ADDRESSES + 4, 100);
 	assert_int_equal(iocx__name_cache_get(nc, "many", AF_INET, 0, out),
@@ -145,7 +122,7 @@ static void name_cache_put_keeps_at_most_max_addresses(void **state)
 static void name_cache_put_without_memory_keeps_nothing(void **state)
 {
 	struct iocx_name_cache *nc = make(1);
-	struct sockaddr_storage out[IOCX_MAX_ADDRESSES], a = v4(1);
+	struct sockaddr_storage out[IOCX_MAX_ADDRESSES], a = cfx_doc4(1);
 
 	(void)state;
 	alloc_fail_nth(0);

@@ -159,31 +159,6 @@ static int teardown(void **state)
 
 /* ---- addresses --------------------------------------------------------- */
 
-static struct sockaddr_storage v6(unsigned char last)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&ss;
-	static const unsigned char doc[4] = { 0x20, 0x01, 0x0d, 0xb8 };
-
-	memset(&ss, 0, sizeof(ss));
-	in6->sin6_family = AF_INET6;
-	memcpy(&in6->sin6_addr, doc, 4);
-	((unsigned char *)&in6->sin6_addr)[15] = last;
-	return ss;
-}
-
-static struct sockaddr_storage v4(unsigned char last)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *in = (struct sockaddr_in *)(void *)&ss;
-	unsigned char a[4] = { 192, 0, 2, last };
-
-	memset(&ss, 0, sizeof(ss));
-	in->sin_family = AF_INET;
-	memcpy(&in->sin_addr, a, 4);
-	return ss;
-}
-
 /* addr with the test's port: what a socket must connect to. */
 static struct sockaddr_storage with_port(struct sockaddr_storage ss)
 {
@@ -201,10 +176,10 @@ static size_t len_of(const struct sockaddr_storage *ss)
 					 : sizeof(struct sockaddr_in);
 }
 
-/* One address per family, v6(1) at at6 ms and v4(1) at at4 ms. */
+/* One address per family, cfx_doc6(1) at at6 ms and cfx_doc4(1) at at4 ms. */
 static void answer_dual(struct fx *fx, uint64_t at6, uint64_t at4)
 {
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a6 = cfx_doc6(1), a4 = cfx_doc4(1);
 
 	sres_answer(&fx->res, AF_INET6, at6, IOCX_OK, 0, &a6, 1);
 	sres_answer(&fx->res, AF_INET, at4, IOCX_OK, 0, &a4, 1);
@@ -306,7 +281,7 @@ static void race_queries_both_families_at_once(void **state)
 static void race_aaaa_first_starts_at_once(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1);
+	struct sockaddr_storage a6 = cfx_doc6(1);
 
 	answer_dual(fx, 10, 20);
 	start(fx, NULL, 0, 0);
@@ -333,7 +308,7 @@ static void race_aaaa_first_starts_at_once(void **state)
 static void race_a_first_waits_resolution_delay_for_aaaa(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a6 = cfx_doc6(1), a4 = cfx_doc4(1);
 
 	answer_dual(fx, 40, 10);
 	start(fx, NULL, 0, 0);
@@ -361,7 +336,7 @@ static void race_a_first_waits_resolution_delay_for_aaaa(void **state)
 static void race_aaaa_late_uses_ipv4(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a4 = v4(1);
+	struct sockaddr_storage a4 = cfx_doc4(1);
 
 	answer_dual(fx, 300, 10);
 	start(fx, NULL, 0, 0);
@@ -384,8 +359,8 @@ static void race_aaaa_late_uses_ipv4(void **state)
 static void race_interleaves_families_with_attempt_delay(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage six[2] = { v6(1), v6(2) };
-	struct sockaddr_storage four[2] = { v4(1), v4(2) };
+	struct sockaddr_storage six[2] = { cfx_doc6(1), cfx_doc6(2) };
+	struct sockaddr_storage four[2] = { cfx_doc4(1), cfx_doc4(2) };
 
 	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
 	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, four, 2);
@@ -421,7 +396,7 @@ static void race_interleaves_families_with_attempt_delay(void **state)
 static void race_prefer_ipv4_starts_with_ipv4(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a6 = cfx_doc6(1), a4 = cfx_doc4(1);
 
 	answer_dual(fx, 0, 0);
 	start(fx, NULL, 0, 0);
@@ -437,7 +412,7 @@ static void race_prefer_ipv4_starts_with_ipv4(void **state)
 static void race_failure_starts_next_at_once(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a4 = v4(1);
+	struct sockaddr_storage a4 = cfx_doc4(1);
 
 	answer_dual(fx, 0, 0);
 	start(fx, NULL, 0, 0);
@@ -506,7 +481,7 @@ static void race_single_address_connects_like_by_address(void **state)
 {
 	struct fx *fx = *state;
 	static const char payload[] = "hello";
-	struct sockaddr_storage a4 = v4(7);
+	struct sockaddr_storage a4 = cfx_doc4(7);
 
 	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
 	sres_answer(&fx->res, AF_INET, 8, IOCX_OK, 0, &a4, 1);
@@ -552,7 +527,7 @@ static void resolve_nxdomain_reports_name(void **state)
 static void resolve_empty_answers_report_name(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage wrong = v4(1);
+	struct sockaddr_storage wrong = cfx_doc4(1);
 
 	/* An AAAA answer holding only IPv4 addresses has none to use. */
 	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &wrong, 1);
@@ -692,7 +667,7 @@ static void close_during_race_cancels_every_attempt(void **state)
 static void close_after_attempt_connected_before_parent_saw_it(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1);
+	struct sockaddr_storage a6 = cfx_doc6(1);
 
 	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
 	start(fx, NULL, 0, 0);
@@ -726,8 +701,8 @@ static void destroy_during_resolution_cancels_once(void **state)
 static void destroy_during_race_cancels_once(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage six[2] = { v6(1), v6(2) };
-	struct sockaddr_storage a4 = v4(1);
+	struct sockaddr_storage six[2] = { cfx_doc6(1), cfx_doc6(2) };
+	struct sockaddr_storage a4 = cfx_doc4(1);
 
 	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
 	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, &a4, 1);
@@ -920,10 +895,10 @@ static void race_name_holds_an_in_flight_slot(void **state)
 
 /* ---- the answer cache (options.resolve_cache) ---------------------------- */
 
-/* Resolver script: AAAA NXDOMAIN at 5 ms, A v4(7) at 8 ms with ttl_s. */
+/* Resolver script: AAAA NXDOMAIN at 5 ms, A cfx_doc4(7) at 8 ms with ttl_s. */
 static void answer_v4_only(struct fx *fx, uint32_t ttl_s)
 {
-	struct sockaddr_storage a4 = v4(7);
+	struct sockaddr_storage a4 = cfx_doc4(7);
 
 	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
 	sres_family(&fx->res, AF_INET6)->ttl_s = ttl_s;
@@ -931,7 +906,7 @@ static void answer_v4_only(struct fx *fx, uint32_t ttl_s)
 	sres_family(&fx->res, AF_INET)->ttl_s = ttl_s;
 }
 
-/* A connect to host at ms that connects to v4(7) (cached or not): one
+/* A connect to host at ms that connects to cfx_doc4(7) (cached or not): one
  * new socket, completed, on_connect OK, closed. */
 static void connect_v4_at(struct fx *fx, const char *host, uint64_t ms)
 {
@@ -950,7 +925,7 @@ static void connect_v4_at(struct fx *fx, const char *host, uint64_t ms)
 	fake_pump(fx->e);
 	at(fx, ms + 8);
 	assert_int_equal(nsocks(), before + 1);
-	sock_to(before + 1, v4(7));
+	sock_to(before + 1, cfx_doc4(7));
 	fake_complete(fx->conn, IOCX_OK, 0, 0);
 	fake_pump(fx->e);
 	assert_int_equal(fx->connects, 1);
@@ -1068,7 +1043,7 @@ static void resolve_cache_close_during_cached_answer_cancels_once(void **state)
 	sres_family(&fx->res, AF_INET)->ttl_s = 60;
 	start(fx, NULL, 0, 0);
 	at(fx, 10);
-	complete(fx, sock_to(1, v6(1)), IOCX_OK);
+	complete(fx, sock_to(1, cfx_doc6(1)), IOCX_OK);
 	assert_int_equal(fx->result.status, IOCX_OK);
 	close_and_finish(fx);
 	socks = nsocks();
