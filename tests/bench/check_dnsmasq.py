@@ -41,14 +41,25 @@ SKIP = 77
 NAME = "web.iocx.test"
 CONNECTS = 200
 START_S = 10
+PORT_TRIES = 5
 
 
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_port():
+    """A port free on 127.0.0.1 for UDP and TCP (dnsmasq takes both)
+    just now; another process may take it before dnsmasq does, so the
+    caller retries on "Address already in use"."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t.bind(("127.0.0.1", port))
+        return port
+    except OSError:
+        return None
+    finally:
+        u.close()
+        t.close()
 
 
 def ask(port, name, qtype=1):
@@ -74,14 +85,20 @@ class Dnsmasq:
         self.log = os.path.join(tmp, "dnsmasq.log")
         self.pidfile = os.path.join(tmp, "dnsmasq.pid")
         self.proc = None
+        self.why = ""
         # dnsmasq drops to user nobody: let it read its files.
         os.chmod(tmp, 0o755)
         hosts = os.path.join(tmp, "hosts")
         with open(hosts, "w") as f:
             f.write("127.0.0.1 %s\n" % NAME)
         os.chmod(hosts, 0o644)
-        self.port = free_udp_port()
+        self.hosts = hosts
+        self.port = None
         self.conf = os.path.join(tmp, "dnsmasq.conf")
+        self.cmd = [exe, "--keep-in-foreground", "--conf-file=" + self.conf]
+
+    def configure(self, port):
+        self.port = port
         with open(self.conf, "w") as f:
             f.write("\n".join([
                 "port=%d" % self.port,
@@ -90,16 +107,32 @@ class Dnsmasq:
                 "no-resolv",        # no upstream from resolv.conf
                 "no-poll",
                 "no-hosts",         # not /etc/hosts
-                "addn-hosts=" + hosts,
+                "addn-hosts=" + self.hosts,
                 "local=/iocx.test/",  # never forwarded: NXDOMAIN if unknown
                 "log-queries",
                 "log-facility=" + self.log,
                 "pid-file=" + self.pidfile,
                 ""]))
-        self.cmd = [exe, "--keep-in-foreground", "--conf-file=" + self.conf]
 
     def start(self):
-        """True once it answers; False (and stopped) if it did not."""
+        """True once it answers on a free port; False (stopped, its
+        words in self.why) if it did not.  A port taken between the
+        check and dnsmasq's bind is retried with another."""
+        self.why = "no port was free for both UDP and TCP"
+        for _ in range(PORT_TRIES):
+            port = free_port()
+            if port is None:
+                continue
+            self.configure(port)
+            if self.start_once():
+                return True
+            self.stop()
+            self.why = self.words()
+            if "Address already in use" not in self.why:
+                return False
+        return False
+
+    def start_once(self):
         print("running: " + " ".join(self.cmd), flush=True)
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
@@ -113,12 +146,14 @@ class Dnsmasq:
         return False
 
     def words(self):
+        """What dnsmasq said (once stopped); the log is emptied."""
         out = ""
         if self.proc and self.proc.stdout:
             out = self.proc.stdout.read() or ""
         if os.path.exists(self.log):
             with open(self.log) as f:
                 out += f.read()
+            os.unlink(self.log)
         return out.strip()
 
     def queries(self, qtype, name):
@@ -192,9 +227,8 @@ def main():
         dns = Dnsmasq(exe, tmp)
         try:
             if not dns.start():
-                dns.stop()
-                print("SKIP: dnsmasq did not start on 127.0.0.1:%d: %s" %
-                      (dns.port, dns.words()))
+                print("SKIP: dnsmasq did not start on 127.0.0.1 (%d "
+                      "ports tried): %s" % (PORT_TRIES, dns.why))
                 return SKIP
             check_resolved([a.exe], dns)
             check_unknown([a.exe], dns)
