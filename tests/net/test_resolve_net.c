@@ -133,8 +133,15 @@ static void resolve_dual_stack_name_prefers_ipv6(void **state)
 	assert_true(peer_wait_eof(f->p6, 0, PEER_TIMEOUT_MS));
 	assert_int_equal(f->p6->conns[0].len, sizeof(payload));
 	assert_int_equal(f->p4->accepted, 0);
+	/*
+	 * The engine starts both lookups at once (test_race.c proves it on
+	 * the resolver interface).  Whether the A query reaches the
+	 * responder depends on when the resolver's thread runs: AAAA can
+	 * be answered and the race won first, and a lookup cancelled before
+	 * it went out is dropped unsent (seen under TSan on a loaded
+	 * machine).  So only the AAAA query is certain here.
+	 */
 	assert_true(dns_queries(f->dns, DNS_AAAA) >= 1);
-	assert_true(dns_queries(f->dns, DNS_A) >= 1);
 	peer_assert_no_leak(f->live0);
 }
 
@@ -304,6 +311,7 @@ static void resolve_cache_keeps_answer_for_its_ttl(void **state)
 {
 	struct fx *f = *state;
 	struct iocx_engine_options o;
+	struct peer_rec recs[2];
 
 	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
 	iocx_engine_options_init(&o);
@@ -315,11 +323,23 @@ static void resolve_cache_keeps_answer_for_its_ttl(void **state)
 	assert_non_null(f->p4);
 	script(f, DNS_AAAA, DNS_NXDOMAIN, 0, NULL);
 	script(f, DNS_A, DNS_NOERROR, 0, "127.0.0.1");
+	peer_recs_init(recs, 2, &f->trk);
 	for (int round = 0; round < 2; round++) {
-		peer_tracker_init(&f->trk);
-		peer_recs_init(&f->rec, 1, &f->trk);
-		finish(f, start(f, f->p4->port, NULL, 0, 0), IOCX_OK);
+		struct iocx_connect_request req;
+		iocx_conn *conn = NULL;
+
+		peer_req_host(&req, HOST, f->p4->port, &recs[round]);
+		assert_int_equal(iocx_connect(f->engine, &req, &conn),
+				 IOCX_OK);
+		peer_assert_wait(&f->trk, round + 1, round,
+				 PEER_SLOW_TIMEOUT_MS);
+		assert_int_equal(recs[round].status, IOCX_OK);
+		assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL),
+				 IOCX_OK);
+		peer_assert_wait(&f->trk, round + 1, round + 1,
+				 PEER_TIMEOUT_MS);
 	}
+	peer_assert_clean(&f->trk);
 	assert_true(peer_wait_accepted(f->p4, 2, PEER_TIMEOUT_MS));
 	assert_int_equal(dns_queries(f->dns, DNS_A), 1);
 	assert_int_equal(dns_queries(f->dns, DNS_AAAA), 2);
