@@ -178,6 +178,7 @@ static void on_connect(iocx_conn *c, const struct iocx_connect_result *r,
 		.status = r->status,
 		.payload_sent = r->payload_sent,
 		.fastopen = r->fastopen,
+		.resolve_ns = r->resolve_ns,
 	};
 	struct reply *rp;
 	int rc;

@@ -21,6 +21,13 @@
 #include "histogram.h"
 
 /*
+ * Tag prefix of the resolution intervals of a run by name
+ * ("resolve.iocx.1" beside "iocx.1"); merge leaves them out of the
+ * latencies.
+ */
+#define HDRLOG_RESOLVE_TAG "resolve."
+
+/*
  * The log's header lines: format version, #[StartTime: ...] and
  * #[BaseTime: ...] (both epoch_s, seconds since the epoch), and the
  * legend.  Interval start times are then seconds since epoch_s.

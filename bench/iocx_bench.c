@@ -150,11 +150,18 @@ static void on_interval(const struct phase *p, const struct phase_interval *iv,
 
 		snprintf(tag, sizeof(tag), "%s.%u", iv->name, iv->round);
 		if (hdrlog_interval(b->hdr.f, tag, start_s, iv->length_s,
-				    iv->measured) != 0) {
+				    iv->measured) != 0)
+			b->hdr_failed = true;
+		/* By name: the interval's resolution times beside it. */
+		snprintf(tag, sizeof(tag), HDRLOG_RESOLVE_TAG "%s.%u",
+			 iv->name, iv->round);
+		if (!b->hdr_failed && iv->resolution &&
+		    hdrlog_interval(b->hdr.f, tag, start_s, iv->length_s,
+				    iv->resolution) != 0)
+			b->hdr_failed = true;
+		if (b->hdr_failed)
 			fprintf(stderr, "iocx-bench: --hdr-log: cannot encode "
 				"an interval (out of memory)\n");
-			b->hdr_failed = true;
-		}
 	}
 }
 

@@ -219,6 +219,9 @@ static bool read_log(struct merge *m, const char *path, bool first)
 		} else if (line[0] == '#' || line[0] == '"' ||
 			   line[0] == '\0') {
 			continue;	/* comments, the legend */
+		} else if (!strncmp(line, "Tag=" HDRLOG_RESOLVE_TAG,
+				    strlen("Tag=" HDRLOG_RESOLVE_TAG))) {
+			continue;	/* resolution times, not latencies */
 		} else if (!parse_interval(m, line, have_base ? base_time
 							      : start_time,
 					   &iv, &why) ||

@@ -79,6 +79,7 @@ struct phase {
 	struct iocx_hist *hist;		/* successes after warm-up */
 	struct iocx_hist *hist_ttfb;	/* --expect-*: their replies */
 	struct iocx_hist *hist_reply;
+	struct iocx_hist *hist_res;	/* by name: every resolution */
 	uint64_t t0_ns;
 	uint64_t warm_end_ns;		/* 0: no time-based warm-up */
 	atomic_bool measuring;
@@ -94,6 +95,7 @@ struct phase {
 	/* Control thread only: the interval being built. */
 	struct iocx_hist *iv_prev, *iv_cur, *iv_diff;
 	struct iocx_hist *iv_mprev, *iv_mcur, *iv_mdiff;	/* of hist */
+	struct iocx_hist *iv_rprev, *iv_rcur, *iv_rdiff;	/* of hist_res */
 	uint64_t iv_t_ns;
 	uint64_t iv_ok;
 };
@@ -192,6 +194,8 @@ static void record(struct phase *p, int status, bool timed_out,
 	count(&p->all, status, timed_out, reply, o);
 	if (ok)
 		iocx__hist_record(p->hist_all, latency_ns);
+	if (p->hist_res && o && o->resolve_ns)
+		iocx__hist_record(p->hist_res, o->resolve_ns);
 	if (warm_n && seq + 1 == warm_n)
 		begin_measuring(p, iocx__now_ns());
 	if (measured && p->warm_end_ns)
@@ -477,6 +481,18 @@ static void emit_interval(struct phase *p, uint64_t now, bool last)
 	t = p->iv_mprev;
 	p->iv_mprev = p->iv_mcur;
 	p->iv_mcur = t;
+	if (p->hist_res) {
+		iocx__hist_snapshot(p->hist_res, p->iv_rcur);
+		iocx__hist_snapshot(p->iv_rcur, p->iv_rdiff);
+		iocx__hist_subtract(p->iv_rdiff, p->iv_rprev);
+		iv.resolution = p->iv_rdiff;
+		iv.resolved = iocx__hist_count(p->iv_rdiff);
+		iv.resolve_p50_ns = iocx__hist_percentile(p->iv_rdiff, 50);
+		iv.resolve_p99_ns = iocx__hist_percentile(p->iv_rdiff, 99);
+		t = p->iv_rprev;
+		p->iv_rprev = p->iv_rcur;
+		p->iv_rcur = t;
+	}
 	p->iv_t_ns = now;
 	p->iv_ok = ok;
 
@@ -613,6 +629,10 @@ static void phase_free(struct phase *p)
 	free(p->hist);
 	free(p->hist_ttfb);
 	free(p->hist_reply);
+	free(p->hist_res);
+	free(p->iv_rprev);
+	free(p->iv_rcur);
+	free(p->iv_rdiff);
 	free(p->iv_prev);
 	free(p->iv_cur);
 	free(p->iv_diff);
@@ -646,6 +666,17 @@ static struct phase *phase_new(const struct phase_config *cfg,
 		p->hist_ttfb = hist_new();
 		p->hist_reply = hist_new();
 		if (!p->hist_ttfb || !p->hist_reply) {
+			phase_free(p);
+			return NULL;
+		}
+	}
+	if (cfg->opt->by_name) {
+		p->hist_res = hist_new();
+		p->iv_rprev = hist_new();
+		p->iv_rcur = hist_new();
+		p->iv_rdiff = hist_new();
+		if (!p->hist_res || !p->iv_rprev || !p->iv_rcur ||
+		    !p->iv_rdiff) {
 			phase_free(p);
 			return NULL;
 		}
@@ -742,6 +773,8 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 	out->hist = p->hist;
 	out->hist_ttfb = p->hist_ttfb;
 	out->hist_reply = p->hist_reply;
+	out->hist_resolve = p->hist_res;
+	p->hist_res = NULL;
 	p->hist = NULL;
 	p->hist_ttfb = NULL;
 	p->hist_reply = NULL;
@@ -753,6 +786,7 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 void phase_result_free(struct phase_result *r)
 {
 	free(r->hist);
+	free(r->hist_resolve);
 	free(r->hist_ttfb);
 	free(r->hist_reply);
 	r->hist = NULL;

@@ -98,6 +98,12 @@ struct phase_interval {
 	/* The latencies measured (after warm-up) in this interval: the
 	 * intervals of a phase add up to its result's hist. */
 	const struct iocx_hist *measured;
+	/* Targets by name: the resolution times of this interval's
+	 * outcomes, warm-up included (like the table's resolution line);
+	 * NULL for numeric targets. */
+	const struct iocx_hist *resolution;
+	uint64_t resolved;			/* its count */
+	uint64_t resolve_p50_ns, resolve_p99_ns;
 };
 
 /* What the phase needs to know besides the options. */
@@ -144,6 +150,9 @@ struct outcome {
 	 * reply's first byte and to its end; with status IOCX_OK only. */
 	uint64_t ttfb_ns;
 	uint64_t reply_ns;
+	/* Targets by name: the connect's resolve_ns (0 when it resolved
+	 * nothing: a failure before or during resolution). */
+	uint64_t resolve_ns;
 };
 
 /* Counts of outcomes; errors[-code] for each failure code. */
@@ -179,6 +188,10 @@ struct phase_result {
 	 * buckets) of every connect of the phase, warm-up included;
 	 * count 0 otherwise. */
 	struct iocx_histogram resolve;
+	/* The same times as the bench saw them in each connect's result
+	 * (the intervals' resolution adds up to it); owned, NULL for
+	 * numeric targets. */
+	struct iocx_hist *hist_resolve;
 	struct iocx_hist *hist;		/* measured latencies; owned */
 	/* --expect-*: time to first byte and to the full reply (measured,
 	 * owned); NULL without a reply to read. */

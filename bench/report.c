@@ -187,20 +187,27 @@ void report_csv_header(FILE *f)
 {
 	fprintf(f, "phase,round,t_s,interval_s,connects,connects_per_sec,"
 		   "connects_total,errors_total,in_flight,warmup,p50_us,"
-		   "p99_us\n");
+		   "p99_us,resolved,resolve_p50_us,resolve_p99_us\n");
 	fflush(f);
 }
 
 /* See report.h. */
 void report_csv_row(FILE *f, const struct phase_interval *iv)
 {
-	fprintf(f, "%s,%u,%.3f,%.3f,%llu,%.1f,%llu,%llu,%llu,%d,%.1f,%.1f\n",
+	fprintf(f, "%s,%u,%.3f,%.3f,%llu,%.1f,%llu,%llu,%llu,%d,%.1f,%.1f,",
 		iv->name, iv->round, iv->t_s, iv->length_s,
 		(unsigned long long)iv->connects, iv->connects_per_sec,
 		(unsigned long long)iv->connects_total,
 		(unsigned long long)iv->errors_total,
 		(unsigned long long)iv->in_flight, iv->warmup ? 1 : 0,
 		us(iv->p50_ns), us(iv->p99_ns));
+	/* Resolution: empty fields for numeric targets. */
+	if (iv->resolution)
+		fprintf(f, "%llu,%.1f,%.1f\n",
+			(unsigned long long)iv->resolved,
+			us(iv->resolve_p50_ns), us(iv->resolve_p99_ns));
+	else
+		fprintf(f, ",,\n");
 	fflush(f);
 }
 

@@ -114,24 +114,62 @@ static void legend(FILE *f, const struct run_report *r)
 	}
 }
 
-/* The percentile spectrum: one polyline per phase. */
+/* Widen the spectrum's axes to take h (NULL: nothing). */
+static void fit(const struct iocx_hist *h, double *xmax, double *top_ms)
+{
+	double n, v;
+
+	if (!h)
+		return;
+	n = nines_of(iocx__hist_count(h));
+	v = iocx__hist_percentile(h, pct_at(n)) / 1e6;
+	if (n > *xmax)
+		*xmax = n;
+	if (v > *top_ms)
+		*top_ms = v;
+}
+
+/* One phase's curve of h in the spectrum; dashed for resolution. */
+static void curve(FILE *f, const struct phase_result *p,
+		  const struct iocx_hist *h, const char *cls,
+		  const char *colour, bool dashed, double xmax, double top_ms)
+{
+	double n = nines_of(iocx__hist_count(h));
+
+	fprintf(f, "    <polyline class=\"%s\" data-phase=\"", cls);
+	xml_text(f, p->name);
+	fprintf(f, " #%u\" fill=\"none\" stroke=\"%s\" "
+		   "stroke-width=\"2\"%s points=\"", p->round, colour,
+		dashed ? " stroke-dasharray=\"6,4\"" : "");
+	for (double x = 0; x <= n + 1e-9; x += STEP) {
+		double v = iocx__hist_percentile(h, pct_at(x));
+
+		fprintf(f, "%s%.1f,%.1f", x > 0 ? " " : "",
+			LEFT1 + PLOT_W * x / xmax,
+			TOP + PLOT_H - PLOT_H * (v / 1e6) / top_ms);
+	}
+	fprintf(f, "\"/>\n");
+}
+
+/*
+ * The percentile spectrum: one polyline per phase; by name, a dashed
+ * one per phase for its resolution times (warm-up included, as the
+ * table's resolution line).
+ */
 static void spectrum(FILE *f, const struct run_report *r)
 {
 	double top_ms = 0, xmax = 1;
+	bool by_name = false;
 
 	for (unsigned i = 0; i < r->nresults; i++) {
-		const struct iocx_hist *h = r->results[i].hist;
-		double n = nines_of(iocx__hist_count(h));
-		double v = iocx__hist_percentile(h, pct_at(n)) / 1e6;
-
-		if (n > xmax)
-			xmax = n;
-		if (v > top_ms)
-			top_ms = v;
+		fit(r->results[i].hist, &xmax, &top_ms);
+		fit(r->results[i].hist_resolve, &xmax, &top_ms);
+		by_name |= r->results[i].hist_resolve != NULL;
 	}
 	top_ms = nice_top(top_ms);
 	axes(f, LEFT1, "Latency by percentile", "percentile",
-	     "connect latency (ms)", top_ms);
+	     by_name ? "latency (ms); dashed: resolution"
+		     : "connect latency (ms)", top_ms);
 	for (int k = 0; k <= (int)xmax; k++) {
 		double x = LEFT1 + PLOT_W * k / xmax;
 
@@ -142,21 +180,12 @@ static void spectrum(FILE *f, const struct run_report *r)
 	fprintf(f, "  <g id=\"spectrum\">\n");
 	for (unsigned i = 0; i < r->nresults; i++) {
 		const struct phase_result *p = &r->results[i];
-		double n = nines_of(iocx__hist_count(p->hist));
+		const char *colour = colours[i % N_COLOURS];
 
-		fprintf(f, "    <polyline class=\"series\" data-phase=\"");
-		xml_text(f, p->name);
-		fprintf(f, " #%u\" fill=\"none\" stroke=\"%s\" "
-			   "stroke-width=\"2\" points=\"", p->round,
-			colours[i % N_COLOURS]);
-		for (double x = 0; x <= n + 1e-9; x += STEP) {
-			double v = iocx__hist_percentile(p->hist, pct_at(x));
-
-			fprintf(f, "%s%.1f,%.1f", x > 0 ? " " : "",
-				LEFT1 + PLOT_W * x / xmax,
-				TOP + PLOT_H - PLOT_H * (v / 1e6) / top_ms);
-		}
-		fprintf(f, "\"/>\n");
+		curve(f, p, p->hist, "series", colour, false, xmax, top_ms);
+		if (p->hist_resolve)
+			curve(f, p, p->hist_resolve, "resolution", colour,
+			      true, xmax, top_ms);
 	}
 	fprintf(f, "  </g>\n");
 }

@@ -193,7 +193,8 @@ IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 
 /*
  * One lookup the engine asked a resolver for (opaque).  It stays valid
- * until iocx_query_done() has been called for it.
+ * until iocx_query_done() (or iocx_query_done_ttl()) has been called for
+ * it.
  */
 typedef struct iocx_query iocx_query;
 
@@ -233,6 +234,21 @@ struct iocx_resolver {
  */
 IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
 			      const struct sockaddr_storage *addrs, size_t n);
+
+/*
+ * iocx_query_done() with the answer's time to live: ttl_s seconds, the
+ * smallest TTL of the addresses given; 0 = unknown or not to be kept.
+ * An engine with options.resolve_cache keeps an IOCX_OK answer with
+ * addresses of q's family for ttl_s seconds (at most
+ * resolve_cache_ttl_max) and answers later connects to the same host name
+ * (compared without case) and family from it without asking the
+ * resolver.  iocx_query_done(q, ...) is this with ttl_s 0.  Same rules
+ * otherwise.
+ */
+IOCX_API void iocx_query_done_ttl(iocx_query *q, int status,
+				  uint32_t os_code,
+				  const struct sockaddr_storage *addrs,
+				  size_t n, uint32_t ttl_s);
 
 /* Addresses of one family a connect by name takes from an answer. */
 #define IOCX_MAX_ADDRESSES 16
@@ -418,6 +434,23 @@ struct iocx_engine_options {
 	 */
 	const char *dns_servers;
 	/*
+	 * A cache of positive answers, off by default (docs/names.md).
+	 * resolve_cache: most answers kept, one per host name and family;
+	 * 0 = no cache, above IOCX_MAX_RESOLVE_CACHE gives IOCX_E_INVAL at
+	 * create.  An answer is kept for the TTL its resolver gave
+	 * (iocx_query_done_ttl; the Linux engine's own resolver gives the
+	 * DNS TTL), cut to resolve_cache_ttl_max seconds (0 = no cut); an
+	 * answer without a TTL, without addresses or with an error is not
+	 * kept.  A full cache drops the answer kept longest ago.  A connect
+	 * by name whose family is in the cache takes its addresses from it
+	 * (resolve_ns then is the time until the race starts, the
+	 * Resolution Delay included if the other family still had to be
+	 * asked); everything else about the connect is the same.  Kept
+	 * until the engine is destroyed; any resolver, any platform.
+	 */
+	uint32_t resolve_cache;
+	uint32_t resolve_cache_ttl_max;
+	/*
 	 * Room for the fields of later versions, so that the struct keeps its
 	 * size (256 bytes on 64-bit targets) and every field its offset.
 	 * Must be zero: iocx_engine_create() returns IOCX_E_INVAL otherwise
@@ -425,8 +458,11 @@ struct iocx_engine_options {
 	 * library lacks).  iocx_engine_options_init() or a zero initialiser
 	 * takes care of it.
 	 */
-	uint64_t reserved[14];
+	uint64_t reserved[13];
 };
+
+/* Most answers options.resolve_cache may keep. */
+#define IOCX_MAX_RESOLVE_CACHE (1u << 20)
 
 /* Most source addresses an engine takes. */
 #define IOCX_MAX_SOURCES 64
@@ -450,7 +486,7 @@ IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
  * Returns IOCX_OK and sets *out, or leaves *out untouched and nothing
  * behind and returns:
  *  - IOCX_E_INVAL: NULL out, a non-zero reserved word, a batch above
- *    4096, a recv_buffer above
+ *    4096, a resolve_cache above IOCX_MAX_RESOLVE_CACHE, a recv_buffer above
  *    IOCX_MAX_PAYLOAD, more than IOCX_MAX_SOURCES sources, NULL sources
  *    with nsources > 0, or a source with a port;
  *  - IOCX_E_AFNOSUPPORT: a source that is not IPv4 or IPv6;

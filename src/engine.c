@@ -20,6 +20,7 @@
 #include "abi.h"
 #include "conn.h"
 #include "engine.h"
+#include "name_cache.h"
 
 #define DEFAULT_BATCH 64
 #define MAX_BATCH 4096
@@ -136,6 +137,7 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	if (opts)
 		o = *opts;
 	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD ||
+	    o.resolve_cache > IOCX_MAX_RESOLVE_CACHE ||
 	    !iocx__reserved_zero(o.reserved, IOCX__NWORDS(o.reserved)))
 		return IOCX_E_INVAL;
 	if ((o.resolver && (!o.resolver->start || !o.resolver->cancel)) ||
@@ -201,6 +203,11 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	rc = iocx__engine_copy_sources(e);
 	if (rc != IOCX_OK)
 		goto err_sync;
+	if (o.resolve_cache) {
+		rc = iocx__name_cache_create(o.resolve_cache, &e->names);
+		if (rc != IOCX_OK)
+			goto err_sync;
+	}
 	rc = backend->engine_init(e);
 	if (rc != IOCX_OK)
 		goto err_sync;
@@ -217,6 +224,7 @@ err_workers:
 	iocx__alloc_unpin();
 	backend->engine_fini(e);
 err_sync:
+	iocx__name_cache_destroy(e->names);
 	iocx__latency_detach(&e->stats);
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->drained);
@@ -419,6 +427,7 @@ int iocx_engine_destroy(iocx_engine *e)
 
 	e->backend->engine_fini(e);
 	iocx__timer_free(&e->timers);
+	iocx__name_cache_destroy(e->names);
 	iocx__free(e->sources);
 	iocx__cond_destroy(&e->drained);
 	iocx__mutex_destroy(&e->drain_lock);

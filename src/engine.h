@@ -79,6 +79,7 @@ struct iocx_engine {
 	struct iocx_timer_heap timers;
 	size_t timer_users;
 	uint64_t (*clock)(void);	/* iocx__now_ns; tests swap it */
+	struct iocx_name_cache *names;	/* options.resolve_cache, or NULL */
 
 	/*
 	 * The connections' data-request locks (iocx__conn_req_lock()), one

@@ -19,6 +19,7 @@
 
 #include "engine.h"
 #include "histogram.h"
+#include "name_cache.h"
 #include "race.h"
 
 #define FAMILIES 2
@@ -62,6 +63,8 @@ struct iocx_race {
 
 	/* parent's */
 	bool started[FAMILIES];		/* query out */
+	bool cached[FAMILIES];		/* answered from the engine's cache:
+					   the resolver never saw it */
 	bool done[FAMILIES];		/* answered (or never asked) */
 	bool cancel_asked[FAMILIES];
 	uint64_t done_at[FAMILIES];
@@ -157,6 +160,42 @@ static uint64_t resolve_deadline(const struct iocx_conn *c)
 			      : 0;
 }
 
+static void set_port(struct sockaddr_storage *ss, uint16_t port);
+
+/*
+ * Answer family i from the engine's cache, if it holds it: the answer
+ * goes into the mailbox and c is woken, as a resolver's answer would be
+ * (never handled inside iocx_connect).  Returns whether it did.
+ */
+static bool from_cache(struct iocx_race *r, struct iocx_conn *c, int i)
+{
+	struct iocx_name_cache *nc = c->engine->names;
+	struct answer *a = &r->ans[i];
+	size_t n;
+
+	if (!nc)
+		return false;
+	iocx__mutex_lock(&r->lock);
+	n = iocx__name_cache_get(nc, r->host, family_of(i), r->begun,
+				 a->addrs);
+	if (n) {
+		for (size_t k = 0; k < n; k++)
+			set_port(&a->addrs[k], r->port);
+		a->n = n;
+		a->status = IOCX_OK;
+		a->os_code = 0;
+		a->arrived = true;
+	}
+	iocx__mutex_unlock(&r->lock);
+	if (!n)
+		return false;
+	r->started[i] = true;
+	r->cached[i] = true;
+	iocx__conn_ref(c);	/* the KICK's, as a query's */
+	wake(c);
+	return true;
+}
+
 /* See race.h. */
 int iocx__race_begin(struct iocx_conn *c)
 {
@@ -171,6 +210,10 @@ int iocx__race_begin(struct iocx_conn *c)
 		if (c->local_len && !c->local_from_sources &&
 		    c->local.sa.sa_family != family_of(i)) {
 			r->done[i] = true;
+			continue;
+		}
+		if (from_cache(r, c, i)) {
+			any = true;
 			continue;
 		}
 		iocx__conn_ref(c);	/* the query's */
@@ -216,6 +259,31 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
 		     const struct sockaddr_storage *addrs, size_t n)
 {
+	iocx_query_done_ttl(q, status, os_code, addrs, n, 0);
+}
+
+/* Keep a positive answer in the engine's cache, if it has one. */
+static void keep(struct iocx_race *r, int family, int status,
+		 const struct sockaddr_storage *addrs, size_t n,
+		 uint32_t ttl_s)
+{
+	struct iocx_engine *e = r->parent->engine;
+	uint32_t cap = e->opts.resolve_cache_ttl_max;
+
+	if (!e->names || status != IOCX_OK || !addrs || n == 0 ||
+	    ttl_s == 0)
+		return;
+	if (cap && ttl_s > cap)
+		ttl_s = cap;
+	iocx__name_cache_put(e->names, r->host, family, addrs, n,
+			     e->clock() + (uint64_t)ttl_s * 1000000000u);
+}
+
+/* See iocx.h. */
+void iocx_query_done_ttl(iocx_query *q, int status, uint32_t os_code,
+			 const struct sockaddr_storage *addrs, size_t n,
+			 uint32_t ttl_s)
+{
 	struct iocx_race *r;
 	struct answer *a;
 	size_t k = 0;
@@ -223,6 +291,8 @@ void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
 	if (!q)
 		return;
 	r = q->race;
+	/* Before the wake: the query's reference keeps r alive until it. */
+	keep(r, q->family, status, addrs, n, ttl_s);
 	a = &r->ans[index_of(q->family)];
 	iocx__mutex_lock(&r->lock);
 	for (size_t i = 0; addrs && status == IOCX_OK && i < n &&
@@ -332,7 +402,8 @@ static void cancel_queries(struct iocx_race *r, struct iocx_conn *c)
 	const struct iocx_resolver *res = c->engine->opts.resolver;
 
 	for (int i = 0; i < FAMILIES; i++) {
-		if (r->started[i] && !r->done[i] && !r->cancel_asked[i]) {
+		if (r->started[i] && !r->done[i] && !r->cancel_asked[i] &&
+		    !r->cached[i]) {
 			r->cancel_asked[i] = true;
 			res->cancel(res->ctx, &r->q[i]);
 		}

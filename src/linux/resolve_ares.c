@@ -7,8 +7,10 @@
  * feeding its sockets into both the io_uring and the epoll loop would tie
  * both backends to c-ares.  One thread multiplexes every query of the
  * engine (poll() over c-ares's sockets plus an eventfd for requests): no
- * thread per query.  Whether driving it from a worker is worth it is to
- * be measured (docs/names.md).
+ * thread per query.  At 1,000 names in flight it costs less CPU per query
+ * than getaddrinfo_a or a getaddrinfo pool (docs/names.md, measured by
+ * bench/resolver_choice.c).  At most ARES_MAX_ACTIVE lookups are given
+ * to c-ares at once; the others wait in r->waiting, the thread's own.
  *
  * Requests come from any thread: start and cancel queue a record under
  * r->lock (a leaf lock) and wake the thread.  Only the thread calls
@@ -38,6 +40,14 @@
 #define ARES_TRIES 2
 /* Longest poll(), so a missed wake-up costs at most this. */
 #define MAX_WAIT_MS 1000
+/*
+ * Lookups c-ares runs at once; the others wait in r->waiting.  c-ares
+ * 1.18 sends every query to a server through one UDP socket, and a
+ * thousand answers at once overflowed its default receive buffer (208 KiB):
+ * each dropped answer cost a 1 s retry (bench/resolver_choice.c counts the
+ * drops; docs/results/2026-12-06-resolver-choice.md).
+ */
+#define ARES_MAX_ACTIVE 128
 
 struct ares_req {
 	struct ares_req *next;
@@ -64,6 +74,8 @@ struct iocx_ares {
 	int efd;
 	ares_channel ch;
 	struct ares_req *active;	/* lookups c-ares has not answered */
+	unsigned nactive;
+	struct ares_req *waiting, *waiting_tail;	/* not yet given to it */
 };
 
 static void wake(struct iocx_ares *r)
@@ -97,9 +109,31 @@ static void unlink_active(struct iocx_ares *r, struct ares_req *q)
 	for (struct ares_req **p = &r->active; *p; p = &(*p)->next) {
 		if (*p == q) {
 			*p = q->next;
+			r->nactive--;
 			return;
 		}
 	}
+}
+
+/* Answer and free a waiting lookup of query q, if there is one. */
+static bool cancel_waiting(struct iocx_ares *r, iocx_query *q)
+{
+	struct ares_req *prev = NULL;
+
+	for (struct ares_req *w = r->waiting; w; prev = w, w = w->next) {
+		if (w->q != q)
+			continue;
+		if (prev)
+			prev->next = w->next;
+		else
+			r->waiting = w->next;
+		if (r->waiting_tail == w)
+			r->waiting_tail = prev;
+		iocx_query_done(q, IOCX_E_CANCELLED, 0, NULL, 0);
+		iocx__free(w);
+		return true;
+	}
+	return false;
 }
 
 /* c-ares's answer to one lookup, on the thread. */
@@ -109,6 +143,7 @@ static void on_answer(void *arg, int status, int timeouts,
 	struct ares_req *q = arg;
 	struct iocx_ares *r = q->r;
 	struct sockaddr_storage addrs[IOCX_MAX_ADDRESSES];
+	uint32_t ttl = 0, t;
 	size_t n = 0;
 
 	(void)timeouts;
@@ -121,40 +156,65 @@ static void on_answer(void *arg, int status, int timeouts,
 				continue;
 			memset(&addrs[n], 0, sizeof(addrs[n]));
 			memcpy(&addrs[n], a->ai_addr, a->ai_addrlen);
+			/* The answer lives as long as its shortest TTL. */
+			t = a->ai_ttl > 0 ? (uint32_t)a->ai_ttl : 0;
+			if (n == 0 || t < ttl)
+				ttl = t;
 			n++;
 		}
-		iocx_query_done(q->q, map_status(status), (uint32_t)status,
-				addrs, n);
+		iocx_query_done_ttl(q->q, map_status(status),
+				    (uint32_t)status, addrs, n, ttl);
 	}
 	if (res)
 		ares_freeaddrinfo(res);
 	iocx__free(q);
 }
 
-/* Start a lookup, or answer a cancel; on the thread. */
+/* Give waiting lookups to c-ares up to ARES_MAX_ACTIVE; on the thread. */
+static void start_waiting(struct iocx_ares *r)
+{
+	while (r->waiting && r->nactive < ARES_MAX_ACTIVE) {
+		struct ares_req *q = r->waiting;
+		struct ares_addrinfo_hints hints = {
+			.ai_family = q->family,
+			.ai_socktype = SOCK_STREAM,
+			.ai_protocol = IPPROTO_TCP,
+		};
+
+		r->waiting = q->next;
+		if (!r->waiting)
+			r->waiting_tail = NULL;
+		/* Listed first: c-ares may answer from inside the call. */
+		q->next = r->active;
+		r->active = q;
+		r->nactive++;
+		ares_getaddrinfo(r->ch, q->host, NULL, &hints, on_answer, q);
+	}
+}
+
+/* Queue a lookup, or answer a cancel; on the thread. */
 static void apply(struct iocx_ares *r, struct ares_req *q)
 {
-	struct ares_addrinfo_hints hints = {
-		.ai_family = q->family,
-		.ai_socktype = SOCK_STREAM,
-		.ai_protocol = IPPROTO_TCP,
-	};
-
 	if (q->is_cancel) {
-		for (struct ares_req *a = r->active; a; a = a->next) {
-			if (a->q != q->q || a->answered)
-				continue;
-			a->answered = true;
-			iocx_query_done(a->q, IOCX_E_CANCELLED, 0, NULL, 0);
-			break;
+		if (!cancel_waiting(r, q->q)) {
+			for (struct ares_req *a = r->active; a; a = a->next) {
+				if (a->q != q->q || a->answered)
+					continue;
+				a->answered = true;
+				iocx_query_done(a->q, IOCX_E_CANCELLED, 0,
+						NULL, 0);
+				break;
+			}
 		}
 		iocx__free(q);
 		return;
 	}
-	/* Listed first: c-ares may answer from inside the call. */
-	q->next = r->active;
-	r->active = q;
-	ares_getaddrinfo(r->ch, q->host, NULL, &hints, on_answer, q);
+	q->next = NULL;
+	if (r->waiting_tail)
+		r->waiting_tail->next = q;
+	else
+		r->waiting = q;
+	r->waiting_tail = q;
 }
 
 /* Take the queued requests; returns whether the thread must stop. */
@@ -174,6 +234,7 @@ static bool take(struct iocx_ares *r)
 		apply(r, list);
 		list = next;
 	}
+	start_waiting(r);
 	return stop;
 }
 

@@ -15,6 +15,11 @@ Natively it checks that:
     percentiles, and the responder answered at least one A query per
     connect (the engine caches nothing by default);
   - the table shows the resolution line apart from the latencies;
+  - --csv has each interval's resolved count and resolution p50/p99
+    (adding up to every connect), --hdr-log a "resolve.PHASE.ROUND"
+    interval beside each latency one (hdr-histogram-js reads both;
+    merge leaves them out of the latencies), --svg a dashed resolution
+    curve per phase; a numeric target has none of them;
   - a name the responder does not know: exit 1, every attempt
     IOCX_E_NAME;
   - a numeric target's phases say resolve_us null.
@@ -30,13 +35,17 @@ localhost).  No speed is asserted.
 usage: check_names.py --exe PATH [--wrapper PROG]
 """
 import argparse
+import csv
 import json
+import os
 import socket
 import struct
 import sys
+import tempfile
 import threading
+import xml.etree.ElementTree as ET
 
-from check_bench import check, run, verdict
+from check_bench import SVG, check, read_hlogs, run, verdict
 
 NAME = "bench-name.test"
 CONNECTS = 300
@@ -164,6 +173,96 @@ def check_table(cmd, dns):
           "table: the phase resolved 50 names: %s" % rows)
 
 
+def check_outputs(cmd, dns, tmp):
+    """Resolution in --csv, --hdr-log (and merge) and --svg, by name;
+    none of it for a numeric target."""
+    paths = {k: os.path.join(tmp, "names." + k)
+             for k in ("csv", "hlog", "svg", "json")}
+    r = run(cmd + ["--target", NAME + ":0", "--resolver", dns.address,
+                   "--connects", str(CONNECTS), "--warmup", str(WARMUP),
+                   "--concurrency", "8",
+                   "--csv=" + paths["csv"], "--hdr-log", paths["hlog"],
+                   "--svg", paths["svg"], "--json=" + paths["json"],
+                   "--quiet"])
+    sys.stderr.write(r.stderr)
+    check(r.returncode == 0, "outputs by name: exit status %d" %
+          r.returncode)
+    try:
+        with open(paths["csv"], newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(paths["json"]) as f:
+            doc = json.load(f)
+        logs = read_hlogs([paths["hlog"]])
+        root = ET.parse(paths["svg"]).getroot()
+    except (OSError, ValueError, ET.ParseError) as e:
+        check(False, "outputs by name: read them: %s" % e)
+        return
+    # CSV: every interval says how many connects resolved and how fast;
+    # they add up to every connect of the phase (warm-up included).
+    check(rows and all(r["resolved"] != "" for r in rows),
+          "CSV: a resolved count in every row")
+    check(sum(int(r["resolved"]) for r in rows) == CONNECTS,
+          "CSV: the intervals resolved %d names in all, want %d" %
+          (sum(int(r["resolved"] or 0) for r in rows), CONNECTS))
+    for r in rows:
+        if r["resolved"] and int(r["resolved"]) > 0:
+            p50, p99 = float(r["resolve_p50_us"]), float(r["resolve_p99_us"])
+            check(0 < p50 <= p99, "CSV t=%s: 0 < resolve p50 %.1f <= p99 "
+                  "%.1f us" % (r["t_s"], p50, p99))
+    # hlog: tag resolve.iocx.1 beside iocx.1, read by hdr-histogram-js.
+    print("hdr-histogram-js: %s" % logs)
+    res = logs.get("resolve.iocx.1")
+    lat = logs.get("iocx.1")
+    check(res is not None and res["count"] == CONNECTS,
+          "hlog: resolve.iocx.1 counts all %d connects: %s" %
+          (CONNECTS, res))
+    check(lat is not None and lat["count"] == doc["connects"],
+          "hlog: iocx.1 still the %d measured latencies: %s" %
+          (doc["connects"], lat))
+    # merge keeps the latencies only.
+    m = run(cmd + ["merge", "--json", paths["hlog"]])
+    try:
+        merged = json.loads(m.stdout)
+        tags = [p["tag"] for p in merged["phases"]]
+    except (ValueError, KeyError) as e:
+        check(False, "merge of a log by name: %s" % e)
+    else:
+        check(m.returncode == 0 and tags == ["iocx.1"] and
+              merged["connects"] == doc["connects"],
+              "merge of a log by name: phase iocx.1 only, %d connects: "
+              "%s, %d" % (doc["connects"], tags, merged["connects"]))
+    # SVG: a dashed resolution curve per phase in the spectrum.
+    groups = {g.get("id"): g for g in root.iter(SVG + "g")}
+    g = groups.get("spectrum")
+    curves = [] if g is None else [
+        p.get("data-phase") for p in g if p.get("class") == "resolution"]
+    check(curves == ["iocx #1"], "SVG: one resolution curve, iocx #1: %s"
+          % curves)
+
+    # A numeric target: empty resolution fields, no resolve tag, no curve.
+    r = run(cmd + ["--connects", "50", "--concurrency", "4",
+                   "--csv=" + paths["csv"],
+                   "--hdr-log", paths["hlog"], "--svg", paths["svg"],
+                   "--quiet"])
+    check(r.returncode == 0, "numeric outputs: exit status %d" %
+          r.returncode)
+    try:
+        with open(paths["csv"], newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(paths["hlog"]) as f:
+            hlog = f.read()
+        with open(paths["svg"]) as f:
+            svg = f.read()
+    except OSError as e:
+        check(False, "numeric outputs: %s" % e)
+        return
+    check(rows and all(r["resolved"] == r["resolve_p50_us"] ==
+                       r["resolve_p99_us"] == "" for r in rows),
+          "numeric CSV: empty resolution fields")
+    check("Tag=resolve." not in hlog, "numeric hlog: no resolve tag")
+    check('class="resolution"' not in svg, "numeric SVG: no resolution")
+
+
 def check_nxdomain(cmd, dns):
     doc = run_json(cmd, ["--target", "missing.test:0", "--resolver",
                          dns.address, "--connects", "20", "--concurrency",
@@ -211,6 +310,8 @@ def main():
         else:
             check_resolved(cmd, dns)
             check_table(cmd, dns)
+            with tempfile.TemporaryDirectory() as tmp:
+                check_outputs(cmd, dns, tmp)
             check_nxdomain(cmd, dns)
             check_numeric(cmd)
     finally:

@@ -32,6 +32,9 @@ struct dns_responder;
 /* Listen on ip:0 (UDP) and serve from a thread; NULL on failure. */
 struct dns_responder *dns_start(const char *ip);
 
+/* The same on a given port (53 for a resolver that reads resolv.conf). */
+struct dns_responder *dns_start_port(const char *ip, uint16_t port);
+
 /* "ip:port" for the engine's dns_servers option. */
 const char *dns_server(const struct dns_responder *d);
 

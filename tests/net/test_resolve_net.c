@@ -133,8 +133,15 @@ static void resolve_dual_stack_name_prefers_ipv6(void **state)
 	assert_true(peer_wait_eof(f->p6, 0, PEER_TIMEOUT_MS));
 	assert_int_equal(f->p6->conns[0].len, sizeof(payload));
 	assert_int_equal(f->p4->accepted, 0);
+	/*
+	 * The engine starts both lookups at once (test_race.c proves it on
+	 * the resolver interface).  Whether the A query reaches the
+	 * responder depends on when the resolver's thread runs: AAAA can
+	 * be answered and the race won first, and a lookup cancelled before
+	 * it went out is dropped unsent (seen under TSan on a loaded
+	 * machine).  So only the AAAA query is certain here.
+	 */
 	assert_true(dns_queries(f->dns, DNS_AAAA) >= 1);
-	assert_true(dns_queries(f->dns, DNS_A) >= 1);
 	peer_assert_no_leak(f->live0);
 }
 
@@ -252,6 +259,95 @@ static void resolve_destroy_during_resolution_cancels_once(void **state)
 	peer_assert_no_leak(f->live_none);
 }
 
+/*
+ * A thousand names in flight: every lookup is asked exactly once per
+ * family.  c-ares sends all of them through one UDP socket; before the
+ * resolver capped the lookups it runs at once, a burst of answers
+ * overflowed that socket's receive buffer and the lost ones were asked
+ * again after a second (bench/resolver_choice.c counted the drops).
+ */
+static void resolve_thousand_names_asks_each_once(void **state)
+{
+	enum { N = 1000 };
+	struct fx *f = *state;
+	struct peer_rec *recs = calloc(N, sizeof(*recs));
+	iocx_conn **conns = calloc(N, sizeof(*conns));
+
+	assert_non_null(recs);
+	assert_non_null(conns);
+	script(f, DNS_AAAA, DNS_NXDOMAIN, 0, NULL);
+	script(f, DNS_A, DNS_NXDOMAIN, 0, NULL);
+	peer_recs_init(recs, N, &f->trk);
+	for (size_t i = 0; i < N; i++) {
+		struct iocx_connect_request req;
+		char host[32];
+
+		snprintf(host, sizeof(host), "n%zu.example.test", i);
+		peer_req_host(&req, host, 9, &recs[i]);
+		assert_int_equal(iocx_connect(f->engine, &req, &conns[i]),
+				 IOCX_OK);
+	}
+	peer_assert_wait(&f->trk, N, 0, PEER_SLOW_TIMEOUT_MS);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(recs[i].status, IOCX_E_NAME);
+		assert_int_equal(iocx_close(conns[i], IOCX_CLOSE_GRACEFUL),
+				 IOCX_OK);
+	}
+	peer_assert_wait(&f->trk, N, N, PEER_TIMEOUT_MS);
+	peer_assert_clean(&f->trk);
+	assert_int_equal(dns_queries(f->dns, DNS_A), N);
+	assert_int_equal(dns_queries(f->dns, DNS_AAAA), N);
+	free(conns);
+	free(recs);
+	peer_assert_no_leak(f->live0);
+}
+
+/*
+ * With resolve_cache on, c-ares's TTL (the responder gives 60 s) keeps the
+ * A answer: a second connect to the name asks only AAAA again (its
+ * NXDOMAIN is never kept).
+ */
+static void resolve_cache_keeps_answer_for_its_ttl(void **state)
+{
+	struct fx *f = *state;
+	struct iocx_engine_options o;
+	struct peer_rec recs[2];
+
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	iocx_engine_options_init(&o);
+	o.dns_servers = dns_server(f->dns);
+	o.resolve_cache = 16;
+	f->engine = NULL;
+	assert_int_equal(iocx_engine_create(&o, &f->engine), IOCX_OK);
+	f->p4 = peer_listen(AF_INET, "127.0.0.1", PEER_CLOSE);
+	assert_non_null(f->p4);
+	script(f, DNS_AAAA, DNS_NXDOMAIN, 0, NULL);
+	script(f, DNS_A, DNS_NOERROR, 0, "127.0.0.1");
+	peer_recs_init(recs, 2, &f->trk);
+	for (int round = 0; round < 2; round++) {
+		struct iocx_connect_request req;
+		iocx_conn *conn = NULL;
+
+		peer_req_host(&req, HOST, f->p4->port, &recs[round]);
+		assert_int_equal(iocx_connect(f->engine, &req, &conn),
+				 IOCX_OK);
+		peer_assert_wait(&f->trk, round + 1, round,
+				 PEER_SLOW_TIMEOUT_MS);
+		assert_int_equal(recs[round].status, IOCX_OK);
+		assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL),
+				 IOCX_OK);
+		peer_assert_wait(&f->trk, round + 1, round + 1,
+				 PEER_TIMEOUT_MS);
+	}
+	peer_assert_clean(&f->trk);
+	assert_true(peer_wait_accepted(f->p4, 2, PEER_TIMEOUT_MS));
+	assert_int_equal(dns_queries(f->dns, DNS_A), 1);
+	assert_int_equal(dns_queries(f->dns, DNS_AAAA), 2);
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_assert_no_leak(f->live_none);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -264,6 +360,8 @@ int main(void)
 		T(resolve_silence_reports_resolve_at_deadline),
 		T(resolve_close_during_resolution_cancels_once),
 		T(resolve_destroy_during_resolution_cancels_once),
+		T(resolve_thousand_names_asks_each_once),
+		T(resolve_cache_keeps_answer_for_its_ttl),
 	};
 #undef T
 

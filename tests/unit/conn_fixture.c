@@ -42,6 +42,33 @@ void cfx_loopback6(struct sockaddr_in6 *sa, uint16_t port)
 	memcpy(&sa->sin6_addr, loop6, sizeof(loop6));
 }
 
+/* See conn_fixture.h. */
+struct sockaddr_storage cfx_doc6(unsigned char last)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&ss;
+	static const unsigned char doc[4] = { 0x20, 0x01, 0x0d, 0xb8 };
+
+	memset(&ss, 0, sizeof(ss));
+	in6->sin6_family = AF_INET6;
+	memcpy(&in6->sin6_addr, doc, 4);
+	((unsigned char *)&in6->sin6_addr)[15] = last;
+	return ss;
+}
+
+/* See conn_fixture.h. */
+struct sockaddr_storage cfx_doc4(unsigned char last)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)&ss;
+	unsigned char a[4] = { 192, 0, 2, last };
+
+	memset(&ss, 0, sizeof(ss));
+	in->sin_family = AF_INET;
+	memcpy(&in->sin_addr, a, 4);
+	return ss;
+}
+
 struct iocx_connect_request cfx_request(const struct sockaddr_in *to,
 					iocx_connect_cb on_connect,
 					iocx_close_cb on_close, void *user)

@@ -28,6 +28,11 @@ void cfx_loopback4(struct sockaddr_in *sa, uint16_t port);
 /* Set *sa to [::1]:port (and zero the rest). */
 void cfx_loopback6(struct sockaddr_in6 *sa, uint16_t port);
 
+/* Documentation addresses without a port: 192.0.2.last (RFC 5737) and
+ * 2001:db8::last (RFC 3849), the rest zero. */
+struct sockaddr_storage cfx_doc4(unsigned char last);
+struct sockaddr_storage cfx_doc6(unsigned char last);
+
 /* A request to connect to *to with these callbacks and user; the rest 0. */
 struct iocx_connect_request cfx_request(const struct sockaddr_in *to,
 					iocx_connect_cb on_connect,

@@ -37,14 +37,18 @@ static int sres_start(void *ctx, const char *host, int family,
 }
 
 static void answer(struct sres_family *f, int status, uint32_t os_code,
-		   const struct sockaddr_storage *addrs, size_t n)
+		   const struct sockaddr_storage *addrs, size_t n,
+		   uint32_t ttl_s)
 {
 	iocx_query *q = f->q;
 
 	f->q = NULL;
 	f->answers++;
 	f->last_status = status;
-	iocx_query_done(q, status, os_code, addrs, n);
+	if (ttl_s)
+		iocx_query_done_ttl(q, status, os_code, addrs, n, ttl_s);
+	else
+		iocx_query_done(q, status, os_code, addrs, n);
 }
 
 static void sres_cancel(void *ctx, iocx_query *q)
@@ -57,7 +61,7 @@ static void sres_cancel(void *ctx, iocx_query *q)
 		if (f->q != q)
 			continue;
 		f->cancels++;
-		answer(f, IOCX_E_CANCELLED, 0, NULL, 0);
+		answer(f, IOCX_E_CANCELLED, 0, NULL, 0, 0);
 		return;
 	}
 	fail_msg("cancel of a query the resolver does not have");
@@ -99,7 +103,7 @@ unsigned sres_deliver(struct sres *r, uint64_t now_ms)
 
 		if (!f->q || !f->scripted || f->at_ms > now_ms)
 			continue;
-		answer(f, f->status, f->os_code, f->addrs, f->n);
+		answer(f, f->status, f->os_code, f->addrs, f->n, f->ttl_s);
 		given++;
 	}
 	return given;

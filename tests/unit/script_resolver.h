@@ -24,6 +24,7 @@ struct sres_family {
 	uint32_t os_code;
 	struct sockaddr_storage addrs[SRES_MAX_ADDRS];
 	size_t n;
+	uint32_t ttl_s;			/* given with the answer, 0 = none */
 	/* What happened. */
 	iocx_query *q;			/* the query out, NULL = none */
 	unsigned starts, cancels, answers;	/* starts that succeeded */

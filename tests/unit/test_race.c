@@ -84,7 +84,8 @@ static int group_setup(void **state)
 	return iocx_set_allocator(hook_alloc, hook_free) == IOCX_OK ? 0 : -1;
 }
 
-static int setup_with(void **state, int prefer, unsigned max_in_flight)
+static int setup_with(void **state, int prefer, unsigned max_in_flight,
+		      uint32_t cache, uint32_t ttl_max)
 {
 	struct fx *fx = &the_fx;
 	struct iocx_engine_options o;
@@ -97,6 +98,8 @@ static int setup_with(void **state, int prefer, unsigned max_in_flight)
 	o.resolver = &fx->res.ops;
 	o.prefer_family = prefer;
 	o.max_in_flight = max_in_flight;
+	o.resolve_cache = cache;
+	o.resolve_cache_ttl_max = ttl_max;
 	if (cfx_engine_create(&o, &fx->e) != IOCX_OK)
 		return -1;
 	fake_now = T0;
@@ -111,17 +114,29 @@ static int setup_with(void **state, int prefer, unsigned max_in_flight)
 
 static int setup(void **state)
 {
-	return setup_with(state, 0, 0);
+	return setup_with(state, 0, 0, 0, 0);
 }
 
 static int setup_prefer4(void **state)
 {
-	return setup_with(state, AF_INET, 0);
+	return setup_with(state, AF_INET, 0, 0, 0);
 }
 
 static int setup_cap1(void **state)
 {
-	return setup_with(state, 0, 1);
+	return setup_with(state, 0, 1, 0, 0);
+}
+
+/* A cache of 8 answers. */
+static int setup_cache(void **state)
+{
+	return setup_with(state, 0, 0, 8, 0);
+}
+
+/* A cache of 8 answers, each kept at most 10 s. */
+static int setup_cache_ttl10(void **state)
+{
+	return setup_with(state, 0, 0, 8, 10);
 }
 
 static int teardown(void **state)
@@ -144,31 +159,6 @@ static int teardown(void **state)
 
 /* ---- addresses --------------------------------------------------------- */
 
-static struct sockaddr_storage v6(unsigned char last)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)&ss;
-	static const unsigned char doc[4] = { 0x20, 0x01, 0x0d, 0xb8 };
-
-	memset(&ss, 0, sizeof(ss));
-	in6->sin6_family = AF_INET6;
-	memcpy(&in6->sin6_addr, doc, 4);
-	((unsigned char *)&in6->sin6_addr)[15] = last;
-	return ss;
-}
-
-static struct sockaddr_storage v4(unsigned char last)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *in = (struct sockaddr_in *)(void *)&ss;
-	unsigned char a[4] = { 192, 0, 2, last };
-
-	memset(&ss, 0, sizeof(ss));
-	in->sin_family = AF_INET;
-	memcpy(&in->sin_addr, a, 4);
-	return ss;
-}
-
 /* addr with the test's port: what a socket must connect to. */
 static struct sockaddr_storage with_port(struct sockaddr_storage ss)
 {
@@ -186,10 +176,10 @@ static size_t len_of(const struct sockaddr_storage *ss)
 					 : sizeof(struct sockaddr_in);
 }
 
-/* One address per family, v6(1) at at6 ms and v4(1) at at4 ms. */
+/* One address per family, cfx_doc6(1) at at6 ms and cfx_doc4(1) at at4 ms. */
 static void answer_dual(struct fx *fx, uint64_t at6, uint64_t at4)
 {
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a6 = cfx_doc6(1), a4 = cfx_doc4(1);
 
 	sres_answer(&fx->res, AF_INET6, at6, IOCX_OK, 0, &a6, 1);
 	sres_answer(&fx->res, AF_INET, at4, IOCX_OK, 0, &a4, 1);
@@ -291,7 +281,7 @@ static void race_queries_both_families_at_once(void **state)
 static void race_aaaa_first_starts_at_once(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1);
+	struct sockaddr_storage a6 = cfx_doc6(1);
 
 	answer_dual(fx, 10, 20);
 	start(fx, NULL, 0, 0);
@@ -318,7 +308,7 @@ static void race_aaaa_first_starts_at_once(void **state)
 static void race_a_first_waits_resolution_delay_for_aaaa(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a6 = cfx_doc6(1), a4 = cfx_doc4(1);
 
 	answer_dual(fx, 40, 10);
 	start(fx, NULL, 0, 0);
@@ -346,7 +336,7 @@ static void race_a_first_waits_resolution_delay_for_aaaa(void **state)
 static void race_aaaa_late_uses_ipv4(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a4 = v4(1);
+	struct sockaddr_storage a4 = cfx_doc4(1);
 
 	answer_dual(fx, 300, 10);
 	start(fx, NULL, 0, 0);
@@ -369,8 +359,8 @@ static void race_aaaa_late_uses_ipv4(void **state)
 static void race_interleaves_families_with_attempt_delay(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage six[2] = { v6(1), v6(2) };
-	struct sockaddr_storage four[2] = { v4(1), v4(2) };
+	struct sockaddr_storage six[2] = { cfx_doc6(1), cfx_doc6(2) };
+	struct sockaddr_storage four[2] = { cfx_doc4(1), cfx_doc4(2) };
 
 	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
 	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, four, 2);
@@ -406,7 +396,7 @@ static void race_interleaves_families_with_attempt_delay(void **state)
 static void race_prefer_ipv4_starts_with_ipv4(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1), a4 = v4(1);
+	struct sockaddr_storage a6 = cfx_doc6(1), a4 = cfx_doc4(1);
 
 	answer_dual(fx, 0, 0);
 	start(fx, NULL, 0, 0);
@@ -422,7 +412,7 @@ static void race_prefer_ipv4_starts_with_ipv4(void **state)
 static void race_failure_starts_next_at_once(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a4 = v4(1);
+	struct sockaddr_storage a4 = cfx_doc4(1);
 
 	answer_dual(fx, 0, 0);
 	start(fx, NULL, 0, 0);
@@ -491,7 +481,7 @@ static void race_single_address_connects_like_by_address(void **state)
 {
 	struct fx *fx = *state;
 	static const char payload[] = "hello";
-	struct sockaddr_storage a4 = v4(7);
+	struct sockaddr_storage a4 = cfx_doc4(7);
 
 	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
 	sres_answer(&fx->res, AF_INET, 8, IOCX_OK, 0, &a4, 1);
@@ -537,7 +527,7 @@ static void resolve_nxdomain_reports_name(void **state)
 static void resolve_empty_answers_report_name(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage wrong = v4(1);
+	struct sockaddr_storage wrong = cfx_doc4(1);
 
 	/* An AAAA answer holding only IPv4 addresses has none to use. */
 	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &wrong, 1);
@@ -677,7 +667,7 @@ static void close_during_race_cancels_every_attempt(void **state)
 static void close_after_attempt_connected_before_parent_saw_it(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage a6 = v6(1);
+	struct sockaddr_storage a6 = cfx_doc6(1);
 
 	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, &a6, 1);
 	start(fx, NULL, 0, 0);
@@ -711,8 +701,8 @@ static void destroy_during_resolution_cancels_once(void **state)
 static void destroy_during_race_cancels_once(void **state)
 {
 	struct fx *fx = *state;
-	struct sockaddr_storage six[2] = { v6(1), v6(2) };
-	struct sockaddr_storage a4 = v4(1);
+	struct sockaddr_storage six[2] = { cfx_doc6(1), cfx_doc6(2) };
+	struct sockaddr_storage a4 = cfx_doc4(1);
 
 	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
 	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, &a4, 1);
@@ -903,6 +893,196 @@ static void race_name_holds_an_in_flight_slot(void **state)
 	assert_int_equal(s.in_flight, 0);
 }
 
+/* ---- the answer cache (options.resolve_cache) ---------------------------- */
+
+/* Resolver script: AAAA NXDOMAIN at 5 ms, A cfx_doc4(7) at 8 ms with ttl_s. */
+static void answer_v4_only(struct fx *fx, uint32_t ttl_s)
+{
+	struct sockaddr_storage a4 = cfx_doc4(7);
+
+	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
+	sres_family(&fx->res, AF_INET6)->ttl_s = ttl_s;
+	sres_answer(&fx->res, AF_INET, 8, IOCX_OK, 0, &a4, 1);
+	sres_family(&fx->res, AF_INET)->ttl_s = ttl_s;
+}
+
+/* A connect to host at ms that connects to cfx_doc4(7) (cached or not): one
+ * new socket, completed, on_connect OK, closed. */
+static void connect_v4_at(struct fx *fx, const char *host, uint64_t ms)
+{
+	struct iocx_connect_request r = {
+		.host = host,
+		.port = PORT,
+		.on_connect = on_connect,
+		.on_close = on_close,
+		.user = fx,
+	};
+	unsigned before = nsocks();
+
+	at(fx, ms);
+	fx->connects = fx->closes = 0;
+	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
+	fake_pump(fx->e);
+	at(fx, ms + 8);
+	assert_int_equal(nsocks(), before + 1);
+	sock_to(before + 1, cfx_doc4(7));
+	fake_complete(fx->conn, IOCX_OK, 0, 0);
+	fake_pump(fx->e);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	close_and_finish(fx);
+}
+
+static unsigned starts(struct fx *fx, int family)
+{
+	return sres_family(&fx->res, family)->starts;
+}
+
+/* The cache lives until the engine goes: destroy it in the test body,
+ * so cmocka's leak check (before the teardown) sees everything freed. */
+static void destroy_engine(struct fx *fx)
+{
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
+}
+
+static void resolve_cache_hit_skips_the_resolver(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_v4_only(fx, 60);
+	connect_v4_at(fx, HOST, 0);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	/* Later, the name in other case: A from the cache, AAAA (an error,
+	 * never kept) asked again. */
+	connect_v4_at(fx, "WWW.Example.TEST", 1000);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	assert_int_equal(starts(fx, AF_INET6), 2);
+	/* The cached A waited for the AAAA answer (given 8 ms later, within
+	 * the Resolution Delay), as any early A answer does. */
+	assert_int_equal(fx->result.resolve_ns, 8 * MS);
+	destroy_engine(fx);
+}
+
+static void resolve_cache_entry_expires_after_its_ttl(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_v4_only(fx, 5);
+	connect_v4_at(fx, HOST, 0);		/* kept from 8 ms to 5008 */
+	connect_v4_at(fx, HOST, 4990);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	connect_v4_at(fx, HOST, 5008);
+	assert_int_equal(starts(fx, AF_INET), 2);
+	destroy_engine(fx);
+}
+
+static void resolve_cache_ttl_cut_to_ttl_max(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_v4_only(fx, 300);
+	connect_v4_at(fx, HOST, 0);		/* kept 10 s, not 300 */
+	connect_v4_at(fx, HOST, 9000);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	connect_v4_at(fx, HOST, 10100);
+	assert_int_equal(starts(fx, AF_INET), 2);
+	destroy_engine(fx);
+}
+
+static void resolve_cache_off_by_default(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_v4_only(fx, 60);
+	connect_v4_at(fx, HOST, 0);
+	connect_v4_at(fx, HOST, 1000);
+	assert_int_equal(starts(fx, AF_INET), 2);
+}
+
+static void resolve_cache_keeps_no_negative_answer(void **state)
+{
+	struct fx *fx = *state;
+
+	for (int round = 0; round < 2; round++) {
+		at(fx, (uint64_t)round * 1000);
+		fx->connects = fx->closes = 0;
+		sres_answer(&fx->res, AF_INET6, (uint64_t)round * 1000 + 5,
+			    IOCX_E_NAME, 3, NULL, 0);
+		sres_family(&fx->res, AF_INET6)->ttl_s = 60;
+		sres_answer(&fx->res, AF_INET, (uint64_t)round * 1000 + 6,
+			    IOCX_OK, 0, NULL, 0);	/* no address */
+		sres_family(&fx->res, AF_INET)->ttl_s = 60;
+		start(fx, NULL, 0, 0);
+		at(fx, (uint64_t)round * 1000 + 6);
+		assert_int_equal(fx->connects, 1);
+		assert_int_equal(fx->result.status, IOCX_E_NAME);
+		close_and_finish(fx);
+	}
+	assert_int_equal(starts(fx, AF_INET6), 2);
+	assert_int_equal(starts(fx, AF_INET), 2);
+	assert_int_equal(nsocks(), 0);
+	destroy_engine(fx);
+}
+
+static void resolve_cache_close_during_cached_answer_cancels_once(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = {
+		.host = HOST,
+		.port = PORT,
+		.on_connect = on_connect,
+		.on_close = on_close,
+		.user = fx,
+	};
+	unsigned socks;
+
+	/* Both families kept: the second connect asks the resolver nothing. */
+	answer_dual(fx, 10, 10);
+	sres_family(&fx->res, AF_INET6)->ttl_s = 60;
+	sres_family(&fx->res, AF_INET)->ttl_s = 60;
+	start(fx, NULL, 0, 0);
+	at(fx, 10);
+	complete(fx, sock_to(1, cfx_doc6(1)), IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	close_and_finish(fx);
+	socks = nsocks();
+
+	at(fx, 1000);
+	fx->connects = fx->closes = 0;
+	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
+	/* Closed before the cached answers were taken in. */
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	fake_pump(fx->e);
+	at(fx, 2000);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(nsocks(), socks);
+	/* Nothing was asked of the resolver, so nothing was cancelled. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(fx->res.fam[i].starts, 1);
+		assert_int_equal(fx->res.fam[i].cancels, 0);
+	}
+	destroy_engine(fx);
+}
+
+static void engine_create_rejects_resolve_cache_above_max(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_engine_options o;
+	iocx_engine *e = NULL;
+
+	iocx_engine_options_init(&o);
+	o.resolver = &fx->res.ops;
+	o.resolve_cache = IOCX_MAX_RESOLVE_CACHE + 1;
+	assert_int_equal(cfx_engine_create(&o, &e), IOCX_E_INVAL);
+	assert_null(e);
+	o.resolve_cache = IOCX_MAX_RESOLVE_CACHE;
+	assert_int_equal(cfx_engine_create(&o, &e), IOCX_OK);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -939,6 +1119,23 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			race_name_holds_an_in_flight_slot, setup_cap1,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			resolve_cache_hit_skips_the_resolver, setup_cache,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			resolve_cache_entry_expires_after_its_ttl,
+			setup_cache, teardown),
+		cmocka_unit_test_setup_teardown(
+			resolve_cache_ttl_cut_to_ttl_max, setup_cache_ttl10,
+			teardown),
+		T(resolve_cache_off_by_default),
+		cmocka_unit_test_setup_teardown(
+			resolve_cache_keeps_no_negative_answer, setup_cache,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			resolve_cache_close_during_cached_answer_cancels_once,
+			setup_cache, teardown),
+		T(engine_create_rejects_resolve_cache_above_max),
 	};
 #undef T
 
