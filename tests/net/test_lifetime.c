@@ -85,6 +85,8 @@ struct lt {
 	atomic_bool racing;		/* racers run while set */
 	atomic_long calls;		/* racer calls made, all rounds */
 	atomic_long released_after;	/* releases after on_close */
+	long closed_in_connect;		/* on_close came before
+					   iocx_connect() returned */
 	iocx_mutex vlock;
 	long violations;
 	char first_violation[200];
@@ -346,6 +348,8 @@ static int round_run(uint64_t *rs, bool last)
 			continue;
 		}
 		s->started = true;
+		if (atomic_load(&s->closes) != 0)
+			L.closed_in_connect++;
 		/* ON_CLOSE and ON_CONNECT handles may be gone already. */
 		if (s->who == RACER || s->who == MAIN)
 			atomic_store(&s->conn, conn);
@@ -477,9 +481,10 @@ static void handles_race_idle_watchdog_without_dangling(void **state)
 		fail_msg("%ld violations, first: %s (seed %llu)", L.violations,
 			 L.first_violation, (unsigned long long)L.seed);
 	printf("lifetime: %ld rounds of %d handles, %ld racer calls, %ld "
-	       "on_close(IDLE), %ld releases after on_close, %d left to "
-	       "destroy\n", rounds + 1, SLOTS, atomic_load(&L.calls), idle,
-	       atomic_load(&L.released_after), left);
+	       "on_close(IDLE), %ld releases after on_close, %ld on_close "
+	       "before iocx_connect returned, %d left to destroy\n",
+	       rounds + 1, SLOTS, atomic_load(&L.calls), idle,
+	       atomic_load(&L.released_after), L.closed_in_connect, left);
 	/* The watchdog really raced: some handles were idle-closed. */
 	assert_true(idle > 0);
 	assert_true(atomic_load(&L.released_after) > 0);
