@@ -875,10 +875,9 @@ struct iocx_connect_request {
  * watchdog).  Its memory outlives this call even when on_connect, on a
  * worker, already closed it and its on_close returned; but once the
  * program's own release is made (there or anywhere), *out must not be
- * used again.  On
- * error no callback will run, *out is left as it was and any socket opened
- * is closed.  The checks run in this order, and the first failing one is
- * returned:
+ * used again.  On error no callback will run, *out is left as it was and
+ * any socket opened is closed.  The checks run in this order, and the
+ * first failing one is returned:
  *  1. arguments, IOCX_E_INVAL: NULL engine, req or on_connect;
  *     neither or both of remote and host; a host that is empty, longer
  *     than IOCX_MAX_HOST, or neither a host name nor a numeric address
@@ -983,8 +982,8 @@ enum iocx_close_mode {
  * Returns IOCX_OK, IOCX_E_INVAL for a NULL conn or unknown mode,
  * IOCX_E_ALREADY as above (nothing changes), or IOCX_E_SYSTEM when the
  * request could not be posted to the engine: it stays recorded and takes
- * effect at the connection's next event or at destroy (do not retry: that
- * returns IOCX_E_ALREADY).  Any thread.  Inside the connection's own
+ * effect at the connection's next event or at destroy, and the handle is
+ * released all the same (do not retry: that returns IOCX_E_ALREADY).  Any thread.  Inside the connection's own
  * callback it needs no post, never returns IOCX_E_SYSTEM, and is applied
  * when the callback returns (so on_close never runs inside the on_connect
  * that closed).  From on_close of a connection the engine closed it

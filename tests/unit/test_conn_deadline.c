@@ -2238,6 +2238,17 @@ static void on_sent_never(iocx_conn *c, int status, size_t bytes, void *user)
 	fail_msg("on_sent for a send that was refused");
 }
 
+static void on_recv_never(iocx_conn *c, int status, const void *data,
+			  size_t len, void *user)
+{
+	(void)c;
+	(void)status;
+	(void)data;
+	(void)len;
+	(void)user;
+	fail_msg("on_recv for a read that was refused");
+}
+
 /* Start p with idle_ms 100 and complete its connect: open, watchdog on. */
 static void start_idle(struct fx *fx, struct probe *p)
 {
@@ -2264,7 +2275,9 @@ static void assert_closed_handle(struct probe *p)
 	assert_int_equal(iocx_conn_remote_addr(p->conn, &ss), IOCX_E_NOTCONN);
 	assert_int_equal(iocx_send(p->conn, "x", 1, IOCX_PAYLOAD_COPY,
 				   on_sent_never, NULL), IOCX_E_NOTCONN);
-	assert_int_equal(iocx_read_start(p->conn, NULL), IOCX_E_INVAL);
+	assert_int_equal(iocx_read_start(p->conn, on_recv_never),
+			 IOCX_E_NOTCONN);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_E_NOTCONN);
 	assert_int_equal(iocx_shutdown(p->conn), IOCX_E_NOTCONN);
 	assert_int_equal(iocx_detach(p->conn, &sock), IOCX_E_NOTCONN);
 	assert_int_equal(iocx_conn_queued_bytes(p->conn), 0);
