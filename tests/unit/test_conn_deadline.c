@@ -2260,6 +2260,14 @@ static void start_idle(struct fx *fx, struct probe *p)
 	assert_int_equal(p->conn->state, CONN_OPEN);
 }
 
+/* No data for idle_ms: the watchdog closes p, on_close(IOCX_E_IDLE). */
+static void let_idle_close(struct fx *fx, struct probe *p)
+{
+	expect_value(cb_close, reason, IOCX_E_IDLE);
+	step(fx, 100);
+	assert_int_equal(p->closes, 1);
+}
+
 /*
  * What a handle whose on_close the engine started still answers: the
  * user pointer, and "not open" from everything else.
@@ -2318,9 +2326,7 @@ static void close_after_idle_on_close_releases(void **state)
 
 	start_idle(fx, p);
 	id = fake_id(p->conn);
-	expect_value(cb_close, reason, IOCX_E_IDLE);
-	at(fx, 100);
-	assert_int_equal(p->closes, 1);
+	let_idle_close(fx, p);
 	assert_true(fake_sock(id)->closed && fake_sock(id)->abort);
 	assert_true(live_blocks() > live);
 	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1,
@@ -2350,9 +2356,7 @@ static void close_inside_idle_on_close_releases(void **state)
 	p->release_in_close = true;
 	p->release_rc = 1;
 	start_idle(fx, p);
-	expect_value(cb_close, reason, IOCX_E_IDLE);
-	at(fx, 100);
-	assert_int_equal(p->closes, 1);
+	let_idle_close(fx, p);
 	assert_int_equal(p->release_rc, IOCX_OK);
 	assert_int_equal(live_blocks(), live);
 	assert_int_equal(fake_pump(fx->e), 0);
@@ -2375,8 +2379,7 @@ static void destroy_frees_unreleased_handles_after_every_on_close(void **state)
 	struct iocx_connect_request r = request(fx, failed);
 
 	start_idle(fx, idle);
-	expect_value(cb_close, reason, IOCX_E_IDLE);
-	at(fx, 100);
+	let_idle_close(fx, idle);
 	start_idle(fx, open);
 	start(fx, failed, &r);
 	cfx_complete_connect(fx->e, failed->conn, IOCX_E_REFUSED, 111);
