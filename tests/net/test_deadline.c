@@ -591,7 +591,10 @@ static void idle_watchdog_closes_silent_connection(void **state)
 	assert_true(iocx__now_ns() - t0 >= 200u * 1000000u);
 	/* The peer saw the connection end. */
 	assert_true(peer_wait_eof(p, 0, PEER_TIMEOUT_MS));
-	/* The handle is still ours until we release it. */
+	/* The handle is still ours until we release it.  It counts as
+	 * unreleased once on_close returned, as wait_idle says. */
+	assert_int_equal(iocx_engine_wait_idle(f->engine, PEER_TIMEOUT_MS),
+			 IOCX_OK);
 	assert_ptr_equal(iocx_conn_user(conn), r);
 	assert_true(iocx_conn_socket(conn) == IOCX_INVALID_SOCKET);
 	assert_int_equal(iocx_engine_stats(f->engine, &s), IOCX_OK);
