@@ -14,7 +14,9 @@
  * failed is closed at once and counted.  With --idle, every connect
  * carries that idle watchdog, so N timers stay armed while they are held;
  * a connection the engine closes on its own (on_close with anything but
- * IOCX_OK) fails the run.
+ * IOCX_OK) fails the run; its handle stays valid until close_all()
+ * releases it with the others (the engine never frees a handle the
+ * program holds).
  *
  * Engine memory is counted by an allocator installed with
  * iocx_set_allocator(): a 16-byte header holds each block's size, and

@@ -176,7 +176,10 @@ int main(int argc, char **argv)
 	req.on_connect = on_connect;
 	req.user = &f;
 	req.deadline_ms = 5000;		/* handshake and request */
-	req.idle_ms = 10000;		/* a server that stops answering */
+	/* A server that stops answering: the watchdog's close first ends the
+	 * read session (on_recv IOCX_E_CANCELLED), whose finish() releases
+	 * the handle, as every connection must be released. */
+	req.idle_ms = 10000;
 	rc = iocx_connect(e, &req, NULL);
 	if (rc != IOCX_OK) {
 		fprintf(stderr, "iocx_connect: %s\n", iocx_strerror(rc));

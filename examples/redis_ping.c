@@ -112,6 +112,8 @@ int main(int argc, char **argv)
 	req.payload_ownership = IOCX_PAYLOAD_BORROW;
 	req.on_connect = on_connect;
 	req.deadline_ms = 5000;
+	/* The watchdog's close ends the read session first, and finish()
+	 * releases the handle then. */
 	req.idle_ms = 10000;
 	for (long i = 0; i < n; i++) {
 		req.user = &p[i];

@@ -15,10 +15,13 @@
  *    never run concurrently with each other.
  *  - Every iocx_connect() that returns IOCX_OK yields exactly one on_connect
  *    call and, later, exactly one on_close call; on_close is always the last
- *    callback of a connection.  The iocx_conn handle stays valid until
- *    on_close returns and must not be used afterwards.
- *  - The caller releases every connection with iocx_close() (also after a
- *    failed connect); iocx_engine_destroy() closes whatever is left.
+ *    callback of a connection.
+ *  - The caller releases every connection exactly once, with iocx_close()
+ *    (also after a failed connect, and after an on_close the engine
+ *    started) or a successful iocx_detach().  The engine never frees a
+ *    handle the program has not released: a handle is freed once its
+ *    on_close has returned and it was released, or by
+ *    iocx_engine_destroy(), which closes and frees whatever is left.
  *  - Calls that fail synchronously return a negative IOCX_E_* code, invoke
  *    no callback and change nothing.
  */
@@ -515,7 +518,9 @@ IOCX_API int iocx_engine_create(const struct iocx_engine_options *opts,
  *     IOCX_E_CANCELLED;
  *  4. every connection gets its on_close: IOCX_E_SHUTDOWN if the user had
  *     not closed it, IOCX_OK if they had;
- *  5. it returns once all callbacks have returned, the workers have exited
+ *  5. once every on_close has returned, it frees every handle, released
+ *     or not (those of connections the idle watchdog closed included);
+ *  6. it returns once all callbacks have returned, the workers have exited
  *     and every socket and handle is closed.
  * Returns IOCX_OK, IOCX_E_INVAL for NULL, or IOCX_E_INCALLBACK (and does
  * nothing) from inside a callback of any engine.  Connections need not be
@@ -525,10 +530,12 @@ IOCX_API int iocx_engine_create(const struct iocx_engine_options *opts,
  * An iocx_connect() already running on another thread is waited for (it
  * returns IOCX_E_SHUTDOWN or a connection destroy then closes), but a call
  * that starts after destroy returned uses a freed engine: stop other
- * threads from calling engine functions first.  Likewise, once destroy has
- * started it may deliver on_close and free a connection at any moment: a
- * thread other than the connection's own callbacks must not call
- * iocx_close() on it unless it knows its on_close has not yet returned.
+ * threads from calling engine functions first.  Handles are not freed
+ * before step 5, so until then any thread may still call on a handle it
+ * has not released (iocx_close() then releases it and returns IOCX_OK,
+ * data calls return IOCX_E_NOTCONN once it is closing); a call that is
+ * still running at step 5, or made later, uses freed memory, as for the
+ * engine: stop those threads before destroy returns.
  */
 IOCX_API int iocx_engine_destroy(iocx_engine *engine);
 
@@ -628,10 +635,20 @@ typedef void (*iocx_connect_cb)(iocx_conn *conn,
  * after iocx_close() (also when the close came before destroy, or from
  * on_connect), IOCX_E_SHUTDOWN when iocx_engine_destroy() closed a
  * connection the user had not closed, IOCX_E_IDLE when the idle watchdog
- * (idle_ms) closed it, IOCX_E_DETACHED after iocx_detach().  The handle
- * is freed when this returns.  on_close may be NULL: the connection still
- * closes and frees itself, but the caller is never told when the handle
- * becomes invalid.
+ * (idle_ms) closed it, IOCX_E_DETACHED after iocx_detach().
+ * The handle is freed once this has returned and the program released it
+ * (iocx_close, or a successful iocx_detach), whichever comes last:
+ *  - after the program's release (reason IOCX_OK or IOCX_E_DETACHED) it
+ *    is freed when this returns, and must not be used afterwards;
+ *  - after a close the engine started (IOCX_E_IDLE, IOCX_E_SHUTDOWN) it
+ *    stays valid until the program's iocx_close(), from here (the usual
+ *    pattern: call iocx_close() when reason is not IOCX_OK) or later from
+ *    any thread (iocx_engine_destroy() frees it if that never comes).
+ *    Meanwhile iocx_conn_user() still answers, the socket accessors say
+ *    IOCX_INVALID_SOCKET / IOCX_E_NOTCONN, data calls and iocx_detach()
+ *    return IOCX_E_NOTCONN, and stats.unreleased counts it.
+ * on_close may be NULL: the connection still closes, and is freed by the
+ * same rule, but the caller is never told when.
  */
 typedef void (*iocx_close_cb)(iocx_conn *conn, int reason, void *user);
 
@@ -793,8 +810,11 @@ struct iocx_connect_request {
 	 * Idle watchdog, in ms; 0 = none.  An open connection on which no
 	 * data moved (no send completed, nothing received) for this long is
 	 * closed by the engine with a reset (an idle peer may not be
-	 * reading): on_close then reports IOCX_E_IDLE, and the handle is
-	 * gone like after any on_close.  Activity only stamps a time; the
+	 * reading): on_close then reports IOCX_E_IDLE, at any moment, on a
+	 * worker.  The handle is not freed then: it stays valid, on every
+	 * thread, until the program's iocx_close() releases it (see
+	 * iocx_close_cb), so another thread may keep calling on it without
+	 * synchronising with on_close.  Activity only stamps a time; the
 	 * timer re-arms lazily.
 	 */
 	uint32_t idle_ms;
@@ -891,10 +911,15 @@ struct iocx_connect_request {
 
 /*
  * Start a connection; its outcome arrives in on_connect.  On IOCX_OK,
- * *out (if out is not NULL) is set before any callback can run.  On
- * error no callback will run, *out is left as it was and any socket opened
- * is closed.  The checks run in this order, and the first failing one is
- * returned:
+ * *out (if out is not NULL) is set before any callback can run, and the
+ * handle is the program's until it releases it (iocx_close): valid on
+ * any thread until then, even if the engine closed it meanwhile (idle
+ * watchdog).  Its memory outlives this call even when on_connect, on a
+ * worker, already closed it and its on_close returned; but once the
+ * program's own release is made (there or anywhere), *out must not be
+ * used again.  On error no callback will run, *out is left as it was and
+ * any socket opened is closed.  The checks run in this order, and the
+ * first failing one is returned:
  *  1. arguments, IOCX_E_INVAL: NULL engine, req or on_connect;
  *     neither or both of remote and host; a host that is empty, longer
  *     than IOCX_MAX_HOST, or neither a host name nor a numeric address
@@ -967,7 +992,11 @@ enum iocx_close_mode {
 
 /*
  * Release a connection: required once per connection, after success and
- * after failure alike; on_close follows.  By state:
+ * after failure alike, and after an on_close the engine started (unless
+ * iocx_detach() succeeded, which is the release).  The first call is the
+ * program's release: the handle stays valid until its on_close has
+ * returned (at once when that came already) and must not be used
+ * afterwards.  on_close follows, unless it came already.  By state:
  *  - connect or first-payload send in flight: the operation is cancelled
  *    (CancelIoEx on Windows); on_connect reports IOCX_E_CANCELLED, or the
  *    real result if the operation completed first (IOCX_OK only if the
@@ -981,7 +1010,10 @@ enum iocx_close_mode {
  *    report IOCX_OK), an abortive one drops them (IOCX_E_CANCELLED);
  *    a read session ends with on_recv(IOCX_E_CANCELLED); then the
  *    socket is closed in the asked mode;
- *  - failed (socket already closed): the mode does not matter.
+ *  - failed (socket already closed): the mode does not matter;
+ *  - closed by the engine (on_close(IOCX_E_IDLE) or, during destroy,
+ *    IOCX_E_SHUTDOWN came): it only releases the handle, freeing it if
+ *    on_close has returned, and returns IOCX_OK, no callback follows.
  * A graceful close waits for the peer to take the queued data; a second
  * call with IOCX_CLOSE_ABORT while it is in progress (e.g. from your own
  * timer when the peer stopped reading) returns IOCX_OK, drops what is
@@ -992,18 +1024,21 @@ enum iocx_close_mode {
  * Returns IOCX_OK, IOCX_E_INVAL for a NULL conn or unknown mode,
  * IOCX_E_ALREADY as above (nothing changes), or IOCX_E_SYSTEM when the
  * request could not be posted to the engine: it stays recorded and takes
- * effect at the connection's next event or at destroy (do not retry: that
- * returns IOCX_E_ALREADY).  Any thread.  Inside the connection's own
+ * effect at the connection's next event or at destroy, and the handle is
+ * released all the same (do not retry: that returns IOCX_E_ALREADY).  Any thread.  Inside the connection's own
  * callback it needs no post, never returns IOCX_E_SYSTEM, and is applied
  * when the callback returns (so on_close never runs inside the on_connect
- * that closed).  From on_close of a connection destroy closed it returns
- * IOCX_OK and does nothing.  The handle must still be valid (see
- * iocx_engine_destroy()).
+ * that closed).  From on_close of a connection the engine closed it
+ * returns IOCX_OK and releases it (freed when on_close returns).  The
+ * handle must not have been released before: a second release once its
+ * on_close returned is a use of freed memory, like a double free (the
+ * IOCX_E_ALREADY above is only seen while the handle is still valid).
  */
 IOCX_API int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 
 /* The user pointer given in the connect request; NULL for a NULL conn.
- * Any thread, while the handle is valid. */
+ * Any thread, while the handle is valid (until it is released and its
+ * on_close returned; see iocx_close_cb). */
 IOCX_API void *iocx_conn_user(const iocx_conn *conn);
 
 /*
@@ -1053,8 +1088,10 @@ IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
  * never touches it again: no read, send, cancel, option or close.  The
  * connection then closes without a socket: on_close follows, on a worker,
  * with reason IOCX_E_DETACHED (inside the connection's own callback: once
- * that callback returned), and iocx_close() is not needed (it returns
- * IOCX_E_ALREADY, also with IOCX_CLOSE_ABORT).  Send and read calls
+ * that callback returned).  A successful detach is the program's release
+ * of the handle, which is freed when that on_close returns: iocx_close()
+ * is not needed (until then it returns IOCX_E_ALREADY, also with
+ * IOCX_CLOSE_ABORT).  Send and read calls
  * fail with IOCX_E_NOTCONN from the moment this returns.
  *
  * Only an idle connection can be detached, so that no byte is lost or
@@ -1226,8 +1263,16 @@ struct iocx_stats {
 	 */
 	uint64_t same_socket_retries;
 	uint64_t same_socket_fallbacks;
+	/*
+	 * Gauge: handles whose on_close has returned while the program had
+	 * not released them (the idle watchdog closed them, or a destroy is
+	 * closing them).  Each keeps its memory until iocx_close() releases
+	 * it (see iocx_close_cb); one that keeps growing is a program that
+	 * forgets to.
+	 */
+	uint64_t unreleased;
 	/* Counters of later versions (zero here); 1024 bytes in all. */
-	uint64_t reserved[44];
+	uint64_t reserved[43];
 };
 
 /*

@@ -148,7 +148,11 @@ static bool seal_close(struct iocx_conn *c, bool abort)
 	return abort || seen == 1 + IOCX_CLOSE_ABORT;
 }
 
-/* Deliver on_close: the last callback.  Returns true (drop alive ref). */
+/*
+ * Deliver on_close: the last callback.  Returns true (drop alive ref).
+ * The memory stays until the program released the handle too: a handle
+ * closed by the engine (idle watchdog, destroy) waits for iocx_close().
+ */
 static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 {
 	struct iocx_engine *e = c->engine;
@@ -167,6 +171,11 @@ static bool finish(struct iocx_conn *c, enum iocx_conn_state from)
 	}
 	if (c->on_close)
 		c->on_close(c, reason, c->user);
+	/* Before the unbusy: destroy reaps once nothing is busy. */
+	if (!c->child &&
+	    !(atomic_fetch_or(&c->life, CONN_LIFE_FINISHED) &
+	      CONN_LIFE_RELEASED))
+		iocx__count(&set->unreleased, 1);
 	iocx__engine_unbusy(e);
 	return true;
 }
@@ -1419,50 +1428,73 @@ void iocx__conn_unref(struct iocx_conn *c)
 	iocx__engine_forget(e, c);	/* frees c */
 }
 
+/* See conn.h. */
+void iocx__conn_release(struct iocx_conn *c)
+{
+	struct iocx_engine *e = c->engine;
+
+	if (atomic_fetch_or(&c->life, CONN_LIFE_RELEASED) &
+	    CONN_LIFE_FINISHED)
+		iocx__uncount(&iocx__counters(e)->unreleased, 1);
+	iocx__conn_unref(c);	/* may be the last */
+}
+
 /* See iocx.h. */
 int iocx_close(iocx_conn *c, enum iocx_close_mode mode)
 {
 	int expected = CONN_CLOSE_NONE;
-	int rc;
+	bool release;
+	int rc = IOCX_OK;
 
 	if (!c || (mode != IOCX_CLOSE_GRACEFUL && mode != IOCX_CLOSE_ABORT))
 		return IOCX_E_INVAL;
 	/*
 	 * Take the request's reference before publishing the request: once
-	 * close_request is set, a worker may finish and free the connection.
+	 * close_request is set, a worker may finish the connection.
 	 */
 	iocx__conn_ref(c);
-	if (!atomic_compare_exchange_strong(&c->close_request, &expected,
-					    1 + (int)mode) &&
-	    !(mode == IOCX_CLOSE_ABORT &&
-	      expected == 1 + IOCX_CLOSE_GRACEFUL &&
-	      atomic_compare_exchange_strong(&c->close_request, &expected,
-					     1 + IOCX_CLOSE_ABORT))) {
-		/* Already asked, and not a graceful close made abortive
-		 * (the one change a second close may make). */
+	if (atomic_compare_exchange_strong(&c->close_request, &expected,
+					   1 + (int)mode)) {
+		/* The first close: the program lets go of the handle
+		 * (never a race's attempt: it has no program). */
+		release = !c->child;
+	} else if (mode == IOCX_CLOSE_ABORT &&
+		   expected == 1 + IOCX_CLOSE_GRACEFUL &&
+		   atomic_compare_exchange_strong(&c->close_request, &expected,
+						  1 + IOCX_CLOSE_ABORT)) {
+		/* A graceful close made abortive: the one change a second
+		 * close may make. */
+		release = false;
+	} else {
 		iocx__conn_unref(c);
 		return IOCX_E_ALREADY;
 	}
-	if (iocx__current_conn == c) {
-		/* Inside c's own callback: settle() acts once it returns. */
+	if (iocx__current_conn == c ||
+	    (atomic_load(&c->life) & CONN_LIFE_FINISHED)) {
+		/* Inside c's own callback settle() acts once it returns;
+		 * after on_close there is nothing left to close. */
 		iocx__conn_unref(c);
-		return IOCX_OK;
+	} else {
+		/*
+		 * A reference of our own while post() runs: once the request
+		 * is queued its reference may be used up by a worker, and
+		 * destroy may then finish and free the backend that post() is
+		 * still in (a wake-up after the queue's unlock).  c stays in
+		 * its live list until we drop this, so destroy waits.
+		 */
+		iocx__conn_ref(c);
+		rc = c->engine->backend->post(c->engine, IOCX_EV_CLOSE, c);
+		if (rc != IOCX_OK) {
+			/* The request stays recorded (a worker may already
+			 * act on it) and takes effect at the next event or at
+			 * destroy. */
+			iocx__conn_unref(c);
+		}
+		iocx__conn_unref(c);	/* ours */
 	}
-	/*
-	 * A reference of our own while post() runs: once the request is
-	 * queued its reference may be used up and c freed by a worker, and
-	 * destroy may then finish and free the backend that post() is still
-	 * in (a wake-up after the queue's unlock).  c stays in its live list
-	 * until we drop this, so destroy waits.
-	 */
-	iocx__conn_ref(c);
-	rc = c->engine->backend->post(c->engine, IOCX_EV_CLOSE, c);
-	if (rc != IOCX_OK) {
-		/* The request stays recorded (a worker may already act on it)
-		 * and takes effect at the next event or at destroy. */
-		iocx__conn_unref(c);
-	}
-	iocx__conn_unref(c);		/* ours: may be the last */
+	/* Last: the handle may be freed here (its on_close returned). */
+	if (release)
+		iocx__conn_release(c);
 	return rc;
 }
 

@@ -11,8 +11,13 @@
  * conn->lock has been released.
  *
  * References: one "alive" reference from iocx_connect() until on_close has
- * returned, plus one per request event posted for the connection.  The
- * memory goes back to the allocator at zero.
+ * returned, one of the program's from iocx_connect() until it releases
+ * the handle (its first iocx_close(), which a successful iocx_detach()
+ * makes too, or destroy's reap of what it never released), plus one per
+ * request event posted for the connection.  The memory goes back to the
+ * allocator at zero, so a handle the program holds is never freed, even
+ * after an on_close the engine started (idle watchdog, destroy).  A race's
+ * attempts (child) have no program reference: their race holds them.
  */
 #ifndef IOCX_CONN_H
 #define IOCX_CONN_H
@@ -73,6 +78,17 @@ enum iocx_conn_state {
  */
 #define CONN_CLOSE_NONE 0
 #define CONN_CLOSE_DONE 3
+/* Destroy released a handle the program never released (engine.c). */
+#define CONN_CLOSE_REAPED 4
+
+/*
+ * conn->life bits, each set once: FINISHED when on_close has returned,
+ * RELEASED when the program's reference is dropped.  Whichever comes
+ * second sees the other, so stats.unreleased counts a handle exactly
+ * while it is finished and not released.
+ */
+#define CONN_LIFE_FINISHED 1u
+#define CONN_LIFE_RELEASED 2u
 
 /* One iocx_send; the data follows the struct for IOCX_PAYLOAD_COPY. */
 struct iocx_send_req {
@@ -191,11 +207,14 @@ struct iocx_conn {
 	struct iocx_engine *engine;
 	iocx_lock lock;			/* see iocx_lock (platform.h) */
 	atomic_uint refs;
+	/* The first change away from CONN_CLOSE_NONE is the program's
+	 * release (or destroy's reap): exactly one caller makes it. */
 	atomic_int close_request;
 	enum iocx_conn_state state;	/* written only by conn_transition */
 	/* Destroy could not post this connection's SHUTDOWN: a worker
 	 * delivers it (engine.c), with the reference destroy took. */
 	atomic_bool shutdown_missed;
+	_Atomic uint8_t life;		/* CONN_LIFE_* */
 	/*
 	 * The worker's side of the data requests without the request lock
 	 * (see take_requests in conn.c).  req_touched: set under the
@@ -258,7 +277,13 @@ struct iocx_conn {
 
 	uint32_t timer_slot;		/* heap index + 1, 0 = not armed */
 	unsigned flags;
-	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
+	struct iocx_conn *aq_prev;		/* (admission.c) */
+	union {
+		struct iocx_conn *aq_next;	/* (admission.c) */
+		/* Destroy's list of the unreleased (engine.c), made once
+		 * every on_close returned: out of any queue by then. */
+		struct iocx_conn *reap_next;
+	};
 	iocx_connect_cb on_connect;
 	iocx_close_cb on_close;
 	void *user;
@@ -373,6 +398,12 @@ void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev);
 
 /* Take / drop a reference; the last drop frees c via the engine. */
 void iocx__conn_ref(struct iocx_conn *c);
+/*
+ * Drop the program's reference of c (not a race's attempt), whose
+ * close_request the caller just moved away from CONN_CLOSE_NONE: the
+ * program's release, or destroy's on its behalf.
+ */
+void iocx__conn_release(struct iocx_conn *c);
 /* Take a reference unless the count already reached zero. */
 bool iocx__conn_tryref(struct iocx_conn *c);
 void iocx__conn_unref(struct iocx_conn *c);

@@ -191,6 +191,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	iocx__lock_init(&c->lock);
 	atomic_init(&c->refs, 1);	/* alive until on_close returns */
 	atomic_init(&c->close_request, CONN_CLOSE_NONE);
+	atomic_init(&c->life, 0);
 	atomic_init(&c->shutdown_missed, false);
 	atomic_init(&c->req_touched, false);
 	atomic_init(&c->open_for_send, false);
@@ -262,6 +263,7 @@ static int start_connect(iocx_engine *e,
 	c = conn_alloc(e, req, remote_len, local_len);
 	if (!c)
 		return IOCX_E_NOMEM;
+	iocx__conn_ref(c);	/* the program's, until its release */
 	if (req->host) {
 		rc = iocx__race_create(c, req->host, req->port);
 		if (rc != IOCX_OK)
@@ -290,18 +292,28 @@ static int start_connect(iocx_engine *e,
 	iocx__count(&set->open, 1);
 	if (out)
 		*out = c;	/* before any callback can run */
+	/*
+	 * Ours until we return: an on_connect on a worker may close c (the
+	 * program's release) and its on_close return before the start
+	 * below has even unlocked c; the memory still outlives this call.
+	 */
+	iocx__conn_ref(c);
 	rc = iocx__conn_start(c);
-	if (rc == IOCX_OK)
+	if (rc == IOCX_OK) {
+		iocx__conn_unref(c);
 		return IOCX_OK;
+	}
 
 	/* The start failed synchronously: no socket is left, no slot held,
-	 * the state is CLOSED; undo the accounting and drop the only
-	 * reference. */
+	 * the state is CLOSED; undo the accounting and drop the references
+	 * (ours, the program's, alive). */
 	if (out)
 		*out = old_out;
 	iocx__set_last_os_error(c->os_code);
 	iocx__uncount(&set->connects_started, 1);
 	iocx__uncount(&set->open, 1);
+	iocx__conn_unref(c);
+	iocx__conn_unref(c);
 	iocx__conn_unref(c);
 	return rc;
 

@@ -4,8 +4,9 @@
  * Workers block in backend->wait() and hand every event to its connection
  * (conn.c).  Shutdown never relies on closing the completion queue (under
  * Wine that does not wake waiters): destroy posts a SHUTDOWN request per
- * live connection, waits until the last one is freed, then posts one STOP
- * per worker and joins them.
+ * live connection, waits until every on_close has returned, releases the
+ * handles the program never released (reap_unreleased), waits until the
+ * last connection is freed, then posts one STOP per worker and joins them.
  *
  * A post can fail (Windows: PostQueuedCompletionStatus out of memory).
  * Destroy tries each one IOCX__POST_TRIES times, then takes a path that
@@ -391,6 +392,78 @@ static bool engine_idle(iocx_engine *e)
 }
 
 /*
+ * Collect the connections of l the program never released (no iocx_close,
+ * no detach), marking them released by destroy, onto *head.  Called once
+ * every on_close has returned: a listed connection with no close request
+ * still holds the program's reference, so it is not on its way out.
+ */
+static void reap_list(struct iocx_live_list *l, struct iocx_conn **head)
+{
+	iocx__mutex_lock(&l->lock);
+	for (struct iocx_conn *c = l->conns; c; c = c->next) {
+		int none = CONN_CLOSE_NONE;
+
+		if (c->child ||
+		    !atomic_compare_exchange_strong(&c->close_request, &none,
+						    CONN_CLOSE_REAPED))
+			continue;
+		c->reap_next = *head;
+		*head = c;
+	}
+	iocx__mutex_unlock(&l->lock);
+}
+
+/*
+ * Destroy frees every handle, released or not, but only after every
+ * on_close: until then a handle the idle watchdog or destroy closed stays
+ * valid for the program's threads.  The releases are dropped outside the
+ * lists' locks (a last drop unlinks the connection under its list lock).
+ */
+static void reap_unreleased(iocx_engine *e)
+{
+	struct iocx_conn *head = NULL;
+
+	reap_list(&e->live_shared, &head);
+	for (unsigned i = 0; i < e->nthreads; i++)
+		reap_list(&e->workers[i].live, &head);
+	while (head) {
+		struct iocx_conn *c = head;
+
+		head = c->reap_next;
+		iocx__conn_release(c);
+	}
+}
+
+/* Every connection has had its on_close, and no iocx_connect runs. */
+static bool all_finished(iocx_engine *e)
+{
+	bool done;
+
+	/* callers first: a connect under way may still make one busy. */
+	iocx__mutex_lock(&e->lock);
+	done = atomic_load(&e->callers) == 0;
+	iocx__mutex_unlock(&e->lock);
+	return done && atomic_load(&e->busy) == 0;
+}
+
+/*
+ * Wait until all_finished(): no caller is left in iocx_connect (none can
+ * enter once shutting_down is set) and busy reached 0, which it then
+ * keeps (only a callback or a caller could start a connection).
+ */
+static void wait_all_finished(iocx_engine *e)
+{
+	iocx__mutex_lock(&e->lock);
+	while (atomic_load(&e->callers) != 0)
+		iocx__cond_wait(&e->idle, &e->lock);
+	iocx__mutex_unlock(&e->lock);
+	iocx__mutex_lock(&e->drain_lock);
+	while (atomic_load(&e->busy) != 0)
+		iocx__cond_wait(&e->drained, &e->drain_lock);
+	iocx__mutex_unlock(&e->drain_lock);
+}
+
+/*
  * Wait until l is empty.  No connection joins a list once shutting_down
  * is set, so an empty list stays empty.
  */
@@ -412,12 +485,19 @@ int iocx_engine_destroy(iocx_engine *e)
 
 	request_shutdown(e);
 	if (e->flags & IOCX__ENGINE_MANUAL) {
+		while (!all_finished(e))
+			iocx__engine_run(e, WAIT_SLICE_MS);
+		reap_unreleased(e);
 		while (!engine_idle(e))
 			iocx__engine_run(e, WAIT_SLICE_MS);
 	} else {
+		wait_all_finished(e);
+		reap_unreleased(e);
 		wait_list_empty(&e->live_shared);
 		for (unsigned i = 0; i < e->nthreads; i++)
 			wait_list_empty(&e->workers[i].live);
+		/* Again, last: a connect that began during destroy and saw
+		 * it (IOCX_E_SHUTDOWN) may still be leaving. */
 		iocx__mutex_lock(&e->lock);
 		while (atomic_load(&e->callers) != 0)
 			iocx__cond_wait(&e->idle, &e->lock);

@@ -53,6 +53,7 @@ void iocx__stats_add(const struct iocx_counters *s, struct iocx_stats *out)
 	out->paced += load(&s->paced);
 	out->same_socket_retries += load(&s->same_socket_retries);
 	out->same_socket_fallbacks += load(&s->same_socket_fallbacks);
+	out->unreleased += load(&s->unreleased);
 }
 
 /* See stats.h. */
@@ -62,6 +63,8 @@ void iocx__stats_clamp(struct iocx_stats *out)
 		out->in_flight = 0;
 	if ((int64_t)out->open < 0)
 		out->open = 0;
+	if ((int64_t)out->unreleased < 0)
+		out->unreleased = 0;
 }
 
 /* See stats.h. */

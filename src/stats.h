@@ -37,6 +37,7 @@ struct iocx_counters {
 	_Atomic uint64_t paced;
 	_Atomic uint64_t same_socket_retries;
 	_Atomic uint64_t same_socket_fallbacks;
+	_Atomic uint64_t unreleased;
 	/* iocx_io_errors: send and receive outcomes by -code. */
 	_Atomic uint64_t send_errors[IOCX_ERROR_COUNT];
 	_Atomic uint64_t recv_errors[IOCX_ERROR_COUNT];

@@ -107,8 +107,9 @@ static uint64_t now_ms(void)
 }
 
 /*
- * The engine frees a handle right after its on_close returns, on the
- * worker: wait (bounded) until the library holds target blocks again.
+ * The engine frees a handle once its on_close has returned and it was
+ * released (on the worker, when that comes last): wait (bounded) until
+ * the library holds target blocks again.
  */
 static bool wait_live(long target)
 {
@@ -254,11 +255,13 @@ static void on_close(iocx_conn *conn, int reason, void *user)
 {
 	struct rec *r = user;
 
-	(void)conn;
 	enter(r);
 	if (atomic_load(&r->connects) == 0)
 		atomic_store(&r->close_before_connect, true);
 	r->reason = reason;
+	/* The idle watchdog closed it: the handle waits for its release. */
+	if (reason != IOCX_OK)
+		CHECK(iocx_close(conn, r->close_mode) == IOCX_OK);
 	atomic_fetch_sub(&r->in_callback, 1);
 	atomic_fetch_add(&r->closes, 1);
 }

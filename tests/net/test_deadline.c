@@ -575,6 +575,7 @@ static void idle_watchdog_closes_silent_connection(void **state)
 	struct peer_rec *r = &f->rec[0];
 	struct iocx_connect_request req;
 	iocx_conn *conn = NULL;
+	struct iocx_stats s;
 	uint64_t t0;
 
 	assert_non_null(p);
@@ -590,6 +591,17 @@ static void idle_watchdog_closes_silent_connection(void **state)
 	assert_true(iocx__now_ns() - t0 >= 200u * 1000000u);
 	/* The peer saw the connection end. */
 	assert_true(peer_wait_eof(p, 0, PEER_TIMEOUT_MS));
+	/* The handle is still ours until we release it.  It counts as
+	 * unreleased once on_close returned, as wait_idle says. */
+	assert_int_equal(iocx_engine_wait_idle(f->engine, PEER_TIMEOUT_MS),
+			 IOCX_OK);
+	assert_ptr_equal(iocx_conn_user(conn), r);
+	assert_true(iocx_conn_socket(conn) == IOCX_INVALID_SOCKET);
+	assert_int_equal(iocx_engine_stats(f->engine, &s), IOCX_OK);
+	assert_int_equal(s.unreleased, 1);
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	assert_int_equal(iocx_engine_stats(f->engine, &s), IOCX_OK);
+	assert_int_equal(s.unreleased, 0);
 	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
 	peer_close(p);

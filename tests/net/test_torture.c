@@ -20,8 +20,11 @@
  * byte received that was not sent; memory and handles back to where they
  * were before the engine.
  *
- * The handle lifetime rule: a handle is freed after its on_close (which
- * the engine may run by itself: idle watchdog, destroy).  So a thread
+ * The handle lifetime rule: a handle is freed once its on_close has
+ * returned and the program released it.  on_close releases the handles
+ * the engine closed by itself (idle watchdog, destroy), the usual
+ * pattern, so after on_close every handle is released and may be gone
+ * (test_lifetime races calls against on_close instead).  So a thread
  * calls iocx_close() or iocx_send() on a connection only under the
  * connection's lock and only while its closed flag, which on_close sets
  * under that lock, is clear.  The handle is stored in the record, under
@@ -321,7 +324,6 @@ static void on_close(iocx_conn *conn, int reason, void *user)
 	struct trec *r = user;
 	bool why;
 
-	(void)conn;
 	enter(r, "on_close");
 	iocx__mutex_lock(&r->m);
 	if (r->closes++ != 0 || r->connects != 1)
@@ -348,6 +350,12 @@ static void on_close(iocx_conn *conn, int reason, void *user)
 			  "idle %u, connected %d)", rec_index(r),
 			  iocx_error_name(reason), r->close_requested,
 			  (unsigned)r->idle_ms, r->connected);
+	/* The engine closed it and nobody released it yet (a close that
+	 * came while on_close waited for the lock did): release it. */
+	if (reason != IOCX_OK && !r->close_requested &&
+	    iocx_close(conn, IOCX_CLOSE_GRACEFUL) != IOCX_OK)
+		violation("on_close of record %ld: releasing after %s failed",
+			  rec_index(r), iocx_error_name(reason));
 	r->reason = reason;
 	r->closed = true;
 	iocx__mutex_unlock(&r->m);

@@ -179,6 +179,7 @@ void cfx_check_stats_(iocx_engine *e, const struct iocx_stats *want,
 	STAT(closed);
 	STAT(in_flight);
 	STAT(open);
+	STAT(unreleased);
 	for (i = 0; i < IOCX_ERROR_COUNT; i++)
 		STAT(errors[i]);
 	if (!same)

@@ -90,8 +90,9 @@ int cfx_group_teardown(void **state);
 /*
  * Compare e's stats with want and fail the test at file:line, after
  * printing every field that differs.  The compared fields are the connect
- * counters, payload_bytes, fastopen_used, closed, in_flight, open and
- * errors[], plus retries and the same-socket counters if with_retries.
+ * counters, payload_bytes, fastopen_used, closed, in_flight, open,
+ * unreleased and errors[], plus retries and the same-socket counters if
+ * with_retries.
  */
 void cfx_check_stats_(iocx_engine *e, const struct iocx_stats *want,
 		      bool with_retries, const char *file, int line);

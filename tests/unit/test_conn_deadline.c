@@ -1,6 +1,7 @@
 /*
- * Unit tests of connect deadlines, retries with backoff and the engine's
- * use of its timer heap, through the public API on a manual engine over
+ * Unit tests of connect deadlines, retries with backoff, the idle
+ * watchdog and the handle lifetime around it (who frees a handle the
+ * engine closed), and the engine's use of its timer heap, through the public API on a manual engine over
  * the scripted fake backend, with a fake clock: the test swaps e->clock
  * for fake_clock() and moves time itself, so every deadline and backoff
  * is exact to the millisecond and nothing depends on the machine's speed.
@@ -76,6 +77,14 @@ struct probe {
 	int reason;
 	bool sock_closed_at_connect;	/* current socket, at on_connect */
 	bool abort_at_connect;
+	/* Handle lifetime: on_close releases its handle unless the reason
+	 * is IOCX_OK (release_rc), and touches other's handle (other_user,
+	 * other_rc: iocx_conn_user and iocx_close on it). */
+	bool release_in_close;
+	int release_rc;
+	struct probe *other;
+	void *other_user;
+	int other_rc;
 };
 
 struct fx {
@@ -119,6 +128,12 @@ static void cb_close(iocx_conn *conn, int reason, void *user)
 		check_expected(reason);
 	p->closes++;
 	p->reason = reason;
+	if (p->release_in_close && reason != IOCX_OK)
+		p->release_rc = iocx_close(conn, IOCX_CLOSE_ABORT);
+	if (p->other) {
+		p->other_user = iocx_conn_user(p->other->conn);
+		p->other_rc = iocx_close(p->other->conn, IOCX_CLOSE_GRACEFUL);
+	}
 	cb_depth--;
 }
 
@@ -2206,6 +2221,186 @@ static void deadline_on_worker_engine_times_out(void **state)
 	}
 }
 
+/* ---- handle lifetime: the idle watchdog, destroy ------------------- */
+
+/* Blocks the library holds from the checked heap. */
+static unsigned long live_blocks(void)
+{
+	return hook_allocs - hook_frees;
+}
+
+static void on_sent_never(iocx_conn *c, int status, size_t bytes, void *user)
+{
+	(void)c;
+	(void)status;
+	(void)bytes;
+	(void)user;
+	fail_msg("on_sent for a send that was refused");
+}
+
+static void on_recv_never(iocx_conn *c, int status, const void *data,
+			  size_t len, void *user)
+{
+	(void)c;
+	(void)status;
+	(void)data;
+	(void)len;
+	(void)user;
+	fail_msg("on_recv for a read that was refused");
+}
+
+/* Start p with idle_ms 100 and complete its connect: open, watchdog on. */
+static void start_idle(struct fx *fx, struct probe *p)
+{
+	struct iocx_connect_request r = request(fx, p);
+
+	r.idle_ms = 100;
+	start(fx, p, &r);
+	cfx_complete_connect(fx->e, p->conn, IOCX_OK, 0);
+	assert_int_equal(p->conn->state, CONN_OPEN);
+}
+
+/* No data for idle_ms: the watchdog closes p, on_close(IOCX_E_IDLE). */
+static void let_idle_close(struct fx *fx, struct probe *p)
+{
+	expect_value(cb_close, reason, IOCX_E_IDLE);
+	step(fx, 100);
+	assert_int_equal(p->closes, 1);
+}
+
+/*
+ * What a handle whose on_close the engine started still answers: the
+ * user pointer, and "not open" from everything else.
+ */
+static void assert_closed_handle(struct probe *p)
+{
+	struct sockaddr_storage ss;
+	iocx_socket_t sock;
+
+	assert_ptr_equal(iocx_conn_user(p->conn), p);
+	assert_true(iocx_conn_socket(p->conn) == IOCX_INVALID_SOCKET);
+	assert_int_equal(iocx_conn_local_addr(p->conn, &ss), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_conn_remote_addr(p->conn, &ss), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_send(p->conn, "x", 1, IOCX_PAYLOAD_COPY,
+				   on_sent_never, NULL), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_read_start(p->conn, on_recv_never),
+			 IOCX_E_NOTCONN);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_shutdown(p->conn), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_detach(p->conn, &sock), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_conn_queued_bytes(p->conn), 0);
+}
+
+/*
+ * The program's release before any on_close: iocx_close, then
+ * on_close(IOCX_OK), and the memory goes when on_close returns; the
+ * watchdog never fires and nothing counts as unreleased.
+ */
+static void close_before_idle_frees_after_on_close(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	unsigned long live = live_blocks();
+
+	start_idle(fx, p);
+	close_and_pump(fx, p);
+	assert_int_equal(p->reason, IOCX_OK);
+	assert_int_equal(live_blocks(), live);
+	at(fx, 1000);
+	assert_int_equal(p->closes, 1);
+	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1);
+}
+
+/*
+ * The watchdog closes a handle the program holds: on_close(IOCX_E_IDLE),
+ * and the handle stays valid memory, counted unreleased, until the
+ * program's iocx_close, which releases it (IOCX_OK, nothing posted, no
+ * callback) and frees it at once.
+ */
+static void close_after_idle_on_close_releases(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	unsigned long live = live_blocks();
+	unsigned id;
+
+	start_idle(fx, p);
+	id = fake_id(p->conn);
+	let_idle_close(fx, p);
+	assert_true(fake_sock(id)->closed && fake_sock(id)->abort);
+	assert_true(live_blocks() > live);
+	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1,
+		    .unreleased = 1);
+
+	assert_closed_handle(p);
+	fake_log_clear();
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	assert_int_equal(fake_log_len(), 0);	/* not even a post */
+	assert_int_equal(live_blocks(), live);
+	assert_int_equal(fake_pump(fx->e), 0);
+	assert_int_equal(p->closes, 1);
+	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1);
+}
+
+/*
+ * The common pattern: on_close releases its handle when the reason is
+ * not IOCX_OK.  iocx_close inside on_close returns IOCX_OK, and the
+ * memory goes when on_close returns; it never counts as unreleased.
+ */
+static void close_inside_idle_on_close_releases(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	unsigned long live = live_blocks();
+
+	p->release_in_close = true;
+	p->release_rc = 1;
+	start_idle(fx, p);
+	let_idle_close(fx, p);
+	assert_int_equal(p->release_rc, IOCX_OK);
+	assert_int_equal(live_blocks(), live);
+	assert_int_equal(fake_pump(fx->e), 0);
+	check_stats(fx, .connects_started = 1, .connects_ok = 1, .closed = 1);
+}
+
+/*
+ * Destroy with handles the program never released: one the watchdog
+ * closed before, one open, one whose connect failed (awaiting its
+ * close).  Every on_close comes first (IOCX_E_SHUTDOWN), and during them
+ * every handle is still valid: an on_close reads the idle one's user
+ * pointer and releases it (IOCX_OK).  Destroy frees the rest; the
+ * checked heap fails the test if it does not.
+ */
+static void destroy_frees_unreleased_handles_after_every_on_close(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *idle = &fx->p[0], *open = &fx->p[1];
+	struct probe *failed = &fx->p[2];
+	struct iocx_connect_request r = request(fx, failed);
+
+	start_idle(fx, idle);
+	let_idle_close(fx, idle);
+	start_idle(fx, open);
+	start(fx, failed, &r);
+	cfx_complete_connect(fx->e, failed->conn, IOCX_E_REFUSED, 111);
+	check_stats(fx, .connects_started = 3, .connects_ok = 2,
+		    .connects_failed = 1, .errors[-IOCX_E_REFUSED] = 1,
+		    .closed = 1, .open = 2, .unreleased = 1);
+
+	open->other = idle;
+	open->other_rc = 1;
+	expect_value(cb_close, reason, IOCX_E_SHUTDOWN);
+	expect_value(cb_close, reason, IOCX_E_SHUTDOWN);
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
+	assert_int_equal(open->closes, 1);
+	assert_int_equal(failed->closes, 1);
+	assert_int_equal(idle->closes, 1);
+	assert_ptr_equal(open->other_user, idle);
+	assert_int_equal(open->other_rc, IOCX_OK);
+	assert_int_equal(fake_engines(), fx->engines);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2256,6 +2451,10 @@ int main(void)
 		T(connect_timer_growth_nomem_changes_nothing),
 		T(connect_many_with_deadlines_each_reported_once),
 		T(deadline_on_worker_engine_times_out),
+		T(close_before_idle_frees_after_on_close),
+		T(close_after_idle_on_close_releases),
+		T(close_inside_idle_on_close_releases),
+		T(destroy_frees_unreleased_handles_after_every_on_close),
 #undef T
 	};
 

@@ -427,6 +427,7 @@ static void detach_idle_gives_socket_and_closes_detached(void **state)
 	struct fx *fx = *state;
 	struct iocx_connect_request r = request(fx);
 	iocx_socket_t s = IOCX_INVALID_SOCKET;
+	unsigned long live = hook_allocs - hook_frees;
 	iocx_conn *c;
 	size_t log0;
 
@@ -456,6 +457,8 @@ static void detach_idle_gives_socket_and_closes_detached(void **state)
 			    rec->call == FAKE_CLOSE || rec->call == FAKE_POST);
 	}
 	assert_false(fake_sock(1)->closed);
+	/* The detach was the program's release: freed after on_close. */
+	assert_int_equal(hook_allocs - hook_frees, live);
 	cfx_check_stats(fx->e, false, .connects_started = 1,
 			.connects_ok = 1, .closed = 1);
 }
