@@ -32,10 +32,12 @@ void iocx__admission_init(struct iocx_engine *e)
 	iocx__mutex_init(&a->lock);
 	a->head = a->tail = NULL;
 	a->len = 0;
-	a->tat = 0;
 	a->interval_ns = e->opts.connect_rate ? NS_PER_S / e->opts.connect_rate
 					      : 0;
-	a->tolerance_ns = (uint64_t)(burst - 1) * a->interval_ns;
+	a->cap_ns = (uint64_t)burst * a->interval_ns;
+	a->credit_ns = a->cap_ns;	/* a full bucket at first */
+	a->last_ns = 0;
+	a->pq_head = a->pq_tail = NULL;
 }
 
 /* See admission.h. */
@@ -136,19 +138,93 @@ bool iocx__admission_withdraw(struct iocx_engine *e, struct iocx_conn *c)
 	return queued;
 }
 
+/* Wake c, the FIFO's new head, to take its token: a KICK holding a
+ * reference taken under a->lock, while c could not leave the FIFO. */
+static void wake(struct iocx_engine *e, struct iocx_conn *c)
+{
+	if (!c)
+		return;
+	while (e->backend->post(e, IOCX_EV_KICK, c) != IOCX_OK)
+		;
+}
+
+/* Unlink c from the pacing FIFO; returns the new head to wake (with its
+ * reference taken) when c was the head, else NULL. */
+static struct iocx_conn *unpace_locked(struct iocx_admission *a,
+				       struct iocx_conn *c)
+{
+	bool was_head = a->pq_head == c;
+
+	if (c->pq_prev)
+		c->pq_prev->pq_next = c->pq_next;
+	else
+		a->pq_head = c->pq_next;
+	if (c->pq_next)
+		c->pq_next->pq_prev = c->pq_prev;
+	else
+		a->pq_tail = c->pq_prev;
+	c->pq_next = c->pq_prev = NULL;
+	c->pq_in = false;
+	atomic_store(&c->pq_wake, false);
+	if (!was_head || !a->pq_head)
+		return NULL;
+	atomic_store(&a->pq_head->pq_wake, true);
+	iocx__conn_ref(a->pq_head);
+	return a->pq_head;
+}
+
 /* See admission.h. */
-uint64_t iocx__admission_pace(struct iocx_engine *e, uint64_t now)
+bool iocx__admission_pace(struct iocx_engine *e, struct iocx_conn *c,
+			  uint64_t now, uint64_t *due)
 {
 	struct iocx_admission *a = &e->admission;
-	uint64_t start;
+	struct iocx_conn *next = NULL;
+	bool go = false;
 
+	*due = 0;
 	if (a->interval_ns == 0)
-		return now;
+		return true;
 	iocx__mutex_lock(&a->lock);
-	start = a->tat > a->tolerance_ns ? a->tat - a->tolerance_ns : 0;
-	if (start < now)
-		start = now;
-	a->tat = (a->tat > start ? a->tat : start) + a->interval_ns;
+	if (now > a->last_ns) {
+		a->credit_ns += now - a->last_ns;
+		if (a->credit_ns > a->cap_ns)
+			a->credit_ns = a->cap_ns;
+		a->last_ns = now;
+	}
+	if (a->pq_head == NULL || a->pq_head == c) {
+		if (a->credit_ns >= a->interval_ns) {
+			a->credit_ns -= a->interval_ns;
+			go = true;
+			if (c->pq_in)
+				next = unpace_locked(a, c);
+		} else {
+			*due = now + (a->interval_ns - a->credit_ns);
+		}
+	}
+	if (!go && !c->pq_in) {
+		c->pq_prev = a->pq_tail;
+		c->pq_next = NULL;
+		if (a->pq_tail)
+			a->pq_tail->pq_next = c;
+		else
+			a->pq_head = c;
+		a->pq_tail = c;
+		c->pq_in = true;
+	}
 	iocx__mutex_unlock(&a->lock);
-	return start;
+	wake(e, next);
+	return go;
+}
+
+/* See admission.h. */
+void iocx__admission_unpace(struct iocx_engine *e, struct iocx_conn *c)
+{
+	struct iocx_admission *a = &e->admission;
+	struct iocx_conn *next = NULL;
+
+	iocx__mutex_lock(&a->lock);
+	if (c->pq_in)
+		next = unpace_locked(a, c);
+	iocx__mutex_unlock(&a->lock);
+	wake(e, next);
 }

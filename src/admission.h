@@ -27,11 +27,16 @@ struct iocx_admission {
 	iocx_mutex lock;
 	struct iocx_conn *head, *tail;	/* waiting for a slot, oldest first */
 	size_t len;
-	/* Pacing (GCRA form of the token bucket): the next attempt may
-	 * start at tat - tolerance at the earliest; interval 0 = unpaced. */
-	uint64_t tat;
+	/* Pacing: a token bucket counted in nanoseconds of credit, one
+	 * token = interval_ns, refilled by the clock since last_ns and
+	 * capped at connect_burst tokens; interval 0 = unpaced.  Requests
+	 * without a token wait in the pacing FIFO (pq_*), and only its head
+	 * waits on a timer for the next token. */
+	uint64_t credit_ns;
+	uint64_t last_ns;
 	uint64_t interval_ns;		/* 1 s / connect_rate */
-	uint64_t tolerance_ns;		/* (connect_burst - 1) * interval */
+	uint64_t cap_ns;		/* connect_burst * interval */
+	struct iocx_conn *pq_head, *pq_tail;
 };
 
 enum iocx_admit {
@@ -64,10 +69,22 @@ bool iocx__admission_release(struct iocx_engine *e);
 bool iocx__admission_withdraw(struct iocx_engine *e, struct iocx_conn *c);
 
 /*
- * Reserve the next attempt's start time under the pacing: now when a
- * token is at hand, else the time the bucket grants one.  now when
- * unpaced.
+ * c (holding its slot, c->lock held) wants to start an attempt at now.
+ * Returns true when it took a token (always when unpaced): start now.
+ * The token is taken only when the pacing FIFO is empty or c is its
+ * head, so a late wake-up starts at most what the bucket holds (burst),
+ * never a backlog of turns.  Otherwise c waits in the FIFO (appended on
+ * its first call) and *due is when the next token comes if c is the
+ * head (arm the timer for it), else 0 (the head's start wakes the next:
+ * pq_wake set and a KICK posted).
  */
-uint64_t iocx__admission_pace(struct iocx_engine *e, uint64_t now);
+bool iocx__admission_pace(struct iocx_engine *e, struct iocx_conn *c,
+			  uint64_t now, uint64_t *due);
+
+/*
+ * Take c out of the pacing FIFO, with c->lock held (close, total
+ * deadline); the next waiter is woken when c was the head.
+ */
+void iocx__admission_unpace(struct iocx_engine *e, struct iocx_conn *c);
 
 #endif /* IOCX_ADMISSION_H */

@@ -47,8 +47,10 @@ enum iocx_conn_state {
 				   queue): no socket; a timer only for the
 				   total deadline */
 	CONN_PACED,		/* holding a slot, waiting for the pacing's
-				   turn: no socket (but a retry's held one);
-				   a timer for the turn */
+				   token in the pacing FIFO: no socket (but a
+				   retry's held one); a timer for the next
+				   token at its head, else only for the
+				   total deadline */
 	CONN_RESOLVING,		/* by name: queries out, no socket yet */
 	CONN_RACING,		/* by name: attempts (children) race */
 	CONN_CONNECTING,	/* connect (with payload head) in flight */
@@ -183,6 +185,11 @@ struct iocx_conn {
 	bool held;
 
 	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
+	/* The pacing FIFO (admission.c, under its lock): pq_wake is set
+	 * when c became its head and a KICK was posted to take the token. */
+	struct iocx_conn *pq_prev, *pq_next;
+	bool pq_in;
+	atomic_bool pq_wake;
 	iocx_connect_cb on_connect;
 	iocx_close_cb on_close;
 	void *user;

@@ -762,35 +762,105 @@ static void pacing_retry_holds_kept_socket(void **state)
 	close_and_pump(fx, &fx->p[1]);
 }
 
-/* Close, total deadline and destroy while paced. */
+/* Start p[from..to) without pacing them by hand. */
+static void start_range(struct fx *fx, unsigned from, unsigned to)
+{
+	for (unsigned i = from; i < to; i++) {
+		struct iocx_connect_request r = request(fx, &fx->p[i]);
+
+		start(fx, &fx->p[i], &r);
+	}
+}
+
+/*
+ * A worker that wakes long after the turns fell due (750 ms: seven
+ * turns missed) starts only what the bucket holds, the burst of two,
+ * not the backlog; the rest follow one every 100 ms, in order.
+ */
+static void pacing_late_wake_up_starts_at_most_burst(void **state)
+{
+	struct fx *fx = *state;
+
+	start_range(fx, 0, 6);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	at(fx, 750);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 4);
+	assert_opened_as(&fx->p[2], 3);
+	assert_opened_as(&fx->p[3], 4);
+	assert_int_equal(fx->p[4].conn->state, CONN_PACED);
+	assert_int_equal(fx->p[5].conn->state, CONN_PACED);
+	at(fx, 849);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 4);
+	at(fx, 850);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 5);
+	assert_opened_as(&fx->p[4], 5);
+	at(fx, 949);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 5);
+	at(fx, 950);
+	assert_opened_as(&fx->p[5], 6);
+	assert_int_equal(stats(fx).paced, 4);
+	for (unsigned i = 0; i < 6; i++) {
+		cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+}
+
+/*
+ * Close of a middle waiter, total deadline of the head, then destroy,
+ * while paced: a waiter that leaves takes no token, each ends with one
+ * on_connect, and the next in line takes the head's turn.
+ */
 static void pacing_close_deadline_destroy_while_paced(void **state)
 {
 	struct fx *fx = *state;
 	struct iocx_connect_request r;
 
-	for (unsigned i = 0; i < 2; i++) {
-		r = request(fx, &fx->p[i]);
-		start(fx, &fx->p[i], &r);
-	}
-	r = request(fx, &fx->p[2]);
-	start(fx, &fx->p[2], &r);		/* turn at 100 */
-	r = request_total(fx, &fx->p[3], 150, 10);
-	start(fx, &fx->p[3], &r);		/* turn at 200 */
-	r = request(fx, &fx->p[4]);
-	start(fx, &fx->p[4], &r);		/* turn at 300 */
+	start_range(fx, 0, 2);			/* the burst */
+	r = request_total(fx, &fx->p[2], 50, 10);
+	start(fx, &fx->p[2], &r);		/* the head: token at 100 */
+	start_range(fx, 3, 6);
 	expect_value(cb_connect, status, IOCX_E_CANCELLED);
-	close_and_pump(fx, &fx->p[2]);
-	assert_int_equal(fx->p[2].connects, 1);
-	at(fx, 149);
+	close_and_pump(fx, &fx->p[3]);		/* a middle waiter */
+	assert_int_equal(fx->p[3].connects, 1);
+	at(fx, 49);
 	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
 	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
-	at(fx, 150);
-	assert_int_equal(fx->p[3].connects, 1);
+	at(fx, 50);				/* the head expires */
+	assert_int_equal(fx->p[2].connects, 1);
+	assert_int_equal(fx->p[4].conn->state, CONN_PACED);
+	at(fx, 99);
 	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
-	close_and_pump(fx, &fx->p[3]);
-	/* Destroy: the one still paced and the two running are cancelled. */
-	destroy_cancels(fx, 3, 5);
+	at(fx, 100);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
+	assert_opened_as(&fx->p[4], 3);
+	close_and_pump(fx, &fx->p[2]);
+	assert_int_equal(fx->p[5].conn->state, CONN_PACED);
+	/* Destroy: the one still paced and the three running. */
+	destroy_cancels(fx, 4, 6);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
+}
+
+/* Closing the head while it waits: the next takes its turn, at 100. */
+static void pacing_close_of_head_passes_turn_on(void **state)
+{
+	struct fx *fx = *state;
+
+	start_range(fx, 0, 4);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	close_and_pump(fx, &fx->p[2]);
+	at(fx, 99);
 	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	at(fx, 100);
+	assert_opened_as(&fx->p[3], 3);
+	at(fx, 300);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
+	for (unsigned i = 0; i < 4; i++) {
+		if (i == 2)
+			continue;
+		cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+	assert_int_equal(stats(fx).in_flight, 0);
 }
 
 /* Queue then pacing: a granted slot still waits for its token. */
@@ -844,7 +914,9 @@ int main(void)
 		P(pacing_spaces_attempts_by_rate),
 		P(pacing_applies_to_retries),
 		P(pacing_retry_holds_kept_socket),
+		P(pacing_late_wake_up_starts_at_most_burst),
 		P(pacing_close_deadline_destroy_while_paced),
+		P(pacing_close_of_head_passes_turn_on),
 #undef P
 		cmocka_unit_test_setup_teardown(queue_then_pacing_orders_both,
 						setup_queue_paced, teardown),
