@@ -14,8 +14,7 @@
  * over the starts, (n - 1) / (last - first), and the most starts in any
  * 100 ms window (sliding, over the sorted starts) against RATE * 0.1 +
  * BURST, with where that window lies and the longest pause between two
- * starts (a stall of the worker, after which the turns that fell due
- * meanwhile start together).  A measurement, never a test: it exits 0 whatever the numbers
+ * starts (a stall of the worker).  A measurement, never a test: it exits 0 whatever the numbers
  * are, 1 only when a connect failed or something could not be set up.
  */
 #include <stdatomic.h>

@@ -361,16 +361,18 @@ struct iocx_engine_options {
 	/*
 	 * Pacing: at most connect_rate attempts per second across the
 	 * engine (first attempts and retries), with bursts of up to
-	 * connect_burst (0 = 1) after a quiet spell; a token bucket.  The
-	 * bucket holds at most connect_burst tokens, refills at
-	 * connect_rate per second by the clock, and an attempt takes its
-	 * token when it really starts (its socket is opened), so in any
-	 * interval of t seconds at most connect_rate * t + connect_burst
-	 * attempts start, also after a late wake-up of the engine (the
-	 * turns it missed are lost, not started at once).  An attempt that
-	 * finds no token waits, oldest first, holding its in-flight slot
-	 * but no socket; a waiter that is closed or expires takes no
-	 * token.  0 = unpaced.
+	 * connect_burst (0 = 1) after a quiet spell; a token bucket.  It
+	 * refills at connect_rate tokens per second by the clock and holds
+	 * at most connect_burst tokens, plus, while attempts wait for one,
+	 * 2 ms of refill (connect_rate * 0.002 tokens) that lets them make
+	 * up the engine's late wake-ups, since its timers wait in whole
+	 * milliseconds.  An attempt takes its token when it really starts
+	 * (opens its socket), so in any t seconds at most
+	 * connect_rate * (t + 0.002) + connect_burst attempts start, also
+	 * after a stall: the turns missed beyond that are lost, not
+	 * started at once.  An attempt that finds no token waits, oldest
+	 * first, holding its in-flight slot but no socket; a waiter that
+	 * is closed or expires takes no token.  0 = unpaced.
 	 */
 	uint32_t connect_rate;
 	uint32_t connect_burst;

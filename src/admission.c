@@ -18,6 +18,19 @@
 
 #define NS_PER_S 1000000000ull
 
+/*
+ * How much late credit the bucket keeps beyond connect_burst tokens: the
+ * engine's waits end on whole milliseconds (rounded up) plus the time to
+ * wake, so the head of the pacing FIFO typically wakes up to ~1.3 ms
+ * after its token fell due.  Capping the credit at exactly the burst
+ * would lose that lateness on every wait (at 2000/s, burst 1: 810
+ * starts/s measured); this slack lets the next starts make it up, and
+ * a longer stall is still lost, not started as a backlog.  It applies
+ * only to credit earned while a request waited (the head's lateness),
+ * never to a quiet spell's, which stays capped at the burst.
+ */
+#define PACE_SLACK_NS 2000000ull
+
 static bool queueing(const struct iocx_engine *e)
 {
 	return e->opts.max_in_flight != 0 && e->opts.queue_limit != 0;
@@ -186,9 +199,11 @@ bool iocx__admission_pace(struct iocx_engine *e, struct iocx_conn *c,
 		return true;
 	iocx__mutex_lock(&a->lock);
 	if (now > a->last_ns) {
+		uint64_t cap = a->cap_ns + (a->pq_head ? PACE_SLACK_NS : 0);
+
 		a->credit_ns += now - a->last_ns;
-		if (a->credit_ns > a->cap_ns)
-			a->credit_ns = a->cap_ns;
+		if (a->credit_ns > cap)
+			a->credit_ns = cap;
 		a->last_ns = now;
 	}
 	if (a->pq_head == NULL || a->pq_head == c) {

@@ -29,7 +29,9 @@ struct iocx_admission {
 	size_t len;
 	/* Pacing: a token bucket counted in nanoseconds of credit, one
 	 * token = interval_ns, refilled by the clock since last_ns and
-	 * capped at connect_burst tokens; interval 0 = unpaced.  Requests
+	 * capped at connect_burst tokens (plus, while requests wait, a
+	 * slack for the engine's millisecond waits: admission.c);
+	 * interval 0 = unpaced.  Requests
 	 * without a token wait in the pacing FIFO (pq_*), and only its head
 	 * waits on a timer for the next token. */
 	uint64_t credit_ns;
@@ -72,8 +74,8 @@ bool iocx__admission_withdraw(struct iocx_engine *e, struct iocx_conn *c);
  * c (holding its slot, c->lock held) wants to start an attempt at now.
  * Returns true when it took a token (always when unpaced): start now.
  * The token is taken only when the pacing FIFO is empty or c is its
- * head, so a late wake-up starts at most what the bucket holds (burst),
- * never a backlog of turns.  Otherwise c waits in the FIFO (appended on
+ * head, so a late wake-up starts at most what the bucket holds (burst
+ * and the slack), never a backlog of turns.  Otherwise c waits in the FIFO (appended on
  * its first call) and *due is when the next token comes if c is the
  * head (arm the timer for it), else 0 (the head's start wakes the next:
  * pq_wake set and a KICK posted).
