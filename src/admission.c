@@ -31,6 +31,48 @@
  */
 #define PACE_SLACK_NS 2000000ull
 
+/* c's links in the FIFO whose links sit at offset off in it. */
+static struct iocx_conn_link *link_of(struct iocx_conn *c, size_t off)
+{
+	return (struct iocx_conn_link *)((char *)c + off);
+}
+
+static void fifo_push(struct iocx_fifo *f, struct iocx_conn *c, size_t off)
+{
+	link_of(c, off)->prev = f->tail;
+	link_of(c, off)->next = NULL;
+	if (f->tail)
+		link_of(f->tail, off)->next = c;
+	else
+		f->head = c;
+	f->tail = c;
+}
+
+static void fifo_unlink(struct iocx_fifo *f, struct iocx_conn *c, size_t off)
+{
+	struct iocx_conn_link *l = link_of(c, off);
+
+	if (l->prev)
+		link_of(l->prev, off)->next = l->next;
+	else
+		f->head = l->next;
+	if (l->next)
+		link_of(l->next, off)->prev = l->prev;
+	else
+		f->tail = l->prev;
+	l->next = l->prev = NULL;
+}
+
+/* Post c the KICK whose reference was taken under a->lock, while c could
+ * not leave its FIFO (granted a slot, or the pacing FIFO's new head). */
+static void wake(struct iocx_engine *e, struct iocx_conn *c)
+{
+	if (!c)
+		return;
+	while (e->backend->post(e, IOCX_EV_KICK, c) != IOCX_OK)
+		;
+}
+
 static bool queueing(const struct iocx_engine *e)
 {
 	return e->opts.max_in_flight != 0 && e->opts.queue_limit != 0;
@@ -43,14 +85,14 @@ void iocx__admission_init(struct iocx_engine *e)
 	uint32_t burst = e->opts.connect_burst ? e->opts.connect_burst : 1;
 
 	iocx__mutex_init(&a->lock);
-	a->head = a->tail = NULL;
+	a->q.head = a->q.tail = NULL;
 	a->len = 0;
 	a->interval_ns = e->opts.connect_rate ? NS_PER_S / e->opts.connect_rate
 					      : 0;
 	a->cap_ns = (uint64_t)burst * a->interval_ns;
 	a->credit_ns = a->cap_ns;	/* a full bucket at first */
 	a->last_ns = 0;
-	a->pq_head = a->pq_tail = NULL;
+	a->pq.head = a->pq.tail = NULL;
 }
 
 /* See admission.h. */
@@ -61,15 +103,7 @@ void iocx__admission_fini(struct iocx_engine *e)
 
 static void unlink_locked(struct iocx_admission *a, struct iocx_conn *c)
 {
-	if (c->aq_prev)
-		c->aq_prev->aq_next = c->aq_next;
-	else
-		a->head = c->aq_next;
-	if (c->aq_next)
-		c->aq_next->aq_prev = c->aq_prev;
-	else
-		a->tail = c->aq_prev;
-	c->aq_next = c->aq_prev = NULL;
+	fifo_unlink(&a->q, c, offsetof(struct iocx_conn, aq));
 	c->aq_queued = false;
 	a->len--;
 }
@@ -91,13 +125,7 @@ enum iocx_admit iocx__admit(struct iocx_engine *e, struct iocx_conn *c)
 		atomic_fetch_add(&e->capped_in_flight, 1);
 		r = IOCX_ADMIT_GO;
 	} else if (a->len < e->opts.queue_limit) {
-		c->aq_prev = a->tail;
-		c->aq_next = NULL;
-		if (a->tail)
-			a->tail->aq_next = c;
-		else
-			a->head = c;
-		a->tail = c;
+		fifo_push(&a->q, c, offsetof(struct iocx_conn, aq));
 		a->len++;
 		c->aq_queued = true;
 		r = IOCX_ADMIT_QUEUED;
@@ -119,7 +147,7 @@ bool iocx__admission_release(struct iocx_engine *e)
 	struct iocx_conn *c;
 
 	iocx__mutex_lock(&a->lock);
-	c = a->head;
+	c = a->q.head;
 	if (c) {
 		unlink_locked(a, c);
 		atomic_store(&c->aq_granted, true);
@@ -130,11 +158,8 @@ bool iocx__admission_release(struct iocx_engine *e)
 		atomic_fetch_sub(&e->capped_in_flight, 1);
 	}
 	iocx__mutex_unlock(&a->lock);
-	if (!c)
-		return false;
-	while (e->backend->post(e, IOCX_EV_KICK, c) != IOCX_OK)
-		;
-	return true;
+	wake(e, c);
+	return c != NULL;
 }
 
 /* See admission.h. */
@@ -151,39 +176,21 @@ bool iocx__admission_withdraw(struct iocx_engine *e, struct iocx_conn *c)
 	return queued;
 }
 
-/* Wake c, the FIFO's new head, to take its token: a KICK holding a
- * reference taken under a->lock, while c could not leave the FIFO. */
-static void wake(struct iocx_engine *e, struct iocx_conn *c)
-{
-	if (!c)
-		return;
-	while (e->backend->post(e, IOCX_EV_KICK, c) != IOCX_OK)
-		;
-}
-
 /* Unlink c from the pacing FIFO; returns the new head to wake (with its
  * reference taken) when c was the head, else NULL. */
 static struct iocx_conn *unpace_locked(struct iocx_admission *a,
 				       struct iocx_conn *c)
 {
-	bool was_head = a->pq_head == c;
+	bool was_head = a->pq.head == c;
 
-	if (c->pq_prev)
-		c->pq_prev->pq_next = c->pq_next;
-	else
-		a->pq_head = c->pq_next;
-	if (c->pq_next)
-		c->pq_next->pq_prev = c->pq_prev;
-	else
-		a->pq_tail = c->pq_prev;
-	c->pq_next = c->pq_prev = NULL;
+	fifo_unlink(&a->pq, c, offsetof(struct iocx_conn, pq));
 	c->pq_in = false;
 	atomic_store(&c->pq_wake, false);
-	if (!was_head || !a->pq_head)
+	if (!was_head || !a->pq.head)
 		return NULL;
-	atomic_store(&a->pq_head->pq_wake, true);
-	iocx__conn_ref(a->pq_head);
-	return a->pq_head;
+	atomic_store(&a->pq.head->pq_wake, true);
+	iocx__conn_ref(a->pq.head);
+	return a->pq.head;
 }
 
 /* See admission.h. */
@@ -199,14 +206,14 @@ bool iocx__admission_pace(struct iocx_engine *e, struct iocx_conn *c,
 		return true;
 	iocx__mutex_lock(&a->lock);
 	if (now > a->last_ns) {
-		uint64_t cap = a->cap_ns + (a->pq_head ? PACE_SLACK_NS : 0);
+		uint64_t cap = a->cap_ns + (a->pq.head ? PACE_SLACK_NS : 0);
 
 		a->credit_ns += now - a->last_ns;
 		if (a->credit_ns > cap)
 			a->credit_ns = cap;
 		a->last_ns = now;
 	}
-	if (a->pq_head == NULL || a->pq_head == c) {
+	if (a->pq.head == NULL || a->pq.head == c) {
 		if (a->credit_ns >= a->interval_ns) {
 			a->credit_ns -= a->interval_ns;
 			go = true;
@@ -217,13 +224,7 @@ bool iocx__admission_pace(struct iocx_engine *e, struct iocx_conn *c,
 		}
 	}
 	if (!go && !c->pq_in) {
-		c->pq_prev = a->pq_tail;
-		c->pq_next = NULL;
-		if (a->pq_tail)
-			a->pq_tail->pq_next = c;
-		else
-			a->pq_head = c;
-		a->pq_tail = c;
+		fifo_push(&a->pq, c, offsetof(struct iocx_conn, pq));
 		c->pq_in = true;
 	}
 	iocx__mutex_unlock(&a->lock);

@@ -6,7 +6,7 @@
  * (CONN_QUEUED, CONN_PACED in conn.h): no socket, at most one timer.
  *
  * Locking: a->lock is a leaf lock guarding the queue, its links in the
- * connections (aq_next, aq_prev, aq_queued), the slot count while a queue
+ * connections (aq, aq_queued; pq, pq_in), the slot count while a queue
  * is kept, and the bucket.  A connection's aq_granted is set under it and
  * read with an atomic load.
  */
@@ -23,9 +23,18 @@ struct iocx_engine;
 struct iocx_conn;
 struct iocx_engine_options;
 
+/* A connection's links in one of the two FIFOs, and a FIFO. */
+struct iocx_conn_link {
+	struct iocx_conn *prev, *next;
+};
+
+struct iocx_fifo {
+	struct iocx_conn *head, *tail;
+};
+
 struct iocx_admission {
 	iocx_mutex lock;
-	struct iocx_conn *head, *tail;	/* waiting for a slot, oldest first */
+	struct iocx_fifo q;		/* waiting for a slot, oldest first */
 	size_t len;
 	/* Pacing: a token bucket counted in nanoseconds of credit, one
 	 * token = interval_ns, refilled by the clock since last_ns and
@@ -38,7 +47,7 @@ struct iocx_admission {
 	uint64_t last_ns;
 	uint64_t interval_ns;		/* 1 s / connect_rate */
 	uint64_t cap_ns;		/* connect_burst * interval */
-	struct iocx_conn *pq_head, *pq_tail;
+	struct iocx_fifo pq;		/* waiting for a token, oldest first */
 };
 
 enum iocx_admit {

@@ -184,10 +184,10 @@ struct iocx_conn {
 	 * the next attempt's connect (backend->keep). */
 	bool held;
 
-	struct iocx_conn *aq_prev, *aq_next;	/* (admission.c) */
+	struct iocx_conn_link aq;	/* (admission.c) */
 	/* The pacing FIFO (admission.c, under its lock): pq_wake is set
 	 * when c became its head and a KICK was posted to take the token. */
-	struct iocx_conn *pq_prev, *pq_next;
+	struct iocx_conn_link pq;
 	bool pq_in;
 	atomic_bool pq_wake;
 	iocx_connect_cb on_connect;

@@ -772,6 +772,18 @@ static void start_range(struct fx *fx, unsigned from, unsigned to)
 	}
 }
 
+/* Nothing opens until ms, then exactly p's socket at ms. */
+static void next_opens_at(struct fx *fx, uint64_t ms, struct probe *p)
+{
+	unsigned n = fake_count(FAKE_OPEN, 0);
+
+	at(fx, ms - 1);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), n);
+	at(fx, ms);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), n + 1);
+	assert_opened_as(p, n + 1);
+}
+
 /*
  * A worker that wakes long after the turns fell due (750 ms: seven
  * turns missed) starts only what the bucket holds, the burst of two,
@@ -791,15 +803,8 @@ static void pacing_late_wake_up_starts_at_most_burst(void **state)
 	assert_opened_as(&fx->p[3], 4);
 	assert_int_equal(fx->p[4].conn->state, CONN_PACED);
 	assert_int_equal(fx->p[5].conn->state, CONN_PACED);
-	at(fx, 847);
-	assert_int_equal(fake_count(FAKE_OPEN, 0), 4);
-	at(fx, 848);
-	assert_int_equal(fake_count(FAKE_OPEN, 0), 5);
-	assert_opened_as(&fx->p[4], 5);
-	at(fx, 947);
-	assert_int_equal(fake_count(FAKE_OPEN, 0), 5);
-	at(fx, 948);
-	assert_opened_as(&fx->p[5], 6);
+	next_opens_at(fx, 848, &fx->p[4]);
+	next_opens_at(fx, 948, &fx->p[5]);
 	assert_int_equal(stats(fx).paced, 4);
 	for (unsigned i = 0; i < 6; i++) {
 		cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
@@ -830,11 +835,7 @@ static void pacing_close_deadline_destroy_while_paced(void **state)
 	at(fx, 50);				/* the head expires */
 	assert_int_equal(fx->p[2].connects, 1);
 	assert_int_equal(fx->p[4].conn->state, CONN_PACED);
-	at(fx, 99);
-	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
-	at(fx, 100);
-	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
-	assert_opened_as(&fx->p[4], 3);
+	next_opens_at(fx, 100, &fx->p[4]);
 	close_and_pump(fx, &fx->p[2]);
 	assert_int_equal(fx->p[5].conn->state, CONN_PACED);
 	/* Destroy: the one still paced and the three running. */
@@ -850,10 +851,7 @@ static void pacing_close_of_head_passes_turn_on(void **state)
 	start_range(fx, 0, 4);
 	expect_value(cb_connect, status, IOCX_E_CANCELLED);
 	close_and_pump(fx, &fx->p[2]);
-	at(fx, 99);
-	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
-	at(fx, 100);
-	assert_opened_as(&fx->p[3], 3);
+	next_opens_at(fx, 100, &fx->p[3]);
 	at(fx, 300);
 	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
 	for (unsigned i = 0; i < 4; i++) {
