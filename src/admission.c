@@ -12,24 +12,23 @@
  * The granted request is started by its own KICK event, not by the thread
  * that freed the slot: that thread holds another connection's lock and
  * may be inside its callback.
+ *
+ * Pacing gives every start a theoretical time, its slot: slots are at
+ * least one interval I = 1 s / connect_rate apart, a start comes at most
+ * (burst - 1) * I before its slot (the burst) and less than I after it.
+ * So the starts of any window of length T have their slots inside a span
+ * shorter than T + burst * I, and there are at most T / I + burst of
+ * them when T is a whole number of intervals (ceil(T / I) + burst for
+ * any T).  A start that comes less than one interval after its slot
+ * keeps it, and the next slot is one interval later: the worker's late
+ * wake-ups (below I) are made up, the rate does not fall.  A start later
+ * than that (a stall, a quiet spell) takes a new slot at now: the missed
+ * turns are lost, never started as a backlog.
  */
 #include "admission.h"
 #include "conn.h"
 
 #define NS_PER_S 1000000000ull
-
-/*
- * How much late credit the bucket keeps beyond connect_burst tokens: the
- * engine's waits end on whole milliseconds (rounded up) plus the time to
- * wake, so the head of the pacing FIFO typically wakes up to ~1.3 ms
- * after its token fell due.  Capping the credit at exactly the burst
- * would lose that lateness on every wait (at 2000/s, burst 1: 810
- * starts/s measured); this slack lets the next starts make it up, and
- * a longer stall is still lost, not started as a backlog.  It applies
- * only to credit earned while a request waited (the head's lateness),
- * never to a quiet spell's, which stays capped at the burst.
- */
-#define PACE_SLACK_NS 2000000ull
 
 /* c's links in the FIFO whose links sit at offset off in it. */
 static struct iocx_conn_link *link_of(struct iocx_conn *c, size_t off)
@@ -87,11 +86,15 @@ void iocx__admission_init(struct iocx_engine *e)
 	iocx__mutex_init(&a->lock);
 	a->q.head = a->q.tail = NULL;
 	a->len = 0;
-	a->interval_ns = e->opts.connect_rate ? NS_PER_S / e->opts.connect_rate
-					      : 0;
-	a->cap_ns = (uint64_t)burst * a->interval_ns;
-	a->credit_ns = a->cap_ns;	/* a full bucket at first */
-	a->last_ns = 0;
+	/* Rounded up: turns a little short would let a window hold one
+	 * start more than the rule now and then; a little long, they slow
+	 * the rate by less than rate / 10^9 (2 * 10^-6 at 2,000/s). */
+	a->interval_ns = e->opts.connect_rate
+				 ? (NS_PER_S + e->opts.connect_rate - 1) /
+					   e->opts.connect_rate
+				 : 0;
+	a->early_ns = (uint64_t)(burst - 1) * a->interval_ns;
+	a->next_ns = 0;		/* long past: the first start takes now */
 	a->pq.head = a->pq.tail = NULL;
 }
 
@@ -205,22 +208,20 @@ bool iocx__admission_pace(struct iocx_engine *e, struct iocx_conn *c,
 	if (a->interval_ns == 0)
 		return true;
 	iocx__mutex_lock(&a->lock);
-	if (now > a->last_ns) {
-		uint64_t cap = a->cap_ns + (a->pq.head ? PACE_SLACK_NS : 0);
-
-		a->credit_ns += now - a->last_ns;
-		if (a->credit_ns > cap)
-			a->credit_ns = cap;
-		a->last_ns = now;
-	}
 	if (a->pq.head == NULL || a->pq.head == c) {
-		if (a->credit_ns >= a->interval_ns) {
-			a->credit_ns -= a->interval_ns;
+		if (now + a->early_ns >= a->next_ns) {
+			/* Early within the burst, or late by less than one
+			 * interval: the slot stands.  Later: one at now. */
+			uint64_t slot = now < a->next_ns + a->interval_ns
+						? a->next_ns
+						: now;
+
+			a->next_ns = slot + a->interval_ns;
 			go = true;
 			if (c->pq_in)
 				next = unpace_locked(a, c);
 		} else {
-			*due = now + (a->interval_ns - a->credit_ns);
+			*due = a->next_ns - a->early_ns;
 		}
 	}
 	if (!go && !c->pq_in) {

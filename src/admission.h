@@ -1,7 +1,7 @@
 /*
  * Admission of connect requests (engine options max_in_flight with
  * queue_limit, connect_rate with connect_burst): the FIFO of requests
- * waiting for an in-flight slot, and the token bucket that paces attempts
+ * waiting for an in-flight slot, and the schedule that paces attempts
  * across the engine.  Both are pre-attempt states of the connection
  * (CONN_QUEUED, CONN_PACED in conn.h): no socket, at most one timer.
  *
@@ -36,18 +36,15 @@ struct iocx_admission {
 	iocx_mutex lock;
 	struct iocx_fifo q;		/* waiting for a slot, oldest first */
 	size_t len;
-	/* Pacing: a token bucket counted in nanoseconds of credit, one
-	 * token = interval_ns, refilled by the clock since last_ns and
-	 * capped at connect_burst tokens (plus, while requests wait, a
-	 * slack for the engine's millisecond waits: admission.c);
-	 * interval 0 = unpaced.  Requests
-	 * without a token wait in the pacing FIFO (pq_*), and only its head
-	 * waits on a timer for the next token. */
-	uint64_t credit_ns;
-	uint64_t last_ns;
+	/* Pacing (admission.c): next_ns is the theoretical time of the
+	 * next start, its slot; a start may come early_ns before it (the
+	 * burst).  interval 0 = unpaced.  Requests that may not start yet
+	 * wait in the pacing FIFO (pq), and only its head waits on a timer,
+	 * for next_ns - early_ns. */
+	uint64_t next_ns;
 	uint64_t interval_ns;		/* 1 s / connect_rate */
-	uint64_t cap_ns;		/* connect_burst * interval */
-	struct iocx_fifo pq;		/* waiting for a token, oldest first */
+	uint64_t early_ns;		/* (connect_burst - 1) * interval */
+	struct iocx_fifo pq;		/* waiting to start, oldest first */
 };
 
 enum iocx_admit {
@@ -81,13 +78,13 @@ bool iocx__admission_withdraw(struct iocx_engine *e, struct iocx_conn *c);
 
 /*
  * c (holding its slot, c->lock held) wants to start an attempt at now.
- * Returns true when it took a token (always when unpaced): start now.
- * The token is taken only when the pacing FIFO is empty or c is its
- * head, so a late wake-up starts at most what the bucket holds (burst
- * and the slack), never a backlog of turns.  Otherwise c waits in the FIFO (appended on
- * its first call) and *due is when the next token comes if c is the
- * head (arm the timer for it), else 0 (the head's start wakes the next:
- * pq_wake set and a KICK posted).
+ * Returns true when it may (always when unpaced): start now; its slot
+ * in the schedule is taken.  Only when the pacing FIFO is empty or c is
+ * its head, so a late wake-up starts at most the burst, never a backlog
+ * of turns.  Otherwise c waits in the FIFO (appended on its first call)
+ * and *due is when it may start if c is the head (arm the timer for
+ * it), else 0 (the head's start wakes the next: pq_wake set and a KICK
+ * posted).
  */
 bool iocx__admission_pace(struct iocx_engine *e, struct iocx_conn *c,
 			  uint64_t now, uint64_t *due);

@@ -444,9 +444,9 @@ static int start_attempt(struct iocx_conn *c, enum iocx_conn_state from)
 }
 
 /*
- * c holds an in-flight slot: start its next attempt now if it can take a
- * pacing token, else wait in PACED in the pacing FIFO (its head with a
- * timer for the next token; all bounded by the total deadline).  Also
+ * c holds an in-flight slot: start its next attempt now if its pacing
+ * turn has come, else wait in PACED in the pacing FIFO (its head with a
+ * timer for the turn; all bounded by the total deadline).  Also
  * how a PACED request tries again.  IOCX_OK when started or waiting,
  * else as start_attempt().
  */

@@ -46,11 +46,11 @@ enum iocx_conn_state {
 	CONN_QUEUED,		/* waiting for an in-flight slot (admission
 				   queue): no socket; a timer only for the
 				   total deadline */
-	CONN_PACED,		/* holding a slot, waiting for the pacing's
-				   token in the pacing FIFO: no socket (but a
-				   retry's held one); a timer for the next
-				   token at its head, else only for the
-				   total deadline */
+	CONN_PACED,		/* holding a slot, waiting for its pacing
+				   turn in the pacing FIFO: no socket (but a
+				   retry's held one); a timer for the turn
+				   at its head, else only for the total
+				   deadline */
 	CONN_RESOLVING,		/* by name: queries out, no socket yet */
 	CONN_RACING,		/* by name: attempts (children) race */
 	CONN_CONNECTING,	/* connect (with payload head) in flight */
@@ -186,7 +186,7 @@ struct iocx_conn {
 
 	struct iocx_conn_link aq;	/* (admission.c) */
 	/* The pacing FIFO (admission.c, under its lock): pq_wake is set
-	 * when c became its head and a KICK was posted to take the token. */
+	 * when c became its head and a KICK was posted to take its turn. */
 	struct iocx_conn_link pq;
 	bool pq_in;
 	atomic_bool pq_wake;

@@ -78,6 +78,7 @@ static void prep_close(struct io_uring_sqe *sqe, int fd)
 	.recv = recv, \
 	.epoll_create1 = epoll_create1, \
 	.epoll_ctl = epoll_ctl, \
+	.epoll_pwait2 = epoll_pwait2, \
 	.epoll_wait = epoll_wait, \
 	.eventfd = eventfd, \
 	.uring_init = io_uring_queue_init_params, \
