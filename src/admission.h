@@ -7,7 +7,7 @@
  *
  * Locking: a->lock is a leaf lock guarding the queue, its links in the
  * connections (aq, aq_queued; pq, pq_in), the slot count while a queue
- * is kept, and the bucket.  A connection's aq_granted is set under it and
+ * is kept, and the schedule.  A connection's aq_granted is set under it and
  * read with an atomic load.
  */
 #ifndef IOCX_ADMISSION_H
