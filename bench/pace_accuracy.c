@@ -13,9 +13,9 @@
  * wait) and resets the connection.  Then it prints the achieved rate
  * over the starts, (n - 1) / (last - first), and the most starts in any
  * 100 ms window (sliding, over the sorted starts) against RATE * 0.1 +
- * BURST, with where that window lies and the longest pause between two
- * starts (a stall of the worker, after which the turns that fell due
- * meanwhile start together).  A measurement, never a test: it exits 0 whatever the numbers
+ * BURST, with where that window lies, the longest pause between two
+ * starts (a stall of the worker) and how many pauses were two periods
+ * or more.  A measurement, never a test: it exits 0 whatever the numbers
  * are, 1 only when a connect failed or something could not be set up.
  */
 #include <stdatomic.h>
@@ -77,14 +77,23 @@ static size_t max_in_window(const uint64_t *v, size_t n, uint64_t window_ns,
 	return best;
 }
 
-/* The longest pause between two consecutive starts: a stall shows here. */
-static uint64_t max_gap(const uint64_t *v, size_t n)
+/*
+ * The longest pause between two consecutive starts (a stall shows here),
+ * and in *late how many pauses were two periods or more: with burst 1
+ * each is a wake-up an interval or more late, which restarts the
+ * engine's schedule and loses turns.
+ */
+static uint64_t max_gap(const uint64_t *v, size_t n, uint64_t period_ns,
+			size_t *late)
 {
 	uint64_t gap = 0;
 
+	*late = 0;
 	for (size_t i = 1; i < n; i++) {
 		if (v[i] - v[i - 1] > gap)
 			gap = v[i] - v[i - 1];
+		if (v[i] - v[i - 1] >= 2 * period_ns)
+			++*late;
 	}
 	return gap;
 }
@@ -103,8 +112,8 @@ int main(int argc, char **argv)
 	struct iocx_connect_request req = { 0 };
 	iocx_engine *e = NULL;
 	struct sink *sink = NULL;
-	size_t addr_len, n, in_window;
-	uint64_t window_at = 0;
+	size_t addr_len, n, in_window, late;
+	uint64_t window_at = 0, gap;
 	double achieved, bound;
 	int rc = 1;
 
@@ -169,10 +178,11 @@ int main(int argc, char **argv)
 	printf("pace-accuracy: most starts in any 100 ms: %zu, bound rate * "
 	       "0.1 + burst = %.0f (%s)\n", in_window, bound,
 	       (double)in_window <= bound ? "within" : "ABOVE");
+	gap = max_gap(starts, n, 1000000000u / rate, &late);
 	printf("pace-accuracy: that window starts %.3f s in; longest pause "
-	       "between two starts %.3f ms (the period is %.3f ms)\n",
-	       (double)window_at / 1e9, (double)max_gap(starts, n) / 1e6,
-	       1e3 / (double)rate);
+	       "between two starts %.3f ms (the period is %.3f ms); pauses "
+	       "of two periods or more: %zu\n", (double)window_at / 1e9,
+	       (double)gap / 1e6, 1e3 / (double)rate, late);
 	rc = 0;
 out:
 	if (e)

@@ -381,9 +381,26 @@ struct iocx_engine_options {
 	/*
 	 * Pacing: at most connect_rate attempts per second across the
 	 * engine (first attempts and retries), with bursts of up to
-	 * connect_burst (0 = 1) after a quiet spell; a token bucket.  An
-	 * attempt that finds no token waits for its turn, oldest first,
-	 * holding its in-flight slot but no socket.  0 = unpaced.
+	 * connect_burst (0 = 1) after a quiet spell.  Each attempt takes a
+	 * turn 1/connect_rate after the previous turn; it may start up to
+	 * connect_burst - 1 turns early, and one that starts less than one
+	 * interval after its turn (the engine woke late) keeps it, so such
+	 * lateness costs no rate.  One that starts an interval or more
+	 * late (a stall) takes a new turn then: the missed turns are lost,
+	 * never started at once.  So any t seconds hold at most
+	 * ceil(connect_rate * t) + connect_burst starts (connect_rate * t
+	 * + connect_burst when t is a whole number of intervals), and the
+	 * rate holds while the engine wakes less than 1/connect_rate late.
+	 * An attempt takes its turn when it really starts (opens its
+	 * socket); one that cannot start yet waits, oldest first, holding
+	 * its in-flight slot but no socket; a waiter that is closed or
+	 * expires takes no turn.  Wake-ups: Linux waits to the microsecond;
+	 * Windows waits in whole milliseconds, ended by the system timer's
+	 * tick (by default about 15.6 ms; docs/windows.md "Pacing").  Where
+	 * the wait's granularity G is longer than 1/connect_rate, every
+	 * wake-up is a stall and at most connect_burst attempts start per
+	 * wake-up: choose connect_burst > connect_rate * G there to keep
+	 * the rate.  0 = unpaced.
 	 */
 	uint32_t connect_rate;
 	uint32_t connect_burst;

@@ -1,13 +1,13 @@
 /*
  * Admission of connect requests (engine options max_in_flight with
  * queue_limit, connect_rate with connect_burst): the FIFO of requests
- * waiting for an in-flight slot, and the token bucket that paces attempts
+ * waiting for an in-flight slot, and the schedule that paces attempts
  * across the engine.  Both are pre-attempt states of the connection
  * (CONN_QUEUED, CONN_PACED in conn.h): no socket, at most one timer.
  *
  * Locking: a->lock is a leaf lock guarding the queue, its links in the
- * connections (aq_next, aq_prev, aq_queued), the slot count while a queue
- * is kept, and the bucket.  A connection's aq_granted is set under it and
+ * connections (aq, aq_queued; pq, pq_in), the slot count while a queue
+ * is kept, and the schedule.  A connection's aq_granted is set under it and
  * read with an atomic load.
  */
 #ifndef IOCX_ADMISSION_H
@@ -23,15 +23,28 @@ struct iocx_engine;
 struct iocx_conn;
 struct iocx_engine_options;
 
+/* A connection's links in one of the two FIFOs, and a FIFO. */
+struct iocx_conn_link {
+	struct iocx_conn *prev, *next;
+};
+
+struct iocx_fifo {
+	struct iocx_conn *head, *tail;
+};
+
 struct iocx_admission {
 	iocx_mutex lock;
-	struct iocx_conn *head, *tail;	/* waiting for a slot, oldest first */
+	struct iocx_fifo q;		/* waiting for a slot, oldest first */
 	size_t len;
-	/* Pacing (GCRA form of the token bucket): the next attempt may
-	 * start at tat - tolerance at the earliest; interval 0 = unpaced. */
-	uint64_t tat;
+	/* Pacing (admission.c): next_ns is the theoretical time of the
+	 * next start, its slot; a start may come early_ns before it (the
+	 * burst).  interval 0 = unpaced.  Requests that may not start yet
+	 * wait in the pacing FIFO (pq), and only its head waits on a timer,
+	 * for next_ns - early_ns. */
+	uint64_t next_ns;
 	uint64_t interval_ns;		/* 1 s / connect_rate */
-	uint64_t tolerance_ns;		/* (connect_burst - 1) * interval */
+	uint64_t early_ns;		/* (connect_burst - 1) * interval */
+	struct iocx_fifo pq;		/* waiting to start, oldest first */
 };
 
 enum iocx_admit {
@@ -64,10 +77,22 @@ bool iocx__admission_release(struct iocx_engine *e);
 bool iocx__admission_withdraw(struct iocx_engine *e, struct iocx_conn *c);
 
 /*
- * Reserve the next attempt's start time under the pacing: now when a
- * token is at hand, else the time the bucket grants one.  now when
- * unpaced.
+ * c (holding its slot, c->lock held) wants to start an attempt at now.
+ * Returns true when it may (always when unpaced): start now; its slot
+ * in the schedule is taken.  Only when the pacing FIFO is empty or c is
+ * its head, so a late wake-up starts at most the burst, never a backlog
+ * of turns.  Otherwise c waits in the FIFO (appended on its first call)
+ * and *due is when it may start if c is the head (arm the timer for
+ * it), else 0 (the head's start wakes the next: pq_wake set and a KICK
+ * posted).
  */
-uint64_t iocx__admission_pace(struct iocx_engine *e, uint64_t now);
+bool iocx__admission_pace(struct iocx_engine *e, struct iocx_conn *c,
+			  uint64_t now, uint64_t *due);
+
+/*
+ * Take c out of the pacing FIFO, with c->lock held (close, total
+ * deadline); the next waiter is woken when c was the head.
+ */
+void iocx__admission_unpace(struct iocx_engine *e, struct iocx_conn *c);
 
 #endif /* IOCX_ADMISSION_H */

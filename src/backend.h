@@ -69,10 +69,16 @@ struct iocx_backend {
 	int (*engine_init)(struct iocx_engine *e);
 	/* Release it; called after all workers have exited. */
 	void (*engine_fini)(struct iocx_engine *e);
-	/* Dequeue up to max events for worker; 0 on timeout, <0 on error. */
+	/*
+	 * Dequeue up to max events for worker; 0 on timeout, <0 on error.
+	 * Block at most timeout_ns when nothing is queued.  A backend whose
+	 * wait is coarser rounds up (never returns early on the timeout):
+	 * the core's timers, the pacing among them, fire no earlier than
+	 * due and as close after as the OS wait allows.
+	 */
 	int (*wait)(struct iocx_engine *e, unsigned worker,
 		    struct iocx_event *events, unsigned max,
-		    unsigned timeout_ms);
+		    uint64_t timeout_ns);
 	/* Queue a request event for conn (NULL for STOP and WAKE). */
 	int (*post)(struct iocx_engine *e, enum iocx_event_kind kind,
 		    struct iocx_conn *conn);

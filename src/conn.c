@@ -467,22 +467,24 @@ static int start_attempt(struct iocx_conn *c, enum iocx_conn_state from)
 }
 
 /*
- * c holds an in-flight slot: start its next attempt now if the pacing
- * has a token for it, else wait in PACED for the turn it reserved
- * (bounded by the total deadline).  IOCX_OK when started or waiting,
+ * c holds an in-flight slot: start its next attempt now if its pacing
+ * turn has come, else wait in PACED in the pacing FIFO (its head with a
+ * timer for the turn; all bounded by the total deadline).  Also
+ * how a PACED request tries again.  IOCX_OK when started or waiting,
  * else as start_attempt().
  */
 static int pace_or_start(struct iocx_conn *c, enum iocx_conn_state from)
 {
 	struct iocx_engine *e = c->engine;
-	uint64_t now = e->clock();
-	uint64_t turn = iocx__admission_pace(e, now);
+	uint64_t due;
 
-	if (turn <= now)
+	if (iocx__admission_pace(e, c, e->clock(), &due))
 		return start_attempt(c, from);
-	set_state(c, from, CONN_PACED);
-	iocx__count(&iocx__counters(e)->paced, 1);
-	arm_bounded(c, turn);
+	if (from != CONN_PACED) {
+		set_state(c, from, CONN_PACED);
+		iocx__count(&iocx__counters(e)->paced, 1);
+	}
+	arm_bounded(c, due);
 	return IOCX_OK;
 }
 
@@ -514,7 +516,7 @@ static int go(struct iocx_conn *c, enum iocx_conn_state from)
 static bool resume(struct iocx_conn *c, enum iocx_conn_state from,
 		   bool paced)
 {
-	int rc = paced ? start_attempt(c, from) : go(c, from);
+	int rc = paced ? pace_or_start(c, from) : go(c, from);
 
 	if (rc != IOCX_OK) {
 		set_state(c, c->state == from ? from : CONN_CONNECTING,
@@ -636,21 +638,34 @@ static bool race_advance(struct iocx_conn *c)
 	return false;
 }
 
-/* The queue granted c a slot (its KICK): start or pace the attempt. */
+/*
+ * The queue granted c a slot, or c became the head of the pacing FIFO
+ * (its KICK): start or pace the attempt.
+ */
 static bool on_admit(struct iocx_conn *c)
 {
-	c->holds_slot = true;
 	iocx__engine_disarm(c->engine, c);	/* re-armed as needed */
+	if (c->state == CONN_PACED)
+		return resume(c, CONN_PACED, true);
+	c->holds_slot = true;
 	return resume(c, CONN_QUEUED, false);
+}
+
+/* Leave whichever wait c is in without a socket of its own. */
+static void leave_wait(struct iocx_conn *c, enum iocx_conn_state from)
+{
+	if (from == CONN_QUEUED)
+		leave_queue(c);
+	else if (from == CONN_PACED)
+		iocx__admission_unpace(c->engine, c);
+	drop_held(c);
 }
 
 /* The total deadline expired while c waited (a retry's kept socket
  * aside, without a socket). */
 static bool expire_waiting(struct iocx_conn *c, enum iocx_conn_state from)
 {
-	if (from == CONN_QUEUED)
-		leave_queue(c);
-	drop_held(c);
+	leave_wait(c, from);
 	count_total_expiry(c);
 	set_state(c, from, CONN_SOCKET_CLOSED);
 	report(c, IOCX_E_TIMEDOUT, 0);
@@ -796,13 +811,11 @@ static bool on_close_request(struct iocx_conn *c)
 		b->cancel(c, IOCX_OP_MAIN);
 		return false;
 	case CONN_QUEUED:
-		leave_queue(c);
-		/* fall through */
 	case CONN_PACED:
 	case CONN_RETRY_WAIT:
 		/* Waiting: nothing in flight, and no socket but one a failed
 		 * attempt kept for the next. */
-		drop_held(c);
+		leave_wait(c, from);
 		set_state(c, from, CONN_SOCKET_CLOSED);
 		report(c, IOCX_E_CANCELLED, 0);
 		return finish(c, CONN_SOCKET_CLOSED);
@@ -1308,6 +1321,9 @@ static bool settle(struct iocx_conn *c, bool may_admit)
 	}
 	if (c->state == CONN_QUEUED && may_admit && !close_wanted(c) &&
 	    atomic_load(&c->aq_granted))
+		return conn_transition(c, &admit);
+	if (c->state == CONN_PACED && may_admit && !close_wanted(c) &&
+	    atomic_exchange(&c->pq_wake, false))
 		return conn_transition(c, &admit);
 	if (c->state == CONN_CLOSED || c->state == CONN_CANCELLING ||
 	    !close_wanted(c))

@@ -51,9 +51,11 @@ enum iocx_conn_state {
 	CONN_QUEUED,		/* waiting for an in-flight slot (admission
 				   queue): no socket; a timer only for the
 				   total deadline */
-	CONN_PACED,		/* holding a slot, waiting for the pacing's
-				   turn: no socket (but a retry's held one);
-				   a timer for the turn */
+	CONN_PACED,		/* holding a slot, waiting for its pacing
+				   turn in the pacing FIFO: no socket (but a
+				   retry's held one); a timer for the turn
+				   at its head, else only for the total
+				   deadline */
 	CONN_RESOLVING,		/* by name: queries out, no socket yet */
 	CONN_RACING,		/* by name: attempts (children) race */
 	CONN_CONNECTING,	/* connect (with payload head) in flight */
@@ -258,6 +260,10 @@ struct iocx_conn {
 	/* Backpressure (sendq.c): drain_wanted (under the request lock):
 	 * a send was refused, on_drained due. */
 	bool drain_wanted;
+	/* In the pacing FIFO (admission.c, under its lock); pq_wake: c
+	 * became its head and a KICK was posted to take its turn. */
+	bool pq_in;
+	atomic_bool pq_wake;
 
 	/*
 	 * The socket as the accessors show it (socket.c).  handle is
@@ -277,11 +283,16 @@ struct iocx_conn {
 
 	uint32_t timer_slot;		/* heap index + 1, 0 = not armed */
 	unsigned flags;
-	struct iocx_conn *aq_prev;		/* (admission.c) */
+	/*
+	 * One set of links for three lists a connection is never on at the
+	 * same time: the admission queue (QUEUED, aq_queued), the pacing
+	 * FIFO (PACED, pq_in; it joins only after the grant unlinked it from
+	 * the queue), both in admission.c under its lock, and destroy's list
+	 * of the unreleased (engine.c), made once every on_close returned.
+	 */
 	union {
-		struct iocx_conn *aq_next;	/* (admission.c) */
-		/* Destroy's list of the unreleased (engine.c), made once
-		 * every on_close returned: out of any queue by then. */
+		struct iocx_conn_link aq;
+		struct iocx_conn_link pq;
 		struct iocx_conn *reap_next;
 	};
 	iocx_connect_cb on_connect;

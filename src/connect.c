@@ -197,6 +197,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	atomic_init(&c->open_for_send, false);
 	atomic_init(&c->open_for_read, false);
 	atomic_init(&c->aq_granted, false);
+	atomic_init(&c->pq_wake, false);
 	c->state = CONN_NEW;
 	c->on_connect = req->on_connect;
 	c->on_close = req->on_close;

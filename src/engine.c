@@ -26,6 +26,7 @@
 #define DEFAULT_BATCH 64
 #define MAX_BATCH 4096
 #define WAIT_SLICE_MS 1000
+#define WAIT_SLICE_NS (WAIT_SLICE_MS * 1000000ull)
 #define DEFAULT_RESOLUTION_DELAY_MS 50
 #define DEFAULT_ATTEMPT_DELAY_MS 250
 #define MIN_ATTEMPT_DELAY_MS 100
@@ -738,8 +739,13 @@ void iocx__engine_run_timers(iocx_engine *e)
 	}
 }
 
-/* How long a worker may wait: until the earliest deadline, at most a slice. */
-static unsigned wait_timeout(iocx_engine *e)
+/*
+ * How long a worker may wait, in nanoseconds: until the earliest deadline,
+ * at most a slice.  Exact, not rounded to milliseconds: a backend that
+ * can wait finer than that does (the pacing's intervals are often below
+ * one millisecond), one that cannot rounds up (backend.h).
+ */
+static uint64_t wait_timeout(iocx_engine *e)
 {
 	uint64_t next, now;
 
@@ -747,13 +753,11 @@ static unsigned wait_timeout(iocx_engine *e)
 	next = iocx__timer_next(&e->timers);
 	iocx__mutex_unlock(&e->timer_lock);
 	if (next == IOCX_TIMER_NONE)
-		return WAIT_SLICE_MS;
+		return WAIT_SLICE_NS;
 	now = e->clock();
 	if (next <= now)
 		return 0;
-	/* Round up: waking early only costs a loop, late costs precision. */
-	next = (next - now + 999999) / 1000000;
-	return next < WAIT_SLICE_MS ? (unsigned)next : WAIT_SLICE_MS;
+	return next - now < WAIT_SLICE_NS ? next - now : WAIT_SLICE_NS;
 }
 
 /*
@@ -806,7 +810,8 @@ int iocx__engine_run(iocx_engine *e, unsigned timeout_ms)
 						      : DEFAULT_BATCH;
 	int n;
 
-	n = e->backend->wait(e, 0, events, max, timeout_ms);
+	n = e->backend->wait(e, 0, events, max,
+			     (uint64_t)timeout_ms * 1000000u);
 	for (int i = 0; i < n; i++)
 		iocx__engine_dispatch(e, &events[i]);
 	iocx__engine_run_timers(e);

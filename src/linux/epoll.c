@@ -333,9 +333,34 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 	return n;
 }
 
+/*
+ * epoll_pwait2 waits to the nanosecond (the pacing's intervals are often
+ * below a millisecond); a kernel older than 5.11 answers ENOSYS, and the
+ * worker then waits with epoll_wait, rounded up to whole milliseconds.
+ */
+static int poll_wait(struct lx_worker *w, int max, uint64_t timeout_ns)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(timeout_ns / 1000000000u),
+		.tv_nsec = (long)(timeout_ns % 1000000000u),
+	};
+	int got;
+
+	if (!w->no_pwait2) {
+		got = iocx__linux_sys.epoll_pwait2(w->epfd, w->evs, max, &ts,
+						   NULL);
+		if (got >= 0 || errno != ENOSYS)
+			return got;
+		w->no_pwait2 = true;
+	}
+	return iocx__linux_sys.epoll_wait(w->epfd, w->evs, max,
+					  (int)((timeout_ns + 999999u) /
+						1000000u));
+}
+
 static int ep_wait(struct iocx_engine *e, unsigned worker,
 		   struct iocx_event *events, unsigned max,
-		   unsigned timeout_ms)
+		   uint64_t timeout_ns)
 {
 	struct lx_worker *w = &lx_engine(e)->w[worker];
 	unsigned n = 0;
@@ -353,8 +378,7 @@ static int ep_wait(struct iocx_engine *e, unsigned worker,
 	if (n == max)
 		return (int)n;
 
-	got = iocx__linux_sys.epoll_wait(w->epfd, w->evs, (int)(max - n),
-					 n > 0 ? 0 : (int)timeout_ms);
+	got = poll_wait(w, (int)(max - n), n > 0 ? 0 : timeout_ns);
 	if (got < 0)
 		return n > 0 ? (int)n : (errno == EINTR ? 0 : IOCX_E_SYSTEM);
 	for (int i = 0; i < got; i++) {

@@ -142,6 +142,7 @@ struct lx_worker {
 	/* epoll backend */
 	int epfd;
 	struct epoll_event *evs;	/* batch entries */
+	bool no_pwait2;			/* epoll_pwait2 said ENOSYS */
 
 	/* io_uring backend */
 	struct io_uring ring;

@@ -39,6 +39,11 @@ struct iocx_linux_sys {
 	ssize_t (*recv)(int fd, void *buf, size_t len, int flags);
 	int (*epoll_create1)(int flags);
 	int (*epoll_ctl)(int epfd, int op, int fd, struct epoll_event *ev);
+	/* The wait with a nanosecond timeout (Linux 5.11); epoll_wait, in
+	 * whole milliseconds, where the kernel lacks it (ENOSYS). */
+	int (*epoll_pwait2)(int epfd, struct epoll_event *evs, int max,
+			    const struct timespec *timeout,
+			    const sigset_t *sigmask);
 	int (*epoll_wait)(int epfd, struct epoll_event *evs, int max,
 			  int timeout_ms);
 	/* Worker wake-ups: both backends. */

@@ -593,7 +593,7 @@ static unsigned reap(struct lx_worker *w, struct iocx_event *events,
 
 static int ur_wait(struct iocx_engine *e, unsigned worker,
 		   struct iocx_event *events, unsigned max,
-		   unsigned timeout_ms)
+		   uint64_t timeout_ns)
 {
 	struct lx_worker *w = &lx_engine(e)->w[worker];
 	bool woken = false;
@@ -610,8 +610,8 @@ static int ur_wait(struct iocx_engine *e, unsigned worker,
 	arm_wake(w);
 	if (n == 0 && io_uring_cq_ready(&w->ring) == 0) {
 		struct __kernel_timespec ts = {
-			.tv_sec = timeout_ms / 1000,
-			.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+			.tv_sec = (long long)(timeout_ns / 1000000000u),
+			.tv_nsec = (long long)(timeout_ns % 1000000000u),
 		};
 		struct io_uring_cqe *cqe;
 

@@ -228,10 +228,18 @@ err:
 
 static int iocp_wait(struct iocx_engine *e, unsigned worker,
 		     struct iocx_event *events, unsigned max,
-		     unsigned timeout_ms)
+		     uint64_t timeout_ns)
 {
 	struct win_engine *we = win_engine(e);
 	OVERLAPPED_ENTRY *ent = we->entries + (size_t)worker * we->batch;
+	/*
+	 * GQCSEx takes whole milliseconds: round up, never wake early.  The
+	 * wait also ends only on the system timer's tick (about 15.6 ms by
+	 * default on Windows, docs/windows.md "Pacing"); the core's timers
+	 * are late by up to that much.  The core's slice keeps this below
+	 * INFINITE.
+	 */
+	DWORD timeout_ms = (DWORD)((timeout_ns + 999999u) / 1000000u);
 	ULONG n = 0;
 
 	if (max > we->batch)

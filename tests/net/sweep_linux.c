@@ -19,10 +19,10 @@ enum {
 	S_SOCKET, S_BIND, S_SETSOCKOPT, S_GETSOCKOPT, S_GETSOCKNAME, S_CLOSE,
 	S_SHUTDOWN,
 	S_CONNECT, S_SEND, S_RECV, S_EPOLL_CREATE1, S_EPOLL_ADD, S_EPOLL_MOD,
-	S_EPOLL_DEL, S_EPOLL_WAIT, S_EVENTFD, S_URING_INIT, S_URING_ENABLE,
-	S_URING_SUBMIT, S_URING_SUBMIT_EVENTS, S_URING_SUBMIT_WAIT,
-	S_PREP_CONNECT, S_PREP_SEND, S_PREP_RECV, S_PREP_CANCEL, S_PREP_RESET,
-	S_PREP_CLOSE, S_COUNT
+	S_EPOLL_DEL, S_EPOLL_PWAIT2, S_EPOLL_WAIT, S_EVENTFD, S_URING_INIT,
+	S_URING_ENABLE, S_URING_SUBMIT, S_URING_SUBMIT_EVENTS,
+	S_URING_SUBMIT_WAIT, S_PREP_CONNECT, S_PREP_SEND, S_PREP_RECV,
+	S_PREP_CANCEL, S_PREP_RESET, S_PREP_CLOSE, S_COUNT
 };
 
 const struct sweep_entry sweep__table[S_COUNT] = {
@@ -40,6 +40,9 @@ const struct sweep_entry sweep__table[S_COUNT] = {
 	[S_EPOLL_ADD] = { "epoll_ctl ADD", ENOMEM, false },
 	[S_EPOLL_MOD] = { "epoll_ctl MOD", ENOMEM, false },
 	[S_EPOLL_DEL] = { "epoll_ctl DEL", ENOMEM, false },
+	/* As on a kernel before 5.11: the worker goes on with epoll_wait
+	 * (which only such a run reaches). */
+	[S_EPOLL_PWAIT2] = { "epoll_pwait2", ENOSYS, false },
 	[S_EPOLL_WAIT] = { "epoll_wait", EINTR, false },
 	[S_EVENTFD] = { "eventfd", EMFILE, false },
 	[S_URING_INIT] = { "io_uring_queue_init", ENOMEM, false },
@@ -169,6 +172,15 @@ static int w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (sweep__hit(entry))
 		return fail(entry);
 	return real.epoll_ctl(epfd, op, fd, ev);
+}
+
+static int w_epoll_pwait2(int epfd, struct epoll_event *evs, int max,
+			  const struct timespec *timeout,
+			  const sigset_t *sigmask)
+{
+	if (sweep__hit(S_EPOLL_PWAIT2))
+		return fail(S_EPOLL_PWAIT2);
+	return real.epoll_pwait2(epfd, evs, max, timeout, sigmask);
 }
 
 static int w_epoll_wait(int epfd, struct epoll_event *evs, int max,
@@ -304,6 +316,7 @@ void sweep_install(void)
 	t->recv = w_recv;
 	t->epoll_create1 = w_epoll_create1;
 	t->epoll_ctl = w_epoll_ctl;
+	t->epoll_pwait2 = w_epoll_pwait2;
 	t->epoll_wait = w_epoll_wait;
 	t->eventfd = w_eventfd;
 	t->uring_init = w_uring_init;

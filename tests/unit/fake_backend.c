@@ -190,14 +190,14 @@ static void fake_engine_fini(struct iocx_engine *e)
 
 static int fake_wait(struct iocx_engine *e, unsigned worker,
 		     struct iocx_event *events, unsigned max,
-		     unsigned timeout_ms)
+		     uint64_t timeout_ns)
 {
 	struct fake_engine *fe = fake_engine_of(e);
 	unsigned n = 0;
 	int rc;
 
 	(void)worker;
-	(void)timeout_ms;
+	(void)timeout_ns;	/* never blocks: the manual clock moves time */
 	rc = take_fail(FAKE_WAIT);
 	if (rc != 0)
 		return rc;

@@ -2090,12 +2090,12 @@ static void mt_engine_fini(struct iocx_engine *e)
 }
 
 static int mt_wait(struct iocx_engine *e, unsigned worker,
-		   struct iocx_event *events, unsigned max, unsigned timeout_ms)
+		   struct iocx_event *events, unsigned max, uint64_t timeout_ns)
 {
 	(void)e;
 	(void)worker;
 	(void)max;
-	(void)timeout_ms;
+	(void)timeout_ns;
 	iocx__mutex_lock(&mt.lock);
 	while (mt.len == 0)
 		iocx__cond_wait(&mt.cv, &mt.lock);

@@ -143,6 +143,17 @@ static int setup_paced(void **state)
 	return setup_with(state, &o);
 }
 
+/* Ten attempts a second, no burst: one per 100 ms. */
+static int setup_paced1(void **state)
+{
+	struct iocx_engine_options o;
+
+	iocx_engine_options_init(&o);
+	o.connect_rate = 10;
+	o.connect_burst = 1;
+	return setup_with(state, &o);
+}
+
 /* Both: one in flight, two waiting, one attempt per 100 ms. */
 static int setup_queue_paced(void **state)
 {
@@ -660,7 +671,7 @@ static void pacing_spaces_attempts_by_rate(void **state)
 			cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
 		close_and_pump(fx, &fx->p[i]);
 	}
-	/* A quiet spell refills the bucket: two at once again. */
+	/* A quiet spell restarts the schedule: two at once again. */
 	at(fx, 1000);
 	for (unsigned i = 0; i < 3; i++) {
 		struct iocx_connect_request r = request(fx, &fx->p[i]);
@@ -678,10 +689,10 @@ static void pacing_spaces_attempts_by_rate(void **state)
 }
 
 /*
- * p (two attempts, 10 ms backoff) and p + 1 take the burst's two tokens;
+ * p (two attempts, 10 ms backoff) and p + 1 take the burst's two turns;
  * p is refused, and at 10 ms its retry waits for the turn of 100 ms.
  */
-static void start_retry_without_token(struct fx *fx, struct probe *p)
+static void start_retry_without_turn(struct fx *fx, struct probe *p)
 {
 	struct iocx_connect_request r = request(fx, p);
 
@@ -690,19 +701,19 @@ static void start_retry_without_token(struct fx *fx, struct probe *p)
 	r.retry.backoff_max_ms = 10;
 	start(fx, p, &r);
 	r = request(fx, p + 1);
-	start(fx, p + 1, &r);		/* the burst's second token */
+	start(fx, p + 1, &r);		/* the burst's second turn */
 	fake_complete(p->conn, IOCX_E_REFUSED, 111, 0);
-	at(fx, 10);			/* backoff over, no token */
+	at(fx, 10);			/* backoff over, not its turn */
 	assert_int_equal(p->conn->state, CONN_PACED);
 }
 
-/* A retry takes a token too. */
+/* A retry takes a turn too. */
 static void pacing_applies_to_retries(void **state)
 {
 	struct fx *fx = *state;
 	struct probe *p = &fx->p[0];
 
-	start_retry_without_token(fx, p);
+	start_retry_without_turn(fx, p);
 	at(fx, 99);
 	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
 	at(fx, 100);
@@ -717,7 +728,7 @@ static void pacing_applies_to_retries(void **state)
 
 /*
  * A retry that reconnects its kept socket (Windows' same-socket retry)
- * waits for its token holding that socket, and connects on it; a close
+ * waits for its turn holding that socket, and connects on it; a close
  * while it waits closes it.
  */
 static void pacing_retry_holds_kept_socket(void **state)
@@ -728,7 +739,7 @@ static void pacing_retry_holds_kept_socket(void **state)
 	struct iocx_connect_request r;
 
 	fake_set_keep(FAKE_KEEP_ON);
-	start_retry_without_token(fx, p);
+	start_retry_without_turn(fx, p);
 	assert_true(p->conn->held);
 	assert_false(fake_sock(1)->closed);
 	at(fx, 100);
@@ -762,38 +773,237 @@ static void pacing_retry_holds_kept_socket(void **state)
 	close_and_pump(fx, &fx->p[1]);
 }
 
-/* Close, total deadline and destroy while paced. */
+/* Start p[from..to) without pacing them by hand. */
+static void start_range(struct fx *fx, unsigned from, unsigned to)
+{
+	for (unsigned i = from; i < to; i++) {
+		struct iocx_connect_request r = request(fx, &fx->p[i]);
+
+		start(fx, &fx->p[i], &r);
+	}
+}
+
+/* Nothing opens until ms, then exactly p's socket at ms. */
+static void next_opens_at(struct fx *fx, uint64_t ms, struct probe *p)
+{
+	unsigned n = fake_count(FAKE_OPEN, 0);
+
+	at(fx, ms - 1);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), n);
+	at(fx, ms);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), n + 1);
+	assert_opened_as(p, n + 1);
+}
+
+/*
+ * A worker that wakes long after the turns fell due (750 ms: seven
+ * turns missed) starts only the burst of two, not the backlog: the
+ * schedule restarts at 750, and the rest follow one every 100 ms, in
+ * order.
+ */
+static void pacing_late_wake_up_starts_at_most_burst(void **state)
+{
+	struct fx *fx = *state;
+
+	start_range(fx, 0, 6);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	at(fx, 750);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 4);
+	assert_opened_as(&fx->p[2], 3);
+	assert_opened_as(&fx->p[3], 4);
+	assert_int_equal(fx->p[4].conn->state, CONN_PACED);
+	assert_int_equal(fx->p[5].conn->state, CONN_PACED);
+	next_opens_at(fx, 850, &fx->p[4]);
+	next_opens_at(fx, 950, &fx->p[5]);
+	assert_int_equal(stats(fx).paced, 4);
+	for (unsigned i = 0; i < 6; i++) {
+		cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+}
+
+/*
+ * The pacing FIFO's waiters are woken late[k] ms after each due time (the
+ * worker's lateness); every socket opened meanwhile is noted, at the
+ * fake time it opened, in v[have..].  Returns the new count.
+ */
+static unsigned wake_late(struct fx *fx, const unsigned *late, unsigned n,
+			  uint64_t *v, unsigned have)
+{
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t due = iocx__timer_next(&fx->e->timers);
+		unsigned opened = fake_count(FAKE_OPEN, 0);
+		uint64_t ms;
+
+		assert_true(due != IOCX_TIMER_NONE && due >= fake_now);
+		ms = (due - T0 + MS - 1) / MS + late[k];
+		at(fx, ms);
+		assert_true(fake_count(FAKE_OPEN, 0) > opened);
+		while (opened++ < fake_count(FAKE_OPEN, 0))
+			v[have++] = ms;
+	}
+	return have;
+}
+
+/*
+ * The rule of include/iocx.h at connect_rate, here 10/s: no window of t
+ * ms holds more than ceil(t / 100) + burst of the starts v[0..n) (sorted),
+ * which is rate * t + burst when t is a whole number of intervals.
+ * Checked for every window that begins at a start, t = 0..1000 ms.
+ */
+static void assert_window_bound(const uint64_t *v, unsigned n,
+				unsigned burst)
+{
+	for (uint64_t t = 0; t <= 1000; t++) {
+		for (unsigned lo = 0; lo < n; lo++) {
+			unsigned hi = lo;
+
+			while (hi < n && v[hi] - v[lo] <= t)
+				hi++;
+			assert_in_range(hi - lo, 1, (t + 99) / 100 + burst);
+		}
+	}
+}
+
+static void complete_and_close(struct fx *fx, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+	assert_int_equal(stats(fx).in_flight, 0);
+}
+
+/*
+ * Wake-ups late by up to 0.9 of an interval lose nothing: every start
+ * keeps its slot (start k at k * 100 ms plus its own lateness), so the
+ * rate holds exactly, and the late start and the next on-time one are
+ * never more than the window rule allows.
+ */
+static void pacing_late_wake_ups_keep_rate_and_window(void **state)
+{
+	static const unsigned late[] = { 90, 0, 90, 90, 0, 45, 90, 10, 90,
+					 0, 90 };
+	struct fx *fx = *state;
+	uint64_t v[NPROBES];
+	unsigned n;
+
+	start_range(fx, 0, 12);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 1);
+	v[0] = 0;
+	n = wake_late(fx, late, 11, v, 1);
+	assert_int_equal(n, 12);
+	for (unsigned k = 1; k < n; k++) {
+		assert_int_equal(v[k], k * 100 + late[k - 1]);
+		assert_opened_as(&fx->p[k], k + 1);
+	}
+	assert_window_bound(v, n, 1);
+	assert_int_equal(stats(fx).paced, 11);
+	complete_and_close(fx, 12);
+}
+
+/*
+ * A wake-up late by one interval or more is a stall: its turns are lost
+ * and the schedule restarts at the late start (one start, the burst),
+ * the next one interval after it.
+ */
+static void pacing_stall_restarts_schedule(void **state)
+{
+	static const unsigned late[] = { 100, 350, 0, 90, 0 };
+	static const uint64_t want[] = { 0, 200, 650, 750, 940, 950 };
+	struct fx *fx = *state;
+	uint64_t v[NPROBES];
+	unsigned n;
+
+	start_range(fx, 0, 6);
+	v[0] = 0;
+	n = wake_late(fx, late, 5, v, 1);
+	assert_int_equal(n, 6);
+	for (unsigned k = 0; k < n; k++)
+		assert_int_equal(v[k], want[k]);
+	assert_window_bound(v, n, 1);
+	complete_and_close(fx, 6);
+}
+
+/*
+ * With a burst of two, lateness up to the burst's reach plus 0.9 of an
+ * interval is made up too: the starts catch up, never above the rule.
+ */
+static void pacing_burst_late_wake_ups_hold_window(void **state)
+{
+	static const unsigned late[] = { 190, 0, 150, 0, 90, 190, 5, 120,
+					 0, 190, 60, 0, 190 };
+	struct fx *fx = *state;
+	uint64_t v[NPROBES];
+	unsigned n = 0;
+
+	start_range(fx, 0, NPROBES);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	v[n++] = 0;
+	v[n++] = 0;
+	for (unsigned k = 0; n < NPROBES; k++) {
+		assert_true(k < sizeof(late) / sizeof(late[0]));
+		n = wake_late(fx, &late[k], 1, v, n);
+	}
+	assert_window_bound(v, n, 2);
+	/* Fourteen slots after the burst's two, one per 100 ms from 100:
+	 * the last at 1500, and no start is an interval or more late. */
+	assert_in_range(v[n - 1], 1400, 1599);
+	complete_and_close(fx, NPROBES);
+}
+
+/*
+ * Close of a middle waiter, total deadline of the head, then destroy,
+ * while paced: a waiter that leaves takes no turn, each ends with one
+ * on_connect, and the next in line takes the head's turn.
+ */
 static void pacing_close_deadline_destroy_while_paced(void **state)
 {
 	struct fx *fx = *state;
 	struct iocx_connect_request r;
 
-	for (unsigned i = 0; i < 2; i++) {
-		r = request(fx, &fx->p[i]);
-		start(fx, &fx->p[i], &r);
-	}
-	r = request(fx, &fx->p[2]);
-	start(fx, &fx->p[2], &r);		/* turn at 100 */
-	r = request_total(fx, &fx->p[3], 150, 10);
-	start(fx, &fx->p[3], &r);		/* turn at 200 */
-	r = request(fx, &fx->p[4]);
-	start(fx, &fx->p[4], &r);		/* turn at 300 */
+	start_range(fx, 0, 2);			/* the burst */
+	r = request_total(fx, &fx->p[2], 50, 10);
+	start(fx, &fx->p[2], &r);		/* the head: its turn at 100 */
+	start_range(fx, 3, 6);
 	expect_value(cb_connect, status, IOCX_E_CANCELLED);
-	close_and_pump(fx, &fx->p[2]);
-	assert_int_equal(fx->p[2].connects, 1);
-	at(fx, 149);
+	close_and_pump(fx, &fx->p[3]);		/* a middle waiter */
+	assert_int_equal(fx->p[3].connects, 1);
+	at(fx, 49);
 	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
 	expect_value(cb_connect, status, IOCX_E_TIMEDOUT);
-	at(fx, 150);
-	assert_int_equal(fx->p[3].connects, 1);
-	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
-	close_and_pump(fx, &fx->p[3]);
-	/* Destroy: the one still paced and the two running are cancelled. */
-	destroy_cancels(fx, 3, 5);
-	assert_int_equal(fake_count(FAKE_OPEN, 0), 2);
+	at(fx, 50);				/* the head expires */
+	assert_int_equal(fx->p[2].connects, 1);
+	assert_int_equal(fx->p[4].conn->state, CONN_PACED);
+	next_opens_at(fx, 100, &fx->p[4]);
+	close_and_pump(fx, &fx->p[2]);
+	assert_int_equal(fx->p[5].conn->state, CONN_PACED);
+	/* Destroy: the one still paced and the three running. */
+	destroy_cancels(fx, 4, 6);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
 }
 
-/* Queue then pacing: a granted slot still waits for its token. */
+/* Closing the head while it waits: the next takes its turn, at 100. */
+static void pacing_close_of_head_passes_turn_on(void **state)
+{
+	struct fx *fx = *state;
+
+	start_range(fx, 0, 4);
+	expect_value(cb_connect, status, IOCX_E_CANCELLED);
+	close_and_pump(fx, &fx->p[2]);
+	next_opens_at(fx, 100, &fx->p[3]);
+	at(fx, 300);
+	assert_int_equal(fake_count(FAKE_OPEN, 0), 3);
+	for (unsigned i = 0; i < 4; i++) {
+		if (i == 2)
+			continue;
+		cfx_complete_connect(fx->e, fx->p[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &fx->p[i]);
+	}
+	assert_int_equal(stats(fx).in_flight, 0);
+}
+
+/* Queue then pacing: a granted slot still waits for its turn. */
 static void queue_then_pacing_orders_both(void **state)
 {
 	struct fx *fx = *state;
@@ -844,8 +1054,15 @@ int main(void)
 		P(pacing_spaces_attempts_by_rate),
 		P(pacing_applies_to_retries),
 		P(pacing_retry_holds_kept_socket),
+		P(pacing_late_wake_up_starts_at_most_burst),
 		P(pacing_close_deadline_destroy_while_paced),
+		P(pacing_close_of_head_passes_turn_on),
+		P(pacing_burst_late_wake_ups_hold_window),
 #undef P
+#define P1(fn) cmocka_unit_test_setup_teardown(fn, setup_paced1, teardown)
+		P1(pacing_late_wake_ups_keep_rate_and_window),
+		P1(pacing_stall_restarts_schedule),
+#undef P1
 		cmocka_unit_test_setup_teardown(queue_then_pacing_orders_both,
 						setup_queue_paced, teardown),
 	};

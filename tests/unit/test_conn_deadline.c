@@ -2008,9 +2008,9 @@ static void tb_engine_fini(struct iocx_engine *e)
 
 static int tb_wait(struct iocx_engine *e, unsigned worker,
 		   struct iocx_event *events, unsigned max,
-		   unsigned timeout_ms)
+		   uint64_t timeout_ns)
 {
-	uint64_t end = iocx__now_ns() + (uint64_t)timeout_ms * MS;
+	uint64_t end = iocx__now_ns() + timeout_ns;
 	unsigned n = 0;
 
 	(void)e;
