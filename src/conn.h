@@ -206,6 +206,7 @@ struct iocx_conn {
 
 	/* Touched by every event. */
 	uint32_t timer_gen;		/* bumped at each arm and disarm */
+	unsigned flags;			/* the request's IOCX_CONNECT_* */
 	struct iocx_engine *engine;
 	iocx_lock lock;			/* see iocx_lock (platform.h) */
 	atomic_uint refs;
@@ -282,7 +283,6 @@ struct iocx_conn {
 	iocx_socket_t handle;
 
 	uint32_t timer_slot;		/* heap index + 1, 0 = not armed */
-	unsigned flags;
 	/*
 	 * One set of links for three lists a connection is never on at the
 	 * same time: the admission queue (QUEUED, aq_queued), the pacing
