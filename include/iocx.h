@@ -1081,7 +1081,8 @@ IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
  * The local address of an open connection (the address and port the
  * peer sees for us; family AF_INET or AF_INET6), copied to *out.  Asked
  * of the OS (getsockname) on the first call and then kept, so connections
- * nobody asks about pay nothing for it.  IOCX_OK;
+ * nobody asks about pay nothing for it (when no memory can be had to keep
+ * it, the OS is asked on every call).  IOCX_OK;
  * IOCX_E_INVAL for NULL arguments; IOCX_E_NOTCONN when the socket is not
  * open (as iocx_conn_socket); when the OS would not say, its error mapped
  * (IOCX_E_NOMEM for ENOBUFS / WSAENOBUFS, else mostly IOCX_E_SYSTEM),

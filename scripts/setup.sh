@@ -31,7 +31,7 @@ packages=(
   libcmocka-dev                          # unit-test framework, native
   liburing-dev                           # the Linux io_uring backend (src/linux/)
   libc-ares-dev                          # the Linux engine's own resolver (src/linux/resolve_ares.c)
-  dnsmasq-base                           # a real DNS server for tests/net/run_dnsmasq.sh (started by the test, not as a service)
+  dnsmasq-base                           # a real DNS server for tests/bench/check_dnsmasq.py (started by the test, not as a service)
   dpkg-dev                               # apt-get source / dpkg-source for the cmocka and zlib subprojects
   nginx redis-server                     # servers the examples run against (tests/examples/run_example.sh
                                          # starts its own; the system services are not used)
