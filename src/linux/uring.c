@@ -345,9 +345,11 @@ static void push_cancel(struct lx_conn *lc, enum iocx_op op, uint32_t gen)
 
 /*
  * Ask the kernel to finish slot op's stage in flight (on the owner), if
- * it belongs to the operation of generation gen.
+ * it belongs to the operation of generation gen.  False when no
+ * submission entry could be had: the cancel is queued again, for the
+ * next wait (after a reap has made room).
  */
-static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
+static bool cancel_now(struct lx_worker *w, struct lx_conn *lc,
 		       enum iocx_op op, uint32_t gen)
 {
 	struct lx_op *o = lx_slot(lc, op);
@@ -355,18 +357,19 @@ static void cancel_now(struct lx_worker *w, struct lx_conn *lc,
 
 	/* Complete already (its event is queued), or a stale cancel. */
 	if (o->stage == UR_NONE || o->live_gen != gen)
-		return;
+		return true;
 	o->cancelled = true;
 	sqe = get_sqe(w);
 	if (!sqe) {
-		push_cancel(lc, op, gen);	/* again at the next wait */
-		return;
+		push_cancel(lc, op, gen);
+		return false;
 	}
 	iocx__linux_sys.uring_prep_cancel(sqe, lc->fd, op_data(lc, op));
 	io_uring_sqe_set_data64(sqe, cancel_data(lc, op));
 	iocx__conn_ref(&lc->core);	/* until cancel_done() */
 	o->cancels++;
 	o->cancel_gen = gen;
+	return true;
 }
 
 /*
@@ -489,15 +492,21 @@ static unsigned recv_done(struct lx_conn *lc, int res, struct iocx_event *ev)
 	return finish(lc, IOCX_OP_RECV, ev, IOCX_OK, 0, (size_t)res);
 }
 
-/* Hand out queued work and requests, up to max events. */
+/*
+ * Hand out queued work and requests, up to max events.  A cancel that
+ * found the submission queue full (and the kernel refusing it: -EBUSY
+ * until completions are reaped) goes back to the queue and ends this
+ * drain, or it would be popped again at once, forever.
+ */
 static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 			    unsigned n, unsigned max)
 {
 	struct lx_queued q[2];
 	struct lx_conn *lc;
 	unsigned bits;
+	bool full = false;
 
-	while ((lc = iocx__lx_pop(w, max - n, &bits, q))) {
+	while (!full && (lc = iocx__lx_pop(w, max - n, &bits, q))) {
 		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
 			enum iocx_op op = (enum iocx_op)i;
 
@@ -513,7 +522,9 @@ static unsigned drain_queue(struct lx_worker *w, struct iocx_event *events,
 		for (int i = IOCX_OP_MAIN; i <= IOCX_OP_RECV; i++) {
 			if (!(bits & LX_Q_CANCEL(i)))
 				continue;
-			cancel_now(w, lc, (enum iocx_op)i, q[i].cancel_gen);
+			if (!cancel_now(w, lc, (enum iocx_op)i,
+					q[i].cancel_gen))
+				full = true;
 			iocx__conn_unref(&lc->core);	/* may free lc */
 		}
 	}
