@@ -39,6 +39,9 @@ struct out_file {
 	char *tmp;			/* PATH.part */
 };
 
+/* bench.start_state: the --start-at wait against the first interrupt. */
+enum { START_WAITING, START_BEGUN, START_CANCELLED };
+
 struct bench {
 	struct bench_options opt;
 	struct sink *sink;
@@ -59,8 +62,8 @@ struct bench {
 	bool progress;
 	/* Set once by on_interrupt(), then wake is set. */
 	atomic_bool interrupted;
-	/* Set when the --start-at wait (if any) is over: connects begin. */
-	atomic_bool started;
+	/* START_*: whether connects began or an interrupt came first. */
+	atomic_int start_state;
 	atomic_int signo;
 	struct os_event *wake;
 	char *payload;
@@ -169,11 +172,18 @@ static void on_interval(const struct phase *p, const struct phase_interval *iv,
 static void on_interrupt(int signo, void *arg)
 {
 	struct bench *b = arg;
+	int waiting = START_WAITING;
+	bool before;
 
+	/* signo first: a wait that finds itself cancelled exits with it. */
 	atomic_store(&b->signo, signo);
+	/* Decided before the wake-up, so the waiting thread cannot begin
+	 * in between: either it sees this, or this sees it began. */
+	before = atomic_compare_exchange_strong(&b->start_state, &waiting,
+						START_CANCELLED);
 	atomic_store(&b->interrupted, true);
 	os_event_set(b->wake);
-	if (!atomic_load(&b->started)) {
+	if (before) {
 		fprintf(stderr, "iocx-bench: interrupted before the first "
 			"connect (--start-at wait): no report\n");
 		return;
@@ -329,9 +339,10 @@ static int exit_status(const struct run_report *r)
 static bool wait_for_start(struct bench *b)
 {
 	double left = b->opt.start_at - os_epoch_s();
+	int waiting = START_WAITING;
 
 	if (!b->opt.start_at) {
-		atomic_store(&b->started, true);
+		atomic_store(&b->start_state, START_BEGUN);
 		return true;
 	}
 	if (b->progress)
@@ -345,10 +356,10 @@ static bool wait_for_start(struct bench *b)
 						: (uint64_t)(left * 1e9) + 1);
 		left = b->opt.start_at - os_epoch_s();
 	}
-	/* An interrupt from here on gets the report: it finds started set,
-	 * or it came first and the wait ends without connects. */
-	atomic_store(&b->started, true);
-	return !atomic_load(&b->interrupted);
+	/* Begin, unless an interrupt came first (then no connect, no
+	 * report); an interrupt after this gets the report. */
+	return atomic_compare_exchange_strong(&b->start_state, &waiting,
+					      START_BEGUN);
 }
 
 /*
