@@ -450,6 +450,25 @@ static void print_side(FILE *f, const struct side *s, uint64_t rate)
 }
 
 /*
+ * The median of ratios[0..n) over the pairs whose two phases were both
+ * an open loop, into *median (0 when none was); returns how many were.
+ */
+static unsigned open_pairs(const struct run_report *r, const double *ratios,
+			   unsigned (*pairs)[2], unsigned n, double *median)
+{
+	double v[BENCH_MAX_ROUNDS];
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (open_loop_phase(r->opt, &r->results[pairs[i][0]]) &&
+		    open_loop_phase(r->opt, &r->results[pairs[i][1]]))
+			v[m++] = ratios[i];
+	}
+	*median = median_of(v, m);
+	return m;
+}
+
+/*
  * Latency iocx / raw round by round (each round's iocx phase against the
  * raw phase right after it), with their medians; under --rate also each
  * phase's start rate and cap hits.
@@ -485,7 +504,12 @@ static void table_paired_latency(FILE *f, const struct run_report *r)
 		const struct phase_result *a = &r->results[pairs[i][0]];
 		const struct phase_result *b = &r->results[pairs[i][1]];
 
-		fprintf(f, "      #%-6u", a->round);
+		/* '*': this pair was no open loop. */
+		fprintf(f, "      #%-5u%c", a->round,
+			r->opt->rate && !(open_loop_phase(r->opt, a) &&
+					  open_loop_phase(r->opt, b))
+				? '*'
+				: ' ');
 		for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
 			fprintf(f, k + 1 < N_LATENCY_RATIOS ? " %7.3f"
 							    : " %11.3f",
@@ -502,6 +526,20 @@ static void table_paired_latency(FILE *f, const struct run_report *r)
 		fprintf(f, k + 1 < N_LATENCY_RATIOS ? " %7.3f" : " %11.3f",
 			med[k]);
 	fprintf(f, "\n");
+	if (!r->opt->rate)
+		return;
+	fprintf(f, "      %-7s", "open");
+	for (size_t k = 0; k < N_LATENCY_RATIOS; k++) {
+		unsigned m = open_pairs(r, ratios[k], pairs, n, &med[k]);
+
+		fprintf(f, k + 1 < N_LATENCY_RATIOS ? " %7.3f" : " %11.3f",
+			med[k]);
+		if (k + 1 == N_LATENCY_RATIOS)
+			fprintf(f, "  (median of the %u of %u rounds that "
+				   "were open loop on both sides; * marks the "
+				   "others)\n",
+				m, n);
+	}
 }
 
 /* --rate: was every phase an open loop? */
@@ -863,22 +901,42 @@ static void json_phases(FILE *f, const struct run_report *r)
  * "latency_ratio_paired": the median iocx / raw of each latency ratio
  * over the paired rounds, and "latency_ratio_rounds": each ratio per
  * round (lists in round order; a round whose raw value is 0 is left out
- * of that list).
+ * of that list), and "latency_ratio_open": the medians over the rounds
+ * whose two phases were both an open loop (--rate; else null).
  */
 static void json_latency_ratios(FILE *f, const struct run_report *r)
 {
 	double ratios[N_LATENCY_RATIOS][BENCH_MAX_ROUNDS];
 	double med[N_LATENCY_RATIOS];
 	unsigned n[N_LATENCY_RATIOS];
+	unsigned pairs[BENCH_MAX_ROUNDS][2], open = 0;
+	double open_med[N_LATENCY_RATIOS] = { 0 };
+	bool aligned = true;
 
 	for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
 		n[k] = paired_metric(r, latency_ratios[k].metric, ratios[k],
-				     NULL, &med[k]);
+				     k ? NULL : pairs, &med[k]);
 	fprintf(f, ",\n  \"latency_ratio_paired\": {");
 	for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
 		fprintf(f, "%s\"%s\": %.4f", k ? ", " : "",
 			latency_ratios[k].name, med[k]);
-	fprintf(f, "}, \"latency_ratio_rounds\": {");
+	/* The pairs line up only where every ratio has every round. */
+	for (size_t k = 1; k < N_LATENCY_RATIOS; k++)
+		aligned &= n[k] == n[0];
+	fprintf(f, "}, \"latency_ratio_open\": ");
+	if (!aligned || !r->opt->rate) {
+		fprintf(f, "null");
+	} else {
+		for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
+			open = open_pairs(r, ratios[k], pairs, n[k],
+					  &open_med[k]);
+		fprintf(f, "{\"rounds\": %u", open);
+		for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
+			fprintf(f, ", \"%s\": %.4f", latency_ratios[k].name,
+				open_med[k]);
+		fprintf(f, "}");
+	}
+	fprintf(f, ", \"latency_ratio_rounds\": {");
 	for (size_t k = 0; k < N_LATENCY_RATIOS; k++) {
 		fprintf(f, "%s\"%s\": [", k ? ", " : "",
 			latency_ratios[k].name);

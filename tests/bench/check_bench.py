@@ -174,6 +174,22 @@ def check_latency_ratios(doc, phases, rounds):
         check(abs(med - median(got)) <= 1e-3 * median(got),
               "latency_ratio_paired.%s %s == median of its rounds" %
               (name, med))
+        # Open loop: the same median over the rounds whose two phases
+        # both were one (--rate only).
+        lo = doc["latency_ratio_open"]
+        if not doc["settings"]["rate"]:
+            check(lo is None, "latency_ratio_open null without --rate")
+            continue
+        keep = [g for g, k in zip(got, rounds)
+                if by[("iocx", k)]["open_loop"] and
+                by[("raw", k)]["open_loop"]]
+        check(lo["rounds"] == len(keep),
+              "latency_ratio_open.rounds %d == open-loop pairs %d" %
+              (lo["rounds"], len(keep)))
+        want = median(keep) if keep else 0
+        check(abs(lo[name] - want) <= 1e-3 * want + 1e-4,
+              "latency_ratio_open.%s %s == median of the open-loop "
+              "rounds %s" % (name, lo[name], want))
 
 
 def check_json(doc, armed):
