@@ -131,10 +131,13 @@ def check_release(p, where, rate):
               "%.1f" % (where, k, rel[k], k, lat[k]))
     check(isinstance(p["cap_hits"], int) and p["cap_hits"] >= 0,
           where + ": cap_hits a count")
-    want = p["attempts"] / p["elapsed_s"] if p["elapsed_s"] else 0
-    check(abs(p["starts_per_sec"] - want) <= 0.1 + 1e-3 * want,
-          "%s: starts_per_sec %.1f == attempts / elapsed_s %.1f" %
-          (where, p["starts_per_sec"], want))
+    # elapsed_s is printed to the millisecond: the bounds of that.
+    e, n = p["elapsed_s"], p["attempts"]
+    lo = n / (e + 0.0005) - 0.1
+    hi = n / (e - 0.0005) + 0.1 if e > 0.0005 else float("inf")
+    check(lo <= p["starts_per_sec"] <= hi,
+          "%s: starts_per_sec %.1f is attempts / elapsed_s (%d / %.3f)" %
+          (where, p["starts_per_sec"], n, e))
     if not rate:
         check(p["open_loop"] is None, where + ": open_loop null without "
               "--rate")
