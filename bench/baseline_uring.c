@@ -27,7 +27,11 @@
  * prepared in one pass goes to the kernel in one io_uring_submit_and_wait.
  * Connects started on other threads (the phase's first fill, paced
  * starts) are queued to the worker under a mutex and an eventfd wakes it:
- * with SINGLE_ISSUER no other thread may submit to its ring.
+ * with SINGLE_ISSUER no other thread may submit to its ring.  The worker
+ * opens their sockets, and their latency starts there (the slot's
+ * t_start_ns moves to it), as it does for a connect started inside the
+ * reap loop and for the engine's paced connects: the hand-over to the
+ * worker is the schedule's delay, not the connect's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -223,6 +227,50 @@ static void on_cqe(struct raw_conn *c, int op, int res)
 	}
 }
 
+/* c's socket, options set; 0 or a negative iocx code. */
+static int open_socket(struct raw *r, struct raw_conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	int one = 1;
+
+	c->fd = socket(c->remote->sa_family, SOCK_STREAM | SOCK_CLOEXEC,
+		       IPPROTO_TCP);
+	if (c->fd < 0) {
+		int rc = iocx__linux_error(errno);
+
+		return rc == IOCX_E_INVAL ? IOCX_E_SYSTEM : rc;
+	}
+	if (r->abort)
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	if (r->cfg->opt->fastopen && r->cfg->opt->payload > 0)
+		c->fastopen = setsockopt(c->fd, IPPROTO_TCP,
+					 TCP_FASTOPEN_CONNECT, &one,
+					 sizeof(one)) == 0;
+	return 0;
+}
+
+/*
+ * A connect queued by another thread, on its worker: its clock starts at
+ * its socket; one that cannot have a socket is reported and its slot
+ * released here.
+ */
+static void start_queued(struct raw_worker *w, struct raw_conn *c)
+{
+	int rc;
+
+	atomic_store_explicit(&c->slot->t_start_ns, iocx__now_ns(),
+			      memory_order_relaxed);
+	rc = open_socket(w->r, c);
+	if (rc != 0) {
+		c->status = rc;
+		report(c);
+		phase_closed(w->r->phase);
+		phase_release(c->slot);
+		return;
+	}
+	issue_chain(c);
+}
+
 /* Issue the connects queued by other threads. */
 static void drain_starts(struct raw_worker *w)
 {
@@ -235,7 +283,7 @@ static void drain_starts(struct raw_worker *w)
 	while (c) {
 		struct raw_conn *next = c->next;
 
-		issue_chain(c);
+		start_queued(w, c);
 		c = next;
 	}
 }
@@ -407,8 +455,7 @@ static int raw_start(void *ctx, struct slot *s)
 	struct raw *r = ctx;
 	struct raw_conn *c = &r->conns[s->index];
 	struct raw_worker *w = &r->w[s->index % r->nworkers];
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	int one = 1;
+	int rc;
 
 	c->slot = s;
 	c->w = w;
@@ -416,23 +463,13 @@ static int raw_start(void *ctx, struct slot *s)
 	c->sent = 0;
 	c->reported = false;
 	c->fastopen = false;
+	c->fd = -1;
 	c->remote = phase_next_target(r->phase, &c->remote_len);
-	c->fd = socket(c->remote->sa_family, SOCK_STREAM | SOCK_CLOEXEC,
-		       IPPROTO_TCP);
-	if (c->fd < 0) {
-		int rc = iocx__linux_error(errno);
-
-		return rc == IOCX_E_INVAL ? IOCX_E_SYSTEM : rc;
-	}
-	if (r->abort)
-		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	if (r->cfg->opt->fastopen && r->cfg->opt->payload > 0)
-		c->fastopen = setsockopt(c->fd, IPPROTO_TCP,
-					 TCP_FASTOPEN_CONNECT, &one,
-					 sizeof(one)) == 0;
 	if (self == w) {
-		issue_chain(c);
-		return 0;
+		rc = open_socket(r, c);
+		if (rc == 0)
+			issue_chain(c);
+		return rc;
 	}
 	pthread_mutex_lock(&w->lock);
 	c->next = w->head;

@@ -2,8 +2,9 @@
  * The iocx driver of a bench phase: one engine per phase, one
  * iocx_connect() per slot start, closed from its own on_connect.  --timeout
  * becomes the request's deadline_ms, so the engine's own deadlines are
- * what gets measured, and --rate the engine's connect_rate, so its own
- * pacing is (the phase then starts a connect whenever a slot is free).  Portable: it uses only the public API (and the
+ * what gets measured, and --rate the engine's connect_rate (--burst its
+ * connect_burst), so its own pacing is (the phase then starts a connect
+ * whenever a slot is free).  Portable: it uses only the public API (and the
  * bench's OS shims), so it runs unchanged on every backend.
  *
  * --armed N: before the workload, init() parks N extra connects with an
@@ -72,6 +73,10 @@ struct iocx_drv {
 	/* --rate: the engine paces, so a connect's latency starts with its
 	 * socket (result.latency_ns), not with the wait for its turn. */
 	bool paced;
+	/* ... and the engine's attempts and paced waits once the phase's
+	 * first fill of its slots was started, for its cap hits. */
+	_Atomic unsigned fill_left;
+	_Atomic uint64_t attempts0, paced0;
 	/* --armed: the held connects and where they are refused. */
 	struct held *held;
 	unsigned nheld;			/* started (iocx_connect() OK) */
@@ -411,6 +416,64 @@ static void drv_free(struct iocx_drv *d)
 	free(d);
 }
 
+/* The engine's attempts so far, and how many of them waited for a turn. */
+static void pacing_counts(struct iocx_drv *d, uint64_t *attempts,
+			  uint64_t *paced)
+{
+	struct iocx_stats st;
+
+	*attempts = *paced = 0;
+	if (iocx_engine_stats(d->engine, &st) != IOCX_OK)
+		return;
+	*attempts = st.connects_started + st.retries;
+	*paced = st.paced;
+}
+
+/*
+ * --rate, once the phase has started a connect in every slot: the
+ * engine's counts from here on tell its cap hits.
+ */
+static void fill_started(struct iocx_drv *d)
+{
+	uint64_t attempts, paced;
+	unsigned left = atomic_load(&d->fill_left);
+
+	/* Counts down to 0 and stays there. */
+	while (left > 0 && !atomic_compare_exchange_weak(&d->fill_left,
+							 &left, left - 1))
+		;
+	if (!d->paced || left != 1)
+		return;
+	pacing_counts(d, &attempts, &paced);
+	atomic_store(&d->attempts0, attempts);
+	atomic_store(&d->paced0, paced);
+}
+
+/*
+ * --rate: the starts that found no connect waiting for a turn.  After
+ * the first fill every slot is either queued for its turn or in a
+ * connect of its own, so an attempt that did not wait (stats.paced)
+ * found all the other slots in connects: had its turn come a moment
+ * earlier, nobody could have taken it.  The count leaves out the fill
+ * (its first connect_burst attempts go at once by rule, and any turn
+ * that fell due while it ran), and may count a start that went at once
+ * early within the burst: it errs towards "not open loop".  A connect
+ * that waited and then ended without an attempt (cancelled) makes it an
+ * underestimate by one each; the bench cancels none while starting.
+ */
+static void record_cap_hits(struct iocx_drv *d)
+{
+	uint64_t attempts, paced, went;
+
+	if (atomic_load(&d->fill_left) > 0)
+		return;		/* the phase never filled its slots */
+	pacing_counts(d, &attempts, &paced);
+	attempts -= atomic_load(&d->attempts0);
+	paced -= atomic_load(&d->paced0);
+	went = attempts > paced ? attempts - paced : 0;
+	phase_set_cap_hits(d->phase, went);
+}
+
 static int iocx_drv_init(struct phase *p, void **ctx)
 {
 	const struct phase_config *cfg = phase_config_of(p);
@@ -426,10 +489,11 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 	eo.workers = cfg->workers;
 	eo.batch = cfg->opt->batch;
 	eo.batch_closes = cfg->opt->batch_closes;
-	/* --rate: the engine's pacing, one attempt per period, no burst
-	 * (the --armed connects take their turns too, before the phase). */
+	/* --rate: the engine's pacing, one attempt per period, early by
+	 * at most --burst - 1 turns (default none; the --armed connects
+	 * take their turns too, before the phase). */
 	eo.connect_rate = (uint32_t)cfg->opt->rate;
-	eo.connect_burst = 1;
+	eo.connect_burst = cfg->opt->burst ? cfg->opt->burst : 1;
 	d->paced = eo.connect_rate != 0;
 	/* --target NAME:PORT: the engine resolves, asking --resolver. */
 	eo.dns_servers = cfg->opt->resolver;
@@ -475,6 +539,7 @@ static int iocx_drv_init(struct phase *p, void **ctx)
 		}
 		phase_set_armed(p, d->nheld);
 	}
+	atomic_store(&d->fill_left, cfg->opt->concurrency);
 	*ctx = d;
 	return 0;
 }
@@ -484,6 +549,7 @@ static int iocx_drv_start(void *ctx, struct slot *s)
 	struct iocx_drv *d = ctx;
 	struct iocx_connect_request req = d->req;
 	const struct bench_target *t = phase_next(d->phase);
+	int rc;
 
 	req.user = s;
 	if (t->len) {
@@ -495,8 +561,10 @@ static int iocx_drv_start(void *ctx, struct slot *s)
 	}
 	/* The handle is set before any callback runs, and before the
 	 * phase can claim the slot (after this returns). */
-	return iocx_connect(d->engine, &req,
-			    d->conns ? &d->conns[s->index] : NULL);
+	rc = iocx_connect(d->engine, &req,
+			  d->conns ? &d->conns[s->index] : NULL);
+	fill_started(d);
+	return rc;
 }
 
 /*
@@ -534,6 +602,8 @@ static void iocx_drv_fini(void *ctx)
 	struct iocx_drv *d = ctx;
 	bool ok = true;
 
+	if (d->paced)
+		record_cap_hits(d);
 	if (d->nheld)
 		ok = release_held(d);
 	if (phase_config_of(d->phase)->opt->by_name)

@@ -19,6 +19,7 @@ struct parse {
 	bool sink_set;
 	bool sink_mode_set;
 	bool rounds_set;
+	bool burst_set;
 	bool payload_set;
 	bool reply_timeout_set;
 };
@@ -456,6 +457,17 @@ static bool opt_rate(struct parse *p, const char *v)
 	return true;
 }
 
+static bool opt_burst(struct parse *p, const char *v)
+{
+	uint64_t n;
+
+	if (!parse_uint(v, 1, BENCH_MAX_BURST, &n))
+		return fail(p, "--burst %s: want 1..%u", v, BENCH_MAX_BURST);
+	p->o->burst = (unsigned)n;
+	p->burst_set = true;
+	return true;
+}
+
 static bool opt_warmup(struct parse *p, const char *v)
 {
 	p->o->warmup_connects = 0;
@@ -640,6 +652,7 @@ static const struct option_row value_options[] = {
 	{ "payload", opt_payload },
 	{ "close", opt_close },
 	{ "rate", opt_rate },
+	{ "burst", opt_burst },
 	{ "warmup", opt_warmup },
 	{ "timeout", opt_timeout },
 	{ "armed", opt_armed },
@@ -671,6 +684,7 @@ static void defaults(struct bench_options *o)
 	o->close_mode = BENCH_CLOSE_ABORT;
 	o->sink_mode = BENCH_SINK_READ;
 	o->rounds = 1;
+	o->burst = 1;
 }
 
 /* --json / --csv: a switch with an optional "=PATH" ("=-" is stdout). */
@@ -704,6 +718,9 @@ static bool check_combination(struct parse *p)
 			    "--connects %llu",
 			    (unsigned long long)o->warmup_connects,
 			    (unsigned long long)o->connects);
+	if (p->burst_set && !o->rate)
+		return fail(p, "--burst is the iocx phases' connect_burst "
+			    "under --rate: give --rate");
 	if (o->warmup_ms && o->duration_ms && o->warmup_ms >= o->duration_ms)
 		return fail(p, "--warmup leaves nothing to measure of "
 			    "--duration");
@@ -729,10 +746,12 @@ static bool check_combination(struct parse *p)
 	if (o->scale && (p->connects_set || o->duration_ms || o->rate ||
 			 o->baseline || p->rounds_set || o->armed ||
 			 o->warmup_connects || o->warmup_ms || o->csv.on ||
+			 p->burst_set ||
 			 p->sink_mode_set || o->ntargets > 1 || o->hdr_log ||
 			 o->svg || bench_expects_reply(o)))
 		return fail(p, "--scale opens and holds its own connections: "
 			    "it takes none of --connects, --duration, --rate, "
+			    "--burst, "
 			    "--baseline, --rounds, --armed, --warmup, --csv, "
 			    "--sink, several --target, --hdr-log, --svg, "
 			    "--expect-*");
@@ -856,7 +875,12 @@ void bench_usage(FILE *f)
 "  --batch-closes      iocx phases: the engine's batch_closes option\n"
 "                      (io_uring: reset and close through the ring)\n"
 "  --rate N            start N connects/s (iocx: the engine paces)\n"
-"                      (default: as fast as --concurrency allows)\n"
+"                      (default: as fast as --concurrency allows);\n"
+"                      --concurrency is then a cap, and the report\n"
+"                      says whether it was hit (open loop or not)\n"
+"  --burst N           with --rate, iocx phases: the engine's\n"
+"                      connect_burst (default 1; up to N - 1 turns\n"
+"                      early, to keep the rate when wake-ups are late)\n"
 "  --warmup N|T        leave the first N connects (\"500\") or the first\n"
 "                      T of time (\"2s\") out of the statistics\n"
 "  --timeout T         connect deadline: iocx gets it as deadline_ms, the\n"

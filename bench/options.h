@@ -61,6 +61,8 @@ struct bench_options {
 	bool batch_closes;	/* iocx phases: options.batch_closes */
 	enum bench_close close_mode;
 	uint64_t rate;		/* starts per second, 0 = unpaced */
+	/* iocx phases with --rate: the engine's connect_burst (1..). */
+	unsigned burst;
 	uint64_t warmup_connects;	/* outcomes excluded from the stats */
 	uint64_t warmup_ms;		/* ... or time excluded */
 	uint64_t timeout_ms;		/* connect deadline, 0 = none */
@@ -130,6 +132,9 @@ struct bench_options {
 #define BENCH_MAX_WORKERS 256
 #define BENCH_MAX_SINK_THREADS 16
 #define BENCH_MAX_ROUNDS 100
+/* --burst at most: the engine's connect_burst is a uint32_t; a burst
+ * beyond a second's starts at the highest rates asks for nothing more. */
+#define BENCH_MAX_BURST 1000000
 #define BENCH_MAX_ARMED 1000000
 #define BENCH_MAX_SCALE 1000000
 /* --scale: connections per 127.0.0.x source address by default (Linux

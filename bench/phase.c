@@ -77,6 +77,7 @@ struct phase {
 	struct counters measured;
 	struct iocx_hist *hist_all;	/* every success, for intervals */
 	struct iocx_hist *hist;		/* successes after warm-up */
+	struct iocx_hist *hist_release;	/* ... from start to release */
 	struct iocx_hist *hist_ttfb;	/* --expect-*: their replies */
 	struct iocx_hist *hist_reply;
 	struct iocx_hist *hist_res;	/* by name: every resolution */
@@ -92,6 +93,10 @@ struct phase {
 	unsigned armed;			/* phase_set_armed() */
 	struct iocx_histogram resolve;	/* phase_set_resolution() */
 	struct pacer pacer;
+	/* Starts due with every slot busy (control thread, or
+	 * phase_set_cap_hits()), and the schedule index last counted + 1. */
+	uint64_t cap_hits;
+	uint64_t cap_at;
 	/* Control thread only: the interval being built. */
 	struct iocx_hist *iv_prev, *iv_cur, *iv_diff;
 	struct iocx_hist *iv_mprev, *iv_mcur, *iv_mdiff;	/* of hist */
@@ -181,8 +186,11 @@ static void begin_measuring(struct phase *p, uint64_t t)
 	atomic_store(&p->cpu_meas_ns, client_cpu(p));
 }
 
-/* One outcome: a completion (o set) or a synchronous failure (o NULL). */
-static void record(struct phase *p, int status, bool timed_out,
+/*
+ * One outcome: a completion (o set) or a synchronous failure (o NULL).
+ * Returns whether its latency went into the measured histogram.
+ */
+static bool record(struct phase *p, int status, bool timed_out,
 		   const struct outcome *o, uint64_t latency_ns)
 {
 	uint64_t seq = atomic_fetch_add(&p->outcomes, 1);
@@ -201,15 +209,16 @@ static void record(struct phase *p, int status, bool timed_out,
 	if (measured && p->warm_end_ns)
 		measured = iocx__now_ns() >= p->warm_end_ns;
 	if (!measured)
-		return;
+		return false;
 	count(&p->measured, status, timed_out, reply, o);
 	if (!ok)
-		return;
+		return false;
 	iocx__hist_record(p->hist, latency_ns);
 	if (p->hist_reply) {
 		iocx__hist_record(p->hist_ttfb, o->ttfb_ns);
 		iocx__hist_record(p->hist_reply, o->reply_ns);
 	}
+	return true;
 }
 
 /* ---- starts ---------------------------------------------------------- */
@@ -246,6 +255,7 @@ static bool start_one(struct phase *p, struct slot *s)
 	int rc;
 
 	atomic_store(&s->expired, false);
+	atomic_store(&s->measured_ok, false);
 	atomic_store_explicit(&s->t_start_ns, iocx__now_ns(),
 			      memory_order_relaxed);
 	atomic_store(&s->state, starting);
@@ -275,6 +285,20 @@ static void start_in(struct phase *p, struct slot *s)
 }
 
 /*
+ * Paced, no slot free: if the next start is due, the cap binds (counted
+ * once per start of the schedule).
+ */
+static void count_cap_hit(struct phase *p, uint64_t now)
+{
+	uint64_t i = p->pacer.next;
+
+	if (pacer_due_ns(&p->pacer, i) <= now && p->cap_at != i + 1) {
+		p->cap_hits++;
+		p->cap_at = i + 1;
+	}
+}
+
+/*
  * Paced: start what is due at now, while slots are free.  Returns how
  * long until the next start is due (UINT64_MAX: waiting for a slot, or
  * nothing left to start).
@@ -292,8 +316,10 @@ static uint64_t pace(struct phase *p, uint64_t now)
 		if (!s) {
 			atomic_store(&p->starved, true);
 			s = pop_free(p);	/* a release may have raced */
-			if (!s)
+			if (!s) {
+				count_cap_hit(p, now);
 				return UINT64_MAX;
+			}
 			atomic_store(&p->starved, false);
 		}
 		if (!pacer_poll(&p->pacer, now, &wait)) {
@@ -325,7 +351,8 @@ bool phase_complete(struct slot *s, const struct outcome *o)
 	 * the caller closes or reuses anything of this connect. */
 	while (timed_out && !atomic_load(&s->expired))
 		os_yield();
-	record(s->phase, o->status, timed_out, o, latency);
+	atomic_store(&s->measured_ok,
+		     record(s->phase, o->status, timed_out, o, latency));
 	return timed_out;
 }
 
@@ -334,6 +361,13 @@ void phase_release(struct slot *s)
 {
 	struct phase *p = s->phase;
 
+	/* Before the slot is free: its next start moves t_start_ns. */
+	if (atomic_exchange(&s->measured_ok, false))
+		iocx__hist_record(p->hist_release,
+				  iocx__now_ns() -
+					  atomic_load_explicit(
+						  &s->t_start_ns,
+						  memory_order_relaxed));
 	atomic_store(&s->state, STATE(GEN(atomic_load(&s->state)), SLOT_FREE));
 	if (!p->paced) {
 		start_in(p, s);
@@ -373,6 +407,12 @@ void phase_fail(struct phase *p)
 void phase_set_armed(struct phase *p, unsigned n)
 {
 	p->armed = n;
+}
+
+/* See phase.h. */
+void phase_set_cap_hits(struct phase *p, uint64_t n)
+{
+	p->cap_hits = n;
 }
 
 /* See phase.h. */
@@ -627,6 +667,7 @@ static void phase_free(struct phase *p)
 	free(p->slots);
 	free(p->hist_all);
 	free(p->hist);
+	free(p->hist_release);
 	free(p->hist_ttfb);
 	free(p->hist_reply);
 	free(p->hist_res);
@@ -662,6 +703,7 @@ static struct phase *phase_new(const struct phase_config *cfg,
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
 	p->hist_all = hist_new();
 	p->hist = hist_new();
+	p->hist_release = hist_new();
 	if (bench_expects_reply(cfg->opt)) {
 		p->hist_ttfb = hist_new();
 		p->hist_reply = hist_new();
@@ -689,7 +731,8 @@ static struct phase *phase_new(const struct phase_config *cfg,
 	p->iv_mdiff = hist_new();
 	p->own_done = cfg->wake == NULL;
 	p->done = p->own_done ? os_event_create() : cfg->wake;
-	if (!p->slots || !p->hist_all || !p->hist || !p->iv_prev ||
+	if (!p->slots || !p->hist_all || !p->hist || !p->hist_release ||
+	    !p->iv_prev ||
 	    !p->iv_cur || !p->iv_diff || !p->iv_mprev || !p->iv_mcur ||
 	    !p->iv_mdiff || !p->done) {
 		phase_free(p);
@@ -763,7 +806,11 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 					? out->measured.ok / out->seconds
 					: 0;
 	out->cpu_ns = cpu_end > cpu_meas ? cpu_end - cpu_meas : 0;
+	out->starts_per_sec = out->seconds > 0
+				      ? out->measured.attempts / out->seconds
+				      : 0;
 	out->pacer_resets = p->paced ? p->pacer.resets : 0;
+	out->cap_hits = p->cap_hits;
 	out->engine_paced = o->rate > 0 && drv->paces_itself;
 	out->stalled = !finished;
 	out->interrupted = p->interrupted;
@@ -771,11 +818,13 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 	out->armed = p->armed;
 	out->resolve = p->resolve;
 	out->hist = p->hist;
+	out->hist_release = p->hist_release;
 	out->hist_ttfb = p->hist_ttfb;
 	out->hist_reply = p->hist_reply;
 	out->hist_resolve = p->hist_res;
 	p->hist_res = NULL;
 	p->hist = NULL;
+	p->hist_release = NULL;
 	p->hist_ttfb = NULL;
 	p->hist_reply = NULL;
 	phase_free(p);
@@ -786,10 +835,12 @@ int phase_run(const struct phase_config *cfg, const struct driver *drv,
 void phase_result_free(struct phase_result *r)
 {
 	free(r->hist);
+	free(r->hist_release);
 	free(r->hist_resolve);
 	free(r->hist_ttfb);
 	free(r->hist_reply);
 	r->hist = NULL;
+	r->hist_release = NULL;
 	r->hist_ttfb = NULL;
 	r->hist_reply = NULL;
 }

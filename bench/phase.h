@@ -31,8 +31,12 @@ struct slot {
 	_Atomic uint64_t state;		/* generation << 8 | slot state */
 	atomic_bool expired;		/* the driver's expire() returned */
 	_Atomic uint64_t t_start_ns;	/* just before the driver's start()
-					   (paced iocx: moved to the socket) */
+					   (moved to the socket by paced iocx
+					   and raw io_uring's queued starts) */
 	_Atomic uint32_t next_free;	/* free list: index + 1, 0 = end */
+	/* Its outcome went into the measured latencies: its release time
+	 * goes into the release latencies too. */
+	atomic_bool measured_ok;
 	uint32_t index;			/* 0 .. concurrency - 1 */
 	struct phase *phase;
 };
@@ -139,8 +143,11 @@ struct phase_config {
 
 /*
  * The outcome of one connect, as a driver reports it.  Its latency is
- * taken by the phase, the same span for every driver: from just before
- * the phase calls the driver's start() to phase_complete().
+ * taken by the phase, the same span for every driver: from the slot's
+ * t_start_ns (just before the phase calls the driver's start(); a
+ * driver may move it to the connect's socket) to phase_complete().  A
+ * second span, to the slot's release (phase_release()), covers the
+ * whole time the connect held its slot.
  */
 struct outcome {
 	int status;			/* IOCX_OK or a negative iocx code */
@@ -178,6 +185,14 @@ struct phase_result {
 	double connects_per_sec;	/* measured.ok / seconds */
 	uint64_t cpu_ns;		/* client CPU in the measured window */
 	uint64_t pacer_resets;		/* rate schedule re-anchored */
+	/*
+	 * --rate: starts the schedule had due while every slot was busy
+	 * (the concurrency cap bound: not an open loop), over the whole
+	 * phase, warm-up included.  The phase's schedule counts its own;
+	 * an engine that paces itself, phase_set_cap_hits().
+	 */
+	uint64_t cap_hits;
+	double starts_per_sec;		/* measured.attempts / seconds */
 	bool engine_paced;		/* --rate applied by the engine */
 	bool stalled;		/* nothing completed for too long */
 	bool interrupted;	/* cut short by cfg->interrupted */
@@ -193,6 +208,9 @@ struct phase_result {
 	 * numeric targets. */
 	struct iocx_hist *hist_resolve;
 	struct iocx_hist *hist;		/* measured latencies; owned */
+	/* The same connects from their start to their slot's release
+	 * (phase_release()); owned. */
+	struct iocx_hist *hist_release;
 	/* --expect-*: time to first byte and to the full reply (measured,
 	 * owned); NULL without a reply to read. */
 	struct iocx_hist *hist_ttfb;
@@ -265,6 +283,13 @@ void phase_fail(struct phase *p);
  * with the phase's result.  Call from init().
  */
 void phase_set_armed(struct phase *p, unsigned n);
+
+/*
+ * A driver whose engine paces the starts (paces_itself) tells how many
+ * of its turns came with no connect waiting for them (every slot busy).
+ * Call from fini().
+ */
+void phase_set_cap_hits(struct phase *p, uint64_t n);
 
 /*
  * Targets by name: the engine's resolution histogram (summary) for the

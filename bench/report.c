@@ -23,6 +23,8 @@ struct side {
 	struct phase_counts measured;
 	struct phase_counts total;
 	struct iocx_hist hist;
+	struct iocx_hist release;	/* the same connects, to release */
+	uint64_t cap_hits;		/* --rate: over all its phases */
 	bool have_reply;		/* --expect-*: the two below */
 	struct iocx_hist ttfb;
 	struct iocx_hist reply;
@@ -72,6 +74,7 @@ static bool side_of(const struct run_report *r, const char *name,
 
 	memset(s, 0, sizeof(*s));
 	iocx__hist_init(&s->hist);
+	iocx__hist_init(&s->release);
 	iocx__hist_init(&s->ttfb);
 	iocx__hist_init(&s->reply);
 	s->name = name;
@@ -91,6 +94,8 @@ static bool side_of(const struct run_report *r, const char *name,
 		add_counts(&s->measured, &p->measured);
 		add_counts(&s->total, &p->total);
 		iocx__hist_merge(&s->hist, p->hist);
+		iocx__hist_merge(&s->release, p->hist_release);
+		s->cap_hits += p->cap_hits;
 		if (p->hist_reply) {
 			s->have_reply = true;
 			iocx__hist_merge(&s->ttfb, p->hist_ttfb);
@@ -106,17 +111,70 @@ static bool side_of(const struct run_report *r, const char *name,
 	return true;
 }
 
+/* What a paired ratio compares: connects/s, or a latency percentile. */
+static double metric_cps(const struct phase_result *p)
+{
+	return p->connects_per_sec;
+}
+
+static double metric_p50(const struct phase_result *p)
+{
+	return (double)iocx__hist_percentile(p->hist, 50);
+}
+
+static double metric_p90(const struct phase_result *p)
+{
+	return (double)iocx__hist_percentile(p->hist, 90);
+}
+
+static double metric_p99(const struct phase_result *p)
+{
+	return (double)iocx__hist_percentile(p->hist, 99);
+}
+
+static double metric_release_p50(const struct phase_result *p)
+{
+	return (double)iocx__hist_percentile(p->hist_release, 50);
+}
+
+/* The latency ratios the report pairs, in the order it shows them. */
+static const struct {
+	const char *name;	/* JSON key */
+	double (*metric)(const struct phase_result *p);
+} latency_ratios[] = {
+	{ "p50", metric_p50 },
+	{ "p90", metric_p90 },
+	{ "p99", metric_p99 },
+	{ "release_p50", metric_release_p50 },
+};
+#define N_LATENCY_RATIOS (sizeof(latency_ratios) / sizeof(*latency_ratios))
+
+static double median_of(const double *v, unsigned n)
+{
+	double sorted[BENCH_MAX_ROUNDS];
+	unsigned mid = n / 2;
+
+	if (n == 0)
+		return 0;
+	memcpy(sorted, v, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_double);
+	return n % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /*
  * iocx round k against raw round k, which ran right after it: each
  * ratio is taken under nearly the same machine conditions.  Fills
- * ratios (BENCH_MAX_ROUNDS long) in round order and returns how many
- * pairs there were; *median gets their median (0 without pairs).
+ * ratios (BENCH_MAX_ROUNDS long) with iocx's metric over raw's in round
+ * order, and pairs (when not NULL) with the two phases' indexes, and
+ * returns how many pairs there were; *median gets their median (0
+ * without pairs).
  */
-static unsigned paired_ratios(const struct run_report *r, double *ratios,
+static unsigned paired_metric(const struct run_report *r,
+			      double (*metric)(const struct phase_result *),
+			      double *ratios, unsigned (*pairs)[2],
 			      double *median)
 {
-	double sorted[BENCH_MAX_ROUNDS];
-	unsigned n = 0, mid;
+	unsigned n = 0;
 
 	for (unsigned i = 0; i < r->nresults; i++) {
 		const struct phase_result *a = &r->results[i];
@@ -127,19 +185,38 @@ static unsigned paired_ratios(const struct run_report *r, double *ratios,
 			const struct phase_result *b = &r->results[j];
 
 			if (strcmp(b->name, "raw") || b->round != a->round ||
-			    b->connects_per_sec <= 0 || n == BENCH_MAX_ROUNDS)
+			    metric(b) <= 0 || n == BENCH_MAX_ROUNDS)
 				continue;
-			ratios[n++] = a->connects_per_sec / b->connects_per_sec;
+			if (pairs) {
+				pairs[n][0] = i;
+				pairs[n][1] = j;
+			}
+			ratios[n++] = metric(a) / metric(b);
 		}
 	}
-	*median = 0;
-	if (n == 0)
-		return 0;
-	memcpy(sorted, ratios, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), cmp_double);
-	mid = n / 2;
-	*median = n % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+	*median = median_of(ratios, n);
 	return n;
+}
+
+static unsigned paired_ratios(const struct run_report *r, double *ratios,
+			      double *median)
+{
+	return paired_metric(r, metric_cps, ratios, NULL, median);
+}
+
+/* The tolerance of the open-loop check on a phase's start rate. */
+#define OPEN_LOOP_RATE_TOLERANCE 0.02
+
+/* --rate: p started at the rate asked (within the tolerance) and its
+ * schedule never waited for a slot. */
+static bool open_loop_phase(const struct bench_options *o,
+			    const struct phase_result *p)
+{
+	double q = o->rate ? p->starts_per_sec / (double)o->rate : 0;
+
+	return o->rate && p->cap_hits == 0 &&
+	       q >= 1 - OPEN_LOOP_RATE_TOLERANCE &&
+	       q <= 1 + OPEN_LOOP_RATE_TOLERANCE;
 }
 
 static double cpu_us_per_connect(uint64_t cpu_ns, uint64_t attempts)
@@ -277,6 +354,8 @@ static void describe_workload(FILE *f, const struct bench_options *o)
 		fprintf(f, ", warm-up %.3f s", o->warmup_ms / 1e3);
 	if (o->rate)
 		fprintf(f, ", paced at %llu/s", (unsigned long long)o->rate);
+	if (o->rate && o->burst > 1)
+		fprintf(f, " (iocx: burst %u)", o->burst);
 	if (o->timeout_ms)
 		fprintf(f, ", deadline %.3f s", o->timeout_ms / 1e3);
 	if (o->armed)
@@ -343,7 +422,12 @@ static void print_side(FILE *f, const struct side *s, uint64_t rate)
 			(unsigned long long)rate,
 			100.0 * s->median_cps / (double)rate,
 			s->engine_paced ? "the engine" : "the bench's schedule");
+	if (rate)
+		fprintf(f, "      cap hits %llu (starts due while all "
+			   "--concurrency slots were busy; 0 = open loop)\n",
+			(unsigned long long)s->cap_hits);
 	print_latency(f, "latency", &s->hist);
+	print_latency(f, "to release", &s->release);
 	if (s->have_reply) {
 		print_latency(f, "first byte", &s->ttfb);
 		print_latency(f, "full reply", &s->reply);
@@ -363,6 +447,125 @@ static void print_side(FILE *f, const struct side *s, uint64_t rate)
 	if (s->failed)
 		fprintf(f, "      FAILED: the driver's own check, see "
 			   "stderr\n");
+}
+
+/*
+ * The median of ratios[0..n) over the pairs whose two phases were both
+ * an open loop, into *median (0 when none was); returns how many were.
+ */
+static unsigned open_pairs(const struct run_report *r, const double *ratios,
+			   unsigned (*pairs)[2], unsigned n, double *median)
+{
+	double v[BENCH_MAX_ROUNDS];
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (open_loop_phase(r->opt, &r->results[pairs[i][0]]) &&
+		    open_loop_phase(r->opt, &r->results[pairs[i][1]]))
+			v[m++] = ratios[i];
+	}
+	*median = median_of(v, m);
+	return m;
+}
+
+/*
+ * Latency iocx / raw round by round (each round's iocx phase against the
+ * raw phase right after it), with their medians; under --rate also each
+ * phase's start rate and cap hits.
+ */
+static void table_paired_latency(FILE *f, const struct run_report *r)
+{
+	double ratios[N_LATENCY_RATIOS][BENCH_MAX_ROUNDS];
+	double med[N_LATENCY_RATIOS];
+	unsigned pairs[BENCH_MAX_ROUNDS][2], n = 0;
+
+	for (size_t k = 0; k < N_LATENCY_RATIOS; k++) {
+		unsigned m = paired_metric(r, latency_ratios[k].metric,
+					   ratios[k], k ? NULL : pairs,
+					   &med[k]);
+
+		/* A ratio is left out where raw's percentile is 0. */
+		if (k == 0)
+			n = m;
+		else if (m != n)
+			return;
+	}
+	if (n == 0)
+		return;
+	fprintf(f, "latency iocx / raw, paired rounds (latency: start to "
+		   "outcome; release: start to slot released)\n");
+	fprintf(f, "      %-7s %7s %7s %7s %11s", "round", "p50", "p90",
+		"p99", "release p50");
+	if (r->opt->rate)
+		fprintf(f, " %9s %9s %9s", "iocx st/s", "raw st/s",
+			"cap hits");
+	fprintf(f, "\n");
+	for (unsigned i = 0; i < n; i++) {
+		const struct phase_result *a = &r->results[pairs[i][0]];
+		const struct phase_result *b = &r->results[pairs[i][1]];
+
+		/* '*': this pair was no open loop. */
+		fprintf(f, "      #%-5u%c", a->round,
+			r->opt->rate && !(open_loop_phase(r->opt, a) &&
+					  open_loop_phase(r->opt, b))
+				? '*'
+				: ' ');
+		for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
+			fprintf(f, k + 1 < N_LATENCY_RATIOS ? " %7.3f"
+							    : " %11.3f",
+				ratios[k][i]);
+		if (r->opt->rate)
+			fprintf(f, " %9.0f %9.0f %4llu/%-4llu",
+				a->starts_per_sec, b->starts_per_sec,
+				(unsigned long long)a->cap_hits,
+				(unsigned long long)b->cap_hits);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "      %-7s", "median");
+	for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
+		fprintf(f, k + 1 < N_LATENCY_RATIOS ? " %7.3f" : " %11.3f",
+			med[k]);
+	fprintf(f, "\n");
+	if (!r->opt->rate)
+		return;
+	fprintf(f, "      %-7s", "open");
+	for (size_t k = 0; k < N_LATENCY_RATIOS; k++) {
+		unsigned m = open_pairs(r, ratios[k], pairs, n, &med[k]);
+
+		fprintf(f, k + 1 < N_LATENCY_RATIOS ? " %7.3f" : " %11.3f",
+			med[k]);
+		if (k + 1 == N_LATENCY_RATIOS)
+			fprintf(f, "  (median of the %u of %u rounds that "
+				   "were open loop on both sides; * marks the "
+				   "others)\n",
+				m, n);
+	}
+}
+
+/* --rate: was every phase an open loop? */
+static void table_open_loop(FILE *f, const struct run_report *r)
+{
+	unsigned capped = 0, off_rate = 0;
+
+	for (unsigned i = 0; i < r->nresults; i++) {
+		const struct phase_result *p = &r->results[i];
+
+		if (p->cap_hits)
+			capped++;
+		else if (!open_loop_phase(r->opt, p))
+			off_rate++;
+	}
+	if (capped == 0 && off_rate == 0)
+		fprintf(f, "open loop: yes (every phase started within "
+			   "%.0f %% of %llu/s and never waited for a slot)\n",
+			100 * OPEN_LOOP_RATE_TOLERANCE,
+			(unsigned long long)r->opt->rate);
+	else
+		fprintf(f, "open loop: NO (%u phase%s hit the concurrency "
+			   "cap, %u more started off the rate by over "
+			   "%.0f %%): raise --concurrency or lower --rate\n",
+			capped, capped == 1 ? "" : "s", off_rate,
+			100 * OPEN_LOOP_RATE_TOLERANCE);
 }
 
 /* See report.h. */
@@ -422,7 +625,10 @@ void report_table(FILE *f, const struct run_report *r)
 			fprintf(f, "      round by round: median %.3f, %u of "
 				   "%u rounds at or above 1\n",
 				paired, above, npaired);
+		table_paired_latency(f, r);
 	}
+	if (o->rate)
+		table_open_loop(f, r);
 	if (r->interrupted)
 		fprintf(f, "INTERRUPTED: the report covers what ran until "
 			   "then\n");
@@ -543,6 +749,9 @@ static void json_side_fields(FILE *f, const struct side *s)
 	json_counts(f, &s->measured);
 	fprintf(f, ", \"latency_us\": ");
 	json_latency(f, &s->hist);
+	fprintf(f, ", \"release_us\": ");
+	json_latency(f, &s->release);
+	fprintf(f, ", \"cap_hits\": %llu", (unsigned long long)s->cap_hits);
 	fprintf(f, ", \"ttfb_us\": ");
 	json_latency(f, s->have_reply ? &s->ttfb : NULL);
 	fprintf(f, ", \"reply_us\": ");
@@ -577,7 +786,7 @@ static void json_settings(FILE *f, const struct run_report *r)
 		   "\"connects\": %llu, \"duration_s\": %.3f, "
 		   "\"concurrency\": %u, \"workers\": %u, \"batch\": %u, "
 		   "\"payload\": %zu, \"fastopen\": %s, \"close\": \"%s\", "
-		   "\"rate\": %llu, \"warmup_connects\": %llu, "
+		   "\"rate\": %llu, \"burst\": %u, \"warmup_connects\": %llu, "
 		   "\"warmup_s\": %.3f, \"timeout_s\": %.3f, "
 		   "\"baseline\": %s, \"rounds\": %u, \"armed\": %u, "
 		   "\"expect_bytes\": %llu, \"expect_until\": ",
@@ -586,7 +795,7 @@ static void json_settings(FILE *f, const struct run_report *r)
 		o->concurrency, r->workers, o->batch, o->payload,
 		o->fastopen ? "true" : "false",
 		o->close_mode == BENCH_CLOSE_ABORT ? "abort" : "graceful",
-		(unsigned long long)o->rate,
+		(unsigned long long)o->rate, o->burst,
 		(unsigned long long)o->warmup_connects, o->warmup_ms / 1e3,
 		o->timeout_ms / 1e3, o->baseline ? "true" : "false",
 		o->rounds, o->armed, (unsigned long long)o->expect_bytes);
@@ -650,6 +859,8 @@ static void json_phases(FILE *f, const struct run_report *r)
 		json_counts(f, &p->measured);
 		fprintf(f, ", \"latency_us\": ");
 		json_latency(f, p->hist);
+		fprintf(f, ", \"release_us\": ");
+		json_latency(f, p->hist_release);
 		fprintf(f, ", \"ttfb_us\": ");
 		json_latency(f, p->hist_ttfb);
 		fprintf(f, ", \"reply_us\": ");
@@ -663,6 +874,12 @@ static void json_phases(FILE *f, const struct run_report *r)
 			r->opt->rate ? p->connects_per_sec /
 					       (double)r->opt->rate
 				     : 0.0);
+		fprintf(f, ", \"starts_per_sec\": %.1f, \"cap_hits\": %llu, "
+			   "\"open_loop\": %s",
+			p->starts_per_sec, (unsigned long long)p->cap_hits,
+			!r->opt->rate		   ? "null"
+			: open_loop_phase(r->opt, p) ? "true"
+						     : "false");
 		fprintf(f, ", \"cpu_us_per_connect\": %.2f, "
 			   "\"elapsed_s\": %.3f, \"pacer_resets\": %llu, "
 			   "\"stalled\": %s, \"armed\": %u, \"failed\": %s, "
@@ -678,6 +895,56 @@ static void json_phases(FILE *f, const struct run_report *r)
 		fprintf(f, "}");
 	}
 	fprintf(f, "\n  ]");
+}
+
+/*
+ * "latency_ratio_paired": the median iocx / raw of each latency ratio
+ * over the paired rounds, and "latency_ratio_rounds": each ratio per
+ * round (lists in round order; a round whose raw value is 0 is left out
+ * of that list), and "latency_ratio_open": the medians over the rounds
+ * whose two phases were both an open loop (--rate; else null).
+ */
+static void json_latency_ratios(FILE *f, const struct run_report *r)
+{
+	double ratios[N_LATENCY_RATIOS][BENCH_MAX_ROUNDS];
+	double med[N_LATENCY_RATIOS];
+	unsigned n[N_LATENCY_RATIOS];
+	unsigned pairs[BENCH_MAX_ROUNDS][2], open = 0;
+	double open_med[N_LATENCY_RATIOS] = { 0 };
+	bool aligned = true;
+
+	for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
+		n[k] = paired_metric(r, latency_ratios[k].metric, ratios[k],
+				     k ? NULL : pairs, &med[k]);
+	fprintf(f, ",\n  \"latency_ratio_paired\": {");
+	for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
+		fprintf(f, "%s\"%s\": %.4f", k ? ", " : "",
+			latency_ratios[k].name, med[k]);
+	/* The pairs line up only where every ratio has every round. */
+	for (size_t k = 1; k < N_LATENCY_RATIOS; k++)
+		aligned &= n[k] == n[0];
+	fprintf(f, "}, \"latency_ratio_open\": ");
+	if (!aligned || !r->opt->rate) {
+		fprintf(f, "null");
+	} else {
+		for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
+			open = open_pairs(r, ratios[k], pairs, n[k],
+					  &open_med[k]);
+		fprintf(f, "{\"rounds\": %u", open);
+		for (size_t k = 0; k < N_LATENCY_RATIOS; k++)
+			fprintf(f, ", \"%s\": %.4f", latency_ratios[k].name,
+				open_med[k]);
+		fprintf(f, "}");
+	}
+	fprintf(f, ", \"latency_ratio_rounds\": {");
+	for (size_t k = 0; k < N_LATENCY_RATIOS; k++) {
+		fprintf(f, "%s\"%s\": [", k ? ", " : "",
+			latency_ratios[k].name);
+		for (unsigned i = 0; i < n[k]; i++)
+			fprintf(f, "%s%.4f", i ? ", " : "", ratios[k][i]);
+		fprintf(f, "]");
+	}
+	fprintf(f, "}");
 }
 
 /* See report.h. */
@@ -717,10 +984,13 @@ void report_json(FILE *f, const struct run_report *r)
 		for (unsigned i = 0; i < npaired; i++)
 			fprintf(f, "%s%.4f", i ? ", " : "", ratios[i]);
 		fprintf(f, "]");
+		json_latency_ratios(f, r);
 	} else {
 		fprintf(f, ",\n  \"baseline\": null, \"ratio\": null, "
 			   "\"ratio_median\": null, \"ratio_paired\": null, "
-			   "\"ratio_rounds\": null");
+			   "\"ratio_rounds\": null, "
+			   "\"latency_ratio_paired\": null, "
+			   "\"latency_ratio_rounds\": null");
 	}
 	fprintf(f, ",\n  \"sink\": ");
 	if (r->have_sink)

@@ -116,6 +116,85 @@ def check_side(side, where):
     check(side["connects_per_sec"] > 0, where + ": connects_per_sec > 0")
 
 
+def check_release(p, where, rate):
+    """A phase's second span (start to slot release) and its open-loop
+    fields.  Shape only: never a speed."""
+    lat, rel = p["latency_us"], p["release_us"]
+    check_latency(rel, where + " release")
+    # The same connects, each released after its outcome: every
+    # percentile of the release span is at least the outcome's.
+    check(rel["count"] == lat["count"],
+          "%s: release_us.count %d == latency_us.count %d" %
+          (where, rel["count"], lat["count"]))
+    for k in ("min", "p50", "p99", "max"):
+        check(rel[k] >= lat[k], "%s: release_us.%s %.1f >= latency_us.%s "
+              "%.1f" % (where, k, rel[k], k, lat[k]))
+    check(isinstance(p["cap_hits"], int) and p["cap_hits"] >= 0,
+          where + ": cap_hits a count")
+    # elapsed_s is printed to the millisecond: the bounds of that.
+    e, n = p["elapsed_s"], p["attempts"]
+    lo = n / (e + 0.0005) - 0.1
+    hi = n / (e - 0.0005) + 0.1 if e > 0.0005 else float("inf")
+    check(lo <= p["starts_per_sec"] <= hi,
+          "%s: starts_per_sec %.1f is attempts / elapsed_s (%d / %.3f)" %
+          (where, p["starts_per_sec"], n, e))
+    if not rate:
+        check(p["open_loop"] is None, where + ": open_loop null without "
+              "--rate")
+        return
+    q = p["starts_per_sec"] / rate
+    want = p["cap_hits"] == 0 and abs(q - 1) <= 0.02 + 1e-4
+    # The bench decides from unrounded numbers: at the edge, skip.
+    if abs(abs(q - 1) - 0.02) > 1e-3:
+        check(p["open_loop"] is want, "%s: open_loop %r, want %r (cap "
+              "hits %d, start rate %.4f of --rate)" %
+              (where, p["open_loop"], want, p["cap_hits"], q))
+
+
+def median(v):
+    m = sorted(v)
+    return (m[len(m) // 2] if len(m) % 2
+            else (m[len(m) // 2 - 1] + m[len(m) // 2]) / 2)
+
+
+def check_latency_ratios(doc, phases, rounds):
+    """latency_ratio_rounds: iocx round k's percentile over raw round
+    k's; latency_ratio_paired: their medians (from the rounded phase
+    latencies: 2 % slack)."""
+    spans = {"p50": ("latency_us", "p50"), "p90": ("latency_us", "p90"),
+             "p99": ("latency_us", "p99"),
+             "release_p50": ("release_us", "p50")}
+    by = {(p["phase"], p["round"]): p for p in phases}
+    for name, (span, pct) in spans.items():
+        want = [by[("iocx", k)][span][pct] / by[("raw", k)][span][pct]
+                for k in rounds]
+        got = doc["latency_ratio_rounds"][name]
+        check(len(got) == len(want) and
+              all(abs(g - w) <= 0.02 * w for g, w in zip(got, want)),
+              "latency_ratio_rounds.%s %s == per-round iocx/raw %s" %
+              (name, got, want))
+        med = doc["latency_ratio_paired"][name]
+        check(abs(med - median(got)) <= 1e-3 * median(got),
+              "latency_ratio_paired.%s %s == median of its rounds" %
+              (name, med))
+        # Open loop: the same median over the rounds whose two phases
+        # both were one (--rate only).
+        lo = doc["latency_ratio_open"]
+        if not doc["settings"]["rate"]:
+            check(lo is None, "latency_ratio_open null without --rate")
+            continue
+        keep = [g for g, k in zip(got, rounds)
+                if by[("iocx", k)]["open_loop"] and
+                by[("raw", k)]["open_loop"]]
+        check(lo["rounds"] == len(keep),
+              "latency_ratio_open.rounds %d == open-loop pairs %d" %
+              (lo["rounds"], len(keep)))
+        want = median(keep) if keep else 0
+        check(abs(lo[name] - want) <= 1e-3 * want + 1e-4,
+              "latency_ratio_open.%s %s == median of the open-loop "
+              "rounds %s" % (name, lo[name], want))
+
+
 def check_json(doc, armed):
     check_side(doc, "top level")
     settings = doc["settings"]
@@ -166,6 +245,7 @@ def check_json(doc, armed):
             check(abs(p["rate_achieved"] - want) <= 1e-4 + 1e-3 * want,
                   "%s: rate_achieved %.4f, connects/s over --rate %.4f" %
                   (where, p["rate_achieved"], want))
+        check_release(p, where, settings["rate"])
 
     # Round by round: iocx round k over raw round k, and their median.
     cps = {(p["phase"], p["round"]): p["connects_per_sec"] for p in phases}
@@ -181,6 +261,8 @@ def check_json(doc, armed):
     check(abs(doc["ratio_paired"] - median) <= 1e-3 * median,
           "ratio_paired %s == median of the rounds %s" %
           (doc["ratio_paired"], median))
+
+    check_latency_ratios(doc, phases, rounds)
 
     sink = doc["sink"]
     connects = sum(p["totals"]["connects"] for p in phases)
@@ -956,6 +1038,12 @@ def run_json(cmd, jpath, args, what):
     r = run(cmd + args + ["--json=" + jpath])
     sys.stdout.write(r.stdout)
     sys.stderr.write(r.stderr)
+    if "--baseline" in args:
+        check("latency iocx / raw, paired rounds" in r.stdout and
+              "release p50" in r.stdout,
+              "%s: the table pairs the rounds' latencies" % what)
+        check(("open loop: " in r.stdout) == ("--rate" in args),
+              "%s: an open-loop verdict exactly with --rate" % what)
     check(r.returncode == 0, "%s: exit status %d, want 0" %
           (what, r.returncode))
     try:
@@ -964,6 +1052,42 @@ def run_json(cmd, jpath, args, what):
     except (OSError, ValueError) as e:
         check(False, "%s: JSON output parses: %s" % (what, e))
         return None
+
+
+def check_cap_hits(cmd, tmp):
+    """--rate far above what one slot can do (one start per microsecond,
+    --concurrency 1): every start after the first comes due while the
+    slot is still busy, on both sides, so both count cap hits and the
+    run is no open loop.  Counts only, no speed: no connect-close cycle
+    takes under a microsecond."""
+    n = 200
+    jpath = os.path.join(tmp, "bench-cap.json")
+    r = run(cmd + ["--connects", str(n), "--warmup", "0",
+                   "--concurrency", "1",
+                   "--payload", "0", "--rate", "1000000", "--baseline",
+                   "--rounds", "1", "--json=" + jpath])
+    check(r.returncode == 0, "cap run: exit status %d" % r.returncode)
+    check("open loop: NO" in r.stdout,
+          "cap run: the table says it was no open loop")
+    try:
+        with open(jpath) as f:
+            doc = json.load(f)
+        for p in doc["phases"]:
+            where = "cap run, phase %s" % p["phase"]
+            # Each side's first start finds its slot free; a later one
+            # is due a microsecond after the one before.
+            check(p["cap_hits"] >= n // 2,
+                  "%s: cap_hits %d, want at least %d of %d starts" %
+                  (where, p["cap_hits"], n // 2, n))
+            check(p["cap_hits"] <= n - 1,
+                  "%s: cap_hits %d at most starts - 1 (%d)" %
+                  (where, p["cap_hits"], n - 1))
+            check(p["open_loop"] is False, where + ": open_loop false")
+        check(doc["cap_hits"] == doc["phases"][0]["cap_hits"] and
+              doc["baseline"]["cap_hits"] == doc["phases"][1]["cap_hits"],
+              "cap run: each side's cap_hits adds its phases'")
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        check(False, "cap run: JSON has the documented shape: %r" % e)
 
 
 def check_run(cmd, tmp, tag, armed, extra):
@@ -1002,6 +1126,7 @@ def main():
                   ["--armed", str(ARMED), "--batch-closes"])
         # The engine paces the iocx phases, the schedule the raw ones.
         check_run(cmd, tmp, "rate", 0, ["--rate", str(RATE)])
+        check_cap_hits(cmd, tmp)
         check_interrupt(cmd, tmp)
         check_interrupt_in_flight(cmd, tmp)
         check_interrupt_before_start(cmd, tmp)

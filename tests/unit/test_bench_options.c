@@ -75,6 +75,7 @@ static void bench_parse_no_arguments_gives_defaults(void **state)
 	assert_false(o.batch_closes);
 	assert_int_equal(o.close_mode, BENCH_CLOSE_ABORT);
 	assert_int_equal(o.rate, 0);
+	assert_int_equal(o.burst, 1);
 	assert_int_equal(o.warmup_connects, 0);
 	assert_int_equal(o.warmup_ms, 0);
 	assert_int_equal(o.timeout_ms, 0);
@@ -95,7 +96,8 @@ static void bench_parse_every_option_is_applied(void **state)
 			       "--workers", "4", "--batch", "16",
 			       "--payload", "4096", "--fastopen",
 			       "--batch-closes", "--close",
-			       "graceful", "--rate", "2500", "--warmup", "50",
+			       "graceful", "--rate", "2500", "--burst", "8",
+			       "--warmup", "50",
 			       "--timeout", "1.5", "--sink", "close",
 			       "--sink-threads", "3"),
 			 BENCH_PARSE_OK);
@@ -108,6 +110,7 @@ static void bench_parse_every_option_is_applied(void **state)
 	assert_true(o.batch_closes);
 	assert_int_equal(o.close_mode, BENCH_CLOSE_GRACEFUL);
 	assert_int_equal(o.rate, 2500);
+	assert_int_equal(o.burst, 8);
 	assert_int_equal(o.warmup_connects, 50);
 	assert_int_equal(o.timeout_ms, 1500);
 	assert_int_equal(o.sink_mode, BENCH_SINK_CLOSE);
@@ -483,6 +486,10 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--close", "" } },
 	{ { "--rate", "0" } },
 	{ { "--rate", "1.5" } },
+	{ { "--rate", "5", "--burst", "0" } },
+	{ { "--rate", "5", "--burst", "1000001" } },
+	{ { "--burst", "1" } },
+	{ { "--scale", "10", "--burst", "2" } },
 	{ { "--duration", "0" } },
 	{ { "--duration", "abc" } },
 	{ { "--duration", "5m" } },
