@@ -76,6 +76,8 @@ enum ur_stage {
 	UR_TFO_POLL,		/* wait for a deferred TFO handshake */
 	UR_SEND,
 	UR_RECV,
+	UR_CLOSE,		/* close_op: the CLOSE, after a reset ... */
+	UR_CLOSE_ABORT,		/* ... or not (abort) */
 };
 
 /* Ring operations the backend needs (IORING_OP_SEND: Linux 5.6). */
@@ -476,6 +478,13 @@ static unsigned main_done(struct lx_worker *w, struct lx_conn *lc, int res,
 			return finish(lc, op, ev, iocx__linux_error(-res), -res,
 				      0);
 		return finish(lc, op, ev, IOCX_OK, 0, (size_t)res);
+	case UR_CLOSE:
+	case UR_CLOSE_ABORT:
+		/* A close that never ran is done by hand (close_done). */
+		close_done(close_data(lc->fd, o->stage == UR_CLOSE_ABORT),
+			   res);
+		lc->fd = -1;
+		return finish(lc, op, ev, IOCX_OK, 0, 0);
 	default:
 		return 0;	/* cannot happen: nothing was in flight */
 	}
@@ -769,6 +778,42 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	lc->fd = -1;
 }
 
+/*
+ * close_op: the socket of a finished connection, closed through its
+ * owner's ring (as ur_close does with batch_closes) but with the close's
+ * completion kept, tagged as slot MAIN's stage: the core delivers
+ * on_close at that completion, when the socket is gone, and the worker
+ * makes no system call for the close.  Refused (the core closes at once)
+ * where ur_close would close at once, and with batch_closes, which asks
+ * for the close to follow on_close instead.
+ */
+static int ur_close_op(struct iocx_conn *c, bool abort)
+{
+	struct lx_conn *lc = lx_conn(c);
+	struct lx_worker *w = lx_owner(lc);
+	struct io_uring_sqe *sqe;
+
+	if (lc->fd < 0 || c->engine->opts.batch_closes || c->local_len != 0 ||
+	    !iocx__lx_on_worker(w) || !w->hardlink_ok ||
+	    !sq_room(w, abort ? 2 : 1))
+		return IOCX_E_NOTSUP;
+	if (abort) {
+		/* Its completion is kept (see ur_close) and ignored. */
+		sqe = io_uring_get_sqe(&w->ring);
+		iocx__linux_sys.uring_prep_reset(sqe, lc->fd);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqe, TAG_CLOSE);
+	}
+	sqe = io_uring_get_sqe(&w->ring);
+	iocx__linux_sys.uring_prep_close(sqe, lc->fd);
+	io_uring_sqe_set_data64(sqe, op_data(lc, IOCX_OP_MAIN));
+	/* A generation of its own: a stale cancel must not reach it. */
+	lc->op_main.live_gen = ++lc->op_main.gen;
+	lc->op_main.cancelled = false;
+	lc->op_main.stage = abort ? UR_CLOSE_ABORT : UR_CLOSE;
+	return IOCX_OK;
+}
+
 /* A race's winner: the socket moves, nothing of it is in any ring. */
 static int ur_adopt(struct iocx_conn *dst, struct iocx_conn *src)
 {
@@ -799,6 +844,7 @@ const struct iocx_backend iocx__uring_backend = {
 	.connected = ur_connected,
 	.cancel = ur_cancel,
 	.close = ur_close,
+	.close_op = ur_close_op,
 	.adopt = ur_adopt,
 	.attach = iocx__lx_sock_attach,
 	.native = iocx__lx_sock_native,

@@ -564,12 +564,24 @@ static void close_abort_resets_peer(void **state)
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->reason, IOCX_OK);
 
-	/* An abortive close is SO_LINGER {1, 0} and then closesocket. */
+	/*
+	 * An abortive close is SO_LINGER {1, 0} and then closesocket; on
+	 * io_uring the same reset (a connect to AF_UNSPEC) and the close
+	 * are ring operations instead, queued before on_close (which
+	 * follows their completion).
+	 */
 	s = peer_sys_socket(0);
-	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
-				       SO_LINGER, &lg), 1);
-	assert_true(lg.ok);
 	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
+	assert_true(cl.seq < r->close_seq);
+	if (strcmp(peer_backend(), "io_uring") == 0) {
+		assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &lg), 1);
+		assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+					       SO_LINGER, NULL), 0);
+	} else {
+		assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+					       SO_LINGER, &lg), 1);
+	}
+	assert_true(lg.ok);
 	assert_true(lg.seq < cl.seq);
 	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
 	peer_assert_clean(&f->trk);
@@ -598,6 +610,115 @@ static bool fd_closed_within(int fd, unsigned timeout_ms)
 		sched_yield();
 	}
 	return true;
+}
+
+/* An on_close_hook: hook_rc[1] = whether socket ctx was closed then. */
+static void note_fd_closed(struct peer_rec *r, iocx_conn *conn, int reason)
+{
+	(void)conn;
+	(void)reason;
+	r->hook_rc[1] = fcntl((int)(intptr_t)r->ctx, F_GETFD) == -1 &&
+			errno == EBADF;
+}
+
+/*
+ * When on_close runs the socket is closed, in both modes, on every
+ * backend (io_uring closes through the ring and reports on_close at the
+ * close's completion).  Nothing else opens a descriptor meanwhile (the
+ * peer accepted before), so the number cannot have been reused.
+ */
+static void close_socket_gone_at_on_close(struct fx *f,
+					  enum iocx_close_mode mode)
+{
+	struct peer_rec *r = &f->rec[0];
+	iocx_socket_t s;
+
+	connect_one_open(f, r);
+	s = iocx_conn_socket(r->conn);
+	assert_true(s != IOCX_INVALID_SOCKET);
+	r->ctx = (void *)(intptr_t)s;
+	r->on_close_hook = note_fd_closed;
+	assert_int_equal(iocx_close(r->conn, mode), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->reason, IOCX_OK);
+	assert_true(r->hook_rc[1]);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error,
+			 mode == IOCX_CLOSE_ABORT ? PEER_ECONNRESET : 0);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void close_abort_socket_gone_at_on_close(void **state)
+{
+	close_socket_gone_at_on_close(*state, IOCX_CLOSE_ABORT);
+}
+
+static void close_graceful_socket_gone_at_on_close(void **state)
+{
+	close_socket_gone_at_on_close(*state, IOCX_CLOSE_GRACEFUL);
+}
+
+/*
+ * io_uring closes through the ring by default; when the kernel rejects
+ * the reset (which cancels the hard-linked close) or fails the close
+ * without closing, the backend closes the socket itself, still in the
+ * asked mode, and on_close still comes after it.  Returns the socket,
+ * whose closes were recorded twice (the queued one, then the backend's).
+ */
+static SOCKET ring_close_with_fault(struct fx *f, enum iocx_close_mode mode,
+				    atomic_int *fault, int err)
+{
+	struct peer_rec *r = &f->rec[0];
+	SOCKET s;
+
+	if (strcmp(peer_backend(), "io_uring") != 0)
+		skip();
+	connect_one_open(f, r);
+	s = peer_sys_socket(0);
+	r->ctx = (void *)(intptr_t)s;
+	r->on_close_hook = note_fd_closed;
+	atomic_store(fault, err);
+	assert_int_equal(iocx_close(r->conn, mode), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	atomic_store(fault, 0);
+	assert_int_equal(r->reason, IOCX_OK);
+	assert_true(r->hook_rc[1]);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, NULL), 2);
+	assert_true(peer_sys_last(SYS_CLOSESOCKET, s).ok);
+	return s;
+}
+
+static void close_ring_reset_rejected_resets_by_hand(void **state)
+{
+	struct fx *f = *state;
+	struct peer_sys_event rs, lg;
+	SOCKET s = ring_close_with_fault(f, IOCX_CLOSE_ABORT,
+					 &peer_faults.reset_reject, EINVAL);
+
+	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &rs), 1);
+	assert_false(rs.ok);
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+				       SO_LINGER, &lg), 1);
+	assert_true(rs.seq < lg.seq);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, PEER_ECONNRESET);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void close_ring_close_failed_closes_by_hand(void **state)
+{
+	struct fx *f = *state;
+
+	if (!peer_sys_can_inject())
+		skip();		/* the failing close is a NOP */
+	ring_close_with_fault(f, IOCX_CLOSE_GRACEFUL, &peer_faults.close_err,
+			      EIO);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, 0);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
 }
 
 /* Whether n closes of s are recorded, waiting up to timeout_ms. */
@@ -944,6 +1065,17 @@ int main(void)
 						setup_sys, teardown),
 #endif
 #if !defined(_WIN32) && !defined(PEER_PUBLIC_API)
+		cmocka_unit_test_setup_teardown(
+			close_abort_socket_gone_at_on_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			close_graceful_socket_gone_at_on_close, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			close_ring_reset_rejected_resets_by_hand, setup_sys,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			close_ring_close_failed_closes_by_hand, setup_sys,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			batch_closes_abort_resets_through_ring,
 			setup_sys_bare, teardown),
