@@ -329,6 +329,7 @@ static int issue(struct lx_worker *w, struct lx_conn *lc, enum iocx_op op,
 		break;
 	}
 	io_uring_sqe_set_data64(sqe, op_data(lc, op));
+	w->ops++;
 	return IOCX_OK;
 }
 
@@ -585,9 +586,11 @@ static unsigned reap(struct lx_worker *w, struct iocx_event *events,
 		seen++;
 		switch (ud & TAG_MASK) {
 		case TAG_MAIN:
+			w->ops--;
 			n += main_done(w, lc, cqe->res, &events[n]);
 			break;
 		case TAG_RECV:
+			w->ops--;
 			n += recv_done(lc, cqe->res, &events[n]);
 			break;
 		case TAG_WAKE:
@@ -784,8 +787,11 @@ static void ur_close(struct iocx_conn *c, bool abort)
  * completion kept, tagged as slot MAIN's stage: the core delivers
  * on_close at that completion, when the socket is gone, and the worker
  * makes no system call for the close.  Refused (the core closes at once)
- * where ur_close would close at once, and with batch_closes, which asks
- * for the close to follow on_close instead.
+ * where ur_close would close at once, with batch_closes, which asks for
+ * the close to follow on_close instead, and when nothing else of the
+ * worker is in the ring: its next pass would then wait for this close
+ * alone, an io_uring_enter and a pass more than the two system calls of
+ * closing now (measured at concurrency 1: docs/linux.md).
  */
 static int ur_close_op(struct iocx_conn *c, bool abort)
 {
@@ -794,7 +800,7 @@ static int ur_close_op(struct iocx_conn *c, bool abort)
 	struct io_uring_sqe *sqe;
 
 	if (lc->fd < 0 || c->engine->opts.batch_closes || c->local_len != 0 ||
-	    !iocx__lx_on_worker(w) || !w->hardlink_ok ||
+	    !iocx__lx_on_worker(w) || w->ops == 0 || !w->hardlink_ok ||
 	    !sq_room(w, abort ? 2 : 1))
 		return IOCX_E_NOTSUP;
 	if (abort) {
@@ -811,6 +817,7 @@ static int ur_close_op(struct iocx_conn *c, bool abort)
 	lc->op_main.live_gen = ++lc->op_main.gen;
 	lc->op_main.cancelled = false;
 	lc->op_main.stage = abort ? UR_CLOSE_ABORT : UR_CLOSE;
+	w->ops++;
 	return IOCX_OK;
 }
 

@@ -565,24 +565,17 @@ static void close_abort_resets_peer(void **state)
 	assert_int_equal(r->reason, IOCX_OK);
 
 	/*
-	 * An abortive close is SO_LINGER {1, 0} and then closesocket; on
-	 * io_uring the same reset (a connect to AF_UNSPEC) and the close
-	 * are ring operations instead, queued before on_close (which
-	 * follows their completion).
+	 * An abortive close is SO_LINGER {1, 0} and then closesocket (also
+	 * on io_uring: nothing else is in its worker's ring, see
+	 * close_ring_abort_socket_gone_at_on_close).
 	 */
 	s = peer_sys_socket(0);
-	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
-	assert_true(cl.seq < r->close_seq);
-	if (strcmp(peer_backend(), "io_uring") == 0) {
-		assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &lg), 1);
-		assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
-					       SO_LINGER, NULL), 0);
-	} else {
-		assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
-					       SO_LINGER, &lg), 1);
-	}
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+				       SO_LINGER, &lg), 1);
 	assert_true(lg.ok);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
 	assert_true(lg.seq < cl.seq);
+	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, NULL), 0);
 	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
 	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
@@ -621,50 +614,116 @@ static void note_fd_closed(struct peer_rec *r, iocx_conn *conn, int reason)
 			errno == EBADF;
 }
 
+static void ignore_recv(iocx_conn *conn, int status, const void *data,
+			size_t len, void *user)
+{
+	(void)conn;
+	(void)status;
+	(void)data;
+	(void)len;
+	(void)user;
+}
+
+/*
+ * An engine with one worker, recorder on, and two connections open to a
+ * reading peer: r's, and r2's with a receive in flight (the peer sends
+ * nothing), so that the worker has something else in its ring when r
+ * closes: io_uring closes through the ring only then.  Returns r's socket,
+ * its hook set to note whether it was closed when on_close ran.
+ */
+static SOCKET open_with_busy_ring(struct fx *f, struct peer_rec *r,
+				  struct peer_rec *r2)
+{
+	struct iocx_connect_request req;
+	struct iocx_engine_options o;
+	uint64_t give_up;
+	SOCKET s;
+
+	iocx_engine_options_init(&o);
+	o.workers = 1;
+	assert_int_equal(iocx_engine_create(&o, &f->engine), IOCX_OK);
+	peer_sys_clear();
+	f->live0 = peer_alloc_live();
+	connect_one_open(f, r);
+	s = peer_sys_socket(0);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r2);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r2->status, IOCX_OK);
+	assert_true(peer_wait_accepted(f->peer, 2, PEER_TIMEOUT_MS));
+	assert_int_equal(iocx_read_start(r2->conn, ignore_recv), IOCX_OK);
+	/* The receive is recorded as its worker issues it. */
+	give_up = peer_now_ms() + PEER_TIMEOUT_MS;
+	while (strcmp(peer_backend(), "io_uring") == 0 &&
+	       peer_sys_find(SYS_RECV, peer_sys_socket(1), 0, 0, NULL) == 0) {
+		assert_true(peer_now_ms() <= give_up);
+		sched_yield();
+	}
+	r->ctx = (void *)(intptr_t)s;
+	r->on_close_hook = note_fd_closed;
+	return s;
+}
+
+/* Close r2's connection (open_with_busy_ring) and wait for it. */
+static void close_busy(struct fx *f, struct peer_rec *r2)
+{
+	assert_int_equal(iocx_close(r2->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 2, PEER_TIMEOUT_MS);
+	assert_int_equal(r2->reason, IOCX_OK);
+}
+
 /*
  * When on_close runs the socket is closed, in both modes, on every
- * backend (io_uring closes through the ring and reports on_close at the
- * close's completion).  Nothing else opens a descriptor meanwhile (the
- * peer accepted before), so the number cannot have been reused.
+ * backend.  io_uring, with something else in its worker's ring, resets
+ * (a connect to AF_UNSPEC, abortive only) and closes through the ring,
+ * queued before on_close, which waits for the close's completion; no
+ * SO_LINGER then.  Nothing opens a descriptor meanwhile, so the number
+ * cannot have been reused.
  */
 static void close_socket_gone_at_on_close(struct fx *f,
 					  enum iocx_close_mode mode)
 {
 	struct peer_rec *r = &f->rec[0];
-	iocx_socket_t s;
+	bool ring = strcmp(peer_backend(), "io_uring") == 0;
+	bool abort = mode == IOCX_CLOSE_ABORT;
+	struct peer_sys_event cl, rs;
+	SOCKET s = open_with_busy_ring(f, r, &f->rec[1]);
 
-	connect_one_open(f, r);
-	s = iocx_conn_socket(r->conn);
-	assert_true(s != IOCX_INVALID_SOCKET);
-	r->ctx = (void *)(intptr_t)s;
-	r->on_close_hook = note_fd_closed;
 	assert_int_equal(iocx_close(r->conn, mode), IOCX_OK);
-	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	peer_assert_wait(&f->trk, 2, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->reason, IOCX_OK);
 	assert_true(r->hook_rc[1]);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
+	assert_true(cl.ok && cl.seq < r->close_seq);
+	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &rs),
+			 ring && abort);
+	if (ring && abort)
+		assert_true(rs.ok && rs.seq < cl.seq);
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+				       SO_LINGER, NULL), !ring && abort);
 	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
-	assert_int_equal(f->peer->conns[0].error,
-			 mode == IOCX_CLOSE_ABORT ? PEER_ECONNRESET : 0);
+	assert_int_equal(f->peer->conns[0].error, abort ? PEER_ECONNRESET : 0);
+	close_busy(f, &f->rec[1]);
 	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
 }
 
-static void close_abort_socket_gone_at_on_close(void **state)
+static void close_ring_abort_socket_gone_at_on_close(void **state)
 {
 	close_socket_gone_at_on_close(*state, IOCX_CLOSE_ABORT);
 }
 
-static void close_graceful_socket_gone_at_on_close(void **state)
+static void close_ring_graceful_socket_gone_at_on_close(void **state)
 {
 	close_socket_gone_at_on_close(*state, IOCX_CLOSE_GRACEFUL);
 }
 
 /*
- * io_uring closes through the ring by default; when the kernel rejects
- * the reset (which cancels the hard-linked close) or fails the close
- * without closing, the backend closes the socket itself, still in the
- * asked mode, and on_close still comes after it.  Returns the socket,
- * whose closes were recorded twice (the queued one, then the backend's).
+ * io_uring's ring close when the kernel rejects the reset (which cancels
+ * the hard-linked close) or fails the close without closing: the backend
+ * closes the socket itself, still in the asked mode, and on_close still
+ * comes after it.  Returns the socket, whose closes were recorded twice
+ * (the queued one, then the backend's).  io_uring only.
  */
 static SOCKET ring_close_with_fault(struct fx *f, enum iocx_close_mode mode,
 				    atomic_int *fault, int err)
@@ -674,13 +733,10 @@ static SOCKET ring_close_with_fault(struct fx *f, enum iocx_close_mode mode,
 
 	if (strcmp(peer_backend(), "io_uring") != 0)
 		skip();
-	connect_one_open(f, r);
-	s = peer_sys_socket(0);
-	r->ctx = (void *)(intptr_t)s;
-	r->on_close_hook = note_fd_closed;
+	s = open_with_busy_ring(f, r, &f->rec[1]);
 	atomic_store(fault, err);
 	assert_int_equal(iocx_close(r->conn, mode), IOCX_OK);
-	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	peer_assert_wait(&f->trk, 2, 1, PEER_TIMEOUT_MS);
 	atomic_store(fault, 0);
 	assert_int_equal(r->reason, IOCX_OK);
 	assert_true(r->hook_rc[1]);
@@ -703,6 +759,7 @@ static void close_ring_reset_rejected_resets_by_hand(void **state)
 	assert_true(rs.seq < lg.seq);
 	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
 	assert_int_equal(f->peer->conns[0].error, PEER_ECONNRESET);
+	close_busy(f, &f->rec[1]);
 	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
 }
@@ -717,6 +774,7 @@ static void close_ring_close_failed_closes_by_hand(void **state)
 			      EIO);
 	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
 	assert_int_equal(f->peer->conns[0].error, 0);
+	close_busy(f, &f->rec[1]);
 	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
 }
@@ -1066,16 +1124,17 @@ int main(void)
 #endif
 #if !defined(_WIN32) && !defined(PEER_PUBLIC_API)
 		cmocka_unit_test_setup_teardown(
-			close_abort_socket_gone_at_on_close, setup, teardown),
+			close_ring_abort_socket_gone_at_on_close,
+			setup_sys_bare, teardown),
 		cmocka_unit_test_setup_teardown(
-			close_graceful_socket_gone_at_on_close, setup,
-			teardown),
+			close_ring_graceful_socket_gone_at_on_close,
+			setup_sys_bare, teardown),
 		cmocka_unit_test_setup_teardown(
-			close_ring_reset_rejected_resets_by_hand, setup_sys,
-			teardown),
+			close_ring_reset_rejected_resets_by_hand,
+			setup_sys_bare, teardown),
 		cmocka_unit_test_setup_teardown(
-			close_ring_close_failed_closes_by_hand, setup_sys,
-			teardown),
+			close_ring_close_failed_closes_by_hand,
+			setup_sys_bare, teardown),
 		cmocka_unit_test_setup_teardown(
 			batch_closes_abort_resets_through_ring,
 			setup_sys_bare, teardown),
