@@ -343,11 +343,12 @@ struct iocx_engine_options {
 	 * once it is done.  Without it, io_uring already closes a socket the
 	 * kernel bound (no local address of the connect's own or from
 	 * sources), on its worker, on Linux 5.7 or newer, with room in the
-	 * ring, through the worker's ring instead of with system calls of its
-	 * own (an abortive close resets it there too: a connect to
-	 * AF_UNSPEC, which is what close does under SO_LINGER {1, 0}), and
-	 * calls on_close at the close's completion, one pass of the worker
-	 * later; other sockets close at once.  With batch_closes the close
+	 * ring, while the worker has other operations in its ring, through
+	 * that ring instead of with system calls of its own (an abortive
+	 * close resets it there too: a connect to AF_UNSPEC, which is what
+	 * close does under SO_LINGER {1, 0}), and calls on_close at the
+	 * close's completion, one pass of the worker later; other sockets
+	 * close at once.  With batch_closes the close
 	 * goes to the kernel with the worker's next submission and on_close
 	 * runs at once, just before the socket is closed, not just after;
 	 * it is closed before the worker waits again (or, after a rejected
@@ -668,10 +669,9 @@ typedef void (*iocx_connect_cb)(iocx_conn *conn,
  * When it runs, the engine is done with the connection's socket: closed
  * it, or (recycle_sockets) disconnected it for reuse, or (iocx_detach())
  * handed it over; except on io_uring with options.batch_closes, where the
- * close runs just after it.  io_uring
- * closes through the worker's ring and calls on_close at the close's
- * completion (see batch_closes); the other backends close with system
- * calls just before it.
+ * close runs just after it.  io_uring mostly closes through the worker's
+ * ring and calls on_close at the close's completion (see batch_closes);
+ * otherwise the socket is closed with system calls just before it.
  * on_close may be NULL: the connection still closes, and is freed by the
  * same rule, but the caller is never told when.
  */
