@@ -744,16 +744,52 @@ static bool sq_room(struct lx_worker *w, unsigned n)
 }
 
 /*
- * options.batch_closes: a socket the kernel bound, closed on its owner,
- * goes through the ring with the next submission: for abort a reset
- * first, hard-linked so the close runs even if the reset fails (the
- * peer already reset it).  Everything else closes at once.
+ * May lc's socket be closed through w's ring: a socket the kernel bound
+ * (the next bind to a given address may run before the ring's next
+ * submission), closed on its owner, hard links (Linux 5.7), room for the
+ * reset and the close.
+ */
+static bool ring_may_close(struct lx_conn *lc, struct lx_worker *w,
+			   bool abort)
+{
+	return lc->fd >= 0 && lc->core.local_len == 0 &&
+	       iocx__lx_on_worker(w) && w->hardlink_ok &&
+	       sq_room(w, abort ? 2 : 1);
+}
+
+/*
+ * Queue the close of fd to w's ring (ring_may_close said yes): for abort
+ * a reset first, hard-linked so the close runs even if the reset fails
+ * (the peer already reset it).  The reset's completion is always posted
+ * (tagged TAG_CLOSE without a descriptor: ignored); the close's carries
+ * close_ud and close_flags.
+ */
+static void queue_close(struct lx_worker *w, int fd, bool abort,
+			unsigned char close_flags, uint64_t close_ud)
+{
+	struct io_uring_sqe *sqe;
+
+	if (abort) {
+		sqe = io_uring_get_sqe(&w->ring);
+		iocx__linux_sys.uring_prep_reset(sqe, fd);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqe, TAG_CLOSE);
+	}
+	sqe = io_uring_get_sqe(&w->ring);
+	iocx__linux_sys.uring_prep_close(sqe, fd);
+	sqe->flags |= close_flags;
+	io_uring_sqe_set_data64(sqe, close_ud);
+}
+
+/*
+ * options.batch_closes: a socket the ring may close (ring_may_close) goes
+ * through it with the next submission (queue_close).  Everything else
+ * closes at once.
  */
 static void ur_close(struct iocx_conn *c, bool abort)
 {
 	struct lx_conn *lc = lx_conn(c);
 	struct lx_worker *w = lx_owner(lc);
-	struct io_uring_sqe *sqe;
 	/*
 	 * The close's success needs no completion (one would end the next
 	 * wait early).  The reset's does post one: with the reset's
@@ -762,22 +798,11 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	 */
 	unsigned char quiet = w->cqe_skip_ok ? IOSQE_CQE_SKIP_SUCCESS : 0;
 
-	if (lc->fd < 0 || !c->engine->opts.batch_closes || c->local_len != 0 ||
-	    !iocx__lx_on_worker(w) || !w->hardlink_ok ||
-	    !sq_room(w, abort ? 2 : 1)) {
+	if (!c->engine->opts.batch_closes || !ring_may_close(lc, w, abort)) {
 		iocx__lx_sock_close(lc, abort);
 		return;
 	}
-	if (abort) {
-		sqe = io_uring_get_sqe(&w->ring);
-		iocx__linux_sys.uring_prep_reset(sqe, lc->fd);
-		sqe->flags |= IOSQE_IO_HARDLINK;
-		io_uring_sqe_set_data64(sqe, TAG_CLOSE);
-	}
-	sqe = io_uring_get_sqe(&w->ring);
-	iocx__linux_sys.uring_prep_close(sqe, lc->fd);
-	sqe->flags |= quiet;
-	io_uring_sqe_set_data64(sqe, close_data(lc->fd, abort));
+	queue_close(w, lc->fd, abort, quiet, close_data(lc->fd, abort));
 	lc->fd = -1;
 }
 
@@ -797,22 +822,11 @@ static int ur_close_op(struct iocx_conn *c, bool abort)
 {
 	struct lx_conn *lc = lx_conn(c);
 	struct lx_worker *w = lx_owner(lc);
-	struct io_uring_sqe *sqe;
 
-	if (lc->fd < 0 || c->engine->opts.batch_closes || c->local_len != 0 ||
-	    !iocx__lx_on_worker(w) || w->ops == 0 || !w->hardlink_ok ||
-	    !sq_room(w, abort ? 2 : 1))
+	if (c->engine->opts.batch_closes || w->ops == 0 ||
+	    !ring_may_close(lc, w, abort))
 		return IOCX_E_NOTSUP;
-	if (abort) {
-		/* Its completion is kept (see ur_close) and ignored. */
-		sqe = io_uring_get_sqe(&w->ring);
-		iocx__linux_sys.uring_prep_reset(sqe, lc->fd);
-		sqe->flags |= IOSQE_IO_HARDLINK;
-		io_uring_sqe_set_data64(sqe, TAG_CLOSE);
-	}
-	sqe = io_uring_get_sqe(&w->ring);
-	iocx__linux_sys.uring_prep_close(sqe, lc->fd);
-	io_uring_sqe_set_data64(sqe, op_data(lc, IOCX_OP_MAIN));
+	queue_close(w, lc->fd, abort, 0, op_data(lc, IOCX_OP_MAIN));
 	/* A generation of its own: a stale cancel must not reach it. */
 	lc->op_main.live_gen = ++lc->op_main.gen;
 	lc->op_main.cancelled = false;
