@@ -823,8 +823,9 @@ static int ur_close_op(struct iocx_conn *c, bool abort)
 	struct lx_conn *lc = lx_conn(c);
 	struct lx_worker *w = lx_owner(lc);
 
-	if (c->engine->opts.batch_closes || w->ops == 0 ||
-	    !ring_may_close(lc, w, abort))
+	/* ops after ring_may_close: only the owner may read it. */
+	if (c->engine->opts.batch_closes || !ring_may_close(lc, w, abort) ||
+	    w->ops == 0)
 		return IOCX_E_NOTSUP;
 	queue_close(w, lc->fd, abort, 0, op_data(lc, IOCX_OP_MAIN));
 	/* A generation of its own: a stale cancel must not reach it. */
