@@ -339,19 +339,21 @@ struct iocx_engine_options {
 	 */
 	bool recycle_sockets;
 	/*
-	 * io_uring only: close a socket through the worker's ring, in its
-	 * next submission, instead of with system calls of its own; an
-	 * abortive close resets it there too (a connect to AF_UNSPEC, which
-	 * is what close does under SO_LINGER {1, 0}).  Saves two system
-	 * calls per abortive close, one per graceful one (docs/linux.md has
-	 * what that buys).  The price: on_close runs just before the socket
-	 * is closed, not just after; it is closed before the worker waits
-	 * again (or, after a rejected submission, the time after), and
-	 * before iocx_engine_destroy() returns.  Applies to
-	 * sockets the kernel bound (no local address of the connect's own
-	 * or from sources) closed on their worker, on Linux 5.7 or newer,
-	 * when the ring has room; others close at once.  The other backends
-	 * ignore it.
+	 * io_uring only: call on_close as soon as the close is queued, not
+	 * once it is done.  Without it, io_uring already closes a socket the
+	 * kernel bound (no local address of the connect's own or from
+	 * sources), on its worker, on Linux 5.7 or newer, with room in the
+	 * ring, while the worker has other operations in its ring, through
+	 * that ring instead of with system calls of its own (an abortive
+	 * close resets it there too: a connect to AF_UNSPEC, which is what
+	 * close does under SO_LINGER {1, 0}), and calls on_close at the
+	 * close's completion, one pass of the worker later; other sockets
+	 * close at once.  With batch_closes the close
+	 * goes to the kernel with the worker's next submission and on_close
+	 * runs at once, just before the socket is closed, not just after;
+	 * it is closed before the worker waits again (or, after a rejected
+	 * submission, the time after), and before iocx_engine_destroy()
+	 * returns.  The other backends ignore it.
 	 */
 	bool batch_closes;
 	/*
@@ -664,6 +666,12 @@ typedef void (*iocx_connect_cb)(iocx_conn *conn,
  *    Meanwhile iocx_conn_user() still answers, the socket accessors say
  *    IOCX_INVALID_SOCKET / IOCX_E_NOTCONN, data calls and iocx_detach()
  *    return IOCX_E_NOTCONN, and stats.unreleased counts it.
+ * When it runs, the engine is done with the connection's socket: closed
+ * it, or (recycle_sockets) disconnected it for reuse, or (iocx_detach())
+ * handed it over; except on io_uring with options.batch_closes, where the
+ * close runs just after it.  io_uring mostly closes through the worker's
+ * ring and calls on_close at the close's completion (see batch_closes);
+ * otherwise the socket is closed with system calls just before it.
  * on_close may be NULL: the connection still closes, and is freed by the
  * same rule, but the caller is never told when.
  */

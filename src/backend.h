@@ -11,7 +11,8 @@
  *    finish that slot's operation early and never produces an event of
  *    its own.
  *  - close releases the socket and produces no event; it is only called
- *    with no operation in flight.
+ *    with no operation in flight.  close_op (optional) does the same as
+ *    an operation whose event says the socket is gone.
  *  - Events carry the iocx code (converted by the backend's one error
  *    egress) and the raw OS code for diagnostics.
  *  - post queues a request event (close, shutdown, kick, stop, wake) from
@@ -127,6 +128,16 @@ struct iocx_backend {
 	bool (*reconnect_refused)(struct iocx_conn *c);
 	/* Close the socket, abortively (RST) when abort is true. */
 	void (*close)(struct iocx_conn *c, bool abort);
+	/*
+	 * Optional (NULL: close() only).  Close the socket of a connection
+	 * that is done (nothing in flight, never to be used again) as an
+	 * operation of slot MAIN, reset first when abort: IOCX_OK when it
+	 * started, and then exactly one IOCX_EV_IO event of slot MAIN
+	 * follows once the socket is closed (status IOCX_OK: a close that
+	 * failed was redone by hand).  Any other return: nothing was done,
+	 * the core calls close() instead.
+	 */
+	int (*close_op)(struct iocx_conn *c, bool abort);
 	/*
 	 * Optional (NULL = no Happy Eyeballs race: names are refused).
 	 * Move src's connected, idle socket (nothing in flight) into dst,

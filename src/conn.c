@@ -887,11 +887,15 @@ static bool recyclable(struct iocx_conn *c)
  * Nothing is in flight on a closing connection: hand the socket back and
  * finish.  A recyclable socket is disconnected first (DisconnectEx with
  * TF_REUSE_SOCKET, which completes once the transport lets go, TIME_WAIT
- * included), and finishing waits for that completion.
+ * included), and finishing waits for that completion.  A backend that
+ * closes as an operation (io_uring: through the ring, with no system call
+ * of its own) finishes at that operation's event, so on_close still comes
+ * after the socket is gone.
  */
 static bool release_socket(struct iocx_conn *c)
 {
 	const struct iocx_backend *b = c->engine->backend;
+	bool abort;
 
 	iocx__conn_unexpose(c);
 	if (recyclable(c) && b->disconnect(c) == IOCX_OK) {
@@ -899,8 +903,14 @@ static bool release_socket(struct iocx_conn *c)
 		return false;
 	}
 	/* An attempt whose socket went to its race's winner has none. */
-	if (!c->socket_moved)
-		b->close(c, seal_close(c, c->closing_abort));
+	if (c->socket_moved)
+		return finish(c, CONN_CLOSING);
+	abort = seal_close(c, c->closing_abort);
+	if (b->close_op && b->close_op(c, abort) == IOCX_OK) {
+		c->closing_os = true;
+		return false;
+	}
+	b->close(c, abort);
 	return finish(c, CONN_CLOSING);
 }
 
@@ -1164,6 +1174,11 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	}
 	if (c->disconnecting)
 		return disconnect_done(c, ev);
+	if (c->closing_os) {
+		/* The socket is closed (release_socket). */
+		c->closing_os = false;
+		return finish(c, CONN_CLOSING);
+	}
 	d = iocx__conn_data(c);		/* a send was in flight: made */
 	r = d->sendq;
 	bytes = ev->bytes < c->payload_issued ? ev->bytes
@@ -1264,7 +1279,8 @@ static bool pump(struct iocx_conn *c)
 	} while (requests_pending(c));
 
 	if (c->state == CONN_CLOSING && !c->send_busy && !c->recv_busy &&
-	    !c->reading && !sendq_head(c) && !c->disconnecting)
+	    !c->reading && !sendq_head(c) && !c->disconnecting &&
+	    !c->closing_os)
 		return release_socket(c);
 	return false;
 }

@@ -253,6 +253,8 @@ struct iocx_conn {
 	bool closing_cancelled;		/* cancels for CLOSING issued */
 	bool disconnecting;		/* DisconnectEx for recycling in flight
 					   (MAIN slot) */
+	bool closing_os;		/* backend->close_op in flight (MAIN
+					   slot): on_close waits for it */
 	bool idle_expired;		/* the watchdog closes it */
 	bool detached;			/* iocx_detach took the socket */
 	/* RETRY_WAIT or PACED: the failed attempt's socket stays open for

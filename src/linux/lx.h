@@ -152,6 +152,8 @@ struct lx_worker {
 	bool hardlink_ok;		/* IOSQE_IO_HARDLINK works (5.7) */
 	bool cqe_skip_ok;		/* IOSQE_CQE_SKIP_SUCCESS (5.17) */
 	bool efd_armed;			/* a read of efd is in flight */
+	/* Stages of slots in the ring (issued, completion not reaped). */
+	unsigned ops;
 	uint64_t efd_val;		/* its buffer */
 };
 

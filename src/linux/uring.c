@@ -76,6 +76,8 @@ enum ur_stage {
 	UR_TFO_POLL,		/* wait for a deferred TFO handshake */
 	UR_SEND,
 	UR_RECV,
+	UR_CLOSE,		/* close_op: the CLOSE, after a reset ... */
+	UR_CLOSE_ABORT,		/* ... or not (abort) */
 };
 
 /* Ring operations the backend needs (IORING_OP_SEND: Linux 5.6). */
@@ -327,6 +329,7 @@ static int issue(struct lx_worker *w, struct lx_conn *lc, enum iocx_op op,
 		break;
 	}
 	io_uring_sqe_set_data64(sqe, op_data(lc, op));
+	w->ops++;
 	return IOCX_OK;
 }
 
@@ -476,6 +479,13 @@ static unsigned main_done(struct lx_worker *w, struct lx_conn *lc, int res,
 			return finish(lc, op, ev, iocx__linux_error(-res), -res,
 				      0);
 		return finish(lc, op, ev, IOCX_OK, 0, (size_t)res);
+	case UR_CLOSE:
+	case UR_CLOSE_ABORT:
+		/* A close that never ran is done by hand (close_done). */
+		close_done(close_data(lc->fd, o->stage == UR_CLOSE_ABORT),
+			   res);
+		lc->fd = -1;
+		return finish(lc, op, ev, IOCX_OK, 0, 0);
 	default:
 		return 0;	/* cannot happen: nothing was in flight */
 	}
@@ -576,9 +586,11 @@ static unsigned reap(struct lx_worker *w, struct iocx_event *events,
 		seen++;
 		switch (ud & TAG_MASK) {
 		case TAG_MAIN:
+			w->ops--;
 			n += main_done(w, lc, cqe->res, &events[n]);
 			break;
 		case TAG_RECV:
+			w->ops--;
 			n += recv_done(lc, cqe->res, &events[n]);
 			break;
 		case TAG_WAKE:
@@ -732,16 +744,52 @@ static bool sq_room(struct lx_worker *w, unsigned n)
 }
 
 /*
- * options.batch_closes: a socket the kernel bound, closed on its owner,
- * goes through the ring with the next submission: for abort a reset
- * first, hard-linked so the close runs even if the reset fails (the
- * peer already reset it).  Everything else closes at once.
+ * May lc's socket be closed through w's ring: a socket the kernel bound
+ * (the next bind to a given address may run before the ring's next
+ * submission), closed on its owner, hard links (Linux 5.7), room for the
+ * reset and the close.
+ */
+static bool ring_may_close(struct lx_conn *lc, struct lx_worker *w,
+			   bool abort)
+{
+	return lc->fd >= 0 && lc->core.local_len == 0 &&
+	       iocx__lx_on_worker(w) && w->hardlink_ok &&
+	       sq_room(w, abort ? 2 : 1);
+}
+
+/*
+ * Queue the close of fd to w's ring (ring_may_close said yes): for abort
+ * a reset first, hard-linked so the close runs even if the reset fails
+ * (the peer already reset it).  The reset's completion is always posted
+ * (tagged TAG_CLOSE without a descriptor: ignored); the close's carries
+ * close_ud and close_flags.
+ */
+static void queue_close(struct lx_worker *w, int fd, bool abort,
+			unsigned char close_flags, uint64_t close_ud)
+{
+	struct io_uring_sqe *sqe;
+
+	if (abort) {
+		sqe = io_uring_get_sqe(&w->ring);
+		iocx__linux_sys.uring_prep_reset(sqe, fd);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqe, TAG_CLOSE);
+	}
+	sqe = io_uring_get_sqe(&w->ring);
+	iocx__linux_sys.uring_prep_close(sqe, fd);
+	sqe->flags |= close_flags;
+	io_uring_sqe_set_data64(sqe, close_ud);
+}
+
+/*
+ * options.batch_closes: a socket the ring may close (ring_may_close) goes
+ * through it with the next submission (queue_close).  Everything else
+ * closes at once.
  */
 static void ur_close(struct iocx_conn *c, bool abort)
 {
 	struct lx_conn *lc = lx_conn(c);
 	struct lx_worker *w = lx_owner(lc);
-	struct io_uring_sqe *sqe;
 	/*
 	 * The close's success needs no completion (one would end the next
 	 * wait early).  The reset's does post one: with the reset's
@@ -750,23 +798,42 @@ static void ur_close(struct iocx_conn *c, bool abort)
 	 */
 	unsigned char quiet = w->cqe_skip_ok ? IOSQE_CQE_SKIP_SUCCESS : 0;
 
-	if (lc->fd < 0 || !c->engine->opts.batch_closes || c->local_len != 0 ||
-	    !iocx__lx_on_worker(w) || !w->hardlink_ok ||
-	    !sq_room(w, abort ? 2 : 1)) {
+	if (!c->engine->opts.batch_closes || !ring_may_close(lc, w, abort)) {
 		iocx__lx_sock_close(lc, abort);
 		return;
 	}
-	if (abort) {
-		sqe = io_uring_get_sqe(&w->ring);
-		iocx__linux_sys.uring_prep_reset(sqe, lc->fd);
-		sqe->flags |= IOSQE_IO_HARDLINK;
-		io_uring_sqe_set_data64(sqe, TAG_CLOSE);
-	}
-	sqe = io_uring_get_sqe(&w->ring);
-	iocx__linux_sys.uring_prep_close(sqe, lc->fd);
-	sqe->flags |= quiet;
-	io_uring_sqe_set_data64(sqe, close_data(lc->fd, abort));
+	queue_close(w, lc->fd, abort, quiet, close_data(lc->fd, abort));
 	lc->fd = -1;
+}
+
+/*
+ * close_op: the socket of a finished connection, closed through its
+ * owner's ring (as ur_close does with batch_closes) but with the close's
+ * completion kept, tagged as slot MAIN's stage: the core delivers
+ * on_close at that completion, when the socket is gone, and the worker
+ * makes no system call for the close.  Refused (the core closes at once)
+ * where ur_close would close at once, with batch_closes, which asks for
+ * the close to follow on_close instead, and when nothing else of the
+ * worker is in the ring: its next pass would then wait for this close
+ * alone, an io_uring_enter and a pass more than the two system calls of
+ * closing now (measured at concurrency 1: docs/linux.md).
+ */
+static int ur_close_op(struct iocx_conn *c, bool abort)
+{
+	struct lx_conn *lc = lx_conn(c);
+	struct lx_worker *w = lx_owner(lc);
+
+	/* ops after ring_may_close: only the owner may read it. */
+	if (c->engine->opts.batch_closes || !ring_may_close(lc, w, abort) ||
+	    w->ops == 0)
+		return IOCX_E_NOTSUP;
+	queue_close(w, lc->fd, abort, 0, op_data(lc, IOCX_OP_MAIN));
+	/* A generation of its own: a stale cancel must not reach it. */
+	lc->op_main.live_gen = ++lc->op_main.gen;
+	lc->op_main.cancelled = false;
+	lc->op_main.stage = abort ? UR_CLOSE_ABORT : UR_CLOSE;
+	w->ops++;
+	return IOCX_OK;
 }
 
 /* A race's winner: the socket moves, nothing of it is in any ring. */
@@ -799,6 +866,7 @@ const struct iocx_backend iocx__uring_backend = {
 	.connected = ur_connected,
 	.cancel = ur_cancel,
 	.close = ur_close,
+	.close_op = ur_close_op,
 	.adopt = ur_adopt,
 	.attach = iocx__lx_sock_attach,
 	.native = iocx__lx_sock_native,

@@ -564,13 +564,18 @@ static void close_abort_resets_peer(void **state)
 	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
 	assert_int_equal(r->reason, IOCX_OK);
 
-	/* An abortive close is SO_LINGER {1, 0} and then closesocket. */
+	/*
+	 * An abortive close is SO_LINGER {1, 0} and then closesocket (also
+	 * on io_uring: nothing else is in its worker's ring, see
+	 * close_ring_abort_socket_gone_at_on_close).
+	 */
 	s = peer_sys_socket(0);
 	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
 				       SO_LINGER, &lg), 1);
 	assert_true(lg.ok);
 	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
 	assert_true(lg.seq < cl.seq);
+	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, NULL), 0);
 	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
 	peer_assert_clean(&f->trk);
 	peer_assert_no_leak(f->live0);
@@ -598,6 +603,180 @@ static bool fd_closed_within(int fd, unsigned timeout_ms)
 		sched_yield();
 	}
 	return true;
+}
+
+/* An on_close_hook: hook_rc[1] = whether socket ctx was closed then. */
+static void note_fd_closed(struct peer_rec *r, iocx_conn *conn, int reason)
+{
+	(void)conn;
+	(void)reason;
+	r->hook_rc[1] = fcntl((int)(intptr_t)r->ctx, F_GETFD) == -1 &&
+			errno == EBADF;
+}
+
+static void ignore_recv(iocx_conn *conn, int status, const void *data,
+			size_t len, void *user)
+{
+	(void)conn;
+	(void)status;
+	(void)data;
+	(void)len;
+	(void)user;
+}
+
+/*
+ * An engine with one worker, recorder on, and two connections open to a
+ * reading peer: r's, and r2's with a receive in flight (the peer sends
+ * nothing), so that the worker has something else in its ring when r
+ * closes: io_uring closes through the ring only then.  Returns r's socket,
+ * its hook set to note whether it was closed when on_close ran.
+ */
+static SOCKET open_with_busy_ring(struct fx *f, struct peer_rec *r,
+				  struct peer_rec *r2)
+{
+	struct iocx_connect_request req;
+	struct iocx_engine_options o;
+	uint64_t give_up;
+	SOCKET s;
+
+	iocx_engine_options_init(&o);
+	o.workers = 1;
+	assert_int_equal(iocx_engine_create(&o, &f->engine), IOCX_OK);
+	peer_sys_clear();
+	f->live0 = peer_alloc_live();
+	connect_one_open(f, r);
+	s = peer_sys_socket(0);
+	peer_req(&req, &f->peer->addr, f->peer->addr_len, r2);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 0, PEER_TIMEOUT_MS);
+	assert_int_equal(r2->status, IOCX_OK);
+	assert_true(peer_wait_accepted(f->peer, 2, PEER_TIMEOUT_MS));
+	assert_int_equal(iocx_read_start(r2->conn, ignore_recv), IOCX_OK);
+	/* The receive is recorded as its worker issues it. */
+	give_up = peer_now_ms() + PEER_TIMEOUT_MS;
+	while (strcmp(peer_backend(), "io_uring") == 0 &&
+	       peer_sys_find(SYS_RECV, peer_sys_socket(1), 0, 0, NULL) == 0) {
+		assert_true(peer_now_ms() <= give_up);
+		sched_yield();
+	}
+	r->ctx = (void *)(intptr_t)s;
+	r->on_close_hook = note_fd_closed;
+	return s;
+}
+
+/* Close r2's connection (open_with_busy_ring) and wait for it. */
+static void close_busy(struct fx *f, struct peer_rec *r2)
+{
+	assert_int_equal(iocx_close(r2->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 2, PEER_TIMEOUT_MS);
+	assert_int_equal(r2->reason, IOCX_OK);
+}
+
+/*
+ * When on_close runs the socket is closed, in both modes, on every
+ * backend.  io_uring, with something else in its worker's ring, resets
+ * (a connect to AF_UNSPEC, abortive only) and closes through the ring,
+ * queued before on_close, which waits for the close's completion; no
+ * SO_LINGER then.  Nothing opens a descriptor meanwhile, so the number
+ * cannot have been reused.
+ */
+static void close_socket_gone_at_on_close(struct fx *f,
+					  enum iocx_close_mode mode)
+{
+	struct peer_rec *r = &f->rec[0];
+	bool ring = strcmp(peer_backend(), "io_uring") == 0;
+	bool abort = mode == IOCX_CLOSE_ABORT;
+	struct peer_sys_event cl, rs;
+	SOCKET s = open_with_busy_ring(f, r, &f->rec[1]);
+
+	assert_int_equal(iocx_close(r->conn, mode), IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(r->reason, IOCX_OK);
+	assert_true(r->hook_rc[1]);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, &cl), 1);
+	assert_true(cl.ok && cl.seq < r->close_seq);
+	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &rs),
+			 ring && abort);
+	if (ring && abort)
+		assert_true(rs.ok && rs.seq < cl.seq);
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+				       SO_LINGER, NULL), !ring && abort);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, abort ? PEER_ECONNRESET : 0);
+	close_busy(f, &f->rec[1]);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void close_ring_abort_socket_gone_at_on_close(void **state)
+{
+	close_socket_gone_at_on_close(*state, IOCX_CLOSE_ABORT);
+}
+
+static void close_ring_graceful_socket_gone_at_on_close(void **state)
+{
+	close_socket_gone_at_on_close(*state, IOCX_CLOSE_GRACEFUL);
+}
+
+/*
+ * io_uring's ring close when the kernel rejects the reset (which cancels
+ * the hard-linked close) or fails the close without closing: the backend
+ * closes the socket itself, still in the asked mode, and on_close still
+ * comes after it.  Returns the socket, whose closes were recorded twice
+ * (the queued one, then the backend's).  io_uring only.
+ */
+static SOCKET ring_close_with_fault(struct fx *f, enum iocx_close_mode mode,
+				    atomic_int *fault, int err)
+{
+	struct peer_rec *r = &f->rec[0];
+	SOCKET s;
+
+	if (strcmp(peer_backend(), "io_uring") != 0)
+		skip();
+	s = open_with_busy_ring(f, r, &f->rec[1]);
+	atomic_store(fault, err);
+	assert_int_equal(iocx_close(r->conn, mode), IOCX_OK);
+	peer_assert_wait(&f->trk, 2, 1, PEER_TIMEOUT_MS);
+	atomic_store(fault, 0);
+	assert_int_equal(r->reason, IOCX_OK);
+	assert_true(r->hook_rc[1]);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, s, 0, 0, NULL), 2);
+	assert_true(peer_sys_last(SYS_CLOSESOCKET, s).ok);
+	return s;
+}
+
+static void close_ring_reset_rejected_resets_by_hand(void **state)
+{
+	struct fx *f = *state;
+	struct peer_sys_event rs, lg;
+	SOCKET s = ring_close_with_fault(f, IOCX_CLOSE_ABORT,
+					 &peer_faults.reset_reject, EINVAL);
+
+	assert_int_equal(peer_sys_find(SYS_RESET, s, 0, 0, &rs), 1);
+	assert_false(rs.ok);
+	assert_int_equal(peer_sys_find(SYS_SETSOCKOPT, s, SOL_SOCKET,
+				       SO_LINGER, &lg), 1);
+	assert_true(rs.seq < lg.seq);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, PEER_ECONNRESET);
+	close_busy(f, &f->rec[1]);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+static void close_ring_close_failed_closes_by_hand(void **state)
+{
+	struct fx *f = *state;
+
+	if (!peer_sys_can_inject())
+		skip();		/* the failing close is a NOP */
+	ring_close_with_fault(f, IOCX_CLOSE_GRACEFUL, &peer_faults.close_err,
+			      EIO);
+	assert_true(peer_wait_eof(f->peer, 0, PEER_TIMEOUT_MS));
+	assert_int_equal(f->peer->conns[0].error, 0);
+	close_busy(f, &f->rec[1]);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
 }
 
 /* Whether n closes of s are recorded, waiting up to timeout_ms. */
@@ -944,6 +1123,18 @@ int main(void)
 						setup_sys, teardown),
 #endif
 #if !defined(_WIN32) && !defined(PEER_PUBLIC_API)
+		cmocka_unit_test_setup_teardown(
+			close_ring_abort_socket_gone_at_on_close,
+			setup_sys_bare, teardown),
+		cmocka_unit_test_setup_teardown(
+			close_ring_graceful_socket_gone_at_on_close,
+			setup_sys_bare, teardown),
+		cmocka_unit_test_setup_teardown(
+			close_ring_reset_rejected_resets_by_hand,
+			setup_sys_bare, teardown),
+		cmocka_unit_test_setup_teardown(
+			close_ring_close_failed_closes_by_hand,
+			setup_sys_bare, teardown),
 		cmocka_unit_test_setup_teardown(
 			batch_closes_abort_resets_through_ring,
 			setup_sys_bare, teardown),
