@@ -418,7 +418,10 @@ struct iocx_engine_options {
 	 * Largest piece of a send (or of a first payload's remainder)
 	 * handed to the OS in one operation; a larger send goes out in
 	 * pieces of this size, so that the OS never locks down megabytes
-	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.
+	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.  At most
+	 * IOCX_MAX_SEND_CHUNK (Since 0.3.0): a completion counts its bytes
+	 * in 32 bits, so iocx_engine_create() refuses a larger value with
+	 * IOCX_E_INVAL.
 	 */
 	size_t send_chunk;
 	/*
@@ -491,6 +494,9 @@ struct iocx_engine_options {
 
 /* Default options.send_chunk (measured: docs/architecture.md). */
 #define IOCX_DEFAULT_SEND_CHUNK (256u * 1024)
+/* Largest options.send_chunk: one operation's 32-bit byte count.  Since
+ * 0.3.0. */
+#define IOCX_MAX_SEND_CHUNK 0xFFFFFFFFu
 
 #define IOCX_DEFAULT_CONNECT_PAYLOAD_CAP 4096
 /* Largest first payload iocx_connect() accepts. */
@@ -507,7 +513,8 @@ IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
  * behind and returns:
  *  - IOCX_E_INVAL: NULL out, a non-zero reserved word, a batch above
  *    4096, a resolve_cache above IOCX_MAX_RESOLVE_CACHE, a recv_buffer above
- *    IOCX_MAX_PAYLOAD, more than IOCX_MAX_SOURCES sources, NULL sources
+ *    IOCX_MAX_PAYLOAD, a send_chunk above IOCX_MAX_SEND_CHUNK, more than
+ *    IOCX_MAX_SOURCES sources, NULL sources
  *    with nsources > 0, or a source with a port;
  *  - IOCX_E_AFNOSUPPORT: a source that is not IPv4 or IPv6;
  *  - IOCX_E_NOTSUP: backend names one this platform lacks, or one the
