@@ -1162,7 +1162,8 @@ typedef void (*iocx_send_cb)(iocx_conn *conn, int status, size_t bytes,
  * Data arrived: status IOCX_OK with data[0..len), valid only during the
  * call (the engine owns the buffer).  Otherwise the end of reading, exactly
  * once per session: IOCX_E_EOF (the peer sent FIN), IOCX_E_RESET, another
- * error (also that of a FIN the OS refused: iocx_shutdown), or
+ * error (also that of a FIN or a send the OS refused: iocx_shutdown,
+ * iocx_send), or
  * IOCX_E_CANCELLED (iocx_read_stop, close or destroy); reading
  * has stopped then and this is the last call for this read_start.  Under
  * Wine 8 a receive after the peer's reset reports 0 bytes, so a reset
@@ -1183,7 +1184,11 @@ typedef void (*iocx_recv_cb)(iocx_conn *conn, int status, const void *data,
  * bad ownership), IOCX_E_NOTCONN (not open yet, failed, closing, or after
  * iocx_shutdown), the error that broke the connection, IOCX_E_LIMIT (the
  * connection's queue would exceed options.max_queued_bytes: see
- * on_drained), or IOCX_E_NOMEM.
+ * on_drained), or IOCX_E_NOMEM.  A send the OS refuses breaks the
+ * connection: its on_sent and every queued send's get the error, and a
+ * read session on ends with on_recv(that error) (Since 0.3.0), after any
+ * data its receive got first, since the peer's answer to what we did not
+ * send may never come.  Then close as usual.
  */
 IOCX_API int iocx_send(iocx_conn *conn, const void *buf, size_t len,
 		       enum iocx_payload_ownership ownership,

@@ -66,6 +66,7 @@ struct conn_event {
 
 static bool pump(struct iocx_conn *c);
 static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev);
+static void break_reading(struct iocx_conn *c, int status);
 
 static void set_state(struct iocx_conn *c, enum iocx_conn_state from,
 		      enum iocx_conn_state to)
@@ -1075,6 +1076,9 @@ static void issue_send(struct iocx_conn *c)
 	}
 	mark_broken(c, rc);
 	fail_sends(c, rc);
+	/* Our data (and FIN) will not reach the peer, whose answer may
+	 * then never come: the read ends with the error too. */
+	break_reading(c, rc);
 }
 
 static void issue_recv(struct iocx_conn *c)
@@ -1108,10 +1112,10 @@ static int stop_status(const struct iocx_conn *c)
 }
 
 /*
- * The connection broke under a read session (a FIN the OS refused): end
- * the session with status, at once when no receive is in flight, else by
- * cancelling it (recv_done() then reports status).  A stop already under
- * way ends as it would have.
+ * The connection broke under a read session (a FIN or a send the OS
+ * refused): end the session with status, at once when no receive is in
+ * flight, else by cancelling it (recv_done() then reports status).  A stop
+ * already under way ends as it would have.
  */
 static void break_reading(struct iocx_conn *c, int status)
 {
@@ -1184,9 +1188,13 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	drained = iocx__sendq_release(c, r->len);
 	report_sent(c, r, ev->status);
 	iocx__free(r);
-	if (ev->status != IOCX_OK)
+	if (ev->status != IOCX_OK) {
 		fail_sends(c, ev->status);
-	else if (drained && d->on_drained && c->state == CONN_OPEN &&
+		/* As in issue_send(); a cancel comes from a close, which
+		 * stops the read itself. */
+		if (ev->status != IOCX_E_CANCELLED)
+			break_reading(c, ev->status);
+	} else if (drained && d->on_drained && c->state == CONN_OPEN &&
 		 !close_wanted(c) && atomic_load(&c->open_for_send))
 		d->on_drained(c, iocx_conn_queued_bytes(c), c->user);
 	return false;

@@ -850,6 +850,49 @@ static void shutdown_failure_breaks_connection_with_mapped_error(void **state)
 	peer_assert_no_leak(f->live0);
 }
 
+/*
+ * A send the OS refuses (ECONNRESET injected: WSASend and epoll's send()
+ * fail at once, io_uring's SEND completes with it) breaks the connection,
+ * and the read session on ends with the same error at once (its receive
+ * cancelled), though the peer is still there and silent: without our data
+ * its answer may never come.  Before, the read waited for the peer or an
+ * idle watchdog.
+ */
+static void send_failure_ends_reading_with_mapped_error(void **state)
+{
+	struct fx *f = *state;
+	struct dconn *d = prepare(f, 0, 2, 16);
+	SOCKET s, sock;
+
+	require_injection();
+	open_n(f, 1);
+	sock = peer_sys_socket(0);
+	s = peer_raw_accept(f->raw, PEER_TIMEOUT_MS);
+	assert_true(s != INVALID_SOCKET);
+	assert_int_equal(ds_read_start(d), IOCX_OK);
+	assert_true(peer_sys_wait(SYS_RECV, sock, 1, PEER_TIMEOUT_MS));
+	atomic_store(&peer_faults.send_err, PEER_ECONNRESET);
+	assert_int_equal(ds_send(d, 0, 0, "z", 1, IOCX_PAYLOAD_COPY), IOCX_OK);
+	assert_dwait(1, 1, PEER_TIMEOUT_MS);
+	assert_sent(d, 0, IOCX_E_RESET, 0);
+	assert_int_equal(d->terminals, 1);
+	assert_int_equal(d->terminal, IOCX_E_RESET);
+	assert_int_equal(d->data_calls, 0);
+	assert_int_equal(atomic_load(&peer_faults.fired), 1);
+	atomic_store(&peer_faults.send_err, 0);
+
+	assert_int_equal(ds_send(d, 0, 1, "z", 1, IOCX_PAYLOAD_COPY),
+			 IOCX_E_RESET);
+	assert_int_equal(ds_read_start(d), IOCX_E_RESET);
+	assert_int_equal(iocx_read_stop(d->rec.conn), IOCX_E_NOTCONN);
+	close_and_wait(f, d, IOCX_CLOSE_GRACEFUL, 1);
+	assert_int_equal(d->terminals, 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, NULL), 1);
+	closesocket(s);
+	assert_data_clean(f);
+	peer_assert_no_leak(f->live0);
+}
+
 /* ---- closing with data queued, seen from the peer -------------------- */
 
 static void graceful_close_delivers_every_byte_then_fin(void **state)
@@ -1374,6 +1417,9 @@ int main(void)
 			setup_raw_recorded, teardown),
 		cmocka_unit_test_setup_teardown(
 			shutdown_failure_breaks_connection_with_mapped_error,
+			setup_raw_recorded, teardown),
+		cmocka_unit_test_setup_teardown(
+			send_failure_ends_reading_with_mapped_error,
 			setup_raw_recorded, teardown),
 		cmocka_unit_test_setup_teardown(
 			graceful_close_delivers_every_byte_then_fin,

@@ -1285,6 +1285,58 @@ static void shutdown_failure_delivers_data_then_error(void **state)
 	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
 }
 
+/*
+ * A send the OS refuses breaks the connection; the peer may never answer
+ * what it did not get, so a read session on ends with the send's error
+ * (its receive cancelled) instead of waiting for data or a watchdog.
+ */
+static void send_failure_ends_read_session_with_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	assert_int_equal(ds_send(p, pat, 10, IOCX_PAYLOAD_COPY), IOCX_OK);
+	assert_int_equal(ds_send(p, pat, 20, IOCX_PAYLOAD_COPY), IOCX_OK);
+	fake_pump(fx->e);
+	assert_true(fake_recv_pending(p->id));
+	fake_complete(p->conn, IOCX_E_RESET, 10054, 3);
+	fake_pump(fx->e);
+	assert_sent(p, 0, IOCX_E_RESET, 3);
+	assert_sent(p, 1, IOCX_E_RESET, 0);
+	assert_int_equal(fake_sock(p->id)->recv_cancels, 1);
+	assert_false(fake_recv_pending(p->id));
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_RESET);
+	assert_true(p->seq_terminal[0] > p->sends[1].seq);
+	assert_data_calls_refused(fx, p, IOCX_E_RESET);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_E_NOTCONN);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+	assert_int_equal(p->terminals, 1);
+}
+
+/* The same when the OS refuses the send at once. */
+static void send_sync_failure_ends_read_session_with_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(ds_send(p, pat, 10, IOCX_PAYLOAD_COPY), IOCX_OK);
+	fake_fail_next(FAKE_SEND, IOCX_E_NOMEM);
+	fake_pump(fx->e);
+	assert_sent(p, 0, IOCX_E_NOMEM, 0);
+	assert_int_equal(fake_sock(p->id)->recv_cancels, 1);
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_NOMEM);
+	assert_data_calls_refused(fx, p, IOCX_E_NOMEM);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+	assert_int_equal(p->terminals, 1);
+}
+
 /* ---- close and destroy with data in flight --------------------------- */
 
 /* Reading, one send in flight and two queued. */
@@ -2058,6 +2110,8 @@ int main(void)
 		T(shutdown_failure_breaks_connection),
 		T(shutdown_failure_ends_read_session_with_error),
 		T(shutdown_failure_delivers_data_then_error),
+		T(send_failure_ends_read_session_with_error),
+		T(send_sync_failure_ends_read_session_with_error),
 		T(graceful_close_drains_sends_then_closes),
 		T(graceful_close_made_abortive_cancels_drain),
 		T(abortive_close_cancels_sends_and_read),
