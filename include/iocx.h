@@ -1222,6 +1222,19 @@ IOCX_API int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
  * also inside callbacks.  Returns IOCX_OK, IOCX_E_INVAL for a NULL conn,
  * IOCX_E_NOTCONN when no session is on, or IOCX_E_ALREADY when a stop was
  * already asked.
+ *
+ * A lost socket (Since 0.3.0): where the OS will not cancel the receive
+ * (CancelIoEx failing with anything but ERROR_NOT_FOUND on Windows, an
+ * io_uring cancel that finds nothing while the receive still waits), the
+ * engine ends it by closing the socket (Windows) or shutting it down both
+ * ways (io_uring), rather than leave the session to the peer's next
+ * byte.  The terminal on_recv still says IOCX_E_CANCELLED, but the
+ * connection is broken from then on, as after a failed send: iocx_send,
+ * iocx_read_start, iocx_shutdown and iocx_detach return IOCX_E_ABORTED,
+ * iocx_conn_socket gives IOCX_INVALID_SOCKET and the address accessors
+ * IOCX_E_NOTCONN, and a send in flight ends with an error.  The
+ * connection stays until iocx_close (on_close(IOCX_OK), as usual) or its
+ * idle watchdog.
  */
 IOCX_API int iocx_read_stop(iocx_conn *conn);
 

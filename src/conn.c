@@ -61,6 +61,7 @@ struct conn_event {
 	uint32_t bytes;
 	uint32_t timer_gen;	/* CE_TIMER: generation it was armed with */
 	enum iocx_op op;	/* CE_IO_DONE: which slot finished */
+	bool socket_lost;	/* CE_IO_DONE: see backend.h */
 	int result;		/* CE_START: what to return to the caller */
 };
 
@@ -1130,6 +1131,29 @@ static void break_reading(struct iocx_conn *c, int status)
 	c->engine->backend->cancel(c, IOCX_OP_RECV);
 }
 
+/*
+ * The backend ended an operation by giving the socket up (a cancel the OS
+ * refused: backend.h).  Nothing more can go through it, so the connection
+ * breaks with IOCX_E_ABORTED, as after a failed send: later data calls get
+ * that error, the accessors no longer show the socket, and the program's
+ * close (or the idle watchdog) ends the connection as usual.  A read
+ * session nobody stopped ends with the error too, now when no receive is
+ * in flight, else when it comes back (recv_done()).
+ */
+static void lose_socket(struct iocx_conn *c)
+{
+	iocx__conn_unexpose(c);
+	mark_broken(c, IOCX_E_ABORTED);
+	if (!c->reading || c->read_stopping)
+		return;
+	if (!c->recv_busy) {
+		end_reading(c, IOCX_E_ABORTED);
+		return;
+	}
+	c->read_stopping = true;
+	iocx__conn_data(c)->read_error = (int8_t)IOCX_E_ABORTED;
+}
+
 /* A receive finished: data, EOF (0 bytes), cancel or error. */
 static void recv_done(struct iocx_conn *c, const struct conn_event *ev)
 {
@@ -1162,6 +1186,8 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	uint32_t bytes;
 	bool drained;
 
+	if (ev->socket_lost)
+		lose_socket(c);
 	if (ev->op == IOCX_OP_RECV) {
 		recv_done(c, ev);
 		return false;
@@ -1393,6 +1419,7 @@ void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev)
 		.os_code = ev->os_code,
 		.bytes = ev->bytes,
 		.op = ev->op,
+		.socket_lost = ev->socket_lost,
 	};
 	bool finished;
 

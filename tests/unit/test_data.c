@@ -1337,6 +1337,68 @@ static void send_sync_failure_ends_read_session_with_error(void **state)
 	assert_int_equal(p->terminals, 1);
 }
 
+/*
+ * A read_stop whose cancel the OS refused, so the backend gave the socket
+ * up to end the receive (socket_lost): the session ends as asked, and the
+ * connection is broken with IOCX_E_ABORTED, as after a failed send.  No
+ * call reaches the dead socket but its close; the program's close ends
+ * the connection as usual.
+ */
+static void read_stop_losing_socket_breaks_connection(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+	struct sockaddr_storage ss;
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+
+	make_open(fx, p);
+	assert_true(iocx_conn_socket(p->conn) == FAKE_NATIVE(p->id));
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	fake_set_cancel_loses_socket(true);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_OK);
+	fake_pump(fx->e);
+	assert_true(fake_sock(p->id)->lost);
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_CANCELLED);
+	assert_int_equal(p->closes, 0);
+	assert_data_calls_refused(fx, p, IOCX_E_ABORTED);
+	assert_true(iocx_conn_socket(p->conn) == IOCX_INVALID_SOCKET);
+	assert_int_equal(iocx_conn_local_addr(p->conn, &ss), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_detach(p->conn, &s), IOCX_E_ABORTED);
+	assert_true(s == IOCX_INVALID_SOCKET);
+	fake_pump(fx->e);
+	assert_int_equal(p->closes, 0);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+	assert_int_equal(fake_count(FAKE_CLOSE, p->id), 1);
+	assert_int_equal(p->terminals, 1);
+}
+
+/*
+ * The lost socket under a FIN the OS refused: the read ends with the
+ * FIN's error, which stays the connection's (the first error wins), and
+ * no receive is issued on the dead socket.
+ */
+static void shutdown_failure_losing_socket_keeps_first_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	fake_set_cancel_loses_socket(true);
+	assert_int_equal(iocx_shutdown(p->conn), IOCX_OK);
+	fake_fail_next(FAKE_SHUTDOWN, IOCX_E_NOTCONN);
+	fake_pump(fx->e);
+	assert_true(fake_sock(p->id)->lost);
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_NOTCONN);
+	assert_int_equal(ds_read_start(p), IOCX_E_NOTCONN);
+	close_and_pump(fx, p, IOCX_CLOSE_ABORT);
+	assert_int_equal(fake_sock(p->id)->recvs, 1);
+}
+
 /* ---- close and destroy with data in flight --------------------------- */
 
 /* Reading, one send in flight and two queued. */
@@ -2112,6 +2174,8 @@ int main(void)
 		T(shutdown_failure_delivers_data_then_error),
 		T(send_failure_ends_read_session_with_error),
 		T(send_sync_failure_ends_read_session_with_error),
+		T(read_stop_losing_socket_breaks_connection),
+		T(shutdown_failure_losing_socket_keeps_first_error),
 		T(graceful_close_drains_sends_then_closes),
 		T(graceful_close_made_abortive_cancels_drain),
 		T(abortive_close_cancels_sends_and_read),
