@@ -1067,6 +1067,54 @@ static void close_stalled_send(struct fx *f, bool graceful_first)
 	peer_assert_no_leak(f->live0);
 }
 
+/*
+ * The socket dies under a graceful close: the peer resets while the close
+ * drains a send it stopped reading.  The drain ends with the OS's error:
+ * the send in flight and the two queued behind it each get one on_sent
+ * with IOCX_E_RESET, the read stopped by the close ended with
+ * IOCX_E_CANCELLED, and on_close(IOCX_OK) comes once, last.
+ */
+static void peer_reset_during_graceful_drain_ends_it_once(void **state)
+{
+	struct fx *f = *state;
+	struct dconn *d = prepare(f, 0, 3, 0);
+	SOCKET s;
+
+	open_n(f, 1);
+	s = peer_raw_accept(f->raw, PEER_TIMEOUT_MS);
+	assert_true(s != INVALID_SOCKET);
+	assert_int_equal(ds_read_start(d), IOCX_OK);
+	/* The peer never reads: 32 MiB cannot all fit in socket buffers. */
+	assert_int_equal(ds_send(d, 0, 0, tx, TX_SIZE, IOCX_PAYLOAD_BORROW),
+			 IOCX_OK);
+	assert_int_equal(ds_send(d, 0, 1, tx, 100, IOCX_PAYLOAD_COPY),
+			 IOCX_OK);
+	assert_int_equal(ds_send(d, 0, 2, tx, 100, IOCX_PAYLOAD_BORROW),
+			 IOCX_OK);
+	assert_int_equal(iocx_close(d->rec.conn, IOCX_CLOSE_GRACEFUL),
+			 IOCX_OK);
+	/* The close stopped the read; the drain waits for the peer. */
+	assert_dwait(0, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(d->terminal, IOCX_E_CANCELLED);
+	assert_int_equal(atomic_load(&d->rec.closes), 0);
+	peer_raw_reset(s);
+	if (!peer_wait(&f->trk, 0, 1, LONG_TIMEOUT_MS) && peer_is_wine())
+		skip_because("Wine %s: a send stalled on a full window does "
+			     "not complete after the peer's RST",
+			     peer_wine_version());
+	peer_assert_wait(&f->trk, 0, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(atomic_load(&d->rec.closes), 1);
+	assert_int_equal(d->rec.reason, IOCX_OK);
+	assert_int_equal(atomic_load(&d->sends[0].calls), 1);
+	assert_int_equal(d->sends[0].status, IOCX_E_RESET);
+	assert_true(d->sends[0].bytes < TX_SIZE);
+	assert_sent(d, 1, IOCX_E_RESET, 0);
+	assert_sent(d, 2, IOCX_E_RESET, 0);
+	assert_int_equal(d->terminals, 1);
+	assert_data_clean(f);
+	peer_assert_no_leak(f->live0);
+}
+
 static void abortive_close_cancels_a_stalled_send(void **state)
 {
 	close_stalled_send(*state, false);
@@ -1501,6 +1549,9 @@ int main(void)
 			setup_read, teardown),
 		cmocka_unit_test_setup_teardown(
 			abortive_close_resets_the_peer, setup_read, teardown),
+		cmocka_unit_test_setup_teardown(
+			peer_reset_during_graceful_drain_ends_it_once,
+			setup_raw, teardown),
 		cmocka_unit_test_setup_teardown(
 			abortive_close_cancels_a_stalled_send, setup_raw,
 			teardown),
