@@ -1113,22 +1113,32 @@ static int stop_status(const struct iocx_conn *c)
 }
 
 /*
- * The connection broke under a read session (a FIN or a send the OS
- * refused): end the session with status, at once when no receive is in
- * flight, else by cancelling it (recv_done() then reports status).  A stop
- * already under way ends as it would have.
+ * End a read session nobody stopped with status: now when no receive is
+ * in flight, else when it comes back (recv_done() reports status).
+ * Returns true in the second case.  A stop already under way ends as it
+ * would have.
  */
-static void break_reading(struct iocx_conn *c, int status)
+static bool end_reading_with(struct iocx_conn *c, int status)
 {
 	if (!c->reading || c->read_stopping)
-		return;
+		return false;
 	if (!c->recv_busy) {
 		end_reading(c, status);
-		return;
+		return false;
 	}
 	c->read_stopping = true;
 	iocx__conn_data(c)->read_error = (int8_t)status;
-	c->engine->backend->cancel(c, IOCX_OP_RECV);
+	return true;
+}
+
+/*
+ * The connection broke under a read session (a FIN or a send the OS
+ * refused): end the session with status, cancelling a receive in flight.
+ */
+static void break_reading(struct iocx_conn *c, int status)
+{
+	if (end_reading_with(c, status))
+		c->engine->backend->cancel(c, IOCX_OP_RECV);
 }
 
 /*
@@ -1137,21 +1147,14 @@ static void break_reading(struct iocx_conn *c, int status)
  * breaks with IOCX_E_ABORTED, as after a failed send: later data calls get
  * that error, the accessors no longer show the socket, and the program's
  * close (or the idle watchdog) ends the connection as usual.  A read
- * session nobody stopped ends with the error too, now when no receive is
- * in flight, else when it comes back (recv_done()).
+ * session nobody stopped ends with the error too; a receive still in
+ * flight needs no cancel: the socket is gone under it.
  */
 static void lose_socket(struct iocx_conn *c)
 {
 	iocx__conn_unexpose(c);
 	mark_broken(c, IOCX_E_ABORTED);
-	if (!c->reading || c->read_stopping)
-		return;
-	if (!c->recv_busy) {
-		end_reading(c, IOCX_E_ABORTED);
-		return;
-	}
-	c->read_stopping = true;
-	iocx__conn_data(c)->read_error = (int8_t)IOCX_E_ABORTED;
+	(void)end_reading_with(c, IOCX_E_ABORTED);
 }
 
 /* A receive finished: data, EOF (0 bytes), cancel or error. */
