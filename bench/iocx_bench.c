@@ -190,8 +190,8 @@ static void on_interrupt(int signo, void *arg)
 	}
 	fprintf(stderr, "iocx-bench: interrupted: no more connects; the "
 		"report follows once those in flight are done (at most "
-		"%u ms); interrupt again to quit at once\n",
-		PHASE_INTERRUPT_GRACE_MS);
+		"%llu ms); interrupt again to quit at once\n",
+		(unsigned long long)b->opt.grace_ms);
 }
 
 /* Open one --json / --csv destination; false after a message. */

@@ -504,6 +504,14 @@ static bool opt_reply_timeout(struct parse *p, const char *v)
 	return true;
 }
 
+static bool opt_interrupt_grace(struct parse *p, const char *v)
+{
+	if (!parse_duration_ms(v, 1, MAX_DURATION_MS, &p->o->grace_ms))
+		return fail(p, "--interrupt-grace %s: want seconds (\"1\", "
+			    "\"0.5\", \"300ms\"), at least 1 ms", v);
+	return true;
+}
+
 static bool opt_armed(struct parse *p, const char *v)
 {
 	uint64_t n;
@@ -666,6 +674,7 @@ static const struct option_row value_options[] = {
 	{ "expect-bytes", opt_expect_bytes },
 	{ "expect-until", opt_expect_until },
 	{ "reply-timeout", opt_reply_timeout },
+	{ "interrupt-grace", opt_interrupt_grace },
 	{ "hdr-log", opt_hdr_log },
 	{ "svg", opt_svg },
 	{ "scale", opt_scale },
@@ -685,6 +694,7 @@ static void defaults(struct bench_options *o)
 	o->sink_mode = BENCH_SINK_READ;
 	o->rounds = 1;
 	o->burst = 1;
+	o->grace_ms = BENCH_DEFAULT_GRACE_MS;
 }
 
 /* --json / --csv: a switch with an optional "=PATH" ("=-" is stdout). */
@@ -948,6 +958,9 @@ void bench_usage(FILE *f)
 "                      (2026-12-06T11:00:00Z) or unix seconds, then\n"
 "                      start: N processes begin together (a time\n"
 "                      already past starts at once)\n"
+"interruption\n"
+"  --interrupt-grace T after the first Ctrl-C, how long connects in\n"
+"                      flight get before the report (default 1 s)\n"
 "output (default: a table on stdout; a banner and a progress line each\n"
 "second on stderr)\n"
 "  --json[=PATH]       one JSON object instead of the table\n"

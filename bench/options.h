@@ -119,10 +119,14 @@ struct bench_options {
 	 * closed and counted IOCX_E_TIMEDOUT (a reply timeout); 0 without
 	 * a reply to read. */
 	uint64_t reply_timeout_ms;
+	/* After the first Ctrl-C: how long connects in flight (and, with
+	 * --scale, closes) get before the report. */
+	uint64_t grace_ms;
 };
 
 /* Defaults that give a sensible run on a 2-vCPU machine under Wine. */
 #define BENCH_DEFAULT_CONNECTS 20000
+#define BENCH_DEFAULT_GRACE_MS 1000
 #define BENCH_DEFAULT_CONCURRENCY 64
 #define BENCH_DEFAULT_PAYLOAD 64
 #define BENCH_DEFAULT_BATCH 64

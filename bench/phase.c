@@ -560,7 +560,7 @@ static uint64_t check_interrupt(struct phase *p, uint64_t now,
 		return grace_end;
 	p->interrupted = true;
 	atomic_store(&p->stop, true);
-	return now + PHASE_INTERRUPT_GRACE_MS * NS_PER_MS;
+	return now + p->opt->grace_ms * NS_PER_MS;
 }
 
 /* Drive the phase until everything started has closed (or a stall). */

@@ -130,16 +130,13 @@ struct phase_config {
 	/*
 	 * Interruption (optional, both or neither): once *interrupted is
 	 * true, the phase starts nothing more, gives what is in flight up
-	 * to PHASE_INTERRUPT_GRACE_MS to finish, and ends; the driver's
+	 * to the options' grace_ms to finish, and ends; the driver's
 	 * fini() cancels the rest (counted as IOCX_E_CANCELLED).  Whoever
 	 * sets *interrupted then sets wake, which the phase waits on.
 	 */
 	const atomic_bool *interrupted;
 	struct os_event *wake;
 };
-
-/* How long an interrupted phase waits for the connects in flight. */
-#define PHASE_INTERRUPT_GRACE_MS 1000
 
 /*
  * The outcome of one connect, as a driver reports it.  Its latency is

@@ -205,9 +205,6 @@ static void on_close(iocx_conn *c, int reason, void *user)
 	os_event_set(sc->wake);
 }
 
-/* How long connects in flight and closes get after a Ctrl-C. */
-#define GRACE_NS ((uint64_t)PHASE_INTERRUPT_GRACE_MS * NS_PER_MS)
-
 /*
  * Wait until *counter reaches want; false when it stalled, when
  * bound_ns (0: none) passed, or when interruptible and Ctrl-C came.
@@ -259,7 +256,7 @@ static bool run_window(struct scale *sc, uint64_t end, struct step *st)
 		 * others), and the window so far is the last step. */
 		sc->cut = true;
 		wait_for(sc, &sc->outcomes, ld(&sc->started), false,
-			 GRACE_NS);
+			 sc->opt->grace_ms * NS_PER_MS);
 	}
 	st->ns = iocx__now_ns() - t0;
 	st->cpu_ns = client_cpu(sc) - cpu0;
@@ -519,7 +516,7 @@ static bool close_all(struct scale *sc)
 
 		while (ld(&sc->closes) + ld(&sc->started) - ld(&sc->outcomes) <
 			       ld(&sc->handles) &&
-		       iocx__now_ns() - t < GRACE_NS)
+		       iocx__now_ns() - t < sc->opt->grace_ms * NS_PER_MS)
 			os_event_wait(sc->wake, 10 * NS_PER_MS);
 		ok = ld(&sc->closes) == ld(&sc->handles);
 	}

@@ -420,7 +420,10 @@ struct iocx_engine_options {
 	 * Largest piece of a send (or of a first payload's remainder)
 	 * handed to the OS in one operation; a larger send goes out in
 	 * pieces of this size, so that the OS never locks down megabytes
-	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.
+	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.  At most
+	 * IOCX_MAX_SEND_CHUNK (Since 0.3.0): a completion counts its bytes
+	 * in 32 bits, so iocx_engine_create() refuses a larger value with
+	 * IOCX_E_INVAL.
 	 */
 	size_t send_chunk;
 	/*
@@ -493,6 +496,9 @@ struct iocx_engine_options {
 
 /* Default options.send_chunk (measured: docs/architecture.md). */
 #define IOCX_DEFAULT_SEND_CHUNK (256u * 1024)
+/* Largest options.send_chunk: one operation's 32-bit byte count.  Since
+ * 0.3.0. */
+#define IOCX_MAX_SEND_CHUNK 0xFFFFFFFFu
 
 #define IOCX_DEFAULT_CONNECT_PAYLOAD_CAP 4096
 /* Largest first payload iocx_connect() accepts. */
@@ -509,7 +515,8 @@ IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
  * behind and returns:
  *  - IOCX_E_INVAL: NULL out, a non-zero reserved word, a batch above
  *    4096, a resolve_cache above IOCX_MAX_RESOLVE_CACHE, a recv_buffer above
- *    IOCX_MAX_PAYLOAD, more than IOCX_MAX_SOURCES sources, NULL sources
+ *    IOCX_MAX_PAYLOAD, a send_chunk above IOCX_MAX_SEND_CHUNK, more than
+ *    IOCX_MAX_SOURCES sources, NULL sources
  *    with nsources > 0, or a source with a port;
  *  - IOCX_E_AFNOSUPPORT: a source that is not IPv4 or IPv6;
  *  - IOCX_E_NOTSUP: backend names one this platform lacks, or one the
@@ -1163,7 +1170,8 @@ typedef void (*iocx_send_cb)(iocx_conn *conn, int status, size_t bytes,
  * Data arrived: status IOCX_OK with data[0..len), valid only during the
  * call (the engine owns the buffer).  Otherwise the end of reading, exactly
  * once per session: IOCX_E_EOF (the peer sent FIN), IOCX_E_RESET, another
- * error (also that of a FIN the OS refused: iocx_shutdown), or
+ * error (also that of a FIN or a send the OS refused: iocx_shutdown,
+ * iocx_send), or
  * IOCX_E_CANCELLED (iocx_read_stop, close or destroy); reading
  * has stopped then and this is the last call for this read_start.  Under
  * Wine 8 a receive after the peer's reset reports 0 bytes, so a reset
@@ -1184,7 +1192,11 @@ typedef void (*iocx_recv_cb)(iocx_conn *conn, int status, const void *data,
  * bad ownership), IOCX_E_NOTCONN (not open yet, failed, closing, or after
  * iocx_shutdown), the error that broke the connection, IOCX_E_LIMIT (the
  * connection's queue would exceed options.max_queued_bytes: see
- * on_drained), or IOCX_E_NOMEM.
+ * on_drained), or IOCX_E_NOMEM.  A send the OS refuses breaks the
+ * connection: its on_sent and every queued send's get the error, and a
+ * read session on ends with on_recv(that error) (Since 0.3.0), after any
+ * data its receive got first, since the peer's answer to what we did not
+ * send may never come.  Then close as usual.
  */
 IOCX_API int iocx_send(iocx_conn *conn, const void *buf, size_t len,
 		       enum iocx_payload_ownership ownership,
@@ -1218,6 +1230,19 @@ IOCX_API int iocx_read_start(iocx_conn *conn, iocx_recv_cb on_recv);
  * also inside callbacks.  Returns IOCX_OK, IOCX_E_INVAL for a NULL conn,
  * IOCX_E_NOTCONN when no session is on, or IOCX_E_ALREADY when a stop was
  * already asked.
+ *
+ * A lost socket (Since 0.3.0): where the OS will not cancel the receive
+ * (CancelIoEx failing with anything but ERROR_NOT_FOUND on Windows, an
+ * io_uring cancel that finds nothing while the receive still waits), the
+ * engine ends it by closing the socket (Windows) or shutting it down both
+ * ways (io_uring), rather than leave the session to the peer's next
+ * byte.  The terminal on_recv still says IOCX_E_CANCELLED, but the
+ * connection is broken from then on, as after a failed send: iocx_send,
+ * iocx_read_start, iocx_shutdown and iocx_detach return IOCX_E_ABORTED,
+ * iocx_conn_socket gives IOCX_INVALID_SOCKET and the address accessors
+ * IOCX_E_NOTCONN, and a send in flight ends with an error.  The
+ * connection stays until iocx_close (on_close(IOCX_OK), as usual) or its
+ * idle watchdog.
  */
 IOCX_API int iocx_read_stop(iocx_conn *conn);
 

@@ -15,6 +15,11 @@
  *    an operation whose event says the socket is gone.
  *  - Events carry the iocx code (converted by the backend's one error
  *    egress) and the raw OS code for diagnostics.
+ *  - Where the OS will not end an operation early, cancel may give the
+ *    socket up instead (close it, or shut it down): the operation then
+ *    reports IOCX_E_CANCELLED with socket_lost set, and nothing more can
+ *    go through that socket.  The core breaks the connection; close is
+ *    still called for it later.
  *  - post queues a request event (close, shutdown, kick, stop, wake) from
  *    any thread.
  */
@@ -51,6 +56,8 @@ struct iocx_event {
 	uint32_t os_code;	/* raw OS status behind it */
 	uint32_t bytes;		/* bytes transferred, for IOCX_EV_IO */
 	enum iocx_op op;	/* which slot finished, for IOCX_EV_IO */
+	bool socket_lost;	/* IOCX_EV_IO: ended by giving the socket
+				   up (see cancel) */
 };
 
 struct iocx_backend {

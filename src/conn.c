@@ -61,11 +61,13 @@ struct conn_event {
 	uint32_t bytes;
 	uint32_t timer_gen;	/* CE_TIMER: generation it was armed with */
 	enum iocx_op op;	/* CE_IO_DONE: which slot finished */
+	bool socket_lost;	/* CE_IO_DONE: see backend.h */
 	int result;		/* CE_START: what to return to the caller */
 };
 
 static bool pump(struct iocx_conn *c);
 static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev);
+static void break_reading(struct iocx_conn *c, int status);
 
 static void set_state(struct iocx_conn *c, enum iocx_conn_state from,
 		      enum iocx_conn_state to)
@@ -1085,6 +1087,9 @@ static void issue_send(struct iocx_conn *c)
 	}
 	mark_broken(c, rc);
 	fail_sends(c, rc);
+	/* Our data (and FIN) will not reach the peer, whose answer may
+	 * then never come: the read ends with the error too. */
+	break_reading(c, rc);
 }
 
 static void issue_recv(struct iocx_conn *c)
@@ -1118,22 +1123,48 @@ static int stop_status(const struct iocx_conn *c)
 }
 
 /*
- * The connection broke under a read session (a FIN the OS refused): end
- * the session with status, at once when no receive is in flight, else by
- * cancelling it (recv_done() then reports status).  A stop already under
- * way ends as it would have.
+ * End a read session nobody stopped with status: now when no receive is
+ * in flight, else when it comes back (recv_done() reports status).
+ * Returns true in the second case.  A stop already under way ends as it
+ * would have.
  */
-static void break_reading(struct iocx_conn *c, int status)
+static bool end_reading_with(struct iocx_conn *c, int status)
 {
 	if (!c->reading || c->read_stopping)
-		return;
+		return false;
 	if (!c->recv_busy) {
 		end_reading(c, status);
-		return;
+		return false;
 	}
 	c->read_stopping = true;
 	iocx__conn_data(c)->read_error = (int8_t)status;
-	c->engine->backend->cancel(c, IOCX_OP_RECV);
+	return true;
+}
+
+/*
+ * The connection broke under a read session (a FIN or a send the OS
+ * refused): end the session with status, cancelling a receive in flight.
+ */
+static void break_reading(struct iocx_conn *c, int status)
+{
+	if (end_reading_with(c, status))
+		c->engine->backend->cancel(c, IOCX_OP_RECV);
+}
+
+/*
+ * The backend ended an operation by giving the socket up (a cancel the OS
+ * refused: backend.h).  Nothing more can go through it, so the connection
+ * breaks with IOCX_E_ABORTED, as after a failed send: later data calls get
+ * that error, the accessors no longer show the socket, and the program's
+ * close (or the idle watchdog) ends the connection as usual.  A read
+ * session nobody stopped ends with the error too; a receive still in
+ * flight needs no cancel: the socket is gone under it.
+ */
+static void lose_socket(struct iocx_conn *c)
+{
+	iocx__conn_unexpose(c);
+	mark_broken(c, IOCX_E_ABORTED);
+	(void)end_reading_with(c, IOCX_E_ABORTED);
 }
 
 /* A receive finished: data, EOF (0 bytes), cancel or error. */
@@ -1168,6 +1199,8 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	uint32_t bytes;
 	bool drained;
 
+	if (ev->socket_lost)
+		lose_socket(c);
 	if (ev->op == IOCX_OP_RECV) {
 		recv_done(c, ev);
 		return false;
@@ -1199,9 +1232,13 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	drained = iocx__sendq_release(c, r->len);
 	report_sent(c, r, ev->status);
 	iocx__free(r);
-	if (ev->status != IOCX_OK)
+	if (ev->status != IOCX_OK) {
 		fail_sends(c, ev->status);
-	else if (drained && d->on_drained && c->state == CONN_OPEN &&
+		/* As in issue_send(); a cancel comes from a close, which
+		 * stops the read itself. */
+		if (ev->status != IOCX_E_CANCELLED)
+			break_reading(c, ev->status);
+	} else if (drained && d->on_drained && c->state == CONN_OPEN &&
 		 !close_wanted(c) && atomic_load(&c->open_for_send))
 		d->on_drained(c, iocx_conn_queued_bytes(c), c->user);
 	return false;
@@ -1401,6 +1438,7 @@ void iocx__conn_handle(struct iocx_conn *c, const struct iocx_event *ev)
 		.os_code = ev->os_code,
 		.bytes = ev->bytes,
 		.op = ev->op,
+		.socket_lost = ev->socket_lost,
 	};
 	bool finished;
 

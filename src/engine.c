@@ -139,6 +139,7 @@ int iocx__engine_create_with(const struct iocx_backend *backend,
 	if (opts)
 		o = *opts;
 	if (o.batch > MAX_BATCH || o.recv_buffer > IOCX_MAX_PAYLOAD ||
+	    (uint64_t)o.send_chunk > IOCX_MAX_SEND_CHUNK ||
 	    o.resolve_cache > IOCX_MAX_RESOLVE_CACHE ||
 	    !iocx__reserved_zero(o.reserved, IOCX__NWORDS(o.reserved)))
 		return IOCX_E_INVAL;

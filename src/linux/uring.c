@@ -29,8 +29,8 @@
  * cancel (-ENOENT) normally comes after the operation's completion, which
  * ended the stage; if the stage is still in flight then, the cancel
  * missed it for good (only seen with injected faults), and the socket is
- * shut down instead, which ends the operation: it is reported cancelled,
- * and the socket is of no further use.
+ * shut down instead, which ends the operation: it is reported cancelled
+ * with socket_lost, and the socket is of no further use.
  *
  * Generations: every operation start() begins bumps its slot's gen, and
  * a cancel names the generation it is for.  One queued from another
@@ -398,15 +398,19 @@ static unsigned finish(struct lx_conn *lc, enum iocx_op op,
 		       size_t bytes)
 {
 	struct lx_op *o = lx_slot(lc, op);
+	bool forced = o->forced;
 
 	o->stage = UR_NONE;
-	if (o->forced) {
+	if (forced) {
 		/* Whatever the shutdown made of it (see cancel_done). */
 		o->forced = false;
 		status = IOCX_E_CANCELLED;
 		err = ECANCELED;
 	}
 	iocx__lx_io_event(ev, lc, op, status, (uint32_t)err, bytes);
+	/* The socket is shut down both ways: the core breaks the
+	 * connection (backend.h). */
+	ev->socket_lost = forced;
 	return 1;
 }
 

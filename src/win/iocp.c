@@ -270,6 +270,7 @@ static int iocp_wait(struct iocx_engine *e, unsigned worker,
 				/* See iocp_cancel. */
 				op->forced = false;
 				status = 0xC0000120u; /* STATUS_CANCELLED */
+				ev->socket_lost = true;
 			}
 			ev->status = op->slot == IOCX_OP_MAIN && w->connecting
 				? iocx__win_error_from_connect(
@@ -687,7 +688,9 @@ static void iocp_cancel(struct iocx_conn *c, enum iocx_op op)
 	 * packet, and the cancelled one reports it cancelled (a connect's
 	 * receive cannot be in flight; a send in flight beside a receive
 	 * reports what the OS made of it).  The socket is then of no further
-	 * use: it is hidden from the accessors first, under their lock.
+	 * use: it is hidden from the accessors first, under their lock, and
+	 * the forced completions say so (socket_lost), so the core breaks
+	 * the connection.
 	 */
 	w->ops[op].forced = true;
 	if (op == IOCX_OP_MAIN)

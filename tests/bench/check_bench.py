@@ -34,7 +34,8 @@ Interruption: SIGINT after 2 s of a 30 s run must end it within 3 s with
 status 130 and a complete JSON (and CSV) marked interrupted, whose counts
 add up and equal the sink's; with connects that cannot finish (a listener
 that never accepts), they are reported cancelled after the bounded wait,
-and a second SIGINT quits at once without leaving a report file.  A
+and a second SIGINT (sent once the first one's line is seen, well inside a
+60 s --interrupt-grace) quits at once without leaving a report file.  A
 SIGINT during a --start-at wait exits 130 at once, saying no report
 comes, and leaves no file.  The same listener for --scale: the first
 SIGINT ends it within 3 s with status 130, a JSON marked interrupted
@@ -62,6 +63,7 @@ ARMED = 2000
 RATE = 2000
 SCALE = 1500
 TIMEOUT_S = 120
+TWICE_GRACE_S = 60      # --interrupt-grace of the "twice" case
 
 failures = []
 
@@ -524,15 +526,27 @@ def check_interrupt_in_flight(cmd, tmp):
         except (OSError, ValueError, KeyError, IndexError) as e:
             check(False, "in-flight run wrote a complete JSON: %r" % e)
 
+        # The second SIGINT must come while the first one's grace runs:
+        # a grace far longer than any scheduling delay, so that seeing
+        # the first one taken (its line) is all the test waits for, and
+        # an exit well before the grace ends is the second one's doing.
         jpath = os.path.join(tmp, "twice.json")
         b = Bench(cmd + ["--duration", "30", "--concurrency", "8",
-                         "--target", target, "--json=" + jpath])
+                         "--target", target, "--json=" + jpath,
+                         "--interrupt-grace", str(TWICE_GRACE_S)])
         check(b.wait_line(progress_at(1.0)), "a progress line at 1 s")
         b.p.send_signal(signal.SIGINT)
         check(b.wait_line(interrupted_line), "the first SIGINT is seen")
+        said = "".join(b.err)
+        check("at most %d ms" % (TWICE_GRACE_S * 1000) in said,
+              "the first SIGINT's line names the grace asked: %r" %
+              said[-300:])
         b.p.send_signal(signal.SIGINT)
         rc, took, _ = b.finish()
+        print("twice: exited %.3f s after the second SIGINT" % took)
         check(rc == 130, "twice: exit status %d, want 130" % rc)
+        check(took < TWICE_GRACE_S / 2,
+              "twice: quit before the grace ended (took %.3f s)" % took)
         check(not os.path.exists(jpath),
               "quit at once: no report, and no part of one, at PATH")
     finally:

@@ -598,7 +598,8 @@ struct peer_faults {
 					   which cancels the linked close */
 	atomic_int cancel_err;		/* io_uring: an ASYNC_CANCEL finds
 					   nothing, completing with -err;
-					   the operation runs on */
+					   Windows: CancelIoEx fails with
+					   it; the operation runs on */
 	atomic_int close_err;		/* io_uring batch_closes: the
 					   queued close fails with -err
 					   without closing */

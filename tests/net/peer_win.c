@@ -501,8 +501,18 @@ static HANDLE WINAPI w_iocp(HANDLE file, HANDLE port, ULONG_PTR key,
 
 static BOOL WINAPI w_cancel(HANDLE file, LPOVERLAPPED ov)
 {
-	BOOL ok = sys_real.cancel_io_ex(file, ov);
-	DWORD err = ok ? 0 : GetLastError();
+	int fault = peer__fault(&peer_faults.cancel_err);
+	BOOL ok;
+	DWORD err;
+
+	if (fault != 0) {
+		/* Refused: the operation runs on. */
+		peer__sys_record(SYS_CANCEL, (SOCKET)file, 0, 0, 0, 0, fault);
+		SetLastError((DWORD)fault);
+		return FALSE;
+	}
+	ok = sys_real.cancel_io_ex(file, ov);
+	err = ok ? 0 : GetLastError();
 
 	peer__sys_record(SYS_CANCEL, (SOCKET)file, 0, 0, 0, ok, (int)err);
 	SetLastError(err);

@@ -466,6 +466,19 @@ static void engine_create_bad_options_return_inval(void **state)
 	assert_true(e != sentinel && e != NULL);
 	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
 	assert_int_equal(peer_alloc_live(), live);
+
+	/* A send_chunk no 32-bit completion count holds. */
+	if (SIZE_MAX > IOCX_MAX_SEND_CHUNK) {
+		e = sentinel;
+		o.send_chunk = (size_t)IOCX_MAX_SEND_CHUNK + 1;
+		assert_int_equal(iocx_engine_create(&o, &e), IOCX_E_INVAL);
+		assert_ptr_equal(e, sentinel);
+		assert_int_equal(peer_alloc_live(), live);
+	}
+	o.send_chunk = IOCX_MAX_SEND_CHUNK;
+	assert_int_equal(iocx_engine_create(&o, &e), IOCX_OK);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+	assert_int_equal(peer_alloc_live(), live);
 }
 
 static void null_handles_are_rejected(void **state)

@@ -36,6 +36,9 @@
 #include <cmocka.h>
 
 #include "peer.h"
+#ifndef _WIN32
+#include <errno.h>
+#endif
 
 #define NCONNS 200
 #define NSTREAMS 5		/* stream 0: the main thread; 1-4: threads */
@@ -850,6 +853,118 @@ static void shutdown_failure_breaks_connection_with_mapped_error(void **state)
 	peer_assert_no_leak(f->live0);
 }
 
+/*
+ * A send the OS refuses (ECONNRESET injected: WSASend and epoll's send()
+ * fail at once, io_uring's SEND completes with it) breaks the connection,
+ * and the read session on ends with the same error at once (its receive
+ * cancelled), though the peer is still there and silent: without our data
+ * its answer may never come.  Before, the read waited for the peer or an
+ * idle watchdog.
+ */
+static void send_failure_ends_reading_with_mapped_error(void **state)
+{
+	struct fx *f = *state;
+	struct dconn *d = prepare(f, 0, 2, 16);
+	SOCKET s, sock;
+
+	require_injection();
+	open_n(f, 1);
+	sock = peer_sys_socket(0);
+	s = peer_raw_accept(f->raw, PEER_TIMEOUT_MS);
+	assert_true(s != INVALID_SOCKET);
+	assert_int_equal(ds_read_start(d), IOCX_OK);
+	assert_true(peer_sys_wait(SYS_RECV, sock, 1, PEER_TIMEOUT_MS));
+	atomic_store(&peer_faults.send_err, PEER_ECONNRESET);
+	assert_int_equal(ds_send(d, 0, 0, "z", 1, IOCX_PAYLOAD_COPY), IOCX_OK);
+	assert_dwait(1, 1, PEER_TIMEOUT_MS);
+	assert_sent(d, 0, IOCX_E_RESET, 0);
+	assert_int_equal(d->terminals, 1);
+	assert_int_equal(d->terminal, IOCX_E_RESET);
+	assert_int_equal(d->data_calls, 0);
+	assert_int_equal(atomic_load(&peer_faults.fired), 1);
+	atomic_store(&peer_faults.send_err, 0);
+
+	assert_int_equal(ds_send(d, 0, 1, "z", 1, IOCX_PAYLOAD_COPY),
+			 IOCX_E_RESET);
+	assert_int_equal(ds_read_start(d), IOCX_E_RESET);
+	assert_int_equal(iocx_read_stop(d->rec.conn), IOCX_E_NOTCONN);
+	close_and_wait(f, d, IOCX_CLOSE_GRACEFUL, 1);
+	assert_int_equal(d->terminals, 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, NULL), 1);
+	closesocket(s);
+	assert_data_clean(f);
+	peer_assert_no_leak(f->live0);
+}
+
+/*
+ * A read_stop whose cancel the OS refuses (CancelIoEx failing; an
+ * io_uring ASYNC_CANCEL finding nothing while the receive still waits):
+ * the backend gives the socket up to end the receive (Windows closes it,
+ * io_uring shuts it down both ways).  The session ends as asked, with
+ * IOCX_E_CANCELLED, and the connection is broken with IOCX_E_ABORTED: no
+ * data call reaches the dead socket, the accessors no longer show it, and
+ * the close completes as usual.  epoll has no cancel that can fail.
+ */
+static void read_stop_cancel_refused_breaks_connection(void **state)
+{
+	struct fx *f = *state;
+	struct dconn *d = prepare(f, 0, 2, 16);
+	struct sockaddr_storage ss;
+	size_t closes;
+	SOCKET s, sock;
+
+	if (strcmp(peer_backend(), "epoll") == 0)
+		skip_because("epoll: a cancel there is the engine's own "
+			     "bookkeeping and cannot be refused");
+	require_injection();
+	open_n(f, 1);
+	sock = peer_sys_socket(0);
+	s = peer_raw_accept(f->raw, PEER_TIMEOUT_MS);
+	assert_true(s != INVALID_SOCKET);
+	assert_true(iocx_conn_socket(d->rec.conn) == sock);
+	assert_int_equal(ds_read_start(d), IOCX_OK);
+	assert_true(peer_sys_wait(SYS_RECV, sock, 1, PEER_TIMEOUT_MS));
+#ifdef _WIN32
+	atomic_store(&peer_faults.cancel_err, ERROR_INVALID_PARAMETER);
+#else
+	atomic_store(&peer_faults.cancel_err, ENOENT);
+#endif
+	assert_int_equal(iocx_read_stop(d->rec.conn), IOCX_OK);
+	assert_dwait(0, 1, PEER_TIMEOUT_MS);
+	atomic_store(&peer_faults.cancel_err, 0);
+	assert_int_equal(d->terminals, 1);
+	assert_int_equal(d->terminal, IOCX_E_CANCELLED);
+	assert_int_equal(atomic_load(&peer_faults.fired), 1);
+	assert_false(peer_sys_last(SYS_CANCEL, sock).ok);
+#ifdef _WIN32
+	closes = 1;	/* the fallback's */
+#else
+	closes = 0;
+	assert_int_equal(peer_sys_find(SYS_SHUTDOWN, sock, SHUT_RDWR, 0,
+				       NULL), 1);
+#endif
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, NULL),
+			 closes);
+
+	/* Broken, as after a failed send; nothing reaches the socket. */
+	assert_int_equal(ds_send(d, 0, 0, "z", 1, IOCX_PAYLOAD_COPY),
+			 IOCX_E_ABORTED);
+	assert_int_equal(ds_read_start(d), IOCX_E_ABORTED);
+	assert_int_equal(iocx_shutdown(d->rec.conn), IOCX_E_ABORTED);
+	assert_true(iocx_conn_socket(d->rec.conn) == IOCX_INVALID_SOCKET);
+	assert_int_equal(iocx_conn_local_addr(d->rec.conn, &ss),
+			 IOCX_E_NOTCONN);
+	assert_int_equal(atomic_load(&d->rec.closes), 0);
+	assert_int_equal(peer_sys_find(SYS_SEND, sock, 0, 0, NULL), 0);
+	assert_int_equal(peer_sys_find(SYS_RECV, sock, 0, 0, NULL), 1);
+	close_and_wait(f, d, IOCX_CLOSE_GRACEFUL, 1);
+	assert_int_equal(d->terminals, 1);
+	assert_int_equal(peer_sys_find(SYS_CLOSESOCKET, sock, 0, 0, NULL), 1);
+	closesocket(s);
+	assert_data_clean(f);
+	peer_assert_no_leak(f->live0);
+}
+
 /* ---- closing with data queued, seen from the peer -------------------- */
 
 static void graceful_close_delivers_every_byte_then_fin(void **state)
@@ -948,6 +1063,54 @@ static void close_stalled_send(struct fx *f, bool graceful_first)
 	       "then error %d\n", (unsigned long)d->sends[0].bytes,
 	       (unsigned long)got, err);
 	assert_true(err != PEER_ETIMEDOUT);
+	assert_data_clean(f);
+	peer_assert_no_leak(f->live0);
+}
+
+/*
+ * The socket dies under a graceful close: the peer resets while the close
+ * drains a send it stopped reading.  The drain ends with the OS's error:
+ * the send in flight and the two queued behind it each get one on_sent
+ * with IOCX_E_RESET, the read stopped by the close ended with
+ * IOCX_E_CANCELLED, and on_close(IOCX_OK) comes once, last.
+ */
+static void peer_reset_during_graceful_drain_ends_it_once(void **state)
+{
+	struct fx *f = *state;
+	struct dconn *d = prepare(f, 0, 3, 0);
+	SOCKET s;
+
+	open_n(f, 1);
+	s = peer_raw_accept(f->raw, PEER_TIMEOUT_MS);
+	assert_true(s != INVALID_SOCKET);
+	assert_int_equal(ds_read_start(d), IOCX_OK);
+	/* The peer never reads: 32 MiB cannot all fit in socket buffers. */
+	assert_int_equal(ds_send(d, 0, 0, tx, TX_SIZE, IOCX_PAYLOAD_BORROW),
+			 IOCX_OK);
+	assert_int_equal(ds_send(d, 0, 1, tx, 100, IOCX_PAYLOAD_COPY),
+			 IOCX_OK);
+	assert_int_equal(ds_send(d, 0, 2, tx, 100, IOCX_PAYLOAD_BORROW),
+			 IOCX_OK);
+	assert_int_equal(iocx_close(d->rec.conn, IOCX_CLOSE_GRACEFUL),
+			 IOCX_OK);
+	/* The close stopped the read; the drain waits for the peer. */
+	assert_dwait(0, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(d->terminal, IOCX_E_CANCELLED);
+	assert_int_equal(atomic_load(&d->rec.closes), 0);
+	peer_raw_reset(s);
+	if (!peer_wait(&f->trk, 0, 1, LONG_TIMEOUT_MS) && peer_is_wine())
+		skip_because("Wine %s: a send stalled on a full window does "
+			     "not complete after the peer's RST",
+			     peer_wine_version());
+	peer_assert_wait(&f->trk, 0, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(atomic_load(&d->rec.closes), 1);
+	assert_int_equal(d->rec.reason, IOCX_OK);
+	assert_int_equal(atomic_load(&d->sends[0].calls), 1);
+	assert_int_equal(d->sends[0].status, IOCX_E_RESET);
+	assert_true(d->sends[0].bytes < TX_SIZE);
+	assert_sent(d, 1, IOCX_E_RESET, 0);
+	assert_sent(d, 2, IOCX_E_RESET, 0);
+	assert_int_equal(d->terminals, 1);
 	assert_data_clean(f);
 	peer_assert_no_leak(f->live0);
 }
@@ -1376,10 +1539,19 @@ int main(void)
 			shutdown_failure_breaks_connection_with_mapped_error,
 			setup_raw_recorded, teardown),
 		cmocka_unit_test_setup_teardown(
+			send_failure_ends_reading_with_mapped_error,
+			setup_raw_recorded, teardown),
+		cmocka_unit_test_setup_teardown(
+			read_stop_cancel_refused_breaks_connection,
+			setup_raw_recorded, teardown),
+		cmocka_unit_test_setup_teardown(
 			graceful_close_delivers_every_byte_then_fin,
 			setup_read, teardown),
 		cmocka_unit_test_setup_teardown(
 			abortive_close_resets_the_peer, setup_read, teardown),
+		cmocka_unit_test_setup_teardown(
+			peer_reset_during_graceful_drain_ends_it_once,
+			setup_raw, teardown),
 		cmocka_unit_test_setup_teardown(
 			abortive_close_cancels_a_stalled_send, setup_raw,
 			teardown),

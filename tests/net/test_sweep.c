@@ -13,8 +13,8 @@
  *
  * The workload: a connect with a first payload to an echo peer that sends
  * data, reads, shuts down and closes after the peer's FIN (close both
- * ways; a FIN that fails ends the read with its error; an idle watchdog
- * ends it if a failed send kept the FINs from coming); a connect with a
+ * ways; a FIN or a send that fails ends the read with its error, so the
+ * program closes it, never a watchdog); a connect with a
  * deadline to a full listener (pending connect); one with retries and SYN
  * tuning to a refusing port, closed abortively; after the first closed,
  * another connect to the echo peer (recycle_sockets on Windows,
@@ -210,8 +210,8 @@ static void start(struct run *run, enum role role,
 	case R_ECHO:
 		req.payload = payload;
 		req.payload_len = sizeof(payload) - 1;
-		/* A FIN that failed leaves the read waiting for the peer's,
-		 * which never comes: the watchdog ends it. */
+		/* Only a bound: a failed FIN or send ends the read itself,
+		 * and check_conn() fails a close by this watchdog. */
 		req.idle_ms = 500;
 		break;
 	case R_DEADLINE:
@@ -361,19 +361,24 @@ static void check_conn(struct run *run, enum role role, bool destroyed)
 	    atomic_load(&l->recv_status) != sweep_mapped(run->entry))
 		fail_msg("%s call %lu: the failed FIN ended the read with %s",
 			 e, n, iocx_error_name(atomic_load(&l->recv_status)));
+	/* Our data and FIN will not come: the read ends with the error. */
+	if (role == R_ECHO && atomic_load(&l->sent_cbs) &&
+	    atomic_load(&l->sent_status) != IOCX_OK &&
+	    atomic_load(&l->recv_status) != atomic_load(&l->sent_status))
+		fail_msg("%s call %lu: the failed send (%s) ended the read "
+			 "with %s", e, n,
+			 iocx_error_name(atomic_load(&l->sent_status)),
+			 iocx_error_name(atomic_load(&l->recv_status)));
 	if (role == R_DETACH && st == IOCX_OK)
 		check_detach(run, l);
 	/*
 	 * Every connection is closed by the program, in a callback, by a
-	 * detach, or by a watchdog: the idle role's, or the echo's after a
-	 * failed send kept the FINs from coming.
+	 * detach, or by the idle role's watchdog.
 	 */
 	if (r->reason == IOCX_OK ||
 	    (role == R_IDLE && r->reason == IOCX_E_IDLE) ||
 	    (role == R_DETACH && r->reason == IOCX_E_DETACHED &&
-	     atomic_load(&l->detach_rc) == IOCX_OK) ||
-	    (role == R_ECHO && r->reason == IOCX_E_IDLE && n &&
-	     sweep_fired() && !fin_fault(run)))
+	     atomic_load(&l->detach_rc) == IOCX_OK))
 		return;
 	fail_msg("%s call %lu: %s on_close %s", e, n, what,
 		 iocx_error_name(r->reason));

@@ -38,6 +38,7 @@ static struct {
 	unsigned fail_left[FAKE_CALL_COUNT];	/* calls fail_next fails */
 	bool fastopen_ok;
 	bool cancel_completes;
+	bool cancel_loses;	/* fake_set_cancel_loses_socket */
 	bool recycle_keeps;
 	enum fake_keep keep;
 	bool poisoned;
@@ -58,6 +59,11 @@ static struct {
 			fail();						\
 		}							\
 	} while (0)
+
+/* A socket a cancel gave up takes nothing but its close. */
+#define FAKE_REQUIRE_USABLE(s, what)					\
+	FAKE_REQUIRE(!(s)->lost, what " on socket %u that a cancel gave up", \
+		     (s)->id)
 
 static const char *const call_names[FAKE_CALL_COUNT] = {
 	[FAKE_NONE] = "none",
@@ -337,6 +343,7 @@ static int fake_send(struct iocx_conn *c, const void *buf, size_t len)
 		     "send on socket %u before a finished connect", s->id);
 	FAKE_REQUIRE(s->shutdowns == 0, "send on socket %u after shutdown",
 		     s->id);
+	FAKE_REQUIRE_USABLE(s, "send");
 	FAKE_REQUIRE(len > 0 && buf != NULL, "empty send on socket %u",
 		     s->id);
 	s->sends++;
@@ -376,6 +383,7 @@ static int fake_recv(struct iocx_conn *c, void *buf, size_t len)
 		     "recv on socket %u that is not connected", s->id);
 	FAKE_REQUIRE(s->recv_buf == NULL, "second recv in flight on %u",
 		     s->id);
+	FAKE_REQUIRE_USABLE(s, "recv");
 	FAKE_REQUIRE(buf != NULL && len > 0, "empty recv on socket %u", s->id);
 	s->recvs++;
 	rc = take_fail(FAKE_RECV);
@@ -394,12 +402,22 @@ static int fake_shutdown(struct iocx_conn *c)
 	FAKE_REQUIRE(s->opened && !s->closed && !s->detached,
 		     "shutdown on socket %u that "
 		     "is not open", s->id);
+	FAKE_REQUIRE_USABLE(s, "shutdown");
 	/* FIN goes after the data: nothing of it may still be in flight. */
 	FAKE_REQUIRE(s->op == FAKE_NONE, "shutdown on socket %u while %s is "
 		     "in flight", s->id, fake_call_name(s->op));
 	s->shutdowns++;
 	s->acked_at_shutdown = s->acked;
 	return take_fail(FAKE_SHUTDOWN);
+}
+
+/* With fake_set_cancel_loses_socket: the cancel gives s up to end it. */
+static void lose(struct fake_sock *s, struct iocx_event *ev)
+{
+	if (!fk.cancel_loses)
+		return;
+	s->lost = true;
+	ev->socket_lost = true;
 }
 
 static void fake_cancel(struct iocx_conn *c, enum iocx_op op)
@@ -427,6 +445,7 @@ static void fake_cancel(struct iocx_conn *c, enum iocx_op op)
 		if (s->recv_done || !fk.cancel_completes)
 			return;
 		s->recv_done = true;
+		lose(s, &ev);
 		push(c->engine, &ev);
 		return;
 	}
@@ -442,6 +461,7 @@ static void fake_cancel(struct iocx_conn *c, enum iocx_op op)
 	if (s->op_done || !fk.cancel_completes)
 		return;
 	s->op_done = true;
+	lose(s, &ev);
 	push(c->engine, &ev);
 }
 
@@ -477,6 +497,7 @@ static int fake_disconnect(struct iocx_conn *c)
 		     "connected", s->id);
 	FAKE_REQUIRE(s->recv_buf == NULL,
 		     "disconnect on socket %u while a recv is in flight", s->id);
+	FAKE_REQUIRE_USABLE(s, "disconnect");
 	rc = take_fail(FAKE_DISCONNECT);
 	if (rc != 0)
 		return rc;
@@ -531,6 +552,7 @@ static int fake_detach(struct iocx_conn *c, iocx_socket_t *out)
 
 	FAKE_REQUIRE(s->connected && s->recv_buf == NULL,
 		     "detach of socket %u that is not idle", s->id);
+	FAKE_REQUIRE_USABLE(s, "detach");
 	rc = take_fail(FAKE_DETACH);
 	if (rc != 0)
 		return rc;
@@ -579,6 +601,7 @@ static int fake_local_addr(struct iocx_conn *c, struct sockaddr_storage *out)
 
 	FAKE_REQUIRE(s->opened && !s->closed && s->connected,
 		     "local address of %u asked while not connected", s->id);
+	FAKE_REQUIRE_USABLE(s, "local address");
 	s->local_addrs++;
 	memset(out, 0, sizeof(*out));
 	in->sin_family = AF_INET;
@@ -662,6 +685,12 @@ void fake_set_fastopen(bool accepted)
 void fake_set_cancel_completes(bool on)
 {
 	fk.cancel_completes = on;
+}
+
+/* See fake_backend.h. */
+void fake_set_cancel_loses_socket(bool on)
+{
+	fk.cancel_loses = on;
 }
 
 /* See fake_backend.h. */

@@ -130,6 +130,8 @@ struct fake_sock {
 	bool detached;		/* detach() gave it away: the core must
 				   not touch it again (close is a no-op) */
 	unsigned closes_after_detach;	/* close() calls after that */
+	bool lost;		/* a cancel gave it up (socket_lost): only
+				   close() may follow */
 	unsigned char *capture;	/* stream bytes [0, min(acked+len, MAX)) */
 	size_t capture_cap;
 };
@@ -160,6 +162,13 @@ void fake_fail_times(enum fake_call call, int code, unsigned n);
 void fake_set_fastopen(bool accepted);
 /* Whether cancel() queues an IOCX_E_CANCELLED completion (default). */
 void fake_set_cancel_completes(bool on);
+/*
+ * Whether that completion says the cancel gave the socket up
+ * (socket_lost: the OS would not cancel, so the backend closed or shut
+ * the socket down); any call on the socket but close() then fails the
+ * test.  Off by default.
+ */
+void fake_set_cancel_loses_socket(bool on);
 /* Whether recycle() keeps the socket (default) or closes it. */
 void fake_set_recycle_keeps(bool keeps);
 

@@ -630,6 +630,22 @@ static const struct opts_case bad_inputs[] = {
 	{ { "--start-at", "2100-01-01T00:00:00Z" } },
 };
 
+/* The first Ctrl-C's wait for connects in flight: 1 s unless given. */
+static void bench_parse_interrupt_grace_takes_a_duration(void **state)
+{
+	(void)state;
+	assert_int_equal(PARSE("--connects", "5"), BENCH_PARSE_OK);
+	assert_int_equal(o.grace_ms, BENCH_DEFAULT_GRACE_MS);
+	assert_int_equal(PARSE("--interrupt-grace", "60"), BENCH_PARSE_OK);
+	assert_int_equal(o.grace_ms, 60000);
+	assert_int_equal(PARSE("--interrupt-grace=250ms"), BENCH_PARSE_OK);
+	assert_int_equal(o.grace_ms, 250);
+	assert_int_equal(PARSE("--interrupt-grace", "0"), BENCH_PARSE_USAGE);
+	assert_non_null(strstr(err, "--interrupt-grace 0"));
+	assert_int_equal(PARSE("--interrupt-grace", "soon"),
+			 BENCH_PARSE_USAGE);
+}
+
 static void bench_parse_bad_input_is_usage_error(void **state)
 {
 	(void)state;
@@ -688,6 +704,7 @@ int main(void)
 		cmocka_unit_test(bench_parse_help_asks_for_usage),
 		cmocka_unit_test(bench_parse_quiet_is_a_switch),
 		cmocka_unit_test(bench_parse_start_at_takes_rfc3339_and_unix_seconds),
+		cmocka_unit_test(bench_parse_interrupt_grace_takes_a_duration),
 		cmocka_unit_test(bench_parse_bad_input_is_usage_error),
 		cmocka_unit_test(bench_parse_usage_error_names_the_argument),
 	};

@@ -2291,6 +2291,59 @@ static void assert_closed_handle(struct probe *p)
 	assert_int_equal(iocx_conn_queued_bytes(p->conn), 0);
 }
 
+/* The terminal on_recv of idle_with_lost_socket_closes_once: counted. */
+static unsigned lost_terminals;
+static int lost_terminal;
+
+static void on_recv_terminal(iocx_conn *c, int status, const void *data,
+			     size_t len, void *user)
+{
+	(void)c;
+	(void)data;
+	(void)len;
+	(void)user;
+	if (status == IOCX_OK)
+		fail_msg("on_recv with data nobody sent");
+	lost_terminals++;
+	lost_terminal = status;
+}
+
+/*
+ * A read_stop whose cancel gave the socket up (socket_lost) leaves an open
+ * connection without a usable socket: the watchdog still closes it once,
+ * with IOCX_E_IDLE, resetting the socket with its one close and touching
+ * it no other way (the fake fails any other call on it), and the
+ * program's close then releases the handle.
+ */
+static void idle_with_lost_socket_closes_once(void **state)
+{
+	struct fx *fx = *state;
+	struct probe *p = &fx->p[0];
+	unsigned id;
+
+	lost_terminals = 0;
+	start_idle(fx, p);
+	id = fake_id(p->conn);
+	assert_int_equal(iocx_read_start(p->conn, on_recv_terminal), IOCX_OK);
+	fake_pump(fx->e);
+	fake_set_cancel_loses_socket(true);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(lost_terminals, 1);
+	assert_int_equal(lost_terminal, IOCX_E_CANCELLED);
+	assert_true(fake_sock(id)->lost);
+	assert_false(fake_sock(id)->closed);
+	assert_int_equal(iocx_send(p->conn, "x", 1, IOCX_PAYLOAD_COPY,
+				   on_sent_never, NULL), IOCX_E_ABORTED);
+	let_idle_close(fx, p);
+	assert_true(fake_sock(id)->closed && fake_sock(id)->abort);
+	assert_int_equal(fake_count(FAKE_CLOSE, id), 1);
+	assert_int_equal(lost_terminals, 1);
+	assert_int_equal(iocx_close(p->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(p->closes, 1);
+}
+
 /*
  * The program's release before any on_close: iocx_close, then
  * on_close(IOCX_OK), and the memory goes when on_close returns; the
@@ -2454,6 +2507,7 @@ int main(void)
 		T(close_before_idle_frees_after_on_close),
 		T(close_after_idle_on_close_releases),
 		T(close_inside_idle_on_close_releases),
+		T(idle_with_lost_socket_closes_once),
 		T(destroy_frees_unreleased_handles_after_every_on_close),
 #undef T
 	};

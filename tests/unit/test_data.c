@@ -1285,6 +1285,120 @@ static void shutdown_failure_delivers_data_then_error(void **state)
 	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
 }
 
+/*
+ * A send the OS refuses breaks the connection; the peer may never answer
+ * what it did not get, so a read session on ends with the send's error
+ * (its receive cancelled) instead of waiting for data or a watchdog.
+ */
+static void send_failure_ends_read_session_with_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	assert_int_equal(ds_send(p, pat, 10, IOCX_PAYLOAD_COPY), IOCX_OK);
+	assert_int_equal(ds_send(p, pat, 20, IOCX_PAYLOAD_COPY), IOCX_OK);
+	fake_pump(fx->e);
+	assert_true(fake_recv_pending(p->id));
+	fake_complete(p->conn, IOCX_E_RESET, 10054, 3);
+	fake_pump(fx->e);
+	assert_sent(p, 0, IOCX_E_RESET, 3);
+	assert_sent(p, 1, IOCX_E_RESET, 0);
+	assert_int_equal(fake_sock(p->id)->recv_cancels, 1);
+	assert_false(fake_recv_pending(p->id));
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_RESET);
+	assert_true(p->seq_terminal[0] > p->sends[1].seq);
+	assert_data_calls_refused(fx, p, IOCX_E_RESET);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_E_NOTCONN);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+	assert_int_equal(p->terminals, 1);
+}
+
+/* The same when the OS refuses the send at once. */
+static void send_sync_failure_ends_read_session_with_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(ds_send(p, pat, 10, IOCX_PAYLOAD_COPY), IOCX_OK);
+	fake_fail_next(FAKE_SEND, IOCX_E_NOMEM);
+	fake_pump(fx->e);
+	assert_sent(p, 0, IOCX_E_NOMEM, 0);
+	assert_int_equal(fake_sock(p->id)->recv_cancels, 1);
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_NOMEM);
+	assert_data_calls_refused(fx, p, IOCX_E_NOMEM);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+	assert_int_equal(p->terminals, 1);
+}
+
+/*
+ * A read_stop whose cancel the OS refused, so the backend gave the socket
+ * up to end the receive (socket_lost): the session ends as asked, and the
+ * connection is broken with IOCX_E_ABORTED, as after a failed send.  No
+ * call reaches the dead socket but its close; the program's close ends
+ * the connection as usual.
+ */
+static void read_stop_losing_socket_breaks_connection(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+	struct sockaddr_storage ss;
+	iocx_socket_t s = IOCX_INVALID_SOCKET;
+
+	make_open(fx, p);
+	assert_true(iocx_conn_socket(p->conn) == FAKE_NATIVE(p->id));
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	fake_set_cancel_loses_socket(true);
+	assert_int_equal(iocx_read_stop(p->conn), IOCX_OK);
+	fake_pump(fx->e);
+	assert_true(fake_sock(p->id)->lost);
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_CANCELLED);
+	assert_int_equal(p->closes, 0);
+	assert_data_calls_refused(fx, p, IOCX_E_ABORTED);
+	assert_true(iocx_conn_socket(p->conn) == IOCX_INVALID_SOCKET);
+	assert_int_equal(iocx_conn_local_addr(p->conn, &ss), IOCX_E_NOTCONN);
+	assert_int_equal(iocx_detach(p->conn, &s), IOCX_E_ABORTED);
+	assert_true(s == IOCX_INVALID_SOCKET);
+	fake_pump(fx->e);
+	assert_int_equal(p->closes, 0);
+	close_and_pump(fx, p, IOCX_CLOSE_GRACEFUL);
+	assert_int_equal(fake_count(FAKE_CLOSE, p->id), 1);
+	assert_int_equal(p->terminals, 1);
+}
+
+/*
+ * The lost socket under a FIN the OS refused: the read ends with the
+ * FIN's error, which stays the connection's (the first error wins), and
+ * no receive is issued on the dead socket.
+ */
+static void shutdown_failure_losing_socket_keeps_first_error(void **state)
+{
+	struct fx *fx = *state;
+	struct dprobe *p = &fx->p[0];
+
+	make_open(fx, p);
+	assert_int_equal(ds_read_start(p), IOCX_OK);
+	fake_pump(fx->e);
+	fake_set_cancel_loses_socket(true);
+	assert_int_equal(iocx_shutdown(p->conn), IOCX_OK);
+	fake_fail_next(FAKE_SHUTDOWN, IOCX_E_NOTCONN);
+	fake_pump(fx->e);
+	assert_true(fake_sock(p->id)->lost);
+	assert_int_equal(p->terminals, 1);
+	assert_int_equal(p->terminal[0], IOCX_E_NOTCONN);
+	assert_int_equal(ds_read_start(p), IOCX_E_NOTCONN);
+	close_and_pump(fx, p, IOCX_CLOSE_ABORT);
+	assert_int_equal(fake_sock(p->id)->recvs, 1);
+}
+
 /* ---- close and destroy with data in flight --------------------------- */
 
 /* Reading, one send in flight and two queued. */
@@ -2058,6 +2172,10 @@ int main(void)
 		T(shutdown_failure_breaks_connection),
 		T(shutdown_failure_ends_read_session_with_error),
 		T(shutdown_failure_delivers_data_then_error),
+		T(send_failure_ends_read_session_with_error),
+		T(send_sync_failure_ends_read_session_with_error),
+		T(read_stop_losing_socket_breaks_connection),
+		T(shutdown_failure_losing_socket_keeps_first_error),
 		T(graceful_close_drains_sends_then_closes),
 		T(graceful_close_made_abortive_cancels_drain),
 		T(abortive_close_cancels_sends_and_read),

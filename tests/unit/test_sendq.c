@@ -258,6 +258,33 @@ static void send_large_goes_out_in_chunks_reported_once(void **state)
 	assert_memory_equal(s->capture, data, 2500);
 }
 
+/*
+ * A completion counts bytes in 32 bits: a send_chunk no count can hold is
+ * refused at create (nothing made), the largest one that fits is taken.
+ */
+static void engine_create_rejects_send_chunk_above_max(void **state)
+{
+	struct iocx_engine_options o;
+	iocx_engine *e = NULL;
+	unsigned engines = fake_engines();
+
+	(void)state;
+	iocx_engine_options_init(&o);
+	if (SIZE_MAX > IOCX_MAX_SEND_CHUNK) {
+		o.send_chunk = (size_t)IOCX_MAX_SEND_CHUNK + 1;
+		assert_int_equal(cfx_engine_create(&o, &e), IOCX_E_INVAL);
+		assert_null(e);
+		assert_int_equal(fake_engines(), engines);
+		o.send_chunk = SIZE_MAX;
+		assert_int_equal(cfx_engine_create(&o, &e), IOCX_E_INVAL);
+		assert_null(e);
+	}
+	o.send_chunk = IOCX_MAX_SEND_CHUNK;
+	assert_int_equal(cfx_engine_create(&o, &e), IOCX_OK);
+	assert_int_equal(e->opts.send_chunk, IOCX_MAX_SEND_CHUNK);
+	assert_int_equal(cfx_engine_destroy(&e, engines), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +303,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			send_large_goes_out_in_chunks_reported_once, setup,
 			teardown),
+		cmocka_unit_test(engine_create_rejects_send_chunk_above_max),
 	};
 
 	return cmocka_run_group_tests_name("sendq", tests, group_setup,
