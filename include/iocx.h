@@ -508,7 +508,8 @@ IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
  *  - IOCX_E_INVAL: NULL out, a non-zero reserved word, a batch above
  *    4096, a resolve_cache above IOCX_MAX_RESOLVE_CACHE, a recv_buffer above
  *    IOCX_MAX_PAYLOAD, more than IOCX_MAX_SOURCES sources, NULL sources
- *    with nsources > 0, or a source with a port;
+ *    with nsources > 0, a source with a port, a resolver without start
+ *    or cancel, or a prefer_family other than 0, AF_INET and AF_INET6;
  *  - IOCX_E_AFNOSUPPORT: a source that is not IPv4 or IPv6;
  *  - IOCX_E_NOTSUP: backend names one this platform lacks, or one the
  *    machine cannot run; Windows: dns_servers without a resolver;
