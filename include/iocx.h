@@ -1272,7 +1272,8 @@ struct iocx_stats {
 	/* Requests total_deadline_ms ended (on_connect IOCX_E_TIMEDOUT). */
 	uint64_t total_deadline_expiries;
 	uint64_t queued;		/* connects that waited in the queue */
-	uint64_t paced;			/* attempts that waited for a token */
+	uint64_t paced;			/* attempts that waited for their
+					   pacing turn (connect_rate) */
 	/*
 	 * Windows: retries whose ConnectEx went out on the socket of the
 	 * attempt before (see struct iocx_retry), and kept sockets the OS
