@@ -158,8 +158,9 @@ enum iocx_error {
  * calling thread (Windows: the WSA or Win32 error; Linux: the errno), or
  * 0.  Every iocx_connect() call resets it to 0 on entry and sets it only
  * when it returns an error the OS gave (socket set-up: socket, bind, port
- * association, a connect refused at once); a failure found without the
- * OS (bad input, IOCX_E_LIMIT, IOCX_E_SHUTDOWN, ...) leaves it 0.  No other
+ * association, a connect refused at once) or the on_socket hook's
+ * non-zero return (IOCX_E_ABORTED); a failure found without the OS (bad
+ * input, IOCX_E_LIMIT, IOCX_E_SHUTDOWN, ...) leaves it 0.  No other
  * call touches it.  Thread-local: another thread's calls never change it.
  * Asynchronous outcomes carry their own code in
  * iocx_connect_result.os_code.
