@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Check that the documentation's cross-references lead somewhere.
+"""Check that the documentation's cross-references lead somewhere, and
+that docs/api.md's table of error codes is the header's.
 
-Usage: check_links.py SOURCE_ROOT
+Usage: check_docs.py SOURCE_ROOT
 
 1. Every relative Markdown link in a .md file ([text](path#anchor)) names
    a file that exists and, with an anchor, a heading (or an explicit
@@ -11,6 +12,8 @@ Usage: check_links.py SOURCE_ROOT
    is a heading of that file.
 3. Nothing points outside the repository (notes kept elsewhere are not
    shipped: their facts belong in docs/ with public sources).
+4. docs/api.md's "Error codes" table has one row per code of
+   include/iocx.h's enum iocx_error, with the same value, in order.
 
 Prints one line per problem and exits 1 if there was any, else 0.
 """
@@ -179,6 +182,33 @@ def check_references(root, path, problems):
                             % (rel, name, section))
 
 
+def check_error_table(root, problems):
+    with open(os.path.join(root, 'include', 'iocx.h'),
+              encoding='utf-8') as f:
+        header = f.read()
+    enum = re.search(r'enum iocx_error \{(.*?)\};', header, re.S)
+    codes = re.findall(r'\b(IOCX_(?:OK|E_[A-Z_]+))\s*=\s*(-?\d+)',
+                       enum.group(1) if enum else '')
+    with open(os.path.join(root, 'docs', 'api.md'), encoding='utf-8') as f:
+        rows = re.findall(r'^\| `(IOCX_(?:OK|E_[A-Z_]+))` \| (-?\d+) \|',
+                          f.read(), re.M)
+    if not codes:
+        problems.append('include/iocx.h: enum iocx_error not found')
+    elif rows != codes:
+        have = set(rows)
+        for c in codes:
+            if c not in have:
+                problems.append('docs/api.md: error table lacks %s = %s'
+                                % c)
+        want = set(codes)
+        for r in rows:
+            if r not in want:
+                problems.append('docs/api.md: error table has %s = %s, '
+                                'not in iocx.h' % r)
+        if have == want:
+            problems.append('docs/api.md: error table is out of order')
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__.strip().split('\n')[2], file=sys.stderr)
@@ -188,12 +218,13 @@ def main():
     files = 0
     for path in walk(root):
         if os.path.relpath(path, root) == os.path.join('tests', 'docs',
-                                                        'check_links.py'):
+                                                        'check_docs.py'):
             continue    # names the patterns it looks for
         files += 1
         if path.endswith('.md'):
             check_markdown(root, path, problems)
         check_references(root, path, problems)
+    check_error_table(root, problems)
     for p in problems:
         print(p)
     print('%d files checked, %d problems' % (files, len(problems)))
