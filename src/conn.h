@@ -7,7 +7,9 @@
  * with its connection's lock held and may call iocx_connect(), which takes
  * the engine lock and then the new connection's lock; nothing ever waits
  * for a connection's lock while holding the engine lock, so the order is
- * acyclic.  A connection's last reference drop takes the engine lock after
+ * acyclic.  A race's parent takes an attempt's lock under its own
+ * (race.c, take_winner); an attempt never takes its parent's.  A
+ * connection's last reference drop takes the engine lock after
  * conn->lock has been released.
  *
  * References: one "alive" reference from iocx_connect() until on_close has
