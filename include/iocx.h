@@ -280,7 +280,8 @@ struct iocx_engine_options {
 	 */
 	unsigned workers;
 	/* Completions taken per wait (GetQueuedCompletionStatusEx entries,
-	 * epoll events; io_uring ignores it); 0 = 64, at most 4096. */
+	 * epoll events, io_uring completions reaped); 0 = 64, at most
+	 * 4096. */
 	unsigned batch;
 	/*
 	 * Cap on connects started and not yet reported to on_connect
