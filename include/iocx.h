@@ -612,8 +612,9 @@ struct iocx_connect_result {
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
 	unsigned attempts;	/* connect attempts made, 1 without retries,
-				   at most retry.max_attempts (by name:
-				   the addresses tried) */
+				   at most retry.max_attempts (no bound
+				   with a total deadline and max_attempts
+				   0; by name: the addresses tried) */
 	/*
 	 * Windows: the wildcard-bound socket took SO_REUSE_UNICASTPORT
 	 * (Windows 10 and later; best effort), so its port was chosen at
