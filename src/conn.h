@@ -16,7 +16,8 @@
  * returned, one of the program's from iocx_connect() until it releases
  * the handle (its first iocx_close(), which a successful iocx_detach()
  * makes too, or destroy's reap of what it never released), plus one per
- * request event posted for the connection.  The memory goes back to the
+ * request event posted for the connection and one while a timer is armed
+ * for it (the heap's).  The memory goes back to the
  * allocator at zero, so a handle the program holds is never freed, even
  * after an on_close the engine started (idle watchdog, destroy).  A race's
  * attempts (child) have no program reference: their race holds them.
