@@ -1046,14 +1046,15 @@ enum iocx_close_mode {
  * IOCX_E_ALREADY as above (nothing changes), or IOCX_E_SYSTEM when the
  * request could not be posted to the engine: it stays recorded and takes
  * effect at the connection's next event or at destroy, and the handle is
- * released all the same (do not retry: that returns IOCX_E_ALREADY).  Any thread.  Inside the connection's own
- * callback it needs no post, never returns IOCX_E_SYSTEM, and is applied
- * when the callback returns (so on_close never runs inside the on_connect
- * that closed).  From on_close of a connection the engine closed it
- * returns IOCX_OK and releases it (freed when on_close returns).  The
- * handle must not have been released before: a second release once its
- * on_close returned is a use of freed memory, like a double free (the
- * IOCX_E_ALREADY above is only seen while the handle is still valid).
+ * released all the same (do not retry: that returns IOCX_E_ALREADY).
+ * Any thread.  Inside the connection's own callback it needs no post,
+ * never returns IOCX_E_SYSTEM, and is applied when the callback returns
+ * (so on_close never runs inside the on_connect that closed).  From
+ * on_close of a connection the engine closed it returns IOCX_OK and
+ * releases it (freed when on_close returns).  The handle must not have
+ * been released before: a second release once its on_close returned is
+ * a use of freed memory, like a double free (the IOCX_E_ALREADY above
+ * is only seen while the handle is still valid).
  */
 IOCX_API int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 
