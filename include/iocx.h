@@ -158,8 +158,9 @@ enum iocx_error {
  * calling thread (Windows: the WSA or Win32 error; Linux: the errno), or
  * 0.  Every iocx_connect() call resets it to 0 on entry and sets it only
  * when it returns an error the OS gave (socket set-up: socket, bind, port
- * association, a connect refused at once); a failure found without the
- * OS (bad input, IOCX_E_LIMIT, IOCX_E_SHUTDOWN, ...) leaves it 0.  No other
+ * association, a connect refused at once) or the on_socket hook's
+ * non-zero return (IOCX_E_ABORTED); a failure found without the OS (bad
+ * input, IOCX_E_LIMIT, IOCX_E_SHUTDOWN, ...) leaves it 0.  No other
  * call touches it.  Thread-local: another thread's calls never change it.
  * Asynchronous outcomes carry their own code in
  * iocx_connect_result.os_code.
@@ -279,7 +280,8 @@ struct iocx_engine_options {
 	 */
 	unsigned workers;
 	/* Completions taken per wait (GetQueuedCompletionStatusEx entries,
-	 * epoll events; io_uring ignores it); 0 = 64, at most 4096. */
+	 * epoll events, io_uring completions reaped); 0 = 64, at most
+	 * 4096. */
 	unsigned batch;
 	/*
 	 * Cap on connects started and not yet reported to on_connect
@@ -516,8 +518,9 @@ IOCX_API void iocx_engine_options_init(struct iocx_engine_options *opts);
  *  - IOCX_E_INVAL: NULL out, a non-zero reserved word, a batch above
  *    4096, a resolve_cache above IOCX_MAX_RESOLVE_CACHE, a recv_buffer above
  *    IOCX_MAX_PAYLOAD, a send_chunk above IOCX_MAX_SEND_CHUNK, more than
- *    IOCX_MAX_SOURCES sources, NULL sources
- *    with nsources > 0, or a source with a port;
+ *    IOCX_MAX_SOURCES sources, NULL sources with nsources > 0, a source
+ *    with a port, a resolver without start or cancel, or a
+ *    prefer_family other than 0, AF_INET and AF_INET6;
  *  - IOCX_E_AFNOSUPPORT: a source that is not IPv4 or IPv6;
  *  - IOCX_E_NOTSUP: backend names one this platform lacks, or one the
  *    machine cannot run; Windows: dns_servers without a resolver;
@@ -618,8 +621,9 @@ struct iocx_connect_result {
 	bool fastopen;		/* TCP Fast Open was enabled on the socket */
 	bool syn_tuned;		/* the OS took the SYN retransmission tuning */
 	unsigned attempts;	/* connect attempts made, 1 without retries,
-				   at most retry.max_attempts (by name:
-				   the addresses tried) */
+				   at most retry.max_attempts (no bound
+				   with a total deadline and max_attempts
+				   0; by name: the addresses tried) */
 	/*
 	 * Windows: the wildcard-bound socket took SO_REUSE_UNICASTPORT
 	 * (Windows 10 and later; best effort), so its port was chosen at
@@ -1057,14 +1061,15 @@ enum iocx_close_mode {
  * IOCX_E_ALREADY as above (nothing changes), or IOCX_E_SYSTEM when the
  * request could not be posted to the engine: it stays recorded and takes
  * effect at the connection's next event or at destroy, and the handle is
- * released all the same (do not retry: that returns IOCX_E_ALREADY).  Any thread.  Inside the connection's own
- * callback it needs no post, never returns IOCX_E_SYSTEM, and is applied
- * when the callback returns (so on_close never runs inside the on_connect
- * that closed).  From on_close of a connection the engine closed it
- * returns IOCX_OK and releases it (freed when on_close returns).  The
- * handle must not have been released before: a second release once its
- * on_close returned is a use of freed memory, like a double free (the
- * IOCX_E_ALREADY above is only seen while the handle is still valid).
+ * released all the same (do not retry: that returns IOCX_E_ALREADY).
+ * Any thread.  Inside the connection's own callback it needs no post,
+ * never returns IOCX_E_SYSTEM, and is applied when the callback returns
+ * (so on_close never runs inside the on_connect that closed).  From
+ * on_close of a connection the engine closed it returns IOCX_OK and
+ * releases it (freed when on_close returns).  The handle must not have
+ * been released before: a second release once its on_close returned is
+ * a use of freed memory, like a double free (the IOCX_E_ALREADY above
+ * is only seen while the handle is still valid).
  */
 IOCX_API int iocx_close(iocx_conn *conn, enum iocx_close_mode mode);
 
@@ -1304,7 +1309,8 @@ struct iocx_stats {
 	/* Requests total_deadline_ms ended (on_connect IOCX_E_TIMEDOUT). */
 	uint64_t total_deadline_expiries;
 	uint64_t queued;		/* connects that waited in the queue */
-	uint64_t paced;			/* attempts that waited for a token */
+	uint64_t paced;			/* attempts that waited for their
+					   pacing turn (connect_rate) */
 	/*
 	 * Windows: retries whose ConnectEx went out on the socket of the
 	 * attempt before (see struct iocx_retry), and kept sockets the OS

@@ -7,14 +7,17 @@
  * with its connection's lock held and may call iocx_connect(), which takes
  * the engine lock and then the new connection's lock; nothing ever waits
  * for a connection's lock while holding the engine lock, so the order is
- * acyclic.  A connection's last reference drop takes the engine lock after
+ * acyclic.  A race's parent takes an attempt's lock under its own
+ * (race.c, take_winner); an attempt never takes its parent's.  A
+ * connection's last reference drop takes the engine lock after
  * conn->lock has been released.
  *
  * References: one "alive" reference from iocx_connect() until on_close has
  * returned, one of the program's from iocx_connect() until it releases
  * the handle (its first iocx_close(), which a successful iocx_detach()
  * makes too, or destroy's reap of what it never released), plus one per
- * request event posted for the connection.  The memory goes back to the
+ * request event posted for the connection and one while a timer is armed
+ * for it (the heap's).  The memory goes back to the
  * allocator at zero, so a handle the program holds is never freed, even
  * after an on_close the engine started (idle watchdog, destroy).  A race's
  * attempts (child) have no program reference: their race holds them.

@@ -324,6 +324,8 @@ static void socket_hook_failure_fails_connect_synchronously(void **state)
 	fx->hook_rc[0] = 42;
 	assert_int_equal(iocx_connect(fx->e, &r, &c), IOCX_E_ABORTED);
 	assert_ptr_equal(c, &the_fx);
+	/* The hook's value, as in a retry's os_code (iocx.h). */
+	assert_int_equal(iocx_last_os_error(), 42);
 	fake_pump(fx->e);
 	assert_int_equal(fx->hooks, 1);
 	/* No callback, no connect issued, the socket closed, nothing
