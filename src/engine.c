@@ -689,7 +689,8 @@ void iocx__engine_arm(iocx_engine *e, struct iocx_conn *c, uint64_t when)
 	assert(c->uses_timer);	/* the heap has room reserved for c */
 	iocx__conn_ref(c);
 	iocx__mutex_lock(&e->timer_lock);
-	iocx__timer_add(&e->timers, c, when, ++c->timer_gen);
+	c->timer_gen++;		/* the armed generation (timer.h) */
+	iocx__timer_add(&e->timers, c, when);
 	earliest = e->timers.slots[0].conn == c;
 	iocx__mutex_unlock(&e->timer_lock);
 	/*
