@@ -418,7 +418,9 @@ struct iocx_engine_options {
 	 * Largest piece of a send (or of a first payload's remainder)
 	 * handed to the OS in one operation; a larger send goes out in
 	 * pieces of this size, so that the OS never locks down megabytes
-	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.
+	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.  Since 0.3.0 a
+	 * piece is at most 1 GiB whatever this says (the OS reports the
+	 * bytes of one operation in 32 bits).
 	 */
 	size_t send_chunk;
 	/*
