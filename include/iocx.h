@@ -425,7 +425,8 @@ struct iocx_engine_options {
 	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.  At most
 	 * IOCX_MAX_SEND_CHUNK (Since 0.3.0): a completion counts its bytes
 	 * in 32 bits, so iocx_engine_create() refuses a larger value with
-	 * IOCX_E_INVAL.
+	 * IOCX_E_INVAL.  Since 0.3.0 a piece is also at most 1 GiB,
+	 * whatever this says (a larger valid value acts as 1 GiB).
 	 */
 	size_t send_chunk;
 	/*

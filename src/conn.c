@@ -65,6 +65,10 @@ struct conn_event {
 	int result;		/* CE_START: what to return to the caller */
 };
 
+/* conn.h keeps these in a byte each. */
+_Static_assert(IOCX_ERROR_COUNT <= 128, "req.broken is an int8_t");
+_Static_assert(CONN_CLOSED <= UINT8_MAX, "state is a uint8_t");
+
 static bool pump(struct iocx_conn *c);
 static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev);
 static void break_reading(struct iocx_conn *c, int status);
@@ -74,7 +78,7 @@ static void set_state(struct iocx_conn *c, enum iocx_conn_state from,
 {
 	assert(c->state == from);
 	(void)from;
-	c->state = to;
+	c->state = (uint8_t)to;
 }
 
 static bool close_wanted(const struct iocx_conn *c)
@@ -200,7 +204,9 @@ static bool fail(struct iocx_conn *c, enum iocx_conn_state from, int status,
 /* The request's total deadline has passed. */
 static bool total_due(const struct iocx_conn *c)
 {
-	return c->total_at != 0 && c->engine->clock() >= c->total_at;
+	uint64_t at = iocx__conn_opts(c)->total_at;
+
+	return at != 0 && c->engine->clock() >= at;
 }
 
 /*
@@ -210,8 +216,10 @@ static bool total_due(const struct iocx_conn *c)
  */
 static void arm_bounded(struct iocx_conn *c, uint64_t when)
 {
-	if (c->total_at != 0 && (when == 0 || c->total_at < when))
-		when = c->total_at;
+	uint64_t at = iocx__conn_opts(c)->total_at;
+
+	if (at != 0 && (when == 0 || at < when))
+		when = at;
 	if (when != 0)
 		iocx__engine_arm(c->engine, c, when);
 }
@@ -382,7 +390,8 @@ static int issue_connect(struct iocx_conn *c, enum iocx_conn_state from)
 	c->payload_sent = 0;
 	c->connected = false;
 	c->timed_out = false;
-	c->payload_issued = c->payload_len < cap ? c->payload_len : cap;
+	c->payload_issued = (uint32_t)(c->payload_len < cap ? c->payload_len
+							     : cap);
 	/* Written before the I/O is issued: a worker may see it complete
 	 * before connect() returns (it then waits for our lock). */
 	set_state(c, from, CONN_CONNECTING);
@@ -426,7 +435,7 @@ static bool send_rest_or_report(struct iocx_conn *c,
 	}
 	if (from != CONN_SENDING)
 		set_state(c, from, CONN_SENDING);
-	c->payload_issued = iocx__sendq_chunk(c, left);
+	c->payload_issued = (uint32_t)iocx__sendq_chunk(c, left);
 	rc = b->send(c, c->payload + c->payload_sent, c->payload_issued);
 	if (rc != IOCX_OK)
 		return fail(c, CONN_SENDING, rc, c->os_code);
@@ -1007,7 +1016,7 @@ static void mark_broken(struct iocx_conn *c, int status)
 	iocx__mutex_lock(iocx__conn_req_lock(c));
 	atomic_store(&c->req_touched, true);	/* take_requests reports it */
 	if (!c->req.broken)
-		c->req.broken = status;
+		c->req.broken = (int8_t)status;	/* an IOCX_E_* */
 	atomic_store(&c->open_for_send, false);
 	atomic_store(&c->open_for_read, false);
 	iocx__mutex_unlock(iocx__conn_req_lock(c));
@@ -1079,7 +1088,7 @@ static void issue_send(struct iocx_conn *c)
 	struct iocx_send_req *r = sendq_head(c);
 	int rc;
 
-	c->payload_issued = iocx__sendq_chunk(c, r->len - r->done);
+	c->payload_issued = (uint32_t)iocx__sendq_chunk(c, r->len - r->done);
 	rc = c->engine->backend->send(c, r->buf + r->done, c->payload_issued);
 	if (rc == IOCX_OK) {
 		c->send_busy = true;
@@ -1215,7 +1224,7 @@ static bool data_io_done(struct iocx_conn *c, const struct conn_event *ev)
 	d = iocx__conn_data(c);		/* a send was in flight: made */
 	r = d->sendq;
 	bytes = ev->bytes < c->payload_issued ? ev->bytes
-					      : (uint32_t)c->payload_issued;
+					      : c->payload_issued;
 	c->send_busy = false;
 	c->last_activity = c->engine->clock();
 	r->done += bytes;

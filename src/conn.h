@@ -113,7 +113,9 @@ struct iocx_send_req {
  * connection's data block (struct iocx_conn_data).
  */
 struct iocx_requests {
-	int broken;			/* error that broke the connection */
+	/* The IOCX_E_* that broke the connection, 0 = none (a byte: codes
+	 * go down to -(IOCX_ERROR_COUNT - 1), asserted in conn.c). */
+	int8_t broken;
 	bool kick_pending;		/* an IOCX_EV_KICK is on its way */
 	bool read_on;			/* read_start accepted, session not
 					   ended yet (terminal on_recv due) */
@@ -159,8 +161,9 @@ struct iocx_conn_data {
 
 /*
  * Request options most connects leave at their defaults: the retry
- * policy, SYN tuning and the on_socket hook.  A request that sets any of
- * them (or a total deadline, which implies retries) carries this struct
+ * policy, SYN tuning, the on_socket hook and a local address.  A request
+ * that sets any of them (or a total deadline, which implies retries)
+ * carries this struct
  * in its connection's own allocation, right after the backend's struct
  * (and before a copied payload); one that sets none reads
  * iocx__conn_opts_default through iocx__conn_opts() and pays nothing for
@@ -172,6 +175,11 @@ struct iocx_conn_opts {
 	uint16_t syn_rtt_ms;		/* SYN tuning asked (0 = none) */
 	uint8_t syn_retransmissions;
 	iocx_socket_cb on_socket;	/* the request's hook, NULL = none */
+	/* The request's own local address (iocx_conn.local points here). */
+	union iocx_addr local;
+	/* Engine clock of total_deadline_ms, 0 = none; set by iocx_connect
+	 * before the connection is adopted. */
+	uint64_t total_at;
 };
 
 /* The defaults: one attempt, default backoff, no tuning, no hook. */
@@ -183,11 +191,14 @@ extern const struct iocx_conn_opts iocx__conn_opts_default;
  * completion touches comes last, next to the backend's own fields, which
  * follow this struct.  A completion then touches a few adjacent lines
  * instead of lines spread over the whole allocation (measured: docs/linux.md).
+ * Every connection carries every field (issue 15: engine memory per
+ * connection), so the struct has no padding hole: fields come in groups
+ * of 8 bytes, 32-bit where their range allows, and the worker side's
+ * flags are one-bit fields (see "Worker-side flags" below).
  */
 struct iocx_conn {
 	/* Set up by iocx_connect, read when an attempt opens its socket. */
 	union iocx_addr remote;
-	union iocx_addr local;
 	/* An IPv4 or IPv6 address's length (16 or 28) fits a byte. */
 	uint8_t remote_len;		/* 0 = none yet (a name) */
 	uint8_t local_len;		/* 0 = wildcard of remote family */
@@ -200,12 +211,13 @@ struct iocx_conn {
 	bool socket_moved;		/* child: the parent took it */
 	bool port_reuse;		/* SO_REUSE_UNICASTPORT took (Windows) */
 	bool local_from_sources;	/* local is an engine source address */
+	unsigned attempts;		/* attempts started so far */
+	/* The address to bind, when local_len is not 0: the request's own
+	 * (in struct iocx_conn_opts) or one of the engine's sources, so a
+	 * connection that binds to none does not carry 28 bytes for it. */
+	const union iocx_addr *local;
 	/* By name (race.c): the race, NULL for a connect by address. */
 	struct iocx_race *race;
-
-	/* Data requests from other threads (data.c), under
-	 * iocx__conn_req_lock(c). */
-	struct iocx_requests req;
 
 	/* Touched by every event. */
 	uint32_t timer_gen;		/* bumped at each arm and disarm */
@@ -216,11 +228,13 @@ struct iocx_conn {
 	/* The first change away from CONN_CLOSE_NONE is the program's
 	 * release (or destroy's reap): exactly one caller makes it. */
 	atomic_int close_request;
-	enum iocx_conn_state state;	/* written only by conn_transition */
 	/* Destroy could not post this connection's SHUTDOWN: a worker
 	 * delivers it (engine.c), with the reference destroy took. */
 	atomic_bool shutdown_missed;
 	_Atomic uint8_t life;		/* CONN_LIFE_* */
+	/* enum iocx_conn_state, written only by conn_transition (a byte:
+	 * the enum's 13 values). */
+	uint8_t state;
 	/*
 	 * The worker's side of the data requests without the request lock
 	 * (see take_requests in conn.c).  req_touched: set under the
@@ -234,42 +248,57 @@ struct iocx_conn {
 	atomic_bool req_touched;
 	atomic_bool open_for_send;
 	atomic_bool open_for_read;
-	bool shutdown;			/* engine destroy closes it */
-	bool fastopen;
-	bool connected;			/* the connect op itself succeeded */
-	bool timed_out;			/* this attempt's deadline expired */
-	bool total_expired;		/* ... and it was the total one */
-	bool uses_timer;		/* holds a timer reservation */
-	bool holds_slot;		/* counts against max_in_flight */
-	bool aq_queued;			/* in the admission queue ... */
-	atomic_bool aq_granted;		/* ... left it with a slot */
-
-	/* Worker side of the data path (conn->lock). */
-	bool send_busy;
-	bool recv_busy;
-	bool reading;			/* a read session is applied */
-	bool read_stopping;		/* cancel issued to end it (with
-					   data->read_error) */
-	bool fin_wanted;		/* FIN after the send queue drains */
-	bool fin_sent;
-	bool closing_abort;		/* CLOSING by reset: cancel, don't drain */
-	bool closing_cancelled;		/* cancels for CLOSING issued */
-	bool disconnecting;		/* DisconnectEx for recycling in flight
-					   (MAIN slot) */
-	bool closing_os;		/* backend->close_op in flight (MAIN
-					   slot): on_close waits for it */
-	bool idle_expired;		/* the watchdog closes it */
-	bool detached;			/* iocx_detach took the socket */
-	/* RETRY_WAIT or PACED: the failed attempt's socket stays open for
-	 * the next attempt's connect (backend->keep). */
-	bool held;
-	/* Backpressure (sendq.c): drain_wanted (under the request lock):
-	 * a send was refused, on_drained due. */
-	bool drain_wanted;
+	atomic_bool aq_granted;		/* left the admission queue with a
+					   slot (admission.c) */
 	/* In the pacing FIFO (admission.c, under its lock); pq_wake: c
 	 * became its head and a KICK was posted to take its turn. */
 	bool pq_in;
 	atomic_bool pq_wake;
+	/* The socket is published to the accessors (see handle). */
+	atomic_bool exposed;
+	bool aq_queued;			/* in the admission queue (admission.c,
+					   under its lock) */
+	bool holds_slot;		/* counts against max_in_flight */
+	bool uses_timer;		/* holds a timer reservation */
+	/* Written by the backend's open through a pointer, so not a bit. */
+	bool fastopen;
+	/* Backpressure (sendq.c): drain_wanted (under the request lock):
+	 * a send was refused, on_drained due. */
+	bool drain_wanted;
+	/* Data requests from other threads (data.c), under
+	 * iocx__conn_req_lock(c). */
+	struct iocx_requests req;
+
+	/*
+	 * Worker-side flags: one-bit fields, so they share one memory
+	 * location, and every one of them is read and written only with
+	 * conn->lock held (conn.c, socket.c); a flag written under another
+	 * lock, or through a pointer, is a whole byte above.
+	 */
+	bool shutdown : 1;		/* engine destroy closes it */
+	bool connected : 1;		/* the connect op itself succeeded */
+	bool timed_out : 1;		/* this attempt's deadline expired */
+	bool total_expired : 1;		/* ... and it was the total one */
+	/* The data path. */
+	bool send_busy : 1;
+	bool recv_busy : 1;
+	bool reading : 1;		/* a read session is applied */
+	bool read_stopping : 1;		/* cancel issued to end it (with
+					   data->read_error) */
+	bool fin_wanted : 1;		/* FIN after the send queue drains */
+	bool fin_sent : 1;
+	bool closing_abort : 1;		/* CLOSING by reset: cancel, don't
+					   drain */
+	bool closing_cancelled : 1;	/* cancels for CLOSING issued */
+	bool disconnecting : 1;		/* DisconnectEx for recycling in
+					   flight (MAIN slot) */
+	bool closing_os : 1;		/* backend->close_op in flight (MAIN
+					   slot): on_close waits for it */
+	bool idle_expired : 1;		/* the watchdog closes it */
+	bool detached : 1;		/* iocx_detach took the socket */
+	/* RETRY_WAIT or PACED: the failed attempt's socket stays open for
+	 * the next attempt's connect (backend->keep). */
+	bool held : 1;
 
 	/*
 	 * The socket as the accessors show it (socket.c).  handle is
@@ -284,10 +313,12 @@ struct iocx_conn {
 	 * getsockname per connect is not free (two wineserver round trips
 	 * under Wine).
 	 */
-	atomic_bool exposed;
 	iocx_socket_t handle;
 
 	uint32_t timer_slot;		/* heap index + 1, 0 = not armed */
+	/* Which engine live list holds c: 0 = the shared one, else 1 +
+	 * the index of the worker that adopted it (engine.c). */
+	uint32_t live;
 	/*
 	 * One set of links for three lists a connection is never on at the
 	 * same time: the admission queue (QUEUED, aq_queued), the pacing
@@ -308,15 +339,14 @@ struct iocx_conn {
 	const unsigned char *payload;	/* caller's or the copy after us */
 	uint32_t payload_len;
 	uint32_t payload_sent;		/* confirmed by completions */
-	size_t payload_issued;		/* bytes of the op in flight */
+	/* Bytes of the op in flight: a send carries at most
+	 * IOCX__OP_MAX (iocx__sendq_chunk), so 32 bits. */
+	uint32_t payload_issued;
+	uint32_t os_code;		/* raw code of the backend's last
+					   synchronous failure */
 
 	uint32_t deadline_ms;		/* per attempt, 0 = none */
 	uint32_t idle_ms;		/* idle watchdog limit, 0 = none */
-	uint64_t total_at;		/* engine clock of total_deadline_ms,
-					   0 = none */
-	unsigned attempts;		/* attempts started so far */
-	uint32_t os_code;		/* raw code of the backend's last
-					   synchronous failure */
 	uint64_t t_start;
 	uint64_t last_activity;		/* engine clock of the last data */
 
@@ -326,7 +356,6 @@ struct iocx_conn {
 	_Atomic(struct iocx_conn_data *) data;
 
 	struct iocx_conn *prev, *next;	/* engine live list, under its lock */
-	struct iocx_live_list *live;	/* which one */
 };
 
 /*
@@ -457,11 +486,19 @@ void iocx__conn_expose(struct iocx_conn *c);
 void iocx__conn_unexpose(struct iocx_conn *c);
 
 /*
+ * The most bytes one send operation carries, whatever options.send_chunk
+ * says: completions count bytes in 32 bits (Linux moves at most about
+ * 2 GiB per call anyway), so the op's length fits conn->payload_issued.
+ */
+#define IOCX__OP_MAX (1u << 30)
+
+/*
  * sendq.c.  admit: with the request lock held, count len more bytes queued, or
  * return IOCX_E_LIMIT (counting nothing) when that would pass
  * options.max_queued_bytes.  release: a send of len bytes left the queue
  * (c->lock held, the request lock not); true when on_drained is due now.
- * chunk: how much of left bytes one send operation carries.
+ * chunk: how much of left bytes one send operation carries (at most
+ * IOCX__OP_MAX).
  */
 int iocx__sendq_admit(struct iocx_conn *c, size_t len);
 bool iocx__sendq_release(struct iocx_conn *c, size_t len);

@@ -146,13 +146,17 @@ static bool wants_opts(const struct iocx_connect_request *req)
 {
 	return req->retry.max_attempts || req->retry.backoff_initial_ms ||
 	       req->retry.backoff_max_ms || req->total_deadline_ms ||
-	       req->syn_rtt_ms || req->syn_retransmissions || req->on_socket;
+	       req->syn_rtt_ms || req->syn_retransmissions || req->on_socket ||
+	       req->local;
 }
 
 /* Fill c's struct iocx_conn_opts from req, the retry policy resolved. */
 static void opts_init(struct iocx_conn_opts *o,
-		      const struct iocx_connect_request *req)
+		      const struct iocx_connect_request *req, int local_len)
 {
+	memset(o, 0, sizeof(*o));	/* total_at: set by start_connect */
+	if (local_len > 0)	/* validated */
+		memcpy(&o->local, req->local, (size_t)local_len);
 	o->syn_rtt_ms = req->syn_rtt_ms;
 	o->syn_retransmissions = req->syn_retransmissions;
 	o->on_socket = req->on_socket;
@@ -185,7 +189,8 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 		return NULL;
 	memset(c, 0, base);
 	if (opts)
-		opts_init((struct iocx_conn_opts *)((char *)c + base), req);
+		opts_init((struct iocx_conn_opts *)((char *)c + base), req,
+			  local_len);
 	c->has_opts = opts;
 	c->engine = e;
 	iocx__lock_init(&c->lock);
@@ -198,7 +203,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 	atomic_init(&c->open_for_read, false);
 	atomic_init(&c->aq_granted, false);
 	atomic_init(&c->pq_wake, false);
-	c->state = CONN_NEW;
+	c->state = (uint8_t)CONN_NEW;
 	c->on_connect = req->on_connect;
 	c->on_close = req->on_close;
 	c->user = req->user;
@@ -207,7 +212,7 @@ static struct iocx_conn *conn_alloc(iocx_engine *e,
 		memcpy(&c->remote, req->remote, (size_t)remote_len);
 	c->remote_len = remote_len;
 	if (local_len > 0)
-		memcpy(&c->local, req->local, (size_t)local_len);
+		c->local = &iocx__conn_opts(c)->local;
 	c->local_len = local_len;
 	c->deadline_ms = req->deadline_ms;
 	c->idle_ms = req->idle_ms;
@@ -281,9 +286,10 @@ static int start_connect(iocx_engine *e,
 		c->uses_timer = true;
 	}
 	c->t_start = e->clock();
-	if (req->total_deadline_ms)
-		c->total_at = c->t_start +
-			      (uint64_t)req->total_deadline_ms * 1000000u;
+	if (req->total_deadline_ms)	/* has_opts: wants_opts() */
+		((struct iocx_conn_opts *)iocx__conn_opts(c))->total_at =
+			c->t_start +
+			(uint64_t)req->total_deadline_ms * 1000000u;
 	if (!iocx__engine_adopt(e, c)) {
 		rc = IOCX_E_SHUTDOWN;
 		goto err_free;
@@ -347,8 +353,8 @@ int iocx__conn_spawn(struct iocx_conn *parent,
 
 	/* The parent's own local address, when it is of this family. */
 	if (parent->local_len && !parent->local_from_sources &&
-	    parent->local.sa.sa_family == addr->ss_family) {
-		req.local = (const struct sockaddr *)&parent->local;
+	    parent->local->sa.sa_family == addr->ss_family) {
+		req.local = &parent->local->sa;
 		local_len = parent->local_len;
 	}
 	c = conn_alloc(e, &req, len, local_len);

@@ -617,17 +617,24 @@ void iocx__engine_dispatch(iocx_engine *e, const struct iocx_event *ev)
 		iocx__conn_handle(ev->conn, ev);
 }
 
+/* The live list c is on (c->live: 0 = the shared one, else 1 + worker). */
+static struct iocx_live_list *live_of(iocx_engine *e,
+				      const struct iocx_conn *c)
+{
+	return c->live ? &e->workers[c->live - 1].live : &e->live_shared;
+}
+
 /* See engine.h. */
 bool iocx__engine_adopt(iocx_engine *e, struct iocx_conn *c)
 {
-	struct iocx_live_list *l = on_own_worker(e) ? &this_worker->live
-						    : &e->live_shared;
+	struct iocx_live_list *l;
 	bool ok;
 
+	c->live = on_own_worker(e) ? this_worker->index + 1 : 0;
+	l = live_of(e, c);
 	iocx__mutex_lock(&l->lock);
 	ok = !atomic_load(&e->shutting_down);
 	if (ok) {
-		c->live = l;
 		c->prev = NULL;
 		c->next = l->conns;
 		if (l->conns)
@@ -641,7 +648,7 @@ bool iocx__engine_adopt(iocx_engine *e, struct iocx_conn *c)
 /* See conn.h. */
 void iocx__engine_forget(iocx_engine *e, struct iocx_conn *c)
 {
-	struct iocx_live_list *l = c->live;
+	struct iocx_live_list *l = live_of(e, c);
 
 	iocx__mutex_lock(&l->lock);
 	if (c->prev)
@@ -690,7 +697,8 @@ void iocx__engine_arm(iocx_engine *e, struct iocx_conn *c, uint64_t when)
 	assert(c->uses_timer);	/* the heap has room reserved for c */
 	iocx__conn_ref(c);
 	iocx__mutex_lock(&e->timer_lock);
-	iocx__timer_add(&e->timers, c, when, ++c->timer_gen);
+	c->timer_gen++;		/* the armed generation (timer.h) */
+	iocx__timer_add(&e->timers, c, when);
 	earliest = e->timers.slots[0].conn == c;
 	iocx__mutex_unlock(&e->timer_lock);
 	/*

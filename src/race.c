@@ -149,7 +149,7 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 /* Wait until when (0 = for an event), or the total deadline if sooner. */
 static void wait_until(struct iocx_conn *c, uint64_t when)
 {
-	arm(c, earliest(when, c->total_at));
+	arm(c, earliest(when, iocx__conn_opts(c)->total_at));
 }
 
 /* When resolution must be over: deadline_ms after the queries went out,
@@ -208,7 +208,7 @@ int iocx__race_begin(struct iocx_conn *c)
 	for (int i = 0; i < FAMILIES; i++) {
 		/* A local address of one family leaves only that family. */
 		if (c->local_len && !c->local_from_sources &&
-		    c->local.sa.sa_family != family_of(i)) {
+		    c->local->sa.sa_family != family_of(i)) {
 			r->done[i] = true;
 			continue;
 		}

@@ -56,6 +56,8 @@ size_t iocx__sendq_chunk(const struct iocx_conn *c, size_t left)
 {
 	size_t chunk = c->engine->opts.send_chunk;
 
+	if (chunk > IOCX__OP_MAX)
+		chunk = IOCX__OP_MAX;
 	return left < chunk ? left : chunk;
 }
 

@@ -40,7 +40,7 @@ int iocx__conn_open(struct iocx_conn *c)
 		if (src->ss_family != family)
 			continue;
 		tried = true;
-		memcpy(&c->local, src, (size_t)family_length(family));
+		c->local = (const union iocx_addr *)(const void *)src;
 		c->local_len = family_length(family);
 		c->local_from_sources = true;
 		rc = e->backend->open(c, &c->fastopen);
@@ -50,6 +50,7 @@ int iocx__conn_open(struct iocx_conn *c)
 	if (tried)
 		return rc;
 	/* No source of this family: the wildcard address. */
+	c->local = NULL;
 	c->local_len = 0;
 	return e->backend->open(c, &c->fastopen);
 }

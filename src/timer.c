@@ -83,9 +83,9 @@ void iocx__timer_free(struct iocx_timer_heap *h)
 
 /* See timer.h. */
 void iocx__timer_add(struct iocx_timer_heap *h, struct iocx_conn *c,
-		     uint64_t when, uint32_t gen)
+		     uint64_t when)
 {
-	struct iocx_timer_slot s = { .when = when, .conn = c, .gen = gen };
+	struct iocx_timer_slot s = { .when = when, .conn = c };
 
 	h->slots[h->len++] = s;
 	sift_up(h, h->len - 1);
@@ -126,7 +126,7 @@ struct iocx_conn *iocx__timer_pop_expired(struct iocx_timer_heap *h,
 	if (h->len == 0 || h->slots[0].when > now)
 		return NULL;
 	c = h->slots[0].conn;
-	*gen = h->slots[0].gen;
+	*gen = c->timer_gen;
 	iocx__timer_remove(h, c);
 	return c;
 }

@@ -17,10 +17,15 @@
 
 struct iocx_conn;
 
+/*
+ * 16 bytes: the generation a timer was armed with is not kept here.  The
+ * engine bumps conn->timer_gen at every arm and disarm under the lock
+ * that guards the heap, so while c is in the heap its timer_gen is the
+ * one it was armed with, and a pop reads it there.
+ */
 struct iocx_timer_slot {
 	uint64_t when;			/* engine clock, ns */
 	struct iocx_conn *conn;
-	uint32_t gen;			/* conn->timer_gen when armed */
 };
 
 struct iocx_timer_heap {
@@ -39,7 +44,7 @@ void iocx__timer_free(struct iocx_timer_heap *h);
 
 /* Arm c's timer at when; c must not be armed and capacity reserved. */
 void iocx__timer_add(struct iocx_timer_heap *h, struct iocx_conn *c,
-		     uint64_t when, uint32_t gen);
+		     uint64_t when);
 
 /* Disarm c's timer; returns false when it was not armed. */
 bool iocx__timer_remove(struct iocx_timer_heap *h, struct iocx_conn *c);
@@ -49,7 +54,7 @@ uint64_t iocx__timer_next(const struct iocx_timer_heap *h);
 
 /*
  * Remove and return a connection whose deadline is <= now (and the
- * generation it was armed with), or NULL.
+ * generation it was armed with: its timer_gen), or NULL.
  */
 struct iocx_conn *iocx__timer_pop_expired(struct iocx_timer_heap *h,
 					  uint64_t now, uint32_t *gen);

@@ -209,7 +209,7 @@ static void connect_ready(struct lx_conn *lc, uint32_t revents,
 			set(r, iocx__linux_error((int)-n), (int)-n, 0);
 			return;
 		}
-		o->done += (size_t)n;
+		o->done += (uint32_t)n;
 	}
 	set(r, IOCX_OK, 0, o->done);
 }
@@ -416,7 +416,7 @@ static struct lx_op *begin(struct lx_conn *lc, enum iocx_op op,
 	struct lx_op *o = lx_slot(lc, op);
 
 	o->buf = (unsigned char *)(uintptr_t)buf;
-	o->len = len;
+	o->len = (uint32_t)len;	/* <= IOCX__OP_MAX */
 	o->done = 0;
 	atomic_store(&o->cancel_req, false);
 	return o;
@@ -445,7 +445,7 @@ static int ep_connect(struct iocx_conn *c, const void *buf, size_t len)
 						 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n >= 0)
-			o->done = (size_t)n;
+			o->done = (uint32_t)n;
 		else if (errno != EINPROGRESS && errno != EAGAIN)
 			return fail_errno(c, errno);
 	}

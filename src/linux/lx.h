@@ -71,10 +71,12 @@ struct lx_queued {
 /* One op slot of a connection (enum iocx_op): at most one operation. */
 struct lx_op {
 	/* The operation in flight: buf[0..len), done bytes of it moved.
-	 * A send's buffer is the caller's and is never written. */
+	 * A send's buffer is the caller's and is never written.  An op
+	 * carries at most IOCX__OP_MAX bytes (conn.h: a send piece, a
+	 * first payload, a receive buffer), so 32 bits. */
 	unsigned char *buf;
-	size_t len;
-	size_t done;
+	uint32_t len;
+	uint32_t done;
 
 	/* epoll: the operation waiting for readiness (enum ep_op, 0 =
 	 * none).  The readiness path and cancel() both exchange it with 0;

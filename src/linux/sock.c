@@ -75,7 +75,7 @@ static int bind_local(struct lx_conn *lc, int fd)
 		/* Best effort: without it bind reserves the port now. */
 		set_int(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
 	}
-	if (iocx__linux_sys.bind(fd, &c->local.sa,
+	if (iocx__linux_sys.bind(fd, &c->local->sa,
 				 (socklen_t)c->local_len) != 0) {
 		c->os_code = (uint32_t)errno;
 		return iocx__linux_error_bind(errno, lc->ephemeral);
@@ -113,7 +113,7 @@ int iocx__lx_sock_open(struct lx_conn *lc, int type_flags, bool *fastopen)
 	if ((c->flags & IOCX_CONNECT_FASTOPEN) && c->payload_len > 0)
 		lc->tfo = set_int(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1) ==
 			  0;
-	lc->ephemeral = c->local_len == 0 || port_of(&c->local) == 0;
+	lc->ephemeral = c->local_len == 0 || port_of(c->local) == 0;
 	if (c->local_len > 0) {
 		rc = bind_local(lc, fd);
 		if (rc != IOCX_OK)

@@ -472,7 +472,7 @@ static unsigned main_done(struct lx_worker *w, struct lx_conn *lc, int res,
 		if (res < 0)
 			return finish(lc, op, ev, iocx__linux_error(-res), -res,
 				      0);
-		o->done += (size_t)res;
+		o->done += (uint32_t)res;
 		if (lc->tfo && !o->cancelled)
 			return next_stage(w, lc, UR_TFO_POLL, ev);
 		return finish(lc, op, ev, IOCX_OK, 0, o->done);
@@ -678,7 +678,7 @@ static int start(struct lx_conn *lc, enum iocx_op op, const void *buf,
 	struct lx_queued q = { .submit_stage = (unsigned char)stage };
 
 	o->buf = (unsigned char *)(uintptr_t)buf;
-	o->len = len;
+	o->len = (uint32_t)len;	/* <= IOCX__OP_MAX */
 	o->done = 0;
 	q.submit_gen = ++o->gen;
 	if (iocx__lx_on_worker(w)) {

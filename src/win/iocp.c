@@ -337,7 +337,7 @@ static bool is_v4_mapped(const union iocx_addr *a)
 static int bind_local(struct iocx_conn *c, SOCKET s)
 {
 	struct sockaddr_storage any;
-	const struct sockaddr *addr = &c->local.sa;
+	const struct sockaddr *addr = c->local ? &c->local->sa : NULL;
 	int len = c->local_len;
 	bool ephemeral;
 

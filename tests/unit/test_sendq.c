@@ -285,6 +285,31 @@ static void engine_create_rejects_send_chunk_above_max(void **state)
 	assert_int_equal(cfx_engine_destroy(&e, engines), 0);
 }
 
+/*
+ * One operation carries at most IOCX__OP_MAX bytes whatever send_chunk
+ * says: completions count bytes in 32 bits, and conn->payload_issued
+ * keeps the operation's length in 32.
+ */
+static void sendq_chunk_caps_at_op_max(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_conn *c = fx->conn;
+	size_t old = fx->e->opts.send_chunk;
+
+	fx->e->opts.send_chunk = SIZE_MAX;
+	assert_int_equal(iocx__sendq_chunk(c, SIZE_MAX), IOCX__OP_MAX);
+	assert_int_equal(iocx__sendq_chunk(c, (size_t)IOCX__OP_MAX + 1),
+			 IOCX__OP_MAX);
+	assert_int_equal(iocx__sendq_chunk(c, IOCX__OP_MAX), IOCX__OP_MAX);
+	assert_int_equal(iocx__sendq_chunk(c, 7), 7);
+	assert_true(IOCX__OP_MAX <= UINT32_MAX);
+	/* Below the cap the option still decides. */
+	fx->e->opts.send_chunk = CHUNK;
+	assert_int_equal(iocx__sendq_chunk(c, SIZE_MAX), CHUNK);
+	assert_int_equal(iocx__sendq_chunk(c, CHUNK - 1), CHUNK - 1);
+	fx->e->opts.send_chunk = old;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +329,8 @@ int main(void)
 			send_large_goes_out_in_chunks_reported_once, setup,
 			teardown),
 		cmocka_unit_test(engine_create_rejects_send_chunk_above_max),
+		cmocka_unit_test_setup_teardown(sendq_chunk_caps_at_op_max,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("sendq", tests, group_setup,

@@ -140,7 +140,8 @@ static void add_all(struct iocx_timer_heap *h, struct iocx_conn *c,
 
 	assert_int_equal(iocx__timer_reserve(h, n), IOCX_OK);
 	for (i = 0; i < n; i++) {
-		iocx__timer_add(h, &c[i], whens[i], (uint32_t)i);
+		c[i].timer_gen = (uint32_t)i;
+		iocx__timer_add(h, &c[i], whens[i]);
 		check_heap(h);
 	}
 }
@@ -191,11 +192,14 @@ static void timer_next_returns_earliest(void **state)
 
 	memset(c, 0, sizeof(c));
 	assert_int_equal(iocx__timer_reserve(&fx->h, 3), IOCX_OK);
-	iocx__timer_add(&fx->h, &c[0], 500, 1);
+	c[0].timer_gen = 1;
+	iocx__timer_add(&fx->h, &c[0], 500);
 	assert_int_equal(iocx__timer_next(&fx->h), 500);
-	iocx__timer_add(&fx->h, &c[1], 900, 1);
+	c[1].timer_gen = 1;
+	iocx__timer_add(&fx->h, &c[1], 900);
 	assert_int_equal(iocx__timer_next(&fx->h), 500);
-	iocx__timer_add(&fx->h, &c[2], 100, 1);
+	c[2].timer_gen = 1;
+	iocx__timer_add(&fx->h, &c[2], 100);
 	assert_int_equal(iocx__timer_next(&fx->h), 100);
 	assert_true(iocx__timer_remove(&fx->h, &c[2]));
 	assert_int_equal(iocx__timer_next(&fx->h), 500);
@@ -263,9 +267,12 @@ static void timer_pop_expired_respects_now(void **state)
 
 	memset(c, 0, sizeof(c));
 	assert_int_equal(iocx__timer_reserve(&fx->h, 3), IOCX_OK);
-	iocx__timer_add(&fx->h, &c[0], 100, 10);
-	iocx__timer_add(&fx->h, &c[1], 200, 20);
-	iocx__timer_add(&fx->h, &c[2], 300, 30);
+	c[0].timer_gen = 10;
+	iocx__timer_add(&fx->h, &c[0], 100);
+	c[1].timer_gen = 20;
+	iocx__timer_add(&fx->h, &c[1], 200);
+	c[2].timer_gen = 30;
+	iocx__timer_add(&fx->h, &c[2], 300);
 
 	assert_null(iocx__timer_pop_expired(&fx->h, 0, &gen));
 	assert_null(iocx__timer_pop_expired(&fx->h, 99, &gen));
@@ -299,11 +306,13 @@ static void timer_pop_then_rearm_same_owner(void **state)
 
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(iocx__timer_reserve(&fx->h, 1), IOCX_OK);
-	iocx__timer_add(&fx->h, &c, 10, 1);
+	c.timer_gen = 1;
+	iocx__timer_add(&fx->h, &c, 10);
 	pop_expect(&fx->h, &c, 10, 1);
 	/* A popped owner is disarmed: removing it again is a no-op. */
 	assert_false(iocx__timer_remove(&fx->h, &c));
-	iocx__timer_add(&fx->h, &c, 20, 2);
+	c.timer_gen = 2;
+	iocx__timer_add(&fx->h, &c, 20);
 	assert_int_equal(c.timer_slot, 1);
 	assert_ptr_equal(iocx__timer_pop_expired(&fx->h, 20, &gen), &c);
 	assert_int_equal(gen, 2);
@@ -325,8 +334,10 @@ static void timer_gen_round_trips(void **state)
 	assert_int_equal(iocx__timer_reserve(&fx->h, 5), IOCX_OK);
 	/* Deadlines in the reverse order of the generations, so each one
 	 * moves through the heap before it comes out. */
-	for (i = 0; i < 5; i++)
-		iocx__timer_add(&fx->h, &c[i], 50 - 10 * i, gens[i]);
+	for (i = 0; i < 5; i++) {
+		c[i].timer_gen = gens[i];
+		iocx__timer_add(&fx->h, &c[i], 50 - 10 * i);
+	}
 	/* Removing one in the middle must not mix up the others' gens. */
 	assert_true(iocx__timer_remove(&fx->h, &c[2]));
 	check_heap(&fx->h);
@@ -444,7 +455,8 @@ static void timer_remove_only_timer_empties_heap(void **state)
 
 	memset(&c, 0, sizeof(c));
 	assert_int_equal(iocx__timer_reserve(&fx->h, 1), IOCX_OK);
-	iocx__timer_add(&fx->h, &c, 42, 1);
+	c.timer_gen = 1;
+	iocx__timer_add(&fx->h, &c, 42);
 	assert_true(iocx__timer_remove(&fx->h, &c));
 	assert_int_equal(fx->h.len, 0);
 	assert_int_equal(iocx__timer_next(&fx->h), IOCX_TIMER_NONE);
@@ -512,7 +524,8 @@ static void timer_random_ops_match_model(void **state)
 			m.when[i] = 1000 + lcg() % 500;
 			m.gen[i] = next_gen++;
 			m.len++;
-			iocx__timer_add(&fx->h, &c[i], m.when[i], m.gen[i]);
+			c[i].timer_gen = m.gen[i];
+			iocx__timer_add(&fx->h, &c[i], m.when[i]);
 			adds++;
 		} else if (kind < 6) {
 			/* remove: armed or not, the result says which. */
@@ -608,15 +621,18 @@ static void timer_reserve_grows_and_never_shrinks(void **state)
 	assert_int_equal(hook_allocs, 1);
 
 	/* Fill it, grow by one: the capacity doubles, timers move along. */
-	for (i = 0; i < 64; i++)
-		iocx__timer_add(&fx->h, &c[i], 1000 - i, (uint32_t)i);
+	for (i = 0; i < 64; i++) {
+		c[i].timer_gen = (uint32_t)i;
+		iocx__timer_add(&fx->h, &c[i], 1000 - i);
+	}
 	assert_int_equal(iocx__timer_reserve(&fx->h, 65), IOCX_OK);
 	assert_int_equal(fx->h.cap, 128);
 	assert_int_equal(hook_allocs, 2);
 	assert_int_equal(hook_frees, 1);
 	assert_int_equal(fx->h.len, 64);
 	check_heap(&fx->h);
-	iocx__timer_add(&fx->h, &c[64], 1, 64);
+	c[64].timer_gen = 64;
+	iocx__timer_add(&fx->h, &c[64], 1);
 	check_heap(&fx->h);
 
 	/* Asking for less never shrinks it. */
@@ -663,8 +679,10 @@ static void timer_reserve_nomem_leaves_heap_unchanged(void **state)
 
 	/* A full heap: the failed growth keeps every timer where it was. */
 	assert_int_equal(iocx__timer_reserve(&fx->h, 64), IOCX_OK);
-	for (i = 0; i < 64; i++)
-		iocx__timer_add(&fx->h, &c[i], (i * 37) % 64, (uint32_t)i);
+	for (i = 0; i < 64; i++) {
+		c[i].timer_gen = (uint32_t)i;
+		iocx__timer_add(&fx->h, &c[i], (i * 37) % 64);
+	}
 	before = fx->h;
 	memcpy(copy, fx->h.slots, sizeof(copy));
 	alloc_fail_nth(0);
