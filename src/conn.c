@@ -282,7 +282,8 @@ static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
 	struct iocx_engine *e = c->engine;
 
 	if (!c->total_expired &&
-	    (!iocx__conn_retryable(status) || c->attempts >= iocx__conn_opts(c)->retry.max_attempts ||
+	    (!iocx__conn_retryable(status) ||
+	     c->attempts >= iocx__conn_opts(c)->retry.max_attempts ||
 	     close_wanted(c)))
 		return fail(c, from, status, os_code);
 	if (c->total_expired || total_due(c)) {

@@ -92,11 +92,13 @@ struct iocx_race {
 	unsigned addresses_tried;	/* for the result, every race */
 	unsigned rounds;		/* races begun */
 	bool racing;
-	bool direct;			/* one address: connected as by address */
+	bool direct;			/* one address: connected to as by
+					   address */
 	bool resolve_expired;		/* deadline_ms passed while resolving:
 					   fails once the queries are back */
 	bool started_any;		/* an attempt started (in any race) */
-	bool pacing;			/* the next attempt waits for its turn */
+	bool pacing;			/* the next attempt waits for its
+					   pacing turn */
 	bool retry_ok;			/* every failure of this race is one
 					   the retry policy retries */
 	int fail_status;		/* the last failure, for the report */

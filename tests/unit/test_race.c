@@ -1098,7 +1098,7 @@ static void engine_create_rejects_resolve_cache_above_max(void **state)
 	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
 }
 
-/* ---- the retry policy over whole races ------------------------------------ */
+/* ---- the retry policy over whole races ---------------------------------- */
 
 /* The on_socket hook: records each call, returns the scripted value. */
 static int hook(iocx_socket_t sock, int family, void *user)
@@ -1153,15 +1153,22 @@ static void first_race_refused(struct fx *fx, unsigned first_id)
 	assert_true(fake_sock(first_id + 1)->closed);
 }
 
+/* A request retried up to max races whose first race was refused. */
+static void refused_once(struct fx *fx, unsigned max)
+{
+	struct iocx_connect_request r = by_name(fx);
+
+	answer_dual(fx, 0, 0);
+	start_retried(fx, &r, max);
+	first_race_refused(fx, 1);
+}
+
 static void race_retry_races_again_after_backoff(void **state)
 {
 	struct fx *fx = *state;
-	struct iocx_connect_request r = by_name(fx);
 	struct iocx_stats s;
 
-	answer_dual(fx, 0, 0);
-	start_retried(fx, &r, 3);
-	first_race_refused(fx, 1);
+	refused_once(fx, 3);
 	/* Failed, but a race is left: no report, no socket, a backoff of
 	 * 50..100 ms from the failure at 10 ms. */
 	assert_int_equal(fx->connects, 0);
@@ -1193,12 +1200,9 @@ static void race_retry_races_again_after_backoff(void **state)
 static void race_retry_stops_at_max_attempts_with_last_error(void **state)
 {
 	struct fx *fx = *state;
-	struct iocx_connect_request r = by_name(fx);
 	struct iocx_stats s;
 
-	answer_dual(fx, 0, 0);
-	start_retried(fx, &r, 2);
-	first_race_refused(fx, 1);
+	refused_once(fx, 2);
 	at(fx, 110);
 	at(fx, 110);
 	complete(fx, sock_to(3, cfx_doc6(1)), IOCX_E_NETUNREACH);
@@ -1264,12 +1268,9 @@ static void race_retry_resolves_again_after_resolver_failure(void **state)
 static void race_retry_close_in_backoff_cancels_once(void **state)
 {
 	struct fx *fx = *state;
-	struct iocx_connect_request r = by_name(fx);
 	struct iocx_stats s;
 
-	answer_dual(fx, 0, 0);
-	start_retried(fx, &r, 3);
-	first_race_refused(fx, 1);
+	refused_once(fx, 3);
 	at(fx, 30);
 	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
 	fake_pump(fx->e);
@@ -1290,11 +1291,8 @@ static void race_retry_close_in_backoff_cancels_once(void **state)
 static void race_retry_destroy_in_backoff_cancels_once(void **state)
 {
 	struct fx *fx = *state;
-	struct iocx_connect_request r = by_name(fx);
 
-	answer_dual(fx, 0, 0);
-	start_retried(fx, &r, 3);
-	first_race_refused(fx, 1);
+	refused_once(fx, 3);
 	at(fx, 30);
 	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
 	fx->e = NULL;
@@ -1334,7 +1332,7 @@ static void race_retry_total_deadline_in_backoff(void **state)
 	assert_int_equal(fx->connects, 1);
 }
 
-/* ---- the on_socket hook on every attempt ---------------------------------- */
+/* ---- the on_socket hook on every attempt -------------------------------- */
 
 static void race_hook_runs_on_every_attempt_failure_fails_that_one(
 	void **state)
@@ -1391,7 +1389,7 @@ static void race_hook_failing_every_attempt_is_not_retried(void **state)
 	close_and_finish(fx);
 }
 
-/* ---- attempts paced by connect_rate --------------------------------------- */
+/* ---- attempts paced by connect_rate ------------------------------------- */
 
 static void race_attempts_take_pacing_turns(void **state)
 {
