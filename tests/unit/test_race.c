@@ -1389,6 +1389,45 @@ static void race_hook_failing_every_attempt_is_not_retried(void **state)
 	close_and_finish(fx);
 }
 
+/* An on_socket hook that closes the connection (and counts). */
+static int closing_hook(iocx_socket_t sock, int family, void *user)
+{
+	struct fx *fx = user;
+
+	(void)sock;
+	(void)family;
+	fx->hooks++;
+	return iocx_close(fx->conn, IOCX_CLOSE_ABORT) == IOCX_OK ? 0 : 1;
+}
+
+static void race_hook_closing_the_connection_cancels_once(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = by_name(fx);
+	struct sockaddr_storage six[2] = { cfx_doc6(1), cfx_doc6(2) };
+
+	/* AAAA only (A never answers): no other event follows the one
+	 * that starts the attempt, so the close must be acted on by it. */
+	r.on_socket = closing_hook;
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
+	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
+	fake_pump(fx->e);
+	at(fx, 0);
+	/* The close is acted on once the step returns: the attempt whose
+	 * hook asked is cancelled and closed, no other starts, and the A
+	 * query is cancelled. */
+	assert_int_equal(sres_family(&fx->res, AF_INET)->cancels, 1);
+	assert_int_equal(fx->hooks, 1);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fake_sock(1)->cancels, 1);
+	assert_true(fake_sock(1)->closed);
+	at(fx, 1000);
+	assert_int_equal(nsocks(), 1);
+	assert_int_equal(fx->connects, 1);
+}
+
 /* ---- attempts paced by connect_rate ------------------------------------- */
 
 static void race_attempts_take_pacing_turns(void **state)
@@ -1558,6 +1597,7 @@ int main(void)
 		T(race_retry_total_deadline_in_backoff),
 		T(race_hook_runs_on_every_attempt_failure_fails_that_one),
 		T(race_hook_failing_every_attempt_is_not_retried),
+		T(race_hook_closing_the_connection_cancels_once),
 		cmocka_unit_test_setup_teardown(
 			race_attempts_take_pacing_turns, setup_rate10,
 			teardown),
