@@ -398,7 +398,13 @@ struct iocx_engine_options {
 	 * An attempt takes its turn when it really starts (opens its
 	 * socket); one that cannot start yet waits, oldest first, holding
 	 * its in-flight slot but no socket; a waiter that is closed or
-	 * expires takes no turn.  Wake-ups: Linux waits to the microsecond;
+	 * expires takes no turn.  Each attempt of a Happy Eyeballs race
+	 * takes a turn of its own (since 0.3.0): one whose turn has not come
+	 * waits (the attempts already started go on), even when it would
+	 * start at once because the others failed, and the Connection
+	 * Attempt Delay (attempt_delay_ms) before the next one runs from
+	 * when it really started; so below 1/attempt_delay_ms the rate
+	 * spaces a race's attempts.  Wake-ups: Linux waits to the microsecond;
 	 * Windows waits in whole milliseconds, ended by the system timer's
 	 * tick (by default about 15.6 ms; docs/windows.md "Pacing").  Where
 	 * the wait's granularity G is longer than 1/connect_rate, every
@@ -624,7 +630,8 @@ struct iocx_connect_result {
 	unsigned attempts;	/* connect attempts made, 1 without retries,
 				   at most retry.max_attempts (no bound
 				   with a total deadline and max_attempts
-				   0; by name: the addresses tried) */
+				   0); by name, each race counts one (see
+				   struct iocx_retry; since 0.3.0) */
 	/*
 	 * Windows: the wildcard-bound socket took SO_REUSE_UNICASTPORT
 	 * (Windows 10 and later; best effort), so its port was chosen at
@@ -642,10 +649,13 @@ struct iocx_connect_result {
 	 * returns; NULL (peer_len 0) when no address was tried.
 	 */
 	const struct sockaddr *peer;
-	uint64_t resolve_ns;	/* time spent resolving the host name, 0
-				   for a connect by address or numeric host */
+	uint64_t resolve_ns;	/* time spent resolving the host name,
+				   summed over every race; 0 for a connect
+				   by address or numeric host */
 	uint32_t peer_len;
-	unsigned addresses_tried;	/* distinct addresses attempted */
+	unsigned addresses_tried;	/* addresses attempted, summed over
+					   every race (one a later race tries
+					   again counts again); 1 by address */
 	/* Fields of later versions (zero here); 128 bytes in all. */
 	uint64_t reserved[8];
 };
@@ -732,6 +742,24 @@ enum iocx_payload_ownership {
  *    again, but there a fresh socket costs one socket() (it is not bound
  *    before its connect) against a backoff of 50 ms or more, and starts
  *    from a clean state (docs/architecture.md, "Same-socket retries").
+ *
+ * By host name (since 0.3.0), one attempt is one whole race: a
+ * resolution and the Happy Eyeballs attempts to its addresses
+ * (docs/names.md).  A race whose every attempt failed with one of the
+ * three failures above, or that found no address because resolution
+ * failed (IOCX_E_RESOLVE, also deadline_ms passing while it resolves),
+ * is raced again after the backoff, which holds no socket; a race with
+ * another failure among its attempts (a hook's IOCX_E_ABORTED, a socket
+ * that could not be made) or whose name does not exist (IOCX_E_NAME) is
+ * not.  Each race resolves the name again (through the engine's answer
+ * cache when resolve_cache is on and the answer's TTL still runs, so a
+ * crawler that wants the same addresses again turns the cache on), so
+ * a name whose addresses changed is raced with the new ones.  A name
+ * that resolved to a single address connects, and retries, exactly as
+ * by address.  A race reports only once all its attempts have closed;
+ * on_connect reports the last race's outcome (its last attempt's error),
+ * result.attempts the races made and addresses_tried the attempts of
+ * all of them.
  */
 struct iocx_retry {
 	unsigned max_attempts;		/* total attempts; 0 or 1 = one attempt */
@@ -768,20 +796,29 @@ enum iocx_connect_flags {
  * or (Windows) its completion port: the engine owns it.  A socket taken
  * from the recycle pool (options.recycle_sockets) is a fresh one for
  * this purpose: no socket whose connection had a hook is ever kept for
- * reuse.
+ * reuse.  By host name (since 0.3.0) it runs on the socket of every
+ * attempt of a race too (with the request's user), so the socket a race
+ * wins has seen it.
  *
  * Return 0 to go on.  Any other value fails the attempt with
  * IOCX_E_ABORTED and that value as its os_code; the socket is closed and
  * the attempt is not retried.  For the first attempt that failure is
  * returned by iocx_connect() itself (no callback follows); for a retry
- * it is reported to on_connect.
+ * it is reported to on_connect.  In a race it fails that attempt only:
+ * its connect is never issued, the next address is tried at once (at
+ * its pacing turn), and the race reports it only if no attempt connects
+ * and it was the last failure; a race with such a failure is not raced
+ * again (struct iocx_retry).
  *
  * Thread: the first attempt's hook runs on the thread calling
  * iocx_connect(), inside that call; a retry's on an engine worker (the
- * one that runs the backoff timer).  Never concurrently with the
- * connection's other callbacks.  In a retry's hook the connection may
- * be closed with iocx_close(): the attempt then ends with
- * IOCX_E_CANCELLED and its connect is never issued.
+ * one that runs the backoff timer); a race attempt's on the worker that
+ * handles the connection, never inside iocx_connect().  Never
+ * concurrently with the connection's other callbacks.  In a retry's
+ * hook the connection may be closed with iocx_close(): the attempt then
+ * ends with IOCX_E_CANCELLED and its connect is never issued.  In a
+ * race attempt's hook too, but there the attempt's connect is issued
+ * and then cancelled with the rest of the race.
  */
 typedef int (*iocx_socket_cb)(iocx_socket_t sock, int family, void *user);
 
@@ -889,8 +926,8 @@ struct iocx_connect_request {
 	uint32_t total_deadline_ms;
 	/*
 	 * Socket hook (see iocx_socket_cb), NULL = none; gets user.  A
-	 * connect by host name runs it only when it connects to a single
-	 * address, not on a race's attempts.
+	 * connect by host name runs it on every attempt's socket (since
+	 * 0.3.0).
 	 */
 	iocx_socket_cb on_socket;
 	/*
@@ -917,13 +954,17 @@ struct iocx_connect_request {
 	 * exactly one by address (payload in the handshake, retry policy).
 	 * deadline_ms bounds the resolution (IOCX_E_RESOLVE when it
 	 * passes) and each attempt; total_deadline_ms bounds everything
-	 * from iocx_connect() (admission wait, resolution, race; then every
-	 * query and attempt is cancelled and on_connect reports
-	 * IOCX_E_TIMEDOUT).  The retry policy is not applied to a race.
-	 * The request takes its in-flight slot (max_in_flight, queue_limit)
-	 * before it resolves; connect_rate paces a single-address connect
-	 * but not a race's attempts.  In the result, resolve_ns is the
-	 * resolution and latency_ns runs from the first attempt's socket.
+	 * from iocx_connect() (admission wait, resolution, race, retry
+	 * backoffs; then every query and attempt is cancelled and
+	 * on_connect reports IOCX_E_TIMEDOUT).  The retry policy races the
+	 * name again, from a fresh resolution, after a race whose attempts
+	 * all failed as it retries (struct iocx_retry), and on_socket runs
+	 * on every attempt (iocx_socket_cb); since 0.3.0.  The request
+	 * takes its in-flight slot (max_in_flight, queue_limit) before it
+	 * resolves; connect_rate paces every attempt of a race (see
+	 * connect_rate).  In the result, resolve_ns is the resolution and
+	 * latency_ns runs from the first attempt's socket (with retries,
+	 * the first race's: later resolutions and backoffs are inside it).
 	 * A failed race reports the last attempt's error; no address at
 	 * all gives IOCX_E_NAME or IOCX_E_RESOLVE.  A close or destroy at
 	 * any point cancels every query and attempt:

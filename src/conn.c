@@ -26,8 +26,9 @@
  * A connect by name, once it holds its slot, goes to RESOLVING, to
  * RACING once attempts run, and leaves both only through race_advance()
  * (race.h, docs/names.md): to CONNECTING (or PACED) for a single address,
- * to SENDING or OPEN with the winner's socket, or to SOCKET_CLOSED with
- * the failure.
+ * to SENDING or OPEN with the winner's socket, to RETRY_WAIT when the
+ * retry policy races again (its timer goes back to RESOLVING), or to
+ * SOCKET_CLOSED with the failure.
  *
  * docs/architecture.md has the full table.  conn_transition() is the only
  * function that changes state, always via set_state(), which asserts the
@@ -230,8 +231,8 @@ static void count_total_expiry(struct iocx_conn *c)
 	iocx__count(&iocx__counters(c->engine)->total_deadline_expiries, 1);
 }
 
-/* The three failures the retry policy covers. */
-static bool retryable(int status)
+/* See conn.h. */
+bool iocx__conn_retryable(int status)
 {
 	return status == IOCX_E_REFUSED || status == IOCX_E_NETUNREACH ||
 	       status == IOCX_E_TIMEDOUT;
@@ -291,7 +292,8 @@ static bool attempt_failed(struct iocx_conn *c, enum iocx_conn_state from,
 	struct iocx_engine *e = c->engine;
 
 	if (!c->total_expired &&
-	    (!retryable(status) || c->attempts >= iocx__conn_opts(c)->retry.max_attempts ||
+	    (!iocx__conn_retryable(status) ||
+	     c->attempts >= iocx__conn_opts(c)->retry.max_attempts ||
 	     close_wanted(c)))
 		return fail(c, from, status, os_code);
 	if (c->total_expired || total_due(c)) {
@@ -500,18 +502,21 @@ static int pace_or_start(struct iocx_conn *c, enum iocx_conn_state from)
 }
 
 /*
- * c holds an in-flight slot and has made no attempt: a connect by name
- * sends its queries (RESOLVING; the race opens sockets once addresses are
- * in), any other starts or paces its first attempt.  A retry (attempts
- * made) is always paced or started.  IOCX_OK, else as start_attempt(); a
- * resolver that could not start leaves the state from.
+ * c holds an in-flight slot: a connect by name sends its queries
+ * (RESOLVING; the race opens sockets once addresses are in), first or
+ * again after a failed race (each race is one attempt of the retry
+ * policy); any other, and a name that resolved to a single address (it
+ * connects, and retries, exactly as by address), starts or paces its
+ * attempt.  IOCX_OK, else as start_attempt(); a resolver that could not
+ * start leaves the state from.
  */
 static int go(struct iocx_conn *c, enum iocx_conn_state from)
 {
 	int rc;
 
-	if (!c->race || c->attempts)
+	if (!c->race || iocx__race_direct(c))
 		return pace_or_start(c, from);
+	c->attempts++;	/* also when no query can start */
 	set_state(c, from, CONN_RESOLVING);
 	rc = iocx__race_begin(c);
 	if (rc != IOCX_OK)
@@ -592,10 +597,43 @@ static void leave_queue(struct iocx_conn *c)
 }
 
 /*
+ * A race failed: every attempt failed, or the name gave no address.
+ * When each of its attempts failed as the retry policy retries (or no
+ * address came because resolution failed, IOCX_E_RESOLVE), attempts
+ * (races) remain and nobody asked to close, wait the policy's backoff in
+ * RETRY_WAIT (no socket, the one timer; go() races again, resolving the
+ * name anew); otherwise report the failure.
+ */
+static bool race_failed(struct iocx_conn *c, enum iocx_conn_state from,
+			int status, uint32_t os_code)
+{
+	struct iocx_engine *e = c->engine;
+
+	if (!iocx__race_retryable(c) || close_wanted(c) ||
+	    c->attempts >= iocx__conn_opts(c)->retry.max_attempts) {
+		set_state(c, from, CONN_SOCKET_CLOSED);
+		report(c, status, os_code);
+		return false;
+	}
+	if (total_due(c)) {
+		count_total_expiry(c);
+		set_state(c, from, CONN_SOCKET_CLOSED);
+		report(c, IOCX_E_TIMEDOUT, 0);
+		return false;
+	}
+	set_state(c, from, CONN_RETRY_WAIT);
+	iocx__count(&iocx__counters(e)->retries, 1);
+	arm_bounded(c, e->clock() + backoff_ns(c));
+	return false;
+}
+
+/*
  * A connect by name: step the race (race.c) and move on as it says.  The
  * one place RESOLVING and RACING are left, always through settle().  The
  * total deadline ends the race like a close, but reports
- * IOCX_E_TIMEDOUT and leaves the connection to the caller's close.
+ * IOCX_E_TIMEDOUT and leaves the connection to the caller's close.  A
+ * close asked for during the step (an attempt's on_socket hook may close
+ * the connection) is acted on at once.
  */
 static bool race_advance(struct iocx_conn *c)
 {
@@ -608,12 +646,14 @@ static bool race_advance(struct iocx_conn *c)
 
 	switch (iocx__race_step(c, closing || expired, &status, &os_code)) {
 	case RACE_WAIT:
-		return false;
+		break;
 	case RACE_RACING:
 		set_state(c, from, CONN_RACING);
-		return false;
+		break;
 	case RACE_DIRECT:
-		/* One address in all: exactly a connect by address. */
+		/* One address in all: exactly a connect by address, whose
+		 * attempt is the one go() counted for this race. */
+		c->attempts--;
 		rc = pace_or_start(c, from);
 		if (rc != IOCX_OK) {
 			set_state(c, c->state == from ? from : CONN_CONNECTING,
@@ -623,7 +663,6 @@ static bool race_advance(struct iocx_conn *c)
 		return false;
 	case RACE_WON:
 		/* The winner connected without the payload: it goes now. */
-		c->attempts = iocx__race_addresses_tried(c);
 		c->connected = true;
 		c->payload_sent = 0;
 		if (c->payload_len)
@@ -631,12 +670,8 @@ static bool race_advance(struct iocx_conn *c)
 				    (uint64_t)c->deadline_ms * 1000000u : 0);
 		return send_rest_or_report(c, from);
 	case RACE_FAILED:
-		c->attempts = iocx__race_addresses_tried(c);
-		set_state(c, from, CONN_SOCKET_CLOSED);
-		report(c, status, os_code);
-		return false;
+		return race_failed(c, from, status, os_code);
 	case RACE_CANCELLED:
-		c->attempts = iocx__race_addresses_tried(c);
 		set_state(c, from, CONN_SOCKET_CLOSED);
 		if (!closing) {
 			count_total_expiry(c);
@@ -646,6 +681,8 @@ static bool race_advance(struct iocx_conn *c)
 		report(c, IOCX_E_CANCELLED, 0);
 		return finish(c, CONN_SOCKET_CLOSED);
 	}
+	if (!closing && !expired && close_wanted(c))
+		return race_advance(c);
 	return false;
 }
 

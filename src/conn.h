@@ -471,6 +471,13 @@ int iocx__conn_spawn(struct iocx_conn *parent,
 		     void *user, struct iocx_conn **out);
 
 /*
+ * The failures the retry policy covers (struct iocx_retry): refused,
+ * unreachable network, timed out.  A race (race.c) is raced again only
+ * when each of its attempts failed with one of them.
+ */
+bool iocx__conn_retryable(int status);
+
+/*
  * socket.c.  Run c's on_socket hook on its freshly opened socket: IOCX_OK,
  * or IOCX_E_ABORTED with the hook's value in c->os_code (the socket is
  * still open; the caller closes it).

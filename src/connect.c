@@ -346,6 +346,9 @@ int iocx__conn_spawn(struct iocx_conn *parent,
 		.syn_rtt_ms = iocx__conn_opts(parent)->syn_rtt_ms,
 		.syn_retransmissions =
 			iocx__conn_opts(parent)->syn_retransmissions,
+		/* The hook runs on every attempt's socket (race.c gives it
+		 * the parent's user). */
+		.on_socket = iocx__conn_opts(parent)->on_socket,
 	};
 	int local_len = 0;
 	struct iocx_conn *c;

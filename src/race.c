@@ -14,9 +14,23 @@
  * Fields under "mailbox" are written by resolvers and attempts under
  * race->lock, a leaf lock; everything else is the parent's, under its
  * conn->lock.
+ *
+ * Rounds.  The retry policy may race a name again (conn.c): a race
+ * reports RACE_FAILED only once every query is answered and every
+ * attempt has closed, so nothing of it can arrive later, and the next
+ * race (iocx__race_begin again) starts from a clean slate with fresh
+ * queries.
+ *
+ * Pacing.  With connect_rate each attempt takes a pacing turn
+ * (admission.c) for the parent, which holds the in-flight slot: one whose
+ * turn has not come waits, the parent in the pacing FIFO (still RACING,
+ * its timer on the turn when it is the FIFO's head, else woken by the
+ * KICK of the head before it).  The Connection Attempt Delay runs from
+ * when the previous attempt really started.
  */
 #include <string.h>
 
+#include "admission.h"
 #include "engine.h"
 #include "histogram.h"
 #include "name_cache.h"
@@ -75,8 +89,18 @@ struct iocx_race {
 	uint64_t last_start;
 	uint64_t begun;			/* engine clock when the queries went */
 	uint64_t resolve_ns;		/* for the result (resolved()) */
-	unsigned addresses_tried;	/* for the result */
+	unsigned addresses_tried;	/* for the result, every race */
+	unsigned rounds;		/* races begun */
 	bool racing;
+	bool direct;			/* one address: connected to as by
+					   address */
+	bool resolve_expired;		/* deadline_ms passed while resolving:
+					   fails once the queries are back */
+	bool started_any;		/* an attempt started (in any race) */
+	bool pacing;			/* the next attempt waits for its
+					   pacing turn */
+	bool retry_ok;			/* every failure of this race is one
+					   the retry policy retries */
 	int fail_status;		/* the last failure, for the report */
 	uint32_t fail_os;
 	uint16_t port;
@@ -124,6 +148,7 @@ int iocx__race_create(struct iocx_conn *c, const char *host, uint16_t port)
 	r->last = -1;
 	r->port = port;
 	r->fail_status = IOCX_E_NAME;
+	r->retry_ok = true;
 	memcpy(r->host, host, len);
 	for (int i = 0; i < FAMILIES; i++) {
 		r->q[i].race = r;
@@ -196,6 +221,38 @@ static bool from_cache(struct iocx_race *r, struct iocx_conn *c, int i)
 	return true;
 }
 
+/*
+ * Forget the race before (RACE_FAILED: every query answered, every
+ * attempt closed and released, so nothing writes the mailbox any more)
+ * for the next one.  The totals for the result stay.
+ */
+static void new_round(struct iocx_race *r)
+{
+	iocx__mutex_lock(&r->lock);
+	for (int i = 0; i < FAMILIES; i++) {
+		r->ans[i].arrived = false;
+		r->ans[i].n = 0;
+		r->ans[i].status = IOCX_OK;
+		r->ans[i].os_code = 0;
+		r->started[i] = false;
+		r->cached[i] = false;
+		r->done[i] = false;
+		r->cancel_asked[i] = false;
+		r->done_at[i] = 0;
+		r->next[i] = 0;
+	}
+	memset(r->att, 0, r->natt * sizeof(r->att[0]));
+	iocx__mutex_unlock(&r->lock);
+	r->natt = 0;
+	r->last = -1;
+	r->last_start = 0;
+	r->racing = false;
+	r->resolve_expired = false;
+	r->fail_status = IOCX_E_NAME;
+	r->fail_os = 0;
+	r->retry_ok = true;
+}
+
 /* See race.h. */
 int iocx__race_begin(struct iocx_conn *c)
 {
@@ -204,6 +261,8 @@ int iocx__race_begin(struct iocx_conn *c)
 	int rc = IOCX_OK;
 	bool any = false;
 
+	if (r->rounds++ > 0)
+		new_round(r);
 	r->begun = c->engine->clock();
 	for (int i = 0; i < FAMILIES; i++) {
 		/* A local address of one family leaves only that family. */
@@ -375,6 +434,8 @@ static void take_mailbox(struct iocx_race *r, uint64_t now)
 			if (a->status != IOCX_OK) {
 				r->fail_status = a->status;
 				r->fail_os = a->os_code;
+				if (!iocx__conn_retryable(a->status))
+					r->retry_ok = false;
 			}
 		}
 		if (a->closed && !a->released) {
@@ -410,12 +471,31 @@ static void cancel_queries(struct iocx_race *r, struct iocx_conn *c)
 	}
 }
 
-/* Stop everything still running: queries and attempts. */
+/* Leave the pacing FIFO, where c waits for its next attempt's turn. */
+static void stop_pacing(struct iocx_race *r, struct iocx_conn *c)
+{
+	r->pacing = false;
+	if (c->pq_in)
+		iocx__admission_unpace(c->engine, c);
+}
+
+/* Stop everything still running: queries, attempts and a pacing wait. */
 static void stop_all(struct iocx_race *r, struct iocx_conn *c)
 {
 	cancel_queries(r, c);
 	for (unsigned k = 0; k < r->natt; k++)
 		close_attempt(&r->att[k]);
+	stop_pacing(r, c);
+}
+
+/* Every attempt started has closed and been released. */
+static bool all_released(const struct iocx_race *r)
+{
+	for (unsigned k = 0; k < r->natt; k++) {
+		if (!r->att[k].released)
+			return false;
+	}
+	return true;
 }
 
 static bool queries_out(const struct iocx_race *r)
@@ -483,6 +563,12 @@ static void start_attempt(struct iocx_race *r, struct iocx_conn *c,
 	r->last = i;
 	r->last_start = now;
 	r->addresses_tried++;
+	if (!r->started_any) {
+		/* latency_ns: from the first socket, after resolution and
+		 * any pacing wait, as for a connect by address. */
+		r->started_any = true;
+		c->t_start = now;
+	}
 	iocx__conn_ref(c);	/* the attempt's, until its close */
 	rc = iocx__conn_spawn(c, &r->ans[i].addrs[r->next[i]++],
 			      addr_len(family_of(i)), attempt_connected,
@@ -495,7 +581,28 @@ static void start_attempt(struct iocx_race *r, struct iocx_conn *c,
 		a->close_asked = true;
 		r->fail_status = rc;
 		r->fail_os = c->os_code;
+		if (!iocx__conn_retryable(rc))
+			r->retry_ok = false;
 	}
+}
+
+/*
+ * May the next attempt start now, at its pacing turn (always, unpaced)?
+ * If not, c waits in the pacing FIFO and *due is when to look again (0:
+ * the KICK of the waiter before it says).
+ */
+static bool take_turn(struct iocx_race *r, struct iocx_conn *c,
+		      uint64_t now, uint64_t *due)
+{
+	if (iocx__admission_pace(c->engine, c, now, due)) {
+		r->pacing = false;
+		return true;
+	}
+	if (!r->pacing) {
+		r->pacing = true;
+		iocx__count(&iocx__counters(c->engine)->paced, 1);
+	}
+	return false;
 }
 
 /* Resolution is over with exactly one address: connect to it directly. */
@@ -505,15 +612,17 @@ static void take_single(struct iocx_race *r, struct iocx_conn *c)
 
 	memcpy(&c->remote, &r->ans[i].addrs[0], sizeof(c->remote));
 	c->remote_len = addr_len(family_of(i));
-	r->addresses_tried = 1;
+	r->addresses_tried++;
 	r->next[i] = 1;
+	r->direct = true;
 }
 
 /* Resolution is over (addresses to try): note and record its time. */
 static void resolved(struct iocx_race *r, struct iocx_conn *c, uint64_t now)
 {
-	r->resolve_ns = now - r->begun;
-	iocx__hist_record(iocx__counters(c->engine)->resolve, r->resolve_ns);
+	r->resolve_ns += now - r->begun;
+	iocx__hist_record(iocx__counters(c->engine)->resolve,
+			  now - r->begun);
 }
 
 /* While RESOLVING: may the race start?  Sets *when for the next look. */
@@ -533,6 +642,26 @@ static bool may_start(struct iocx_race *r, struct iocx_conn *c,
 	return false;
 }
 
+/*
+ * The race is over without a winner: report its failure once nothing of
+ * it is left (every attempt closed and released, every query back), so a
+ * race the retry policy starts again finds a clean slate.  Until then
+ * verdict stands; each close and answer wakes c again.
+ */
+static enum iocx_race_verdict failed(struct iocx_race *r, struct iocx_conn *c,
+				     enum iocx_race_verdict verdict,
+				     int *status, uint32_t *os_code)
+{
+	if (!all_released(r) || queries_out(r)) {
+		wait_until(c, 0);
+		return verdict;
+	}
+	*status = r->fail_status;
+	*os_code = r->fail_os;
+	arm(c, 0);
+	return RACE_FAILED;
+}
+
 /* See race.h. */
 enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 				       int *status, uint32_t *os_code)
@@ -540,17 +669,14 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 	struct iocx_race *r = c->race;
 	uint64_t now = c->engine->clock();
 	uint64_t cad = (uint64_t)c->engine->opts.attempt_delay_ms * MS;
-	uint64_t deadline = resolve_deadline(c), when = 0;
+	uint64_t deadline = resolve_deadline(c), when = 0, due = 0;
 	enum iocx_race_verdict verdict = RACE_WAIT;
+	bool paced = false;
 
 	take_mailbox(r, now);
 	if (closing) {
 		stop_all(r, c);
-		for (unsigned k = 0; k < r->natt; k++) {
-			if (!r->att[k].released)
-				return RACE_WAIT;
-		}
-		if (queries_out(r))
+		if (!all_released(r) || queries_out(r))
 			return RACE_WAIT;
 		arm(c, 0);
 		return RACE_CANCELLED;
@@ -569,58 +695,91 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 		}
 		r->fail_status = IOCX_E_CANCELLED;	/* destroy took it */
 		r->fail_os = 0;
+		r->retry_ok = false;
 	}
 
-	if (!r->racing) {
+	if (!r->racing && !r->resolve_expired) {
 		bool all = r->done[0] && r->done[1];
+		size_t n = r->ans[0].n + r->ans[1].n;
 
-		if (all && r->ans[0].n + r->ans[1].n == 0) {
-			*status = r->fail_status;
-			*os_code = r->fail_os;
-			arm(c, 0);
-			return RACE_FAILED;
+		if (all && n == 0) {
+			/* A failed resolver may answer next time; a name
+			 * that does not exist will not. */
+			r->retry_ok = r->fail_status == IOCX_E_RESOLVE;
+			return failed(r, c, verdict, status, os_code);
 		}
-		if (all && r->ans[0].n + r->ans[1].n == 1) {
+		if (all && n == 1) {
 			take_single(r, c);
 			resolved(r, c, now);
 			arm(c, 0);
 			return RACE_DIRECT;
 		}
 		if (!all && !may_start(r, c, now, &when)) {
-			if (deadline && now >= deadline) {
-				cancel_queries(r, c);
-				*status = IOCX_E_RESOLVE;
-				*os_code = 0;
-				arm(c, 0);
-				return RACE_FAILED;
+			if (!deadline || now < deadline) {
+				wait_until(c, earliest(when, deadline));
+				return RACE_WAIT;
 			}
-			wait_until(c, earliest(when, deadline));
-			return RACE_WAIT;
+			/* deadline_ms passed while resolving: fail once
+			 * the cancelled queries are back (a resolver may
+			 * answer from inside cancel). */
+			r->resolve_expired = true;
+			cancel_queries(r, c);
+			take_mailbox(r, now);
+		} else {
+			r->racing = true;
+			resolved(r, c, now);
+			verdict = RACE_RACING;
 		}
-		r->racing = true;
-		resolved(r, c, now);
-		c->t_start = now;	/* latency_ns: from the first socket */
-		verdict = RACE_RACING;
+	}
+	if (r->resolve_expired) {
+		r->fail_status = IOCX_E_RESOLVE;
+		r->fail_os = 0;
+		r->retry_ok = true;
+		return failed(r, c, verdict, status, os_code);
 	}
 
-	/* Next attempt at once when none runs, else after the delay. */
+	/* Next attempt at once when none runs, else after the delay; each
+	 * at its pacing turn. */
 	while ((untried(r, 0) || untried(r, 1)) &&
-	       (running(r) == 0 || now >= r->last_start + cad))
+	       (running(r) == 0 || now >= r->last_start + cad)) {
+		if (!take_turn(r, c, now, &due)) {
+			paced = true;
+			break;
+		}
 		start_attempt(r, c, now);
+	}
 	if (queries_out(r) && deadline && now >= deadline)
 		cancel_queries(r, c);	/* the attempts go on */
-	if (running(r) == 0 && !queries_out(r)) {
-		*status = r->fail_status;
-		*os_code = r->fail_os;
-		arm(c, 0);
-		return RACE_FAILED;
-	}
-	if (running(r) && (untried(r, 0) || untried(r, 1)))
+	if (!paced && running(r) == 0 && !queries_out(r))
+		return failed(r, c, verdict, status, os_code);
+	if (paced)
+		when = due;	/* 0: the KICK of the waiter before */
+	else if (running(r) && (untried(r, 0) || untried(r, 1)))
 		when = r->last_start + cad;
 	if (queries_out(r) && !(deadline && now >= deadline))
 		when = earliest(when, deadline);
 	wait_until(c, when);
 	return verdict;
+}
+
+/* See race.h. */
+bool iocx__race_retryable(const struct iocx_conn *c)
+{
+	return c->race->retry_ok;
+}
+
+/* See race.h. */
+bool iocx__race_direct(const struct iocx_conn *c)
+{
+	return c->race->direct;
+}
+
+/* See race.h. */
+void *iocx__race_user(const struct iocx_conn *attempt)
+{
+	const struct attempt *a = attempt->user;
+
+	return a->race->parent->user;
 }
 
 /* See race.h. */

@@ -26,7 +26,9 @@ enum iocx_race_verdict {
 				   connect to it as by address */
 	RACE_WON,		/* c holds the winner's connected socket,
 				   c->remote its address */
-	RACE_FAILED,		/* report *status / *os_code */
+	RACE_FAILED,		/* every attempt failed (or no address):
+				   *status / *os_code; nothing of the race
+				   runs any more (iocx__race_retryable()) */
 	RACE_CANCELLED,		/* closed; all queries, attempts over */
 };
 
@@ -37,8 +39,11 @@ enum iocx_race_verdict {
 int iocx__race_create(struct iocx_conn *c, const char *host, uint16_t port);
 
 /*
- * Send the queries, with c->lock held, in CONN_RESOLVING.  IOCX_OK, or
- * the resolver's error when no query could start (nothing is then out).
+ * Send the queries, with c->lock held, in CONN_RESOLVING: the first race,
+ * or a new one after RACE_FAILED (the retry policy's next attempt, from
+ * a fresh resolution; the engine's cache answers if it holds the name).
+ * IOCX_OK, or the resolver's error when no query could start (nothing is
+ * then out).
  */
 int iocx__race_begin(struct iocx_conn *c);
 
@@ -51,9 +56,28 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 				       int *status, uint32_t *os_code);
 
 /*
+ * After RACE_FAILED: may the retry policy race again?  True when each
+ * attempt of the race failed with a failure the policy retries
+ * (iocx__conn_retryable()), or, with no address to try, resolution
+ * failed (IOCX_E_RESOLVE; never IOCX_E_NAME).
+ */
+bool iocx__race_retryable(const struct iocx_conn *c);
+
+/*
+ * The name resolved to one address (RACE_DIRECT): c connects to it, and
+ * retries, exactly as a connect by address.
+ */
+bool iocx__race_direct(const struct iocx_conn *c);
+
+/* The request's user, for the on_socket hook of attempt, a race's
+ * attempt (conn->child). */
+void *iocx__race_user(const struct iocx_conn *attempt);
+
+/*
  * For c's result (kept in the race, so a connect by address pays
- * nothing for them): the addresses tried, 1 for a connect by address,
- * and how long the name took to resolve, 0 by address.
+ * nothing for them): the addresses tried, over every race (1 for a
+ * connect by address), and how long the name took to resolve, summed
+ * over every race (0 by address).
  */
 unsigned iocx__race_addresses_tried(const struct iocx_conn *c);
 uint64_t iocx__race_resolve_ns(const struct iocx_conn *c);

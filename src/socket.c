@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "race.h"
 
 /* See conn.h. */
 int iocx__conn_socket_hook(struct iocx_conn *c)
@@ -24,8 +25,10 @@ int iocx__conn_socket_hook(struct iocx_conn *c)
 
 	if (!hook)
 		return IOCX_OK;
+	/* A race's attempt passes on the request's user, not its own. */
 	rc = hook(b->native ? b->native(c) : IOCX_INVALID_SOCKET,
-		  iocx__conn_family(c), c->user);
+		  iocx__conn_family(c),
+		  c->child ? iocx__race_user(c) : c->user);
 	if (rc == 0)
 		return IOCX_OK;
 	c->os_code = (uint32_t)rc;

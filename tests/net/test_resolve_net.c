@@ -3,7 +3,9 @@
  * against the tests' DNS responder on loopback (tests/net/dns_responder.c),
  * on io_uring and epoll: names resolve and race on real sockets,
  * NXDOMAIN gives IOCX_E_NAME, SERVFAIL and silence IOCX_E_RESOLVE, and a
- * close or destroy during resolution gives one IOCX_E_CANCELLED.  The
+ * close or destroy during resolution gives one IOCX_E_CANCELLED, and the
+ * retry policy races a name whose addresses refuse again, resolving it
+ * anew each time, with the on_socket hook on every attempt.  The
  * engine is pointed at the responder (dns_servers), so no query goes to
  * the machine's configured DNS server.
  */
@@ -16,6 +18,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "peer.h"
 #include "dns_responder.h"
@@ -348,6 +357,195 @@ static void resolve_cache_keeps_answer_for_its_ttl(void **state)
 	peer_assert_no_leak(f->live_none);
 }
 
+/*
+ * A port held on ::1 and 127.0.0.1 by sockets bound to it but not
+ * listening: the kernel answers a SYN there with a reset (a refusal),
+ * and nobody else can take the port.  The on_socket hook of the request
+ * counts the attempts' sockets and, on the listen_at-th, makes the held
+ * socket of that socket's family listen, before that attempt's connect
+ * goes out.
+ */
+struct held {
+	int fd[2];			/* [0] ::1, [1] 127.0.0.1 */
+	uint16_t port;
+	unsigned listen_at;		/* 0 = never */
+	atomic_uint hooks;
+	atomic_int listening;		/* index into fd, -1 = none */
+};
+
+static void held_close(struct held *h)
+{
+	for (int i = 0; i < 2; i++) {
+		if (h->fd[i] >= 0)
+			close(h->fd[i]);
+		h->fd[i] = -1;
+	}
+}
+
+/* Bind both on one port, trying a few ports; false if none worked. */
+static bool held_open(struct held *h, unsigned listen_at)
+{
+	h->listen_at = listen_at;
+	atomic_init(&h->hooks, 0);
+	atomic_init(&h->listening, -1);
+	for (int tries = 0; tries < 20; tries++) {
+		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+		struct sockaddr_in a4 = { .sin_family = AF_INET };
+		socklen_t len = sizeof(a6);
+		int one = 1;
+
+		a6.sin6_addr = in6addr_loopback;
+		a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		h->fd[0] = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		h->fd[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (h->fd[0] >= 0 && h->fd[1] >= 0 &&
+		    setsockopt(h->fd[0], IPPROTO_IPV6, IPV6_V6ONLY, &one,
+			       sizeof(one)) == 0 &&
+		    bind(h->fd[0], (struct sockaddr *)&a6, sizeof(a6)) == 0 &&
+		    getsockname(h->fd[0], (struct sockaddr *)&a6, &len) == 0) {
+			a4.sin_port = a6.sin6_port;
+			if (bind(h->fd[1], (struct sockaddr *)&a4,
+				 sizeof(a4)) == 0) {
+				h->port = ntohs(a6.sin6_port);
+				return true;
+			}
+		}
+		held_close(h);
+	}
+	return false;
+}
+
+static int listen_on_hook(iocx_socket_t sock, int family, void *user)
+{
+	struct peer_rec *r = user;
+	struct held *h = r->ctx;
+	unsigned n = atomic_fetch_add(&h->hooks, 1) + 1;
+	int i = family == AF_INET6 ? 0 : 1;
+
+	(void)sock;
+	if (n == h->listen_at && listen(h->fd[i], 16) == 0)
+		atomic_store(&h->listening, i);
+	return 0;
+}
+
+/* Keeps result.attempts, addresses_tried and the peer's family. */
+static void keep_result(struct peer_rec *r, iocx_conn *conn,
+			const struct iocx_connect_result *res)
+{
+	(void)conn;
+	r->hook_rc[0] = (int)res->attempts;
+	r->hook_rc[1] = (int)res->addresses_tried;
+	r->hook_rc[2] = res->peer ? res->peer->sa_family : 0;
+}
+
+/* A request for HOST:h->port retried up to max races, 20 ms apart. */
+static iocx_conn *start_retried(struct fx *f, struct held *h, unsigned max,
+				const void *payload, size_t len)
+{
+	struct iocx_connect_request req;
+	iocx_conn *conn = NULL;
+
+	peer_req_host(&req, HOST, h->port, &f->rec);
+	req.payload = payload;
+	req.payload_len = len;
+	req.on_socket = listen_on_hook;
+	req.retry.max_attempts = max;
+	req.retry.backoff_initial_ms = 20;
+	req.retry.backoff_max_ms = 20;
+	f->rec.ctx = h;
+	f->rec.on_connect_hook = keep_result;
+	script(f, DNS_AAAA, DNS_NOERROR, 0, "::1");
+	script(f, DNS_A, DNS_NOERROR, 0, "127.0.0.1");
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	return conn;
+}
+
+/* Accept the one connection on fd and read exactly len bytes of it. */
+static void read_once(int fd, unsigned char *buf, size_t len)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t got = 0;
+	int s;
+
+	assert_int_equal(poll(&p, 1, PEER_TIMEOUT_MS), 1);
+	s = accept(fd, NULL, NULL);
+	assert_true(s >= 0);
+	p.fd = s;
+	while (got < len) {
+		ssize_t n;
+
+		assert_int_equal(poll(&p, 1, PEER_TIMEOUT_MS), 1);
+		n = recv(s, buf + got, len - got, 0);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	close(s);
+}
+
+static void resolve_race_retried_until_a_listener_appears(void **state)
+{
+	static const char payload[] = "raced three times";
+	unsigned char got[sizeof(payload)];
+	struct fx *f = *state;
+	struct held h;
+	struct iocx_stats s;
+	iocx_conn *conn;
+	int i;
+
+	if (!peer_ipv6_available())
+		skip();
+	assert_true(held_open(&h, 5));
+	conn = start_retried(f, &h, 3, payload, sizeof(payload));
+	peer_assert_wait(&f->trk, 1, 0, PEER_SLOW_TIMEOUT_MS);
+	assert_int_equal(f->rec.status, IOCX_OK);
+	/* Two races refused on both addresses, the third connected on the
+	 * socket whose hook made its address listen. */
+	assert_int_equal(f->rec.hook_rc[0], 3);
+	assert_true(f->rec.hook_rc[1] >= 5);
+	assert_int_equal(atomic_load(&h.hooks), (unsigned)f->rec.hook_rc[1]);
+	i = atomic_load(&h.listening);
+	assert_true(i == 0 || i == 1);
+	assert_int_equal(f->rec.hook_rc[2], i == 0 ? AF_INET6 : AF_INET);
+	/* Every race asked the responder again: the first two both
+	 * families (they failed only once both were answered). */
+	assert_true(dns_queries(f->dns, DNS_AAAA) >= 2);
+	assert_true(dns_queries(f->dns, DNS_A) >= 2);
+	assert_true(dns_queries(f->dns, DNS_AAAA) +
+		    dns_queries(f->dns, DNS_A) >= 5);
+	assert_int_equal(iocx_engine_stats(f->engine, &s), IOCX_OK);
+	assert_int_equal(s.retries, 2);
+	/* The payload went out once, on the winner. */
+	read_once(h.fd[i], got, sizeof(payload));
+	assert_memory_equal(got, payload, sizeof(payload));
+	finish(f, conn, IOCX_OK);
+	held_close(&h);
+	peer_assert_no_leak(f->live0);
+}
+
+static void resolve_race_retries_stop_at_max_attempts(void **state)
+{
+	struct fx *f = *state;
+	struct held h;
+	struct iocx_stats s;
+	iocx_conn *conn;
+
+	if (!peer_ipv6_available())
+		skip();
+	assert_true(held_open(&h, 0));
+	conn = start_retried(f, &h, 2, NULL, 0);
+	finish(f, conn, IOCX_E_REFUSED);
+	assert_int_equal(f->rec.hook_rc[0], 2);
+	assert_int_equal(f->rec.hook_rc[1], 4);
+	assert_int_equal(atomic_load(&h.hooks), 4);
+	assert_int_equal(dns_queries(f->dns, DNS_AAAA), 2);
+	assert_int_equal(dns_queries(f->dns, DNS_A), 2);
+	assert_int_equal(iocx_engine_stats(f->engine, &s), IOCX_OK);
+	assert_int_equal(s.retries, 1);
+	assert_int_equal(s.connects_failed, 1);
+	held_close(&h);
+	peer_assert_no_leak(f->live0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -362,6 +560,8 @@ int main(void)
 		T(resolve_destroy_during_resolution_cancels_once),
 		T(resolve_thousand_names_asks_each_once),
 		T(resolve_cache_keeps_answer_for_its_ttl),
+		T(resolve_race_retried_until_a_listener_appears),
+		T(resolve_race_retries_stop_at_max_attempts),
 	};
 #undef T
 

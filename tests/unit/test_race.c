@@ -4,7 +4,9 @@
  * interleaving of families, the Connection Attempt Delay, the first
  * success winning, losers cancelled and closed, the first payload only on
  * the winner, resolution failures, and close or destroy during resolution
- * and during the race giving one IOCX_E_CANCELLED.  The allocator goes to
+ * and during the race giving one IOCX_E_CANCELLED, the retry policy over
+ * whole races, the on_socket hook on every attempt and attempts paced by
+ * connect_rate.  The allocator goes to
  * cmocka's heap and the fake refuses an engine_fini with sockets open or
  * events queued, so a leak of either fails the test.
  */
@@ -46,6 +48,12 @@ struct fx {
 	uint64_t connect_ms;	/* clock when on_connect ran */
 	struct sockaddr_storage peer;	/* result.peer, copied */
 	void *sentinel;
+	/* on_socket hook: calls, the families and users it saw, and what
+	 * the n-th call returns (0 beyond the array). */
+	unsigned hooks;
+	int hook_family[8];
+	void *hook_user[8];
+	int hook_rc[8];
 };
 
 static struct fx the_fx;
@@ -85,7 +93,7 @@ static int group_setup(void **state)
 }
 
 static int setup_with(void **state, int prefer, unsigned max_in_flight,
-		      uint32_t cache, uint32_t ttl_max)
+		      uint32_t cache, uint32_t ttl_max, uint32_t rate)
 {
 	struct fx *fx = &the_fx;
 	struct iocx_engine_options o;
@@ -100,6 +108,7 @@ static int setup_with(void **state, int prefer, unsigned max_in_flight,
 	o.max_in_flight = max_in_flight;
 	o.resolve_cache = cache;
 	o.resolve_cache_ttl_max = ttl_max;
+	o.connect_rate = rate;
 	if (cfx_engine_create(&o, &fx->e) != IOCX_OK)
 		return -1;
 	fake_now = T0;
@@ -114,29 +123,35 @@ static int setup_with(void **state, int prefer, unsigned max_in_flight,
 
 static int setup(void **state)
 {
-	return setup_with(state, 0, 0, 0, 0);
+	return setup_with(state, 0, 0, 0, 0, 0);
 }
 
 static int setup_prefer4(void **state)
 {
-	return setup_with(state, AF_INET, 0, 0, 0);
+	return setup_with(state, AF_INET, 0, 0, 0, 0);
 }
 
 static int setup_cap1(void **state)
 {
-	return setup_with(state, 0, 1, 0, 0);
+	return setup_with(state, 0, 1, 0, 0, 0);
 }
 
 /* A cache of 8 answers. */
 static int setup_cache(void **state)
 {
-	return setup_with(state, 0, 0, 8, 0);
+	return setup_with(state, 0, 0, 8, 0, 0);
 }
 
 /* A cache of 8 answers, each kept at most 10 s. */
 static int setup_cache_ttl10(void **state)
 {
-	return setup_with(state, 0, 0, 8, 10);
+	return setup_with(state, 0, 0, 8, 10, 0);
+}
+
+/* connect_rate 10/s: a pacing turn every 100 ms, burst 1. */
+static int setup_rate10(void **state)
+{
+	return setup_with(state, 0, 0, 0, 0, 10);
 }
 
 static int teardown(void **state)
@@ -1083,6 +1098,443 @@ static void engine_create_rejects_resolve_cache_above_max(void **state)
 	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
 }
 
+/* ---- the retry policy over whole races ---------------------------------- */
+
+/* The on_socket hook: records each call, returns the scripted value. */
+static int hook(iocx_socket_t sock, int family, void *user)
+{
+	struct fx *fx = &the_fx;
+	unsigned n = fx->hooks++;
+
+	(void)sock;
+	if (n >= 8)
+		return 0;
+	fx->hook_family[n] = family;
+	fx->hook_user[n] = user;
+	return fx->hook_rc[n];
+}
+
+/* A request for HOST with the recorder callbacks; the test adds more. */
+static struct iocx_connect_request by_name(struct fx *fx)
+{
+	struct iocx_connect_request r = {
+		.host = HOST,
+		.port = PORT,
+		.on_connect = on_connect,
+		.on_close = on_close,
+		.user = fx,
+	};
+
+	return r;
+}
+
+/* r, retried up to max races after a backoff drawn from 50..100 ms. */
+static void start_retried(struct fx *fx, struct iocx_connect_request *r,
+			  unsigned max)
+{
+	r->retry.max_attempts = max;
+	r->retry.backoff_initial_ms = 100;
+	r->retry.backoff_max_ms = 100;
+	assert_int_equal(iocx_connect(fx->e, r, &fx->conn), IOCX_OK);
+	fake_pump(fx->e);
+}
+
+/* The first race at 0 ms (one address per family): both attempts are
+ * refused at 10 ms, the second at once after the first. */
+static void first_race_refused(struct fx *fx, unsigned first_id)
+{
+	at(fx, 0);
+	sock_to(first_id, cfx_doc6(1));
+	at(fx, 10);
+	complete(fx, first_id, IOCX_E_REFUSED);
+	sock_to(first_id + 1, cfx_doc4(1));
+	complete(fx, first_id + 1, IOCX_E_REFUSED);
+	assert_true(fake_sock(first_id)->closed);
+	assert_true(fake_sock(first_id + 1)->closed);
+}
+
+/* A request retried up to max races whose first race was refused. */
+static void refused_once(struct fx *fx, unsigned max)
+{
+	struct iocx_connect_request r = by_name(fx);
+
+	answer_dual(fx, 0, 0);
+	start_retried(fx, &r, max);
+	first_race_refused(fx, 1);
+}
+
+static void race_retry_races_again_after_backoff(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_stats s;
+
+	refused_once(fx, 3);
+	/* Failed, but a race is left: no report, no socket, a backoff of
+	 * 50..100 ms from the failure at 10 ms. */
+	assert_int_equal(fx->connects, 0);
+	at(fx, 59);
+	assert_int_equal(starts(fx, AF_INET6), 1);
+	assert_int_equal(nsocks(), 2);
+	at(fx, 110);
+	/* The next race resolves the name again. */
+	assert_int_equal(starts(fx, AF_INET6), 2);
+	assert_int_equal(starts(fx, AF_INET), 2);
+	at(fx, 110);		/* their answers */
+	assert_int_equal(nsocks(), 3);
+	sock_to(3, cfx_doc6(1));
+	at(fx, 120);
+	complete(fx, 3, IOCX_OK);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.attempts, 2);	/* races */
+	assert_int_equal(fx->result.addresses_tried, 3);
+	/* From the first race's first socket, backoff included. */
+	assert_int_equal(fx->result.latency_ns, 120 * MS);
+	assert_true(fake_sock(3)->adopted);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.retries, 1);
+	assert_int_equal(s.connects_ok, 1);
+	close_and_finish(fx);
+}
+
+static void race_retry_stops_at_max_attempts_with_last_error(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_stats s;
+
+	refused_once(fx, 2);
+	at(fx, 110);
+	at(fx, 110);
+	complete(fx, sock_to(3, cfx_doc6(1)), IOCX_E_NETUNREACH);
+	complete(fx, sock_to(4, cfx_doc4(1)), IOCX_E_REFUSED);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_REFUSED);
+	assert_int_equal(fx->result.os_code, 10061);
+	assert_int_equal(fx->result.attempts, 2);
+	assert_int_equal(fx->result.addresses_tried, 4);
+	for (unsigned id = 1; id <= 4; id++)
+		assert_true(fake_sock(id)->closed);
+	at(fx, 2000);
+	assert_int_equal(nsocks(), 4);
+	assert_int_equal(starts(fx, AF_INET6), 2);
+	assert_int_equal(starts(fx, AF_INET), 2);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.retries, 1);
+	assert_int_equal(s.in_flight, 0);
+	close_and_finish(fx);
+	assert_int_equal(fx->connects, 1);
+}
+
+static void race_retry_not_after_nxdomain(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = by_name(fx);
+
+	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
+	sres_answer(&fx->res, AF_INET, 5, IOCX_E_NAME, 3, NULL, 0);
+	start_retried(fx, &r, 3);
+	at(fx, 5);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_NAME);
+	assert_int_equal(fx->result.attempts, 1);
+	at(fx, 2000);
+	assert_int_equal(starts(fx, AF_INET6), 1);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	close_and_finish(fx);
+}
+
+static void race_retry_resolves_again_after_resolver_failure(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = by_name(fx);
+
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_E_SYSTEM, 2, NULL, 0);
+	sres_answer(&fx->res, AF_INET, 0, IOCX_E_SYSTEM, 2, NULL, 0);
+	start_retried(fx, &r, 2);
+	at(fx, 0);
+	assert_int_equal(fx->connects, 0);	/* IOCX_E_RESOLVE: retried */
+	assert_int_equal(nsocks(), 0);
+	answer_dual(fx, 0, 0);			/* the resolver recovers */
+	at(fx, 100);
+	at(fx, 100);
+	assert_int_equal(starts(fx, AF_INET6), 2);
+	complete(fx, sock_to(1, cfx_doc6(1)), IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.attempts, 2);
+	assert_int_equal(fx->result.addresses_tried, 1);
+	close_and_finish(fx);
+}
+
+static void race_retry_close_in_backoff_cancels_once(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_stats s;
+
+	refused_once(fx, 3);
+	at(fx, 30);
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_OK);
+	at(fx, 2000);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(starts(fx, AF_INET6), 1);
+	assert_int_equal(nsocks(), 2);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(s.open, 0);
+	assert_int_equal(s.connects_cancelled, 1);
+}
+
+static void race_retry_destroy_in_backoff_cancels_once(void **state)
+{
+	struct fx *fx = *state;
+
+	refused_once(fx, 3);
+	at(fx, 30);
+	assert_int_equal(iocx_engine_destroy(fx->e), IOCX_OK);
+	fx->e = NULL;
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fx->reason, IOCX_E_SHUTDOWN);
+	assert_int_equal(nsocks(), 2);
+}
+
+static void race_retry_total_deadline_in_backoff(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = by_name(fx);
+	struct iocx_stats s;
+
+	/* No attempt limit with a total deadline; a backoff of 0.5..1 s. */
+	r.total_deadline_ms = 300;
+	r.retry.backoff_initial_ms = 1000;
+	answer_dual(fx, 0, 0);
+	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
+	fake_pump(fx->e);
+	first_race_refused(fx, 1);
+	at(fx, 299);
+	assert_int_equal(fx->connects, 0);
+	at(fx, 300);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_TIMEDOUT);
+	assert_int_equal(fx->result.os_code, 0);
+	assert_int_equal(fx->result.attempts, 1);
+	assert_int_equal(starts(fx, AF_INET6), 1);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.total_deadline_expiries, 1);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(fx->closes, 0);
+	close_and_finish(fx);
+	assert_int_equal(fx->connects, 1);
+}
+
+/* ---- the on_socket hook on every attempt -------------------------------- */
+
+static void race_hook_runs_on_every_attempt_failure_fails_that_one(
+	void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = by_name(fx);
+
+	r.on_socket = hook;
+	fx->hook_rc[0] = 42;	/* refuse the IPv6 attempt's socket */
+	answer_dual(fx, 0, 0);
+	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
+	fake_pump(fx->e);
+	at(fx, 0);
+	/* Closed without a connect; the IPv4 attempt started at once. */
+	assert_int_equal(fx->hooks, 2);
+	assert_int_equal(fx->hook_family[0], AF_INET6);
+	assert_int_equal(fx->hook_family[1], AF_INET);
+	assert_ptr_equal(fx->hook_user[0], fx);
+	assert_ptr_equal(fx->hook_user[1], fx);
+	assert_int_equal(fake_count(FAKE_CONNECT, 1), 0);
+	assert_true(fake_sock(1)->closed);
+	assert_int_equal(fake_count(FAKE_CONNECT, 2), 1);
+	assert_int_equal(fx->connects, 0);
+	complete(fx, sock_to(2, cfx_doc4(1)), IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.addresses_tried, 2);
+	assert_int_equal(fx->peer.ss_family, AF_INET);
+	close_and_finish(fx);
+	assert_int_equal(fx->hooks, 2);
+}
+
+static void race_hook_failing_every_attempt_is_not_retried(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = by_name(fx);
+
+	r.on_socket = hook;
+	fx->hook_rc[0] = 42;
+	fx->hook_rc[1] = 43;
+	answer_dual(fx, 0, 0);
+	start_retried(fx, &r, 3);
+	at(fx, 0);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_ABORTED);
+	assert_int_equal(fx->result.os_code, 43);
+	assert_int_equal(fx->result.attempts, 1);
+	assert_int_equal(fx->result.addresses_tried, 2);
+	assert_int_equal(fake_count(FAKE_CONNECT, 1), 0);
+	assert_int_equal(fake_count(FAKE_CONNECT, 2), 0);
+	assert_true(fake_sock(1)->closed && fake_sock(2)->closed);
+	at(fx, 2000);
+	assert_int_equal(starts(fx, AF_INET6), 1);
+	assert_int_equal(fx->hooks, 2);
+	close_and_finish(fx);
+}
+
+/* An on_socket hook that closes the connection (and counts). */
+static int closing_hook(iocx_socket_t sock, int family, void *user)
+{
+	struct fx *fx = user;
+
+	(void)sock;
+	(void)family;
+	fx->hooks++;
+	return iocx_close(fx->conn, IOCX_CLOSE_ABORT) == IOCX_OK ? 0 : 1;
+}
+
+static void race_hook_closing_the_connection_cancels_once(void **state)
+{
+	struct fx *fx = *state;
+	struct iocx_connect_request r = by_name(fx);
+	struct sockaddr_storage six[2] = { cfx_doc6(1), cfx_doc6(2) };
+
+	/* AAAA only (A never answers): no other event follows the one
+	 * that starts the attempt, so the close must be acted on by it. */
+	r.on_socket = closing_hook;
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
+	assert_int_equal(iocx_connect(fx->e, &r, &fx->conn), IOCX_OK);
+	fake_pump(fx->e);
+	at(fx, 0);
+	/* The close is acted on once the step returns: the attempt whose
+	 * hook asked is cancelled and closed, no other starts, and the A
+	 * query is cancelled. */
+	assert_int_equal(sres_family(&fx->res, AF_INET)->cancels, 1);
+	assert_int_equal(fx->hooks, 1);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_int_equal(fake_sock(1)->cancels, 1);
+	assert_true(fake_sock(1)->closed);
+	at(fx, 1000);
+	assert_int_equal(nsocks(), 1);
+	assert_int_equal(fx->connects, 1);
+}
+
+/* ---- attempts paced by connect_rate ------------------------------------- */
+
+static void race_attempts_take_pacing_turns(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage six[2] = { cfx_doc6(1), cfx_doc6(2) };
+	struct sockaddr_storage four[2] = { cfx_doc4(1), cfx_doc4(2) };
+	struct iocx_stats s;
+
+	sres_answer(&fx->res, AF_INET6, 0, IOCX_OK, 0, six, 2);
+	sres_answer(&fx->res, AF_INET, 0, IOCX_OK, 0, four, 2);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	sock_to(1, six[0]);
+	at(fx, 10);
+	complete(fx, 1, IOCX_E_REFUSED);
+	/* The next attempt would start at once, but its turn is at 100. */
+	assert_int_equal(nsocks(), 1);
+	assert_ptr_equal(fx->e->admission.pq.head, fx->conn);
+	at(fx, 99);
+	assert_int_equal(nsocks(), 1);
+	at(fx, 100);
+	sock_to(2, four[0]);
+	assert_null(fx->e->admission.pq.head);
+	/* The attempt delay runs from that real start: 350, not 250. */
+	at(fx, 349);
+	assert_int_equal(nsocks(), 2);
+	at(fx, 350);
+	sock_to(3, six[1]);
+	at(fx, 600);
+	sock_to(4, four[1]);
+	complete(fx, 4, IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.addresses_tried, 4);
+	assert_int_equal(fx->result.latency_ns, 600 * MS);
+	assert_int_equal(iocx_engine_stats(fx->e, &s), IOCX_OK);
+	assert_int_equal(s.paced, 1);
+	close_and_finish(fx);
+}
+
+/* The connect by address of race_attempt_waits_behind_... */
+static void other_on_connect(iocx_conn *c,
+			     const struct iocx_connect_result *r, void *user)
+{
+	int *status = user;
+
+	(void)c;
+	*status = r->status;
+}
+
+static void race_attempt_waits_behind_a_connect_by_address(void **state)
+{
+	struct fx *fx = *state;
+	struct sockaddr_storage to = with_port(cfx_doc4(9));
+	int other_status = 1;
+	struct iocx_connect_request other = {
+		.remote = (const struct sockaddr *)&to,
+		.remote_len = sizeof(struct sockaddr_in),
+		.on_connect = other_on_connect,
+		.user = &other_status,
+	};
+	iocx_conn *by_addr;
+
+	/* The connect by address takes the turn at 0 ms. */
+	assert_int_equal(iocx_connect(fx->e, &other, &by_addr), IOCX_OK);
+	assert_int_equal(nsocks(), 1);
+	answer_dual(fx, 0, 0);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	assert_int_equal(nsocks(), 1);
+	at(fx, 99);
+	assert_int_equal(nsocks(), 1);
+	at(fx, 100);
+	sock_to(2, cfx_doc6(1));
+	at(fx, 349);
+	assert_int_equal(nsocks(), 2);
+	at(fx, 350);
+	complete(fx, sock_to(3, cfx_doc4(1)), IOCX_OK);
+	assert_int_equal(fx->result.status, IOCX_OK);
+	assert_int_equal(fx->result.latency_ns, 250 * MS);
+	assert_true(fake_sock(2)->closed);
+	close_and_finish(fx);
+	assert_int_equal(iocx_close(by_addr, IOCX_CLOSE_ABORT), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(other_status, IOCX_E_CANCELLED);
+}
+
+static void race_close_while_waiting_for_turn(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_dual(fx, 0, 0);
+	start(fx, NULL, 0, 0);
+	at(fx, 0);
+	at(fx, 10);
+	complete(fx, 1, IOCX_E_REFUSED);
+	assert_ptr_equal(fx->e->admission.pq.head, fx->conn);
+	assert_int_equal(iocx_close(fx->conn, IOCX_CLOSE_ABORT), IOCX_OK);
+	fake_pump(fx->e);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->closes, 1);
+	assert_null(fx->e->admission.pq.head);
+	at(fx, 500);
+	assert_int_equal(nsocks(), 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1136,6 +1588,25 @@ int main(void)
 			resolve_cache_close_during_cached_answer_cancels_once,
 			setup_cache, teardown),
 		T(engine_create_rejects_resolve_cache_above_max),
+		T(race_retry_races_again_after_backoff),
+		T(race_retry_stops_at_max_attempts_with_last_error),
+		T(race_retry_not_after_nxdomain),
+		T(race_retry_resolves_again_after_resolver_failure),
+		T(race_retry_close_in_backoff_cancels_once),
+		T(race_retry_destroy_in_backoff_cancels_once),
+		T(race_retry_total_deadline_in_backoff),
+		T(race_hook_runs_on_every_attempt_failure_fails_that_one),
+		T(race_hook_failing_every_attempt_is_not_retried),
+		T(race_hook_closing_the_connection_cancels_once),
+		cmocka_unit_test_setup_teardown(
+			race_attempts_take_pacing_turns, setup_rate10,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			race_attempt_waits_behind_a_connect_by_address,
+			setup_rate10, teardown),
+		cmocka_unit_test_setup_teardown(
+			race_close_while_waiting_for_turn, setup_rate10,
+			teardown),
 	};
 #undef T
 
