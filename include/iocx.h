@@ -391,16 +391,24 @@ struct iocx_engine_options {
 	 * ceil(connect_rate * t) + connect_burst starts (connect_rate * t
 	 * + connect_burst when t is a whole number of intervals), and the
 	 * rate holds while the engine wakes less than 1/connect_rate late.
-	 * An attempt takes its turn when it really starts (opens its
-	 * socket); one that cannot start yet waits, oldest first, holding
-	 * its in-flight slot but no socket; a waiter that is closed or
-	 * expires takes no turn.  Wake-ups: Linux waits to the microsecond;
-	 * Windows waits in whole milliseconds, ended by the system timer's
-	 * tick (by default about 15.6 ms; docs/windows.md "Pacing").  Where
-	 * the wait's granularity G is longer than 1/connect_rate, every
-	 * wake-up is a stall and at most connect_burst attempts start per
-	 * wake-up: choose connect_burst > connect_rate * G there to keep
-	 * the rate.  0 = unpaced.
+	 * An attempt takes its turn when it really starts: its start is
+	 * the engine's clock reading the turn was decided on, right before
+	 * its socket is opened, and its latency_ns counts from that same
+	 * reading: the bound above holds exactly for these starts,
+	 * whatever the worker's lateness (a program sees one as its
+	 * on_connect's clock minus latency_ns, late by the time between
+	 * the engine's reading and its own, never early).  The socket
+	 * follows its start by the time socket creation takes; nothing
+	 * bounds that time (a preempted thread), so the bound is the
+	 * starts', not the sockets'.  One that cannot start yet waits,
+	 * oldest first, holding its in-flight slot but no socket; a waiter
+	 * that is closed or expires takes no turn.  Wake-ups: Linux waits
+	 * to the microsecond; Windows waits in whole milliseconds, ended by
+	 * the system timer's tick (by default about 15.6 ms;
+	 * docs/windows.md "Pacing").  Where the wait's granularity G is
+	 * longer than 1/connect_rate, every wake-up is a stall and at most
+	 * connect_burst attempts start per wake-up: choose connect_burst >
+	 * connect_rate * G there to keep the rate.  0 = unpaced.
 	 */
 	uint32_t connect_rate;
 	uint32_t connect_burst;
@@ -602,7 +610,8 @@ struct iocx_connect_result {
 				   ConnectEx's lpdwBytesSent): payload_len
 				   on success, 0..payload_len on failure */
 	uint64_t latency_ns;	/* from just before the first attempt's
-				   socket creation (after any admission
+				   socket creation (the reading its pacing
+				   turn was decided on; after any admission
 				   queue, pacing wait or name resolution;
 				   from iocx_connect when no attempt
 				   started) to just before on_connect */
@@ -1271,7 +1280,7 @@ struct iocx_stats {
 	/* Requests total_deadline_ms ended (on_connect IOCX_E_TIMEDOUT). */
 	uint64_t total_deadline_expiries;
 	uint64_t queued;		/* connects that waited in the queue */
-	uint64_t paced;			/* attempts that waited for a token */
+	uint64_t paced;			/* attempts that waited for a turn */
 	/*
 	 * Windows: retries whose ConnectEx went out on the socket of the
 	 * attempt before (see struct iocx_retry), and kept sockets the OS
