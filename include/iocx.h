@@ -71,12 +71,14 @@ extern "C" {
  * minor release may add functions, codes, flags and fields carved from a
  * struct's reserved tail, never moving, resizing or removing anything;
  * anything else is a new major version (and a new shared-library
- * soname), also while MAJOR is 0.
+ * soname), also while MAJOR is 0.  A declaration added after 0.2.0 says
+ * "Since 0.3.0." (or later) in its comment; the others are in 0.2.0.
+ * What changed between releases: docs/releases.md.
  */
 #define IOCX_VERSION_MAJOR 0
-#define IOCX_VERSION_MINOR 2
+#define IOCX_VERSION_MINOR 3
 #define IOCX_VERSION_PATCH 0
-#define IOCX_VERSION_STRING "0.2.0"
+#define IOCX_VERSION_STRING "0.3.0"
 /* 0xMMmmpp: MAJOR, MINOR and PATCH in one comparable number. */
 #define IOCX_VERSION_NUMBER \
 	((IOCX_VERSION_MAJOR << 16) | (IOCX_VERSION_MINOR << 8) | \
@@ -95,7 +97,7 @@ typedef struct iocx_conn iocx_conn;
 
 /*
  * The OS socket of a connection: a SOCKET on Windows, a file descriptor
- * elsewhere.  IOCX_INVALID_SOCKET is never a valid one.
+ * elsewhere.  IOCX_INVALID_SOCKET is never a valid one.  Since 0.3.0.
  */
 #ifdef _WIN32
 typedef SOCKET iocx_socket_t;
@@ -142,6 +144,7 @@ enum iocx_error {
 	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
 	IOCX_E_IDLE = -24,		/* closed by the idle watchdog */
 	IOCX_E_NOFILE = -25,		/* out of descriptors or sockets */
+	/* -26 .. -29: Since 0.3.0. */
 	IOCX_E_DETACHED = -26,		/* the socket was given to the user */
 	IOCX_E_BUSY = -27,		/* I/O still pending on a connection */
 	IOCX_E_NAME = -28,		/* host name does not exist (NXDOMAIN,
@@ -150,7 +153,9 @@ enum iocx_error {
 					   (SERVFAIL, no server answered) */
 };
 
-/* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
+/* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1).
+ * 26 in 0.2.0, 30 since 0.3.0: a newer library may return codes beyond
+ * the count a program was built with. */
 #define IOCX_ERROR_COUNT 30
 
 /*
@@ -197,7 +202,7 @@ IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 /*
  * One lookup the engine asked a resolver for (opaque).  It stays valid
  * until iocx_query_done() (or iocx_query_done_ttl()) has been called for
- * it.
+ * it.  Since 0.3.0.
  */
 typedef struct iocx_query iocx_query;
 
@@ -217,7 +222,7 @@ typedef struct iocx_query iocx_query;
  * (or follow) the answer the resolver is giving; it then has nothing to
  * do (q stays valid memory, but the resolver must not answer twice).
  * Both run on engine threads or the caller of iocx_connect, possibly
- * concurrently for different queries; they must not block.
+ * concurrently for different queries; they must not block.  Since 0.3.0.
  */
 struct iocx_resolver {
 	void *ctx;
@@ -233,7 +238,7 @@ struct iocx_resolver {
  * other code, reported as IOCX_E_RESOLVE (SERVFAIL, timeout); os_code is
  * the resolver's own code, passed on in the connect result.  The
  * addresses are copied (at most IOCX_MAX_ADDRESSES) before this returns.
- * Callable from any thread; q must not be used afterwards.
+ * Callable from any thread; q must not be used afterwards.  Since 0.3.0.
  */
 IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
 			      const struct sockaddr_storage *addrs, size_t n);
@@ -246,14 +251,15 @@ IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
  * resolve_cache_ttl_max) and answers later connects to the same host name
  * (compared without case) and family from it without asking the
  * resolver.  iocx_query_done(q, ...) is this with ttl_s 0.  Same rules
- * otherwise.
+ * otherwise.  Since 0.3.0.
  */
 IOCX_API void iocx_query_done_ttl(iocx_query *q, int status,
 				  uint32_t os_code,
 				  const struct sockaddr_storage *addrs,
 				  size_t n, uint32_t ttl_s);
 
-/* Addresses of one family a connect by name takes from an answer. */
+/* Addresses of one family a connect by name takes from an answer.
+ * Since 0.3.0. */
 #define IOCX_MAX_ADDRESSES 16
 
 /* ---- engine ---------------------------------------------------------- */
@@ -419,14 +425,14 @@ struct iocx_engine_options {
 	 * the connection's on_drained then follows once the queue falls
 	 * below half of it.  A single send larger than the limit is never
 	 * accepted (IOCX_E_LIMIT, and no on_drained for it).  0 = no limit
-	 * (and no on_drained).
+	 * (and no on_drained).  Since 0.3.0.
 	 */
 	size_t max_queued_bytes;
 	/*
 	 * Largest piece of a send (or of a first payload's remainder)
 	 * handed to the OS in one operation; a larger send goes out in
 	 * pieces of this size, so that the OS never locks down megabytes
-	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.
+	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.  Since 0.3.0.
 	 */
 	size_t send_chunk;
 	/*
@@ -441,7 +447,8 @@ struct iocx_engine_options {
 	 * attempt_delay_ms: the Connection Attempt Delay, 0 = 250, clamped
 	 * to 100..2000 (RFC 8305 section 5).  prefer_family: AF_INET6 or
 	 * AF_INET, tried first; 0 = AF_INET6.  Another value, or a resolver
-	 * without start or cancel, gives IOCX_E_INVAL at create.
+	 * without start or cancel, gives IOCX_E_INVAL at create.  All four:
+	 * Since 0.3.0.
 	 */
 	uint32_t resolution_delay_ms;	/* (here, it fills a gap) */
 	const struct iocx_resolver *resolver;
@@ -459,6 +466,7 @@ struct iocx_engine_options {
 	 * non-NULL dns_servers makes iocx_engine_create() return
 	 * IOCX_E_NOTSUP (give a resolver of your own to ask given
 	 * servers); with a resolver given it is ignored, as on Linux.
+	 * Since 0.3.0.
 	 */
 	const char *dns_servers;
 	/*
@@ -474,7 +482,8 @@ struct iocx_engine_options {
 	 * (resolve_ns then is the time until the race starts, the
 	 * Resolution Delay included if the other family still had to be
 	 * asked); everything else about the connect is the same.  Kept
-	 * until the engine is destroyed; any resolver, any platform.
+	 * until the engine is destroyed; any resolver, any platform.  Both:
+	 * Since 0.3.0.
 	 */
 	uint32_t resolve_cache;
 	uint32_t resolve_cache_ttl_max;
@@ -489,7 +498,7 @@ struct iocx_engine_options {
 	uint64_t reserved[13];
 };
 
-/* Most answers options.resolve_cache may keep. */
+/* Most answers options.resolve_cache may keep.  Since 0.3.0. */
 #define IOCX_MAX_RESOLVE_CACHE (1u << 20)
 
 /* Most source addresses an engine takes. */
@@ -497,7 +506,8 @@ struct iocx_engine_options {
 
 #define IOCX_DEFAULT_RECV_BUFFER 16384
 
-/* Default options.send_chunk (measured: docs/architecture.md). */
+/* Default options.send_chunk (measured: docs/architecture.md).  Since
+ * 0.3.0. */
 #define IOCX_DEFAULT_SEND_CHUNK (256u * 1024)
 
 #define IOCX_DEFAULT_CONNECT_PAYLOAD_CAP 4096
@@ -627,14 +637,16 @@ struct iocx_connect_result {
 	 * every destination; out of ports then shows as
 	 * IOCX_E_PORTS_EXHAUSTED in on_connect.  Always false elsewhere
 	 * (Linux never binds a wildcard socket before connect, so its ports
-	 * are per destination already) and for a recycled socket.
+	 * are per destination already) and for a recycled socket.  With
+	 * pad0: Since 0.3.0.
 	 */
 	bool port_reuse;
 	uint8_t pad0[7];	/* zero; keeps reserved on its word */
 	/*
 	 * The address connected to (or, on failure, the last one tried),
 	 * with its port: the connection's own copy, valid until on_close
-	 * returns; NULL (peer_len 0) when no address was tried.
+	 * returns; NULL (peer_len 0) when no address was tried.  peer,
+	 * resolve_ns, peer_len and addresses_tried: Since 0.3.0.
 	 */
 	const struct sockaddr *peer;
 	uint64_t resolve_ns;	/* time spent resolving the host name, 0
@@ -770,7 +782,7 @@ enum iocx_connect_flags {
  * one that runs the backoff timer).  Never concurrently with the
  * connection's other callbacks.  In a retry's hook the connection may
  * be closed with iocx_close(): the attempt then ends with
- * IOCX_E_CANCELLED and its connect is never issued.
+ * IOCX_E_CANCELLED and its connect is never issued.  Since 0.3.0.
  */
 typedef int (*iocx_socket_cb)(iocx_socket_t sock, int family, void *user);
 
@@ -781,6 +793,7 @@ typedef int (*iocx_socket_cb)(iocx_socket_t sock, int family, void *user);
  * options.max_queued_bytes, right after the on_sent that made them
  * fall.  Sending may resume.  Not called once the connection broke or a
  * close was asked for.  Runs on a worker like the other callbacks.
+ * Since 0.3.0.
  */
 typedef void (*iocx_drained_cb)(iocx_conn *conn, size_t queued, void *user);
 
@@ -879,12 +892,12 @@ struct iocx_connect_request {
 	/*
 	 * Socket hook (see iocx_socket_cb), NULL = none; gets user.  A
 	 * connect by host name runs it only when it connects to a single
-	 * address, not on a race's attempts.
+	 * address, not on a race's attempts.  Since 0.3.0.
 	 */
 	iocx_socket_cb on_socket;
 	/*
 	 * Backpressure notification (see iocx_drained_cb), NULL = none.
-	 *
+	 * Since 0.3.0.
 	 */
 	iocx_drained_cb on_drained;
 	/*
@@ -916,7 +929,7 @@ struct iocx_connect_request {
 	 * A failed race reports the last attempt's error; no address at
 	 * all gives IOCX_E_NAME or IOCX_E_RESOLVE.  A close or destroy at
 	 * any point cancels every query and attempt:
-	 * on_connect(IOCX_E_CANCELLED), once.
+	 * on_connect(IOCX_E_CANCELLED), once.  Both: Since 0.3.0.
 	 */
 	const char *host;
 	uint16_t port;
@@ -932,7 +945,8 @@ struct iocx_connect_request {
 /* syn_retransmissions value: send the SYN once, never again. */
 #define IOCX_SYN_NO_RETRANSMISSIONS 255
 
-/* Longest host name a request may give, in bytes (without the NUL). */
+/* Longest host name a request may give, in bytes (without the NUL).
+ * Since 0.3.0. */
 #define IOCX_MAX_HOST 253
 
 /*
@@ -1082,7 +1096,7 @@ IOCX_API void *iocx_conn_user(const iocx_conn *conn);
  * (the engine's reads and queued sends would interleave with or lose
  * those bytes), shutdown, connect, change its blocking mode, associate
  * it with another completion port or event loop, or keep using it after
- * on_close.  To take it over for good, use iocx_detach().
+ * on_close.  To take it over for good, use iocx_detach().  Since 0.3.0.
  */
 IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
 
@@ -1095,7 +1109,8 @@ IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
  * IOCX_E_INVAL for NULL arguments; IOCX_E_NOTCONN when the socket is not
  * open (as iocx_conn_socket); when the OS would not say, its error mapped
  * (IOCX_E_NOMEM for ENOBUFS / WSAENOBUFS, else mostly IOCX_E_SYSTEM),
- * nothing is kept and the next call asks again.  Any thread.
+ * nothing is kept and the next call asks again.  Any thread.  Since
+ * 0.3.0.
  */
 IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
 				  struct sockaddr_storage *out);
@@ -1104,7 +1119,7 @@ IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
  * The remote address of an open connection, as given in the request
  * (a v4-mapped IPv6 address stays IPv6), copied to *out.  IOCX_OK,
  * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when not open.
- * Any thread.
+ * Any thread.  Since 0.3.0.
  */
 IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
 				   struct sockaddr_storage *out);
@@ -1142,7 +1157,7 @@ IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
  * it waits while one of this connection's callbacks runs elsewhere.
  * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when the connection is
  * not open or a close was asked for, the error that broke it, IOCX_E_BUSY
- * as above, IOCX_E_NOTSUP as above.
+ * as above, IOCX_E_NOTSUP as above.  Since 0.3.0.
  */
 IOCX_API int iocx_detach(iocx_conn *conn, iocx_socket_t *sock);
 
@@ -1194,7 +1209,8 @@ IOCX_API int iocx_send(iocx_conn *conn, const void *buf, size_t len,
 /*
  * Bytes queued on the connection for sending: accepted by iocx_send()
  * and not yet reported by on_sent (a gauge; also what
- * options.max_queued_bytes bounds).  0 for NULL.  Any thread.
+ * options.max_queued_bytes bounds).  0 for NULL.  Any thread.  Since
+ * 0.3.0.
  */
 IOCX_API size_t iocx_conn_queued_bytes(const iocx_conn *conn);
 
@@ -1286,7 +1302,7 @@ struct iocx_stats {
 	 * attempt before (see struct iocx_retry), and kept sockets the OS
 	 * refused to connect again (each then took a fresh socket; the
 	 * first refusal turns same-socket retries off for the engine).
-	 * Always 0 on Linux.
+	 * Always 0 on Linux.  Both: Since 0.3.0.
 	 */
 	uint64_t same_socket_retries;
 	uint64_t same_socket_fallbacks;
@@ -1295,7 +1311,7 @@ struct iocx_stats {
 	 * not released them (the idle watchdog closed them, or a destroy is
 	 * closing them).  Each keeps its memory until iocx_close() releases
 	 * it (see iocx_close_cb); one that keeps growing is a program that
-	 * forgets to.
+	 * forgets to.  Since 0.3.0.
 	 */
 	uint64_t unreleased;
 	/* Counters of later versions (zero here); 1024 bytes in all. */
@@ -1323,7 +1339,7 @@ IOCX_API int iocx_engine_stats(const iocx_engine *engine,
  * entries of codes the library does not have stay 0.  Its own call and
  * struct because two tables of IOCX_STATS_ERRORS do not fit in
  * iocx_stats' reserved tail; 1536 bytes, of which reserved[] is for
- * later versions (zero here).
+ * later versions (zero here).  Since 0.3.0.
  */
 struct iocx_io_errors {
 	/*
@@ -1348,7 +1364,7 @@ struct iocx_io_errors {
  * (no cache line shared per operation), and this call adds the sets up
  * like iocx_engine_stats(): exact once the engine is quiet.  A code is
  * counted just before its callback.  Returns IOCX_OK, or IOCX_E_INVAL for
- * a NULL engine or out.  Any thread, also from a callback.
+ * a NULL engine or out.  Any thread, also from a callback.  Since 0.3.0.
  */
 IOCX_API int iocx_engine_io_errors(const iocx_engine *engine,
 				   struct iocx_io_errors *out);
@@ -1399,7 +1415,8 @@ enum iocx_latency_flags {
 	IOCX_LATENCY_RESET = 1u << 0,
 	/* The resolution histogram instead: the resolve_ns of every connect
 	 * by name whose resolution gave addresses (recorded when the race
-	 * or the single attempt starts); its own intervals. */
+	 * or the single attempt starts); its own intervals.  Since
+	 * 0.3.0. */
 	IOCX_LATENCY_RESOLUTION = 1u << 1,
 };
 
