@@ -7,18 +7,27 @@
  *
  * Queues RATE * SECONDS connects to the bench's loopback sink at once,
  * through the public API only: max_in_flight 64 with a queue_limit that
- * holds them all, connect_rate RATE, connect_burst BURST.  Each
- * on_connect notes when its attempt started (the engine's clock, now
- * minus latency_ns: latency starts with the socket, after the pacing
- * wait) and resets the connection.  Then it prints the achieved rate
- * over the starts, (n - 1) / (last - first), and the most starts in any
- * 100 ms window (sliding, over the sorted starts) against RATE * 0.1 +
- * BURST, with where that window lies, the longest pause between two
- * starts (a stall of the worker) and how many pauses were two periods
- * or more.  A measurement, never a test: it exits 0 whatever the numbers
- * are, 1 only when a connect failed or something could not be set up.
+ * holds them all, connect_rate RATE, connect_burst BURST.  Every start is
+ * seen twice:
+ *   stamp: the engine's own start, on_connect's time minus latency_ns
+ *          (latency_ns counts from the reading the pacer decided on; the
+ *          on_connect reading comes a little after the engine's, so a
+ *          stamp seen here is late by that delay, never early);
+ *   hook:  the clock read in the request's on_socket hook, which runs
+ *          on the attempt's socket right after it is opened (later than
+ *          the stamp by the socket's creation, and any preemption).
+ * For each view it gives the achieved rate over the starts, (n - 1) /
+ * (last - first), and the most starts in any 100 ms window (sliding over
+ * the sorted starts) against RATE * 0.1 + BURST, with where that window
+ * lies; then how far each hook came after its own stamp (median, p99,
+ * max), the longest pause between two stamps (a stall of the worker),
+ * how many pauses were two periods or more, and the load average.  One
+ * line per run, key=value, for tables.  A measurement, never a test: it
+ * exits 0 whatever the numbers are, 1 only when a connect failed or
+ * something could not be set up.
  */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,24 +37,30 @@
 
 #define WINDOW_NS 100000000u	/* 100 ms */
 
-static uint64_t *starts;
-static atomic_size_t nstarts;
+/* Per connect i (its request's user): the two views of its start. */
+static uint64_t *stamp_at, *hook_at;
+static atomic_size_t nok;
 static atomic_size_t failures;
 static size_t total;
+
+static int on_socket(iocx_socket_t sock, int family, void *user)
+{
+	(void)sock;
+	(void)family;
+	hook_at[(uintptr_t)user] = iocx__now_ns();
+	return 0;
+}
 
 static void on_connect(iocx_conn *conn, const struct iocx_connect_result *r,
 		       void *user)
 {
 	uint64_t now = iocx__now_ns();
-	size_t i;
 
-	(void)user;
 	if (r->status != IOCX_OK) {
 		atomic_fetch_add(&failures, 1);
 	} else {
-		i = atomic_fetch_add(&nstarts, 1);
-		if (i < total)
-			starts[i] = now - r->latency_ns;
+		stamp_at[(uintptr_t)user] = now - r->latency_ns;
+		atomic_fetch_add(&nok, 1);
 	}
 	iocx_close(conn, IOCX_CLOSE_ABORT);
 }
@@ -103,6 +118,36 @@ static unsigned long arg(int argc, char **argv, int i, unsigned long def)
 	return argc > i ? strtoul(argv[i], NULL, 10) : def;
 }
 
+/* One view of the starts, v[0..n) sorted: its part of the line. */
+static void print_view(const char *name, const uint64_t *v, size_t n,
+		       unsigned long rate, double bound)
+{
+	double span = (double)(v[n - 1] - v[0]) / 1e9;
+	double achieved = (double)(n - 1) / span;
+	uint64_t at = 0;
+	size_t most = max_in_window(v, n, WINDOW_NS, &at);
+
+	printf(" %s_rate=%.1f %s_vs_rate=%+.3f%% %s_span_s=%.3f "
+	       "%s_max100ms=%zu %s_max100ms_at_s=%.3f %s_window=%s", name,
+	       achieved, name, (achieved / (double)rate - 1) * 100, name, span,
+	       name, most, name, (double)at / 1e9, name,
+	       (double)most <= bound ? "within" : "ABOVE");
+}
+
+/* The 1-minute load average, or -1 where /proc/loadavg is not there. */
+static double load_average(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double load = -1;
+
+	if (f) {
+		if (fscanf(f, "%lf", &load) != 1)
+			load = -1;
+		fclose(f);
+	}
+	return load;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long rate = arg(argc, argv, 1, 2000);
@@ -112,9 +157,10 @@ int main(int argc, char **argv)
 	struct iocx_connect_request req = { 0 };
 	iocx_engine *e = NULL;
 	struct sink *sink = NULL;
-	size_t addr_len, n, in_window, late;
-	uint64_t window_at = 0, gap;
-	double achieved, bound;
+	uint64_t *delay = NULL;
+	size_t addr_len, n, late, early = 0;
+	uint64_t gap;
+	double bound, within1;
 	int rc = 1;
 
 	if (rate == 0 || rate > 1000000 || seconds == 0 || seconds > 3600 ||
@@ -124,9 +170,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	total = (size_t)(rate * seconds);
-	starts = calloc(total, sizeof(*starts));
-	if (!starts || os_net_init() != 0)
-		return 1;
+	stamp_at = calloc(total, sizeof(*stamp_at));
+	hook_at = calloc(total, sizeof(*hook_at));
+	delay = calloc(total, sizeof(*delay));
+	if (!stamp_at || !hook_at || !delay || os_net_init() != 0)
+		goto out_mem;
 	sink = sink_start(2, BENCH_SINK_CLOSE, 0);
 	if (!sink)
 		goto out;
@@ -142,9 +190,11 @@ int main(int argc, char **argv)
 	req.remote = sink_address(sink, &addr_len);
 	req.remote_len = addr_len;
 	req.on_connect = on_connect;
+	req.on_socket = on_socket;
 	for (size_t i = 0; i < total; i++) {
 		iocx_conn *c;
 
+		req.user = (void *)(uintptr_t)i;
 		if (iocx_connect(e, &req, &c) != IOCX_OK) {
 			fprintf(stderr, "pace-accuracy: connect %zu refused\n",
 				i);
@@ -157,32 +207,39 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pace-accuracy: not done in time\n");
 		goto out;
 	}
-	n = atomic_load(&nstarts);
+	n = atomic_load(&nok);
 	if (atomic_load(&failures) != 0 || n != total || n < 2) {
 		fprintf(stderr, "pace-accuracy: %zu failed, %zu of %zu ok\n",
 			atomic_load(&failures), n, total);
 		goto out;
 	}
-	qsort(starts, n, sizeof(*starts), cmp_u64);
-	achieved = (double)(n - 1) * 1e9 / (double)(starts[n - 1] - starts[0]);
-	in_window = max_in_window(starts, n, WINDOW_NS, &window_at);
+	/* Each hook after its own stamp: the stamp may be read late by
+	 * on_connect's delay, so a hook can seem a little early. */
+	for (size_t i = 0; i < n; i++) {
+		if (hook_at[i] < stamp_at[i])
+			early++;
+		delay[i] = hook_at[i] > stamp_at[i] ? hook_at[i] - stamp_at[i]
+						    : 0;
+	}
+	qsort(delay, n, sizeof(*delay), cmp_u64);
+	qsort(stamp_at, n, sizeof(*stamp_at), cmp_u64);
+	qsort(hook_at, n, sizeof(*hook_at), cmp_u64);
 	bound = (double)rate * WINDOW_NS / 1e9 + (double)burst;
-	printf("pace-accuracy: %s backend, rate %lu/s, burst %lu, %zu "
-	       "connects\n", iocx_engine_backend(e), rate, burst, n);
-	printf("pace-accuracy: achieved %.1f/s over %.3f s (%+.3f %% of the "
-	       "rate; within 1 %%: %s)\n", achieved,
-	       (double)(starts[n - 1] - starts[0]) / 1e9,
-	       (achieved / (double)rate - 1) * 100,
-	       achieved >= rate * 0.99 && achieved <= rate * 1.01 ? "yes"
-								 : "no");
-	printf("pace-accuracy: most starts in any 100 ms: %zu, bound rate * "
-	       "0.1 + burst = %.0f (%s)\n", in_window, bound,
-	       (double)in_window <= bound ? "within" : "ABOVE");
-	gap = max_gap(starts, n, 1000000000u / rate, &late);
-	printf("pace-accuracy: that window starts %.3f s in; longest pause "
-	       "between two starts %.3f ms (the period is %.3f ms); pauses "
-	       "of two periods or more: %zu\n", (double)window_at / 1e9,
-	       (double)gap / 1e6, 1e3 / (double)rate, late);
+	within1 = (double)(n - 1) * 1e9 / (double)(stamp_at[n - 1] -
+						   stamp_at[0]) /
+		  (double)rate;
+	gap = max_gap(stamp_at, n, 1000000000u / rate, &late);
+	printf("pace-accuracy: backend=%s rate=%lu burst=%lu connects=%zu "
+	       "bound=%.0f load=%.2f", iocx_engine_backend(e), rate, burst, n,
+	       bound, load_average());
+	print_view("stamp", stamp_at, n, rate, bound);
+	print_view("hook", hook_at, n, rate, bound);
+	printf(" hook_after_stamp_us_p50=%.1f p99=%.1f max=%.1f "
+	       "hook_before_stamp=%zu longest_pause_ms=%.3f "
+	       "pauses_2_periods=%zu within_1pct=%s\n",
+	       (double)delay[n / 2] / 1e3, (double)delay[n - 1 - n / 100] / 1e3,
+	       (double)delay[n - 1] / 1e3, early, (double)gap / 1e6, late,
+	       within1 >= 0.99 && within1 <= 1.01 ? "yes" : "no");
 	rc = 0;
 out:
 	if (e)
@@ -190,6 +247,9 @@ out:
 	if (sink)
 		sink_stop(sink);
 	os_net_fini();
-	free(starts);
+out_mem:
+	free(stamp_at);
+	free(hook_at);
+	free(delay);
 	return rc;
 }

@@ -71,12 +71,14 @@ extern "C" {
  * minor release may add functions, codes, flags and fields carved from a
  * struct's reserved tail, never moving, resizing or removing anything;
  * anything else is a new major version (and a new shared-library
- * soname), also while MAJOR is 0.
+ * soname), also while MAJOR is 0.  A declaration added after 0.2.0 says
+ * "Since 0.3.0." (or later) in its comment; the others are in 0.2.0.
+ * What changed between releases: docs/releases.md.
  */
 #define IOCX_VERSION_MAJOR 0
-#define IOCX_VERSION_MINOR 2
+#define IOCX_VERSION_MINOR 3
 #define IOCX_VERSION_PATCH 0
-#define IOCX_VERSION_STRING "0.2.0"
+#define IOCX_VERSION_STRING "0.3.0"
 /* 0xMMmmpp: MAJOR, MINOR and PATCH in one comparable number. */
 #define IOCX_VERSION_NUMBER \
 	((IOCX_VERSION_MAJOR << 16) | (IOCX_VERSION_MINOR << 8) | \
@@ -95,7 +97,7 @@ typedef struct iocx_conn iocx_conn;
 
 /*
  * The OS socket of a connection: a SOCKET on Windows, a file descriptor
- * elsewhere.  IOCX_INVALID_SOCKET is never a valid one.
+ * elsewhere.  IOCX_INVALID_SOCKET is never a valid one.  Since 0.3.0.
  */
 #ifdef _WIN32
 typedef SOCKET iocx_socket_t;
@@ -142,6 +144,7 @@ enum iocx_error {
 	IOCX_E_NOTCONN = -23,		/* connection not open (or broken) */
 	IOCX_E_IDLE = -24,		/* closed by the idle watchdog */
 	IOCX_E_NOFILE = -25,		/* out of descriptors or sockets */
+	/* -26 .. -29: Since 0.3.0. */
 	IOCX_E_DETACHED = -26,		/* the socket was given to the user */
 	IOCX_E_BUSY = -27,		/* I/O still pending on a connection */
 	IOCX_E_NAME = -28,		/* host name does not exist (NXDOMAIN,
@@ -150,7 +153,9 @@ enum iocx_error {
 					   (SERVFAIL, no server answered) */
 };
 
-/* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1). */
+/* Number of distinct codes: valid codes are 0 .. -(IOCX_ERROR_COUNT - 1).
+ * 26 in 0.2.0, 30 since 0.3.0: a newer library may return codes beyond
+ * the count a program was built with. */
 #define IOCX_ERROR_COUNT 30
 
 /*
@@ -198,7 +203,7 @@ IOCX_API int iocx_set_allocator(void *(*alloc_fn)(size_t size),
 /*
  * One lookup the engine asked a resolver for (opaque).  It stays valid
  * until iocx_query_done() (or iocx_query_done_ttl()) has been called for
- * it.
+ * it.  Since 0.3.0.
  */
 typedef struct iocx_query iocx_query;
 
@@ -218,7 +223,7 @@ typedef struct iocx_query iocx_query;
  * (or follow) the answer the resolver is giving; it then has nothing to
  * do (q stays valid memory, but the resolver must not answer twice).
  * Both run on engine threads or the caller of iocx_connect, possibly
- * concurrently for different queries; they must not block.
+ * concurrently for different queries; they must not block.  Since 0.3.0.
  */
 struct iocx_resolver {
 	void *ctx;
@@ -234,7 +239,7 @@ struct iocx_resolver {
  * other code, reported as IOCX_E_RESOLVE (SERVFAIL, timeout); os_code is
  * the resolver's own code, passed on in the connect result.  The
  * addresses are copied (at most IOCX_MAX_ADDRESSES) before this returns.
- * Callable from any thread; q must not be used afterwards.
+ * Callable from any thread; q must not be used afterwards.  Since 0.3.0.
  */
 IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
 			      const struct sockaddr_storage *addrs, size_t n);
@@ -247,14 +252,15 @@ IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
  * resolve_cache_ttl_max) and answers later connects to the same host name
  * (compared without case) and family from it without asking the
  * resolver.  iocx_query_done(q, ...) is this with ttl_s 0.  Same rules
- * otherwise.
+ * otherwise.  Since 0.3.0.
  */
 IOCX_API void iocx_query_done_ttl(iocx_query *q, int status,
 				  uint32_t os_code,
 				  const struct sockaddr_storage *addrs,
 				  size_t n, uint32_t ttl_s);
 
-/* Addresses of one family a connect by name takes from an answer. */
+/* Addresses of one family a connect by name takes from an answer.
+ * Since 0.3.0. */
 #define IOCX_MAX_ADDRESSES 16
 
 /* ---- engine ---------------------------------------------------------- */
@@ -395,22 +401,29 @@ struct iocx_engine_options {
 	 * ceil(connect_rate * t) + connect_burst starts (connect_rate * t
 	 * + connect_burst when t is a whole number of intervals), and the
 	 * rate holds while the engine wakes less than 1/connect_rate late.
-	 * An attempt takes its turn when it really starts (opens its
-	 * socket); one that cannot start yet waits, oldest first, holding
-	 * its in-flight slot but no socket; a waiter that is closed or
-	 * expires takes no turn.  Each attempt of a Happy Eyeballs race
-	 * takes a turn of its own (since 0.3.0): one whose turn has not come
-	 * waits (the attempts already started go on), even when it would
-	 * start at once because the others failed, and the Connection
-	 * Attempt Delay (attempt_delay_ms) before the next one runs from
-	 * when it really started; so below 1/attempt_delay_ms the rate
-	 * spaces a race's attempts.  Wake-ups: Linux waits to the microsecond;
-	 * Windows waits in whole milliseconds, ended by the system timer's
-	 * tick (by default about 15.6 ms; docs/windows.md "Pacing").  Where
-	 * the wait's granularity G is longer than 1/connect_rate, every
-	 * wake-up is a stall and at most connect_burst attempts start per
-	 * wake-up: choose connect_burst > connect_rate * G there to keep
-	 * the rate.  0 = unpaced.
+	 * An attempt takes its turn when it really starts: its start is the
+	 * engine's clock reading the turn was decided on, right before its
+	 * socket is opened, and its latency_ns counts from that same reading:
+	 * the bound above holds exactly for these starts, whatever the worker's
+	 * lateness (a program sees one as its on_connect's clock minus
+	 * latency_ns, late by the time between the engine's reading and its
+	 * own, never early)..  The socket follows its start by the time socket
+	 * creation takes; nothing bounds that time (a preempted thread), so the
+	 * bound is the starts', not the sockets'..  One that cannot start yet
+	 * waits, oldest first, holding its in-flight slot but no socket; a
+	 * waiter that is closed or expires takes no turn..  Each attempt of a
+	 * Happy Eyeballs race takes a turn of its own (since 0.3.0): one whose
+	 * turn has not come waits (the attempts already started go on), even
+	 * when it would start at once because the others failed, and the
+	 * Connection Attempt Delay (attempt_delay_ms) before the next one runs
+	 * from when it really started; so below 1/attempt_delay_ms the rate
+	 * spaces a race's attempts..  Wake-ups: Linux waits to the microsecond;
+	 * Windows waits in whole milliseconds, ended by the system timer's tick
+	 * (by default about 15.6 ms; docs/windows.md "Pacing")..  Where the
+	 * wait's granularity G is longer than 1/connect_rate, every wake-up is
+	 * a stall and at most connect_burst attempts start per wake-up: choose
+	 * connect_burst > connect_rate * G there to keep the rate..  0 =
+	 * unpaced.
 	 */
 	uint32_t connect_rate;
 	uint32_t connect_burst;
@@ -421,7 +434,7 @@ struct iocx_engine_options {
 	 * the connection's on_drained then follows once the queue falls
 	 * below half of it.  A single send larger than the limit is never
 	 * accepted (IOCX_E_LIMIT, and no on_drained for it).  0 = no limit
-	 * (and no on_drained).
+	 * (and no on_drained).  Since 0.3.0.
 	 */
 	size_t max_queued_bytes;
 	/*
@@ -429,10 +442,10 @@ struct iocx_engine_options {
 	 * handed to the OS in one operation; a larger send goes out in
 	 * pieces of this size, so that the OS never locks down megabytes
 	 * of one request.  0 = IOCX_DEFAULT_SEND_CHUNK.  At most
-	 * IOCX_MAX_SEND_CHUNK (Since 0.3.0): a completion counts its bytes
-	 * in 32 bits, so iocx_engine_create() refuses a larger value with
-	 * IOCX_E_INVAL.  Since 0.3.0 a piece is also at most 1 GiB,
-	 * whatever this says (a larger valid value acts as 1 GiB).
+	 * IOCX_MAX_SEND_CHUNK: a completion counts its bytes in 32 bits,
+	 * so iocx_engine_create() refuses a larger value with
+	 * IOCX_E_INVAL; a piece is also at most 1 GiB whatever this says
+	 * (a larger valid value acts as 1 GiB).  Since 0.3.0.
 	 */
 	size_t send_chunk;
 	/*
@@ -447,7 +460,8 @@ struct iocx_engine_options {
 	 * attempt_delay_ms: the Connection Attempt Delay, 0 = 250, clamped
 	 * to 100..2000 (RFC 8305 section 5).  prefer_family: AF_INET6 or
 	 * AF_INET, tried first; 0 = AF_INET6.  Another value, or a resolver
-	 * without start or cancel, gives IOCX_E_INVAL at create.
+	 * without start or cancel, gives IOCX_E_INVAL at create.  All four:
+	 * Since 0.3.0.
 	 */
 	uint32_t resolution_delay_ms;	/* (here, it fills a gap) */
 	const struct iocx_resolver *resolver;
@@ -465,6 +479,7 @@ struct iocx_engine_options {
 	 * non-NULL dns_servers makes iocx_engine_create() return
 	 * IOCX_E_NOTSUP (give a resolver of your own to ask given
 	 * servers); with a resolver given it is ignored, as on Linux.
+	 * Since 0.3.0.
 	 */
 	const char *dns_servers;
 	/*
@@ -480,7 +495,8 @@ struct iocx_engine_options {
 	 * (resolve_ns then is the time until the race starts, the
 	 * Resolution Delay included if the other family still had to be
 	 * asked); everything else about the connect is the same.  Kept
-	 * until the engine is destroyed; any resolver, any platform.
+	 * until the engine is destroyed; any resolver, any platform.  Both:
+	 * Since 0.3.0.
 	 */
 	uint32_t resolve_cache;
 	uint32_t resolve_cache_ttl_max;
@@ -495,7 +511,7 @@ struct iocx_engine_options {
 	uint64_t reserved[13];
 };
 
-/* Most answers options.resolve_cache may keep. */
+/* Most answers options.resolve_cache may keep.  Since 0.3.0. */
 #define IOCX_MAX_RESOLVE_CACHE (1u << 20)
 
 /* Most source addresses an engine takes. */
@@ -503,7 +519,8 @@ struct iocx_engine_options {
 
 #define IOCX_DEFAULT_RECV_BUFFER 16384
 
-/* Default options.send_chunk (measured: docs/architecture.md). */
+/* Default options.send_chunk (measured: docs/architecture.md).  Since
+ * 0.3.0. */
 #define IOCX_DEFAULT_SEND_CHUNK (256u * 1024)
 /* Largest options.send_chunk: one operation's 32-bit byte count.  Since
  * 0.3.0. */
@@ -621,7 +638,8 @@ struct iocx_connect_result {
 				   ConnectEx's lpdwBytesSent): payload_len
 				   on success, 0..payload_len on failure */
 	uint64_t latency_ns;	/* from just before the first attempt's
-				   socket creation (after any admission
+				   socket creation (the reading its pacing
+				   turn was decided on; after any admission
 				   queue, pacing wait or name resolution;
 				   from iocx_connect when no attempt
 				   started) to just before on_connect */
@@ -639,14 +657,16 @@ struct iocx_connect_result {
 	 * every destination; out of ports then shows as
 	 * IOCX_E_PORTS_EXHAUSTED in on_connect.  Always false elsewhere
 	 * (Linux never binds a wildcard socket before connect, so its ports
-	 * are per destination already) and for a recycled socket.
+	 * are per destination already) and for a recycled socket.  With
+	 * pad0: Since 0.3.0.
 	 */
 	bool port_reuse;
 	uint8_t pad0[7];	/* zero; keeps reserved on its word */
 	/*
 	 * The address connected to (or, on failure, the last one tried),
 	 * with its port: the connection's own copy, valid until on_close
-	 * returns; NULL (peer_len 0) when no address was tried.
+	 * returns; NULL (peer_len 0) when no address was tried.  peer,
+	 * resolve_ns, peer_len and addresses_tried: Since 0.3.0.
 	 */
 	const struct sockaddr *peer;
 	uint64_t resolve_ns;	/* time spent resolving the host name,
@@ -818,7 +838,7 @@ enum iocx_connect_flags {
  * hook the connection may be closed with iocx_close(): the attempt then
  * ends with IOCX_E_CANCELLED and its connect is never issued.  In a
  * race attempt's hook too, but there the attempt's connect is issued
- * and then cancelled with the rest of the race.
+ * and then cancelled with the rest of the race.  Since 0.3.0.
  */
 typedef int (*iocx_socket_cb)(iocx_socket_t sock, int family, void *user);
 
@@ -829,6 +849,7 @@ typedef int (*iocx_socket_cb)(iocx_socket_t sock, int family, void *user);
  * options.max_queued_bytes, right after the on_sent that made them
  * fall.  Sending may resume.  Not called once the connection broke or a
  * close was asked for.  Runs on a worker like the other callbacks.
+ * Since 0.3.0.
  */
 typedef void (*iocx_drained_cb)(iocx_conn *conn, size_t queued, void *user);
 
@@ -926,13 +947,13 @@ struct iocx_connect_request {
 	uint32_t total_deadline_ms;
 	/*
 	 * Socket hook (see iocx_socket_cb), NULL = none; gets user.  A
-	 * connect by host name runs it on every attempt's socket (since
-	 * 0.3.0).
+	 * connect by host name runs it on every attempt's socket.  Since
+	 * 0.3.0.
 	 */
 	iocx_socket_cb on_socket;
 	/*
 	 * Backpressure notification (see iocx_drained_cb), NULL = none.
-	 *
+	 * Since 0.3.0.
 	 */
 	iocx_drained_cb on_drained;
 	/*
@@ -968,7 +989,7 @@ struct iocx_connect_request {
 	 * A failed race reports the last attempt's error; no address at
 	 * all gives IOCX_E_NAME or IOCX_E_RESOLVE.  A close or destroy at
 	 * any point cancels every query and attempt:
-	 * on_connect(IOCX_E_CANCELLED), once.
+	 * on_connect(IOCX_E_CANCELLED), once.  Both: Since 0.3.0.
 	 */
 	const char *host;
 	uint16_t port;
@@ -984,7 +1005,8 @@ struct iocx_connect_request {
 /* syn_retransmissions value: send the SYN once, never again. */
 #define IOCX_SYN_NO_RETRANSMISSIONS 255
 
-/* Longest host name a request may give, in bytes (without the NUL). */
+/* Longest host name a request may give, in bytes (without the NUL).
+ * Since 0.3.0. */
 #define IOCX_MAX_HOST 253
 
 /*
@@ -1135,7 +1157,7 @@ IOCX_API void *iocx_conn_user(const iocx_conn *conn);
  * (the engine's reads and queued sends would interleave with or lose
  * those bytes), shutdown, connect, change its blocking mode, associate
  * it with another completion port or event loop, or keep using it after
- * on_close.  To take it over for good, use iocx_detach().
+ * on_close.  To take it over for good, use iocx_detach().  Since 0.3.0.
  */
 IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
 
@@ -1148,7 +1170,8 @@ IOCX_API iocx_socket_t iocx_conn_socket(const iocx_conn *conn);
  * IOCX_E_INVAL for NULL arguments; IOCX_E_NOTCONN when the socket is not
  * open (as iocx_conn_socket); when the OS would not say, its error mapped
  * (IOCX_E_NOMEM for ENOBUFS / WSAENOBUFS, else mostly IOCX_E_SYSTEM),
- * nothing is kept and the next call asks again.  Any thread.
+ * nothing is kept and the next call asks again.  Any thread.  Since
+ * 0.3.0.
  */
 IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
 				  struct sockaddr_storage *out);
@@ -1157,7 +1180,7 @@ IOCX_API int iocx_conn_local_addr(const iocx_conn *conn,
  * The remote address of an open connection, as given in the request
  * (a v4-mapped IPv6 address stays IPv6), copied to *out.  IOCX_OK,
  * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when not open.
- * Any thread.
+ * Any thread.  Since 0.3.0.
  */
 IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
 				   struct sockaddr_storage *out);
@@ -1195,7 +1218,7 @@ IOCX_API int iocx_conn_remote_addr(const iocx_conn *conn,
  * it waits while one of this connection's callbacks runs elsewhere.
  * IOCX_E_INVAL for NULL arguments, IOCX_E_NOTCONN when the connection is
  * not open or a close was asked for, the error that broke it, IOCX_E_BUSY
- * as above, IOCX_E_NOTSUP as above.
+ * as above, IOCX_E_NOTSUP as above.  Since 0.3.0.
  */
 IOCX_API int iocx_detach(iocx_conn *conn, iocx_socket_t *sock);
 
@@ -1252,7 +1275,8 @@ IOCX_API int iocx_send(iocx_conn *conn, const void *buf, size_t len,
 /*
  * Bytes queued on the connection for sending: accepted by iocx_send()
  * and not yet reported by on_sent (a gauge; also what
- * options.max_queued_bytes bounds).  0 for NULL.  Any thread.
+ * options.max_queued_bytes bounds).  0 for NULL.  Any thread.  Since
+ * 0.3.0.
  */
 IOCX_API size_t iocx_conn_queued_bytes(const iocx_conn *conn);
 
@@ -1358,7 +1382,7 @@ struct iocx_stats {
 	 * attempt before (see struct iocx_retry), and kept sockets the OS
 	 * refused to connect again (each then took a fresh socket; the
 	 * first refusal turns same-socket retries off for the engine).
-	 * Always 0 on Linux.
+	 * Always 0 on Linux.  Both: Since 0.3.0.
 	 */
 	uint64_t same_socket_retries;
 	uint64_t same_socket_fallbacks;
@@ -1367,7 +1391,7 @@ struct iocx_stats {
 	 * not released them (the idle watchdog closed them, or a destroy is
 	 * closing them).  Each keeps its memory until iocx_close() releases
 	 * it (see iocx_close_cb); one that keeps growing is a program that
-	 * forgets to.
+	 * forgets to.  Since 0.3.0.
 	 */
 	uint64_t unreleased;
 	/* Counters of later versions (zero here); 1024 bytes in all. */
@@ -1395,7 +1419,7 @@ IOCX_API int iocx_engine_stats(const iocx_engine *engine,
  * entries of codes the library does not have stay 0.  Its own call and
  * struct because two tables of IOCX_STATS_ERRORS do not fit in
  * iocx_stats' reserved tail; 1536 bytes, of which reserved[] is for
- * later versions (zero here).
+ * later versions (zero here).  Since 0.3.0.
  */
 struct iocx_io_errors {
 	/*
@@ -1420,7 +1444,7 @@ struct iocx_io_errors {
  * (no cache line shared per operation), and this call adds the sets up
  * like iocx_engine_stats(): exact once the engine is quiet.  A code is
  * counted just before its callback.  Returns IOCX_OK, or IOCX_E_INVAL for
- * a NULL engine or out.  Any thread, also from a callback.
+ * a NULL engine or out.  Any thread, also from a callback.  Since 0.3.0.
  */
 IOCX_API int iocx_engine_io_errors(const iocx_engine *engine,
 				   struct iocx_io_errors *out);
@@ -1471,7 +1495,8 @@ enum iocx_latency_flags {
 	IOCX_LATENCY_RESET = 1u << 0,
 	/* The resolution histogram instead: the resolve_ns of every connect
 	 * by name whose resolution gave addresses (recorded when the race
-	 * or the single attempt starts); its own intervals. */
+	 * or the single attempt starts); its own intervals.  Since
+	 * 0.3.0. */
 	IOCX_LATENCY_RESOLUTION = 1u << 1,
 };
 

@@ -24,6 +24,25 @@
  * wake-ups (below I) are made up, the rate does not fall.  A start later
  * than that (a stall, a quiet spell) takes a new slot at now: the missed
  * turns are lost, never started as a backlog.
+ *
+ * The proof, and what "a start" is.  Each start is one clock reading x,
+ * the one iocx__admission_pace() decides on; the caller makes the same x
+ * the attempt's start stamp (conn.c: latency_ns counts from it).  The
+ * decision gives x a slot s with s - (burst - 1) * I <= x < s + I, and
+ * each slot is at least I after the slot given before it (under a->lock,
+ * whatever order the readings were taken in: a stale reading only waits
+ * longer).  So the slots of the stamps inside [t, t + T) lie in the open
+ * span (t - I, t + T + (burst - 1) * I), of length T + burst * I, which
+ * holds at most ceil(T / I) + burst points I apart.  Nothing else enters:
+ * not how late the worker woke (a start nearly one interval late keeps
+ * its slot, and the one after it on time: both counted above), not the
+ * time between the decision and the socket (a preempted thread), not the
+ * order in which threads take the lock.  A stamp read anywhere else (a
+ * second reading after the decision, or the socket's own time) can come
+ * later than its decision by a varying delay, and a window of such times
+ * can then hold one start more (unit test
+ * pacing_window_holds_for_stamped_starts): the socket follows its stamp
+ * by the time socket creation takes, which no clock bounds.
  */
 #include "admission.h"
 #include "conn.h"

@@ -79,9 +79,10 @@ bool iocx__admission_withdraw(struct iocx_engine *e, struct iocx_conn *c);
 /*
  * c (holding its slot, c->lock held) wants to start an attempt at now.
  * Returns true when it may (always when unpaced): start now; its slot
- * in the schedule is taken.  Only when the pacing FIFO is empty or c is
- * its head, so a late wake-up starts at most the burst, never a backlog
- * of turns.  Otherwise c waits in the FIFO (appended on its first call)
+ * in the schedule is taken, and now must be the start's stamp (the
+ * window rule holds for the readings passed here, admission.c).  Only
+ * when the pacing FIFO is empty or c is its head, so a late wake-up
+ * starts at most the burst, never a backlog of turns.  Otherwise c waits in the FIFO (appended on its first call)
  * and *due is when it may start if c is the head (arm the timer for
  * it), else 0 (the head's start wakes the next: pq_wake set and a KICK
  * posted).

@@ -105,7 +105,6 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		.status = status,
 		.os_code = status == IOCX_OK ? 0 : os_code,
 		.payload_sent = c->payload_sent,
-		.latency_ns = e->clock() - c->t_start,
 		.fastopen = c->fastopen,
 		.syn_tuned = c->syn_tuned,
 		.attempts = c->attempts,
@@ -123,6 +122,10 @@ static void report(struct iocx_conn *c, int status, uint32_t os_code)
 		c->holds_slot = false;
 		iocx__engine_in_flight_done(e, set);
 	}
+	/* Read after the slot's hand-off (which may post to the queue's
+	 * head), so that on_connect's own clock minus latency_ns is the
+	 * start's stamp to within the few counters below (pace-accuracy). */
+	r.latency_ns = e->clock() - c->t_start;
 	/* A race's attempt is no connect of the user's. */
 	if (!c->child) {
 		iocx__count(&set->payload_bytes, c->payload_sent);
@@ -453,21 +456,23 @@ static void credit(struct iocx_conn *c, uint32_t bytes)
 }
 
 /*
- * Start an attempt now: open a fresh socket (unless the failed attempt
- * before kept its own) and issue its connect.  Returns IOCX_OK (state
- * CONNECTING) or the synchronous error, with the state still from when
- * no socket could be opened, or CONNECTING (the socket closed again) when
- * the connect failed.
+ * Start an attempt at now (the engine clock, just read): open a fresh
+ * socket (unless the failed attempt before kept its own) and issue its
+ * connect.  Returns IOCX_OK (state CONNECTING) or the synchronous
+ * error, with the state still from when no socket could be opened, or
+ * CONNECTING (the socket closed again) when the connect failed.
  */
-static int start_attempt(struct iocx_conn *c, enum iocx_conn_state from)
+static int start_attempt(struct iocx_conn *c, enum iocx_conn_state from,
+			 uint64_t now)
 {
 	int rc;
 
 	c->attempts++;	/* also when its socket cannot be opened */
 	/* Latency runs from the first socket on, not from a queue or
-	 * pacing wait (the total deadline does cover those). */
+	 * pacing wait (the total deadline does cover those).  now is the
+	 * reading the pacer decided on: the start it counts. */
 	if (c->attempts == 1)
-		c->t_start = c->engine->clock();
+		c->t_start = now;
 	if (!c->held) {
 		rc = iocx__conn_open(c);
 		if (rc != IOCX_OK)
@@ -489,10 +494,14 @@ static int start_attempt(struct iocx_conn *c, enum iocx_conn_state from)
 static int pace_or_start(struct iocx_conn *c, enum iocx_conn_state from)
 {
 	struct iocx_engine *e = c->engine;
+	uint64_t now = e->clock();
 	uint64_t due;
 
-	if (iocx__admission_pace(e, c, e->clock(), &due))
-		return start_attempt(c, from);
+	/* One reading for the turn and the start's stamp (latency_ns's
+	 * origin): the window rule holds for the stamps exactly, however
+	 * long this thread takes to get to its socket (admission.c). */
+	if (iocx__admission_pace(e, c, now, &due))
+		return start_attempt(c, from, now);
 	if (from != CONN_PACED) {
 		set_state(c, from, CONN_PACED);
 		iocx__count(&iocx__counters(e)->paced, 1);
@@ -555,7 +564,7 @@ static bool on_start(struct iocx_conn *c, struct conn_event *ev)
 	if (c->child) {
 		/* A race's attempt: its parent holds the slot and was
 		 * paced; it goes at once. */
-		ev->result = start_attempt(c, CONN_NEW);
+		ev->result = start_attempt(c, CONN_NEW, c->engine->clock());
 		if (ev->result != IOCX_OK)
 			set_state(c, c->state == CONN_NEW ? CONN_NEW
 							  : CONN_CONNECTING,

@@ -29,10 +29,25 @@
 #define NPROBES 16
 
 static uint64_t fake_now;
+/* Each reading moves the fake time on by 0..fake_tick ns, drawn from
+ * fake_tick_seed (a slow or preempted thread between two readings). */
+static uint64_t fake_tick;
+static uint64_t fake_tick_seed;
+
+/* The next value of an LCG, from its upper bits. */
+static uint64_t lcg(uint64_t *seed)
+{
+	*seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+	return *seed >> 33;
+}
 
 static uint64_t fake_clock(void)
 {
-	return fake_now;
+	uint64_t t = fake_now;
+
+	if (fake_tick)
+		fake_now += lcg(&fake_tick_seed) % (fake_tick + 1);
+	return t;
 }
 
 struct probe {
@@ -104,6 +119,7 @@ static int setup_with(void **state, const struct iocx_engine_options *o)
 	cb_depth = 0;
 	cb_lenient = false;
 	fake_now = T0;
+	fake_tick = 0;
 	fx->engines = fake_engines();
 	if (cfx_engine_create(o, &fx->e) != IOCX_OK)
 		return -1;
@@ -952,6 +968,131 @@ static void pacing_burst_late_wake_ups_hold_window(void **state)
 	complete_and_close(fx, NPROBES);
 }
 
+/* ---- the window rule by construction ------------------------------ */
+
+#define NSTAMP 30
+#define IVL (100 * MS)			/* 1 / connect_rate */
+
+static struct probe stamp_probe[NSTAMP];
+static uint64_t stamp_tick, stamp_seed;	/* the last run, for fail_msg */
+
+/*
+ * The rule of include/iocx.h at connect_rate for the stamps v[0..n)
+ * (sorted, ns): every closed window [v[lo], v[hi]] of length t holds at
+ * most ceil(t / interval) + burst of them.  Windows whose ends are not
+ * stamps hold no more than one whose ends are, so this counts them all.
+ */
+static void assert_stamp_window_bound(const uint64_t *v, unsigned n,
+				      unsigned burst)
+{
+	for (unsigned lo = 0; lo < n; lo++)
+		for (unsigned hi = lo; hi < n; hi++) {
+			uint64_t t = v[hi] - v[lo];
+
+			assert_true(v[hi] >= v[lo]);
+			if (hi - lo + 1 > (t + IVL - 1) / IVL + burst)
+				fail_msg("%u starts in %llu ns (burst %u, "
+					 "tick %llu ns, seed %llu)",
+					 hi - lo + 1, (unsigned long long)t,
+					 burst,
+					 (unsigned long long)stamp_tick,
+					 (unsigned long long)stamp_seed);
+		}
+}
+
+/* The next pseudo-random lateness in [0, 2 intervals). */
+static uint64_t next_late(uint64_t *seed)
+{
+	return lcg(seed) % (2 * IVL);
+}
+
+/*
+ * Start NSTAMP connects at once and wake the worker late[k % nlate] ns
+ * after each due time (late == NULL: next_late(seed)), every clock
+ * reading moving the time on by tick ns.  Returns in v the stamps of the
+ * starts: where each one's latency_ns begins.  Then completes and closes
+ * them all and lets a quiet spell pass.
+ */
+static void stamp_run(struct fx *fx, uint64_t tick, const uint64_t *late,
+		      unsigned nlate, uint64_t seed, uint64_t *v)
+{
+	unsigned k = 0;
+
+	fake_log_clear();	/* the fake's log holds one run */
+	fake_tick = tick;
+	fake_tick_seed = seed * 31 + 17;
+	stamp_tick = tick;
+	stamp_seed = seed;
+	for (unsigned i = 0; i < NSTAMP; i++) {
+		struct iocx_connect_request r = request(fx, &stamp_probe[i]);
+
+		memset(&stamp_probe[i], 0, sizeof(stamp_probe[i]));
+		start(fx, &stamp_probe[i], &r);
+	}
+	while (fake_count(FAKE_OPEN, 0) < NSTAMP) {
+		uint64_t due = iocx__timer_next(&fx->e->timers);
+
+		assert_true(k++ < 4 * NSTAMP);
+		assert_true(due != IOCX_TIMER_NONE);
+		due += late ? late[k % nlate] : next_late(&seed);
+		fake_pump(fx->e);
+		if (due > fake_now)
+			fake_now = due;
+		iocx__engine_run(fx->e, 0);
+		fake_pump(fx->e);
+	}
+	fake_tick = 0;
+	for (unsigned i = 0; i < NSTAMP; i++) {
+		v[i] = stamp_probe[i].conn->t_start;
+		cfx_complete_connect(fx->e, stamp_probe[i].conn, IOCX_OK, 0);
+		close_and_pump(fx, &stamp_probe[i]);
+	}
+	assert_int_equal(stats(fx).in_flight, 0);
+	fake_now += 10000 * MS;	/* a quiet spell */
+}
+
+/*
+ * The window rule holds by construction for the starts as the engine
+ * stamps them (where latency_ns begins): whatever the worker's lateness,
+ * and however much time passes between the pacing decision and the
+ * socket.  Here every reading of the clock moves it on by a seeded
+ * random 0..tick (tick 0, 1 us, 1 ms, 3 ms, 40 ms: a worker slowed or
+ * preempted between two readings), and the worker wakes nearly one
+ * interval late and then on time (the pair that packs two starts
+ * closest), or at seeded random lateness up to two intervals (stalls
+ * included).  A stamp read apart from the decision (a second reading
+ * after it) broke the rule here: 3 starts in 99.97 ms with burst 1, 10
+ * in 700 ms with burst 2 (bounds 2 and 9).  And a worker that wakes on
+ * time loses no turn: without ticks the k-th start after the burst is at
+ * exactly k intervals, with 1 us ticks within 0.1 % of an interval of it.
+ */
+static void pacing_window_holds_for_stamped_starts(void **state)
+{
+	static const uint64_t ticks[] = { 0, 1000, MS, 3 * MS, 40 * MS };
+	static const uint64_t pair[] = { IVL - 1, 0, IVL - 2 * MS, 0,
+					 IVL / 2, IVL - 1, 1, 0 };
+	static const uint64_t on_time[] = { 0 };
+	struct fx *fx = *state;
+	unsigned burst = fx->e->opts.connect_burst;
+	uint64_t v[NSTAMP];
+
+	for (unsigned t = 0; t < sizeof(ticks) / sizeof(ticks[0]); t++)
+		for (uint64_t seed = 1; seed <= 12; seed++) {
+			stamp_run(fx, ticks[t], pair, 8, seed, v);
+			assert_stamp_window_bound(v, NSTAMP, burst);
+			stamp_run(fx, ticks[t], NULL, 0, seed * 7919 + t, v);
+			assert_stamp_window_bound(v, NSTAMP, burst);
+		}
+	stamp_run(fx, 0, on_time, 1, 0, v);
+	for (unsigned i = burst; i < NSTAMP; i++)
+		assert_int_equal(v[i] - v[0], (i - burst + 1) * IVL);
+	/* 1 us per reading: each start a few us late, and no turn lost. */
+	stamp_run(fx, 1000, on_time, 1, 0, v);
+	for (unsigned i = burst; i < NSTAMP; i++)
+		assert_in_range(v[i] - v[0], (i - burst + 1) * IVL,
+				(i - burst + 1) * IVL + IVL / 1000);
+}
+
 /*
  * Close of a middle waiter, total deadline of the head, then destroy,
  * while paced: a waiter that leaves takes no turn, each ends with one
@@ -1058,10 +1199,12 @@ int main(void)
 		P(pacing_close_deadline_destroy_while_paced),
 		P(pacing_close_of_head_passes_turn_on),
 		P(pacing_burst_late_wake_ups_hold_window),
+		P(pacing_window_holds_for_stamped_starts),
 #undef P
 #define P1(fn) cmocka_unit_test_setup_teardown(fn, setup_paced1, teardown)
 		P1(pacing_late_wake_ups_keep_rate_and_window),
 		P1(pacing_stall_restarts_schedule),
+		P1(pacing_window_holds_for_stamped_starts),
 #undef P1
 		cmocka_unit_test_setup_teardown(queue_then_pacing_orders_both,
 						setup_queue_paced, teardown),
