@@ -407,22 +407,22 @@ struct iocx_engine_options {
 	 * the bound above holds exactly for these starts, whatever the worker's
 	 * lateness (a program sees one as its on_connect's clock minus
 	 * latency_ns, late by the time between the engine's reading and its
-	 * own, never early)..  The socket follows its start by the time socket
+	 * own, never early).  The socket follows its start by the time socket
 	 * creation takes; nothing bounds that time (a preempted thread), so the
-	 * bound is the starts', not the sockets'..  One that cannot start yet
+	 * bound is the starts', not the sockets'.  One that cannot start yet
 	 * waits, oldest first, holding its in-flight slot but no socket; a
-	 * waiter that is closed or expires takes no turn..  Each attempt of a
+	 * waiter that is closed or expires takes no turn.  Each attempt of a
 	 * Happy Eyeballs race takes a turn of its own (since 0.3.0): one whose
 	 * turn has not come waits (the attempts already started go on), even
 	 * when it would start at once because the others failed, and the
 	 * Connection Attempt Delay (attempt_delay_ms) before the next one runs
 	 * from when it really started; so below 1/attempt_delay_ms the rate
-	 * spaces a race's attempts..  Wake-ups: Linux waits to the microsecond;
+	 * spaces a race's attempts.  Wake-ups: Linux waits to the microsecond;
 	 * Windows waits in whole milliseconds, ended by the system timer's tick
-	 * (by default about 15.6 ms; docs/windows.md "Pacing")..  Where the
+	 * (by default about 15.6 ms; docs/windows.md "Pacing").  Where the
 	 * wait's granularity G is longer than 1/connect_rate, every wake-up is
 	 * a stall and at most connect_burst attempts start per wake-up: choose
-	 * connect_burst > connect_rate * G there to keep the rate..  0 =
+	 * connect_burst > connect_rate * G there to keep the rate.  0 =
 	 * unpaced.
 	 */
 	uint32_t connect_rate;
