@@ -174,20 +174,42 @@ const char *peer_addr_ip(const struct sockaddr *sa, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The ports peer_free_port() hands out lie below every ephemeral range an
+ * OS here picks from (Linux 32768-60999 by default, Windows 49152-65535),
+ * so no socket bound to port 0 and no connect's own port lands on one
+ * while a test expects a refusal there (with port 0 a connect could meet
+ * itself, or another test's listener could take the port: both seen under
+ * load).  The start is spread by the clock so parallel test processes try
+ * different ports first; sharing one is harmless, nobody listens on it.
+ */
+#define FREE_PORT_LOW 20000u
+#define FREE_PORT_SPAN 12000u
+
 uint16_t peer_free_port(int family, const char *ip)
 {
+	static unsigned next;
 	struct sockaddr_storage ss;
-	peer_socklen_t len = peer_addr(&ss, family, ip, 0);
-	SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
-	uint16_t port = 0;
+	peer_socklen_t len;
+	unsigned tries;
 
-	if (s == INVALID_SOCKET)
-		return 0;
-	if (bind(s, (struct sockaddr *)&ss, len) == 0 &&
-	    getsockname(s, (struct sockaddr *)&ss, &len) == 0)
-		port = peer_addr_port((struct sockaddr *)&ss);
-	closesocket(s);
-	return port;
+	if (next == 0)
+		next = (unsigned)(peer_now_ms() % FREE_PORT_SPAN) + 1;
+	for (tries = 0; tries < 256; tries++) {
+		uint16_t port = (uint16_t)(FREE_PORT_LOW +
+					   next++ % FREE_PORT_SPAN);
+		SOCKET s = socket(family, SOCK_STREAM, IPPROTO_TCP);
+		bool ok;
+
+		if (s == INVALID_SOCKET)
+			return 0;
+		len = peer_addr(&ss, family, ip, port);
+		ok = bind(s, (struct sockaddr *)&ss, len) == 0;
+		closesocket(s);
+		if (ok)
+			return port;
+	}
+	return 0;
 }
 
 bool peer_ipv6_available(void)

@@ -215,8 +215,9 @@ uint16_t peer_addr_port(const struct sockaddr *sa);
 const char *peer_addr_ip(const struct sockaddr *sa, char *buf, size_t len);
 
 /*
- * A port on ip with nothing listening: bind a socket to ip:0, read the
- * port, close it.  Connects to it are refused.
+ * A port on ip with nothing listening, outside the OS's ephemeral range
+ * (peer.c says why): one a socket could bind, then closed.  Connects to
+ * it are refused; 0 if none was found.
  */
 uint16_t peer_free_port(int family, const char *ip);
 
