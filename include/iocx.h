@@ -576,6 +576,17 @@ IOCX_API int iocx_engine_create(const struct iocx_engine_options *opts,
  * data calls return IOCX_E_NOTCONN once it is closing); a call that is
  * still running at step 5, or made later, uses freed memory, as for the
  * engine: stop those threads before destroy returns.
+ * Windows, the engine's own resolver (since 0.3.0): destroy does not wait
+ * for lookups GetAddrInfoExW still runs (cancelled ones the OS could not
+ * stop: Wine 8 gives no cancel handle, and a cancel can come too late);
+ * their connects have had their one IOCX_E_CANCELLED.  Until each such
+ * lookup's completion routine has run, it keeps the engine's Winsock
+ * reference (destroy then skips its WSACleanup, which would cancel the
+ * lookup without ever calling the routine; once the routine has run,
+ * the next iocx_engine_create() or iocx_engine_destroy() calls it) and a
+ * reference on iocx.dll, which
+ * therefore stays loaded until the process ends, FreeLibrary or not.
+ * Without such lookups, destroy gives both back before it returns.
  */
 IOCX_API int iocx_engine_destroy(iocx_engine *engine);
 

@@ -29,6 +29,7 @@
 struct iocx_query {
 	struct iocx_race *race;
 	int family;
+	void *slot;			/* the engine's own resolver's */
 };
 
 struct answer {
@@ -644,6 +645,12 @@ enum iocx_race_verdict iocx__race_step(struct iocx_conn *c, bool closing,
 		when = earliest(when, deadline);
 	wait_until(c, when);
 	return verdict;
+}
+
+/* See race.h. */
+void **iocx__query_slot(iocx_query *q)
+{
+	return &q->slot;
 }
 
 /* See race.h. */
