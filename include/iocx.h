@@ -251,8 +251,14 @@ IOCX_API void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
  * addresses of q's family for ttl_s seconds (at most
  * resolve_cache_ttl_max) and answers later connects to the same host name
  * (compared without case) and family from it without asking the
- * resolver.  iocx_query_done(q, ...) is this with ttl_s 0.  Same rules
- * otherwise.  Since 0.3.0.
+ * resolver.  It also keeps a negative answer (RFC 2308):
+ * IOCX_E_NAME, or IOCX_OK without an address of q's family, for ttl_s
+ * seconds, the negative TTL (the SOA minimum), or IOCX_RESOLVE_NEGATIVE_TTL
+ * when ttl_s is 0, cut to resolve_cache_ttl_max too; later connects then
+ * get that family's IOCX_E_NAME (with this os_code) without a query.
+ * Other errors (SERVFAIL, timeouts: IOCX_E_RESOLVE) and IOCX_E_CANCELLED
+ * are never kept.  iocx_query_done(q, ...) is this with ttl_s 0.  Same
+ * rules otherwise.  Since 0.3.0.
  */
 IOCX_API void iocx_query_done_ttl(iocx_query *q, int status,
 				  uint32_t os_code,
@@ -262,6 +268,16 @@ IOCX_API void iocx_query_done_ttl(iocx_query *q, int status,
 /* Addresses of one family a connect by name takes from an answer.
  * Since 0.3.0. */
 #define IOCX_MAX_ADDRESSES 16
+
+/*
+ * Seconds options.resolve_cache keeps a negative answer whose resolver
+ * gave no negative TTL (iocx_query_done_ttl with ttl_s 0, or
+ * iocx_query_done; the Linux engine's own resolver, as c-ares 1.18's
+ * getaddrinfo does not pass the SOA on).  Short, since a name may come
+ * into existence; RFC 2308 section 5 finds one to three hours common for
+ * the SOA minimum.  Since 0.3.0.
+ */
+#define IOCX_RESOLVE_NEGATIVE_TTL 60
 
 /* ---- engine ---------------------------------------------------------- */
 
@@ -483,18 +499,25 @@ struct iocx_engine_options {
 	 */
 	const char *dns_servers;
 	/*
-	 * A cache of positive answers, off by default (docs/names.md).
+	 * A cache of answers, off by default (docs/names.md).
 	 * resolve_cache: most answers kept, one per host name and family;
 	 * 0 = no cache, above IOCX_MAX_RESOLVE_CACHE gives IOCX_E_INVAL at
 	 * create.  An answer is kept for the TTL its resolver gave
 	 * (iocx_query_done_ttl; the Linux engine's own resolver gives the
 	 * DNS TTL), cut to resolve_cache_ttl_max seconds (0 = no cut); an
-	 * answer without a TTL, without addresses or with an error is not
-	 * kept.  A full cache drops the answer kept longest ago.  A connect
-	 * by name whose family is in the cache takes its addresses from it
-	 * (resolve_ns then is the time until the race starts, the
+	 * answer with addresses but without a TTL is not kept.  Negative
+	 * answers are kept too (RFC 2308: NXDOMAIN, or no
+	 * address of the family), for the resolver's negative TTL or
+	 * IOCX_RESOLVE_NEGATIVE_TTL, cut the same way; failures
+	 * (IOCX_E_RESOLVE) and cancels never are.  A full cache drops the
+	 * answer kept longest ago.  A connect by name whose family is in
+	 * the cache takes its answer from it without a query: its
+	 * addresses, or for a negative answer that family's IOCX_E_NAME
+	 * (an IPv4-only name then waits no Resolution Delay for AAAA; a
+	 * name that does not exist fails with IOCX_E_NAME at once).
+	 * resolve_ns then is the time until the race starts, the
 	 * Resolution Delay included if the other family still had to be
-	 * asked); everything else about the connect is the same.  Kept
+	 * asked; everything else about the connect is the same.  Kept
 	 * until the engine is destroyed; any resolver, any platform.  Both:
 	 * Since 0.3.0.
 	 */
@@ -589,6 +612,17 @@ IOCX_API int iocx_engine_create(const struct iocx_engine_options *opts,
  * data calls return IOCX_E_NOTCONN once it is closing); a call that is
  * still running at step 5, or made later, uses freed memory, as for the
  * engine: stop those threads before destroy returns.
+ * Windows, the engine's own resolver (since 0.3.0): destroy does not wait
+ * for lookups GetAddrInfoExW still runs (cancelled ones the OS could not
+ * stop: Wine 8 gives no cancel handle, and a cancel can come too late);
+ * their connects have had their one IOCX_E_CANCELLED.  Until each such
+ * lookup's completion routine has run, it keeps the engine's Winsock
+ * reference (destroy then skips its WSACleanup, which would cancel the
+ * lookup without ever calling the routine; once the routine has run,
+ * the next iocx_engine_create() or iocx_engine_destroy() calls it) and a
+ * reference on iocx.dll, which
+ * therefore stays loaded until the process ends, FreeLibrary or not.
+ * Without such lookups, destroy gives both back before it returns.
  */
 IOCX_API int iocx_engine_destroy(iocx_engine *engine);
 

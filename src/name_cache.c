@@ -24,8 +24,9 @@ struct entry {
 	struct entry *older, *newer;	/* put order */
 	uint64_t expires;
 	uint32_t hash;
+	uint32_t os_code;		/* of a negative answer */
 	int family;
-	size_t n;
+	size_t n;			/* 0: a negative answer */
 	char host[IOCX_MAX_HOST + 1];	/* lower case */
 	union cached_addr addrs[];
 };
@@ -132,14 +133,14 @@ static void unlink_entry(struct iocx_name_cache *nc, struct entry **link,
 }
 
 /* See name_cache.h. */
-size_t iocx__name_cache_get(struct iocx_name_cache *nc, const char *host,
-			    int family, uint64_t now,
-			    struct sockaddr_storage *out)
+int iocx__name_cache_get(struct iocx_name_cache *nc, const char *host,
+			 int family, uint64_t now, struct sockaddr_storage *out,
+			 uint32_t *os_code)
 {
 	char key[IOCX_MAX_HOST + 1];
 	uint32_t hash = make_key(host, family, key);
 	struct entry **link, *e, *gone = NULL;
-	size_t n = 0;
+	int n = 0;
 
 	iocx__mutex_lock(&nc->lock);
 	link = find(nc, key, hash, family);
@@ -147,15 +148,53 @@ size_t iocx__name_cache_get(struct iocx_name_cache *nc, const char *host,
 	if (e && e->expires <= now) {
 		unlink_entry(nc, link, e);
 		gone = e;
+	} else if (e && e->n == 0) {
+		n = IOCX__NAME_CACHE_NEGATIVE;
+		if (os_code)
+			*os_code = e->os_code;
 	} else if (e) {
-		for (n = 0; n < e->n; n++) {
-			memset(&out[n], 0, sizeof(out[n]));
-			memcpy(&out[n], &e->addrs[n], sizeof(e->addrs[n]));
+		for (size_t i = 0; i < e->n; i++) {
+			memset(&out[i], 0, sizeof(out[i]));
+			memcpy(&out[i], &e->addrs[i], sizeof(e->addrs[i]));
 		}
+		n = (int)e->n;
 	}
 	iocx__mutex_unlock(&nc->lock);
 	iocx__free(gone);
 	return n;
+}
+
+/*
+ * Put e (made by the caller, key and hash set) into the table, replacing
+ * the entry kept for its key or, when full, evicting the oldest.
+ */
+static void insert(struct iocx_name_cache *nc, struct entry *e)
+{
+	struct entry **link, *old, *evicted = NULL;
+
+	iocx__mutex_lock(&nc->lock);
+	link = find(nc, e->host, e->hash, e->family);
+	old = *link;
+	if (old) {
+		unlink_entry(nc, link, old);
+	} else if (nc->count == nc->max) {
+		evicted = nc->oldest;
+		unlink_entry(nc, find(nc, evicted->host, evicted->hash,
+				      evicted->family), evicted);
+	}
+	link = &nc->buckets[e->hash & nc->mask];
+	e->chain = *link;
+	*link = e;
+	e->older = nc->newest;
+	if (nc->newest)
+		nc->newest->newer = e;
+	else
+		nc->oldest = e;
+	nc->newest = e;
+	nc->count++;
+	iocx__mutex_unlock(&nc->lock);
+	iocx__free(old);
+	iocx__free(evicted);
 }
 
 /* See name_cache.h. */
@@ -163,7 +202,7 @@ void iocx__name_cache_put(struct iocx_name_cache *nc, const char *host,
 			  int family, const struct sockaddr_storage *addrs,
 			  size_t n, uint64_t expires)
 {
-	struct entry **link, *e, *old, *evicted = NULL;
+	struct entry *e;
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++)
@@ -186,28 +225,22 @@ void iocx__name_cache_put(struct iocx_name_cache *nc, const char *host,
 		       family == AF_INET6 ? sizeof(struct sockaddr_in6)
 					  : sizeof(struct sockaddr_in));
 	}
+	insert(nc, e);
+}
 
-	iocx__mutex_lock(&nc->lock);
-	link = find(nc, e->host, e->hash, family);
-	old = *link;
-	if (old) {
-		unlink_entry(nc, link, old);
-	} else if (nc->count == nc->max) {
-		evicted = nc->oldest;
-		unlink_entry(nc, find(nc, evicted->host, evicted->hash,
-				      evicted->family), evicted);
-	}
-	link = &nc->buckets[e->hash & nc->mask];
-	e->chain = *link;
-	*link = e;
-	e->older = nc->newest;
-	if (nc->newest)
-		nc->newest->newer = e;
-	else
-		nc->oldest = e;
-	nc->newest = e;
-	nc->count++;
-	iocx__mutex_unlock(&nc->lock);
-	iocx__free(old);
-	iocx__free(evicted);
+/* See name_cache.h. */
+void iocx__name_cache_put_negative(struct iocx_name_cache *nc,
+				   const char *host, int family,
+				   uint32_t os_code, uint64_t expires)
+{
+	struct entry *e = iocx__alloc(sizeof(*e));
+
+	if (!e)
+		return;
+	memset(e, 0, sizeof(*e));
+	e->hash = make_key(host, family, e->host);
+	e->family = family;
+	e->expires = expires;
+	e->os_code = os_code;
+	insert(nc, e);
 }

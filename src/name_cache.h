@@ -1,8 +1,9 @@
 /*
- * The engine's cache of positive resolver answers (options.resolve_cache):
- * per host name (without case) and family, the addresses and when they
- * expire on the engine clock.  Above the resolver interface, so it serves
- * every platform and every resolver that gives a TTL (iocx_query_done_ttl).
+ * The engine's cache of resolver answers (options.resolve_cache): per
+ * host name (without case) and family, the addresses, or the fact that
+ * there are none (a negative answer, RFC 2308: NXDOMAIN or no data of the
+ * family), and when that expires on the engine clock.  Above the resolver
+ * interface, so it serves every platform and every resolver.
  *
  * Bounded: at most max entries; a new entry in a full cache evicts the
  * oldest one put (first in, first out).  An expired entry is dropped when
@@ -28,14 +29,19 @@ int iocx__name_cache_create(uint32_t max, struct iocx_name_cache **out);
 /* Free nc and every entry (NULL is fine). */
 void iocx__name_cache_destroy(struct iocx_name_cache *nc);
 
+/* What iocx__name_cache_get() returns for a kept negative answer. */
+#define IOCX__NAME_CACHE_NEGATIVE (-1)
+
 /*
- * The addresses kept for (host, family) that have not expired at now:
- * copies them to out[0..IOCX_MAX_ADDRESSES) (ports as they were put) and
- * returns how many; 0 when there is none.
+ * What is kept for (host, family) and has not expired at now: for
+ * addresses, copies them to out[0..IOCX_MAX_ADDRESSES) (ports as they
+ * were put) and returns how many; for a negative answer, returns
+ * IOCX__NAME_CACHE_NEGATIVE and sets *os_code (if not NULL) to the
+ * resolver's code it was put with; 0 when nothing is kept.
  */
-size_t iocx__name_cache_get(struct iocx_name_cache *nc, const char *host,
-			    int family, uint64_t now,
-			    struct sockaddr_storage *out);
+int iocx__name_cache_get(struct iocx_name_cache *nc, const char *host,
+			 int family, uint64_t now, struct sockaddr_storage *out,
+			 uint32_t *os_code);
 
 /*
  * Keep the entries of addrs[0..n) of family for (host, family) until
@@ -45,5 +51,15 @@ size_t iocx__name_cache_get(struct iocx_name_cache *nc, const char *host,
 void iocx__name_cache_put(struct iocx_name_cache *nc, const char *host,
 			  int family, const struct sockaddr_storage *addrs,
 			  size_t n, uint64_t expires);
+
+/*
+ * Keep a negative answer for (host, family) until expires (engine clock):
+ * the name has no address of family (os_code: the resolver's code, given
+ * back by iocx__name_cache_get), replacing what was kept for it.  Nothing
+ * is kept when memory is short.
+ */
+void iocx__name_cache_put_negative(struct iocx_name_cache *nc,
+				   const char *host, int family,
+				   uint32_t os_code, uint64_t expires);
 
 #endif /* IOCX_NAME_CACHE_H */

@@ -43,6 +43,7 @@
 struct iocx_query {
 	struct iocx_race *race;
 	int family;
+	void *slot;			/* the engine's own resolver's */
 };
 
 struct answer {
@@ -188,31 +189,34 @@ static uint64_t resolve_deadline(const struct iocx_conn *c)
 static void set_port(struct sockaddr_storage *ss, uint16_t port);
 
 /*
- * Answer family i from the engine's cache, if it holds it: the answer
- * goes into the mailbox and c is woken, as a resolver's answer would be
- * (never handled inside iocx_connect).  Returns whether it did.
+ * Answer family i from the engine's cache, if it holds it (addresses, or
+ * a negative answer: IOCX_E_NAME): the answer goes into the mailbox and c
+ * is woken, as a resolver's answer would be (never handled inside
+ * iocx_connect).  Returns whether it did.
  */
 static bool from_cache(struct iocx_race *r, struct iocx_conn *c, int i)
 {
 	struct iocx_name_cache *nc = c->engine->names;
 	struct answer *a = &r->ans[i];
-	size_t n;
+	uint32_t os_code = 0;
+	int got;
 
 	if (!nc)
 		return false;
 	iocx__mutex_lock(&r->lock);
-	n = iocx__name_cache_get(nc, r->host, family_of(i), r->begun,
-				 a->addrs);
-	if (n) {
-		for (size_t k = 0; k < n; k++)
+	got = iocx__name_cache_get(nc, r->host, family_of(i), r->begun,
+				   a->addrs, &os_code);
+	if (got != 0) {
+		/* A negative answer: no address, the name's error. */
+		a->n = got > 0 ? (size_t)got : 0;
+		for (size_t k = 0; k < a->n; k++)
 			set_port(&a->addrs[k], r->port);
-		a->n = n;
-		a->status = IOCX_OK;
-		a->os_code = 0;
+		a->status = got > 0 ? IOCX_OK : IOCX_E_NAME;
+		a->os_code = got > 0 ? 0 : os_code;
 		a->arrived = true;
 	}
 	iocx__mutex_unlock(&r->lock);
-	if (!n)
+	if (got == 0)
 		return false;
 	r->started[i] = true;
 	r->cached[i] = true;
@@ -321,21 +325,41 @@ void iocx_query_done(iocx_query *q, int status, uint32_t os_code,
 	iocx_query_done_ttl(q, status, os_code, addrs, n, 0);
 }
 
-/* Keep a positive answer in the engine's cache, if it has one. */
+/*
+ * Keep q's answer in the engine's cache, if it has one: addresses for
+ * their TTL; a negative answer (RFC 2308: NXDOMAIN, or no address of the
+ * family) for the resolver's negative TTL, IOCX_RESOLVE_NEGATIVE_TTL when
+ * it gave none; both cut to resolve_cache_ttl_max.  A failure (SERVFAIL,
+ * timeout) or a cancel is never kept: the next connect asks again.
+ */
 static void keep(struct iocx_race *r, int family, int status,
-		 const struct sockaddr_storage *addrs, size_t n,
-		 uint32_t ttl_s)
+		 uint32_t os_code, const struct sockaddr_storage *addrs,
+		 size_t n, uint32_t ttl_s)
 {
 	struct iocx_engine *e = r->parent->engine;
 	uint32_t cap = e->opts.resolve_cache_ttl_max;
+	uint64_t expires;
+	size_t k = 0;
+	bool negative;
 
-	if (!e->names || status != IOCX_OK || !addrs || n == 0 ||
-	    ttl_s == 0)
+	if (!e->names)
 		return;
+	for (size_t i = 0; addrs && i < n; i++)
+		k += addrs[i].ss_family == family;
+	negative = status == IOCX_E_NAME || (status == IOCX_OK && k == 0);
+	if (!negative && (status != IOCX_OK || ttl_s == 0))
+		return;
+	if (negative && ttl_s == 0)
+		ttl_s = IOCX_RESOLVE_NEGATIVE_TTL;
 	if (cap && ttl_s > cap)
 		ttl_s = cap;
-	iocx__name_cache_put(e->names, r->host, family, addrs, n,
-			     e->clock() + (uint64_t)ttl_s * 1000000000u);
+	expires = e->clock() + (uint64_t)ttl_s * 1000000000u;
+	if (negative)
+		iocx__name_cache_put_negative(e->names, r->host, family,
+					      os_code, expires);
+	else
+		iocx__name_cache_put(e->names, r->host, family, addrs, n,
+				     expires);
 }
 
 /* See iocx.h. */
@@ -351,7 +375,7 @@ void iocx_query_done_ttl(iocx_query *q, int status, uint32_t os_code,
 		return;
 	r = q->race;
 	/* Before the wake: the query's reference keeps r alive until it. */
-	keep(r, q->family, status, addrs, n, ttl_s);
+	keep(r, q->family, status, os_code, addrs, n, ttl_s);
 	a = &r->ans[index_of(q->family)];
 	iocx__mutex_lock(&r->lock);
 	for (size_t i = 0; addrs && status == IOCX_OK && i < n &&
@@ -780,6 +804,12 @@ void *iocx__race_user(const struct iocx_conn *attempt)
 	const struct attempt *a = attempt->user;
 
 	return a->race->parent->user;
+}
+
+/* See race.h. */
+void **iocx__query_slot(iocx_query *q)
+{
+	return &q->slot;
 }
 
 /* See race.h. */

@@ -82,6 +82,14 @@ void *iocx__race_user(const struct iocx_conn *attempt);
 unsigned iocx__race_addresses_tried(const struct iocx_conn *c);
 uint64_t iocx__race_resolve_ns(const struct iocx_conn *c);
 
+/*
+ * A pointer's room in q for the engine's own resolver (NULL until it
+ * writes one), so that its cancel finds its record of q at once instead
+ * of searching.  Only that resolver reads or writes it, under its own
+ * lock; q is valid memory from start until the race is freed.
+ */
+void **iocx__query_slot(iocx_query *q);
+
 /* Free c's race once c's last reference is gone. */
 void iocx__race_free(struct iocx_conn *c);
 

@@ -145,7 +145,9 @@ static void drain_resolver(struct win_engine *we)
 				iocx__gai_drop(ent[i].lpOverlapped);
 		}
 	}
-	iocx__gai_release(we->gai);
+	/* Lookups still with the OS keep the Winsock reference. */
+	if (iocx__gai_release(we->gai))
+		we->wsa_started = false;
 	we->gai = NULL;
 }
 

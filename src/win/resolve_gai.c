@@ -7,7 +7,11 @@
  * thread per query, no wait on an event.
  *
  * Cancel answers the query at once (IOCX_E_CANCELLED) and, when the OS
- * gave a handle for the lookup, asks GetAddrInfoExCancel to stop it.
+ * gave a handle for the lookup, asks GetAddrInfoExCancel to stop it.  It
+ * finds its record in O(1): the record's address sits in the engine's
+ * query (iocx__query_slot) from start until the query is answered, when
+ * it is cleared under g->lock; a cancel that finds it NULL has nothing to
+ * do.
  * Wine 8 gives none (the handle stays NULL): the lookup then runs to its
  * end and its answer is dropped.  Either way the OS still calls the
  * routine once, later, with the record.
@@ -23,15 +27,32 @@
  * library allocator, because they may outlive the engine (and with it
  * the allocator's pin).
  *
- * Locking: g->lock (an SRW lock, a leaf) guards g->port, g->live, the
- * counts, and every record's fields but the OVERLAPPED.  Nothing is
- * called with it held except PostQueuedCompletionStatus.
+ * Unloading and Winsock.  The OS calls the routine, code of this module,
+ * on its own thread, perhaps after destroy: the module must stay loaded
+ * until then, and Winsock started, since its last WSACleanup cancels
+ * pending asynchronous calls without notification (the record would
+ * leak).  Neither may be let go from inside the routine: FreeLibrary
+ * there would unmap the code that runs, and FreeLibraryAndExitThread ends
+ * the thread, which belongs to the OS's pool; FreeLibraryWhenCallbackReturns
+ * needs a thread-pool callback instance, which this routine does not get.
+ * So the block holds a module reference (GetModuleHandleExW) from create;
+ * at release, when no lookup is left, the engine's thread frees it; when
+ * some are left, the block keeps it for good (the module stays loaded
+ * until the process ends) and takes over the engine's Winsock reference,
+ * which the last record leaves owed, and the next create or release,
+ * on an application thread, pays with WSACleanup (docs/windows.md).
+ *
+ * Locking: g->lock (an SRW lock, a leaf) guards g->port, the counts,
+ * every record's fields but the OVERLAPPED, and the query slots of
+ * records not yet answered.  Nothing is called with it held except
+ * PostQueuedCompletionStatus.
  */
 #include "win/resolve_gai.h"
 
 #include <string.h>
 
 #include "engine.h"
+#include "race.h"
 #include "win/error.h"
 #include "win/sys.h"
 
@@ -46,7 +67,6 @@ struct gai_query {
 	HANDLE handle;			/* GetAddrInfoExCancel's, or NULL */
 	int err;			/* the lookup's code */
 	ADDRINFOEXW *res;		/* its answer, freed with the record */
-	struct gai_query *prev, *next;	/* in g->live until answered */
 	WCHAR host[IOCX_MAX_HOST + 1];
 };
 
@@ -56,14 +76,19 @@ struct iocx_gai {
 	HANDLE port;			/* NULL once detached */
 	ULONG_PTR key;
 	bool released;			/* the engine let go */
+	bool owes_wsa;			/* took over the engine's WSAStartup */
 	unsigned records;		/* records alive that point here */
-	struct gai_query *live;		/* started and not answered */
+	HMODULE module;			/* our reference on this module */
 };
 
 /* Process-wide counts for tests (iocx__gai_counts). */
 static volatile LONG records_alive;
 static volatile LONG os_cancels;
 static volatile LONG late_dropped;
+/* WSACleanup calls owed by blocks whose last record is gone. */
+static volatile LONG owed_cleanups;
+/* An address in this module, to name it to GetModuleHandleExW. */
+static const char module_anchor;
 
 static void *heap_alloc(size_t size)
 {
@@ -75,23 +100,17 @@ static void heap_free(void *p)
 	HeapFree(GetProcessHeap(), 0, p);
 }
 
-/* Take q out of g->live; g->lock held. */
-static void unlink_live(struct iocx_gai *g, struct gai_query *q)
+/* q is being answered: a cancel must no longer find it; g->lock held. */
+static void forget(struct gai_query *q)
 {
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		g->live = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	q->prev = q->next = NULL;
+	*iocx__query_slot(q->q) = NULL;
 }
 
 /* Drop one reference on q; the last frees it, and g after its last. */
 static void put(struct gai_query *q)
 {
 	struct iocx_gai *g = q->g;
-	bool free_q, free_g = false;
+	bool free_q, free_g = false, owes = false;
 
 	AcquireSRWLockExclusive(&g->lock);
 	free_q = --q->refs == 0;
@@ -104,8 +123,27 @@ static void put(struct gai_query *q)
 		FreeAddrInfoExW(q->res);
 	heap_free(q);
 	InterlockedDecrement(&records_alive);
-	if (free_g)
+	if (free_g) {
+		/* Released with lookups left: g's module reference stays
+		 * (see the top); its Winsock one is paid later. */
+		owes = g->owes_wsa;
 		heap_free(g);
+	}
+	if (owes)
+		InterlockedIncrement(&owed_cleanups);
+}
+
+/* Pay the WSACleanup calls owed; on an application thread, whose engine
+ * holds a Winsock reference of its own. */
+static void pay_owed_cleanups(void)
+{
+	while (InterlockedCompareExchange(&owed_cleanups, 0, 0) > 0) {
+		if (InterlockedDecrement(&owed_cleanups) < 0) {
+			InterlockedIncrement(&owed_cleanups);
+			break;
+		}
+		WSACleanup();
+	}
 }
 
 /* Give q's answer to the engine (once: the caller set q->answered). */
@@ -154,7 +192,7 @@ static void os_finished(struct gai_query *q, int err)
 		}
 		/* The port refused the packet: answer from here. */
 		q->answered = true;
-		unlink_live(g, q);
+		forget(q);
 		give = true;
 	}
 	ReleaseSRWLockExclusive(&g->lock);
@@ -208,10 +246,7 @@ static int gai_start(void *ctx, const char *host, int family,
 
 	AcquireSRWLockExclusive(&g->lock);
 	g->records++;
-	q->next = g->live;
-	if (g->live)
-		g->live->prev = q;
-	g->live = q;
+	*iocx__query_slot(iq) = q;
 	ReleaseSRWLockExclusive(&g->lock);
 
 	/* The routine may run (and post q) before this returns. */
@@ -241,7 +276,7 @@ static int gai_start(void *ctx, const char *host, int family,
 		return IOCX_OK;
 	}
 	q->answered = true;	/* no answer will come: start fails */
-	unlink_live(g, q);
+	forget(q);
 	ReleaseSRWLockExclusive(&g->lock);
 	put(q);
 	put(q);
@@ -255,14 +290,13 @@ static void gai_cancel(void *ctx, iocx_query *iq)
 	HANDLE handle = NULL;
 
 	AcquireSRWLockExclusive(&g->lock);
-	for (q = g->live; q && q->q != iq; q = q->next)
-		;
+	q = *iocx__query_slot(iq);
 	if (!q) {		/* answered already, or being answered */
 		ReleaseSRWLockExclusive(&g->lock);
 		return;
 	}
 	q->answered = true;
-	unlink_live(g, q);
+	forget(q);
 	if (q->handle && !q->os_done) {
 		handle = q->handle;
 		q->refs++;	/* the canceller's, for the call below */
@@ -285,8 +319,15 @@ struct iocx_gai *iocx__gai_create(HANDLE port, ULONG_PTR key)
 {
 	struct iocx_gai *g = heap_alloc(sizeof(*g));
 
+	pay_owed_cleanups();
 	if (!g)
 		return NULL;
+	if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+				(LPCWSTR)(const void *)&module_anchor,
+				&g->module)) {
+		heap_free(g);
+		return NULL;
+	}
 	g->ops.ctx = g;
 	g->ops.start = gai_start;
 	g->ops.cancel = gai_cancel;
@@ -313,7 +354,7 @@ void iocx__gai_complete(OVERLAPPED *ov)
 	give = !q->answered;
 	if (give) {
 		q->answered = true;
-		unlink_live(g, q);
+		forget(q);
 	}
 	ReleaseSRWLockExclusive(&g->lock);
 	if (give)
@@ -338,19 +379,27 @@ void iocx__gai_drop(OVERLAPPED *ov)
 }
 
 /* See win/resolve_gai.h. */
-void iocx__gai_release(struct iocx_gai *g)
+bool iocx__gai_release(struct iocx_gai *g)
 {
+	HMODULE module;
 	bool free_g;
 
 	if (!g)
-		return;
+		return false;
 	AcquireSRWLockExclusive(&g->lock);
 	g->port = NULL;
 	g->released = true;
 	free_g = g->records == 0;
+	g->owes_wsa = !free_g;
+	module = g->module;
 	ReleaseSRWLockExclusive(&g->lock);
-	if (free_g)
-		heap_free(g);
+	pay_owed_cleanups();
+	if (!free_g)
+		return true;
+	heap_free(g);
+	/* The caller's own reference keeps the module loaded past this. */
+	FreeLibrary(module);
+	return false;
 }
 
 /* See win/resolve_gai.h. */
@@ -359,4 +408,5 @@ void iocx__gai_counts(struct iocx_gai_counts *out)
 	out->records = InterlockedCompareExchange(&records_alive, 0, 0);
 	out->os_cancels = InterlockedCompareExchange(&os_cancels, 0, 0);
 	out->late_dropped = InterlockedCompareExchange(&late_dropped, 0, 0);
+	out->owed_cleanups = InterlockedCompareExchange(&owed_cleanups, 0, 0);
 }

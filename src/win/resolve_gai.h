@@ -6,6 +6,7 @@
 #ifndef IOCX_WIN_RESOLVE_GAI_H
 #define IOCX_WIN_RESOLVE_GAI_H
 
+#include <stdbool.h>
 #include <winsock2.h>
 #include <windows.h>
 
@@ -39,17 +40,23 @@ void iocx__gai_detach(struct iocx_gai *g);
 void iocx__gai_drop(OVERLAPPED *ov);
 
 /*
- * Let go of g.  Lookups the OS has not finished (cancelled ones whose
- * cancel the OS could not honour) keep what they need alive and free it
- * when their completion routine runs, after the engine is gone.
+ * Let go of g, on the engine's destroying thread, before its WSACleanup.
+ * Lookups the OS has not finished (cancelled ones whose cancel the OS
+ * could not honour) keep what they need alive and free it when their
+ * completion routine runs, after the engine is gone: then this returns
+ * true, and g has taken over the engine's Winsock reference (the caller
+ * must not call WSACleanup for it; it is paid at a later create or
+ * release once those lookups are over) and keeps this module loaded
+ * until the process ends.  Returns false when nothing was left.
  */
-void iocx__gai_release(struct iocx_gai *g);
+bool iocx__gai_release(struct iocx_gai *g);
 
 /* What the tests observe (process-wide counts since the start). */
 struct iocx_gai_counts {
 	long records;		/* lookup records alive now */
 	long os_cancels;	/* GetAddrInfoExCancel calls that succeeded */
 	long late_dropped;	/* answers that came after a cancel */
+	long owed_cleanups;	/* WSACleanup calls owed, not yet paid */
 };
 void iocx__gai_counts(struct iocx_gai_counts *out);
 

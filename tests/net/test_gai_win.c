@@ -493,6 +493,133 @@ static void gai_immediate_failure_is_answered_later(void **state)
 				 WSA_NOT_ENOUGH_MEMORY);
 }
 
+#define MANY 12
+
+/* Whether the fake's call i has ended. */
+static bool fake_finished(int i)
+{
+	bool done;
+
+	iocx__mutex_lock(&fake.lock);
+	done = fake.calls[i].finished;
+	iocx__mutex_unlock(&fake.lock);
+	return done;
+}
+
+/*
+ * Twelve lookups in flight (handles given, as Windows does): a close of
+ * the middle one finds its record at once (the query's slot) and cancels
+ * that lookup alone: one IOCX_E_CANCELLED for it, then each other lookup
+ * answered once, by its own end.
+ */
+static void gai_cancel_middle_of_many_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_storage local[MANY];
+	struct iocx_connect_request req;
+	struct iocx_gai_counts c;
+	iocx_conn *conn[MANY];
+	const int mid = MANY / 2;
+
+	fake.pass_through = false;
+	fake.give_handle = true;
+	for (int i = 0; i < MANY; i++) {
+		req_v4(&req, &local[i], "many.example", 9, &f->rec[i]);
+		assert_int_equal(iocx_connect(f->engine, &req, &conn[i]),
+				 IOCX_OK);
+	}
+	assert_int_equal(fake.ncalls, MANY);
+	assert_int_equal(records_now(f), MANY);
+	assert_int_equal(iocx_close(conn[mid], IOCX_CLOSE_ABORT), IOCX_OK);
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec[mid].status, IOCX_E_CANCELLED);
+	assert_int_equal(fake.cancels, 1);
+	for (int i = 0; i < MANY; i++)
+		assert_int_equal(fake_finished(i), i == mid);
+	iocx__gai_counts(&c);
+	assert_int_equal(c.os_cancels - f->c0.os_cancels, 1);
+	assert_int_equal(records_now(f), MANY - 1);
+	for (int i = 0; i < MANY; i++) {
+		if (i != mid)
+			assert_true(fake_finish(i, WSAHOST_NOT_FOUND));
+	}
+	peer_assert_wait(&f->trk, MANY, 1, PEER_TIMEOUT_MS);
+	for (int i = 0; i < MANY; i++) {
+		assert_int_equal(atomic_load(&f->rec[i].connects), 1);
+		if (i != mid)
+			assert_int_equal(f->rec[i].status, IOCX_E_NAME);
+		if (i != mid)
+			assert_int_equal(iocx_close(conn[i], IOCX_CLOSE_ABORT),
+					 IOCX_OK);
+	}
+	peer_assert_wait(&f->trk, MANY, MANY, PEER_TIMEOUT_MS);
+	assert_int_equal(records_now(f), 0);
+	/* Only the cancelled lookup's routine found its query answered. */
+	iocx__gai_counts(&c);
+	assert_int_equal(c.late_dropped - f->c0.late_dropped, 1);
+	peer_assert_clean(&f->trk);
+	peer_assert_no_leak(f->live0);
+}
+
+/*
+ * The Winsock references the process holds now: dropped one by one
+ * (WSACleanup until it fails) and taken back.  Only with no socket open.
+ */
+static int wsa_refs(void)
+{
+	WSADATA wsa;
+	int n = 0;
+
+	while (n < 1000 && WSACleanup() == 0)
+		n++;
+	for (int i = 0; i < n; i++)
+		assert_int_equal(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
+	return n;
+}
+
+/*
+ * Destroy while the OS still runs a lookup (no handle: Wine 8's case, or
+ * a cancel that came too late): the engine's last WSACleanup would cancel
+ * the lookup without calling its routine (leaking its record), so the
+ * lookup keeps the engine's Winsock reference until its routine ran, and
+ * the next engine create gives it back.
+ */
+static void gai_destroy_with_lookup_in_flight_keeps_winsock(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_storage local;
+	struct iocx_connect_request req;
+	struct iocx_engine_options o;
+	struct iocx_gai_counts c;
+	iocx_engine *e = NULL;
+	int base = wsa_refs();		/* the fixture engine's among them */
+
+	assert_true(base >= 1);
+	fake.pass_through = false;
+	fake.give_handle = false;
+	req_v4(&req, &local, "slow.example", 9, &f->rec[0]);
+	assert_int_equal(iocx_connect(f->engine, &req, NULL), IOCX_OK);
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_assert_wait(&f->trk, 1, 1, PEER_TIMEOUT_MS);
+	assert_int_equal(f->rec[0].status, IOCX_E_CANCELLED);
+	assert_int_equal(records_now(f), 1);
+	assert_int_equal(wsa_refs(), base);	/* kept for the lookup */
+	assert_true(fake_finish(0, 0));
+	assert_int_equal(records_now(f), 0);
+	iocx__gai_counts(&c);
+	assert_int_equal(c.owed_cleanups, 1);
+	assert_int_equal(wsa_refs(), base);	/* owed, not yet paid */
+	iocx_engine_options_init(&o);
+	assert_int_equal(iocx_engine_create(&o, &e), IOCX_OK);
+	assert_int_equal(wsa_refs(), base);	/* one taken, one paid */
+	iocx__gai_counts(&c);
+	assert_int_equal(c.owed_cleanups, 0);
+	assert_int_equal(iocx_engine_destroy(e), IOCX_OK);
+	assert_int_equal(wsa_refs(), base - 1);
+	peer_assert_clean(&f->trk);
+}
+
 /* ---- options ------------------------------------------------------------ */
 
 static int no_start(void *ctx, const char *host, int family, iocx_query *q)
@@ -556,6 +683,11 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			gai_immediate_failure_is_answered_later, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			gai_cancel_middle_of_many_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			gai_destroy_with_lookup_in_flight_keeps_winsock, setup,
 			teardown),
 		cmocka_unit_test(
 			engine_create_dns_servers_without_resolver_is_notsup),

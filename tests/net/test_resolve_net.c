@@ -311,47 +311,133 @@ static void resolve_thousand_names_asks_each_once(void **state)
 	peer_assert_no_leak(f->live0);
 }
 
-/*
- * With resolve_cache on, c-ares's TTL (the responder gives 60 s) keeps the
- * A answer: a second connect to the name asks only AAAA again (its
- * NXDOMAIN is never kept).
- */
-static void resolve_cache_keeps_answer_for_its_ttl(void **state)
+/* Replace the fixture's engine by one with a cache of 16 answers and a
+ * Resolution Delay of delay_ms. */
+static void use_cache(struct fx *f, uint32_t delay_ms)
 {
-	struct fx *f = *state;
 	struct iocx_engine_options o;
-	struct peer_rec recs[2];
 
 	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
 	iocx_engine_options_init(&o);
 	o.dns_servers = dns_server(f->dns);
 	o.resolve_cache = 16;
-	f->engine = NULL;
+	o.resolution_delay_ms = delay_ms;
 	assert_int_equal(iocx_engine_create(&o, &f->engine), IOCX_OK);
+}
+
+/* The result's resolve_ns, into the record's ctx (a uint64_t). */
+static void take_resolve_ns(struct peer_rec *r, iocx_conn *conn,
+			    const struct iocx_connect_result *res)
+{
+	(void)conn;
+	*(uint64_t *)r->ctx = res->resolve_ns;
+}
+
+/* What connect_round() saw in on_connect. */
+struct round {
+	uint64_t resolve_ns;
+	uint32_t os_code;
+};
+
+/*
+ * The n-th connect by name of the test (1-based) to port: wait for
+ * on_connect with status (its resolve_ns and os_code into *out), close
+ * and wait for on_close.
+ */
+static void connect_round(struct fx *f, long n, uint16_t port, int status,
+			  struct round *out)
+{
+	struct iocx_connect_request req;
+	struct peer_rec rec;
+	iocx_conn *conn = NULL;
+
+	peer_recs_init(&rec, 1, &f->trk);
+	rec.on_connect_hook = take_resolve_ns;
+	rec.ctx = &out->resolve_ns;
+	peer_req_host(&req, HOST, port, &rec);
+	assert_int_equal(iocx_connect(f->engine, &req, &conn), IOCX_OK);
+	peer_assert_wait(&f->trk, n, n - 1, PEER_SLOW_TIMEOUT_MS);
+	assert_int_equal(rec.status, status);
+	out->os_code = rec.os_code;
+	assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL), IOCX_OK);
+	peer_assert_wait(&f->trk, n, n, PEER_TIMEOUT_MS);
+	peer_assert_clean(&f->trk);
+}
+
+/*
+ * With resolve_cache on, an IPv4-only name (AAAA: NOERROR without
+ * records, a NODATA answer) is asked once: c-ares's TTL (the responder
+ * gives 60 s) keeps the A answer and the engine keeps the negative AAAA
+ * answer (IOCX_RESOLVE_NEGATIVE_TTL), so the second connect sends no
+ * query.  AAAA goes silent before it: had it been asked, the race would
+ * have waited the whole Resolution Delay (5 s here) for it.
+ */
+static void resolve_cache_ipv4_only_name_asks_once(void **state)
+{
+	struct fx *f = *state;
+	struct round r;
+
+	use_cache(f, 5000);
 	f->p4 = peer_listen(AF_INET, "127.0.0.1", PEER_CLOSE);
 	assert_non_null(f->p4);
-	script(f, DNS_AAAA, DNS_NXDOMAIN, 0, NULL);
+	script(f, DNS_AAAA, DNS_NOERROR, 0, NULL);
 	script(f, DNS_A, DNS_NOERROR, 0, "127.0.0.1");
-	peer_recs_init(recs, 2, &f->trk);
-	for (int round = 0; round < 2; round++) {
-		struct iocx_connect_request req;
-		iocx_conn *conn = NULL;
-
-		peer_req_host(&req, HOST, f->p4->port, &recs[round]);
-		assert_int_equal(iocx_connect(f->engine, &req, &conn),
-				 IOCX_OK);
-		peer_assert_wait(&f->trk, round + 1, round,
-				 PEER_SLOW_TIMEOUT_MS);
-		assert_int_equal(recs[round].status, IOCX_OK);
-		assert_int_equal(iocx_close(conn, IOCX_CLOSE_GRACEFUL),
-				 IOCX_OK);
-		peer_assert_wait(&f->trk, round + 1, round + 1,
-				 PEER_TIMEOUT_MS);
-	}
-	peer_assert_clean(&f->trk);
-	assert_true(peer_wait_accepted(f->p4, 2, PEER_TIMEOUT_MS));
+	connect_round(f, 1, f->p4->port, IOCX_OK, &r);
 	assert_int_equal(dns_queries(f->dns, DNS_A), 1);
-	assert_int_equal(dns_queries(f->dns, DNS_AAAA), 2);
+	assert_int_equal(dns_queries(f->dns, DNS_AAAA), 1);
+	silence(f, DNS_AAAA);
+	connect_round(f, 2, f->p4->port, IOCX_OK, &r);
+	assert_int_equal(dns_queries(f->dns, DNS_A), 1);
+	assert_int_equal(dns_queries(f->dns, DNS_AAAA), 1);
+	assert_true(r.resolve_ns < 5000u * 1000000u);
+	assert_true(peer_wait_accepted(f->p4, 2, PEER_TIMEOUT_MS));
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_assert_no_leak(f->live_none);
+}
+
+/*
+ * A name that does not exist (NXDOMAIN for both types) fails with
+ * IOCX_E_NAME and c-ares's code the second time too, without a query.
+ */
+static void resolve_cache_nxdomain_fails_without_query(void **state)
+{
+	struct fx *f = *state;
+	struct round r;
+
+	use_cache(f, 0);
+	script(f, DNS_AAAA, DNS_NXDOMAIN, 0, NULL);
+	script(f, DNS_A, DNS_NXDOMAIN, 0, NULL);
+	for (long n = 1; n <= 2; n++) {
+		connect_round(f, n, 9, IOCX_E_NAME, &r);
+		assert_int_equal(r.os_code, ARES_ENOTFOUND_CODE);
+		assert_int_equal(dns_queries(f->dns, DNS_A), 1);
+		assert_int_equal(dns_queries(f->dns, DNS_AAAA), 1);
+	}
+	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
+	f->engine = NULL;
+	peer_assert_no_leak(f->live_none);
+}
+
+/* SERVFAIL (IOCX_E_RESOLVE) is never kept: each connect asks again, as
+ * many queries as the first (c-ares may retry a SERVFAIL). */
+static void resolve_cache_servfail_is_asked_again(void **state)
+{
+	struct fx *f = *state;
+	struct round r;
+	unsigned a, aaaa;
+
+	use_cache(f, 0);
+	script(f, DNS_AAAA, DNS_SERVFAIL, 0, NULL);
+	script(f, DNS_A, DNS_SERVFAIL, 0, NULL);
+	connect_round(f, 1, 9, IOCX_E_RESOLVE, &r);
+	a = dns_queries(f->dns, DNS_A);
+	aaaa = dns_queries(f->dns, DNS_AAAA);
+	assert_true(a >= 1 && aaaa >= 1);
+	connect_round(f, 2, 9, IOCX_E_RESOLVE, &r);
+	assert_int_equal(dns_queries(f->dns, DNS_A), 2 * a);
+	assert_int_equal(dns_queries(f->dns, DNS_AAAA), 2 * aaaa);
 	assert_int_equal(iocx_engine_destroy(f->engine), IOCX_OK);
 	f->engine = NULL;
 	peer_assert_no_leak(f->live_none);
@@ -559,9 +645,11 @@ int main(void)
 		T(resolve_close_during_resolution_cancels_once),
 		T(resolve_destroy_during_resolution_cancels_once),
 		T(resolve_thousand_names_asks_each_once),
-		T(resolve_cache_keeps_answer_for_its_ttl),
 		T(resolve_race_retried_until_a_listener_appears),
 		T(resolve_race_retries_stop_at_max_attempts),
+		T(resolve_cache_ipv4_only_name_asks_once),
+		T(resolve_cache_nxdomain_fails_without_query),
+		T(resolve_cache_servfail_is_asked_again),
 	};
 #undef T
 

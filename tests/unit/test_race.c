@@ -910,15 +910,22 @@ static void race_name_holds_an_in_flight_slot(void **state)
 
 /* ---- the answer cache (options.resolve_cache) ---------------------------- */
 
-/* Resolver script: AAAA NXDOMAIN at 5 ms, A cfx_doc4(7) at 8 ms with ttl_s. */
-static void answer_v4_only(struct fx *fx, uint32_t ttl_s)
+/* Resolver script: AAAA with aaaa_status (no address) at 5 ms, A
+ * cfx_doc4(7) at 8 ms, both with ttl_s. */
+static void answer_v4_with(struct fx *fx, int aaaa_status, uint32_t ttl_s)
 {
 	struct sockaddr_storage a4 = cfx_doc4(7);
 
-	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
+	sres_answer(&fx->res, AF_INET6, 5, aaaa_status, 3, NULL, 0);
 	sres_family(&fx->res, AF_INET6)->ttl_s = ttl_s;
 	sres_answer(&fx->res, AF_INET, 8, IOCX_OK, 0, &a4, 1);
 	sres_family(&fx->res, AF_INET)->ttl_s = ttl_s;
+}
+
+/* An IPv4-only name: AAAA NXDOMAIN at 5 ms, A cfx_doc4(7) at 8 ms. */
+static void answer_v4_only(struct fx *fx, uint32_t ttl_s)
+{
+	answer_v4_with(fx, IOCX_E_NAME, ttl_s);
 }
 
 /* A connect to host at ms that connects to cfx_doc4(7) (cached or not): one
@@ -965,11 +972,12 @@ static void resolve_cache_hit_skips_the_resolver(void **state)
 {
 	struct fx *fx = *state;
 
-	answer_v4_only(fx, 60);
+	/* AAAA fails (SERVFAIL: never kept), A has an address. */
+	answer_v4_with(fx, IOCX_E_RESOLVE, 60);
 	connect_v4_at(fx, HOST, 0);
 	assert_int_equal(starts(fx, AF_INET), 1);
-	/* Later, the name in other case: A from the cache, AAAA (an error,
-	 * never kept) asked again. */
+	/* Later, the name in other case: A from the cache, AAAA asked
+	 * again. */
 	connect_v4_at(fx, "WWW.Example.TEST", 1000);
 	assert_int_equal(starts(fx, AF_INET), 1);
 	assert_int_equal(starts(fx, AF_INET6), 2);
@@ -1015,27 +1023,125 @@ static void resolve_cache_off_by_default(void **state)
 	assert_int_equal(starts(fx, AF_INET), 2);
 }
 
-static void resolve_cache_keeps_no_negative_answer(void **state)
+/*
+ * An IPv4-only name (AAAA: no data, kept as a negative answer): the
+ * second connect asks nothing and does not wait the Resolution Delay
+ * for AAAA; the negative answer expires exactly at its own TTL (5 s),
+ * long before the A answer's (60 s).
+ */
+static void resolve_cache_negative_aaaa_skips_query_and_delay(void **state)
+{
+	struct fx *fx = *state;
+
+	answer_v4_with(fx, IOCX_OK, 60);	/* AAAA: no address */
+	sres_family(&fx->res, AF_INET6)->ttl_s = 5;
+	connect_v4_at(fx, HOST, 0);		/* AAAA kept 8..5008 ms */
+	assert_int_equal(fx->result.resolve_ns, 8 * MS);
+	connect_v4_at(fx, HOST, 4997);
+	assert_int_equal(starts(fx, AF_INET6), 1);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	/* Both families from the cache: the race starts at once. */
+	assert_int_equal(fx->result.resolve_ns, 0);
+	/* At 5008 ms the negative answer is gone: AAAA is asked again (and
+	 * answered 8 ms later), A still comes from the cache. */
+	connect_v4_at(fx, HOST, 5008);
+	assert_int_equal(starts(fx, AF_INET6), 2);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	assert_int_equal(fx->result.resolve_ns, 8 * MS);
+	destroy_engine(fx);
+}
+
+/* A connect by name at ms whose answers (all from the cache or from the
+ * resolver by ms + 8) say the name does not exist. */
+static void connect_no_name_at(struct fx *fx, uint64_t ms)
+{
+	at(fx, ms);
+	fx->connects = fx->closes = 0;
+	start(fx, NULL, 0, 0);
+	at(fx, ms + 8);
+	assert_int_equal(fx->connects, 1);
+	assert_int_equal(fx->result.status, IOCX_E_NAME);
+	close_and_finish(fx);
+}
+
+/*
+ * NXDOMAIN for both families, given without a TTL (iocx_query_done):
+ * kept for IOCX_RESOLVE_NEGATIVE_TTL, so the next connects fail with
+ * IOCX_E_NAME and the resolver's own code, without a query or a socket,
+ * until exactly then.
+ */
+static void resolve_cache_keeps_nxdomain_for_default_ttl(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t ttl_ms = IOCX_RESOLVE_NEGATIVE_TTL * 1000u;
+
+	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
+	sres_answer(&fx->res, AF_INET, 5, IOCX_E_NAME, 3, NULL, 0);
+	connect_no_name_at(fx, 0);		/* kept 8 ms .. ttl + 8 ms */
+	connect_no_name_at(fx, 1000);
+	assert_int_equal(fx->result.os_code, 3);
+	connect_no_name_at(fx, ttl_ms - 1);
+	assert_int_equal(starts(fx, AF_INET6), 1);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	connect_no_name_at(fx, ttl_ms + 8);
+	assert_int_equal(starts(fx, AF_INET6), 2);
+	assert_int_equal(starts(fx, AF_INET), 2);
+	assert_int_equal(nsocks(), 0);
+	destroy_engine(fx);
+}
+
+/* A negative TTL above resolve_cache_ttl_max is cut to it (10 s). */
+static void resolve_cache_negative_ttl_cut_to_ttl_max(void **state)
+{
+	struct fx *fx = *state;
+
+	sres_answer(&fx->res, AF_INET6, 5, IOCX_E_NAME, 3, NULL, 0);
+	sres_answer(&fx->res, AF_INET, 5, IOCX_E_NAME, 3, NULL, 0);
+	sres_family(&fx->res, AF_INET6)->ttl_s = 3600;
+	sres_family(&fx->res, AF_INET)->ttl_s = 3600;
+	connect_no_name_at(fx, 0);		/* kept 8 .. 10008 ms */
+	connect_no_name_at(fx, 9999);
+	assert_int_equal(starts(fx, AF_INET), 1);
+	connect_no_name_at(fx, 10008);
+	assert_int_equal(starts(fx, AF_INET), 2);
+	destroy_engine(fx);
+}
+
+/* Failures (SERVFAIL: IOCX_E_RESOLVE) and cancels are asked again. */
+static void resolve_cache_keeps_no_failure_or_cancel(void **state)
 {
 	struct fx *fx = *state;
 
 	for (int round = 0; round < 2; round++) {
-		at(fx, (uint64_t)round * 1000);
+		uint64_t t = (uint64_t)round * 1000;
+
+		at(fx, t);
 		fx->connects = fx->closes = 0;
-		sres_answer(&fx->res, AF_INET6, (uint64_t)round * 1000 + 5,
-			    IOCX_E_NAME, 3, NULL, 0);
-		sres_family(&fx->res, AF_INET6)->ttl_s = 60;
-		sres_answer(&fx->res, AF_INET, (uint64_t)round * 1000 + 6,
-			    IOCX_OK, 0, NULL, 0);	/* no address */
-		sres_family(&fx->res, AF_INET)->ttl_s = 60;
+		for (int i = 0; i < 2; i++) {
+			sres_answer(&fx->res, i ? AF_INET : AF_INET6, t + 5,
+				    IOCX_E_RESOLVE, 2, NULL, 0);
+			fx->res.fam[i].ttl_s = 60;
+		}
 		start(fx, NULL, 0, 0);
-		at(fx, (uint64_t)round * 1000 + 6);
+		at(fx, t + 6);
 		assert_int_equal(fx->connects, 1);
-		assert_int_equal(fx->result.status, IOCX_E_NAME);
+		assert_int_equal(fx->result.status, IOCX_E_RESOLVE);
 		close_and_finish(fx);
 	}
 	assert_int_equal(starts(fx, AF_INET6), 2);
 	assert_int_equal(starts(fx, AF_INET), 2);
+	/* A close during resolution: the cancelled queries keep nothing. */
+	at(fx, 2000);
+	fx->connects = fx->closes = 0;
+	start(fx, NULL, 0, 0);
+	close_and_finish(fx);
+	assert_int_equal(fx->result.status, IOCX_E_CANCELLED);
+	assert_int_equal(fx->res.fam[0].cancels, 1);
+	sres_answer(&fx->res, AF_INET6, 3000, IOCX_E_NAME, 3, NULL, 0);
+	sres_answer(&fx->res, AF_INET, 3000, IOCX_E_NAME, 3, NULL, 0);
+	connect_no_name_at(fx, 3000);
+	assert_int_equal(starts(fx, AF_INET6), 4);
+	assert_int_equal(starts(fx, AF_INET), 4);
 	assert_int_equal(nsocks(), 0);
 	destroy_engine(fx);
 }
@@ -1582,7 +1688,16 @@ int main(void)
 			teardown),
 		T(resolve_cache_off_by_default),
 		cmocka_unit_test_setup_teardown(
-			resolve_cache_keeps_no_negative_answer, setup_cache,
+			resolve_cache_negative_aaaa_skips_query_and_delay,
+			setup_cache, teardown),
+		cmocka_unit_test_setup_teardown(
+			resolve_cache_keeps_nxdomain_for_default_ttl,
+			setup_cache, teardown),
+		cmocka_unit_test_setup_teardown(
+			resolve_cache_negative_ttl_cut_to_ttl_max,
+			setup_cache_ttl10, teardown),
+		cmocka_unit_test_setup_teardown(
+			resolve_cache_keeps_no_failure_or_cancel, setup_cache,
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			resolve_cache_close_during_cached_answer_cancels_once,
