@@ -147,8 +147,18 @@ static BOOL WINAPI on_console_event(DWORD type)
 	default:
 		return FALSE;
 	}
+	/*
+	 * A second one quits at once, like _exit() on POSIX: not
+	 * ExitProcess(), which ends the other threads where they stand and
+	 * then runs the C runtime's exit code, which deadlocks when one of
+	 * them held a lock it needs (a stdio stream's, mid-progress-line);
+	 * Microsoft's ExitProcess page warns of exactly that and prefers
+	 * TerminateProcess when the threads' state is unknown
+	 * (docs/windows.md, sources).  Under Wine bench_e2e's "twice" case
+	 * once saw the process live on after its second Ctrl-C.
+	 */
 	if (InterlockedIncrement(&interrupts) > 1)
-		ExitProcess(128 + signo);
+		TerminateProcess(GetCurrentProcess(), 128 + (UINT)signo);
 	interrupt_fn(signo, interrupt_arg);
 	return TRUE;
 }
